@@ -1,0 +1,152 @@
+/* Bounded growable buffer. Growth doubles the capacity, clamped to the hard maximum. */
+#include "core/buf.h"
+#include "core/error.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sg_buf_init(struct sg_buf *b, size_t max)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max;
+}
+
+void sg_buf_free(struct sg_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+void sg_buf_reset(struct sg_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+int sg_buf_reserve(struct sg_buf *b, size_t n)
+{
+    if (n > b->max || b->len > b->max - n)
+        return SG_ETOOBIG;
+    size_t need = b->len + n + 1; /* + NUL */
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    if (cap > b->max + 1)
+        cap = b->max + 1;
+    char *p = realloc(b->data, cap);
+    if (!p)
+        return SG_ENOMEM;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int sg_buf_append(struct sg_buf *b, const void *p, size_t n)
+{
+    int rc = sg_buf_reserve(b, n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int sg_buf_puts(struct sg_buf *b, const char *s)
+{
+    return sg_buf_append(b, s, strlen(s));
+}
+
+int sg_buf_vprintf(struct sg_buf *b, const char *fmt, va_list ap)
+{
+    char tmp[512];
+    va_list cp;
+    va_copy(cp, ap);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, cp);
+    va_end(cp);
+    if (n < 0)
+        return SG_EINVAL;
+    if ((size_t)n < sizeof(tmp))
+        return sg_buf_append(b, tmp, (size_t)n);
+    int rc = sg_buf_reserve(b, (size_t)n);
+    if (rc)
+        return rc;
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int sg_buf_printf(struct sg_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = sg_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int sg_buf_json_escape(struct sg_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t run = 0; /* start of the pending run of bytes that need no escaping */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        int rc = sg_buf_append(b, s + run, i - run);
+        if (rc)
+            return rc;
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t elen = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            elen = 6;
+        }
+        if ((rc = sg_buf_append(b, esc, elen)))
+            return rc;
+        run = i + 1;
+    }
+    return sg_buf_append(b, s + run, n - run);
+}
+
+void sg_buf_consume(struct sg_buf *b, size_t n)
+{
+    if (n >= b->len) {
+        sg_buf_reset(b);
+        return;
+    }
+    memmove(b->data, b->data + n, b->len - n);
+    b->len -= n;
+    b->data[b->len] = '\0';
+}
+
+char *sg_buf_steal(struct sg_buf *b)
+{
+    char *p = b->data;
+    if (!p)
+        p = calloc(1, 1);
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    return p;
+}
