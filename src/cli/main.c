@@ -1,2 +1,50 @@
-/* placeholder */
-int main(void) { return 0; }
+/* `sovgate`: the gateway daemon and its administration commands. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: sovgate <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  serve --config FILE          run the gateway\n"
+    "  serve --dev [--state-dir D] [--backend URL] [--port N]\n"
+    "                               run on the embedded development defaults\n"
+    "  check-config FILE            validate a configuration; print every error\n"
+    "  keys create --name N [--models M,...] (--config FILE | --db FILE)\n"
+    "                               create a client key (printed once)\n"
+    "  keys list (--config FILE | --db FILE)\n"
+    "  keys revoke --name N [--hash PREFIX] (--config FILE | --db FILE)\n"
+    "  keys hash                    print the key_hash of a key read from stdin\n"
+    "  version                      print the version\n";
+
+int sg_cli_usage_error(const char *msg)
+{
+    if (msg)
+        fprintf(stderr, "sovgate: %s\n", msg);
+    fputs(usage, stderr);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return sg_cli_usage_error(NULL);
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "serve") == 0)
+        return sg_cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "check-config") == 0)
+        return sg_cmd_check_config(argc - 1, argv + 1);
+    if (strcmp(cmd, "keys") == 0)
+        return sg_cmd_keys(argc - 1, argv + 1);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("sovgate %s\n", SG_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    return sg_cli_usage_error("unknown command");
+}

@@ -1,0 +1,378 @@
+/* OpenAI request decoding and validation. The checks follow the public API reference:
+ * required fields, and the JSON type of every documented field; undocumented fields pass
+ * through to the backend unchanged, as the OpenAI API ignores them. */
+#include "api/openai.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct sg_endpoint_info endpoints[SG_EP_COUNT] = {
+    {SG_EP_CHAT, "/v1/chat/completions", "POST", true, true},
+    {SG_EP_COMPLETIONS, "/v1/completions", "POST", true, true},
+    {SG_EP_EMBEDDINGS, "/v1/embeddings", "POST", true, true},
+    {SG_EP_MODELS, "/v1/models", "GET", true, false},
+    {SG_EP_HEALTHZ, "/healthz", "GET", false, false},
+    {SG_EP_READYZ, "/readyz", "GET", false, false},
+    {SG_EP_METRICS, "/metrics", "GET", false, false},
+};
+
+const struct sg_endpoint_info *sg_api_endpoint(const char *path, size_t len)
+{
+    /* Tolerate one trailing slash, as many client libraries add one. */
+    if (len > 1 && path[len - 1] == '/')
+        len--;
+    for (int i = 0; i < SG_EP_COUNT; i++)
+        if (strlen(endpoints[i].path) == len && memcmp(endpoints[i].path, path, len) == 0)
+            return &endpoints[i];
+    return NULL;
+}
+
+const struct sg_endpoint_info *sg_api_endpoint_info(enum sg_endpoint ep)
+{
+    return &endpoints[ep];
+}
+
+void sg_api_error_set(struct sg_api_error *e, int status, const char *type, const char *code,
+                      const char *param, const char *fmt, ...)
+{
+    e->status = status;
+    snprintf(e->type, sizeof(e->type), "%s", type ? type : "invalid_request_error");
+    snprintf(e->code, sizeof(e->code), "%s", code ? code : "");
+    snprintf(e->param, sizeof(e->param), "%s", param ? param : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    va_end(ap);
+}
+
+int sg_api_error_json(const struct sg_api_error *e, struct sg_buf *out)
+{
+    int rc = sg_buf_puts(out, "{\"error\":{\"message\":\"");
+    rc = rc ? rc : sg_buf_json_escape(out, e->message, strlen(e->message));
+    rc = rc ? rc : sg_buf_puts(out, "\",\"type\":\"");
+    rc = rc ? rc : sg_buf_json_escape(out, e->type, strlen(e->type));
+    rc = rc ? rc : sg_buf_puts(out, "\",\"param\":");
+    if (!rc && e->param[0]) {
+        rc = sg_buf_puts(out, "\"");
+        rc = rc ? rc : sg_buf_json_escape(out, e->param, strlen(e->param));
+        rc = rc ? rc : sg_buf_puts(out, "\"");
+    } else if (!rc) {
+        rc = sg_buf_puts(out, "null");
+    }
+    rc = rc ? rc : sg_buf_puts(out, ",\"code\":");
+    if (!rc && e->code[0]) {
+        rc = sg_buf_puts(out, "\"");
+        rc = rc ? rc : sg_buf_json_escape(out, e->code, strlen(e->code));
+        rc = rc ? rc : sg_buf_puts(out, "\"");
+    }
+    else if (!rc)
+        rc = sg_buf_puts(out, "null");
+    return rc ? rc : sg_buf_puts(out, "}}");
+}
+
+/* ---- validation ---- */
+
+enum {
+    T_STR = 1 << 0,
+    T_INT = 1 << 1,
+    T_NUM = 1 << 2, /* integer or real */
+    T_BOOL = 1 << 3,
+    T_OBJ = 1 << 4,
+    T_ARR = 1 << 5,
+    T_NULL = 1 << 6,
+};
+
+static bool type_ok(const json_t *v, int types)
+{
+    switch (json_typeof(v)) {
+    case JSON_STRING: return types & T_STR;
+    case JSON_INTEGER: return types & (T_INT | T_NUM);
+    case JSON_REAL: return types & T_NUM;
+    case JSON_TRUE:
+    case JSON_FALSE: return types & T_BOOL;
+    case JSON_OBJECT: return types & T_OBJ;
+    case JSON_ARRAY: return types & T_ARR;
+    case JSON_NULL: return types & T_NULL;
+    }
+    return false;
+}
+
+static const char *type_words(int types)
+{
+    if (types == (T_STR | T_NULL))
+        return "a string or null";
+    if (types & T_STR && types & T_ARR)
+        return "a string or an array";
+    if (types & T_STR)
+        return "a string";
+    if (types & T_INT && !(types & T_NUM))
+        return "an integer";
+    if (types & T_NUM)
+        return "a number";
+    if (types & T_BOOL)
+        return "a boolean";
+    if (types & T_OBJ && types & T_STR)
+        return "a string or an object";
+    if (types & T_OBJ)
+        return "an object";
+    if (types & T_ARR)
+        return "an array";
+    return "of another type";
+}
+
+struct field {
+    const char *name;
+    int types;
+};
+
+static int wrong_type(struct sg_api_error *e, const char *param, int types)
+{
+    sg_api_error_set(e, 400, "invalid_request_error", "invalid_type", param,
+                     "Invalid type for '%s': expected %s.", param, type_words(types));
+    return -1;
+}
+
+static int check_fields(const json_t *obj, const struct field *f, struct sg_api_error *e)
+{
+    for (; f->name; f++) {
+        const json_t *v = json_object_get(obj, f->name);
+        if (v && !type_ok(v, f->types | T_NULL))
+            return wrong_type(e, f->name, f->types);
+    }
+    return 0;
+}
+
+static int missing(struct sg_api_error *e, const char *param)
+{
+    sg_api_error_set(e, 400, "invalid_request_error", "missing_required_parameter", param,
+                     "Missing required parameter: '%s'.", param);
+    return -1;
+}
+
+static const struct field common_fields[] = {
+    {"stream", T_BOOL},          {"stream_options", T_OBJ}, {"max_tokens", T_INT},
+    {"temperature", T_NUM},      {"top_p", T_NUM},          {"n", T_INT},
+    {"stop", T_STR | T_ARR},     {"presence_penalty", T_NUM}, {"frequency_penalty", T_NUM},
+    {"seed", T_INT},             {"user", T_STR},           {"logit_bias", T_OBJ},
+    {NULL, 0},
+};
+
+static const struct field chat_fields[] = {
+    {"max_completion_tokens", T_INT}, {"tools", T_ARR},    {"tool_choice", T_STR | T_OBJ},
+    {"response_format", T_OBJ},       {"logprobs", T_BOOL}, {"top_logprobs", T_INT},
+    {"parallel_tool_calls", T_BOOL},  {NULL, 0},
+};
+
+static const struct field completion_fields[] = {
+    {"echo", T_BOOL}, {"suffix", T_STR}, {"best_of", T_INT}, {"logprobs", T_INT}, {NULL, 0},
+};
+
+static int check_stop(const json_t *body, struct sg_api_error *e)
+{
+    const json_t *stop = json_object_get(body, "stop");
+    if (json_is_array(stop)) {
+        size_t i;
+        const json_t *s;
+        json_array_foreach(stop, i, s) {
+            if (!json_is_string(s)) {
+                char p[32];
+                snprintf(p, sizeof(p), "stop[%zu]", i);
+                return wrong_type(e, p, T_STR);
+            }
+        }
+    }
+    const json_t *so = json_object_get(body, "stream_options");
+    if (json_is_object(so)) {
+        const json_t *iu = json_object_get(so, "include_usage");
+        if (iu && !json_is_boolean(iu) && !json_is_null(iu))
+            return wrong_type(e, "stream_options.include_usage", T_BOOL);
+    }
+    return 0;
+}
+
+static int check_messages(const json_t *msgs, struct sg_api_error *e)
+{
+    if (!msgs)
+        return missing(e, "messages");
+    if (!json_is_array(msgs))
+        return wrong_type(e, "messages", T_ARR);
+    if (json_array_size(msgs) == 0) {
+        sg_api_error_set(e, 400, "invalid_request_error", "empty_array", "messages",
+                         "'messages' must contain at least one message.");
+        return -1;
+    }
+    static const char *const roles[] = {"system", "user", "assistant", "tool", "developer",
+                                        "function", NULL};
+    size_t i;
+    const json_t *m;
+    char p[96];
+    json_array_foreach(msgs, i, m) {
+        if (!json_is_object(m)) {
+            snprintf(p, sizeof(p), "messages[%zu]", i);
+            return wrong_type(e, p, T_OBJ);
+        }
+        const json_t *role = json_object_get(m, "role");
+        snprintf(p, sizeof(p), "messages[%zu].role", i);
+        if (!role)
+            return missing(e, p);
+        if (!json_is_string(role))
+            return wrong_type(e, p, T_STR);
+        bool known = false;
+        for (int r = 0; roles[r]; r++)
+            known |= strcmp(json_string_value(role), roles[r]) == 0;
+        if (!known) {
+            sg_api_error_set(e, 400, "invalid_request_error", "invalid_value", p,
+                             "Invalid value for '%s': expected one of system, user, assistant, "
+                             "tool, developer.", p);
+            return -1;
+        }
+        const json_t *content = json_object_get(m, "content");
+        snprintf(p, sizeof(p), "messages[%zu].content", i);
+        if (content && !type_ok(content, T_STR | T_ARR | T_NULL))
+            return wrong_type(e, p, T_STR | T_ARR);
+        if (json_is_array(content)) {
+            size_t j;
+            const json_t *part;
+            json_array_foreach(content, j, part) {
+                snprintf(p, sizeof(p), "messages[%zu].content[%zu]", i, j);
+                if (!json_is_object(part))
+                    return wrong_type(e, p, T_OBJ);
+                const json_t *type = json_object_get(part, "type");
+                snprintf(p, sizeof(p), "messages[%zu].content[%zu].type", i, j);
+                if (!json_is_string(type))
+                    return type ? wrong_type(e, p, T_STR) : missing(e, p);
+                const json_t *text = json_object_get(part, "text");
+                snprintf(p, sizeof(p), "messages[%zu].content[%zu].text", i, j);
+                if (text && !json_is_string(text))
+                    return wrong_type(e, p, T_STR);
+            }
+        }
+        static const struct field mf[] = {{"name", T_STR}, {"tool_calls", T_ARR},
+                                          {"tool_call_id", T_STR}, {NULL, 0}};
+        for (const struct field *f = mf; f->name; f++) {
+            const json_t *v = json_object_get(m, f->name);
+            snprintf(p, sizeof(p), "messages[%zu].%s", i, f->name);
+            if (v && !type_ok(v, f->types | T_NULL))
+                return wrong_type(e, p, f->types);
+        }
+    }
+    return 0;
+}
+
+/* prompt / input: a string, an array of strings, an array of token ids, or an array of
+ * arrays of token ids. */
+static int check_text_input(const json_t *v, const char *name, struct sg_api_error *e)
+{
+    if (!v)
+        return missing(e, name);
+    if (json_is_string(v))
+        return 0;
+    if (!json_is_array(v))
+        return wrong_type(e, name, T_STR | T_ARR);
+    if (json_array_size(v) == 0) {
+        sg_api_error_set(e, 400, "invalid_request_error", "empty_array", name,
+                         "'%s' must not be empty.", name);
+        return -1;
+    }
+    size_t i;
+    const json_t *x;
+    char p[64];
+    int kind = json_typeof(json_array_get(v, 0));
+    json_array_foreach(v, i, x) {
+        snprintf(p, sizeof(p), "%s[%zu]", name, i);
+        if ((int)json_typeof(x) != kind ||
+            !(json_is_string(x) || json_is_integer(x) || json_is_array(x)))
+            return wrong_type(e, p, kind == JSON_STRING ? T_STR : kind == JSON_INTEGER ? T_INT : T_ARR);
+        if (json_is_array(x)) {
+            size_t j;
+            const json_t *t;
+            json_array_foreach(x, j, t) {
+                if (!json_is_integer(t)) {
+                    snprintf(p, sizeof(p), "%s[%zu][%zu]", name, i, j);
+                    return wrong_type(e, p, T_INT);
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+int sg_api_decode(enum sg_endpoint ep, const char *body, size_t len, json_t **out,
+                  const char **model, bool *stream, struct sg_api_error *e)
+{
+    *out = NULL;
+    *model = NULL;
+    *stream = false;
+    if (len == 0) {
+        sg_api_error_set(e, 400, "invalid_request_error", "invalid_json", NULL,
+                         "The request body is empty; expected a JSON object.");
+        return -1;
+    }
+    json_error_t jerr;
+    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) {
+        if (json_error_code(&jerr) == json_error_invalid_utf8)
+            sg_api_error_set(e, 400, "invalid_request_error", "invalid_utf8", NULL,
+                             "The request body is not valid UTF-8 (byte offset %d).",
+                             jerr.position);
+        else
+            sg_api_error_set(e, 400, "invalid_request_error", "invalid_json", NULL,
+                             "The request body is not valid JSON: %s (byte offset %d).",
+                             jerr.text, jerr.position);
+        return -1;
+    }
+    if (!json_is_object(j)) {
+        sg_api_error_set(e, 400, "invalid_request_error", "invalid_json", NULL,
+                         "The request body must be a JSON object.");
+        json_decref(j);
+        return -1;
+    }
+    const json_t *m = json_object_get(j, "model");
+    if (!m) {
+        missing(e, "model");
+        goto fail;
+    }
+    if (!json_is_string(m)) {
+        wrong_type(e, "model", T_STR);
+        goto fail;
+    }
+    if (json_string_length(m) == 0) {
+        missing(e, "model");
+        goto fail;
+    }
+    switch (ep) {
+    case SG_EP_CHAT:
+        if (check_fields(j, common_fields, e) || check_fields(j, chat_fields, e) ||
+            check_stop(j, e) || check_messages(json_object_get(j, "messages"), e))
+            goto fail;
+        break;
+    case SG_EP_COMPLETIONS:
+        if (check_fields(j, common_fields, e) || check_fields(j, completion_fields, e) ||
+            check_stop(j, e) || check_text_input(json_object_get(j, "prompt"), "prompt", e))
+            goto fail;
+        break;
+    case SG_EP_EMBEDDINGS: {
+        static const struct field ef[] = {{"encoding_format", T_STR}, {"dimensions", T_INT},
+                                          {"user", T_STR}, {NULL, 0}};
+        if (check_fields(j, ef, e) || check_text_input(json_object_get(j, "input"), "input", e))
+            goto fail;
+        if (json_object_get(j, "stream")) {
+            sg_api_error_set(e, 400, "invalid_request_error", "invalid_value", "stream",
+                             "Embeddings cannot be streamed.");
+            goto fail;
+        }
+        break;
+    }
+    default:
+        sg_api_error_set(e, 400, "invalid_request_error", NULL, NULL, "Unexpected request body.");
+        goto fail;
+    }
+    *stream = json_is_true(json_object_get(j, "stream"));
+    *model = json_string_value(m);
+    *out = j;
+    return 0;
+fail:
+    json_decref(j);
+    return -1;
+}

@@ -1,0 +1,62 @@
+/* The OpenAI-compatible API surface: which endpoints exist, how request bodies are
+ * decoded and type-checked (errors name the byte offset or the offending field), and the
+ * error shape {"error":{"message","type","param","code"}} that every failure is answered
+ * with. Pure functions; no I/O. */
+#ifndef SG_API_OPENAI_H
+#define SG_API_OPENAI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "core/buf.h"
+
+enum sg_endpoint {
+    SG_EP_CHAT = 0,
+    SG_EP_COMPLETIONS,
+    SG_EP_EMBEDDINGS,
+    SG_EP_MODELS,
+    SG_EP_HEALTHZ,
+    SG_EP_READYZ,
+    SG_EP_METRICS,
+    SG_EP_COUNT
+};
+
+struct sg_endpoint_info {
+    enum sg_endpoint ep;
+    const char *path;   /* public path, also the metrics label */
+    const char *method; /* "GET" or "POST" */
+    bool auth;          /* needs a client key */
+    bool proxied;       /* answered by a backend */
+};
+
+/* Finds the endpoint for a request path (without query). NULL when none matches. */
+const struct sg_endpoint_info *sg_api_endpoint(const char *path, size_t len);
+const struct sg_endpoint_info *sg_api_endpoint_info(enum sg_endpoint ep);
+
+/* An error to answer with. */
+struct sg_api_error {
+    int status;
+    char type[48];
+    char code[48]; /* empty when none */
+    char param[96];   /* empty when none */
+    char message[320];
+    unsigned retry_after; /* seconds; 0 = no Retry-After header */
+};
+
+/* Fills `e`. `type`, `code` and `param` may be NULL. The message must not contain request content. */
+void sg_api_error_set(struct sg_api_error *e, int status, const char *type, const char *code,
+                      const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+/* Renders `e` as an OpenAI error body. Returns 0 or an sg_buf error. */
+int sg_api_error_json(const struct sg_api_error *e, struct sg_buf *out);
+
+/* Decodes and validates the JSON body of a chat, completions or embeddings request.
+ * On success returns 0, stores the parsed object in `*out` (the caller owns the
+ * reference), the requested model in `*model` (borrowed from `*out`) and whether a stream
+ * was requested in `*stream`. On failure returns -1 with `e` filled (status 400). */
+int sg_api_decode(enum sg_endpoint ep, const char *body, size_t len, json_t **out,
+                  const char **model, bool *stream, struct sg_api_error *e);
+
+#endif

@@ -1,0 +1,119 @@
+/* The gateway configuration: one YAML file parsed into an immutable, validated struct.
+ * Loading parses everything and validates everything before anything is applied; every
+ * problem is reported as "FILE:LINE:COLUMN: KEY: reason" (unknown keys are errors too).
+ * A loaded config owns all its strings (one arena); it is shared read-only between
+ * threads and freed with sg_config_free(). Secrets named in it (backend credentials) are
+ * only checked to exist here, and loaded by the modules that use them. */
+#ifndef SG_CONFIG_CONFIG_H
+#define SG_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/crypto.h"
+#include "core/error.h"
+
+struct sg_arena;
+
+struct sg_config_client {
+    const char *name;
+    uint8_t key_hash[SG_SHA256_LEN];
+    const char **models; /* public model (route) names; NULL with all_models */
+    size_t nmodels;
+    bool all_models;
+};
+
+enum sg_backend_kind { SG_BACKEND_OPENAI = 0 };
+
+struct sg_config_backend {
+    const char *name;
+    enum sg_backend_kind kind;
+    const char *url;        /* as written: http(s)://host[:port][/prefix] or unix:/path */
+    const char *base_url;   /* what requests are made to: "http://localhost" for unix */
+    const char *unix_path;  /* NULL unless a unix: url */
+    const char *credential; /* env:NAME or file:PATH, or NULL */
+    const char *ca_file;    /* CA bundle for https upstreams, or NULL for the system's */
+    const char *health_path;
+    uint32_t connect_timeout_ms;
+};
+
+struct sg_config_target {
+    const char *backend; /* a backend name */
+    const char *model;   /* the model name the backend knows, or NULL for the route's */
+};
+
+struct sg_config_route {
+    const char *model; /* public name */
+    const char **aliases;
+    size_t naliases;
+    struct sg_config_target *targets; /* in failover order */
+    size_t ntargets;
+};
+
+struct sg_config {
+    const char *path; /* the file, for messages */
+    const char *dir;  /* relative paths in the config are resolved against this */
+    struct {
+        const char *address;
+        bool plaintext;
+        const char *cert; /* file paths (file: prefix stripped), absolute */
+        const char *key;
+        int tls_min; /* 12 or 13 */
+    } listen;
+    int workers; /* resolved: >= 1 */
+    const char *keys_db;
+    struct sg_config_client *clients;
+    size_t nclients;
+    struct sg_config_backend *backends;
+    size_t nbackends;
+    struct sg_config_route *routes;
+    size_t nroutes;
+    struct {
+        size_t max_body, max_header, max_response, max_connections;
+    } limits;
+    struct {
+        uint32_t header_ms, body_ms, idle_ms, write_ms, request_ms;
+        uint32_t upstream_stall_ms, drain_ms;
+    } timeouts;
+    struct {
+        uint32_t interval_ms, timeout_ms, max_backoff_ms;
+    } health;
+    int log_level; /* enum sg_log_level */
+    struct sg_arena *arena;
+};
+
+/* One problem found while loading. */
+struct sg_config_diag {
+    char msg[384]; /* "FILE:LINE:COLUMN: KEY: reason" */
+};
+
+struct sg_config_diags {
+    struct sg_config_diag *v; /* owned; free with sg_config_diags_free() */
+    size_t n, cap;
+};
+
+/* Loads and validates the YAML file at `path`. On success returns 0 and a new config in
+ * `*out` (caller owns it). On failure returns SG_EINVAL (or SG_EIO when the file cannot
+ * be read) and appends every problem found to `diags` (caller frees). */
+int sg_config_load_file(const char *path, struct sg_config **out, struct sg_config_diags *diags);
+/* Same, from YAML text in memory; `name` is used in messages, `dir` resolves relative
+ * paths. */
+int sg_config_load_string(const char *yaml, size_t len, const char *name, const char *dir,
+                          struct sg_config **out, struct sg_config_diags *diags);
+void sg_config_free(struct sg_config *cfg);
+void sg_config_diags_free(struct sg_config_diags *d);
+
+/* Looks up a route by public name or alias; NULL when unknown. */
+const struct sg_config_route *sg_config_find_route(const struct sg_config *cfg, const char *model);
+/* Looks up a backend by name; NULL when unknown. */
+const struct sg_config_backend *sg_config_find_backend(const struct sg_config *cfg,
+                                                       const char *name);
+/* Parses sizes like "4MiB", "512 KiB", "1GB", "1024" (bytes). Returns 0 or SG_EINVAL. */
+int sg_parse_size(const char *s, size_t *out);
+/* Parses durations like "500ms", "10s", "2m", "1h" into milliseconds. */
+int sg_parse_duration_ms(const char *s, uint32_t *out);
+/* True when `host` (an IP literal or "localhost") is a loopback address. */
+bool sg_host_is_loopback(const char *host);
+
+#endif

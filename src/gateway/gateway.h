@@ -1,0 +1,137 @@
+/* The gateway daemon: worker threads, the request pipeline and the upstream relay.
+ *
+ * Public entry point: sg_gateway_serve(). The rest of this header is shared by the
+ * module's files (runtime.c, pipeline.c, proxy.c) and is not used elsewhere.
+ *
+ * A request moves through stages (see pipeline.c), each of which may end it with an
+ * error response:
+ *   head stages (before the body is read): authn
+ *   request stages (with the body):        decode -> model -> authz
+ *   then proxy.c:                          route -> upstream -> response filters
+ *   and always at the end:                 log + metrics
+ * Later features (rate limits, detection, policy, transformation, audit) are added as
+ * stages and response filters, not as changes to the flow. */
+#ifndef SG_GATEWAY_GATEWAY_H
+#define SG_GATEWAY_GATEWAY_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "api/openai.h"
+#include "core/buf.h"
+#include "gateway/snapshot.h"
+#include "http/server.h"
+#include "http/sse.h"
+#include "http/upstream.h"
+#include "metrics/metrics.h"
+
+/* How the daemon is started. */
+struct sg_serve_opts {
+    const char *config_path; /* YAML file; or NULL with config_text */
+    const char *config_text; /* embedded configuration (dev mode) */
+    const char *config_dir;  /* base folder for config_text's relative paths */
+    const char *banner;      /* printed to stdout once listening (dev mode), may be NULL */
+};
+
+/* Runs the gateway until SIGTERM/SIGINT, then drains and returns 0 (or 1 when it could
+ * not start). */
+int sg_gateway_serve(const struct sg_serve_opts *opts);
+
+/* ---- module internals ---- */
+
+struct sg_runtime;
+
+struct sg_worker {
+    int id;
+    pthread_t thread;
+    struct sg_runtime *rt;
+    struct event_base *base;
+    struct sg_http_server *http;
+    struct sg_upstream *up;
+    struct sg_metrics_shard *metrics;
+    uint64_t id_prefix; /* random, makes request ids unique across restarts */
+    uint64_t seq;
+};
+
+struct sg_runtime {
+    pthread_mutex_t snap_mu;
+    struct sg_snapshot *snap; /* current; guarded by snap_mu */
+    uint64_t generation;
+    struct sg_worker *workers;
+    int nworkers;
+    struct sg_metrics *metrics;
+    struct sg_health_checker *health;
+    atomic_bool draining;
+    const struct sg_serve_opts *opts;
+};
+
+/* Returns a new reference to the current snapshot. */
+struct sg_snapshot *sg_runtime_snapshot(struct sg_runtime *rt);
+/* Whether every route has a healthy backend (for /readyz); fills `why` when not. */
+bool sg_runtime_ready(struct sg_runtime *rt, char *why, size_t cap);
+
+enum sg_relay_mode { SG_RELAY_NONE, SG_RELAY_BODY, SG_RELAY_ERROR, SG_RELAY_STREAM };
+
+/* One API request. Allocated in the HTTP request's arena; the resources it holds (JSON,
+ * buffers, snapshot reference, upstream transfer) are released by sg_req_release(). */
+struct sg_req {
+    struct sg_worker *w;
+    struct sg_http_req *http;
+    struct sg_snapshot *snap; /* reference held */
+    const struct sg_endpoint_info *ep;
+    char id[24];
+    const struct sg_client *client;
+    json_t *body; /* decoded request; owned */
+    const char *model; /* public model name as requested (arena copy) */
+    const struct sg_config_route *route;
+    bool stream;
+    bool include_usage;
+    struct sg_api_error err;
+
+    /* upstream */
+    size_t next_target; /* index into route->targets of the next backend to try */
+    int attempts;
+    const struct sg_backend_rt *backend;
+    struct sg_upstream_xfer *xfer;
+    char *up_body; /* serialized upstream request; owned */
+    size_t up_body_len;
+    int up_status;
+    char up_retry_after[32];
+    enum sg_relay_mode mode;
+    struct sg_buf resp; /* non-streaming body or error body from upstream */
+    struct sg_sse_parser sse;
+    bool sse_init;
+    bool started;   /* a streaming response was begun towards the client */
+    bool done_seen; /* the upstream sent data: [DONE] */
+    bool paused;
+    bool failover;      /* this attempt failed in a way that allows the next backend */
+    const char *fail_reason;
+    json_t *usage; /* last usage object seen; owned */
+    uint64_t t_start, t_up_start, t_ttfb;
+};
+
+/* Stages and local endpoints (pipeline.c). */
+int sg_pipeline_on_head(void *app, struct sg_http_req *http);
+void sg_pipeline_on_request(void *app, struct sg_http_req *http);
+void sg_pipeline_on_done(void *app, struct sg_http_req *http);
+/* Answers the request with r->err and finishes it. */
+void sg_req_fail(struct sg_req *r);
+/* Releases what the request holds (safe to call twice). */
+void sg_req_release(struct sg_req *r);
+/* Headers every API response carries (x-request-id). */
+size_t sg_req_headers(struct sg_req *r, struct sg_http_out_header *h, size_t cap);
+
+/* The upstream relay (proxy.c): routes the request and answers it. */
+void sg_proxy_start(struct sg_req *r);
+/* The client went away: cancel the upstream transfer. */
+void sg_proxy_abort(struct sg_req *r);
+
+/* Response filters: applied to every JSON object that comes back (a whole response, or
+ * one streamed chunk). Return 0, or -1 to fail the response. */
+int sg_filters_apply(struct sg_req *r, json_t *obj);
+
+#endif

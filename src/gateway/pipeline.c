@@ -1,0 +1,431 @@
+/* The request pipeline: endpoint dispatch, the stages that run before a request is
+ * proxied (authentication, decoding, model resolution, authorization), the endpoints the
+ * gateway answers itself (/healthz, /readyz, /metrics, /v1/models), and the end of every
+ * request (log line and metrics). */
+#include "gateway/gateway.h"
+#include "core/arena.h"
+#include "core/clock.h"
+#include "core/log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ---- */
+
+size_t sg_req_headers(struct sg_req *r, struct sg_http_out_header *h, size_t cap)
+{
+    size_t n = 0;
+    if (n < cap)
+        h[n++] = (struct sg_http_out_header){"x-request-id", r->id};
+    return n;
+}
+
+static void respond_json(struct sg_req *r, int status, const char *body, size_t len)
+{
+    struct sg_http_out_header h[4];
+    size_t n = sg_req_headers(r, h, 4);
+    sg_http_respond(r->http, status, h, n, "application/json", body, len, false);
+}
+
+void sg_req_fail(struct sg_req *r)
+{
+    struct sg_buf b;
+    char ra[16];
+    sg_buf_init(&b, 4096);
+    sg_api_error_json(&r->err, &b);
+    struct sg_http_out_header h[4];
+    size_t n = sg_req_headers(r, h, 3);
+    if (r->err.retry_after) {
+        snprintf(ra, sizeof(ra), "%u", r->err.retry_after);
+        h[n++] = (struct sg_http_out_header){"retry-after", ra};
+    }
+    /* A 401 before the body was read closes the connection: the HTTP layer knows. */
+    sg_http_respond(r->http, r->err.status, h, n, "application/json", b.data ? b.data : "",
+                    b.len, false);
+    sg_buf_free(&b);
+}
+
+void sg_req_release(struct sg_req *r)
+{
+    sg_proxy_abort(r);
+    if (r->body) {
+        json_decref(r->body);
+        r->body = NULL;
+    }
+    if (r->usage) {
+        json_decref(r->usage);
+        r->usage = NULL;
+    }
+    free(r->up_body);
+    r->up_body = NULL;
+    sg_buf_free(&r->resp);
+    if (r->sse_init) {
+        sg_sse_free(&r->sse);
+        r->sse_init = false;
+    }
+    if (r->snap) {
+        sg_snapshot_unref(r->snap);
+        r->snap = NULL;
+    }
+}
+
+/* ---- stages ---- */
+
+/* Finds the presented key: Authorization: Bearer, x-api-key (Anthropic-style clients) or
+ * api-key (Azure-style clients). */
+static const char *presented_key(struct sg_req *r, size_t *len)
+{
+    const struct sg_http_head *h = sg_http_req_head(r->http);
+    const struct sg_http_header *a = sg_http_find_header(h, "authorization");
+    if (a && a->value_len > 7 && sg_http_ieq(a->value, 7, "bearer ")) {
+        const char *k = a->value + 7;
+        size_t n = a->value_len - 7;
+        while (n && *k == ' ') {
+            k++;
+            n--;
+        }
+        *len = n;
+        return k;
+    }
+    if ((a = sg_http_find_header(h, "x-api-key")) || (a = sg_http_find_header(h, "api-key"))) {
+        *len = a->value_len;
+        return a->value;
+    }
+    return NULL;
+}
+
+static int stage_authn(struct sg_req *r)
+{
+    if (!r->ep->auth)
+        return 0;
+    size_t len = 0;
+    const char *key = presented_key(r, &len);
+    if (!key || len == 0) {
+        sg_api_error_set(&r->err, 401, "invalid_request_error", "missing_api_key", NULL,
+                         "You didn't provide an API key. Send it in the Authorization header "
+                         "(Authorization: Bearer YOUR_KEY).");
+        return -1;
+    }
+    r->client = sg_keytab_lookup(r->snap->keys, key, len);
+    if (!r->client) {
+        sg_api_error_set(&r->err, 401, "invalid_request_error", "invalid_api_key", NULL,
+                         "Incorrect API key provided.");
+        return -1;
+    }
+    return 0;
+}
+
+static int stage_decode(struct sg_req *r)
+{
+    size_t len;
+    const char *body = sg_http_req_body(r->http, &len);
+    const char *model;
+    if (sg_api_decode(r->ep->ep, body, len, &r->body, &model, &r->stream, &r->err) != 0)
+        return -1;
+    r->model = sg_arena_strdup(sg_http_req_arena(r->http), model);
+    if (!r->model) {
+        sg_api_error_set(&r->err, 500, "server_error", NULL, NULL, "Out of memory.");
+        return -1;
+    }
+    const json_t *so = json_object_get(r->body, "stream_options");
+    r->include_usage = json_is_true(json_object_get(so, "include_usage"));
+    return 0;
+}
+
+static int stage_model(struct sg_req *r)
+{
+    r->route = sg_config_find_route(r->snap->cfg, r->model);
+    if (!r->route) {
+        sg_api_error_set(&r->err, 404, "invalid_request_error", "model_not_found", "model",
+                         "The model '%.128s' does not exist.", r->model);
+        return -1;
+    }
+    return 0;
+}
+
+static int stage_authz(struct sg_req *r)
+{
+    if (!sg_client_allows(r->client, r->route)) {
+        sg_api_error_set(&r->err, 403, "permission_error", "model_not_allowed", "model",
+                         "This API key may not use the model '%.128s'.", r->model);
+        return -1;
+    }
+    return 0;
+}
+
+typedef int (*sg_stage_fn)(struct sg_req *r);
+
+/* Stages that run on the request head, before the body is read. */
+static const sg_stage_fn head_stages[] = {stage_authn, NULL};
+/* Stages that run on proxied requests once the body is in. */
+static const sg_stage_fn request_stages[] = {stage_decode, stage_model, stage_authz, NULL};
+
+static int run_stages(struct sg_req *r, const sg_stage_fn *stages)
+{
+    for (const sg_stage_fn *s = stages; *s; s++)
+        if ((*s)(r) != 0)
+            return -1;
+    return 0;
+}
+
+/* ---- endpoints answered locally ---- */
+
+static void serve_models(struct sg_req *r)
+{
+    json_t *data = json_array();
+    const struct sg_config *cfg = r->snap->cfg;
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        const struct sg_config_route *rt = &cfg->routes[i];
+        if (!sg_client_allows(r->client, rt))
+            continue;
+        for (size_t j = 0; j <= rt->naliases; j++) {
+            json_array_append_new(data, json_pack("{s:s, s:s, s:i, s:s}", "id",
+                                                  j ? rt->aliases[j - 1] : rt->model, "object",
+                                                  "model", "created", 0, "owned_by", "sovgate"));
+        }
+    }
+    json_t *o = json_pack("{s:s, s:o}", "object", "list", "data", data);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!s) {
+        sg_api_error_set(&r->err, 500, "server_error", NULL, NULL, "Out of memory.");
+        sg_req_fail(r);
+        return;
+    }
+    respond_json(r, 200, s, strlen(s));
+    free(s);
+}
+
+static void serve_metrics(struct sg_req *r)
+{
+    struct sg_buf b;
+    sg_buf_init(&b, 64u << 20);
+    sg_metrics_render(r->w->rt->metrics, &b);
+    sg_buf_printf(&b,
+                  "# HELP sovgate_connections_open Open client connections.\n"
+                  "# TYPE sovgate_connections_open gauge\nsovgate_connections_open %zu\n",
+                  sg_http_open_connections());
+    sg_buf_puts(&b, "# HELP sovgate_backend_up Whether a backend passed its last health check "
+                    "(1), failed it (0), or was not checked yet (-1).\n"
+                    "# TYPE sovgate_backend_up gauge\n");
+    for (size_t i = 0; i < r->snap->cfg->nbackends; i++) {
+        enum sg_health h = sg_backend_health(r->snap->backends[i].state);
+        sg_buf_printf(&b, "sovgate_backend_up{backend=\"%s\"} %d\n",
+                      r->snap->cfg->backends[i].name,
+                      h == SG_HEALTH_UP ? 1 : h == SG_HEALTH_DOWN ? 0 : -1);
+    }
+    struct sg_http_out_header h[4];
+    size_t n = sg_req_headers(r, h, 4);
+    sg_http_respond(r->http, 200, h, n, "text/plain; version=0.0.4; charset=utf-8",
+                    b.data ? b.data : "", b.len, false);
+    sg_buf_free(&b);
+}
+
+static void serve_ready(struct sg_req *r)
+{
+    char why[256];
+    if (sg_runtime_ready(r->w->rt, why, sizeof(why))) {
+        static const char ok[] = "{\"status\":\"ready\"}";
+        respond_json(r, 200, ok, sizeof(ok) - 1);
+        return;
+    }
+    struct sg_buf b;
+    sg_buf_init(&b, 1024);
+    sg_buf_puts(&b, "{\"status\":\"not ready\",\"reason\":\"");
+    sg_buf_json_escape(&b, why, strlen(why));
+    sg_buf_puts(&b, "\"}");
+    respond_json(r, 503, b.data, b.len);
+    sg_buf_free(&b);
+}
+
+/* ---- HTTP callbacks ---- */
+
+static void on_abort(void *arg)
+{
+    struct sg_req *r = arg;
+    sg_pipeline_on_done(r->w, r->http);
+}
+
+static void on_drain(void *arg)
+{
+    struct sg_req *r = arg;
+    if (r->paused && r->xfer) {
+        r->paused = false;
+        sg_upstream_resume(r->xfer);
+    }
+}
+
+int sg_pipeline_on_head(void *app, struct sg_http_req *http)
+{
+    struct sg_worker *w = app;
+    struct sg_req *r = sg_arena_calloc(sg_http_req_arena(http), sizeof(*r));
+    if (!r) {
+        static const char oom[] = "{\"error\":{\"message\":\"Out of memory.\",\"type\":\"server_"
+                                  "error\",\"param\":null,\"code\":null}}";
+        sg_http_respond(http, 503, NULL, 0, "application/json", oom, sizeof(oom) - 1, true);
+        return 1;
+    }
+    r->w = w;
+    r->http = http;
+    r->t_start = sg_http_req_start_us(http);
+    sg_buf_init(&r->resp, 0);
+    snprintf(r->id, sizeof(r->id), "%08" PRIx64 "%02x%06" PRIx64, w->id_prefix & 0xffffffffu,
+             (unsigned)w->id & 0xff, w->seq++ & 0xffffff);
+    r->snap = sg_runtime_snapshot(w->rt);
+    sg_http_req_attach(http, r, on_abort, on_drain);
+    sg_metrics_inflight(w->rt->metrics, 1);
+
+    const struct sg_http_head *h = sg_http_req_head(http);
+    r->ep = sg_api_endpoint(h->path, h->path_len);
+    if (!r->ep) {
+        sg_api_error_set(&r->err, 404, "invalid_request_error", "unknown_url", NULL,
+                         "Invalid URL (%.*s %.*s): this gateway serves the OpenAI API under "
+                         "/v1.", (int)(h->method_len > 16 ? 16 : h->method_len), h->method,
+                         (int)(h->path_len > 128 ? 128 : h->path_len), h->path);
+        sg_req_fail(r);
+        return 1;
+    }
+    if (!sg_http_ieq(h->method, h->method_len, r->ep->method)) {
+        sg_api_error_set(&r->err, 405, "invalid_request_error", "method_not_allowed", NULL,
+                         "%s requires %s.", r->ep->path, r->ep->method);
+        sg_req_fail(r);
+        return 1;
+    }
+    if (run_stages(r, head_stages) != 0) {
+        sg_req_fail(r);
+        return 1;
+    }
+    return 0;
+}
+
+void sg_pipeline_on_request(void *app, struct sg_http_req *http)
+{
+    (void)app;
+    struct sg_req *r = sg_http_req_app(http);
+    switch (r->ep->ep) {
+    case SG_EP_HEALTHZ: {
+        static const char ok[] = "{\"status\":\"ok\"}";
+        respond_json(r, 200, ok, sizeof(ok) - 1);
+        return;
+    }
+    case SG_EP_READYZ:
+        serve_ready(r);
+        return;
+    case SG_EP_METRICS:
+        serve_metrics(r);
+        return;
+    case SG_EP_MODELS:
+        serve_models(r);
+        return;
+    default:
+        break;
+    }
+    if (run_stages(r, request_stages) != 0) {
+        sg_req_fail(r);
+        return;
+    }
+    sg_proxy_start(r);
+}
+
+static void log_request(struct sg_worker *w, struct sg_req *r, struct sg_http_req *http,
+                        int status, uint64_t dur)
+{
+    const struct sg_http_head *h = sg_http_req_head(http);
+    struct sg_logline l;
+    sg_logline_begin(&l, status >= 500 ? SG_LOG_WARN : SG_LOG_INFO, "request");
+    if (r) {
+        sg_logline_str(&l, "request_id", r->id);
+        sg_logline_str(&l, "client", r->client ? r->client->name : NULL);
+    }
+    if (h->method) {
+        char m[17];
+        snprintf(m, sizeof(m), "%.*s", (int)(h->method_len > 16 ? 16 : h->method_len), h->method);
+        sg_logline_str(&l, "method", m);
+    }
+    sg_logline_str(&l, "route", r && r->ep ? r->ep->path : "other");
+    if (r && r->route)
+        sg_logline_str(&l, "model", r->route->model);
+    if (r && r->backend)
+        sg_logline_str(&l, "backend", r->backend->cfg->name);
+    sg_logline_int(&l, "status", status);
+    if (r && r->ep && r->ep->proxied)
+        sg_logline_bool(&l, "stream", r->stream);
+    sg_logline_ms(&l, "duration_ms", dur);
+    if (r && r->t_ttfb)
+        sg_logline_ms(&l, "upstream_ttfb_ms", r->t_ttfb);
+    if (r && r->attempts)
+        sg_logline_int(&l, "attempts", r->attempts);
+    if (r && r->usage) {
+        json_t *pt = json_object_get(r->usage, "prompt_tokens");
+        json_t *ct = json_object_get(r->usage, "completion_tokens");
+        if (json_is_integer(pt))
+            sg_logline_int(&l, "prompt_tokens", json_integer_value(pt));
+        if (json_is_integer(ct))
+            sg_logline_int(&l, "completion_tokens", json_integer_value(ct));
+    }
+    sg_logline_int(&l, "bytes_in", (int64_t)sg_http_req_bytes_in(http));
+    sg_logline_int(&l, "bytes_out", (int64_t)sg_http_req_bytes_out(http));
+    if (r && status >= 400 && r->err.status == status && r->err.code[0])
+        sg_logline_str(&l, "error", r->err.code);
+    sg_logline_end(&l);
+    (void)w;
+}
+
+void sg_pipeline_on_done(void *app, struct sg_http_req *http)
+{
+    struct sg_worker *w = app;
+    struct sg_req *r = sg_http_req_app(http);
+    int status = sg_http_req_status(http);
+    if (r && !status)
+        status = 499; /* the client closed the connection before the response */
+    uint64_t dur = sg_clock_us() - sg_http_req_start_us(http);
+    log_request(w, r, http, status, dur);
+    const char *route = r && r->ep ? r->ep->path : "other";
+    char st[8];
+    snprintf(st, sizeof(st), "%d", status);
+    sg_metrics_add(w->metrics, SG_M_REQUESTS, 1, "route", route, "status", st, "client",
+                   r && r->client ? r->client->name : "-", NULL);
+    sg_metrics_observe(w->metrics, SG_M_DURATION, dur, "route", route, NULL);
+    sg_metrics_add(w->metrics, SG_M_BYTES_IN, sg_http_req_bytes_in(http), "route", route, NULL);
+    sg_metrics_add(w->metrics, SG_M_BYTES_OUT, sg_http_req_bytes_out(http), "route", route, NULL);
+    if (r) {
+        sg_metrics_inflight(w->rt->metrics, -1);
+        sg_req_release(r);
+        sg_http_req_attach(http, NULL, NULL, NULL);
+    }
+}
+
+/* ---- response filters ---- */
+
+/* Answers carry the public model name the client asked for, never the backend's. */
+static int filter_model_name(struct sg_req *r, json_t *obj)
+{
+    if (json_is_string(json_object_get(obj, "model")))
+        json_object_set_new(obj, "model", json_string(r->model));
+    return 0;
+}
+
+/* Remembers token usage for the log (and later for limits and audit). */
+static int filter_usage(struct sg_req *r, json_t *obj)
+{
+    json_t *u = json_object_get(obj, "usage");
+    if (json_is_object(u)) {
+        json_incref(u);
+        json_decref(r->usage);
+        r->usage = u;
+    }
+    return 0;
+}
+
+typedef int (*sg_filter_fn)(struct sg_req *r, json_t *obj);
+static const sg_filter_fn response_filters[] = {filter_model_name, filter_usage, NULL};
+
+int sg_filters_apply(struct sg_req *r, json_t *obj)
+{
+    for (const sg_filter_fn *f = response_filters; *f; f++)
+        if ((*f)(r, obj) != 0)
+            return -1;
+    return 0;
+}

@@ -1,0 +1,385 @@
+/* The daemon's life cycle: load the configuration into a snapshot, start the health
+ * checker and N worker threads (each with its own event loop, SO_REUSEPORT listener and
+ * upstream client), then wait for signals on the main thread:
+ *   SIGHUP          reload: build a new snapshot; publish it only if it is valid
+ *   SIGTERM/SIGINT  drain: stop accepting, finish requests in flight (up to
+ *                   timeouts.drain), then exit. */
+#include "gateway/gateway.h"
+#include "core/clock.h"
+#include "core/crypto.h"
+#include "core/log.h"
+#include "route/health.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+
+struct sg_snapshot *sg_runtime_snapshot(struct sg_runtime *rt)
+{
+    pthread_mutex_lock(&rt->snap_mu);
+    struct sg_snapshot *s = sg_snapshot_ref(rt->snap);
+    pthread_mutex_unlock(&rt->snap_mu);
+    return s;
+}
+
+bool sg_runtime_ready(struct sg_runtime *rt, char *why, size_t cap)
+{
+    if (atomic_load(&rt->draining)) {
+        snprintf(why, cap, "shutting down");
+        return false;
+    }
+    struct sg_snapshot *s = sg_runtime_snapshot(rt);
+    bool ok = true;
+    for (size_t i = 0; i < s->cfg->nroutes && ok; i++) {
+        const struct sg_config_route *r = &s->cfg->routes[i];
+        bool any = false;
+        for (size_t t = 0; t < r->ntargets && !any; t++) {
+            const struct sg_backend_rt *be = sg_snapshot_backend(s, r->targets[t].backend);
+            any = be && sg_backend_health(be->state) == SG_HEALTH_UP;
+        }
+        if (!any) {
+            snprintf(why, cap, "no healthy backend for model %s", r->model);
+            ok = false;
+        }
+    }
+    sg_snapshot_unref(s);
+    return ok;
+}
+
+/* ---- configuration ---- */
+
+static int load_config(const struct sg_serve_opts *o, struct sg_config **cfg)
+{
+    struct sg_config_diags d = {0};
+    int rc = o->config_text
+                 ? sg_config_load_string(o->config_text, strlen(o->config_text), "(embedded)",
+                                         o->config_dir, cfg, &d)
+                 : sg_config_load_file(o->config_path, cfg, &d);
+    for (size_t i = 0; i < d.n; i++)
+        sg_log(SG_LOG_ERROR, "config", "%s", d.v[i].msg);
+    sg_config_diags_free(&d);
+    return rc;
+}
+
+static void fill_limits(const struct sg_config *c, struct sg_http_limits *l)
+{
+    l->max_header = c->limits.max_header;
+    l->max_body = c->limits.max_body;
+    l->header_ms = c->timeouts.header_ms;
+    l->body_ms = c->timeouts.body_ms;
+    l->idle_ms = c->timeouts.idle_ms;
+    l->write_ms = c->timeouts.write_ms;
+    l->out_high = 256 * 1024;
+    l->out_low = 64 * 1024;
+}
+
+static void update_health(struct sg_runtime *rt, struct sg_snapshot *s)
+{
+    const struct sg_config *c = s->cfg;
+    struct sg_health_target *t = calloc(c->nbackends ? c->nbackends : 1, sizeof(*t));
+    char **urls = calloc(c->nbackends ? c->nbackends : 1, sizeof(*urls));
+    if (!t || !urls) {
+        free(t);
+        free(urls);
+        return;
+    }
+    for (size_t i = 0; i < c->nbackends; i++) {
+        const struct sg_config_backend *b = &c->backends[i];
+        size_t n = strlen(b->base_url) + strlen(b->health_path) + 1;
+        if ((urls[i] = malloc(n)))
+            snprintf(urls[i], n, "%s%s", b->base_url, b->health_path);
+        t[i] = (struct sg_health_target){s->backends[i].state, urls[i], b->unix_path, b->ca_file,
+                                         s->backends[i].credential};
+    }
+    sg_health_set_targets(rt->health, t, c->nbackends, c->health.interval_ms,
+                          c->health.timeout_ms, c->health.max_backoff_ms);
+    for (size_t i = 0; i < c->nbackends; i++)
+        free(urls[i]);
+    free(urls);
+    free(t);
+}
+
+static void apply_limits_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sg_worker *w = arg;
+    struct sg_snapshot *s = sg_runtime_snapshot(w->rt);
+    struct sg_http_limits l;
+    fill_limits(s->cfg, &l);
+    sg_http_server_set_limits(w->http, &l);
+    sg_snapshot_unref(s);
+}
+
+static void reload(struct sg_runtime *rt)
+{
+    struct sg_config *cfg = NULL;
+    struct sg_snapshot *old = sg_runtime_snapshot(rt);
+    struct sg_error err = {0};
+    struct sg_snapshot *s = NULL;
+    const char *result = "error";
+    if (load_config(rt->opts, &cfg) != 0) {
+        sg_log(SG_LOG_ERROR, "reload", "the new configuration is invalid; keeping the current one");
+        goto out;
+    }
+    if (strcmp(cfg->listen.address, old->cfg->listen.address) != 0 ||
+        cfg->listen.plaintext != old->cfg->listen.plaintext || cfg->workers != old->cfg->workers) {
+        sg_log(SG_LOG_ERROR, "reload",
+               "listen and workers cannot change on reload (restart instead); keeping the "
+               "current configuration");
+        sg_config_free(cfg);
+        goto out;
+    }
+    if (sg_snapshot_build(cfg, ++rt->generation, &s, &err) != 0) {
+        sg_log(SG_LOG_ERROR, "reload", "%s; keeping the current configuration", err.msg);
+        goto out;
+    }
+    pthread_mutex_lock(&rt->snap_mu);
+    struct sg_snapshot *prev = rt->snap;
+    rt->snap = s;
+    pthread_mutex_unlock(&rt->snap_mu);
+    sg_snapshot_unref(prev);
+    sg_log_set_level((enum sg_log_level)s->cfg->log_level);
+    sg_http_set_max_connections(s->cfg->limits.max_connections);
+    update_health(rt, s);
+    struct timeval now = {0, 0};
+    for (int i = 0; i < rt->nworkers; i++)
+        event_base_once(rt->workers[i].base, -1, EV_TIMEOUT, apply_limits_cb, &rt->workers[i], &now);
+    result = "ok";
+    struct sg_logline l;
+    sg_logline_begin(&l, SG_LOG_INFO, "reload");
+    sg_logline_int(&l, "generation", (int64_t)s->generation);
+    sg_logline_int(&l, "clients", (int64_t)sg_keytab_count(s->keys));
+    sg_logline_end(&l);
+out:
+    sg_metrics_add(sg_metrics_shard(rt->metrics, 0), SG_M_RELOADS, 1, "result", result, NULL);
+    sg_snapshot_unref(old);
+}
+
+/* ---- workers ---- */
+
+static SSL *tls_new(void *app)
+{
+    struct sg_worker *w = app;
+    pthread_mutex_lock(&w->rt->snap_mu);
+    SSL *ssl = w->rt->snap->tls ? SSL_new(w->rt->snap->tls) : NULL;
+    pthread_mutex_unlock(&w->rt->snap_mu);
+    return ssl;
+}
+
+static void *worker_main(void *arg)
+{
+    struct sg_worker *w = arg;
+    event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    return NULL;
+}
+
+static void worker_free(struct sg_worker *w)
+{
+    /* Connections go first: aborting their requests cancels upstream transfers. */
+    sg_http_server_free(w->http);
+    sg_upstream_free(w->up);
+    if (w->base)
+        event_base_free(w->base);
+}
+
+static int worker_init(struct sg_runtime *rt, struct sg_worker *w, int id, const char *addr,
+                       struct sg_error *err)
+{
+    const struct sg_config *c = rt->snap->cfg;
+    w->id = id;
+    w->rt = rt;
+    w->metrics = sg_metrics_shard(rt->metrics, id);
+    uint32_t rnd = 0;
+    sg_random_bytes(&rnd, sizeof(rnd));
+    w->id_prefix = rnd;
+    if (!(w->base = event_base_new()) || !(w->up = sg_upstream_new(w->base)))
+        return sg_error_set(err, SG_ENOMEM, "cannot create worker %d", id);
+    struct sg_http_limits l;
+    fill_limits(c, &l);
+    struct sg_http_callbacks cb = {sg_pipeline_on_head, sg_pipeline_on_request,
+                                   c->listen.plaintext ? NULL : tls_new, sg_pipeline_on_done};
+    if (!(w->http = sg_http_server_new(w->base, addr, &l, &cb, w, err)))
+        return err->code ? err->code : SG_EIO;
+    return 0;
+}
+
+/* ---- main loop ---- */
+
+struct main_ctx {
+    struct sg_runtime *rt;
+    struct event_base *base;
+    struct event *drain_timer;
+    uint64_t drain_deadline;
+};
+
+static void drain_check(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct main_ctx *m = arg;
+    if (sg_http_open_connections() == 0 || sg_clock_us() >= m->drain_deadline) {
+        event_base_loopbreak(m->base);
+        return;
+    }
+    struct timeval tv = {0, 50000};
+    evtimer_add(m->drain_timer, &tv);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    struct main_ctx *m = arg;
+    struct sg_runtime *rt = m->rt;
+    if (sig == SIGHUP) {
+        sg_log(SG_LOG_INFO, "reload", "SIGHUP: reloading the configuration");
+        reload(rt);
+        return;
+    }
+    if (atomic_exchange(&rt->draining, true)) {
+        sg_log(SG_LOG_WARN, "shutdown", "second signal: exiting now");
+        m->drain_deadline = 0;
+        drain_check(-1, 0, m);
+        return;
+    }
+    struct sg_snapshot *s = sg_runtime_snapshot(rt);
+    m->drain_deadline = sg_clock_us() + (uint64_t)s->cfg->timeouts.drain_ms * 1000;
+    sg_snapshot_unref(s);
+    sg_log(SG_LOG_INFO, "shutdown", "draining %zu connections", sg_http_open_connections());
+    for (int i = 0; i < rt->nworkers; i++)
+        sg_http_server_request_drain(rt->workers[i].http);
+    drain_check(-1, 0, m);
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int sg_gateway_serve(const struct sg_serve_opts *opts)
+{
+    struct sg_runtime rt;
+    memset(&rt, 0, sizeof(rt));
+    rt.opts = opts;
+    pthread_mutex_init(&rt.snap_mu, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+    evthread_use_pthreads();
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    int status = 1;
+    struct sg_error err = {0};
+    struct sg_config *cfg = NULL;
+    struct main_ctx m = {0};
+    struct event *sigs[3] = {0};
+    if (load_config(opts, &cfg) != 0)
+        goto out;
+    if (sg_snapshot_build(cfg, ++rt.generation, &rt.snap, &err) != 0) {
+        sg_log(SG_LOG_ERROR, "startup", "%s", err.msg);
+        goto out;
+    }
+    const struct sg_config *c = rt.snap->cfg;
+    sg_log_set_level((enum sg_log_level)c->log_level);
+    sg_http_set_max_connections(c->limits.max_connections);
+    if (!(rt.metrics = sg_metrics_new(c->workers)) || !(rt.health = sg_health_start(&err))) {
+        sg_log(SG_LOG_ERROR, "startup", "%s", err.msg[0] ? err.msg : "out of memory");
+        goto out;
+    }
+    update_health(&rt, rt.snap);
+    rt.workers = calloc((size_t)c->workers, sizeof(*rt.workers));
+    if (!rt.workers)
+        goto out;
+    /* The first worker binds (possibly port 0); the others bind the port it got. */
+    char addr[300];
+    snprintf(addr, sizeof(addr), "%s", c->listen.address);
+    for (int i = 0; i < c->workers; i++) {
+        if (worker_init(&rt, &rt.workers[i], i, addr, &err) != 0) {
+            sg_log(SG_LOG_ERROR, "startup", "%s", err.msg);
+            rt.nworkers = i + 1;
+            goto out;
+        }
+        rt.nworkers = i + 1;
+        if (i == 0) {
+            const char *colon = strrchr(c->listen.address, ':');
+            snprintf(addr, sizeof(addr), "%.*s:%d", (int)(colon - c->listen.address),
+                     c->listen.address, sg_http_server_port(rt.workers[0].http));
+        }
+    }
+    int port = sg_http_server_port(rt.workers[0].http);
+    for (int i = 0; i < rt.nworkers; i++) {
+        if (pthread_create(&rt.workers[i].thread, NULL, worker_main, &rt.workers[i]) != 0) {
+            sg_log(SG_LOG_ERROR, "startup", "cannot start worker threads");
+            for (int j = 0; j < i; j++) {
+                event_base_loopbreak(rt.workers[j].base);
+                pthread_join(rt.workers[j].thread, NULL);
+            }
+            goto out;
+        }
+    }
+    {
+        struct sg_logline l;
+        sg_logline_begin(&l, SG_LOG_INFO, "listening");
+        sg_logline_str(&l, "address", addr);
+        sg_logline_int(&l, "port", port);
+        sg_logline_bool(&l, "tls", !c->listen.plaintext);
+        sg_logline_int(&l, "workers", rt.nworkers);
+        sg_logline_int(&l, "clients", (int64_t)sg_keytab_count(rt.snap->keys));
+        sg_logline_str(&l, "version", SG_VERSION);
+        sg_logline_end(&l);
+    }
+    if (opts->banner) {
+        fputs(opts->banner, stdout);
+        fflush(stdout);
+    }
+
+    m.rt = &rt;
+    m.base = event_base_new();
+    if (!m.base)
+        goto stop;
+    static const int signals[3] = {SIGHUP, SIGTERM, SIGINT};
+    for (int i = 0; i < 3; i++) {
+        sigs[i] = evsignal_new(m.base, signals[i], on_signal, &m);
+        if (sigs[i])
+            event_add(sigs[i], NULL);
+    }
+    m.drain_timer = evtimer_new(m.base, drain_check, &m);
+    event_base_loop(m.base, EVLOOP_NO_EXIT_ON_EMPTY);
+    status = 0;
+stop:
+    for (int i = 0; i < rt.nworkers; i++)
+        event_base_loopbreak(rt.workers[i].base);
+    for (int i = 0; i < rt.nworkers; i++)
+        pthread_join(rt.workers[i].thread, NULL);
+    sg_log(SG_LOG_INFO, "shutdown", "stopped");
+out:
+    for (int i = 0; i < 3; i++)
+        if (sigs[i])
+            event_free(sigs[i]);
+    if (m.drain_timer)
+        event_free(m.drain_timer);
+    if (m.base)
+        event_base_free(m.base);
+    for (int i = 0; i < rt.nworkers; i++)
+        worker_free(&rt.workers[i]);
+    free(rt.workers);
+    sg_health_stop(rt.health);
+    sg_metrics_free(rt.metrics);
+    sg_snapshot_unref(rt.snap);
+    sg_backend_registry_free();
+    curl_global_cleanup();
+    libevent_global_shutdown();
+    pthread_mutex_destroy(&rt.snap_mu);
+    return status;
+}

@@ -1,0 +1,96 @@
+/* Snapshot construction and reference counting. */
+#include "gateway/snapshot.h"
+#include "core/crypto.h"
+#include "core/secret.h"
+#include "http/tls.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void snapshot_free(struct sg_snapshot *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; s->backends && i < s->cfg->nbackends; i++) {
+        char *c = s->backends[i].credential;
+        if (c) {
+            sg_secure_zero(c, strlen(c));
+            free(c);
+        }
+    }
+    free(s->backends);
+    if (s->tls)
+        SSL_CTX_free(s->tls);
+    sg_keytab_free(s->keys);
+    sg_config_free(s->cfg);
+    free(s);
+}
+
+int sg_snapshot_build(struct sg_config *cfg, uint64_t generation, struct sg_snapshot **out,
+                      struct sg_error *err)
+{
+    *out = NULL;
+    struct sg_snapshot *s = calloc(1, sizeof(*s));
+    if (!s) {
+        sg_config_free(cfg);
+        return sg_error_set(err, SG_ENOMEM, "out of memory");
+    }
+    atomic_init(&s->refs, 1);
+    s->generation = generation;
+    s->cfg = cfg;
+    int rc = sg_keytab_build(cfg, &s->keys, err);
+    if (rc)
+        goto fail;
+    if (!cfg->listen.plaintext) {
+        s->tls = sg_tls_server_ctx(cfg->listen.cert, cfg->listen.key, cfg->listen.tls_min, err);
+        if (!s->tls) {
+            rc = SG_ECRYPTO;
+            goto fail;
+        }
+    }
+    s->backends = calloc(cfg->nbackends ? cfg->nbackends : 1, sizeof(*s->backends));
+    if (!s->backends) {
+        rc = sg_error_set(err, SG_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->nbackends; i++) {
+        const struct sg_config_backend *b = &cfg->backends[i];
+        struct sg_backend_rt *rt = &s->backends[i];
+        rt->cfg = b;
+        if (!(rt->state = sg_backend_state_get(b->name, b->url))) {
+            rc = sg_error_set(err, SG_ENOMEM, "out of memory");
+            goto fail;
+        }
+        if (b->credential) {
+            struct sg_secret sec;
+            if ((rc = sg_secret_load(b->credential, cfg->dir, &sec, err)))
+                goto fail;
+            rt->credential = sec.data; /* ownership moves; zeroed in snapshot_free */
+        }
+    }
+    *out = s;
+    return 0;
+fail:
+    snapshot_free(s);
+    return rc;
+}
+
+struct sg_snapshot *sg_snapshot_ref(struct sg_snapshot *s)
+{
+    atomic_fetch_add(&s->refs, 1);
+    return s;
+}
+
+void sg_snapshot_unref(struct sg_snapshot *s)
+{
+    if (s && atomic_fetch_sub(&s->refs, 1) == 1)
+        snapshot_free(s);
+}
+
+const struct sg_backend_rt *sg_snapshot_backend(const struct sg_snapshot *s, const char *name)
+{
+    for (size_t i = 0; i < s->cfg->nbackends; i++)
+        if (strcmp(s->cfg->backends[i].name, name) == 0)
+            return &s->backends[i];
+    return NULL;
+}

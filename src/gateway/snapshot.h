@@ -1,0 +1,45 @@
+/* A snapshot is everything a request needs from the configuration, built and validated
+ * as a whole: the parsed config, the client key table, the TLS context, and per backend
+ * its health state and loaded credential. Snapshots are immutable and reference-counted:
+ * a reload builds a new one and publishes it; requests in flight keep the one they
+ * started with, which is freed when the last of them ends. */
+#ifndef SG_GATEWAY_SNAPSHOT_H
+#define SG_GATEWAY_SNAPSHOT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "auth/keys.h"
+#include "config/config.h"
+#include "route/backend.h"
+
+struct sg_backend_rt {
+    const struct sg_config_backend *cfg; /* borrowed from the snapshot's config */
+    struct sg_backend_state *state;      /* owned by the backend registry */
+    char *credential;                    /* owned, zeroed on free; NULL when none */
+};
+
+struct sg_snapshot {
+    atomic_int refs;
+    uint64_t generation;
+    struct sg_config *cfg;      /* owned */
+    struct sg_keytab *keys;     /* owned */
+    SSL_CTX *tls;               /* owned; NULL for plaintext */
+    struct sg_backend_rt *backends; /* owned; parallel to cfg->backends */
+};
+
+/* Builds a snapshot from a loaded config, taking ownership of `cfg` (freed on failure
+ * too). Returns 0 or an SG_E* code with `err` filled. */
+int sg_snapshot_build(struct sg_config *cfg, uint64_t generation, struct sg_snapshot **out,
+                      struct sg_error *err);
+/* Takes another reference. */
+struct sg_snapshot *sg_snapshot_ref(struct sg_snapshot *s);
+/* Drops a reference; the last one frees the snapshot. NULL is accepted. */
+void sg_snapshot_unref(struct sg_snapshot *s);
+/* The runtime backend for a backend name; NULL when unknown. */
+const struct sg_backend_rt *sg_snapshot_backend(const struct sg_snapshot *s, const char *name);
+
+#endif

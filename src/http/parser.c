@@ -1,0 +1,369 @@
+/* Strict HTTP/1.1 request head parser and chunked body decoder. */
+#include "http/parser.h"
+
+#include <string.h>
+
+static bool is_tchar(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return true;
+    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static bool is_vchar_or_obs(unsigned char c)
+{
+    return (c >= 0x21 && c != 0x7f);
+}
+
+bool sg_http_ieq(const char *s, size_t n, const char *lit)
+{
+    size_t i = 0;
+    for (; i < n; i++) {
+        unsigned char a = (unsigned char)s[i], b = (unsigned char)lit[i];
+        if (!b)
+            return false;
+        if (a >= 'A' && a <= 'Z')
+            a = (unsigned char)(a + 32);
+        if (b >= 'A' && b <= 'Z')
+            b = (unsigned char)(b + 32);
+        if (a != b)
+            return false;
+    }
+    return lit[i] == '\0';
+}
+
+const struct sg_http_header *sg_http_find_header(const struct sg_http_head *h, const char *name)
+{
+    for (size_t i = 0; i < h->nheaders; i++)
+        if (sg_http_ieq(h->headers[i].name, h->headers[i].name_len, name))
+            return &h->headers[i];
+    return NULL;
+}
+
+static int fail(int *status, int code, struct sg_error *err, const char *msg)
+{
+    *status = code;
+    sg_error_set(err, SG_EPROTO, "%s", msg);
+    return SG_EPROTO;
+}
+
+/* Finds the end of the line starting at `p`: returns the index of its CR, which must be
+ * followed by LF; -1 on a bare LF or CR or when no CRLF is found before `end`. */
+static ptrdiff_t line_end(const char *p, const char *end)
+{
+    for (const char *q = p; q < end; q++) {
+        if (*q == '\r')
+            return (q + 1 < end && q[1] == '\n') ? q - p : -1;
+        if (*q == '\n')
+            return -1;
+    }
+    return -1;
+}
+
+/* Walks a comma-separated token list, calling back for each trimmed element. */
+static void each_token(const char *v, size_t n, void (*cb)(void *, const char *, size_t),
+                       void *arg)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t s = i;
+        while (i < n && v[i] != ',')
+            i++;
+        size_t e = i;
+        while (s < e && (v[s] == ' ' || v[s] == '\t'))
+            s++;
+        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+            e--;
+        if (e > s)
+            cb(arg, v + s, e - s);
+        i++;
+    }
+}
+
+struct conn_flags {
+    bool close, keep_alive;
+};
+
+static void conn_token(void *arg, const char *t, size_t n)
+{
+    struct conn_flags *f = arg;
+    if (sg_http_ieq(t, n, "close"))
+        f->close = true;
+    else if (sg_http_ieq(t, n, "keep-alive"))
+        f->keep_alive = true;
+}
+
+int sg_http_parse_head(const char *buf, size_t n, struct sg_http_head *out, int *status,
+                       struct sg_error *err)
+{
+    const char *p = buf, *end = buf + n;
+    memset(out, 0, sizeof(*out));
+    *status = 0;
+
+    /* RFC 9112 2.2: ignore empty lines before the request line. */
+    while (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
+        p += 2;
+
+    ptrdiff_t ll = line_end(p, end);
+    if (ll <= 0)
+        return fail(status, 400, err, "malformed request line");
+    const char *le = p + ll;
+
+    /* method */
+    const char *m = p;
+    while (p < le && is_tchar((unsigned char)*p))
+        p++;
+    if (p == m || p >= le || *p != ' ')
+        return fail(status, 400, err, "malformed request method");
+    out->method = m;
+    out->method_len = (size_t)(p - m);
+    p++;
+
+    /* request-target: origin-form only */
+    const char *t = p;
+    while (p < le && *p != ' ') {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x21 || c > 0x7e)
+            return fail(status, 400, err, "invalid character in request target");
+        p++;
+    }
+    if (p == t || p >= le || *t != '/')
+        return fail(status, 400, err, "request target must be an absolute path");
+    out->target = t;
+    out->target_len = (size_t)(p - t);
+    const char *q = memchr(t, '?', out->target_len);
+    out->path = t;
+    out->path_len = q ? (size_t)(q - t) : out->target_len;
+    p++;
+
+    /* HTTP-version */
+    size_t vlen = (size_t)(le - p);
+    if (vlen != 8 || memcmp(p, "HTTP/", 5) != 0 || p[6] != '.' || p[5] < '0' || p[5] > '9' ||
+        p[7] < '0' || p[7] > '9')
+        return fail(status, 400, err, "malformed HTTP version");
+    if (p[5] != '1')
+        return fail(status, 505, err, "HTTP version not supported");
+    out->minor = p[7] - '0';
+    if (out->minor > 1)
+        out->minor = 1; /* HTTP/1.x with x > 1: treat as 1.1 (RFC 9110 2.5) */
+    p = le + 2;
+
+    /* header fields */
+    int ncl = 0, nte = 0, nhost = 0;
+    bool te_chunked = false;
+    struct conn_flags cf = {false, false};
+    for (;;) {
+        ll = line_end(p, end);
+        if (ll < 0)
+            return fail(status, 400, err, "malformed header line");
+        if (ll == 0)
+            break;
+        le = p + ll;
+        if (*p == ' ' || *p == '\t')
+            return fail(status, 400, err, "obsolete header line folding is not allowed");
+        const char *name = p;
+        while (p < le && is_tchar((unsigned char)*p))
+            p++;
+        if (p == name || p >= le || *p != ':')
+            return fail(status, 400, err, "malformed header field name");
+        size_t name_len = (size_t)(p - name);
+        p++;
+        while (p < le && (*p == ' ' || *p == '\t'))
+            p++;
+        const char *val = p, *vend = p;
+        for (; p < le; p++) {
+            unsigned char c = (unsigned char)*p;
+            if (c == ' ' || c == '\t')
+                continue;
+            if (!is_vchar_or_obs(c))
+                return fail(status, 400, err, "invalid character in header field value");
+            vend = p + 1;
+        }
+        if (out->nheaders == SG_HTTP_MAX_HEADERS)
+            return fail(status, 431, err, "too many header fields");
+        struct sg_http_header *h = &out->headers[out->nheaders++];
+        h->name = name;
+        h->name_len = name_len;
+        h->value = val;
+        h->value_len = (size_t)(vend - val);
+
+        if (sg_http_ieq(name, name_len, "content-length")) {
+            if (++ncl > 1)
+                return fail(status, 400, err, "duplicate Content-Length");
+            if (h->value_len == 0)
+                return fail(status, 400, err, "invalid Content-Length");
+            uint64_t v = 0;
+            for (size_t i = 0; i < h->value_len; i++) {
+                unsigned char c = (unsigned char)val[i];
+                if (c < '0' || c > '9')
+                    return fail(status, 400, err, "invalid Content-Length");
+                if (v > (UINT64_MAX - 9) / 10)
+                    return fail(status, 413, err, "Content-Length too large");
+                v = v * 10 + (c - '0');
+            }
+            out->content_length = v;
+        } else if (sg_http_ieq(name, name_len, "transfer-encoding")) {
+            if (++nte > 1)
+                return fail(status, 400, err, "duplicate Transfer-Encoding");
+            if (!sg_http_ieq(val, h->value_len, "chunked"))
+                return fail(status, 501, err, "only the chunked transfer coding is supported");
+            te_chunked = true;
+        } else if (sg_http_ieq(name, name_len, "host")) {
+            if (++nhost > 1)
+                return fail(status, 400, err, "duplicate Host");
+        } else if (sg_http_ieq(name, name_len, "connection")) {
+            each_token(val, h->value_len, conn_token, &cf);
+        } else if (sg_http_ieq(name, name_len, "expect")) {
+            if (!sg_http_ieq(val, h->value_len, "100-continue"))
+                return fail(status, 417, err, "unsupported expectation");
+            out->expect_continue = true;
+        }
+        p = le + 2;
+    }
+    if (p + 2 != end)
+        return fail(status, 400, err, "malformed request head");
+
+    if (te_chunked && ncl)
+        return fail(status, 400, err, "both Content-Length and Transfer-Encoding");
+    if (te_chunked && out->minor == 0)
+        return fail(status, 400, err, "Transfer-Encoding in an HTTP/1.0 request");
+    if (out->minor == 1 && nhost == 0)
+        return fail(status, 400, err, "missing Host header");
+    out->body = te_chunked ? SG_HTTP_BODY_CHUNKED : ncl ? SG_HTTP_BODY_LENGTH : SG_HTTP_BODY_NONE;
+    if (out->body == SG_HTTP_BODY_LENGTH && out->content_length == 0)
+        out->body = SG_HTTP_BODY_NONE;
+    out->keep_alive = out->minor == 1 ? !cf.close : (cf.keep_alive && !cf.close);
+    return 0;
+}
+
+/* Chunked decoder states. */
+enum {
+    CH_SIZE = 0, /* hex digits of the chunk size */
+    CH_EXT,      /* chunk extension up to CR */
+    CH_SIZE_LF,  /* LF after the size line's CR */
+    CH_DATA,
+    CH_DATA_CR, /* CR after chunk data */
+    CH_DATA_LF,
+    CH_TRAILER,    /* start of a trailer line (or the final CRLF) */
+    CH_TRAILER_IN, /* inside a trailer field line */
+    CH_TRAILER_LF, /* LF ending a trailer line */
+    CH_END_LF,     /* LF of the final empty line */
+    CH_DONE
+};
+
+#define SG_CHUNK_LINE_MAX 4096
+
+ssize_t sg_http_chunked_feed(struct sg_http_chunked *c, const char *in, size_t n,
+                             struct sg_buf *out)
+{
+    size_t i = 0;
+    while (i < n && c->state != CH_DONE) {
+        unsigned char ch = (unsigned char)in[i];
+        switch (c->state) {
+        case CH_SIZE: {
+            int v = -1;
+            if (ch >= '0' && ch <= '9')
+                v = ch - '0';
+            else if (ch >= 'a' && ch <= 'f')
+                v = ch - 'a' + 10;
+            else if (ch >= 'A' && ch <= 'F')
+                v = ch - 'A' + 10;
+            if (v >= 0) {
+                if (++c->digits > 15)
+                    return SG_ETOOBIG;
+                c->remaining = c->remaining << 4 | (uint64_t)v;
+                i++;
+                break;
+            }
+            if (c->digits == 0)
+                return SG_EPROTO;
+            if (ch == ';' || ch == ' ' || ch == '\t') {
+                c->state = CH_EXT;
+                c->line_len = 0;
+                i++;
+            } else if (ch == '\r') {
+                c->state = CH_SIZE_LF;
+                i++;
+            } else {
+                return SG_EPROTO;
+            }
+            break;
+        }
+        case CH_EXT:
+            if (ch == '\r') {
+                c->state = CH_SIZE_LF;
+            } else if (ch == '\n' || ch == 0 || ++c->line_len > SG_CHUNK_LINE_MAX) {
+                return SG_EPROTO;
+            }
+            i++;
+            break;
+        case CH_SIZE_LF:
+            if (ch != '\n')
+                return SG_EPROTO;
+            i++;
+            c->digits = 0;
+            c->state = c->remaining ? CH_DATA : CH_TRAILER;
+            break;
+        case CH_DATA: {
+            size_t take = n - i;
+            if (take > c->remaining)
+                take = (size_t)c->remaining;
+            int rc = sg_buf_append(out, in + i, take);
+            if (rc)
+                return rc;
+            i += take;
+            c->remaining -= take;
+            if (c->remaining == 0)
+                c->state = CH_DATA_CR;
+            break;
+        }
+        case CH_DATA_CR:
+            if (ch != '\r')
+                return SG_EPROTO;
+            c->state = CH_DATA_LF;
+            i++;
+            break;
+        case CH_DATA_LF:
+            if (ch != '\n')
+                return SG_EPROTO;
+            c->state = CH_SIZE;
+            i++;
+            break;
+        case CH_TRAILER:
+            if (ch == '\r') {
+                c->state = CH_END_LF;
+            } else if (ch == '\n' || ch == ' ' || ch == '\t') {
+                return SG_EPROTO;
+            } else {
+                c->state = CH_TRAILER_IN;
+                c->line_len = 1;
+            }
+            i++;
+            break;
+        case CH_TRAILER_IN:
+            /* Trailer fields are read and discarded (never merged into the head). */
+            if (ch == '\r')
+                c->state = CH_TRAILER_LF;
+            else if (ch == '\n' || ch == 0 || ++c->line_len > SG_CHUNK_LINE_MAX)
+                return SG_EPROTO;
+            i++;
+            break;
+        case CH_TRAILER_LF:
+            if (ch != '\n')
+                return SG_EPROTO;
+            c->state = CH_TRAILER;
+            i++;
+            break;
+        case CH_END_LF:
+            if (ch != '\n')
+                return SG_EPROTO;
+            c->state = CH_DONE;
+            c->done = true;
+            i++;
+            break;
+        default:
+            return SG_EPROTO;
+        }
+    }
+    return (ssize_t)i;
+}

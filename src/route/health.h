@@ -1,0 +1,32 @@
+/* Active health checks: one thread probes every backend (GET <health_path>) on its own
+ * schedule: every `interval` while it answers 2xx, and with exponential backoff (1 s
+ * doubling up to `max_backoff`) while it does not. The set of backends to probe is
+ * replaced on every configuration reload; the checker copies what it needs. */
+#ifndef SG_ROUTE_HEALTH_H
+#define SG_ROUTE_HEALTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+#include "route/backend.h"
+
+struct sg_health_target {
+    struct sg_backend_state *state; /* owned by the backend registry */
+    const char *url;                /* full URL of the probe */
+    const char *unix_path;          /* may be NULL */
+    const char *ca_file;            /* may be NULL */
+    const char *credential;         /* bearer token or NULL; copied and zeroed on release */
+};
+
+struct sg_health_checker;
+
+/* Starts the checker thread. NULL with `err` on failure. */
+struct sg_health_checker *sg_health_start(struct sg_error *err);
+/* Replaces the targets and the timing (milliseconds). Thread-safe; copies everything. */
+int sg_health_set_targets(struct sg_health_checker *h, const struct sg_health_target *t, size_t n,
+                          uint32_t interval_ms, uint32_t timeout_ms, uint32_t max_backoff_ms);
+/* Stops the thread and frees the checker. */
+void sg_health_stop(struct sg_health_checker *h);
+
+#endif
