@@ -312,13 +312,18 @@ int sg_api_decode(enum sg_endpoint ep, const char *body, size_t len, json_t **ou
     json_error_t jerr;
     json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!j) {
+        /* jansson quotes the offending input ("near 'x'"); drop that so that no request
+         * content is ever repeated in an error. */
+        char *near = strstr(jerr.text, " near ");
+        if (near)
+            *near = '\0';
         if (json_error_code(&jerr) == json_error_invalid_utf8)
             sg_api_error_set(e, 400, "invalid_request_error", "invalid_utf8", NULL,
-                             "The request body is not valid UTF-8 (byte offset %d).",
+                             "The request body is not valid UTF-8 (near byte offset %d).",
                              jerr.position);
         else
             sg_api_error_set(e, 400, "invalid_request_error", "invalid_json", NULL,
-                             "The request body is not valid JSON: %s (byte offset %d).",
+                             "The request body is not valid JSON: %s (near byte offset %d).",
                              jerr.text, jerr.position);
         return -1;
     }

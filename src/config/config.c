@@ -446,7 +446,7 @@ static void load_client(struct ld *l, yaml_node_t *n, const char *path,
 {
     if (!map_ok(l, n, path))
         return;
-    bool have_hash = false;
+    bool have_hash = false, hash_given = false;
     MAP_FOR(l, n, p) {
         char kp[256];
         const char *k = KEYSTR(l, p);
@@ -455,6 +455,7 @@ static void load_client(struct ld *l, yaml_node_t *n, const char *path,
         if (strcmp(k, "name") == 0) {
             cl->name = name_val(l, v, kp);
         } else if (strcmp(k, "key_hash") == 0) {
+            hash_given = true;
             const char *s = str(l, v, kp);
             if (s && (strncmp(s, "sha256:", 7) != 0 ||
                       sg_hex_decode(s + 7, strlen(s + 7), cl->key_hash, SG_SHA256_LEN) != 0))
@@ -478,7 +479,7 @@ static void load_client(struct ld *l, yaml_node_t *n, const char *path,
         join(kp, sizeof(kp), path, "name");
         diag(l, n, kp, "required");
     }
-    if (!have_hash) {
+    if (!have_hash && !hash_given) {
         join(kp, sizeof(kp), path, "key_hash");
         diag(l, n, kp, "required");
     }

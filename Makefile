@@ -1,0 +1,51 @@
+# Sovgate top-level commands. See README.md.
+#   make run    build if needed and run the gateway on its development defaults
+#   make test   build (normal and ASan+UBSan) and run the whole test suite
+JOBS ?= 2
+BUILD ?= build
+ASAN ?= build-asan
+CMAKE_FLAGS ?=
+
+.PHONY: all setup build build-asan test test-unit test-integration test-conformance run bench clean
+
+all: build
+
+setup:
+	@scripts/setup
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
+
+$(ASAN)/CMakeCache.txt:
+	cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DSG_SANITIZE=ON $(CMAKE_FLAGS)
+
+build: setup $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j$(JOBS)
+
+build-asan: setup $(ASAN)/CMakeCache.txt
+	cmake --build $(ASAN) -j$(JOBS)
+
+test: build build-asan
+	$(MAKE) --no-print-directory test-unit test-integration test-conformance
+
+test-unit:
+	ctest --test-dir $(BUILD) --output-on-failure
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    ctest --test-dir $(ASAN) --output-on-failure
+
+# Integration tests run the sanitizer build: the daemon must stay clean (ASan, UBSan,
+# LSan at exit) under every test.
+test-integration:
+	SOVGATE_BUILD=$(ASAN) /usr/bin/python3 -m pytest -q tests/integration
+
+test-conformance:
+	SOVGATE_BUILD=$(BUILD) tests/conformance/run
+
+run: build
+	scripts/run-dev
+
+bench: build
+	@for b in bench/*/run; do echo "== $$b"; $$b || exit 1; done
+
+clean:
+	rm -rf $(BUILD) $(ASAN)

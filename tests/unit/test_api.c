@@ -1,0 +1,177 @@
+/* Unit tests of the OpenAI API module: error bodies (shape and escaping), request
+ * decoding errors (byte offsets, invalid UTF-8, field types naming the field), and the
+ * endpoint table. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "api/openai.h"
+
+static void test_error_body(void **state)
+{
+    (void)state;
+    struct sg_api_error e;
+    struct sg_buf b;
+    sg_buf_init(&b, 4096);
+    sg_api_error_set(&e, 404, "invalid_request_error", "model_not_found", "model",
+                     "The model '%s' does not exist.", "a\"b\\c\n");
+    assert_int_equal(sg_api_error_json(&e, &b), 0);
+    assert_string_equal(b.data, "{\"error\":{\"message\":\"The model 'a\\\"b\\\\c\\n' does not "
+                                "exist.\",\"type\":\"invalid_request_error\",\"param\":\"model\","
+                                "\"code\":\"model_not_found\"}}");
+    /* It parses as JSON with the four members. */
+    json_t *j = json_loads(b.data, 0, NULL);
+    assert_non_null(j);
+    json_t *err = json_object_get(j, "error");
+    assert_int_equal(json_object_size(err), 4);
+    json_decref(j);
+    sg_buf_reset(&b);
+    sg_api_error_set(&e, 401, NULL, NULL, NULL, "x");
+    sg_api_error_json(&e, &b);
+    assert_string_equal(b.data, "{\"error\":{\"message\":\"x\",\"type\":\"invalid_request_error\","
+                                "\"param\":null,\"code\":null}}");
+    sg_buf_free(&b);
+}
+
+/* Decodes `body` as a chat request and expects an error whose message contains `needle`
+ * and whose param equals `param` (NULL for none). */
+static void chat_error(const char *body, size_t len, const char *needle, const char *param)
+{
+    json_t *j;
+    const char *model;
+    bool stream;
+    struct sg_api_error e;
+    assert_int_equal(sg_api_decode(SG_EP_CHAT, body, len, &j, &model, &stream, &e), -1);
+    assert_null(j);
+    assert_int_equal(e.status, 400);
+    if (!strstr(e.message, needle))
+        fail_msg("message '%s' lacks '%s'", e.message, needle);
+    assert_string_equal(e.param, param ? param : "");
+}
+
+#define CHAT_ERROR(s, needle, param) chat_error((s), sizeof(s) - 1, (needle), (param))
+
+static void test_decode_errors(void **state)
+{
+    (void)state;
+    CHAT_ERROR("", "empty", NULL);
+    CHAT_ERROR("{\"model\": \"m\",}", "near byte offset 15", NULL);
+    /* The parser's quote of the input is not repeated back. */
+    CHAT_ERROR("{\"model\": \"m\", \"x\": tru}", "not valid JSON: invalid token (near", NULL);
+    CHAT_ERROR("[1,2]", "must be a JSON object", NULL);
+    CHAT_ERROR("{\"model\":\"m\",\"model\":\"n\",\"messages\":[]}", "duplicate", NULL);
+    CHAT_ERROR("{\"model\":\"\xff\xfe\",\"messages\":[]}", "not valid UTF-8", NULL);
+    CHAT_ERROR("{\"model\":\"a\\u0000b\",\"messages\":[]}", "not valid JSON", NULL);
+    CHAT_ERROR("{\"messages\":[]}", "Missing required parameter: 'model'", "model");
+    CHAT_ERROR("{\"model\":7,\"messages\":[]}", "expected a string", "model");
+    CHAT_ERROR("{\"model\":\"m\"}", "'messages'", "messages");
+    CHAT_ERROR("{\"model\":\"m\",\"messages\":{}}", "expected an array", "messages");
+    CHAT_ERROR("{\"model\":\"m\",\"messages\":[]}", "at least one", "messages");
+    CHAT_ERROR("{\"model\":\"m\",\"messages\":[{\"content\":\"x\"}]}", "messages[0].role",
+               "messages[0].role");
+    CHAT_ERROR("{\"model\":\"m\",\"messages\":[{\"role\":\"wizard\",\"content\":\"x\"}]}",
+               "expected one of", "messages[0].role");
+    CHAT_ERROR("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":5}]}",
+               "messages[0].content", "messages[0].content");
+    CHAT_ERROR("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+               "\"text\":1}]}]}", "expected a string", "messages[0].content[0].text");
+    CHAT_ERROR("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":"
+               "\"yes\"}", "expected a boolean", "stream");
+    CHAT_ERROR("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+               "\"max_tokens\":1.5}", "expected an integer", "max_tokens");
+    CHAT_ERROR("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+               "\"temperature\":\"hot\"}", "expected a number", "temperature");
+    CHAT_ERROR("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+               "\"stop\":[\"a\",2]}", "expected a string", "stop[1]");
+    CHAT_ERROR("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+               "\"stream_options\":{\"include_usage\":1}}", "boolean",
+               "stream_options.include_usage");
+    /* NUL byte in the raw body */
+    static const char nul[] = "{\"model\":\"m\0\",\"messages\":[]}";
+    chat_error(nul, sizeof(nul) - 1, "byte offset", NULL);
+}
+
+static void test_decode_ok(void **state)
+{
+    (void)state;
+    static const char body[] = "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"unknown_field\":"
+                               "{\"kept\":1},\"messages\":[{\"role\":\"system\",\"content\":null},"
+                               "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}]}";
+    json_t *j;
+    const char *model;
+    bool stream;
+    struct sg_api_error e;
+    assert_int_equal(sg_api_decode(SG_EP_CHAT, body, sizeof(body) - 1, &j, &model, &stream, &e), 0);
+    assert_string_equal(model, "gpt-4o-mini");
+    assert_true(stream);
+    assert_non_null(json_object_get(j, "unknown_field")); /* passed through */
+    json_decref(j);
+
+    static const char emb[] = "{\"model\":\"e\",\"input\":[[1,2],[3]]}";
+    assert_int_equal(sg_api_decode(SG_EP_EMBEDDINGS, emb, sizeof(emb) - 1, &j, &model, &stream, &e), 0);
+    json_decref(j);
+    static const char emb_bad[] = "{\"model\":\"e\",\"input\":[\"a\",1]}";
+    assert_int_equal(sg_api_decode(SG_EP_EMBEDDINGS, emb_bad, sizeof(emb_bad) - 1, &j, &model, &stream, &e), -1);
+    assert_string_equal(e.param, "input[1]");
+    static const char cmp[] = "{\"model\":\"c\",\"prompt\":\"say hi\",\"echo\":false}";
+    assert_int_equal(sg_api_decode(SG_EP_COMPLETIONS, cmp, sizeof(cmp) - 1, &j, &model, &stream, &e), 0);
+    json_decref(j);
+    static const char cmp_bad[] = "{\"model\":\"c\"}";
+    assert_int_equal(sg_api_decode(SG_EP_COMPLETIONS, cmp_bad, sizeof(cmp_bad) - 1, &j, &model, &stream, &e), -1);
+    assert_string_equal(e.param, "prompt");
+}
+
+static void test_deep_nesting(void **state)
+{
+    (void)state;
+    /* 100,000 nested arrays: refused by the parser's depth limit, without crashing. */
+    size_t n = 100000;
+    char *s = malloc(2 * n + 64);
+    size_t o = 0;
+    o += (size_t)sprintf(s, "{\"model\":\"m\",\"x\":");
+    memset(s + o, '[', n);
+    o += n;
+    memset(s + o, ']', n);
+    o += n;
+    s[o++] = '}';
+    json_t *j;
+    const char *model;
+    bool stream;
+    struct sg_api_error e;
+    assert_int_equal(sg_api_decode(SG_EP_CHAT, s, o, &j, &model, &stream, &e), -1);
+    assert_int_equal(e.status, 400);
+    free(s);
+}
+
+static void test_endpoints(void **state)
+{
+    (void)state;
+    const struct sg_endpoint_info *i = sg_api_endpoint("/v1/chat/completions", 20);
+    assert_non_null(i);
+    assert_int_equal(i->ep, SG_EP_CHAT);
+    assert_true(i->auth);
+    i = sg_api_endpoint("/v1/models/", 11);
+    assert_non_null(i);
+    assert_int_equal(i->ep, SG_EP_MODELS);
+    assert_null(sg_api_endpoint("/v1/chat/completions2", 21));
+    assert_null(sg_api_endpoint("/v1/images/generations", 22));
+    assert_null(sg_api_endpoint("/", 1));
+    i = sg_api_endpoint("/healthz", 8);
+    assert_false(i->auth);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_error_body),
+        cmocka_unit_test(test_decode_errors),
+        cmocka_unit_test(test_decode_ok),
+        cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_endpoints),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,331 @@
+/* Unit tests of the configuration loader: a valid config loads with its defaults, and
+ * every kind of error is reported with the right FILE:LINE:COLUMN: KEY, all at once. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config/config.h"
+
+static int load(const char *yaml, struct sg_config **cfg, struct sg_config_diags *d)
+{
+    memset(d, 0, sizeof(*d));
+    return sg_config_load_string(yaml, strlen(yaml), "t.yaml", "/tmp", cfg, d);
+}
+
+/* True when some diagnostic equals `msg` exactly. */
+static bool has_diag(const struct sg_config_diags *d, const char *msg)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (strcmp(d->v[i].msg, msg) == 0)
+            return true;
+    return false;
+}
+
+static void dump(const struct sg_config_diags *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        fprintf(stderr, "  diag: %s\n", d->v[i].msg);
+}
+
+#define EXPECT_DIAG(d, msg)                                                                        \
+    do {                                                                                           \
+        if (!has_diag((d), (msg))) {                                                               \
+            dump(d);                                                                               \
+            fail_msg("missing diagnostic: %s", (msg));                                             \
+        }                                                                                          \
+    } while (0)
+
+static const char valid[] =
+    "listen: {address: \"127.0.0.1:8080\", plaintext: true}\n"
+    "workers: 3\n"
+    "clients:\n"
+    "  - name: shop\n"
+    "    key_hash: sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae\n"
+    "    models: [assistant]\n"
+    "backends:\n"
+    "  - {name: a, url: \"http://10.0.0.5:8000/v1/\"}\n"
+    "  - {name: b, url: \"unix:/run/engine.sock\", health_path: /health, connect_timeout: 250ms}\n"
+    "routes:\n"
+    "  - model: assistant\n"
+    "    aliases: [gpt-4o-mini]\n"
+    "    backends: [a, {name: b, model: qwen2.5}]\n"
+    "limits: {max_body: 1MiB, max_connections: 500}\n"
+    "timeouts: {idle: 5s, request: 2m}\n";
+
+static void test_valid(void **state)
+{
+    (void)state;
+    struct sg_config *c = NULL;
+    struct sg_config_diags d;
+    int rc = load(valid, &c, &d);
+    if (rc)
+        dump(&d);
+    assert_int_equal(rc, 0);
+    assert_int_equal(d.n, 0);
+    assert_string_equal(c->listen.address, "127.0.0.1:8080");
+    assert_true(c->listen.plaintext);
+    assert_int_equal(c->workers, 3);
+    assert_int_equal(c->nclients, 1);
+    assert_int_equal(c->clients[0].nmodels, 1);
+    assert_int_equal(c->clients[0].key_hash[0], 0x2c);
+    assert_int_equal(c->nbackends, 2);
+    /* Trailing "/v1/" is dropped: request paths are appended to the base. */
+    assert_string_equal(c->backends[0].base_url, "http://10.0.0.5:8000");
+    assert_string_equal(c->backends[0].health_path, "/v1/models");
+    assert_string_equal(c->backends[1].unix_path, "/run/engine.sock");
+    assert_int_equal(c->backends[1].connect_timeout_ms, 250);
+    const struct sg_config_route *r = sg_config_find_route(c, "gpt-4o-mini");
+    assert_non_null(r);
+    assert_string_equal(r->model, "assistant");
+    assert_int_equal(r->ntargets, 2);
+    assert_null(r->targets[0].model);
+    assert_string_equal(r->targets[1].model, "qwen2.5");
+    assert_null(sg_config_find_route(c, "gpt-5"));
+    assert_int_equal(c->limits.max_body, 1u << 20);
+    assert_int_equal(c->limits.max_header, 16u << 10); /* default */
+    assert_int_equal(c->limits.max_connections, 500);
+    assert_int_equal(c->timeouts.idle_ms, 5000);
+    assert_int_equal(c->timeouts.request_ms, 120000);
+    assert_int_equal(c->timeouts.header_ms, 10000); /* default */
+    sg_config_free(c);
+    sg_config_diags_free(&d);
+}
+
+static void test_every_error_reported(void **state)
+{
+    (void)state;
+    static const char bad[] =
+        "listen:\n"                                   /* 1 */
+        "  address: \"0.0.0.0:8080\"\n"               /* 2 */
+        "  plaintext: true\n"                         /* 3 */
+        "  colour: blue\n"                            /* 4 */
+        "workers: many\n"                             /* 5 */
+        "backends:\n"                                 /* 6 */
+        "  - name: a\n"                               /* 7 */
+        "    url: ftp://x\n"                          /* 8 */
+        "    credential: sk-live-inline-secret\n"     /* 9 */
+        "  - {url: \"http://b\"}\n"                   /* 10 */
+        "routes:\n"                                   /* 11 */
+        "  - model: m\n"                              /* 12 */
+        "    backends: [a]\n"                         /* 13 */
+        "limits: {max_body: lots, max_header: 1}\n"   /* 14 */
+        "timeouts: {idle: 5}\n"                       /* 15 */
+        "log: {level: loud}\n";                       /* 16 */
+    struct sg_config *c = NULL;
+    struct sg_config_diags d;
+    assert_int_not_equal(load(bad, &c, &d), 0);
+    assert_null(c);
+    EXPECT_DIAG(&d, "t.yaml:4:3: listen.colour: unknown key");
+    EXPECT_DIAG(&d, "t.yaml:3:14: listen.plaintext: plaintext is only allowed on a loopback "
+                    "address (127.0.0.1, ::1)");
+    EXPECT_DIAG(&d, "t.yaml:5:10: workers: expected an integer");
+    EXPECT_DIAG(&d, "t.yaml:8:10: backends[0].url: must start with http://, https:// or unix:/");
+    EXPECT_DIAG(&d, "t.yaml:9:17: backends[0].credential: must be a reference env:NAME or "
+                    "file:PATH, never the secret");
+    EXPECT_DIAG(&d, "t.yaml:10:5: backends[1].name: required");
+    EXPECT_DIAG(&d, "t.yaml:14:20: limits.max_body: expected a size such as 4MiB, 512KiB or 1024");
+    EXPECT_DIAG(&d, "t.yaml:14:38: limits.max_header: must be between 1024 and 1048576 bytes");
+    EXPECT_DIAG(&d, "t.yaml:15:18: timeouts.idle: expected a duration such as 500ms, 10s, 2m or 1h");
+    EXPECT_DIAG(&d, "t.yaml:16:14: log.level: must be debug, info, warn or error");
+    /* The secret itself never appears in a message. */
+    for (size_t i = 0; i < d.n; i++)
+        assert_null(strstr(d.v[i].msg, "sk-live"));
+    sg_config_diags_free(&d);
+}
+
+static void test_required_and_refs(void **state)
+{
+    (void)state;
+    static const char bad[] =
+        "listen: {address: \"127.0.0.1:1\", plaintext: true}\n"
+        "clients:\n"
+        "  - {name: c, key_hash: \"sha256:00\", models: [nope]}\n"
+        "  - {name: d, key: sg-abc}\n"
+        "backends:\n"
+        "  - {name: a, url: \"http://a\"}\n"
+        "  - {name: a, url: \"http://b\"}\n"
+        "routes:\n"
+        "  - {model: m, aliases: [x], backends: [a, ghost]}\n"
+        "  - {model: x, backends: []}\n"
+        "  - {aliases: [y]}\n";
+    struct sg_config *c = NULL;
+    struct sg_config_diags d;
+    assert_int_not_equal(load(bad, &c, &d), 0);
+    EXPECT_DIAG(&d, "t.yaml:3:25: clients[0].key_hash: expected sha256:<64 hex digits> (see "
+                    "`sovgate keys hash`)");
+    EXPECT_DIAG(&d, "t.yaml:4:20: clients[1].key: keys are never written in the config: use "
+                    "key_hash");
+    EXPECT_DIAG(&d, "t.yaml:4:5: clients[1].key_hash: required");
+    /* An invalid key_hash is reported once, not also as missing. */
+    assert_false(has_diag(&d, "t.yaml:3:5: clients[0].key_hash: required"));
+    EXPECT_DIAG(&d, "t.yaml:10:26: routes[1].backends: at least one backend is required");
+    EXPECT_DIAG(&d, "t.yaml:11:5: routes[2].model: required");
+    EXPECT_DIAG(&d, "t.yaml:11:5: routes[2].backends: required");
+    sg_config_diags_free(&d);
+
+    /* Cross-references are checked once the file is otherwise valid. */
+    static const char refs[] =
+        "listen: {address: \"127.0.0.1:1\", plaintext: true}\n"
+        "clients:\n"
+        "  - {name: c, key_hash: \"sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae\", models: [nope]}\n"
+        "backends:\n"
+        "  - {name: a, url: \"http://a\"}\n"
+        "  - {name: a, url: \"http://b\"}\n"
+        "routes:\n"
+        "  - {model: m, aliases: [x], backends: [a, ghost]}\n"
+        "  - {model: x, backends: [a]}\n";
+    assert_int_not_equal(load(refs, &c, &d), 0);
+    EXPECT_DIAG(&d, "t.yaml:3:5: clients[0]: unknown model \"nope\" in models");
+    EXPECT_DIAG(&d, "t.yaml:6:5: backends[1].name: duplicate backend name \"a\"");
+    EXPECT_DIAG(&d, "t.yaml:8:5: routes[0].backends[1]: unknown backend \"ghost\"");
+    EXPECT_DIAG(&d, "t.yaml:9:5: routes[1]: model name \"x\" is already used by routes[0]");
+    sg_config_diags_free(&d);
+}
+
+static void test_syntax_and_shape(void **state)
+{
+    (void)state;
+    struct sg_config *c = NULL;
+    struct sg_config_diags d;
+    assert_int_not_equal(load("listen: [unclosed\n", &c, &d), 0);
+    assert_int_equal(d.n, 1);
+    assert_non_null(strstr(d.v[0].msg, "t.yaml:2:1: (root): YAML syntax error"));
+    sg_config_diags_free(&d);
+
+    assert_int_not_equal(load("", &c, &d), 0);
+    EXPECT_DIAG(&d, "t.yaml:1:1: (root): the configuration is empty");
+    sg_config_diags_free(&d);
+
+    assert_int_not_equal(load("- a\n- b\n", &c, &d), 0);
+    EXPECT_DIAG(&d, "t.yaml:1:1: (root): expected a mapping");
+    sg_config_diags_free(&d);
+
+    assert_int_not_equal(load("workers: 1\nworkers: 2\n", &c, &d), 0);
+    EXPECT_DIAG(&d, "t.yaml:2:1: workers: duplicate key");
+    EXPECT_DIAG(&d, "t.yaml:1:1: listen: required");
+    EXPECT_DIAG(&d, "t.yaml:1:1: backends: required");
+    EXPECT_DIAG(&d, "t.yaml:1:1: routes: required");
+    sg_config_diags_free(&d);
+
+    /* Quoted "true" is a string, not a boolean. */
+    assert_int_not_equal(load("listen: {address: \"127.0.0.1:1\", plaintext: \"true\"}\n", &c, &d), 0);
+    EXPECT_DIAG(&d, "t.yaml:1:45: listen.plaintext: expected true or false");
+    sg_config_diags_free(&d);
+
+    assert_int_not_equal(load("listen: {address: \"127.0.0.1\", plaintext: true}\n", &c, &d), 0);
+    EXPECT_DIAG(&d, "t.yaml:1:19: listen.address: expected host:port or [ipv6]:port");
+    sg_config_diags_free(&d);
+
+    assert_int_not_equal(load("listen: {address: \"127.0.0.1:1\"}\n", &c, &d), 0);
+    EXPECT_DIAG(&d, "t.yaml:1:9: listen.tls: required (or plaintext: true on a loopback address)");
+    sg_config_diags_free(&d);
+}
+
+static void test_hostile(void **state)
+{
+    (void)state;
+    struct sg_config *c = NULL;
+    struct sg_config_diags d;
+    /* An alias bomb: each level references the previous one nine times. */
+    char *bomb = malloc(1 << 16);
+    size_t o = (size_t)snprintf(bomb, 1 << 16, "a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+    for (int i = 1; i < 12; i++)
+        o += (size_t)snprintf(bomb + o, (1 << 16) - o,
+                              "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
+                              i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+    assert_int_not_equal(load(bomb, &c, &d), 0); /* fails fast with unknown keys */
+    assert_true(d.n > 0);
+    sg_config_diags_free(&d);
+    free(bomb);
+
+    /* A NUL byte inside a value */
+    static const char nul[] = "listen: {address: \"127.0.0.1:1\\0x\", plaintext: true}\n";
+    assert_int_not_equal(load(nul, &c, &d), 0);
+    sg_config_diags_free(&d);
+
+    /* Larger than the 1 MiB cap */
+    size_t big = (1u << 20) + 10;
+    char *huge = malloc(big + 1);
+    memset(huge, '#', big);
+    huge[big] = '\0';
+    assert_int_not_equal(sg_config_load_string(huge, big, "t.yaml", "/tmp", &c, &d), 0);
+    EXPECT_DIAG(&d, "t.yaml:1:1: (root): the configuration is larger than 1 MiB");
+    sg_config_diags_free(&d);
+    free(huge);
+}
+
+static void test_credential_reference(void **state)
+{
+    (void)state;
+    static const char y[] = "listen: {address: \"127.0.0.1:1\", plaintext: true}\n"
+                            "backends:\n"
+                            "  - {name: a, url: \"https://api.example.eu\", credential: "
+                            "env:SG_TEST_UNSET_VAR}\n"
+                            "routes: [{model: m, backends: [a]}]\n";
+    struct sg_config *c = NULL;
+    struct sg_config_diags d;
+    unsetenv("SG_TEST_UNSET_VAR");
+    assert_int_not_equal(load(y, &c, &d), 0);
+    EXPECT_DIAG(&d, "t.yaml:3:58: backends[0].credential: environment variable SG_TEST_UNSET_VAR "
+                    "is not set");
+    sg_config_diags_free(&d);
+    setenv("SG_TEST_UNSET_VAR", "secret-value", 1);
+    assert_int_equal(load(y, &c, &d), 0);
+    assert_string_equal(c->backends[0].credential, "env:SG_TEST_UNSET_VAR");
+    sg_config_free(c);
+    sg_config_diags_free(&d);
+    unsetenv("SG_TEST_UNSET_VAR");
+}
+
+static void test_sizes_and_durations(void **state)
+{
+    (void)state;
+    size_t s;
+    uint32_t ms;
+    assert_int_equal(sg_parse_size("4MiB", &s), 0);
+    assert_int_equal(s, 4u << 20);
+    assert_int_equal(sg_parse_size("512 KiB", &s), 0);
+    assert_int_equal(s, 512u << 10);
+    assert_int_equal(sg_parse_size("1GB", &s), 0);
+    assert_int_equal(s, 1000000000u);
+    assert_int_equal(sg_parse_size("1024", &s), 0);
+    assert_int_equal(s, 1024);
+    assert_int_not_equal(sg_parse_size("-1", &s), 0);
+    assert_int_not_equal(sg_parse_size("4XB", &s), 0);
+    assert_int_not_equal(sg_parse_size("99999999999999999999GiB", &s), 0);
+    assert_int_equal(sg_parse_duration_ms("250ms", &ms), 0);
+    assert_int_equal(ms, 250);
+    assert_int_equal(sg_parse_duration_ms("2m", &ms), 0);
+    assert_int_equal(ms, 120000);
+    assert_int_equal(sg_parse_duration_ms("0", &ms), 0);
+    assert_int_not_equal(sg_parse_duration_ms("5", &ms), 0);
+    assert_int_not_equal(sg_parse_duration_ms("5 s", &ms), 0);
+    assert_int_not_equal(sg_parse_duration_ms("100000h", &ms), 0);
+    assert_true(sg_host_is_loopback("127.0.0.1"));
+    assert_true(sg_host_is_loopback("127.8.9.1"));
+    assert_true(sg_host_is_loopback("::1"));
+    assert_true(sg_host_is_loopback("localhost"));
+    assert_false(sg_host_is_loopback("0.0.0.0"));
+    assert_false(sg_host_is_loopback("::"));
+    assert_false(sg_host_is_loopback("10.0.0.1"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid),
+        cmocka_unit_test(test_every_error_reported),
+        cmocka_unit_test(test_required_and_refs),
+        cmocka_unit_test(test_syntax_and_shape),
+        cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_credential_reference),
+        cmocka_unit_test(test_sizes_and_durations),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,244 @@
+/* Unit tests of the strict HTTP/1.1 request parser and the chunked body decoder,
+ * including the request smuggling shapes the parser must refuse. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "http/parser.h"
+
+static int parse(const char *s, struct sg_http_head *h, int *status)
+{
+    struct sg_error err = {0};
+    return sg_http_parse_head(s, strlen(s), h, status, &err);
+}
+
+/* Expects the head to be refused with `code`. */
+static void refused(const char *s, int code)
+{
+    struct sg_http_head h;
+    int status = 0;
+    assert_int_equal(parse(s, &h, &status), SG_EPROTO);
+    assert_int_equal(status, code);
+}
+
+static void test_simple_get(void **state)
+{
+    (void)state;
+    struct sg_http_head h;
+    int status;
+    assert_int_equal(parse("GET /v1/models?x=1 HTTP/1.1\r\nHost: a\r\nX-Thing:  v a l  \r\n\r\n",
+                           &h, &status), 0);
+    assert_true(sg_http_ieq(h.method, h.method_len, "GET"));
+    assert_int_equal(h.path_len, strlen("/v1/models"));
+    assert_memory_equal(h.path, "/v1/models", h.path_len);
+    assert_int_equal(h.target_len, strlen("/v1/models?x=1"));
+    assert_int_equal(h.minor, 1);
+    assert_true(h.keep_alive);
+    assert_int_equal(h.body, SG_HTTP_BODY_NONE);
+    const struct sg_http_header *x = sg_http_find_header(&h, "x-thing");
+    assert_non_null(x);
+    /* Surrounding whitespace trimmed, inner whitespace kept. */
+    assert_int_equal(x->value_len, 5);
+    assert_memory_equal(x->value, "v a l", 5);
+}
+
+static void test_post_content_length(void **state)
+{
+    (void)state;
+    struct sg_http_head h;
+    int status;
+    assert_int_equal(parse("POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\n"
+                           "Content-Length: 42\r\nConnection: close\r\n\r\n", &h, &status), 0);
+    assert_int_equal(h.body, SG_HTTP_BODY_LENGTH);
+    assert_int_equal(h.content_length, 42);
+    assert_false(h.keep_alive);
+}
+
+static void test_http10_keepalive(void **state)
+{
+    (void)state;
+    struct sg_http_head h;
+    int status;
+    assert_int_equal(parse("GET / HTTP/1.0\r\n\r\n", &h, &status), 0);
+    assert_false(h.keep_alive); /* 1.0 defaults to close, and needs no Host */
+    assert_int_equal(parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", &h, &status), 0);
+    assert_true(h.keep_alive);
+    assert_int_equal(parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, close\r\n\r\n", &h,
+                           &status), 0);
+    assert_false(h.keep_alive);
+}
+
+static void test_chunked_head(void **state)
+{
+    (void)state;
+    struct sg_http_head h;
+    int status;
+    assert_int_equal(parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n", &h,
+                           &status), 0);
+    assert_int_equal(h.body, SG_HTTP_BODY_CHUNKED);
+}
+
+static void test_leading_crlf_ignored(void **state)
+{
+    (void)state;
+    struct sg_http_head h;
+    int status;
+    assert_int_equal(parse("\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", &h, &status), 0);
+}
+
+static void test_expect(void **state)
+{
+    (void)state;
+    struct sg_http_head h;
+    int status;
+    assert_int_equal(parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+                           "Expect: 100-continue\r\n\r\n", &h, &status), 0);
+    assert_true(h.expect_continue);
+    refused("POST / HTTP/1.1\r\nHost: a\r\nExpect: something\r\n\r\n", 417);
+}
+
+static void test_smuggling_refused(void **state)
+{
+    (void)state;
+    /* CL.TE and TE.CL: both framings at once */
+    refused("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n", 400);
+    refused("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n", 400);
+    /* duplicate and list-valued Content-Length, even when equal */
+    refused("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\n", 400);
+    refused("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4, 4\r\n\r\n", 400);
+    refused("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +4\r\n\r\n", 400);
+    refused("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\n", 400);
+    /* codings other than chunked, duplicate TE, TE in HTTP/1.0 */
+    refused("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501);
+    refused("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400);
+    refused("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400);
+    /* whitespace before the colon, obsolete folding */
+    refused("POST / HTTP/1.1\r\nHost: a\r\nContent-Length : 4\r\n\r\n", 400);
+    refused("POST / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", 400);
+    /* bare LF and bare CR line ends */
+    refused("GET / HTTP/1.1\nHost: a\r\n\r\n", 400);
+    refused("GET / HTTP/1.1\r\nHost: a\nX: y\r\n\r\n", 400);
+    refused("GET / HTTP/1.1\r\nHost: a\rX: y\r\n\r\n", 400);
+    /* a Content-Length that does not fit 64 bits */
+    refused("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999\r\n\r\n", 413);
+}
+
+static void test_malformed(void **state)
+{
+    (void)state;
+    refused("GET / HTTP/1.1\r\n\r\n", 400);                              /* no Host */
+    refused("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);         /* two Hosts */
+    refused("GET http://x/ HTTP/1.1\r\nHost: a\r\n\r\n", 400);             /* absolute-form */
+    refused("GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400);                    /* double space */
+    refused("GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505);
+    refused("GET / HTTPS/1.1\r\nHost: a\r\n\r\n", 400);
+    refused("G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400);                     /* not a token */
+    refused("GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n", 400);
+    refused("GET / HTTP/1.1\r\nHost: a\r\nX-Y: a\x01b\r\n\r\n", 400);      /* control char */
+    refused("GET / HTTP/1.1\r\nHost: a\r\n: empty\r\n\r\n", 400);
+    refused("GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", 400);
+    /* a NUL byte inside a header value */
+    static const char nul[] = "GET / HTTP/1.1\r\nHost: a\r\nX: a\0b\r\n\r\n";
+    struct sg_http_head h;
+    int status;
+    struct sg_error err = {0};
+    assert_int_equal(sg_http_parse_head(nul, sizeof(nul) - 1, &h, &status, &err), SG_EPROTO);
+    assert_int_equal(status, 400);
+}
+
+static void test_too_many_headers(void **state)
+{
+    (void)state;
+    char buf[8192];
+    size_t o = (size_t)snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: a\r\n");
+    for (int i = 0; i < SG_HTTP_MAX_HEADERS; i++)
+        o += (size_t)snprintf(buf + o, sizeof(buf) - o, "X-%d: y\r\n", i);
+    snprintf(buf + o, sizeof(buf) - o, "\r\n");
+    refused(buf, 431);
+}
+
+/* ---- chunked ---- */
+
+static const char chunked_body[] = "4;ext=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n"
+                                   "0\r\nTrailer: x\r\n\r\nNEXT";
+static const char chunked_expected[] = "Wikipedia in\r\n\r\nchunks.";
+
+static void test_chunked_whole(void **state)
+{
+    (void)state;
+    struct sg_http_chunked c = {0};
+    struct sg_buf out;
+    sg_buf_init(&out, 1024);
+    size_t n = sizeof(chunked_body) - 1;
+    ssize_t k = sg_http_chunked_feed(&c, chunked_body, n, &out);
+    assert_true(c.done);
+    assert_int_equal(k, (ssize_t)(n - 4)); /* "NEXT" belongs to the next request */
+    assert_int_equal(out.len, strlen(chunked_expected));
+    assert_memory_equal(out.data, chunked_expected, out.len);
+    sg_buf_free(&out);
+}
+
+static void test_chunked_split_everywhere(void **state)
+{
+    (void)state;
+    size_t n = sizeof(chunked_body) - 1 - 4;
+    for (size_t cut = 0; cut <= n; cut++) {
+        struct sg_http_chunked c = {0};
+        struct sg_buf out;
+        sg_buf_init(&out, 1024);
+        ssize_t a = sg_http_chunked_feed(&c, chunked_body, cut, &out);
+        assert_int_equal(a, (ssize_t)cut);
+        /* Then byte by byte for the rest. */
+        for (size_t i = cut; i < n; i++)
+            assert_int_equal(sg_http_chunked_feed(&c, chunked_body + i, 1, &out), 1);
+        assert_true(c.done);
+        assert_memory_equal(out.data, chunked_expected, strlen(chunked_expected));
+        sg_buf_free(&out);
+    }
+}
+
+static ssize_t chunked_all(const char *s, size_t cap)
+{
+    struct sg_http_chunked c = {0};
+    struct sg_buf out;
+    sg_buf_init(&out, cap);
+    ssize_t k = sg_http_chunked_feed(&c, s, strlen(s), &out);
+    sg_buf_free(&out);
+    return k;
+}
+
+static void test_chunked_malformed(void **state)
+{
+    (void)state;
+    assert_int_equal(chunked_all("zz\r\n", 100), SG_EPROTO);           /* not hex */
+    assert_int_equal(chunked_all("\r\n", 100), SG_EPROTO);             /* no size */
+    assert_int_equal(chunked_all("3\r\nabcX\r\n", 100), SG_EPROTO);    /* data too long */
+    assert_int_equal(chunked_all("3\nabc\r\n", 100), SG_EPROTO);       /* bare LF */
+    assert_int_equal(chunked_all("3\r\nabc\r\n0\r\nX\n", 100), SG_EPROTO);
+    assert_int_equal(chunked_all("ffffffffffffffffff\r\n", 100), SG_ETOOBIG); /* overflow */
+    assert_int_equal(chunked_all("10\r\n0123456789abcdef\r\n0\r\n\r\n", 8), SG_ETOOBIG); /* cap */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_simple_get),
+        cmocka_unit_test(test_post_content_length),
+        cmocka_unit_test(test_http10_keepalive),
+        cmocka_unit_test(test_chunked_head),
+        cmocka_unit_test(test_leading_crlf_ignored),
+        cmocka_unit_test(test_expect),
+        cmocka_unit_test(test_smuggling_refused),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_too_many_headers),
+        cmocka_unit_test(test_chunked_whole),
+        cmocka_unit_test(test_chunked_split_everywhere),
+        cmocka_unit_test(test_chunked_malformed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
