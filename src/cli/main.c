@@ -1,5 +1,6 @@
 /* `sovgate`: the gateway daemon and its administration commands. */
 #include "cli/cli.h"
+#include "http/tls.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,7 @@ static const char usage[] =
     "  keys list (--config FILE | --db FILE)\n"
     "  keys revoke --name N [--hash PREFIX] (--config FILE | --db FILE)\n"
     "  keys hash                    print the key_hash of a key read from stdin\n"
+    "  dev-certs --dir DIR          create a development CA and a localhost certificate\n"
     "  version                      print the version\n";
 
 int sg_cli_usage_error(const char *msg)
@@ -38,6 +40,17 @@ int main(int argc, char **argv)
         return sg_cmd_check_config(argc - 1, argv + 1);
     if (strcmp(cmd, "keys") == 0)
         return sg_cmd_keys(argc - 1, argv + 1);
+    if (strcmp(cmd, "dev-certs") == 0) {
+        if (argc != 4 || strcmp(argv[2], "--dir") != 0)
+            return sg_cli_usage_error("dev-certs needs --dir DIR");
+        struct sg_error err = {0};
+        if (sg_tls_make_dev_certs(argv[3], &err) != 0) {
+            fprintf(stderr, "sovgate: %s\n", err.msg);
+            return 1;
+        }
+        printf("%s/ca.pem %s/cert.pem %s/key.pem\n", argv[3], argv[3], argv[3]);
+        return 0;
+    }
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("sovgate %s\n", SG_VERSION);
         return 0;

@@ -436,6 +436,16 @@ static void read_head(struct sg_http_conn *c)
     evbuffer_ptr_set(in, &start, c->scan_pos, EVBUFFER_PTR_SET);
     struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, &start);
     if (end.pos < 0) {
+        /* A head ended with bare LFs would otherwise wait for its deadline. */
+        evbuffer_ptr_set(in, &start, c->scan_pos, EVBUFFER_PTR_SET);
+        if (evbuffer_search(in, "\n\n", 2, &start).pos >= 0) {
+            if (!(c->req = req_new(c))) {
+                conn_free(c);
+                return;
+            }
+            respond_error(c->req, 400, "malformed request head (bare LF line ends)");
+            return;
+        }
         if (len > s->lim.max_header) {
             if (!(c->req = req_new(c))) {
                 conn_free(c);

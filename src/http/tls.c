@@ -183,6 +183,23 @@ static bool cert_fresh(const char *path)
     return fresh;
 }
 
+/* mkdir -p with mode 0700 for the last component. */
+static int mkdirs(const char *dir)
+{
+    char tmp[4096];
+    int n = snprintf(tmp, sizeof(tmp), "%s", dir);
+    if (n <= 0 || (size_t)n >= sizeof(tmp))
+        return -1;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(tmp, 0755);
+            *p = '/';
+        }
+    }
+    return mkdir(tmp, 0700) == 0 || access(tmp, W_OK) == 0 ? 0 : -1;
+}
+
 int sg_tls_make_dev_certs(const char *dir, struct sg_error *err)
 {
     char ca_pem[4096], ca_key[4096], cert_pem[4096], key_pem[4096];
@@ -190,7 +207,7 @@ int sg_tls_make_dev_certs(const char *dir, struct sg_error *err)
     snprintf(ca_key, sizeof(ca_key), "%s/ca.key", dir);
     snprintf(cert_pem, sizeof(cert_pem), "%s/cert.pem", dir);
     snprintf(key_pem, sizeof(key_pem), "%s/key.pem", dir);
-    if (mkdir(dir, 0700) != 0 && access(dir, W_OK) != 0)
+    if (mkdirs(dir) != 0)
         return sg_error_set(err, SG_EIO, "cannot create %s", dir);
     if (cert_fresh(ca_pem) && cert_fresh(cert_pem) && access(key_pem, R_OK) == 0)
         return 0;

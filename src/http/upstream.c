@@ -29,6 +29,8 @@ struct sg_upstream_xfer {
     struct sg_upstream_callbacks cb;
     void *arg;
     struct sg_upstream_xfer *prev, *next;
+    struct event *stall; /* fires when no byte arrived for stall_ms */
+    uint32_t stall_ms;
     int status;
     bool head_done, aborted, paused;
     char content_type[SG_UP_HDR_MAX];
@@ -139,6 +141,8 @@ static void xfer_release(struct sg_upstream_xfer *x)
         curl_easy_cleanup(x->easy);
     }
     curl_slist_free_all(x->headers);
+    if (x->stall)
+        event_free(x->stall);
     if (x->prev)
         x->prev->next = x->next;
     else
@@ -190,6 +194,19 @@ static int map_result(CURLcode rc)
     }
 }
 
+/* Ends a transfer: releases it first (so that on_done may start another one, e.g. for
+ * failover), then reports. */
+static void finish(struct sg_upstream_xfer *x, int result, const char *msg)
+{
+    char msgcopy[CURL_ERROR_SIZE];
+    snprintf(msgcopy, sizeof(msgcopy), "%s", msg);
+    struct sg_upstream_callbacks cb = x->cb;
+    void *arg = x->arg;
+    bool aborted = x->aborted;
+    xfer_release(x);
+    cb.on_done(arg, aborted ? SG_EIO : result, aborted, msgcopy);
+}
+
 static void check_done(struct sg_upstream *u)
 {
     CURLMsg *m;
@@ -205,23 +222,33 @@ static void check_done(struct sg_upstream *u)
         int result = map_result(rc);
         if (rc == CURLE_OK && !x->head_done)
             result = SG_EPROTO;
-        const char *msg = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
-        /* Copy what the callback needs: the transfer is released first so that on_done
-         * may start a new transfer (failover) with a clean slate. */
-        char msgcopy[CURL_ERROR_SIZE];
-        snprintf(msgcopy, sizeof(msgcopy), "%s", msg);
-        struct sg_upstream_callbacks cb = x->cb;
-        void *arg = x->arg;
-        bool aborted = x->aborted;
-        xfer_release(x);
-        cb.on_done(arg, aborted ? SG_EIO : result, aborted, msgcopy);
+        finish(x, result, x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
     }
+}
+
+static void arm_stall(struct sg_upstream_xfer *x)
+{
+    if (x->stall && !x->paused) {
+        struct timeval tv = {x->stall_ms / 1000, (x->stall_ms % 1000) * 1000};
+        evtimer_add(x->stall, &tv);
+    }
+}
+
+static void on_stall(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sg_upstream_xfer *x = arg;
+    char msg[96];
+    snprintf(msg, sizeof(msg), "no data from the backend for %u ms", x->stall_ms);
+    finish(x, SG_ETIMEOUT, msg);
 }
 
 static size_t on_header(char *p, size_t sz, size_t nm, void *arg)
 {
     struct sg_upstream_xfer *x = arg;
     size_t n = sz * nm;
+    arm_stall(x);
     if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
         /* A new response head (also after 100 Continue). */
         const char *sp = memchr(p, ' ', n);
@@ -274,6 +301,7 @@ static size_t on_body(char *p, size_t sz, size_t nm, void *arg)
 {
     struct sg_upstream_xfer *x = arg;
     size_t n = sz * nm;
+    arm_stall(x);
     if (!x->head_done)
         return n; /* the body of a 1xx or a head we did not report */
     if (x->cb.on_data(x->arg, p, n) < 0) {
@@ -351,10 +379,6 @@ struct sg_upstream_xfer *sg_upstream_start(struct sg_upstream *u, const struct s
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout_ms ? o->connect_timeout_ms : 5000));
     if (o->total_timeout_ms)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->total_timeout_ms);
-    if (o->stall_timeout_ms) {
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)((o->stall_timeout_ms + 999) / 1000));
-    }
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
@@ -374,6 +398,11 @@ struct sg_upstream_xfer *sg_upstream_start(struct sg_upstream *u, const struct s
         u->xfers->prev = x;
     u->xfers = x;
     u->active++;
+    if (o->stall_timeout_ms) {
+        x->stall_ms = o->stall_timeout_ms;
+        x->stall = evtimer_new(u->base, on_stall, x);
+        arm_stall(x);
+    }
     return x;
 nomem:
     curl_slist_free_all(h);
@@ -387,6 +416,8 @@ void sg_upstream_pause(struct sg_upstream_xfer *x)
 {
     if (!x->paused) {
         x->paused = true;
+        if (x->stall)
+            evtimer_del(x->stall); /* a slow client is not a stalled backend */
         curl_easy_pause(x->easy, CURLPAUSE_RECV);
     }
 }
@@ -395,6 +426,7 @@ void sg_upstream_resume(struct sg_upstream_xfer *x)
 {
     if (x->paused) {
         x->paused = false;
+        arm_stall(x);
         curl_easy_pause(x->easy, CURLPAUSE_CONT);
     }
 }

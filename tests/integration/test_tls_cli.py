@@ -1,0 +1,127 @@
+"""TLS on the front door (1.3 by default, 1.2 only when configured; checked with Python's
+ssl module and `openssl s_client`) and the command line (check-config, keys)."""
+
+import json
+import os
+import socket
+import ssl
+import subprocess
+
+import pytest
+
+import sgtest
+
+
+def handshake(gateway, minv=None, maxv=None, alpn=None):
+    ctx = gateway.ssl_context()
+    if minv:
+        ctx.minimum_version = minv
+    if maxv:
+        ctx.maximum_version = maxv
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            return s.version(), s.recv(100)
+
+
+def test_tls13_only_by_default(gateway):
+    ver, data = handshake(gateway)
+    assert ver == "TLSv1.3" and data.startswith(b"HTTP/1.1 200")
+    with pytest.raises(ssl.SSLError):
+        handshake(gateway, maxv=ssl.TLSVersion.TLSv1_2)
+    ver, _ = handshake(gateway, alpn=["h2", "http/1.1"])
+    assert ver == "TLSv1.3"
+
+
+def s_client(gateway, flag):
+    p = subprocess.run(["openssl", "s_client", flag, "-connect", f"127.0.0.1:{gateway.port}",
+                        "-CAfile", gateway.certs["ca"], "-servername", "localhost",
+                        "-verify_return_error", "-brief"],
+                       input="", capture_output=True, text=True, timeout=20)
+    return p.returncode, p.stdout + p.stderr
+
+
+def test_openssl_s_client(gateway):
+    rc, out = s_client(gateway, "-tls1_3")
+    assert rc == 0 and "TLSv1.3" in out, out
+    rc, out = s_client(gateway, "-tls1_2")
+    assert rc != 0, out
+
+
+def test_tls12_opt_in(make_gateway, upstream, workdir):
+    g = make_gateway(backends=[{"name": "b1", "url": upstream.url}],
+                     routes=[{"model": "assistant", "backends": ["b1"]}], start=False)
+    g.config["listen"]["tls"]["min_version"] = "1.2"
+    g.write_config()
+    g.start()
+    ver, data = handshake(g, maxv=ssl.TLSVersion.TLSv1_2)
+    assert ver == "TLSv1.2" and data.startswith(b"HTTP/1.1 200")
+
+
+def test_plaintext_to_tls_port_gets_nothing_useful(gateway):
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        try:
+            data = s.recv(100)
+        except ConnectionResetError:
+            data = b""
+    assert not data.startswith(b"HTTP/1.1 200")
+    assert gateway.get("/healthz")[0] == 200
+
+
+def test_check_config_reports_every_error(workdir):
+    path = os.path.join(workdir, "bad.yaml")
+    with open(path, "w") as f:
+        f.write("listen:\n  address: \"0.0.0.0:8443\"\n  tls: {cert: missing.pem}\n"
+                "backends:\n  - {name: a, url: \"gopher://x\"}\n"
+                "routes:\n  - {model: m, backends: [a]}\nbogus: 1\n")
+    p = sgtest.run(["check-config", path])
+    assert p.returncode == 1
+    lines = p.stderr.strip().split("\n")
+    assert f"{path}:3:15: listen.tls.cert: cannot read {workdir}/missing.pem: No such file or directory" in lines
+    assert f"{path}:3:8: listen.tls.key: required" in lines
+    assert f"{path}:5:20: backends[0].url: must start with http://, https:// or unix:/" in lines
+    assert f"{path}:8:1: bogus: unknown key" in lines
+    p = sgtest.run(["check-config", os.path.join(workdir, "nope.yaml")])
+    assert p.returncode == 1 and "nope.yaml" in p.stderr
+
+
+def test_check_config_ok_and_tls_files_checked(workdir):
+    certs = sgtest.make_certs(workdir)
+    path = os.path.join(workdir, "ok.yaml")
+    cfg = {"listen": {"address": "127.0.0.1:8443",
+                      "tls": {"cert": certs["cert"], "key": certs["key"]}},
+           "backends": [{"name": "a", "url": "http://127.0.0.1:9"}],
+           "routes": [{"model": "m", "backends": ["a"]}]}
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    p = sgtest.run(["check-config", path])
+    assert p.returncode == 0 and "OK" in p.stdout
+    # A key that does not match the certificate is caught by check-config, not at start.
+    other = sgtest.make_certs(os.path.join(workdir, "other"))
+    cfg["listen"]["tls"]["key"] = other["key"]
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    p = sgtest.run(["check-config", path])
+    assert p.returncode == 1 and "key values mismatch" in p.stderr
+
+
+def test_keys_cli(workdir):
+    db = os.path.join(workdir, "k.db")
+    p = sgtest.run(["keys", "create", "--name", "plugin-x", "--models", "a,b", "--db", db])
+    assert p.returncode == 0
+    key = p.stdout.strip()
+    assert key.startswith("sg-") and len(key) == 46
+    assert oct(os.stat(db).st_mode & 0o777) == "0o600"
+    with open(db, "rb") as f:
+        assert key.encode() not in f.read()  # only the hash is stored
+    h = sgtest.run(["keys", "hash"], stdin=key + "\n").stdout.strip()
+    assert h.startswith("sha256:") and len(h) == 71
+    listing = sgtest.run(["keys", "list", "--db", db]).stdout
+    assert "plugin-x" in listing and "a,b" in listing and h[:23] in listing
+    assert sgtest.run(["keys", "revoke", "--name", "nobody", "--db", db]).returncode == 1
+    assert sgtest.run(["keys", "create", "--db", db]).returncode == 2
+    assert sgtest.run(["keys", "frobnicate"]).returncode == 2
+    assert sgtest.run(["serve"]).returncode == 2
