@@ -284,6 +284,19 @@ int sg_gateway_serve(const struct sg_serve_opts *opts)
     struct sg_config *cfg = NULL;
     struct main_ctx m = {0};
     struct event *sigs[3] = {0};
+    /* Signal handlers first: a SIGHUP or SIGTERM that arrives while starting must not take
+     * the default action (terminate). */
+    m.rt = &rt;
+    if (!(m.base = event_base_new()))
+        goto out;
+    static const int signals[3] = {SIGHUP, SIGTERM, SIGINT};
+    for (int i = 0; i < 3; i++) {
+        sigs[i] = evsignal_new(m.base, signals[i], on_signal, &m);
+        if (!sigs[i] || event_add(sigs[i], NULL) != 0)
+            goto out;
+    }
+    if (!(m.drain_timer = evtimer_new(m.base, drain_check, &m)))
+        goto out;
     if (load_config(opts, &cfg) != 0)
         goto out;
     if (sg_snapshot_build(cfg, ++rt.generation, &rt.snap, &err) != 0) {
@@ -343,21 +356,8 @@ int sg_gateway_serve(const struct sg_serve_opts *opts)
         fputs(opts->banner, stdout);
         fflush(stdout);
     }
-
-    m.rt = &rt;
-    m.base = event_base_new();
-    if (!m.base)
-        goto stop;
-    static const int signals[3] = {SIGHUP, SIGTERM, SIGINT};
-    for (int i = 0; i < 3; i++) {
-        sigs[i] = evsignal_new(m.base, signals[i], on_signal, &m);
-        if (sigs[i])
-            event_add(sigs[i], NULL);
-    }
-    m.drain_timer = evtimer_new(m.base, drain_check, &m);
     event_base_loop(m.base, EVLOOP_NO_EXIT_ON_EMPTY);
     status = 0;
-stop:
     for (int i = 0; i < rt.nworkers; i++)
         event_base_loopbreak(rt.workers[i].base);
     for (int i = 0; i < rt.nworkers; i++)
