@@ -2,6 +2,7 @@
  * required fields, and the JSON type of every documented field; undocumented fields pass
  * through to the backend unchanged, as the OpenAI API ignores them. */
 #include "api/openai.h"
+#include "core/json.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -206,55 +207,60 @@ static int check_messages(const json_t *msgs, struct sg_api_error *e)
                                         "function", NULL};
     size_t i;
     const json_t *m;
-    char p[96];
+    char p[96]; /* parameter names are formatted only for errors */
     json_array_foreach(msgs, i, m) {
         if (!json_is_object(m)) {
             snprintf(p, sizeof(p), "messages[%zu]", i);
             return wrong_type(e, p, T_OBJ);
         }
         const json_t *role = json_object_get(m, "role");
-        snprintf(p, sizeof(p), "messages[%zu].role", i);
-        if (!role)
-            return missing(e, p);
-        if (!json_is_string(role))
-            return wrong_type(e, p, T_STR);
+        if (!json_is_string(role)) {
+            snprintf(p, sizeof(p), "messages[%zu].role", i);
+            return role ? wrong_type(e, p, T_STR) : missing(e, p);
+        }
         bool known = false;
-        for (int r = 0; roles[r]; r++)
-            known |= strcmp(json_string_value(role), roles[r]) == 0;
+        for (int r = 0; roles[r] && !known; r++)
+            known = strcmp(json_string_value(role), roles[r]) == 0;
         if (!known) {
+            snprintf(p, sizeof(p), "messages[%zu].role", i);
             sg_api_error_set(e, 400, "invalid_request_error", "invalid_value", p,
                              "Invalid value for '%s': expected one of system, user, assistant, "
                              "tool, developer.", p);
             return -1;
         }
         const json_t *content = json_object_get(m, "content");
-        snprintf(p, sizeof(p), "messages[%zu].content", i);
-        if (content && !type_ok(content, T_STR | T_ARR | T_NULL))
+        if (content && !type_ok(content, T_STR | T_ARR | T_NULL)) {
+            snprintf(p, sizeof(p), "messages[%zu].content", i);
             return wrong_type(e, p, T_STR | T_ARR);
+        }
         if (json_is_array(content)) {
             size_t j;
             const json_t *part;
             json_array_foreach(content, j, part) {
-                snprintf(p, sizeof(p), "messages[%zu].content[%zu]", i, j);
-                if (!json_is_object(part))
+                if (!json_is_object(part)) {
+                    snprintf(p, sizeof(p), "messages[%zu].content[%zu]", i, j);
                     return wrong_type(e, p, T_OBJ);
+                }
                 const json_t *type = json_object_get(part, "type");
-                snprintf(p, sizeof(p), "messages[%zu].content[%zu].type", i, j);
-                if (!json_is_string(type))
+                if (!json_is_string(type)) {
+                    snprintf(p, sizeof(p), "messages[%zu].content[%zu].type", i, j);
                     return type ? wrong_type(e, p, T_STR) : missing(e, p);
+                }
                 const json_t *text = json_object_get(part, "text");
-                snprintf(p, sizeof(p), "messages[%zu].content[%zu].text", i, j);
-                if (text && !json_is_string(text))
+                if (text && !json_is_string(text)) {
+                    snprintf(p, sizeof(p), "messages[%zu].content[%zu].text", i, j);
                     return wrong_type(e, p, T_STR);
+                }
             }
         }
         static const struct field mf[] = {{"name", T_STR}, {"tool_calls", T_ARR},
                                           {"tool_call_id", T_STR}, {NULL, 0}};
         for (const struct field *f = mf; f->name; f++) {
             const json_t *v = json_object_get(m, f->name);
-            snprintf(p, sizeof(p), "messages[%zu].%s", i, f->name);
-            if (v && !type_ok(v, f->types | T_NULL))
+            if (v && !type_ok(v, f->types | T_NULL)) {
+                snprintf(p, sizeof(p), "messages[%zu].%s", i, f->name);
                 return wrong_type(e, p, f->types);
+            }
         }
     }
     return 0;
@@ -309,22 +315,17 @@ int sg_api_decode(enum sg_endpoint ep, const char *body, size_t len, json_t **ou
                          "The request body is empty; expected a JSON object.");
         return -1;
     }
-    json_error_t jerr;
-    json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    struct sg_json_error jerr;
+    json_t *j = sg_json_parse(body, len, SG_JSON_REJECT_DUPLICATES, &jerr);
     if (!j) {
-        /* jansson quotes the offending input ("near 'x'"); drop that so that no request
-         * content is ever repeated in an error. */
-        char *near = strstr(jerr.text, " near ");
-        if (near)
-            *near = '\0';
-        if (json_error_code(&jerr) == json_error_invalid_utf8)
+        if (jerr.kind == SG_JSON_EUTF8)
             sg_api_error_set(e, 400, "invalid_request_error", "invalid_utf8", NULL,
-                             "The request body is not valid UTF-8 (near byte offset %d).",
-                             jerr.position);
+                             "The request body is not valid UTF-8 (at byte offset %zu).",
+                             jerr.offset);
         else
             sg_api_error_set(e, 400, "invalid_request_error", "invalid_json", NULL,
-                             "The request body is not valid JSON: %s (near byte offset %d).",
-                             jerr.text, jerr.position);
+                             "The request body is not valid JSON: %s (at byte offset %zu).",
+                             jerr.text, jerr.offset);
         return -1;
     }
     if (!json_is_object(j)) {

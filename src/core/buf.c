@@ -95,14 +95,66 @@ int sg_buf_printf(struct sg_buf *b, const char *fmt, ...)
     return rc;
 }
 
+/* SWAR: a byte of x is < 0x20, '"', '\\' or >= 0x80 exactly when the corresponding high
+ * bit of the result is set (the classic "haszero" and "hasless" bit tricks). */
+static inline uint64_t special_bytes(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
+    uint64_t lt20 = (x - ones * 0x20) & ~x;
+    uint64_t zq = (q - ones) & ~q, zb = (bs - ones) & ~bs;
+    return (lt20 | zq | zb | x) & high;
+}
+
+size_t sg_json_plain_prefix(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i + 8 <= n) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        if (special_bytes(x))
+            break;
+        i += 8;
+    }
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\')
+            break;
+        i++;
+    }
+    return i;
+}
+
+int sg_buf_put_u64(struct sg_buf *b, uint64_t v)
+{
+    char tmp[20];
+    size_t k = sizeof(tmp);
+    do {
+        tmp[--k] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return sg_buf_append(b, tmp + k, sizeof(tmp) - k);
+}
+
+int sg_buf_put_i64(struct sg_buf *b, int64_t v)
+{
+    if (v >= 0)
+        return sg_buf_put_u64(b, (uint64_t)v);
+    int rc = sg_buf_append(b, "-", 1);
+    return rc ? rc : sg_buf_put_u64(b, (uint64_t)0 - (uint64_t)v);
+}
+
 int sg_buf_json_escape(struct sg_buf *b, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
+    static const char hex[] = "0123456789ABCDEF"; /* as jansson writes them */
     size_t run = 0; /* start of the pending run of bytes that need no escaping */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            if (c < 0x80)
+                i += sg_json_plain_prefix(s + i + 1, n - i - 1);
             continue;
+        }
         int rc = sg_buf_append(b, s + run, i - run);
         if (rc)
             return rc;
@@ -114,6 +166,8 @@ int sg_buf_json_escape(struct sg_buf *b, const char *s, size_t n)
         case '\n': esc[1] = 'n'; break;
         case '\r': esc[1] = 'r'; break;
         case '\t': esc[1] = 't'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
         default:
             esc[1] = 'u';
             esc[2] = '0';

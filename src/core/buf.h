@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct sg_buf {
     char *data; /* owned; NULL until the first append */
@@ -32,6 +33,12 @@ int sg_buf_vprintf(struct sg_buf *b, const char *fmt, va_list ap);
 /* Appends `s` (n bytes) as the inside of a JSON string (quotes not included): escapes
  * quotes, backslashes and control characters; bytes >= 0x80 are copied as they are. */
 int sg_buf_json_escape(struct sg_buf *b, const char *s, size_t n);
+/* Length of the longest prefix of s[0..n) that needs no escaping inside a JSON string
+ * (printable ASCII other than '"' and '\\'); scans eight bytes at a time. */
+size_t sg_json_plain_prefix(const char *s, size_t n);
+/* Appends the decimal form of an integer. */
+int sg_buf_put_u64(struct sg_buf *b, uint64_t v);
+int sg_buf_put_i64(struct sg_buf *b, int64_t v);
 /* Drops the first `n` bytes (n <= len). */
 void sg_buf_consume(struct sg_buf *b, size_t n);
 /* Hands the content to the caller (who must free() it) and resets the buffer. Returns an

@@ -8,12 +8,20 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define SG_LOG_LINE_MAX 8192
 
 static atomic_int min_level = SG_LOG_INFO;
+
+#define SG_LOG_BUF 65536
+static _Thread_local bool buffered;
+static _Thread_local char *tbuf;
+static _Thread_local size_t tlen;
+
+static void emit(const char *line, size_t n, bool urgent);
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
 void sg_log_set_level(enum sg_log_level lvl)
@@ -39,27 +47,70 @@ bool sg_log_enabled(enum sg_log_level lvl)
 
 void sg_log_write_raw(const char *line, size_t n)
 {
-    /* One write per line; retry on EINTR and short writes (pipes may split lines over
-     * PIPE_BUF, which is acceptable for such rare long lines). */
+    emit(line, n, true);
+}
+
+static void write_all(const char *p, size_t n)
+{
     while (n > 0) {
-        ssize_t w = write(STDERR_FILENO, line, n);
+        ssize_t w = write(STDERR_FILENO, p, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
             return;
         }
-        line += w;
+        p += w;
         n -= (size_t)w;
     }
+}
+
+void sg_log_buffered(bool on)
+{
+    buffered = on;
+    if (!on)
+        sg_log_flush(); /* writes what is pending and frees the buffer */
+}
+
+void sg_log_flush(void)
+{
+    if (tlen)
+        write_all(tbuf, tlen);
+    tlen = 0;
+    if (!buffered) {
+        free(tbuf);
+        tbuf = NULL;
+    }
+}
+
+/* Queues a complete line (with its newline) when buffering, else writes it now. */
+static void emit(const char *line, size_t n, bool urgent)
+{
+    if (buffered && !urgent) {
+        if (!tbuf && !(tbuf = malloc(SG_LOG_BUF))) {
+            write_all(line, n);
+            return;
+        }
+        if (tlen + n > SG_LOG_BUF)
+            sg_log_flush();
+        if (n <= SG_LOG_BUF) {
+            memcpy(tbuf + tlen, line, n);
+            tlen += n;
+            return;
+        }
+    }
+    sg_log_flush();
+    write_all(line, n);
 }
 
 void sg_logline_begin(struct sg_logline *l, enum sg_log_level lvl, const char *event)
 {
     char ts[40];
     l->on = sg_log_enabled(lvl);
+    l->urgent = lvl >= SG_LOG_WARN;
     sg_buf_init(&l->b, SG_LOG_LINE_MAX);
     if (!l->on)
         return;
+    sg_buf_reserve(&l->b, 1024);
     sg_clock_iso8601(ts, sizeof(ts));
     sg_buf_printf(&l->b, "{\"ts\":\"%s\",\"level\":\"%s\",\"event\":\"", ts, level_names[lvl]);
     sg_buf_json_escape(&l->b, event, strlen(event));
@@ -100,13 +151,18 @@ void sg_logline_str(struct sg_logline *l, const char *key, const char *val)
 void sg_logline_int(struct sg_logline *l, const char *key, int64_t val)
 {
     if (field(l, key))
-        sg_buf_printf(&l->b, "%" PRId64, val);
+        sg_buf_put_i64(&l->b, val);
 }
 
 void sg_logline_ms(struct sg_logline *l, const char *key, uint64_t us)
 {
-    if (field(l, key))
-        sg_buf_printf(&l->b, "%" PRIu64 ".%03" PRIu64, us / 1000, us % 1000);
+    if (field(l, key)) {
+        char frac[4] = {(char)('0' + us % 1000 / 100), (char)('0' + us % 100 / 10),
+                        (char)('0' + us % 10), 0};
+        sg_buf_put_u64(&l->b, us / 1000);
+        sg_buf_append(&l->b, ".", 1);
+        sg_buf_append(&l->b, frac, 3);
+    }
 }
 
 void sg_logline_bool(struct sg_logline *l, const char *key, bool val)
@@ -121,7 +177,7 @@ void sg_logline_end(struct sg_logline *l)
         /* The 64-byte reserve guarantees room for the terminator. */
         l->b.max += 2;
         if (sg_buf_puts(&l->b, "}\n") == 0)
-            sg_log_write_raw(l->b.data, l->b.len);
+            emit(l->b.data, l->b.len, l->urgent);
     }
     sg_buf_free(&l->b);
 }

@@ -29,6 +29,7 @@ void sg_log(enum sg_log_level lvl, const char *event, const char *fmt, ...)
 struct sg_logline {
     struct sg_buf b;
     bool on;
+    bool urgent; /* warn and error lines are not held back by buffering */
 };
 void sg_logline_begin(struct sg_logline *l, enum sg_log_level lvl, const char *event);
 void sg_logline_str(struct sg_logline *l, const char *key, const char *val);
@@ -36,6 +37,13 @@ void sg_logline_int(struct sg_logline *l, const char *key, int64_t val);
 void sg_logline_ms(struct sg_logline *l, const char *key, uint64_t us);
 void sg_logline_bool(struct sg_logline *l, const char *key, bool val);
 void sg_logline_end(struct sg_logline *l);
+
+/* Buffering for the calling thread: with it on, info and debug lines collect in a
+ * thread-local buffer (at most 64 KiB) that sg_log_flush() writes in one write(2); warn
+ * and error lines flush it and go out at once. Event-loop threads flush once per loop
+ * iteration. Off by default. */
+void sg_log_buffered(bool on);
+void sg_log_flush(void);
 
 /* Writes a raw line (a newline is added) to stderr in one write. For relaying a child
  * process's output after it has been wrapped into JSON by the caller. */

@@ -54,6 +54,7 @@ struct sg_worker {
     struct sg_upstream *up;
     struct sg_metrics_shard *metrics;
     uint64_t id_prefix; /* random, makes request ids unique across restarts */
+    atomic_bool stop;   /* set before event_base_loopbreak() to end the thread */
     uint64_t seq;
 };
 
@@ -97,8 +98,7 @@ struct sg_req {
     int attempts;
     const struct sg_backend_rt *backend;
     struct sg_upstream_xfer *xfer;
-    char *up_body; /* serialized upstream request; owned */
-    size_t up_body_len;
+    struct sg_buf up_body; /* serialized upstream request */
     int up_status;
     char up_retry_after[32];
     enum sg_relay_mode mode;

@@ -5,6 +5,7 @@
 #include "gateway/gateway.h"
 #include "core/arena.h"
 #include "core/clock.h"
+#include "core/json.h"
 #include "core/log.h"
 
 #include <inttypes.h>
@@ -58,8 +59,7 @@ void sg_req_release(struct sg_req *r)
         json_decref(r->usage);
         r->usage = NULL;
     }
-    free(r->up_body);
-    r->up_body = NULL;
+    sg_buf_free(&r->up_body);
     sg_buf_free(&r->resp);
     if (r->sse_init) {
         sg_sse_free(&r->sse);
@@ -187,15 +187,18 @@ static void serve_models(struct sg_req *r)
         }
     }
     json_t *o = json_pack("{s:s, s:o}", "object", "list", "data", data);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (!s) {
+    struct sg_buf b;
+    sg_buf_init(&b, 16u << 20);
+    if (!o || sg_json_dump(o, &b) != 0) {
+        json_decref(o);
+        sg_buf_free(&b);
         sg_api_error_set(&r->err, 500, "server_error", NULL, NULL, "Out of memory.");
         sg_req_fail(r);
         return;
     }
-    respond_json(r, 200, s, strlen(s));
-    free(s);
+    json_decref(o);
+    respond_json(r, 200, b.data, b.len);
+    sg_buf_free(&b);
 }
 
 static void serve_metrics(struct sg_req *r)
@@ -274,6 +277,8 @@ int sg_pipeline_on_head(void *app, struct sg_http_req *http)
     snprintf(r->id, sizeof(r->id), "%08" PRIx64 "%02x%06" PRIx64, w->id_prefix & 0xffffffffu,
              (unsigned)w->id & 0xff, w->seq++ & 0xffffff);
     r->snap = sg_runtime_snapshot(w->rt);
+    /* The upstream request is the client's body re-serialized (escapes may grow it). */
+    sg_buf_init(&r->up_body, 2 * r->snap->cfg->limits.max_body + 65536);
     sg_http_req_attach(http, r, on_abort, on_drain);
     sg_metrics_inflight(w->rt->metrics, 1);
 

@@ -10,6 +10,7 @@
 #include "gateway/gateway.h"
 #include "core/arena.h"
 #include "core/clock.h"
+#include "core/json.h"
 #include "core/log.h"
 
 #include <stdio.h>
@@ -90,6 +91,7 @@ static int on_status(void *arg, int status, const char *ct, const char *retry_af
         return -1;
     }
     sg_buf_init(&r->resp, r->snap->cfg->limits.max_response);
+    sg_buf_reserve(&r->resp, 4096);
     if (status < 200 || status >= 300) {
         r->mode = SG_RELAY_ERROR;
         return 0;
@@ -120,8 +122,7 @@ static int on_event(void *arg, const char *event, const char *data, size_t len)
         r->fail_reason = "data_after_done";
         return -1;
     }
-    json_error_t je;
-    json_t *obj = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *obj = sg_json_parse(data, len, SG_JSON_REJECT_DUPLICATES, NULL);
     if (!json_is_object(obj)) {
         json_decref(obj);
         r->fail_reason = "invalid_event";
@@ -144,17 +145,18 @@ static int on_event(void *arg, const char *event, const char *data, size_t len)
         }
         json_object_del(obj, "usage");
     }
-    char *s = json_dumps(obj, JSON_COMPACT);
+    /* Compact JSON has no line breaks, so one data line carries the event. */
+    sg_buf_reset(&r->resp);
+    int rc = sg_buf_append(&r->resp, "data: ", 6);
+    rc = rc ? rc : sg_json_dump(obj, &r->resp);
+    rc = rc ? rc : sg_buf_append(&r->resp, "\n\n", 2);
     json_decref(obj);
-    if (!s) {
-        r->fail_reason = "out_of_memory";
+    if (rc) {
+        r->fail_reason = "event_too_large";
         return -1;
     }
     begin_stream(r);
-    sg_buf_reset(&r->resp);
-    int rc = sg_sse_write(&r->resp, NULL, s, strlen(s));
-    free(s);
-    if (rc || stream_out(r, r->resp.data, r->resp.len) != 0) {
+    if (stream_out(r, r->resp.data, r->resp.len) != 0) {
         r->fail_reason = "client_write";
         return -1;
     }
@@ -187,7 +189,7 @@ static int on_data(void *arg, const char *p, size_t n)
  * generic error with the same status. */
 static void relay_error(struct sg_req *r)
 {
-    json_t *j = json_loadb(r->resp.data ? r->resp.data : "", r->resp.len, 0, NULL);
+    json_t *j = sg_json_parse(r->resp.data ? r->resp.data : "", r->resp.len, 0, NULL);
     json_t *err = json_object_get(j, "error");
     if (json_is_object(err) && json_is_string(json_object_get(err, "message"))) {
         /* Keep the backend's message, type, code and param where they are strings. */
@@ -209,8 +211,8 @@ static void relay_error(struct sg_req *r)
 
 static void relay_body(struct sg_req *r)
 {
-    json_t *j = json_loadb(r->resp.data ? r->resp.data : "", r->resp.len, JSON_REJECT_DUPLICATES,
-                           NULL);
+    json_t *j = sg_json_parse(r->resp.data ? r->resp.data : "", r->resp.len,
+                              SG_JSON_REJECT_DUPLICATES, NULL);
     if (!json_is_object(j) || sg_filters_apply(r, j) != 0) {
         json_decref(j);
         note_failure(r, "invalid_json", "the backend's response is not a JSON object");
@@ -219,17 +221,19 @@ static void relay_body(struct sg_req *r)
         sg_req_fail(r);
         return;
     }
-    char *s = json_dumps(j, JSON_COMPACT);
+    /* The upstream body is no longer needed: serialize the answer into its buffer. */
+    sg_buf_reset(&r->resp);
+    int rc = sg_json_dump(j, &r->resp);
     json_decref(j);
-    if (!s) {
-        sg_api_error_set(&r->err, 500, "server_error", NULL, NULL, "Out of memory.");
+    if (rc) {
+        sg_api_error_set(&r->err, 502, "server_error", "upstream_error", NULL,
+                         "The model backend's response is too large.");
         sg_req_fail(r);
         return;
     }
     struct sg_http_out_header h[4];
     size_t n = sg_req_headers(r, h, 4);
-    sg_http_respond(r->http, 200, h, n, "application/json", s, strlen(s), false);
-    free(s);
+    sg_http_respond(r->http, 200, h, n, "application/json", r->resp.data, r->resp.len, false);
 }
 
 static void on_done(void *arg, int result, bool aborted, const char *msg)
@@ -310,11 +314,12 @@ static int start_attempt(struct sg_req *r, const struct sg_backend_rt *be, const
         r->sse_init = false;
     }
     json_object_set_new(r->body, "model", json_string(model));
-    free(r->up_body);
-    r->up_body = json_dumps(r->body, JSON_COMPACT);
-    if (!r->up_body)
+    sg_buf_reset(&r->up_body);
+    size_t in_len;
+    sg_http_req_body(r->http, &in_len);
+    sg_buf_reserve(&r->up_body, in_len + 256); /* one allocation in the common case */
+    if (sg_json_dump(r->body, &r->up_body) != 0)
         return -1;
-    r->up_body_len = strlen(r->up_body);
     const char *url = sg_arena_printf(sg_http_req_arena(r->http), "%s%s", be->cfg->base_url,
                                       r->ep->path);
     if (!url)
@@ -323,11 +328,10 @@ static int start_attempt(struct sg_req *r, const struct sg_backend_rt *be, const
         .url = url,
         .unix_path = be->cfg->unix_path,
         .ca_file = be->cfg->ca_file,
-        .credential = be->credential,
+        .headers = be->headers[r->stream ? 1 : 0],
         .method = "POST",
-        .body = r->up_body,
-        .body_len = r->up_body_len,
-        .stream = r->stream,
+        .body = r->up_body.data,
+        .body_len = r->up_body.len,
         .connect_timeout_ms = be->cfg->connect_timeout_ms,
         .total_timeout_ms = (uint32_t)(cfg->timeouts.request_ms - elapsed_ms),
         .stall_timeout_ms = cfg->timeouts.upstream_stall_ms,

@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/crypto.h"
 #include "core/log.h"
+#include "core/pool.h"
 #include "route/health.h"
 
 #include <errno.h>
@@ -178,7 +179,18 @@ static SSL *tls_new(void *app)
 static void *worker_main(void *arg)
 {
     struct sg_worker *w = arg;
-    event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    /* Request log lines are written once per loop iteration: EVLOOP_ONCE returns after
+     * each batch of events. */
+    sg_log_buffered(true);
+    while (!atomic_load(&w->stop)) {
+        if (event_base_loop(w->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY) < 0)
+            break;
+        sg_log_flush();
+        if (event_base_got_break(w->base))
+            break;
+    }
+    sg_log_buffered(false);
+    sg_pool_thread_release();
     return NULL;
 }
 
@@ -278,6 +290,7 @@ int sg_gateway_serve(const struct sg_serve_opts *opts)
     raise_fd_limit();
     evthread_use_pthreads();
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    sg_pool_install_json();
 
     int status = 1;
     struct sg_error err = {0};
@@ -335,6 +348,7 @@ int sg_gateway_serve(const struct sg_serve_opts *opts)
         if (pthread_create(&rt.workers[i].thread, NULL, worker_main, &rt.workers[i]) != 0) {
             sg_log(SG_LOG_ERROR, "startup", "cannot start worker threads");
             for (int j = 0; j < i; j++) {
+                atomic_store(&rt.workers[j].stop, true);
                 event_base_loopbreak(rt.workers[j].base);
                 pthread_join(rt.workers[j].thread, NULL);
             }
@@ -358,8 +372,10 @@ int sg_gateway_serve(const struct sg_serve_opts *opts)
     }
     event_base_loop(m.base, EVLOOP_NO_EXIT_ON_EMPTY);
     status = 0;
-    for (int i = 0; i < rt.nworkers; i++)
+    for (int i = 0; i < rt.nworkers; i++) {
+        atomic_store(&rt.workers[i].stop, true);
         event_base_loopbreak(rt.workers[i].base);
+    }
     for (int i = 0; i < rt.nworkers; i++)
         pthread_join(rt.workers[i].thread, NULL);
     sg_log(SG_LOG_INFO, "shutdown", "stopped");
@@ -380,6 +396,7 @@ out:
     sg_backend_registry_free();
     curl_global_cleanup();
     libevent_global_shutdown();
+    sg_pool_thread_release();
     pthread_mutex_destroy(&rt.snap_mu);
     return status;
 }

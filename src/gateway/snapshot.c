@@ -12,6 +12,8 @@ static void snapshot_free(struct sg_snapshot *s)
     if (!s)
         return;
     for (size_t i = 0; s->backends && i < s->cfg->nbackends; i++) {
+        sg_upstream_headers_free(s->backends[i].headers[0]);
+        sg_upstream_headers_free(s->backends[i].headers[1]);
         char *c = s->backends[i].credential;
         if (c) {
             sg_secure_zero(c, strlen(c));
@@ -66,6 +68,12 @@ int sg_snapshot_build(struct sg_config *cfg, uint64_t generation, struct sg_snap
             if ((rc = sg_secret_load(b->credential, cfg->dir, &sec, err)))
                 goto fail;
             rt->credential = sec.data; /* ownership moves; zeroed in snapshot_free */
+        }
+        rt->headers[0] = sg_upstream_headers_new(rt->credential, false);
+        rt->headers[1] = sg_upstream_headers_new(rt->credential, true);
+        if (!rt->headers[0] || !rt->headers[1]) {
+            rc = sg_error_set(err, SG_ENOMEM, "out of memory");
+            goto fail;
         }
     }
     *out = s;

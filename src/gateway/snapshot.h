@@ -13,6 +13,7 @@
 #include <openssl/ssl.h>
 
 #include "auth/keys.h"
+#include "http/upstream.h"
 #include "config/config.h"
 #include "route/backend.h"
 
@@ -20,6 +21,7 @@ struct sg_backend_rt {
     const struct sg_config_backend *cfg; /* borrowed from the snapshot's config */
     struct sg_backend_state *state;      /* owned by the backend registry */
     char *credential;                    /* owned, zeroed on free; NULL when none */
+    struct sg_upstream_headers *headers[2]; /* owned: [0] for JSON answers, [1] for streams */
 };
 
 struct sg_snapshot {

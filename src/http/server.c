@@ -243,17 +243,34 @@ static void write_head(struct sg_http_req *r, int status, const struct sg_http_o
     if (close)
         c->close_after = true;
     r->status = status;
-    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, sg_http_reason(status));
-    if (content_type)
-        evbuffer_add_printf(out, "Content-Type: %s\r\n", content_type);
-    evbuffer_add(out, framing, strlen(framing));
+    /* The head is assembled in one buffer and added with one call. */
+    char head[2048];
+    struct sg_buf h = {head, 0, sizeof(head), sizeof(head) - 1};
+    char code[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
+                    (char)('0' + status % 10), 0};
+    sg_buf_append(&h, "HTTP/1.1 ", 9);
+    sg_buf_append(&h, code, 3);
+    sg_buf_append(&h, " ", 1);
+    sg_buf_puts(&h, sg_http_reason(status));
+    sg_buf_append(&h, "\r\n", 2);
+    if (content_type) {
+        sg_buf_append(&h, "Content-Type: ", 14);
+        sg_buf_puts(&h, content_type);
+        sg_buf_append(&h, "\r\n", 2);
+    }
+    sg_buf_puts(&h, framing);
     if (close)
-        evbuffer_add(out, "Connection: close\r\n", 19);
+        sg_buf_append(&h, "Connection: close\r\n", 19);
     else if (r->head.minor == 0)
-        evbuffer_add(out, "Connection: keep-alive\r\n", 24);
-    for (size_t i = 0; i < nhdrs; i++)
-        evbuffer_add_printf(out, "%s: %s\r\n", hdrs[i].name, hdrs[i].value);
-    evbuffer_add(out, "\r\n", 2);
+        sg_buf_append(&h, "Connection: keep-alive\r\n", 24);
+    for (size_t i = 0; i < nhdrs; i++) {
+        sg_buf_puts(&h, hdrs[i].name);
+        sg_buf_append(&h, ": ", 2);
+        sg_buf_puts(&h, hdrs[i].value);
+        sg_buf_append(&h, "\r\n", 2);
+    }
+    sg_buf_append(&h, "\r\n", 2);
+    evbuffer_add(out, h.data, h.len);
     r->bytes_out += evbuffer_get_length(out) - before;
 }
 
@@ -293,7 +310,10 @@ void sg_http_respond(struct sg_http_req *r, int status, const struct sg_http_out
     char framing[64];
     if (close)
         r->conn->close_after = true;
-    snprintf(framing, sizeof(framing), "Content-Length: %zu\r\n", len);
+    struct sg_buf f = {framing, 0, sizeof(framing), sizeof(framing) - 1};
+    sg_buf_append(&f, "Content-Length: ", 16);
+    sg_buf_put_u64(&f, len);
+    sg_buf_append(&f, "\r\n", 2);
     write_head(r, status, hdrs, nhdrs, content_type, framing);
     if (len)
         evbuffer_add(bufferevent_get_output(r->conn->bev), body, len);

@@ -1,6 +1,7 @@
 /* libcurl multi_socket on libevent. */
 #include "http/upstream.h"
 #include "core/buf.h"
+#include "core/crypto.h"
 #include "core/log.h"
 
 #include <stdio.h>
@@ -17,7 +18,7 @@ struct sg_upstream {
     CURLM *multi;
     struct event *timer;
     size_t active;
-    CURL *pool[32]; /* idle easy handles, reset and reused */
+    CURL *pool[32]; /* idle easy handles, reused */
     size_t npool;
     struct sg_upstream_xfer *xfers; /* in flight, for sg_upstream_free */
 };
@@ -25,7 +26,6 @@ struct sg_upstream {
 struct sg_upstream_xfer {
     struct sg_upstream *u;
     CURL *easy;
-    struct curl_slist *headers;
     struct sg_upstream_callbacks cb;
     void *arg;
     struct sg_upstream_xfer *prev, *next;
@@ -37,6 +37,58 @@ struct sg_upstream_xfer {
     char retry_after[32];
     char errbuf[CURL_ERROR_SIZE];
 };
+
+struct sg_upstream_headers {
+    struct curl_slist *list;
+};
+
+struct sg_upstream_headers *sg_upstream_headers_new(const char *credential, bool stream)
+{
+    struct sg_upstream_headers *h = calloc(1, sizeof(*h));
+    if (!h)
+        return NULL;
+    const char *fixed[] = {"Expect:", "Content-Type: application/json",
+                           stream ? "Accept: text/event-stream" : "Accept: application/json"};
+    for (size_t i = 0; i < 3; i++) {
+        struct curl_slist *t = curl_slist_append(h->list, fixed[i]);
+        if (!t)
+            goto fail;
+        h->list = t;
+    }
+    if (credential) {
+        struct sg_buf b;
+        sg_buf_init(&b, 70000);
+        if (sg_buf_printf(&b, "Authorization: Bearer %s", credential) != 0) {
+            sg_buf_free(&b);
+            goto fail;
+        }
+        struct curl_slist *t = curl_slist_append(h->list, b.data);
+        sg_secure_zero(b.data, b.len);
+        sg_buf_free(&b);
+        if (!t)
+            goto fail;
+        h->list = t;
+    }
+    return h;
+fail:
+    sg_upstream_headers_free(h);
+    return NULL;
+}
+
+void sg_upstream_headers_free(struct sg_upstream_headers *h)
+{
+    if (!h)
+        return;
+    for (struct curl_slist *l = h->list; l; l = l->next)
+        sg_secure_zero(l->data, strlen(l->data));
+    curl_slist_free_all(h->list);
+    free(h);
+}
+
+static struct curl_slist *sg_upstream_headers_list(const struct sg_upstream_headers *h)
+{
+    return h->list;
+}
 
 struct sock {
     struct event ev;
@@ -135,12 +187,11 @@ static void xfer_release(struct sg_upstream_xfer *x)
     struct sg_upstream *u = x->u;
     curl_multi_remove_handle(u->multi, x->easy);
     if (u->npool < sizeof(u->pool) / sizeof(u->pool[0])) {
-        curl_easy_reset(x->easy);
+        /* Kept configured: sg_upstream_start() sets every per-transfer option again. */
         u->pool[u->npool++] = x->easy;
     } else {
         curl_easy_cleanup(x->easy);
     }
-    curl_slist_free_all(x->headers);
     if (x->stall)
         event_free(x->stall);
     if (x->prev)
@@ -323,52 +374,32 @@ struct sg_upstream_xfer *sg_upstream_start(struct sg_upstream *u, const struct s
     x->u = u;
     x->cb = *cb;
     x->arg = arg;
-    x->easy = u->npool ? u->pool[--u->npool] : curl_easy_init();
-    if (!x->easy) {
+    CURL *e = u->npool ? u->pool[--u->npool] : NULL;
+    if (!e && (e = curl_easy_init())) {
+        /* Options that never change are set once per handle. */
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+        curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, NULL);
+    }
+    x->easy = e;
+    if (!e) {
         free(x);
         sg_error_set(err, SG_ENOMEM, "cannot create a transfer");
         return NULL;
     }
-    CURL *e = x->easy;
-    struct curl_slist *h = NULL, *t;
-#define ADD_HEADER(s)                                                                              \
-    do {                                                                                           \
-        if (!(t = curl_slist_append(h, (s))))                                                      \
-            goto nomem;                                                                            \
-        h = t;                                                                                     \
-    } while (0)
-    ADD_HEADER("Expect:");
-    if (o->body)
-        ADD_HEADER("Content-Type: application/json");
-    ADD_HEADER(o->stream ? "Accept: text/event-stream" : "Accept: application/json");
-    if (o->credential) {
-        struct sg_buf b;
-        sg_buf_init(&b, 70000);
-        if (sg_buf_printf(&b, "Authorization: Bearer %s", o->credential) != 0) {
-            sg_buf_free(&b);
-            goto nomem;
-        }
-        t = curl_slist_append(h, b.data);
-        sg_buf_free(&b); /* curl copied it; zeroing is done by the owner of the secret */
-        if (!t)
-            goto nomem;
-        h = t;
-    }
-#undef ADD_HEADER
-    x->headers = h;
+    /* Every option that differs between transfers is set on each one, so that a reused
+     * handle carries nothing over from its previous transfer. */
     curl_easy_setopt(e, CURLOPT_URL, o->url);
-    if (o->unix_path)
-        curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, o->unix_path);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (o->ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, o->unix_path);
+    curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, o->headers ? sg_upstream_headers_list(o->headers) : NULL);
     if (o->method && strcmp(o->method, "GET") == 0) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else {
@@ -376,18 +407,15 @@ struct sg_upstream_xfer *sg_upstream_start(struct sg_upstream *u, const struct s
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, o->body ? o->body : "");
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(o->body ? o->body_len : 0));
     }
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout_ms ? o->connect_timeout_ms : 5000));
-    if (o->total_timeout_ms)
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->total_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(o->connect_timeout_ms ? o->connect_timeout_ms : 5000));
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->total_timeout_ms);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    x->errbuf[0] = '\0';
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, NULL);
     if (curl_multi_add_handle(u->multi, e) != CURLM_OK) {
-        curl_slist_free_all(h);
         curl_easy_cleanup(e);
         free(x);
         sg_error_set(err, SG_EIO, "cannot start the transfer");
@@ -404,12 +432,6 @@ struct sg_upstream_xfer *sg_upstream_start(struct sg_upstream *u, const struct s
         arm_stall(x);
     }
     return x;
-nomem:
-    curl_slist_free_all(h);
-    curl_easy_cleanup(e);
-    free(x);
-    sg_error_set(err, SG_ENOMEM, "out of memory");
-    return NULL;
 }
 
 void sg_upstream_pause(struct sg_upstream_xfer *x)

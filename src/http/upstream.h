@@ -23,15 +23,21 @@
 struct sg_upstream;
 struct sg_upstream_xfer;
 
+/* The request headers of one backend (content type, accept, and its credential as a
+ * bearer token), built once per configuration and shared by every transfer to it. The
+ * credential copy is zeroed when the headers are freed. */
+struct sg_upstream_headers;
+struct sg_upstream_headers *sg_upstream_headers_new(const char *credential, bool stream);
+void sg_upstream_headers_free(struct sg_upstream_headers *h);
+
 struct sg_upstream_opts {
     const char *url;         /* full URL, e.g. http://10.0.0.5:8000/v1/chat/completions */
     const char *unix_path;   /* connect to this Unix socket instead of the URL's host */
     const char *ca_file;     /* CA bundle for https, NULL for the system store */
-    const char *credential;  /* bearer token for the Authorization header, or NULL */
+    const struct sg_upstream_headers *headers; /* borrowed until on_done or cancel */
     const char *method;      /* "GET" or "POST" (default POST when body is set) */
     const char *body;        /* request body, borrowed until on_done or cancel */
     size_t body_len;
-    bool stream;             /* ask for text/event-stream */
     uint32_t connect_timeout_ms;
     uint32_t total_timeout_ms;  /* 0 = none */
     uint32_t stall_timeout_ms;  /* abort when no byte arrives for this long; 0 = none */

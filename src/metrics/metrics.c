@@ -122,39 +122,40 @@ static uint64_t hash_str(int family, const char *s)
     return h;
 }
 
-/* Renders label pairs from a va_list into `out` as {a="x",b="y"} with escaping. */
+/* Renders label pairs from a va_list into `out` as {a="x",b="y"} with escaping; values
+ * that do not fit are cut (the cap is far above any name the config allows). */
 static void render_labels(char *out, size_t cap, va_list ap)
 {
     size_t o = 0;
     const char *name;
     bool first = true;
+    cap -= 2; /* room for '}' and NUL */
     while ((name = va_arg(ap, const char *))) {
         const char *val = va_arg(ap, const char *);
         if (!val)
             val = "";
-        int n = snprintf(out + o, cap - o, "%s%s=\"", first ? "{" : ",", name);
-        if (n < 0 || (size_t)n >= cap - o)
+        size_t nl = strlen(name);
+        if (o + nl + 3 > cap)
             break;
-        o += (size_t)n;
+        out[o++] = first ? '{' : ',';
+        memcpy(out + o, name, nl);
+        o += nl;
+        out[o++] = '=';
+        out[o++] = '"';
         for (; *val && o + 3 < cap; val++) {
             char c = *val;
-            if (c == '\\' || c == '"') {
+            if (c == '\\' || c == '"' || c == '\n') {
                 out[o++] = '\\';
-                out[o++] = c;
-            } else if (c == '\n') {
-                out[o++] = '\\';
-                out[o++] = 'n';
-            } else {
-                out[o++] = c;
+                c = c == '\n' ? 'n' : c;
             }
+            out[o++] = c;
         }
-        if (o + 1 < cap)
-            out[o++] = '"';
+        out[o++] = '"';
         first = false;
     }
-    if (!first && o + 1 < cap)
+    if (!first)
         out[o++] = '}';
-    out[o < cap ? o : cap - 1] = '\0';
+    out[o] = '\0';
 }
 
 static bool table_grow(struct sg_metrics_shard *s);

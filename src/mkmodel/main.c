@@ -40,7 +40,8 @@ static const char usage_text[] =
     "  --threads N         worker threads (default: all CPUs; does not change the file)\n"
     "  -h, --help          this text\n"
     "Without a preset: llama, llama-bpe, 2 layers, embd 128, 4 heads, 2 kv heads, ff 384,\n"
-    "ctx 2048, f16, tied.\n";
+    "ctx 2048, f16, tied; --vocab qwen2 alone implies --arch qwen2 and vice versa.\n"
+    "The same options always give a byte-identical file.\n";
 
 struct preset {
     const char *name;
@@ -57,13 +58,11 @@ struct preset {
 static const struct preset presets[] = {
     {"tiny", "qwen2", SG_MKMODEL_ARCH_QWEN2, 2, 128, 4, 2, 512, 4096, GGML_TYPE_Q4_0, true},
     {"0.5b", "qwen2", SG_MKMODEL_ARCH_QWEN2, 24, 896, 14, 2, 4864, 32768, GGML_TYPE_Q8_0, true},
-    {"1b", "llama-bpe", SG_MKMODEL_ARCH_LLAMA, 16, 2048, 32, 8, 8192, 131072, GGML_TYPE_Q8_0,
-     true},
-    {"8b", "llama-bpe", SG_MKMODEL_ARCH_LLAMA, 32, 4096, 32, 8, 14336, 8192, GGML_TYPE_Q4_K,
-     false},
+    {"1b", "llama-bpe", SG_MKMODEL_ARCH_LLAMA, 16, 2048, 32, 8, 8192, 131072, GGML_TYPE_Q8_0, true},
+    {"8b", "llama-bpe", SG_MKMODEL_ARCH_LLAMA, 32, 4096, 32, 8, 14336, 8192, GGML_TYPE_Q4_K, false},
 };
 
-static void vreport(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static void vreport(const char *fmt, va_list ap)
 {
     fputs("sovgate-mkmodel: ", stderr);
     vfprintf(stderr, fmt, ap);
@@ -267,9 +266,9 @@ int main(int argc, char **argv)
             const char *name;
             uint32_t *dst;
             uint64_t lo, hi;
-        } nums[] = {{"--layers", &spec.n_layer, 1, 1024},   {"--embd", &spec.n_embd, 2, 65536},
-                    {"--heads", &spec.n_head, 1, 65536},    {"--kv-heads", &spec.n_head_kv, 1, 65536},
-                    {"--ff", &spec.n_ff, 1, 1u << 20},      {"--ctx", &spec.n_ctx, 8, 1u << 24},
+        } nums[] = {{"--layers", &spec.n_layer, 1, 1024}, {"--embd", &spec.n_embd, 2, 65536},
+                    {"--heads", &spec.n_head, 1, 65536},  {"--kv-heads", &spec.n_head_kv, 1, 65536},
+                    {"--ff", &spec.n_ff, 1, 1u << 20},    {"--ctx", &spec.n_ctx, 8, 1u << 24},
                     {"--threads", &spec.n_threads, 1, 64}};
         bool done = false;
         for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++) {

@@ -22,7 +22,6 @@
 #define SG_MKMODEL_CHUNK_FLOATS ((size_t)16 << 20)
 #define SG_MKMODEL_MAX_THREADS 64
 #define SG_MKMODEL_EMBD_STD 0.02f
-#define SG_MKMODEL_TEMPLATE_MAX ((size_t)1 << 20)
 
 /* How a tensor is filled. */
 enum fill {
@@ -44,8 +43,8 @@ struct job {
     uint64_t stream; /* per-tensor part of the row seeds */
     int64_t row0;    /* first row of the tensor that this job makes */
     int64_t nrows;
-    float *f32;      /* nrows * ne0 floats of scratch */
-    void *out;       /* nrows rows of t->type */
+    float *f32; /* nrows * ne0 floats of scratch */
+    void *out;  /* nrows rows of t->type */
 };
 
 const char *sg_mkmodel_arch_name(enum sg_mkmodel_arch arch)
@@ -206,15 +205,15 @@ int sg_mkmodel_validate(const struct sg_mkmodel_spec *s, struct sg_error *err)
         return sg_error_set(err, SG_EINVAL, "heads must be 1 to embd (%u), not %u", s->n_embd,
                             s->n_head);
     if (s->n_embd % s->n_head != 0)
-        return sg_error_set(err, SG_EINVAL, "embd (%u) must be divisible by heads (%u)",
-                            s->n_embd, s->n_head);
+        return sg_error_set(err, SG_EINVAL, "embd (%u) must be divisible by heads (%u)", s->n_embd,
+                            s->n_head);
     if ((s->n_embd / s->n_head) % 2 != 0)
         return sg_error_set(err, SG_EINVAL,
                             "the head size embd/heads (%u) must be even for rotary embeddings",
                             s->n_embd / s->n_head);
     if (s->n_head_kv < 1 || s->n_head_kv > s->n_head)
-        return sg_error_set(err, SG_EINVAL, "kv-heads must be 1 to heads (%u), not %u",
-                            s->n_head, s->n_head_kv);
+        return sg_error_set(err, SG_EINVAL, "kv-heads must be 1 to heads (%u), not %u", s->n_head,
+                            s->n_head_kv);
     if (s->n_head % s->n_head_kv != 0)
         return sg_error_set(err, SG_EINVAL, "heads (%u) must be divisible by kv-heads (%u)",
                             s->n_head, s->n_head_kv);
@@ -227,8 +226,7 @@ int sg_mkmodel_validate(const struct sg_mkmodel_spec *s, struct sg_error *err)
     if (!(s->rope_freq_base > 0.0f) || !(s->rms_eps > 0.0f))
         return sg_error_set(err, SG_EINVAL, "rope base and rms epsilon must be positive");
     if (s->n_threads > SG_MKMODEL_MAX_THREADS)
-        return sg_error_set(err, SG_EINVAL, "threads must be at most %d",
-                            SG_MKMODEL_MAX_THREADS);
+        return sg_error_set(err, SG_EINVAL, "threads must be at most %d", SG_MKMODEL_MAX_THREADS);
     return 0;
 }
 
@@ -241,15 +239,15 @@ static size_t plan_tensors(const struct sg_mkmodel_spec *s, uint32_t n_vocab, st
     /* Embeddings and biases get normal(0, 0.02) as in the usual initialisation; the
      * matrices get 1/sqrt(fan-in), so that every layer changes the residual stream and the
      * model does not merely echo its last input token. */
-#define ADD(fill_, ne0_, ne1_, ...)                                                        \
-    do {                                                                                   \
-        snprintf(p[n].name, sizeof p[n].name, __VA_ARGS__);                                \
-        p[n].ne0 = (ne0_);                                                                 \
-        p[n].ne1 = (ne1_);                                                                 \
-        p[n].fill = (fill_);                                                               \
-        p[n].type = (ne1_) == 1 ? GGML_TYPE_F32 : matrix_type(s->type, (ne0_));            \
-        p[n].std = (ne1_) == 1 ? SG_MKMODEL_EMBD_STD : (float)(1.0 / sqrt((double)(ne0_)));  \
-        n++;                                                                               \
+#define ADD(fill_, ne0_, ne1_, ...)                                                                \
+    do {                                                                                           \
+        snprintf(p[n].name, sizeof p[n].name, __VA_ARGS__);                                        \
+        p[n].ne0 = (ne0_);                                                                         \
+        p[n].ne1 = (ne1_);                                                                         \
+        p[n].fill = (fill_);                                                                       \
+        p[n].type = (ne1_) == 1 ? GGML_TYPE_F32 : matrix_type(s->type, (ne0_));                    \
+        p[n].std = (ne1_) == 1 ? SG_MKMODEL_EMBD_STD : (float)(1.0 / sqrt((double)(ne0_)));        \
+        n++;                                                                                       \
     } while (0)
     ADD(FILL_NORMAL, embd, n_vocab, "token_embd.weight");
     p[n - 1].std = SG_MKMODEL_EMBD_STD;
@@ -369,8 +367,8 @@ static unsigned cpu_count(void)
 }
 
 /* Writes all tensor data of `p` after the metadata already in `f`. */
-static int write_data(FILE *f, const struct sg_mkmodel_spec *s, const struct plan *p,
-                      size_t n_plan, size_t alignment, struct sg_error *err)
+static int write_data(FILE *f, const struct sg_mkmodel_spec *s, const struct plan *p, size_t n_plan,
+                      size_t alignment, struct sg_error *err)
 {
     const unsigned n_threads = s->n_threads ? s->n_threads : cpu_count();
     int64_t max_ne0 = 1;
@@ -468,8 +466,7 @@ static const char *default_template(const struct gguf_context *vocab, int64_t to
 /* Builds the metadata and tensor list in `g`; `tensors` holds the tensor headers. */
 static int build_meta(struct gguf_context *g, struct ggml_context *tensors,
                       const struct sg_mkmodel_spec *s, const struct gguf_context *vocab,
-                      uint32_t n_vocab, const struct plan *p, size_t n_plan,
-                      struct sg_error *err)
+                      uint32_t n_vocab, const struct plan *p, size_t n_plan, struct sg_error *err)
 {
     const char *arch = sg_mkmodel_arch_name(s->arch);
     char key[128];
@@ -531,8 +528,7 @@ int sg_mkmodel_write(const struct sg_mkmodel_spec *s, struct sg_mkmodel_stats *s
         gguf_get_arr_type(vocab, tok) != GGUF_TYPE_STRING || gguf_get_arr_n(vocab, tok) < 1 ||
         gguf_get_arr_n(vocab, tok) > (1u << 24)) {
         gguf_free(vocab);
-        return sg_error_set(err, SG_EINVAL, "%s has no tokenizer.ggml.tokens list",
-                            s->vocab_path);
+        return sg_error_set(err, SG_EINVAL, "%s has no tokenizer.ggml.tokens list", s->vocab_path);
     }
     const uint32_t n_vocab = (uint32_t)gguf_get_arr_n(vocab, tok);
 
@@ -583,8 +579,8 @@ int sg_mkmodel_write(const struct sg_mkmodel_spec *s, struct sg_mkmodel_stats *s
     }
     long pos = ftell(f);
     if (pos < 0 || (uint64_t)pos != expect) {
-        rc = sg_error_set(err, SG_EIO, "internal error: %s has %ld bytes, expected %llu",
-                          tmp_path, pos, (unsigned long long)expect);
+        rc = sg_error_set(err, SG_EIO, "internal error: %s has %ld bytes, expected %llu", tmp_path,
+                          pos, (unsigned long long)expect);
         goto out;
     }
     if (fsync(fileno(f)) != 0 || fclose(f) != 0) {

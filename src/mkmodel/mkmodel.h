@@ -34,13 +34,13 @@ struct sg_mkmodel_spec {
     uint32_t n_head;
     uint32_t n_head_kv;
     uint32_t n_ff;
-    uint32_t n_ctx;         /* <arch>.context_length: the trained context */
-    enum ggml_type type;    /* type of the 2-D weight matrices: F16, Q8_0, Q4_0 or Q4_K */
-    bool tie_embd;          /* no output.weight: the output projection reuses token_embd */
-    float rope_freq_base;   /* <arch>.rope.freq_base */
-    float rms_eps;          /* <arch>.attention.layer_norm_rms_epsilon */
-    uint64_t seed;          /* seeds every weight */
-    unsigned n_threads;     /* worker threads for generating and quantizing; 0 = CPUs */
+    uint32_t n_ctx;       /* <arch>.context_length: the trained context */
+    enum ggml_type type;  /* type of the 2-D weight matrices: F16, Q8_0, Q4_0 or Q4_K */
+    bool tie_embd;        /* no output.weight: the output projection reuses token_embd */
+    float rope_freq_base; /* <arch>.rope.freq_base */
+    float rms_eps;        /* <arch>.attention.layer_norm_rms_epsilon */
+    uint64_t seed;        /* seeds every weight */
+    unsigned n_threads;   /* worker threads for generating and quantizing; 0 = CPUs */
 };
 
 /* What sg_mkmodel_write() produced. */

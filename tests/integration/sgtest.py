@@ -106,7 +106,7 @@ class Gateway:
     YAML). Creates one client key per entry in `clients` ({name: models or None})."""
 
     def __init__(self, workdir, backends, routes, clients=None, tls=True, extra=None,
-                 workers=2, env=None, start=True):
+                 workers=2, env=None, start=True, log_path=None):
         self.workdir = workdir
         self.tls = tls
         self.certs = make_certs(workdir) if tls else None
@@ -138,6 +138,7 @@ class Gateway:
         self.path = os.path.join(workdir, "sovgate.yaml")
         self.write_config()
         self.env = env or {}
+        self.log_path = log_path  # logs go to this file instead of being collected
         self.logs = []
         self.proc = None
         if start:
@@ -151,10 +152,24 @@ class Gateway:
         e = dict(os.environ)
         e.update(SAN_ENV)
         e.update(self.env)
+        self.port = None
+        if self.log_path:
+            with open(self.log_path, "w") as logf:
+                self.proc = subprocess.Popen([SOVGATE, "serve", "--config", self.path],
+                                             stdout=subprocess.DEVNULL, stderr=logf, env=e)
+            deadline = time.time() + 30
+            while self.port is None:
+                if self.proc.poll() is not None or time.time() > deadline:
+                    raise AssertionError("sovgate did not start; see " + self.log_path)
+                with open(self.log_path) as f:
+                    for line in f:
+                        if '"event":"listening"' in line:
+                            self.port = json.loads(line)["port"]
+                time.sleep(0.05)
+            return
         self.proc = subprocess.Popen([SOVGATE, "serve", "--config", self.path],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True, env=e)
-        self.port = None
         self._lines = threading.Condition()
         threading.Thread(target=self._read_logs, daemon=True).start()
         deadline = time.time() + 30

@@ -9,7 +9,10 @@ import sgtest
 
 
 def two_backend_gateway(make_gateway, u1, u2, **kw):
-    return make_gateway(backends=[{"name": "b1", "url": u1.url}, {"name": "b2", "url": u2.url}],
+    # Health checks use /health, which the fake's "fail" control leaves alone, so that a
+    # backend answering 5xx to requests stays in rotation (as a real one would).
+    return make_gateway(backends=[{"name": "b1", "url": u1.url, "health_path": "/health"},
+                                  {"name": "b2", "url": u2.url, "health_path": "/health"}],
                         routes=[{"model": "assistant", "backends": ["b1", "b2"]}], **kw)
 
 
@@ -51,7 +54,8 @@ def test_failover_on_5xx_including_streams(make_gateway, make_upstream):
 def test_failover_when_stream_breaks_before_first_event(make_gateway, make_upstream):
     u1, u2 = make_upstream("up1"), make_upstream("up2")
     g = two_backend_gateway(make_gateway, u1, u2)
-    st, _, body = g.chat("a b c [[fake:disconnect_after=0]]", stream=True)
+    u1.control(directives="disconnect_after=0")
+    st, _, body = g.chat("a b c", stream=True)
     assert st == 200
     assert sgtest.stream_text(sgtest.sse_events(body)) == "[up2] a b c"
 

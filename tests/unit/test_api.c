@@ -59,12 +59,14 @@ static void test_decode_errors(void **state)
 {
     (void)state;
     CHAT_ERROR("", "empty", NULL);
-    CHAT_ERROR("{\"model\": \"m\",}", "near byte offset 15", NULL);
-    /* The parser's quote of the input is not repeated back. */
-    CHAT_ERROR("{\"model\": \"m\", \"x\": tru}", "not valid JSON: invalid token (near", NULL);
+    CHAT_ERROR("{\"model\": \"m\",}", "at byte offset 14", NULL);
+    /* The input is never quoted back. */
+    CHAT_ERROR("{\"model\": \"m\", \"x\": tru}", "not valid JSON: invalid token (at byte offset 20)", NULL);
     CHAT_ERROR("[1,2]", "must be a JSON object", NULL);
     CHAT_ERROR("{\"model\":\"m\",\"model\":\"n\",\"messages\":[]}", "duplicate", NULL);
-    CHAT_ERROR("{\"model\":\"\xff\xfe\",\"messages\":[]}", "not valid UTF-8", NULL);
+    CHAT_ERROR("{\"model\":\"\xff\xfe\",\"messages\":[]}", "not valid UTF-8 (at byte offset 10)", NULL);
+    CHAT_ERROR("{\"model\":\"\xed\xa0\x80\",\"messages\":[]}", "not valid UTF-8", NULL); /* surrogate */
+    CHAT_ERROR("{\"model\":\"\xc0\xaf\",\"messages\":[]}", "not valid UTF-8", NULL); /* overlong */
     CHAT_ERROR("{\"model\":\"a\\u0000b\",\"messages\":[]}", "not valid JSON", NULL);
     CHAT_ERROR("{\"messages\":[]}", "Missing required parameter: 'model'", "model");
     CHAT_ERROR("{\"model\":7,\"messages\":[]}", "expected a string", "model");
