@@ -274,8 +274,13 @@ int sg_pipeline_on_head(void *app, struct sg_http_req *http)
     r->http = http;
     r->t_start = sg_http_req_start_us(http);
     sg_buf_init(&r->resp, 0);
-    snprintf(r->id, sizeof(r->id), "%08" PRIx64 "%02x%06" PRIx64, w->id_prefix & 0xffffffffu,
-             (unsigned)w->id & 0xff, w->seq++ & 0xffffff);
+    /* 16 hex digits: the worker's random prefix, its id and a sequence number. */
+    uint64_t id = (w->id_prefix & 0xffffffffu) << 32 | (uint64_t)(w->id & 0xff) << 24 |
+                  (w->seq++ & 0xffffff);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--, id >>= 4)
+        r->id[i] = hex[id & 15];
+    r->id[16] = '\0';
     r->snap = sg_runtime_snapshot(w->rt);
     /* The upstream request is the client's body re-serialized (escapes may grow it). */
     sg_buf_init(&r->up_body, 2 * r->snap->cfg->limits.max_body + 65536);
@@ -346,7 +351,9 @@ static void log_request(struct sg_worker *w, struct sg_req *r, struct sg_http_re
     }
     if (h->method) {
         char m[17];
-        snprintf(m, sizeof(m), "%.*s", (int)(h->method_len > 16 ? 16 : h->method_len), h->method);
+        size_t ml = h->method_len > 16 ? 16 : h->method_len;
+        memcpy(m, h->method, ml);
+        m[ml] = '\0';
         sg_logline_str(&l, "method", m);
     }
     sg_logline_str(&l, "route", r && r->ep ? r->ep->path : "other");
@@ -388,8 +395,8 @@ void sg_pipeline_on_done(void *app, struct sg_http_req *http)
     uint64_t dur = sg_clock_us() - sg_http_req_start_us(http);
     log_request(w, r, http, status, dur);
     const char *route = r && r->ep ? r->ep->path : "other";
-    char st[8];
-    snprintf(st, sizeof(st), "%d", status);
+    char st[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
+                  (char)('0' + status % 10), 0};
     sg_metrics_add(w->metrics, SG_M_REQUESTS, 1, "route", route, "status", st, "client",
                    r && r->client ? r->client->name : "-", NULL);
     sg_metrics_observe(w->metrics, SG_M_DURATION, dur, "route", route, NULL);

@@ -320,16 +320,11 @@ static int start_attempt(struct sg_req *r, const struct sg_backend_rt *be, const
     sg_buf_reserve(&r->up_body, in_len + 256); /* one allocation in the common case */
     if (sg_json_dump(r->body, &r->up_body) != 0)
         return -1;
-    const char *url = sg_arena_printf(sg_http_req_arena(r->http), "%s%s", be->cfg->base_url,
-                                      r->ep->path);
-    if (!url)
-        return -1;
     struct sg_upstream_opts o = {
-        .url = url,
-        .unix_path = be->cfg->unix_path,
-        .ca_file = be->cfg->ca_file,
-        .headers = be->headers[r->stream ? 1 : 0],
+        .target = be->target,
         .method = "POST",
+        .path = r->ep->path,
+        .headers = be->headers[r->stream ? 1 : 0],
         .body = r->up_body.data,
         .body_len = r->up_body.len,
         .connect_timeout_ms = be->cfg->connect_timeout_ms,
@@ -338,8 +333,8 @@ static int start_attempt(struct sg_req *r, const struct sg_backend_rt *be, const
     };
     struct sg_error err = {0};
     r->t_up_start = sg_clock_us();
-    r->xfer = sg_upstream_start(r->w->up, &o, &up_cb, r, &err);
-    if (!r->xfer) {
+    if (sg_upstream_start(r->w->up, &o, &up_cb, r, &r->xfer, &err) != 0) {
+        r->xfer = NULL;
         note_failure(r, "start", err.msg);
         return -1;
     }

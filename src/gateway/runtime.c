@@ -19,7 +19,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 
@@ -86,25 +85,13 @@ static void update_health(struct sg_runtime *rt, struct sg_snapshot *s)
 {
     const struct sg_config *c = s->cfg;
     struct sg_health_target *t = calloc(c->nbackends ? c->nbackends : 1, sizeof(*t));
-    char **urls = calloc(c->nbackends ? c->nbackends : 1, sizeof(*urls));
-    if (!t || !urls) {
-        free(t);
-        free(urls);
+    if (!t)
         return;
-    }
-    for (size_t i = 0; i < c->nbackends; i++) {
-        const struct sg_config_backend *b = &c->backends[i];
-        size_t n = strlen(b->base_url) + strlen(b->health_path) + 1;
-        if ((urls[i] = malloc(n)))
-            snprintf(urls[i], n, "%s%s", b->base_url, b->health_path);
-        t[i] = (struct sg_health_target){s->backends[i].state, urls[i], b->unix_path, b->ca_file,
-                                         s->backends[i].credential};
-    }
+    for (size_t i = 0; i < c->nbackends; i++)
+        t[i] = (struct sg_health_target){s->backends[i].state, s->backends[i].target,
+                                         c->backends[i].health_path, s->backends[i].credential};
     sg_health_set_targets(rt->health, t, c->nbackends, c->health.interval_ms,
                           c->health.timeout_ms, c->health.max_backoff_ms);
-    for (size_t i = 0; i < c->nbackends; i++)
-        free(urls[i]);
-    free(urls);
     free(t);
 }
 
@@ -289,7 +276,6 @@ int sg_gateway_serve(const struct sg_serve_opts *opts)
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
     evthread_use_pthreads();
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     sg_pool_install_json();
 
     int status = 1;
@@ -394,7 +380,6 @@ out:
     sg_metrics_free(rt.metrics);
     sg_snapshot_unref(rt.snap);
     sg_backend_registry_free();
-    curl_global_cleanup();
     libevent_global_shutdown();
     sg_pool_thread_release();
     pthread_mutex_destroy(&rt.snap_mu);

@@ -12,6 +12,7 @@ static void snapshot_free(struct sg_snapshot *s)
     if (!s)
         return;
     for (size_t i = 0; s->backends && i < s->cfg->nbackends; i++) {
+        sg_upstream_target_unref(s->backends[i].target);
         sg_upstream_headers_free(s->backends[i].headers[0]);
         sg_upstream_headers_free(s->backends[i].headers[1]);
         char *c = s->backends[i].credential;
@@ -68,6 +69,11 @@ int sg_snapshot_build(struct sg_config *cfg, uint64_t generation, struct sg_snap
             if ((rc = sg_secret_load(b->credential, cfg->dir, &sec, err)))
                 goto fail;
             rt->credential = sec.data; /* ownership moves; zeroed in snapshot_free */
+        }
+        struct sg_error terr = {0};
+        if (sg_upstream_target_new(b->base_url, b->unix_path, b->ca_file, &rt->target, &terr)) {
+            rc = sg_error_set(err, terr.code, "backend %s: %s", b->name, terr.msg);
+            goto fail;
         }
         rt->headers[0] = sg_upstream_headers_new(rt->credential, false);
         rt->headers[1] = sg_upstream_headers_new(rt->credential, true);

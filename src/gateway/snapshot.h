@@ -22,6 +22,7 @@ struct sg_backend_rt {
     struct sg_backend_state *state;      /* owned by the backend registry */
     char *credential;                    /* owned, zeroed on free; NULL when none */
     struct sg_upstream_headers *headers[2]; /* owned: [0] for JSON answers, [1] for streams */
+    struct sg_upstream_target *target;      /* reference held; addresses resolved at load */
 };
 
 struct sg_snapshot {

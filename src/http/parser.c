@@ -32,12 +32,18 @@ bool sg_http_ieq(const char *s, size_t n, const char *lit)
     return lit[i] == '\0';
 }
 
+const struct sg_http_header *sg_http_find_header_in(const struct sg_http_header *hs, size_t n,
+                                                    const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (sg_http_ieq(hs[i].name, hs[i].name_len, name))
+            return &hs[i];
+    return NULL;
+}
+
 const struct sg_http_header *sg_http_find_header(const struct sg_http_head *h, const char *name)
 {
-    for (size_t i = 0; i < h->nheaders; i++)
-        if (sg_http_ieq(h->headers[i].name, h->headers[i].name_len, name))
-            return &h->headers[i];
-    return NULL;
+    return sg_http_find_header_in(h->headers, h->nheaders, name);
 }
 
 static int fail(int *status, int code, struct sg_error *err, const char *msg)
@@ -366,4 +372,101 @@ ssize_t sg_http_chunked_feed(struct sg_http_chunked *c, const char *in, size_t n
         }
     }
     return (ssize_t)i;
+}
+
+/* ---- responses ---- */
+
+static int rfail(struct sg_error *err, const char *msg)
+{
+    sg_error_set(err, SG_EPROTO, "%s", msg);
+    return SG_EPROTO;
+}
+
+int sg_http_parse_response_head(const char *buf, size_t n, struct sg_http_response_head *out,
+                                struct sg_error *err)
+{
+    const char *p = buf, *end = buf + n;
+    memset(out, 0, sizeof(*out));
+    ptrdiff_t ll = line_end(p, end);
+    /* "HTTP/1.x SSS" followed by a space and a reason (possibly empty) or the line end */
+    if (ll < 12 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1') || p[8] != ' ')
+        return rfail(err, "malformed status line");
+    out->minor = p[7] - '0';
+    for (int i = 9; i < 12; i++)
+        if (p[i] < '0' || p[i] > '9')
+            return rfail(err, "malformed status code");
+    out->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
+    if (out->status < 100 || (ll > 12 && p[12] != ' '))
+        return rfail(err, "malformed status line");
+    p += ll + 2;
+    int ncl = 0, nte = 0;
+    bool chunked = false;
+    struct conn_flags cf = {false, false};
+    for (;;) {
+        ll = line_end(p, end);
+        if (ll < 0)
+            return rfail(err, "malformed header line");
+        if (ll == 0)
+            break;
+        const char *le = p + ll;
+        if (*p == ' ' || *p == '\t')
+            return rfail(err, "obsolete header line folding");
+        const char *name = p;
+        while (p < le && is_tchar((unsigned char)*p))
+            p++;
+        if (p == name || p >= le || *p != ':')
+            return rfail(err, "malformed header field name");
+        size_t name_len = (size_t)(p - name);
+        p++;
+        while (p < le && (*p == ' ' || *p == '\t'))
+            p++;
+        const char *val = p, *vend = p;
+        for (; p < le; p++) {
+            unsigned char c = (unsigned char)*p;
+            if (c == ' ' || c == '\t')
+                continue;
+            if (!is_vchar_or_obs(c))
+                return rfail(err, "invalid character in header field value");
+            vend = p + 1;
+        }
+        if (out->nheaders == SG_HTTP_MAX_HEADERS)
+            return rfail(err, "too many header fields");
+        struct sg_http_header *h = &out->headers[out->nheaders++];
+        *h = (struct sg_http_header){name, name_len, val, (size_t)(vend - val)};
+        if (sg_http_ieq(name, name_len, "content-length")) {
+            if (++ncl > 1 || h->value_len == 0 || h->value_len > 18)
+                return rfail(err, "invalid Content-Length");
+            uint64_t v = 0;
+            for (size_t i = 0; i < h->value_len; i++) {
+                if (val[i] < '0' || val[i] > '9')
+                    return rfail(err, "invalid Content-Length");
+                v = v * 10 + (uint64_t)(val[i] - '0');
+            }
+            out->content_length = v;
+        } else if (sg_http_ieq(name, name_len, "transfer-encoding")) {
+            if (++nte > 1 || !sg_http_ieq(val, h->value_len, "chunked"))
+                return rfail(err, "unsupported Transfer-Encoding");
+            chunked = true;
+        } else if (sg_http_ieq(name, name_len, "connection")) {
+            each_token(val, h->value_len, conn_token, &cf);
+        }
+        p = le + 2;
+    }
+    if (p + 2 != end)
+        return rfail(err, "malformed response head");
+    if (chunked && ncl)
+        return rfail(err, "both Content-Length and Transfer-Encoding");
+    out->keep_alive = out->minor == 1 ? !cf.close : (cf.keep_alive && !cf.close);
+    if (out->status < 200 || out->status == 204 || out->status == 304) {
+        out->body = SG_HTTP_BODY_NONE;
+    } else if (chunked) {
+        out->body = SG_HTTP_BODY_CHUNKED;
+    } else if (ncl) {
+        out->body = out->content_length ? SG_HTTP_BODY_LENGTH : SG_HTTP_BODY_NONE;
+    } else {
+        out->body = SG_HTTP_BODY_LENGTH;
+        out->close_delimited = true;
+        out->keep_alive = false;
+    }
+    return 0;
 }

@@ -50,9 +50,30 @@ struct sg_http_head {
 int sg_http_parse_head(const char *buf, size_t n, struct sg_http_head *out, int *status,
                        struct sg_error *err);
 
+/* A response head from an upstream server. */
+struct sg_http_response_head {
+    int status;
+    int minor;
+    struct sg_http_header headers[SG_HTTP_MAX_HEADERS];
+    size_t nheaders;
+    enum sg_http_body_kind body; /* NONE also for 1xx, 204 and 304 */
+    bool close_delimited;        /* no length: the body ends when the connection closes */
+    uint64_t content_length;
+    bool keep_alive;
+};
+
+/* Parses a complete response head of `n` bytes ending with CRLF CRLF. Framing ambiguities
+ * are refused as for requests (duplicate Content-Length, Content-Length with
+ * Transfer-Encoding, codings other than chunked). Returns 0 or SG_EPROTO with `err`. */
+int sg_http_parse_response_head(const char *buf, size_t n, struct sg_http_response_head *out,
+                                struct sg_error *err);
+
 /* Finds header `name` (case-insensitive); returns its entry or NULL. With several fields
  * of the same name, returns the first. */
 const struct sg_http_header *sg_http_find_header(const struct sg_http_head *h, const char *name);
+/* The same over any array of parsed header fields. */
+const struct sg_http_header *sg_http_find_header_in(const struct sg_http_header *hs, size_t n,
+                                                    const char *name);
 
 /* True when the `n` bytes at `s` equal the NUL-terminated `lit` ignoring ASCII case. */
 bool sg_http_ieq(const char *s, size_t n, const char *lit);

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -28,7 +29,13 @@
 
 #define SG_REQ_ARENA_MAX (8u << 20)
 
-enum conn_state { CS_HEAD, CS_BODY, CS_APP, CS_STREAM, CS_FLUSH, CS_CLOSING };
+enum conn_state { CS_HEAD, CS_BODY, CS_APP, CS_STREAM, CS_FLUSH, CS_CLOSING, CS_LINGER };
+
+/* After an answer that left a request body unread, the connection keeps reading (and
+ * discarding) for a while before it closes, so that a client still sending its body reads
+ * the answer instead of a connection reset (a "lingering close", as nginx does). */
+#define SG_LINGER_MS 2000
+#define SG_LINGER_MAX (64u << 20)
 
 struct sg_http_conn {
     struct sg_http_server *srv;
@@ -40,7 +47,9 @@ struct sg_http_conn {
     size_t scan_pos;     /* where the search for the end of the head resumes */
     bool head_started;   /* bytes of the next request have arrived */
     bool close_after;    /* close once the current response is flushed */
-    bool keep_reading;   /* a pipelined request is waiting */
+    bool linger;         /* close with a lingering read (a request body was left unread) */
+    bool tls;
+    size_t lingered;     /* bytes discarded while lingering */
     char peer[INET6_ADDRSTRLEN];
 };
 
@@ -120,6 +129,7 @@ const char *sg_http_reason(int status)
 
 static void conn_free(struct sg_http_conn *c);
 static void conn_process(struct sg_http_conn *c);
+static void conn_linger(struct sg_http_conn *c);
 
 /* ---- timers ---- */
 
@@ -233,45 +243,66 @@ size_t sg_http_req_pending_out(const struct sg_http_req *r)
 
 /* ---- writing responses ---- */
 
+/* Sends bytes to the client. On a plaintext connection with nothing queued they are
+ * written to the socket at once (no write-interest round trip through the event loop);
+ * what the socket does not take, and everything on TLS connections, goes through the
+ * bufferevent's output buffer. */
+static void out_writev(struct sg_http_conn *c, struct iovec *iov, int n)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    int i = 0;
+    if (!c->tls && evbuffer_get_length(out) == 0) {
+        evutil_socket_t fd = bufferevent_getfd(c->bev);
+        ssize_t w = fd >= 0 ? writev(fd, iov, n) : -1;
+        size_t done = w > 0 ? (size_t)w : 0;
+        while (i < n && done >= iov[i].iov_len)
+            done -= iov[i++].iov_len;
+        if (i < n) {
+            iov[i].iov_base = (char *)iov[i].iov_base + done;
+            iov[i].iov_len -= done;
+        }
+    }
+    for (; i < n; i++)
+        if (iov[i].iov_len)
+            evbuffer_add(out, iov[i].iov_base, iov[i].iov_len);
+}
+
+/* Builds the response head into `h` (a buffer of at least 2 KiB; our own headers always
+ * fit) and decides whether the connection closes after this response. */
 static void write_head(struct sg_http_req *r, int status, const struct sg_http_out_header *hdrs,
-                       size_t nhdrs, const char *content_type, const char *framing)
+                       size_t nhdrs, const char *content_type, const char *framing,
+                       struct sg_buf *h)
 {
     struct sg_http_conn *c = r->conn;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    size_t before = evbuffer_get_length(out);
     bool close = c->close_after || c->srv->draining || !r->head.keep_alive;
     if (close)
         c->close_after = true;
     r->status = status;
-    /* The head is assembled in one buffer and added with one call. */
-    char head[2048];
-    struct sg_buf h = {head, 0, sizeof(head), sizeof(head) - 1};
     char code[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
                     (char)('0' + status % 10), 0};
-    sg_buf_append(&h, "HTTP/1.1 ", 9);
-    sg_buf_append(&h, code, 3);
-    sg_buf_append(&h, " ", 1);
-    sg_buf_puts(&h, sg_http_reason(status));
-    sg_buf_append(&h, "\r\n", 2);
+    sg_buf_append(h, "HTTP/1.1 ", 9);
+    sg_buf_append(h, code, 3);
+    sg_buf_append(h, " ", 1);
+    sg_buf_puts(h, sg_http_reason(status));
+    sg_buf_append(h, "\r\n", 2);
     if (content_type) {
-        sg_buf_append(&h, "Content-Type: ", 14);
-        sg_buf_puts(&h, content_type);
-        sg_buf_append(&h, "\r\n", 2);
+        sg_buf_append(h, "Content-Type: ", 14);
+        sg_buf_puts(h, content_type);
+        sg_buf_append(h, "\r\n", 2);
     }
-    sg_buf_puts(&h, framing);
+    sg_buf_puts(h, framing);
     if (close)
-        sg_buf_append(&h, "Connection: close\r\n", 19);
+        sg_buf_append(h, "Connection: close\r\n", 19);
     else if (r->head.minor == 0)
-        sg_buf_append(&h, "Connection: keep-alive\r\n", 24);
+        sg_buf_append(h, "Connection: keep-alive\r\n", 24);
     for (size_t i = 0; i < nhdrs; i++) {
-        sg_buf_puts(&h, hdrs[i].name);
-        sg_buf_append(&h, ": ", 2);
-        sg_buf_puts(&h, hdrs[i].value);
-        sg_buf_append(&h, "\r\n", 2);
+        sg_buf_puts(h, hdrs[i].name);
+        sg_buf_append(h, ": ", 2);
+        sg_buf_puts(h, hdrs[i].value);
+        sg_buf_append(h, "\r\n", 2);
     }
-    sg_buf_append(&h, "\r\n", 2);
-    evbuffer_add(out, h.data, h.len);
-    r->bytes_out += evbuffer_get_length(out) - before;
+    sg_buf_append(h, "\r\n", 2);
+    r->bytes_out += h->len;
 }
 
 /* The response is complete: report it, free the request, and move the connection on. */
@@ -286,9 +317,14 @@ static void req_finish(struct sg_http_req *r)
     req_free(r);
     if (c->close_after || s->draining) {
         c->state = CS_CLOSING;
-        bufferevent_disable(c->bev, EV_READ);
-        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-            conn_free(c);
+        if (!c->linger)
+            bufferevent_disable(c->bev, EV_READ);
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+            if (c->linger)
+                conn_linger(c);
+            else
+                conn_free(c);
+        }
         return;
     }
     c->state = CS_FLUSH;
@@ -303,6 +339,10 @@ static void req_finish(struct sg_http_req *r)
     }
 }
 
+#define HEAD_BUF(name)                                                                             \
+    char name##_mem[2048];                                                                         \
+    struct sg_buf name = {name##_mem, 0, sizeof(name##_mem), sizeof(name##_mem) - 1}
+
 void sg_http_respond(struct sg_http_req *r, int status, const struct sg_http_out_header *hdrs,
                      size_t nhdrs, const char *content_type, const char *body, size_t len,
                      bool close)
@@ -314,9 +354,10 @@ void sg_http_respond(struct sg_http_req *r, int status, const struct sg_http_out
     sg_buf_append(&f, "Content-Length: ", 16);
     sg_buf_put_u64(&f, len);
     sg_buf_append(&f, "\r\n", 2);
-    write_head(r, status, hdrs, nhdrs, content_type, framing);
-    if (len)
-        evbuffer_add(bufferevent_get_output(r->conn->bev), body, len);
+    HEAD_BUF(h);
+    write_head(r, status, hdrs, nhdrs, content_type, framing, &h);
+    struct iovec iov[2] = {{h.data, h.len}, {(void *)body, len}};
+    out_writev(r->conn, iov, 2);
     r->bytes_out += len;
     req_finish(r);
 }
@@ -325,34 +366,42 @@ void sg_http_stream_begin(struct sg_http_req *r, int status,
                           const struct sg_http_out_header *hdrs, size_t nhdrs,
                           const char *content_type)
 {
+    HEAD_BUF(h);
     r->streaming = true;
     r->conn->state = CS_STREAM;
     if (r->head.minor == 0) {
         r->conn->close_after = true; /* close-delimited body */
-        write_head(r, status, hdrs, nhdrs, content_type, "");
+        write_head(r, status, hdrs, nhdrs, content_type, "", &h);
     } else {
         r->chunked_out = true;
-        write_head(r, status, hdrs, nhdrs, content_type, "Transfer-Encoding: chunked\r\n");
+        write_head(r, status, hdrs, nhdrs, content_type, "Transfer-Encoding: chunked\r\n", &h);
     }
+    struct iovec iov[1] = {{h.data, h.len}};
+    out_writev(r->conn, iov, 1);
 }
 
 int sg_http_stream_write(struct sg_http_req *r, const char *data, size_t n)
 {
-    struct evbuffer *out = bufferevent_get_output(r->conn->bev);
     if (n) {
         if (r->chunked_out) {
+            static const char hex[] = "0123456789abcdef";
             char sz[24];
-            int k = snprintf(sz, sizeof(sz), "%zx\r\n", n);
-            evbuffer_add(out, sz, (size_t)k);
-            evbuffer_add(out, data, n);
-            evbuffer_add(out, "\r\n", 2);
+            int k = 0;
+            for (int shift = 60; shift >= 0; shift -= 4)
+                if ((n >> shift) || k || shift == 0)
+                    sz[k++] = hex[(n >> shift) & 15];
+            sz[k++] = '\r';
+            sz[k++] = '\n';
+            struct iovec iov[3] = {{sz, (size_t)k}, {(void *)data, n}, {(void *)"\r\n", 2}};
+            out_writev(r->conn, iov, 3);
             r->bytes_out += (uint64_t)k + n + 2;
         } else {
-            evbuffer_add(out, data, n);
+            struct iovec iov[1] = {{(void *)data, n}};
+            out_writev(r->conn, iov, 1);
             r->bytes_out += n;
         }
     }
-    if (evbuffer_get_length(out) > r->conn->srv->lim.out_high) {
+    if (evbuffer_get_length(bufferevent_get_output(r->conn->bev)) > r->conn->srv->lim.out_high) {
         r->above_high = true;
         return 1;
     }
@@ -362,7 +411,8 @@ int sg_http_stream_write(struct sg_http_req *r, const char *data, size_t n)
 void sg_http_stream_end(struct sg_http_req *r)
 {
     if (r->chunked_out) {
-        evbuffer_add(bufferevent_get_output(r->conn->bev), "0\r\n\r\n", 5);
+        struct iovec iov[1] = {{(void *)"0\r\n\r\n", 5}};
+        out_writev(r->conn, iov, 1);
         r->bytes_out += 5;
     }
     req_finish(r);
@@ -379,6 +429,7 @@ static void respond_error(struct sg_http_req *r, int status, const char *msg)
     sg_buf_puts(&b, "\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":null}}");
     if (r->head.method == NULL)
         r->head.keep_alive = false;
+    r->conn->linger = true; /* whatever else the client sends is read and dropped */
     sg_http_respond(r, status, NULL, 0, "application/json", b.data ? b.data : "", b.len, true);
     sg_buf_free(&b);
 }
@@ -510,9 +561,11 @@ static void read_head(struct sg_http_conn *c)
     /* An answer given from on_head leaves the body unread: the connection must close. */
     bool close_before = c->close_after;
     c->close_after = true;
+    c->linger = r->head.body != SG_HTTP_BODY_NONE;
     if (s->cb.on_head(s->app, r) != 0)
         return; /* answered already */
     c->close_after = close_before;
+    c->linger = false;
     if (r->head.body == SG_HTTP_BODY_NONE) {
         start_app(c);
         return;
@@ -535,6 +588,16 @@ static void conn_process(struct sg_http_conn *c)
         break;
     case CS_BODY:
         read_body(c);
+        break;
+    case CS_LINGER:
+    case CS_CLOSING:
+        if (c->linger) {
+            struct evbuffer *in = bufferevent_get_input(c->bev);
+            c->lingered += evbuffer_get_length(in);
+            evbuffer_drain(in, evbuffer_get_length(in));
+            if (c->lingered > SG_LINGER_MAX)
+                conn_free(c);
+        }
         break;
     default:
         /* APP, STREAM, FLUSH: pipelined bytes wait in the input buffer. */
@@ -578,8 +641,12 @@ static void on_write(struct bufferevent *bev, void *arg)
         }
         break;
     case CS_CLOSING:
-        if (pending == 0)
-            conn_free(c);
+        if (pending == 0) {
+            if (c->linger)
+                conn_linger(c);
+            else
+                conn_free(c);
+        }
         break;
     default:
         break;
@@ -601,6 +668,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct sg_http_conn *c = arg;
+    if (c->state == CS_LINGER || c->state == CS_CLOSING) {
+        conn_free(c);
+        return;
+    }
     bool partial = evbuffer_get_length(bufferevent_get_input(c->bev)) > 0;
     if (c->state == CS_HEAD && partial && !c->req) {
         if ((c->req = req_new(c)))
@@ -618,6 +689,18 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ---- connections ---- */
+
+static void conn_linger(struct sg_http_conn *c)
+{
+    c->state = CS_LINGER;
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    if (fd >= 0)
+        shutdown(fd, SHUT_WR); /* the answer is out: tell the client we are done */
+    bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+    bufferevent_enable(c->bev, EV_READ);
+    arm_timer(c, SG_LINGER_MS);
+    conn_process(c); /* drop what is already buffered */
+}
 
 static void conn_free(struct sg_http_conn *c)
 {
@@ -662,6 +745,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 
     int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
     if (s->cb.tls_new) {
+        c->tls = true;
         SSL *ssl = s->cb.tls_new(s->app);
         if (ssl)
             c->bev = bufferevent_openssl_socket_new(s->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,

@@ -1,7 +1,8 @@
-/* Active health checks: one thread probes every backend (GET <health_path>) on its own
- * schedule: every `interval` while it answers 2xx, and with exponential backoff (1 s
- * doubling up to `max_backoff`) while it does not. The set of backends to probe is
- * replaced on every configuration reload; the checker copies what it needs. */
+/* Active health checks: one thread with its own event loop probes every backend
+ * (GET <health_path>) through the same upstream client as requests: every `interval`
+ * while it answers 2xx, and with exponential backoff (1 s doubling up to `max_backoff`)
+ * while it does not. The set of backends is replaced on every configuration reload; the
+ * checker keeps its own references and copies. */
 #ifndef SG_ROUTE_HEALTH_H
 #define SG_ROUTE_HEALTH_H
 
@@ -9,14 +10,14 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "http/upstream.h"
 #include "route/backend.h"
 
 struct sg_health_target {
-    struct sg_backend_state *state; /* owned by the backend registry */
-    const char *url;                /* full URL of the probe */
-    const char *unix_path;          /* may be NULL */
-    const char *ca_file;            /* may be NULL */
-    const char *credential;         /* bearer token or NULL; copied and zeroed on release */
+    struct sg_backend_state *state;     /* owned by the backend registry */
+    struct sg_upstream_target *target;  /* the checker takes its own reference */
+    const char *path;                   /* copied */
+    const char *credential;             /* bearer token or NULL; copied, zeroed on release */
 };
 
 struct sg_health_checker;

@@ -129,12 +129,17 @@ def test_slow_client_pauses_upstream_and_memory_stays_bounded(gateway, upstream)
     _send_chat(gateway, s, "[[fake:words=10000000]]")
     first = _read_until(s, b"w10 ")
     assert b"200 OK" in first
-    peak = 0
+    samples = []
     for _ in range(20):  # the client reads nothing for 2 s
         time.sleep(0.1)
-        peak = max(peak, gateway.rss_kb())
-    growth_mb = (peak - base) / 1024
-    assert growth_mb < 16, f"gateway grew by {growth_mb:.1f} MB while the client was stalled"
+        samples.append(gateway.rss_kb())
+    # Loopback socket buffers take a few MB before the pause; after that memory must stay
+    # flat. (Under ASan, the events relayed before the pause stay in its quarantine, so the
+    # one-time step is larger there; the release build grows well under 1 MB.)
+    plateau_mb = (samples[-1] - samples[5]) / 1024
+    growth_mb = (max(samples) - base) / 1024
+    assert plateau_mb < 2, f"gateway memory kept growing while the client was stalled: {samples}"
+    assert growth_mb < (64 if "asan" in sgtest.BUILD else 16), growth_mb
     # Reading resumes the stream where it paused, with no gap.
     got = b""
     while len(got) < 4 << 20:

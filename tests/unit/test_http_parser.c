@@ -224,6 +224,58 @@ static void test_chunked_malformed(void **state)
     assert_int_equal(chunked_all("10\r\n0123456789abcdef\r\n0\r\n\r\n", 8), SG_ETOOBIG); /* cap */
 }
 
+/* ---- responses ---- */
+
+static int parse_resp(const char *s, struct sg_http_response_head *h)
+{
+    struct sg_error err = {0};
+    return sg_http_parse_response_head(s, strlen(s), h, &err);
+}
+
+static void test_response_heads(void **state)
+{
+    (void)state;
+    struct sg_http_response_head h;
+    assert_int_equal(parse_resp("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                "Content-Length: 12\r\n\r\n", &h), 0);
+    assert_int_equal(h.status, 200);
+    assert_int_equal(h.body, SG_HTTP_BODY_LENGTH);
+    assert_int_equal(h.content_length, 12);
+    assert_true(h.keep_alive);
+    assert_false(h.close_delimited);
+    const struct sg_http_header *ct = sg_http_find_header_in(h.headers, h.nheaders, "content-type");
+    assert_non_null(ct);
+    assert_memory_equal(ct->value, "application/json", 16);
+
+    assert_int_equal(parse_resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", &h), 0);
+    assert_int_equal(h.body, SG_HTTP_BODY_CHUNKED);
+    /* No length: the body runs until the server closes, and the connection is not reused. */
+    assert_int_equal(parse_resp("HTTP/1.0 200 OK\r\n\r\n", &h), 0);
+    assert_true(h.close_delimited);
+    assert_false(h.keep_alive);
+    assert_int_equal(parse_resp("HTTP/1.1 204 No Content\r\n\r\n", &h), 0);
+    assert_int_equal(h.body, SG_HTTP_BODY_NONE);
+    assert_int_equal(parse_resp("HTTP/1.1 100 Continue\r\n\r\n", &h), 0);
+    assert_int_equal(h.body, SG_HTTP_BODY_NONE);
+    assert_int_equal(parse_resp("HTTP/1.1 503\r\nRetry-After: 3\r\nContent-Length: 0\r\n"
+                                "Connection: close\r\n\r\n", &h), 0);
+    assert_int_equal(h.status, 503);
+    assert_false(h.keep_alive);
+    assert_int_equal(h.body, SG_HTTP_BODY_NONE);
+
+    /* Framing ambiguities and garbage are refused. */
+    assert_int_equal(parse_resp("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", &h), SG_EPROTO);
+    assert_int_equal(parse_resp("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", &h), SG_EPROTO);
+    assert_int_equal(parse_resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", &h), SG_EPROTO);
+    assert_int_equal(parse_resp("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", &h), SG_EPROTO);
+    assert_int_equal(parse_resp("HTTP/1.1 2000 OK\r\n\r\n", &h), SG_EPROTO);
+    assert_int_equal(parse_resp("HTTP/2 200\r\n\r\n", &h), SG_EPROTO);
+    assert_int_equal(parse_resp("HTTP/1.1 20x OK\r\n\r\n", &h), SG_EPROTO);
+    assert_int_equal(parse_resp("HTTP/1.1 200 OK\nX: y\r\n\r\n", &h), SG_EPROTO);
+    assert_int_equal(parse_resp("HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n", &h), SG_EPROTO);
+    assert_int_equal(parse_resp("HTTP/1.1 099 Odd\r\n\r\n", &h), SG_EPROTO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -239,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_chunked_whole),
         cmocka_unit_test(test_chunked_split_everywhere),
         cmocka_unit_test(test_chunked_malformed),
+        cmocka_unit_test(test_response_heads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
