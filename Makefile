@@ -6,7 +6,11 @@ BUILD ?= build
 ASAN ?= build-asan
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build build-asan test test-unit test-integration test-conformance run bench clean
+.PHONY: all setup build build-asan test lint test-unit test-integration test-conformance run bench clean
+
+# C sources checked by clang-format and cppcheck (the engine is added when it exists).
+LINT_DIRS := $(wildcard src/*) tests/unit tests/llama tests/fake_upstream
+LINT_FILES = $(wildcard $(addsuffix /*.c,$(LINT_DIRS)) $(addsuffix /*.h,$(LINT_DIRS)))
 
 all: build
 
@@ -26,7 +30,12 @@ build-asan: setup $(ASAN)/CMakeCache.txt
 	cmake --build $(ASAN) -j$(JOBS)
 
 test: build build-asan
-	$(MAKE) --no-print-directory test-unit test-integration test-conformance
+	$(MAKE) --no-print-directory lint test-unit test-integration test-conformance
+
+lint:
+	clang-format --dry-run -Werror $(LINT_FILES)
+	cppcheck --quiet --std=c11 --enable=warning,portability,performance --inline-suppr \
+	    --error-exitcode=1 -I src -D_GNU_SOURCE --suppress=missingIncludeSystem $(wildcard src/*)
 
 test-unit:
 	ctest --test-dir $(BUILD) --output-on-failure

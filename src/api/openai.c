@@ -66,8 +66,7 @@ int sg_api_error_json(const struct sg_api_error *e, struct sg_buf *out)
         rc = sg_buf_puts(out, "\"");
         rc = rc ? rc : sg_buf_json_escape(out, e->code, strlen(e->code));
         rc = rc ? rc : sg_buf_puts(out, "\"");
-    }
-    else if (!rc)
+    } else if (!rc)
         rc = sg_buf_puts(out, "null");
     return rc ? rc : sg_buf_puts(out, "}}");
 }
@@ -87,14 +86,21 @@ enum {
 static bool type_ok(const json_t *v, int types)
 {
     switch (json_typeof(v)) {
-    case JSON_STRING: return types & T_STR;
-    case JSON_INTEGER: return types & (T_INT | T_NUM);
-    case JSON_REAL: return types & T_NUM;
+    case JSON_STRING:
+        return types & T_STR;
+    case JSON_INTEGER:
+        return types & (T_INT | T_NUM);
+    case JSON_REAL:
+        return types & T_NUM;
     case JSON_TRUE:
-    case JSON_FALSE: return types & T_BOOL;
-    case JSON_OBJECT: return types & T_OBJ;
-    case JSON_ARRAY: return types & T_ARR;
-    case JSON_NULL: return types & T_NULL;
+    case JSON_FALSE:
+        return types & T_BOOL;
+    case JSON_OBJECT:
+        return types & T_OBJ;
+    case JSON_ARRAY:
+        return types & T_ARR;
+    case JSON_NULL:
+        return types & T_NULL;
     }
     return false;
 }
@@ -152,17 +158,30 @@ static int missing(struct sg_api_error *e, const char *param)
 }
 
 static const struct field common_fields[] = {
-    {"stream", T_BOOL},          {"stream_options", T_OBJ}, {"max_tokens", T_INT},
-    {"temperature", T_NUM},      {"top_p", T_NUM},          {"n", T_INT},
-    {"stop", T_STR | T_ARR},     {"presence_penalty", T_NUM}, {"frequency_penalty", T_NUM},
-    {"seed", T_INT},             {"user", T_STR},           {"logit_bias", T_OBJ},
+    {"stream", T_BOOL},
+    {"stream_options", T_OBJ},
+    {"max_tokens", T_INT},
+    {"temperature", T_NUM},
+    {"top_p", T_NUM},
+    {"n", T_INT},
+    {"stop", T_STR | T_ARR},
+    {"presence_penalty", T_NUM},
+    {"frequency_penalty", T_NUM},
+    {"seed", T_INT},
+    {"user", T_STR},
+    {"logit_bias", T_OBJ},
     {NULL, 0},
 };
 
 static const struct field chat_fields[] = {
-    {"max_completion_tokens", T_INT}, {"tools", T_ARR},    {"tool_choice", T_STR | T_OBJ},
-    {"response_format", T_OBJ},       {"logprobs", T_BOOL}, {"top_logprobs", T_INT},
-    {"parallel_tool_calls", T_BOOL},  {NULL, 0},
+    {"max_completion_tokens", T_INT},
+    {"tools", T_ARR},
+    {"tool_choice", T_STR | T_OBJ},
+    {"response_format", T_OBJ},
+    {"logprobs", T_BOOL},
+    {"top_logprobs", T_INT},
+    {"parallel_tool_calls", T_BOOL},
+    {NULL, 0},
 };
 
 static const struct field completion_fields[] = {
@@ -175,7 +194,8 @@ static int check_stop(const json_t *body, struct sg_api_error *e)
     if (json_is_array(stop)) {
         size_t i;
         const json_t *s;
-        json_array_foreach(stop, i, s) {
+        json_array_foreach(stop, i, s)
+        {
             if (!json_is_string(s)) {
                 char p[32];
                 snprintf(p, sizeof(p), "stop[%zu]", i);
@@ -203,12 +223,13 @@ static int check_messages(const json_t *msgs, struct sg_api_error *e)
                          "'messages' must contain at least one message.");
         return -1;
     }
-    static const char *const roles[] = {"system", "user", "assistant", "tool", "developer",
-                                        "function", NULL};
+    static const char *const roles[] = {"system",    "user",     "assistant", "tool",
+                                        "developer", "function", NULL};
     size_t i;
     const json_t *m;
     char p[96]; /* parameter names are formatted only for errors */
-    json_array_foreach(msgs, i, m) {
+    json_array_foreach(msgs, i, m)
+    {
         if (!json_is_object(m)) {
             snprintf(p, sizeof(p), "messages[%zu]", i);
             return wrong_type(e, p, T_OBJ);
@@ -225,7 +246,8 @@ static int check_messages(const json_t *msgs, struct sg_api_error *e)
             snprintf(p, sizeof(p), "messages[%zu].role", i);
             sg_api_error_set(e, 400, "invalid_request_error", "invalid_value", p,
                              "Invalid value for '%s': expected one of system, user, assistant, "
-                             "tool, developer.", p);
+                             "tool, developer.",
+                             p);
             return -1;
         }
         const json_t *content = json_object_get(m, "content");
@@ -236,7 +258,8 @@ static int check_messages(const json_t *msgs, struct sg_api_error *e)
         if (json_is_array(content)) {
             size_t j;
             const json_t *part;
-            json_array_foreach(content, j, part) {
+            json_array_foreach(content, j, part)
+            {
                 if (!json_is_object(part)) {
                     snprintf(p, sizeof(p), "messages[%zu].content[%zu]", i, j);
                     return wrong_type(e, p, T_OBJ);
@@ -253,8 +276,8 @@ static int check_messages(const json_t *msgs, struct sg_api_error *e)
                 }
             }
         }
-        static const struct field mf[] = {{"name", T_STR}, {"tool_calls", T_ARR},
-                                          {"tool_call_id", T_STR}, {NULL, 0}};
+        static const struct field mf[] = {
+            {"name", T_STR}, {"tool_calls", T_ARR}, {"tool_call_id", T_STR}, {NULL, 0}};
         for (const struct field *f = mf; f->name; f++) {
             const json_t *v = json_object_get(m, f->name);
             if (v && !type_ok(v, f->types | T_NULL)) {
@@ -285,15 +308,20 @@ static int check_text_input(const json_t *v, const char *name, struct sg_api_err
     const json_t *x;
     char p[64];
     int kind = json_typeof(json_array_get(v, 0));
-    json_array_foreach(v, i, x) {
+    json_array_foreach(v, i, x)
+    {
         snprintf(p, sizeof(p), "%s[%zu]", name, i);
         if ((int)json_typeof(x) != kind ||
             !(json_is_string(x) || json_is_integer(x) || json_is_array(x)))
-            return wrong_type(e, p, kind == JSON_STRING ? T_STR : kind == JSON_INTEGER ? T_INT : T_ARR);
+            return wrong_type(e, p,
+                              kind == JSON_STRING    ? T_STR
+                              : kind == JSON_INTEGER ? T_INT
+                                                     : T_ARR);
         if (json_is_array(x)) {
             size_t j;
             const json_t *t;
-            json_array_foreach(x, j, t) {
+            json_array_foreach(x, j, t)
+            {
                 if (!json_is_integer(t)) {
                     snprintf(p, sizeof(p), "%s[%zu][%zu]", name, i, j);
                     return wrong_type(e, p, T_INT);
@@ -359,8 +387,8 @@ int sg_api_decode(enum sg_endpoint ep, const char *body, size_t len, json_t **ou
             goto fail;
         break;
     case SG_EP_EMBEDDINGS: {
-        static const struct field ef[] = {{"encoding_format", T_STR}, {"dimensions", T_INT},
-                                          {"user", T_STR}, {NULL, 0}};
+        static const struct field ef[] = {
+            {"encoding_format", T_STR}, {"dimensions", T_INT}, {"user", T_STR}, {NULL, 0}};
         if (check_fields(j, ef, e) || check_text_input(json_object_get(j, "input"), "input", e))
             goto fail;
         if (json_object_get(j, "stream")) {

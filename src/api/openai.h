@@ -39,13 +39,14 @@ const struct sg_endpoint_info *sg_api_endpoint_info(enum sg_endpoint ep);
 struct sg_api_error {
     int status;
     char type[48];
-    char code[48]; /* empty when none */
-    char param[96];   /* empty when none */
+    char code[48];  /* empty when none */
+    char param[96]; /* empty when none */
     char message[320];
     unsigned retry_after; /* seconds; 0 = no Retry-After header */
 };
 
-/* Fills `e`. `type`, `code` and `param` may be NULL. The message must not contain request content. */
+/* Fills `e`. `type`, `code` and `param` may be NULL. The message must not contain request content.
+ */
 void sg_api_error_set(struct sg_api_error *e, int status, const char *type, const char *code,
                       const char *param, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));

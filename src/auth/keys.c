@@ -149,8 +149,8 @@ int sg_keytab_build(const struct sg_config *cfg, struct sg_keytab **out, struct 
         if (sqlite3_prepare_v2(db, "SELECT count(*) FROM keys WHERE revoked_at IS NULL", -1, &st,
                                NULL) != SQLITE_OK ||
             sqlite3_step(st) != SQLITE_ROW) {
-            rc = sg_error_set(err, SG_EIO, "keys database %s: %s", cfg->keys_db,
-                              sqlite3_errmsg(db));
+            rc =
+                sg_error_set(err, SG_EIO, "keys database %s: %s", cfg->keys_db, sqlite3_errmsg(db));
             goto fail;
         }
         ndb = (size_t)sqlite3_column_int64(st, 0);
@@ -268,8 +268,8 @@ bool sg_client_allows(const struct sg_client *c, const struct sg_config_route *r
     return false;
 }
 
-int sg_keydb_create(const char *path, const char *name, const char *const *models,
-                    size_t nmodels, char key_out[SG_KEY_LEN + 1], struct sg_error *err)
+int sg_keydb_create(const char *path, const char *name, const char *const *models, size_t nmodels,
+                    char key_out[SG_KEY_LEN + 1], struct sg_error *err)
 {
     char models_csv[4096] = "*";
     if (nmodels) {

@@ -57,8 +57,8 @@ bool sg_client_allows(const struct sg_client *c, const struct sg_config_route *r
 /* Creates a key for client `name` allowed to use `models` (NULL/0 = all), stores its
  * hash in the database at `path` (created with mode 0600 when missing), and writes the
  * key itself into `key_out` (the only time it exists outside the caller). */
-int sg_keydb_create(const char *path, const char *name, const char *const *models,
-                    size_t nmodels, char key_out[SG_KEY_LEN + 1], struct sg_error *err);
+int sg_keydb_create(const char *path, const char *name, const char *const *models, size_t nmodels,
+                    char key_out[SG_KEY_LEN + 1], struct sg_error *err);
 /* Marks every key of client `name` revoked (or only the one with hash prefix `hash`,
  * when not NULL). Sets *count to the number of keys revoked. */
 int sg_keydb_revoke(const char *path, const char *name, const char *hash, int *count,

@@ -35,8 +35,8 @@ int sg_cmd_check_config(int argc, char **argv)
         fprintf(stderr, "%s: %s\n", path, err.msg);
         return 1;
     }
-    printf("%s: OK (%zu backends, %zu routes, %zu clients, %d workers)\n", path,
-           s->cfg->nbackends, s->cfg->nroutes, sg_keytab_count(s->keys), s->cfg->workers);
+    printf("%s: OK (%zu backends, %zu routes, %zu clients, %d workers)\n", path, s->cfg->nbackends,
+           s->cfg->nroutes, sg_keytab_count(s->keys), s->cfg->workers);
     sg_snapshot_unref(s);
     return 0;
 }

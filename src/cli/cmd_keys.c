@@ -155,8 +155,10 @@ int sg_cmd_keys(int argc, char **argv)
         printf("%s\n", key);
         fflush(stdout);
         sg_secure_zero(key, sizeof(key));
-        fprintf(stderr, "Key for \"%s\" stored (as a hash) in %s. This is the only time it is "
-                        "shown. Reload the gateway (SIGHUP) to apply.\n", a.name, db);
+        fprintf(stderr,
+                "Key for \"%s\" stored (as a hash) in %s. This is the only time it is "
+                "shown. Reload the gateway (SIGHUP) to apply.\n",
+                a.name, db);
         return 0;
     }
     sg_config_free(cfg);

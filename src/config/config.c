@@ -221,7 +221,8 @@ static bool map_ok(struct ld *l, yaml_node_t *n, const char *path)
     return true;
 }
 
-#define MAP_FOR(l, n, p) for (yaml_node_pair_t *p = (n)->data.mapping.pairs.start; p < (n)->data.mapping.pairs.top; p++)
+#define MAP_FOR(l, n, p)                                                                           \
+    for (yaml_node_pair_t *p = (n)->data.mapping.pairs.start; p < (n)->data.mapping.pairs.top; p++)
 #define KEYNODE(l, p) node((l), (p)->key)
 #define KEYSTR(l, p) ((const char *)KEYNODE(l, p)->data.scalar.value)
 
@@ -325,7 +326,8 @@ static void load_tls(struct ld *l, yaml_node_t *n, const char *path)
     struct sg_config *c = l->cfg;
     if (!map_ok(l, n, path))
         return;
-    MAP_FOR(l, n, p) {
+    MAP_FOR(l, n, p)
+    {
         char kp[256];
         const char *k = KEYSTR(l, p);
         yaml_node_t *v = node(l, p->value);
@@ -397,7 +399,8 @@ static void load_listen(struct ld *l, yaml_node_t *n, const char *path)
     if (!map_ok(l, n, path))
         return;
     yaml_node_t *addr_node = NULL, *tls_node = NULL, *plain_node = NULL;
-    MAP_FOR(l, n, p) {
+    MAP_FOR(l, n, p)
+    {
         char kp[256];
         const char *k = KEYSTR(l, p);
         yaml_node_t *v = node(l, p->value);
@@ -441,13 +444,13 @@ static void load_listen(struct ld *l, yaml_node_t *n, const char *path)
     }
 }
 
-static void load_client(struct ld *l, yaml_node_t *n, const char *path,
-                        struct sg_config_client *cl)
+static void load_client(struct ld *l, yaml_node_t *n, const char *path, struct sg_config_client *cl)
 {
     if (!map_ok(l, n, path))
         return;
     bool have_hash = false, hash_given = false;
-    MAP_FOR(l, n, p) {
+    MAP_FOR(l, n, p)
+    {
         char kp[256];
         const char *k = KEYSTR(l, p);
         yaml_node_t *v = node(l, p->value);
@@ -463,7 +466,8 @@ static void load_client(struct ld *l, yaml_node_t *n, const char *path,
             else if (s)
                 have_hash = true;
         } else if (strcmp(k, "models") == 0) {
-            if (v && v->type == YAML_SCALAR_NODE && strcmp((char *)v->data.scalar.value, "*") == 0) {
+            if (v && v->type == YAML_SCALAR_NODE &&
+                strcmp((char *)v->data.scalar.value, "*") == 0) {
                 cl->all_models = true;
             } else {
                 cl->models = str_list(l, v, kp, &cl->nmodels);
@@ -495,7 +499,8 @@ static void load_backend(struct ld *l, yaml_node_t *n, const char *path,
     yaml_node_t *url_node = NULL;
     b->health_path = "/v1/models";
     b->connect_timeout_ms = 5000;
-    MAP_FOR(l, n, p) {
+    MAP_FOR(l, n, p)
+    {
         char kp[256];
         const char *k = KEYSTR(l, p);
         yaml_node_t *v = node(l, p->value);
@@ -571,8 +576,9 @@ static void load_backend(struct ld *l, yaml_node_t *n, const char *path,
     }
     for (const char *q = u; *q; q++) {
         if ((unsigned char)*q <= 0x20 || *q == '@' || *q == '?' || *q == '#' || *q == 0x7f) {
-            diag(l, url_node, kp, "must not contain spaces, control characters, user info, a "
-                                  "query or a fragment");
+            diag(l, url_node, kp,
+                 "must not contain spaces, control characters, user info, a "
+                 "query or a fragment");
             return;
         }
     }
@@ -594,7 +600,8 @@ static void load_target(struct ld *l, yaml_node_t *n, const char *path, struct s
     }
     if (!map_ok(l, n, path))
         return;
-    MAP_FOR(l, n, p) {
+    MAP_FOR(l, n, p)
+    {
         char kp[256];
         const char *k = KEYSTR(l, p);
         yaml_node_t *v = node(l, p->value);
@@ -618,7 +625,8 @@ static void load_route(struct ld *l, yaml_node_t *n, const char *path, struct sg
     if (!map_ok(l, n, path))
         return;
     bool have_backends = false;
-    MAP_FOR(l, n, p) {
+    MAP_FOR(l, n, p)
+    {
         char kp[256];
         const char *k = KEYSTR(l, p);
         yaml_node_t *v = node(l, p->value);
@@ -629,8 +637,10 @@ static void load_route(struct ld *l, yaml_node_t *n, const char *path, struct sg
             r->aliases = str_list(l, v, kp, &r->naliases);
             for (size_t i = 0; i < r->naliases; i++)
                 if (!name_ok(r->aliases[i]))
-                    diag(l, v, kp, "alias \"%.64s\" must be 1-128 characters of letters, "
-                                   "digits and . _ - : / @ +", r->aliases[i]);
+                    diag(l, v, kp,
+                         "alias \"%.64s\" must be 1-128 characters of letters, "
+                         "digits and . _ - : / @ +",
+                         r->aliases[i]);
         } else if (strcmp(k, "backends") == 0) {
             have_backends = true;
             if (!seq_ok(l, v, kp))
@@ -706,7 +716,8 @@ static void load_limits(struct ld *l, yaml_node_t *n, const char *path)
     struct sg_config *c = l->cfg;
     if (!map_ok(l, n, path))
         return;
-    MAP_FOR(l, n, p) {
+    MAP_FOR(l, n, p)
+    {
         char kp[256];
         const char *k = KEYSTR(l, p);
         yaml_node_t *v = node(l, p->value);
@@ -745,7 +756,8 @@ static void load_timeouts(struct ld *l, yaml_node_t *n, const char *path)
     };
     if (!map_ok(l, n, path))
         return;
-    MAP_FOR(l, n, p) {
+    MAP_FOR(l, n, p)
+    {
         char kp[256];
         const char *k = KEYSTR(l, p);
         yaml_node_t *v = node(l, p->value);
@@ -767,7 +779,8 @@ static void load_health(struct ld *l, yaml_node_t *n, const char *path)
     struct sg_config *c = l->cfg;
     if (!map_ok(l, n, path))
         return;
-    MAP_FOR(l, n, p) {
+    MAP_FOR(l, n, p)
+    {
         char kp[256];
         const char *k = KEYSTR(l, p);
         yaml_node_t *v = node(l, p->value);
@@ -787,7 +800,8 @@ static void load_log(struct ld *l, yaml_node_t *n, const char *path)
 {
     if (!map_ok(l, n, path))
         return;
-    MAP_FOR(l, n, p) {
+    MAP_FOR(l, n, p)
+    {
         char kp[256];
         const char *k = KEYSTR(l, p);
         yaml_node_t *v = node(l, p->value);
@@ -855,8 +869,7 @@ static void check_refs(struct ld *l)
         snprintf(kp, sizeof(kp), "clients[%zu]", i);
         for (size_t m = 0; m < cl->nmodels; m++) {
             if (!sg_config_find_route(c, cl->models[m]))
-                diag_at(l, l->client_marks[i], kp, "unknown model \"%s\" in models",
-                        cl->models[m]);
+                diag_at(l, l->client_marks[i], kp, "unknown model \"%s\" in models", cl->models[m]);
         }
         for (size_t j = 0; j < i; j++) {
             if (cl->name && c->clients[j].name && strcmp(cl->name, c->clients[j].name) == 0)
@@ -899,7 +912,8 @@ static void load_root(struct ld *l, yaml_node_t *root)
     if (!map_ok(l, root, ""))
         return;
     bool have_listen = false, have_backends = false, have_routes = false;
-    MAP_FOR(l, root, p) {
+    MAP_FOR(l, root, p)
+    {
         const char *k = KEYSTR(l, p);
         yaml_node_t *v = node(l, p->value);
         if (strcmp(k, "listen") == 0) {
@@ -923,8 +937,8 @@ static void load_root(struct ld *l, yaml_node_t *root)
                                     &l->backend_marks, backend_item);
         } else if (strcmp(k, "routes") == 0) {
             have_routes = true;
-            c->routes = load_list(l, v, "routes", sizeof(*c->routes), &c->nroutes,
-                                  &l->route_marks, route_item);
+            c->routes = load_list(l, v, "routes", sizeof(*c->routes), &c->nroutes, &l->route_marks,
+                                  route_item);
         } else if (strcmp(k, "limits") == 0) {
             load_limits(l, v, "limits");
         } else if (strcmp(k, "timeouts") == 0) {
@@ -1087,9 +1101,18 @@ int sg_parse_size(const char *s, size_t *out)
     static const struct {
         const char *unit;
         unsigned long long mul;
-    } units[] = {{"", 1},          {"B", 1},           {"KiB", 1ULL << 10}, {"MiB", 1ULL << 20},
-                 {"GiB", 1ULL << 30}, {"KB", 1000},    {"MB", 1000000},     {"GB", 1000000000},
-                 {"k", 1000},      {"K", 1ULL << 10}, {"M", 1ULL << 20},   {"G", 1ULL << 30}};
+    } units[] = {{"", 1},
+                 {"B", 1},
+                 {"KiB", 1ULL << 10},
+                 {"MiB", 1ULL << 20},
+                 {"GiB", 1ULL << 30},
+                 {"KB", 1000},
+                 {"MB", 1000000},
+                 {"GB", 1000000000},
+                 {"k", 1000},
+                 {"K", 1ULL << 10},
+                 {"M", 1ULL << 20},
+                 {"G", 1ULL << 30}};
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         if (strcmp(p, units[i].unit) == 0) {
             if (v > (unsigned long long)SIZE_MAX / units[i].mul)

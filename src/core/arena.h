@@ -20,7 +20,8 @@ void *sg_arena_calloc(struct sg_arena *a, size_t n);
 char *sg_arena_strndup(struct sg_arena *a, const char *s, size_t n);
 char *sg_arena_strdup(struct sg_arena *a, const char *s);
 /* printf into the arena. NULL on failure. */
-char *sg_arena_printf(struct sg_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+char *sg_arena_printf(struct sg_arena *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Bytes handed out so far. */
 size_t sg_arena_used(const struct sg_arena *a);
 

@@ -10,15 +10,15 @@
 
 enum {
     SG_OK = 0,
-    SG_ENOMEM = -1,   /* allocation failed */
-    SG_EINVAL = -2,   /* invalid argument or input */
-    SG_ETOOBIG = -3,  /* a hard size limit was reached */
-    SG_EIO = -4,      /* system call or file failure */
+    SG_ENOMEM = -1,  /* allocation failed */
+    SG_EINVAL = -2,  /* invalid argument or input */
+    SG_ETOOBIG = -3, /* a hard size limit was reached */
+    SG_EIO = -4,     /* system call or file failure */
     SG_ENOTFOUND = -5,
-    SG_EAGAIN = -6,   /* need more input */
-    SG_EPROTO = -7,   /* protocol violation by a peer */
-    SG_EDENIED = -8,  /* authentication or authorization failure */
-    SG_ECRYPTO = -9,  /* a cryptographic operation failed */
+    SG_EAGAIN = -6,  /* need more input */
+    SG_EPROTO = -7,  /* protocol violation by a peer */
+    SG_EDENIED = -8, /* authentication or authorization failure */
+    SG_ECRYPTO = -9, /* a cryptographic operation failed */
     SG_EEXIST = -10,
     SG_ETIMEOUT = -11,
     SG_EUNAVAIL = -12, /* a dependency (backend, store) is unavailable */

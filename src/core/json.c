@@ -403,7 +403,8 @@ static int dump(const json_t *v, struct sg_buf *out, int depth)
         json_t *val;
         bool first = true;
         rc = sg_buf_append(out, "{", 1);
-        json_object_foreach((json_t *)v, key, val) {
+        json_object_foreach((json_t *)v, key, val)
+        {
             if (rc)
                 break;
             if (!first)

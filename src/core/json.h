@@ -31,8 +31,8 @@ enum sg_json_errkind {
 
 struct sg_json_error {
     enum sg_json_errkind kind;
-    size_t offset;     /* byte offset of the error in the input */
-    const char *text;  /* static description, never quoting the input */
+    size_t offset;    /* byte offset of the error in the input */
+    const char *text; /* static description, never quoting the input */
 };
 
 /* Parses s[0..n) as one JSON value. Returns a new reference (caller owns), or NULL with

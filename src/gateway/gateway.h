@@ -86,7 +86,7 @@ struct sg_req {
     const struct sg_endpoint_info *ep;
     char id[24];
     const struct sg_client *client;
-    json_t *body; /* decoded request; owned */
+    json_t *body;      /* decoded request; owned */
     const char *model; /* public model name as requested (arena copy) */
     const struct sg_config_route *route;
     bool stream;
@@ -108,7 +108,7 @@ struct sg_req {
     bool started;   /* a streaming response was begun towards the client */
     bool done_seen; /* the upstream sent data: [DONE] */
     bool paused;
-    bool failover;      /* this attempt failed in a way that allows the next backend */
+    bool failover; /* this attempt failed in a way that allows the next backend */
     const char *fail_reason;
     json_t *usage; /* last usage object seen; owned */
     uint64_t t_start, t_up_start, t_ttfb;

@@ -43,8 +43,8 @@ void sg_req_fail(struct sg_req *r)
         h[n++] = (struct sg_http_out_header){"retry-after", ra};
     }
     /* A 401 before the body was read closes the connection: the HTTP layer knows. */
-    sg_http_respond(r->http, r->err.status, h, n, "application/json", b.data ? b.data : "",
-                    b.len, false);
+    sg_http_respond(r->http, r->err.status, h, n, "application/json", b.data ? b.data : "", b.len,
+                    false);
     sg_buf_free(&b);
 }
 
@@ -215,9 +215,10 @@ static void serve_metrics(struct sg_req *r)
                     "# TYPE sovgate_backend_up gauge\n");
     for (size_t i = 0; i < r->snap->cfg->nbackends; i++) {
         enum sg_health h = sg_backend_health(r->snap->backends[i].state);
-        sg_buf_printf(&b, "sovgate_backend_up{backend=\"%s\"} %d\n",
-                      r->snap->cfg->backends[i].name,
-                      h == SG_HEALTH_UP ? 1 : h == SG_HEALTH_DOWN ? 0 : -1);
+        sg_buf_printf(&b, "sovgate_backend_up{backend=\"%s\"} %d\n", r->snap->cfg->backends[i].name,
+                      h == SG_HEALTH_UP     ? 1
+                      : h == SG_HEALTH_DOWN ? 0
+                                            : -1);
     }
     struct sg_http_out_header h[4];
     size_t n = sg_req_headers(r, h, 4);
@@ -275,8 +276,8 @@ int sg_pipeline_on_head(void *app, struct sg_http_req *http)
     r->t_start = sg_http_req_start_us(http);
     sg_buf_init(&r->resp, 0);
     /* 16 hex digits: the worker's random prefix, its id and a sequence number. */
-    uint64_t id = (w->id_prefix & 0xffffffffu) << 32 | (uint64_t)(w->id & 0xff) << 24 |
-                  (w->seq++ & 0xffffff);
+    uint64_t id =
+        (w->id_prefix & 0xffffffffu) << 32 | (uint64_t)(w->id & 0xff) << 24 | (w->seq++ & 0xffffff);
     static const char hex[] = "0123456789abcdef";
     for (int i = 15; i >= 0; i--, id >>= 4)
         r->id[i] = hex[id & 15];
@@ -292,7 +293,8 @@ int sg_pipeline_on_head(void *app, struct sg_http_req *http)
     if (!r->ep) {
         sg_api_error_set(&r->err, 404, "invalid_request_error", "unknown_url", NULL,
                          "Invalid URL (%.*s %.*s): this gateway serves the OpenAI API under "
-                         "/v1.", (int)(h->method_len > 16 ? 16 : h->method_len), h->method,
+                         "/v1.",
+                         (int)(h->method_len > 16 ? 16 : h->method_len), h->method,
                          (int)(h->path_len > 128 ? 128 : h->path_len), h->path);
         sg_req_fail(r);
         return 1;
@@ -339,8 +341,8 @@ void sg_pipeline_on_request(void *app, struct sg_http_req *http)
     sg_proxy_start(r);
 }
 
-static void log_request(struct sg_worker *w, struct sg_req *r, struct sg_http_req *http,
-                        int status, uint64_t dur)
+static void log_request(struct sg_worker *w, struct sg_req *r, struct sg_http_req *http, int status,
+                        uint64_t dur)
 {
     const struct sg_http_head *h = sg_http_req_head(http);
     struct sg_logline l;
@@ -397,11 +399,14 @@ void sg_pipeline_on_done(void *app, struct sg_http_req *http)
     const char *route = r && r->ep ? r->ep->path : "other";
     char st[4] = {(char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
                   (char)('0' + status % 10), 0};
-    sg_metrics_add(w->metrics, SG_M_REQUESTS, 1, "route", route, "status", st, "client",
-                   r && r->client ? r->client->name : "-", NULL);
-    sg_metrics_observe(w->metrics, SG_M_DURATION, dur, "route", route, NULL);
-    sg_metrics_add(w->metrics, SG_M_BYTES_IN, sg_http_req_bytes_in(http), "route", route, NULL);
-    sg_metrics_add(w->metrics, SG_M_BYTES_OUT, sg_http_req_bytes_out(http), "route", route, NULL);
+    sg_metrics_add(w->metrics, SG_M_REQUESTS, 1,
+                   SG_LABELS({"route", route}, {"status", st},
+                             {"client", r && r->client ? r->client->name : "-"}));
+    sg_metrics_observe(w->metrics, SG_M_DURATION, dur, SG_LABELS({"route", route}));
+    sg_metrics_add(w->metrics, SG_M_BYTES_IN, sg_http_req_bytes_in(http),
+                   SG_LABELS({"route", route}));
+    sg_metrics_add(w->metrics, SG_M_BYTES_OUT, sg_http_req_bytes_out(http),
+                   SG_LABELS({"route", route}));
     if (r) {
         sg_metrics_inflight(w->rt->metrics, -1);
         sg_req_release(r);

@@ -24,8 +24,8 @@ static const struct sg_upstream_callbacks up_cb;
 
 static void note_failure(struct sg_req *r, const char *reason, const char *detail)
 {
-    sg_metrics_add(r->w->metrics, SG_M_UPSTREAM_ERRORS, 1, "backend", r->backend->cfg->name,
-                   "reason", reason, NULL);
+    sg_metrics_add(r->w->metrics, SG_M_UPSTREAM_ERRORS, 1,
+                   SG_LABELS({"backend", r->backend->cfg->name}, {"reason", reason}));
     struct sg_logline l;
     sg_logline_begin(&l, SG_LOG_WARN, "upstream_error");
     sg_logline_str(&l, "request_id", r->id);
@@ -81,8 +81,8 @@ static int on_status(void *arg, int status, const char *ct, const char *retry_af
 {
     struct sg_req *r = arg;
     r->t_ttfb = sg_clock_us() - r->t_up_start;
-    sg_metrics_observe(r->w->metrics, SG_M_TTFB, r->t_ttfb, "backend", r->backend->cfg->name,
-                       NULL);
+    sg_metrics_observe(r->w->metrics, SG_M_TTFB, r->t_ttfb,
+                       SG_LABELS({"backend", r->backend->cfg->name}));
     r->up_status = status;
     snprintf(r->up_retry_after, sizeof(r->up_retry_after), "%s", retry_after ? retry_after : "");
     if (status >= 500) {
@@ -260,10 +260,11 @@ static void on_done(void *arg, int result, bool aborted, const char *msg)
     /* The attempt failed. */
     const char *reason = r->fail_reason;
     if (!reason) {
-        reason = result == SG_EUNAVAIL ? "connect"
+        reason = result == SG_EUNAVAIL   ? "connect"
                  : result == SG_ETIMEOUT ? "timeout"
-                 : r->mode == SG_RELAY_STREAM ? (result == 0 ? "stream_incomplete" : "stream_broken")
-                                              : "protocol";
+                 : r->mode == SG_RELAY_STREAM
+                     ? (result == 0 ? "stream_incomplete" : "stream_broken")
+                     : "protocol";
     }
     note_failure(r, reason, msg);
     if (r->started) {
@@ -273,13 +274,13 @@ static void on_done(void *arg, int result, bool aborted, const char *msg)
     if (result == SG_EUNAVAIL)
         sg_backend_report_failure(r->backend->state, msg);
     /* Content errors (an answer we cannot relay) are not the backend being down. */
-    bool content_error = aborted && !r->failover &&
-                         (strcmp(reason, "response_too_large") == 0 ||
-                          strcmp(reason, "not_event_stream") == 0 ||
-                          strcmp(reason, "client_write") == 0 || strcmp(reason, "filter") == 0);
+    bool content_error =
+        aborted && !r->failover &&
+        (strcmp(reason, "response_too_large") == 0 || strcmp(reason, "not_event_stream") == 0 ||
+         strcmp(reason, "client_write") == 0 || strcmp(reason, "filter") == 0);
     if (!content_error) {
         if (r->next_target < r->route->ntargets)
-            sg_metrics_add(r->w->metrics, SG_M_FAILOVERS, 1, "route", r->ep->path, NULL);
+            sg_metrics_add(r->w->metrics, SG_M_FAILOVERS, 1, SG_LABELS({"route", r->ep->path}));
         try_next(r);
         return;
     }
@@ -366,7 +367,8 @@ static void try_next(struct sg_req *r)
     else
         sg_api_error_set(&r->err, 503, "server_error", "backend_unavailable", NULL,
                          "No backend for the model '%.128s' is available right now; try again "
-                         "later.", r->model);
+                         "later.",
+                         r->model);
     r->err.retry_after = ra ? ra : 1;
     sg_req_fail(r);
 }

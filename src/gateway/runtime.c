@@ -59,10 +59,9 @@ bool sg_runtime_ready(struct sg_runtime *rt, char *why, size_t cap)
 static int load_config(const struct sg_serve_opts *o, struct sg_config **cfg)
 {
     struct sg_config_diags d = {0};
-    int rc = o->config_text
-                 ? sg_config_load_string(o->config_text, strlen(o->config_text), "(embedded)",
-                                         o->config_dir, cfg, &d)
-                 : sg_config_load_file(o->config_path, cfg, &d);
+    int rc = o->config_text ? sg_config_load_string(o->config_text, strlen(o->config_text),
+                                                    "(embedded)", o->config_dir, cfg, &d)
+                            : sg_config_load_file(o->config_path, cfg, &d);
     for (size_t i = 0; i < d.n; i++)
         sg_log(SG_LOG_ERROR, "config", "%s", d.v[i].msg);
     sg_config_diags_free(&d);
@@ -90,8 +89,8 @@ static void update_health(struct sg_runtime *rt, struct sg_snapshot *s)
     for (size_t i = 0; i < c->nbackends; i++)
         t[i] = (struct sg_health_target){s->backends[i].state, s->backends[i].target,
                                          c->backends[i].health_path, s->backends[i].credential};
-    sg_health_set_targets(rt->health, t, c->nbackends, c->health.interval_ms,
-                          c->health.timeout_ms, c->health.max_backoff_ms);
+    sg_health_set_targets(rt->health, t, c->nbackends, c->health.interval_ms, c->health.timeout_ms,
+                          c->health.max_backoff_ms);
     free(t);
 }
 
@@ -140,7 +139,8 @@ static void reload(struct sg_runtime *rt)
     update_health(rt, s);
     struct timeval now = {0, 0};
     for (int i = 0; i < rt->nworkers; i++)
-        event_base_once(rt->workers[i].base, -1, EV_TIMEOUT, apply_limits_cb, &rt->workers[i], &now);
+        event_base_once(rt->workers[i].base, -1, EV_TIMEOUT, apply_limits_cb, &rt->workers[i],
+                        &now);
     result = "ok";
     struct sg_logline l;
     sg_logline_begin(&l, SG_LOG_INFO, "reload");
@@ -148,7 +148,8 @@ static void reload(struct sg_runtime *rt)
     sg_logline_int(&l, "clients", (int64_t)sg_keytab_count(s->keys));
     sg_logline_end(&l);
 out:
-    sg_metrics_add(sg_metrics_shard(rt->metrics, 0), SG_M_RELOADS, 1, "result", result, NULL);
+    sg_metrics_add(sg_metrics_shard(rt->metrics, 0), SG_M_RELOADS, 1,
+                   SG_LABELS({"result", result}));
     sg_snapshot_unref(old);
 }
 

@@ -18,9 +18,9 @@
 #include "route/backend.h"
 
 struct sg_backend_rt {
-    const struct sg_config_backend *cfg; /* borrowed from the snapshot's config */
-    struct sg_backend_state *state;      /* owned by the backend registry */
-    char *credential;                    /* owned, zeroed on free; NULL when none */
+    const struct sg_config_backend *cfg;    /* borrowed from the snapshot's config */
+    struct sg_backend_state *state;         /* owned by the backend registry */
+    char *credential;                       /* owned, zeroed on free; NULL when none */
     struct sg_upstream_headers *headers[2]; /* owned: [0] for JSON answers, [1] for streams */
     struct sg_upstream_target *target;      /* reference held; addresses resolved at load */
 };
@@ -28,9 +28,9 @@ struct sg_backend_rt {
 struct sg_snapshot {
     atomic_int refs;
     uint64_t generation;
-    struct sg_config *cfg;      /* owned */
-    struct sg_keytab *keys;     /* owned */
-    SSL_CTX *tls;               /* owned; NULL for plaintext */
+    struct sg_config *cfg;          /* owned */
+    struct sg_keytab *keys;         /* owned */
+    SSL_CTX *tls;                   /* owned; NULL for plaintext */
     struct sg_backend_rt *backends; /* owned; parallel to cfg->backends */
 };
 

@@ -67,8 +67,7 @@ static ptrdiff_t line_end(const char *p, const char *end)
 }
 
 /* Walks a comma-separated token list, calling back for each trimmed element. */
-static void each_token(const char *v, size_t n, void (*cb)(void *, const char *, size_t),
-                       void *arg)
+static void each_token(const char *v, size_t n, void (*cb)(void *, const char *, size_t), void *arg)
 {
     size_t i = 0;
     while (i < n) {

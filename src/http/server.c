@@ -44,12 +44,12 @@ struct sg_http_conn {
     struct sg_http_conn *prev, *next;
     struct sg_http_req *req;
     enum conn_state state;
-    size_t scan_pos;     /* where the search for the end of the head resumes */
-    bool head_started;   /* bytes of the next request have arrived */
-    bool close_after;    /* close once the current response is flushed */
-    bool linger;         /* close with a lingering read (a request body was left unread) */
+    size_t scan_pos;   /* where the search for the end of the head resumes */
+    bool head_started; /* bytes of the next request have arrived */
+    bool close_after;  /* close once the current response is flushed */
+    bool linger;       /* close with a lingering read (a request body was left unread) */
     bool tls;
-    size_t lingered;     /* bytes discarded while lingering */
+    size_t lingered; /* bytes discarded while lingering */
     char peer[INET6_ADDRSTRLEN];
 };
 
@@ -99,31 +99,56 @@ size_t sg_http_open_connections(void)
 const char *sg_http_reason(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 417: return "Expectation Failed";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 417:
+        return "Expectation Failed";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
     }
 }
 
@@ -333,7 +358,8 @@ static void req_finish(struct sg_http_req *r)
          * pipelined requests synchronously would otherwise recurse once per request. */
         c->state = CS_HEAD;
         if (evbuffer_get_length(bufferevent_get_input(c->bev)))
-            bufferevent_trigger(c->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+            bufferevent_trigger(c->bev, EV_READ,
+                                BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
         else
             arm_timer(c, s->lim.idle_ms);
     }
@@ -362,9 +388,8 @@ void sg_http_respond(struct sg_http_req *r, int status, const struct sg_http_out
     req_finish(r);
 }
 
-void sg_http_stream_begin(struct sg_http_req *r, int status,
-                          const struct sg_http_out_header *hdrs, size_t nhdrs,
-                          const char *content_type)
+void sg_http_stream_begin(struct sg_http_req *r, int status, const struct sg_http_out_header *hdrs,
+                          size_t nhdrs, const char *content_type)
 {
     HEAD_BUF(h);
     r->streaming = true;
@@ -719,8 +744,8 @@ static void conn_free(struct sg_http_conn *c)
     free(c);
 }
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
 {
     (void)l;
     (void)salen;
@@ -748,8 +773,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         c->tls = true;
         SSL *ssl = s->cb.tls_new(s->app);
         if (ssl)
-            c->bev = bufferevent_openssl_socket_new(s->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                    opts);
+            c->bev =
+                bufferevent_openssl_socket_new(s->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, opts);
         if (c->bev)
             bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
         else if (ssl)

@@ -32,14 +32,14 @@ struct sg_http_server;
 struct sg_http_req;
 
 struct sg_http_limits {
-    size_t max_header;       /* bytes of a request head */
-    size_t max_body;         /* bytes of a request body */
-    uint32_t header_ms;      /* from the first byte (or accept) to a complete head */
-    uint32_t body_ms;        /* from a complete head to a complete body */
-    uint32_t idle_ms;        /* keep-alive: between requests */
-    uint32_t write_ms;       /* a response write making no progress */
-    size_t out_high;         /* pending response bytes above which writers must pause */
-    size_t out_low;          /* pending bytes below which paused writers resume */
+    size_t max_header;  /* bytes of a request head */
+    size_t max_body;    /* bytes of a request body */
+    uint32_t header_ms; /* from the first byte (or accept) to a complete head */
+    uint32_t body_ms;   /* from a complete head to a complete body */
+    uint32_t idle_ms;   /* keep-alive: between requests */
+    uint32_t write_ms;  /* a response write making no progress */
+    size_t out_high;    /* pending response bytes above which writers must pause */
+    size_t out_low;     /* pending bytes below which paused writers resume */
 };
 
 struct sg_http_callbacks {
@@ -124,9 +124,8 @@ void sg_http_respond(struct sg_http_req *r, int status, const struct sg_http_out
                      size_t nhdrs, const char *content_type, const char *body, size_t len,
                      bool close);
 /* Starts a streaming response (chunked for HTTP/1.1; close-delimited for HTTP/1.0). */
-void sg_http_stream_begin(struct sg_http_req *r, int status,
-                          const struct sg_http_out_header *hdrs, size_t nhdrs,
-                          const char *content_type);
+void sg_http_stream_begin(struct sg_http_req *r, int status, const struct sg_http_out_header *hdrs,
+                          size_t nhdrs, const char *content_type);
 /* Writes one piece of a streaming response. Returns 0 when the caller may keep writing,
  * 1 when pending output is above the high-water mark (the caller should pause its
  * producer until on_drain), or SG_EIO when the connection is gone. */

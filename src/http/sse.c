@@ -25,8 +25,7 @@ bool sg_sse_pending(const struct sg_sse_parser *p)
 }
 
 /* Processes one complete line (without its terminator). */
-static int on_line(struct sg_sse_parser *p, const char *s, size_t n, sg_sse_event_fn fn,
-                   void *arg)
+static int on_line(struct sg_sse_parser *p, const char *s, size_t n, sg_sse_event_fn fn, void *arg)
 {
     if (n == 0) {
         int rc = 0;
@@ -35,8 +34,7 @@ static int on_line(struct sg_sse_parser *p, const char *s, size_t n, sg_sse_even
             size_t dl = p->data.len ? p->data.len - 1 : 0;
             if (p->data.data)
                 p->data.data[dl] = '\0';
-            rc = fn(arg, p->event.data ? p->event.data : "", p->data.data ? p->data.data : "",
-                    dl);
+            rc = fn(arg, p->event.data ? p->event.data : "", p->data.data ? p->data.data : "", dl);
         }
         sg_buf_reset(&p->data);
         sg_buf_reset(&p->event);

@@ -120,8 +120,8 @@ static bool add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
     return ok == 1;
 }
 
-static X509 *make_cert(EVP_PKEY *key, EVP_PKEY *sign_key, X509 *issuer, const char *cn,
-                       long days, bool ca)
+static X509 *make_cert(EVP_PKEY *key, EVP_PKEY *sign_key, X509 *issuer, const char *cn, long days,
+                       bool ca)
 {
     X509 *c = X509_new();
     if (!c)
@@ -138,9 +138,9 @@ static X509 *make_cert(EVP_PKEY *key, EVP_PKEY *sign_key, X509 *issuer, const ch
     ok = ok && X509_set_version(c, 2) == 1 && X509_gmtime_adj(X509_getm_notBefore(c), -3600) &&
          X509_gmtime_adj(X509_getm_notAfter(c), days * 86400L) && X509_set_pubkey(c, key) == 1;
     X509_NAME *name = X509_get_subject_name(c);
-    ok = ok && X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
-                                          (const unsigned char *)"Sovgate development", -1, -1,
-                                          0) == 1 &&
+    ok = ok &&
+         X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
+                                    (const unsigned char *)"Sovgate development", -1, -1, 0) == 1 &&
          X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1,
                                     0) == 1;
     X509 *iss = issuer ? issuer : c;

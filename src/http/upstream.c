@@ -31,7 +31,7 @@
 
 #define SG_UP_MAX_ADDRS 8
 #define SG_UP_HEAD_MAX (64 * 1024)
-#define SG_UP_IDLE_MAX 64                /* idle connections kept per target and loop */
+#define SG_UP_IDLE_MAX 64               /* idle connections kept per target and loop */
 #define SG_UP_IDLE_US (30ull * 1000000) /* idle connections older than this are closed */
 
 struct sg_upstream_target {
@@ -202,7 +202,8 @@ int sg_upstream_target_new(const char *base_url, const char *unix_path, const ch
         p = base_url + 8;
         t->tls = true;
     } else {
-        return target_fail(t, sg_error_set(err, SG_EINVAL, "URL must start with http:// or https://"));
+        return target_fail(t,
+                           sg_error_set(err, SG_EINVAL, "URL must start with http:// or https://"));
     }
     const char *slash = strchr(p, '/');
     size_t hp_len = slash ? (size_t)(slash - p) : strlen(p);
@@ -275,8 +276,8 @@ int sg_upstream_target_new(const char *base_url, const char *unix_path, const ch
     if (t->tls) {
         SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
         if (!ctx)
-            return target_fail(t, sg_error_set(err, SG_ECRYPTO, "cannot create TLS context: %s",
-                                               ssl_errstr()));
+            return target_fail(
+                t, sg_error_set(err, SG_ECRYPTO, "cannot create TLS context: %s", ssl_errstr()));
         t->ssl_ctx = ctx;
         SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
@@ -302,7 +303,8 @@ struct sg_upstream_headers *sg_upstream_headers_new(const char *credential, bool
         return NULL;
     struct sg_buf b;
     sg_buf_init(&b, 70000);
-    int rc = sg_buf_puts(&b, stream ? "Accept: text/event-stream\r\n" : "Accept: application/json\r\n");
+    int rc =
+        sg_buf_puts(&b, stream ? "Accept: text/event-stream\r\n" : "Accept: application/json\r\n");
     if (!rc && credential)
         rc = sg_buf_printf(&b, "Authorization: Bearer %s\r\n", credential);
     if (rc) {
@@ -814,7 +816,8 @@ int sg_upstream_start(struct sg_upstream *u, const struct sg_upstream_opts *o,
     if (o->headers)
         rc = rc ? rc : sg_buf_append(&x->request, o->headers->block, o->headers->len);
     if (post) {
-        rc = rc ? rc : sg_buf_puts(&x->request, "Content-Type: application/json\r\nContent-Length: ");
+        rc = rc ? rc
+                : sg_buf_puts(&x->request, "Content-Type: application/json\r\nContent-Length: ");
         rc = rc ? rc : sg_buf_put_u64(&x->request, o->body_len);
         rc = rc ? rc : sg_buf_puts(&x->request, "\r\n\r\n");
         rc = rc ? rc : sg_buf_append(&x->request, o->body, o->body_len);

@@ -5,7 +5,6 @@
 
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,25 +12,30 @@
 #include <string.h>
 
 #define NBUCKETS 16
-static const uint64_t bucket_us[NBUCKETS - 1] = {1000,   2500,   5000,    10000,   25000,
-                                                 50000,  100000, 250000,  500000,  1000000,
+static const uint64_t bucket_us[NBUCKETS - 1] = {1000,    2500,    5000,     10000,    25000,
+                                                 50000,   100000,  250000,   500000,   1000000,
                                                  2500000, 5000000, 10000000, 30000000, 60000000};
-static const char *const bucket_le[NBUCKETS] = {"0.001", "0.0025", "0.005", "0.01", "0.025",
-                                                "0.05",  "0.1",    "0.25",  "0.5",  "1",
-                                                "2.5",   "5",      "10",    "30",   "60",
-                                                "+Inf"};
+static const char *const bucket_le[NBUCKETS] = {"0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
+                                                "0.1",   "0.25",   "0.5",   "1",    "2.5",   "5",
+                                                "10",    "30",     "60",    "+Inf"};
 
 static const struct {
     const char *name, *help;
     bool histogram;
 } families[SG_M_COUNT] = {
-    [SG_M_REQUESTS] = {"sovgate_requests_total", "Requests answered, by route, status and client.", false},
-    [SG_M_DURATION] = {"sovgate_request_duration_seconds", "Time from the first byte of a request to the end of its response.", true},
-    [SG_M_TTFB] = {"sovgate_upstream_ttfb_seconds", "Time from sending a request upstream to its first response byte.", true},
-    [SG_M_BYTES_IN] = {"sovgate_received_bytes_total", "Request bytes received from clients.", false},
+    [SG_M_REQUESTS] = {"sovgate_requests_total", "Requests answered, by route, status and client.",
+                       false},
+    [SG_M_DURATION] = {"sovgate_request_duration_seconds",
+                       "Time from the first byte of a request to the end of its response.", true},
+    [SG_M_TTFB] = {"sovgate_upstream_ttfb_seconds",
+                   "Time from sending a request upstream to its first response byte.", true},
+    [SG_M_BYTES_IN] = {"sovgate_received_bytes_total", "Request bytes received from clients.",
+                       false},
     [SG_M_BYTES_OUT] = {"sovgate_sent_bytes_total", "Response bytes sent to clients.", false},
-    [SG_M_UPSTREAM_ERRORS] = {"sovgate_upstream_errors_total", "Failed upstream attempts, by backend and reason.", false},
-    [SG_M_FAILOVERS] = {"sovgate_failovers_total", "Requests retried on the next backend of their route.", false},
+    [SG_M_UPSTREAM_ERRORS] = {"sovgate_upstream_errors_total",
+                              "Failed upstream attempts, by backend and reason.", false},
+    [SG_M_FAILOVERS] = {"sovgate_failovers_total",
+                        "Requests retried on the next backend of their route.", false},
     [SG_M_RELOADS] = {"sovgate_config_reloads_total", "Configuration reloads, by result.", false},
 };
 
@@ -122,16 +126,16 @@ static uint64_t hash_str(int family, const char *s)
     return h;
 }
 
-/* Renders label pairs from a va_list into `out` as {a="x",b="y"} with escaping; values
- * that do not fit are cut (the cap is far above any name the config allows). */
-static void render_labels(char *out, size_t cap, va_list ap)
+/* Renders labels into `out` as {a="x",b="y"} with escaping; values that do not fit are
+ * cut (the cap is far above any name the config allows). */
+static void render_labels(char *out, size_t cap, const struct sg_label *labels, size_t n)
 {
     size_t o = 0;
-    const char *name;
     bool first = true;
     cap -= 2; /* room for '}' and NUL */
-    while ((name = va_arg(ap, const char *))) {
-        const char *val = va_arg(ap, const char *);
+    for (size_t li = 0; li < n; li++) {
+        const char *name = labels[li].name;
+        const char *val = labels[li].value;
         if (!val)
             val = "";
         size_t nl = strlen(name);
@@ -205,13 +209,11 @@ static bool table_grow(struct sg_metrics_shard *s)
     return true;
 }
 
-void sg_metrics_add(struct sg_metrics_shard *s, enum sg_metric family, uint64_t v, ...)
+void sg_metrics_add(struct sg_metrics_shard *s, enum sg_metric family, uint64_t v,
+                    const struct sg_label *ls, size_t n)
 {
     char labels[512];
-    va_list ap;
-    va_start(ap, v);
-    render_labels(labels, sizeof(labels), ap);
-    va_end(ap);
+    render_labels(labels, sizeof(labels), ls, n);
     pthread_mutex_lock(&s->mu);
     struct series *e = lookup(s, (int)family, labels);
     if (e)
@@ -219,13 +221,11 @@ void sg_metrics_add(struct sg_metrics_shard *s, enum sg_metric family, uint64_t 
     pthread_mutex_unlock(&s->mu);
 }
 
-void sg_metrics_observe(struct sg_metrics_shard *s, enum sg_metric family, uint64_t us, ...)
+void sg_metrics_observe(struct sg_metrics_shard *s, enum sg_metric family, uint64_t us,
+                        const struct sg_label *ls, size_t n)
 {
     char labels[512];
-    va_list ap;
-    va_start(ap, us);
-    render_labels(labels, sizeof(labels), ap);
-    va_end(ap);
+    render_labels(labels, sizeof(labels), ls, n);
     size_t b = 0;
     while (b < NBUCKETS - 1 && us > bucket_us[b])
         b++;
@@ -287,16 +287,15 @@ int sg_metrics_render(struct sg_metrics *m, struct sg_buf *out)
 
     int rc = 0;
     for (int f = 0; f < SG_M_COUNT && rc == 0; f++) {
-        rc |= sg_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", families[f].name,
-                            families[f].help, families[f].name,
-                            families[f].histogram ? "histogram" : "counter");
+        rc |= sg_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", families[f].name, families[f].help,
+                            families[f].name, families[f].histogram ? "histogram" : "counter");
         for (size_t j = 0; j < n && rc == 0; j++) {
             struct series *e = &all.tab[j];
             if (e->family != f)
                 continue;
             if (!families[f].histogram) {
-                rc |= sg_buf_printf(out, "%s%s %" PRIu64 "\n", families[f].name, e->labels,
-                                    e->value);
+                rc |=
+                    sg_buf_printf(out, "%s%s %" PRIu64 "\n", families[f].name, e->labels, e->value);
                 continue;
             }
             uint64_t cum = 0;

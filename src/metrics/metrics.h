@@ -18,14 +18,14 @@ struct sg_metrics_shard;
 
 /* Families of series. Counters count; histograms observe durations in microseconds. */
 enum sg_metric {
-    SG_M_REQUESTS = 0,     /* counter {route,status,client} */
-    SG_M_DURATION,         /* histogram {route} */
-    SG_M_TTFB,             /* histogram {backend} */
-    SG_M_BYTES_IN,         /* counter {route} */
-    SG_M_BYTES_OUT,        /* counter {route} */
-    SG_M_UPSTREAM_ERRORS,  /* counter {backend,reason} */
-    SG_M_FAILOVERS,        /* counter {route} */
-    SG_M_RELOADS,          /* counter {result} */
+    SG_M_REQUESTS = 0,    /* counter {route,status,client} */
+    SG_M_DURATION,        /* histogram {route} */
+    SG_M_TTFB,            /* histogram {backend} */
+    SG_M_BYTES_IN,        /* counter {route} */
+    SG_M_BYTES_OUT,       /* counter {route} */
+    SG_M_UPSTREAM_ERRORS, /* counter {backend,reason} */
+    SG_M_FAILOVERS,       /* counter {route} */
+    SG_M_RELOADS,         /* counter {result} */
     SG_M_COUNT
 };
 
@@ -35,11 +35,23 @@ void sg_metrics_free(struct sg_metrics *m);
 /* Shard `i` (0 <= i < nshards); owned by the registry. */
 struct sg_metrics_shard *sg_metrics_shard(struct sg_metrics *m, int i);
 
-/* Adds `v` to the counter of `family` with the given label values (NULL-terminated
- * list of name/value pairs: "route", "/v1/models", NULL). */
-void sg_metrics_add(struct sg_metrics_shard *s, enum sg_metric family, uint64_t v, ...);
+/* One label of a series; both strings are borrowed for the call. */
+struct sg_label {
+    const char *name;
+    const char *value; /* NULL is rendered as "" */
+};
+
+/* Adds `v` to the counter of `family` whose labels are labels[0..n). */
+void sg_metrics_add(struct sg_metrics_shard *s, enum sg_metric family, uint64_t v,
+                    const struct sg_label *labels, size_t n);
 /* Observes `us` microseconds in the histogram of `family` (labels as above). */
-void sg_metrics_observe(struct sg_metrics_shard *s, enum sg_metric family, uint64_t us, ...);
+void sg_metrics_observe(struct sg_metrics_shard *s, enum sg_metric family, uint64_t us,
+                        const struct sg_label *labels, size_t n);
+
+/* Labels as a compound literal: SG_LABELS({"route", path}, {"status", code}). */
+#define SG_LABELS(...)                                                                             \
+    (const struct sg_label[]){__VA_ARGS__},                                                        \
+        sizeof((const struct sg_label[]){__VA_ARGS__}) / sizeof(struct sg_label)
 
 /* Gauges that are process-wide rather than per shard. */
 void sg_metrics_inflight(struct sg_metrics *m, int delta);

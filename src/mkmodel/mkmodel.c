@@ -123,7 +123,7 @@ static void *job_thread(void *arg)
 static void make_rows(const struct plan *t, uint64_t stream, int64_t row0, int64_t nrows,
                       float *f32, char *out, unsigned n_threads)
 {
-    struct job jobs[SG_MKMODEL_MAX_THREADS];
+    struct job jobs[SG_MKMODEL_MAX_THREADS] = {0};
     pthread_t tids[SG_MKMODEL_MAX_THREADS];
     bool started[SG_MKMODEL_MAX_THREADS];
     const size_t row_bytes = ggml_row_size(t->type, t->ne0);

@@ -280,6 +280,8 @@ static bool card_groups_ok(const struct compact *c)
             start = p;
         }
     }
+    if (ng == 0)
+        return false;
     if (ng == 3 && glen[0] == 4 && glen[1] == 6 && (glen[2] == 5 || glen[2] == 4))
         return true;
     for (size_t i = 0; i + 1 < ng; i++) {

@@ -14,10 +14,10 @@
 #include "route/backend.h"
 
 struct sg_health_target {
-    struct sg_backend_state *state;     /* owned by the backend registry */
-    struct sg_upstream_target *target;  /* the checker takes its own reference */
-    const char *path;                   /* copied */
-    const char *credential;             /* bearer token or NULL; copied, zeroed on release */
+    struct sg_backend_state *state;    /* owned by the backend registry */
+    struct sg_upstream_target *target; /* the checker takes its own reference */
+    const char *path;                  /* copied */
+    const char *credential;            /* bearer token or NULL; copied, zeroed on release */
 };
 
 struct sg_health_checker;

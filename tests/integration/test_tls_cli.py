@@ -125,3 +125,26 @@ def test_keys_cli(workdir):
     assert sgtest.run(["keys", "create", "--db", db]).returncode == 2
     assert sgtest.run(["keys", "frobnicate"]).returncode == 2
     assert sgtest.run(["serve"]).returncode == 2
+
+
+def test_the_shop_example_is_valid(workdir):
+    """examples/shop.yaml stays valid: with its file paths pointed at real files, the
+    example passes check-config as it is."""
+    certs = sgtest.make_certs(workdir)
+    secret = os.path.join(workdir, "gpu-pool.key")
+    with open(secret, "w") as f:
+        f.write("not-a-real-key\n")
+    with open(os.path.join(sgtest.ROOT, "examples", "shop.yaml")) as f:
+        text = f.read()
+    for old, new in (("/etc/sovgate/tls/cert.pem", certs["cert"]),
+                     ("/etc/sovgate/tls/key.pem", certs["key"]),
+                     ("/etc/sovgate/secrets/gpu-pool.key", secret),
+                     ("/var/lib/sovgate/keys.db", os.path.join(workdir, "keys.db"))):
+        assert old in text
+        text = text.replace(old, new)
+    path = os.path.join(workdir, "shop.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    p = sgtest.run(["check-config", path])
+    assert p.returncode == 0, p.stderr
+    assert "2 backends, 2 routes" in p.stdout

@@ -61,11 +61,14 @@ static void test_decode_errors(void **state)
     CHAT_ERROR("", "empty", NULL);
     CHAT_ERROR("{\"model\": \"m\",}", "at byte offset 14", NULL);
     /* The input is never quoted back. */
-    CHAT_ERROR("{\"model\": \"m\", \"x\": tru}", "not valid JSON: invalid token (at byte offset 20)", NULL);
+    CHAT_ERROR("{\"model\": \"m\", \"x\": tru}",
+               "not valid JSON: invalid token (at byte offset 20)", NULL);
     CHAT_ERROR("[1,2]", "must be a JSON object", NULL);
     CHAT_ERROR("{\"model\":\"m\",\"model\":\"n\",\"messages\":[]}", "duplicate", NULL);
-    CHAT_ERROR("{\"model\":\"\xff\xfe\",\"messages\":[]}", "not valid UTF-8 (at byte offset 10)", NULL);
-    CHAT_ERROR("{\"model\":\"\xed\xa0\x80\",\"messages\":[]}", "not valid UTF-8", NULL); /* surrogate */
+    CHAT_ERROR("{\"model\":\"\xff\xfe\",\"messages\":[]}", "not valid UTF-8 (at byte offset 10)",
+               NULL);
+    CHAT_ERROR("{\"model\":\"\xed\xa0\x80\",\"messages\":[]}", "not valid UTF-8",
+               NULL);                                                                /* surrogate */
     CHAT_ERROR("{\"model\":\"\xc0\xaf\",\"messages\":[]}", "not valid UTF-8", NULL); /* overlong */
     CHAT_ERROR("{\"model\":\"a\\u0000b\",\"messages\":[]}", "not valid JSON", NULL);
     CHAT_ERROR("{\"messages\":[]}", "Missing required parameter: 'model'", "model");
@@ -80,18 +83,23 @@ static void test_decode_errors(void **state)
     CHAT_ERROR("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":5}]}",
                "messages[0].content", "messages[0].content");
     CHAT_ERROR("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
-               "\"text\":1}]}]}", "expected a string", "messages[0].content[0].text");
+               "\"text\":1}]}]}",
+               "expected a string", "messages[0].content[0].text");
     CHAT_ERROR("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":"
-               "\"yes\"}", "expected a boolean", "stream");
+               "\"yes\"}",
+               "expected a boolean", "stream");
     CHAT_ERROR("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
-               "\"max_tokens\":1.5}", "expected an integer", "max_tokens");
+               "\"max_tokens\":1.5}",
+               "expected an integer", "max_tokens");
     CHAT_ERROR("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
-               "\"temperature\":\"hot\"}", "expected a number", "temperature");
+               "\"temperature\":\"hot\"}",
+               "expected a number", "temperature");
     CHAT_ERROR("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
-               "\"stop\":[\"a\",2]}", "expected a string", "stop[1]");
+               "\"stop\":[\"a\",2]}",
+               "expected a string", "stop[1]");
     CHAT_ERROR("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
-               "\"stream_options\":{\"include_usage\":1}}", "boolean",
-               "stream_options.include_usage");
+               "\"stream_options\":{\"include_usage\":1}}",
+               "boolean", "stream_options.include_usage");
     /* NUL byte in the raw body */
     static const char nul[] = "{\"model\":\"m\0\",\"messages\":[]}";
     chat_error(nul, sizeof(nul) - 1, "byte offset", NULL);
@@ -100,9 +108,10 @@ static void test_decode_errors(void **state)
 static void test_decode_ok(void **state)
 {
     (void)state;
-    static const char body[] = "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"unknown_field\":"
-                               "{\"kept\":1},\"messages\":[{\"role\":\"system\",\"content\":null},"
-                               "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}]}";
+    static const char body[] =
+        "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"unknown_field\":"
+        "{\"kept\":1},\"messages\":[{\"role\":\"system\",\"content\":null},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}]}";
     json_t *j;
     const char *model;
     bool stream;
@@ -114,16 +123,21 @@ static void test_decode_ok(void **state)
     json_decref(j);
 
     static const char emb[] = "{\"model\":\"e\",\"input\":[[1,2],[3]]}";
-    assert_int_equal(sg_api_decode(SG_EP_EMBEDDINGS, emb, sizeof(emb) - 1, &j, &model, &stream, &e), 0);
+    assert_int_equal(sg_api_decode(SG_EP_EMBEDDINGS, emb, sizeof(emb) - 1, &j, &model, &stream, &e),
+                     0);
     json_decref(j);
     static const char emb_bad[] = "{\"model\":\"e\",\"input\":[\"a\",1]}";
-    assert_int_equal(sg_api_decode(SG_EP_EMBEDDINGS, emb_bad, sizeof(emb_bad) - 1, &j, &model, &stream, &e), -1);
+    assert_int_equal(
+        sg_api_decode(SG_EP_EMBEDDINGS, emb_bad, sizeof(emb_bad) - 1, &j, &model, &stream, &e), -1);
     assert_string_equal(e.param, "input[1]");
     static const char cmp[] = "{\"model\":\"c\",\"prompt\":\"say hi\",\"echo\":false}";
-    assert_int_equal(sg_api_decode(SG_EP_COMPLETIONS, cmp, sizeof(cmp) - 1, &j, &model, &stream, &e), 0);
+    assert_int_equal(
+        sg_api_decode(SG_EP_COMPLETIONS, cmp, sizeof(cmp) - 1, &j, &model, &stream, &e), 0);
     json_decref(j);
     static const char cmp_bad[] = "{\"model\":\"c\"}";
-    assert_int_equal(sg_api_decode(SG_EP_COMPLETIONS, cmp_bad, sizeof(cmp_bad) - 1, &j, &model, &stream, &e), -1);
+    assert_int_equal(
+        sg_api_decode(SG_EP_COMPLETIONS, cmp_bad, sizeof(cmp_bad) - 1, &j, &model, &stream, &e),
+        -1);
     assert_string_equal(e.param, "prompt");
 }
 
@@ -169,10 +183,8 @@ static void test_endpoints(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_error_body),
-        cmocka_unit_test(test_decode_errors),
-        cmocka_unit_test(test_decode_ok),
-        cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_error_body), cmocka_unit_test(test_decode_errors),
+        cmocka_unit_test(test_decode_ok),  cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_endpoints),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

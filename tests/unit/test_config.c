@@ -100,23 +100,22 @@ static void test_valid(void **state)
 static void test_every_error_reported(void **state)
 {
     (void)state;
-    static const char bad[] =
-        "listen:\n"                                   /* 1 */
-        "  address: \"0.0.0.0:8080\"\n"               /* 2 */
-        "  plaintext: true\n"                         /* 3 */
-        "  colour: blue\n"                            /* 4 */
-        "workers: many\n"                             /* 5 */
-        "backends:\n"                                 /* 6 */
-        "  - name: a\n"                               /* 7 */
-        "    url: ftp://x\n"                          /* 8 */
-        "    credential: sk-live-inline-secret\n"     /* 9 */
-        "  - {url: \"http://b\"}\n"                   /* 10 */
-        "routes:\n"                                   /* 11 */
-        "  - model: m\n"                              /* 12 */
-        "    backends: [a]\n"                         /* 13 */
-        "limits: {max_body: lots, max_header: 1}\n"   /* 14 */
-        "timeouts: {idle: 5}\n"                       /* 15 */
-        "log: {level: loud}\n";                       /* 16 */
+    static const char bad[] = "listen:\n"                                 /* 1 */
+                              "  address: \"0.0.0.0:8080\"\n"             /* 2 */
+                              "  plaintext: true\n"                       /* 3 */
+                              "  colour: blue\n"                          /* 4 */
+                              "workers: many\n"                           /* 5 */
+                              "backends:\n"                               /* 6 */
+                              "  - name: a\n"                             /* 7 */
+                              "    url: ftp://x\n"                        /* 8 */
+                              "    credential: sk-live-inline-secret\n"   /* 9 */
+                              "  - {url: \"http://b\"}\n"                 /* 10 */
+                              "routes:\n"                                 /* 11 */
+                              "  - model: m\n"                            /* 12 */
+                              "    backends: [a]\n"                       /* 13 */
+                              "limits: {max_body: lots, max_header: 1}\n" /* 14 */
+                              "timeouts: {idle: 5}\n"                     /* 15 */
+                              "log: {level: loud}\n";                     /* 16 */
     struct sg_config *c = NULL;
     struct sg_config_diags d;
     assert_int_not_equal(load(bad, &c, &d), 0);
@@ -131,7 +130,8 @@ static void test_every_error_reported(void **state)
     EXPECT_DIAG(&d, "t.yaml:10:5: backends[1].name: required");
     EXPECT_DIAG(&d, "t.yaml:14:20: limits.max_body: expected a size such as 4MiB, 512KiB or 1024");
     EXPECT_DIAG(&d, "t.yaml:14:38: limits.max_header: must be between 1024 and 1048576 bytes");
-    EXPECT_DIAG(&d, "t.yaml:15:18: timeouts.idle: expected a duration such as 500ms, 10s, 2m or 1h");
+    EXPECT_DIAG(&d,
+                "t.yaml:15:18: timeouts.idle: expected a duration such as 500ms, 10s, 2m or 1h");
     EXPECT_DIAG(&d, "t.yaml:16:14: log.level: must be debug, info, warn or error");
     /* The secret itself never appears in a message. */
     for (size_t i = 0; i < d.n; i++)
@@ -142,18 +142,17 @@ static void test_every_error_reported(void **state)
 static void test_required_and_refs(void **state)
 {
     (void)state;
-    static const char bad[] =
-        "listen: {address: \"127.0.0.1:1\", plaintext: true}\n"
-        "clients:\n"
-        "  - {name: c, key_hash: \"sha256:00\", models: [nope]}\n"
-        "  - {name: d, key: sg-abc}\n"
-        "backends:\n"
-        "  - {name: a, url: \"http://a\"}\n"
-        "  - {name: a, url: \"http://b\"}\n"
-        "routes:\n"
-        "  - {model: m, aliases: [x], backends: [a, ghost]}\n"
-        "  - {model: x, backends: []}\n"
-        "  - {aliases: [y]}\n";
+    static const char bad[] = "listen: {address: \"127.0.0.1:1\", plaintext: true}\n"
+                              "clients:\n"
+                              "  - {name: c, key_hash: \"sha256:00\", models: [nope]}\n"
+                              "  - {name: d, key: sg-abc}\n"
+                              "backends:\n"
+                              "  - {name: a, url: \"http://a\"}\n"
+                              "  - {name: a, url: \"http://b\"}\n"
+                              "routes:\n"
+                              "  - {model: m, aliases: [x], backends: [a, ghost]}\n"
+                              "  - {model: x, backends: []}\n"
+                              "  - {aliases: [y]}\n";
     struct sg_config *c = NULL;
     struct sg_config_diags d;
     assert_int_not_equal(load(bad, &c, &d), 0);
@@ -173,7 +172,9 @@ static void test_required_and_refs(void **state)
     static const char refs[] =
         "listen: {address: \"127.0.0.1:1\", plaintext: true}\n"
         "clients:\n"
-        "  - {name: c, key_hash: \"sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae\", models: [nope]}\n"
+        "  - {name: c, key_hash: "
+        "\"sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae\", models: "
+        "[nope]}\n"
         "backends:\n"
         "  - {name: a, url: \"http://a\"}\n"
         "  - {name: a, url: \"http://b\"}\n"
@@ -214,7 +215,8 @@ static void test_syntax_and_shape(void **state)
     sg_config_diags_free(&d);
 
     /* Quoted "true" is a string, not a boolean. */
-    assert_int_not_equal(load("listen: {address: \"127.0.0.1:1\", plaintext: \"true\"}\n", &c, &d), 0);
+    assert_int_not_equal(load("listen: {address: \"127.0.0.1:1\", plaintext: \"true\"}\n", &c, &d),
+                         0);
     EXPECT_DIAG(&d, "t.yaml:1:45: listen.plaintext: expected true or false");
     sg_config_diags_free(&d);
 

@@ -31,8 +31,9 @@ static void test_simple_get(void **state)
     (void)state;
     struct sg_http_head h;
     int status;
-    assert_int_equal(parse("GET /v1/models?x=1 HTTP/1.1\r\nHost: a\r\nX-Thing:  v a l  \r\n\r\n",
-                           &h, &status), 0);
+    assert_int_equal(
+        parse("GET /v1/models?x=1 HTTP/1.1\r\nHost: a\r\nX-Thing:  v a l  \r\n\r\n", &h, &status),
+        0);
     assert_true(sg_http_ieq(h.method, h.method_len, "GET"));
     assert_int_equal(h.path_len, strlen("/v1/models"));
     assert_memory_equal(h.path, "/v1/models", h.path_len);
@@ -53,7 +54,9 @@ static void test_post_content_length(void **state)
     struct sg_http_head h;
     int status;
     assert_int_equal(parse("POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\n"
-                           "Content-Length: 42\r\nConnection: close\r\n\r\n", &h, &status), 0);
+                           "Content-Length: 42\r\nConnection: close\r\n\r\n",
+                           &h, &status),
+                     0);
     assert_int_equal(h.body, SG_HTTP_BODY_LENGTH);
     assert_int_equal(h.content_length, 42);
     assert_false(h.keep_alive);
@@ -68,8 +71,8 @@ static void test_http10_keepalive(void **state)
     assert_false(h.keep_alive); /* 1.0 defaults to close, and needs no Host */
     assert_int_equal(parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", &h, &status), 0);
     assert_true(h.keep_alive);
-    assert_int_equal(parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, close\r\n\r\n", &h,
-                           &status), 0);
+    assert_int_equal(
+        parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: foo, close\r\n\r\n", &h, &status), 0);
     assert_false(h.keep_alive);
 }
 
@@ -78,8 +81,8 @@ static void test_chunked_head(void **state)
     (void)state;
     struct sg_http_head h;
     int status;
-    assert_int_equal(parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n", &h,
-                           &status), 0);
+    assert_int_equal(
+        parse("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n\r\n", &h, &status), 0);
     assert_int_equal(h.body, SG_HTTP_BODY_CHUNKED);
 }
 
@@ -97,7 +100,9 @@ static void test_expect(void **state)
     struct sg_http_head h;
     int status;
     assert_int_equal(parse("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
-                           "Expect: 100-continue\r\n\r\n", &h, &status), 0);
+                           "Expect: 100-continue\r\n\r\n",
+                           &h, &status),
+                     0);
     assert_true(h.expect_continue);
     refused("POST / HTTP/1.1\r\nHost: a\r\nExpect: something\r\n\r\n", 417);
 }
@@ -106,8 +111,10 @@ static void test_smuggling_refused(void **state)
 {
     (void)state;
     /* CL.TE and TE.CL: both framings at once */
-    refused("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n", 400);
-    refused("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n", 400);
+    refused("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
+            400);
+    refused("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n\r\n",
+            400);
     /* duplicate and list-valued Content-Length, even when equal */
     refused("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\n", 400);
     refused("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4, 4\r\n\r\n", 400);
@@ -115,7 +122,9 @@ static void test_smuggling_refused(void **state)
     refused("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\n", 400);
     /* codings other than chunked, duplicate TE, TE in HTTP/1.0 */
     refused("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501);
-    refused("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400);
+    refused("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+            "chunked\r\n\r\n",
+            400);
     refused("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400);
     /* whitespace before the colon, obsolete folding */
     refused("POST / HTTP/1.1\r\nHost: a\r\nContent-Length : 4\r\n\r\n", 400);
@@ -131,15 +140,15 @@ static void test_smuggling_refused(void **state)
 static void test_malformed(void **state)
 {
     (void)state;
-    refused("GET / HTTP/1.1\r\n\r\n", 400);                              /* no Host */
-    refused("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);         /* two Hosts */
-    refused("GET http://x/ HTTP/1.1\r\nHost: a\r\n\r\n", 400);             /* absolute-form */
-    refused("GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400);                    /* double space */
+    refused("GET / HTTP/1.1\r\n\r\n", 400);                       /* no Host */
+    refused("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400); /* two Hosts */
+    refused("GET http://x/ HTTP/1.1\r\nHost: a\r\n\r\n", 400);    /* absolute-form */
+    refused("GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400);           /* double space */
     refused("GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505);
     refused("GET / HTTPS/1.1\r\nHost: a\r\n\r\n", 400);
-    refused("G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400);                     /* not a token */
+    refused("G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400); /* not a token */
     refused("GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n", 400);
-    refused("GET / HTTP/1.1\r\nHost: a\r\nX-Y: a\x01b\r\n\r\n", 400);      /* control char */
+    refused("GET / HTTP/1.1\r\nHost: a\r\nX-Y: a\x01b\r\n\r\n", 400); /* control char */
     refused("GET / HTTP/1.1\r\nHost: a\r\n: empty\r\n\r\n", 400);
     refused("GET / HTTP/1.1\r\nHost: a\r\nNoColon\r\n\r\n", 400);
     /* a NUL byte inside a header value */
@@ -215,10 +224,10 @@ static ssize_t chunked_all(const char *s, size_t cap)
 static void test_chunked_malformed(void **state)
 {
     (void)state;
-    assert_int_equal(chunked_all("zz\r\n", 100), SG_EPROTO);           /* not hex */
-    assert_int_equal(chunked_all("\r\n", 100), SG_EPROTO);             /* no size */
-    assert_int_equal(chunked_all("3\r\nabcX\r\n", 100), SG_EPROTO);    /* data too long */
-    assert_int_equal(chunked_all("3\nabc\r\n", 100), SG_EPROTO);       /* bare LF */
+    assert_int_equal(chunked_all("zz\r\n", 100), SG_EPROTO);        /* not hex */
+    assert_int_equal(chunked_all("\r\n", 100), SG_EPROTO);          /* no size */
+    assert_int_equal(chunked_all("3\r\nabcX\r\n", 100), SG_EPROTO); /* data too long */
+    assert_int_equal(chunked_all("3\nabc\r\n", 100), SG_EPROTO);    /* bare LF */
     assert_int_equal(chunked_all("3\r\nabc\r\n0\r\nX\n", 100), SG_EPROTO);
     assert_int_equal(chunked_all("ffffffffffffffffff\r\n", 100), SG_ETOOBIG); /* overflow */
     assert_int_equal(chunked_all("10\r\n0123456789abcdef\r\n0\r\n\r\n", 8), SG_ETOOBIG); /* cap */
@@ -237,7 +246,9 @@ static void test_response_heads(void **state)
     (void)state;
     struct sg_http_response_head h;
     assert_int_equal(parse_resp("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                                "Content-Length: 12\r\n\r\n", &h), 0);
+                                "Content-Length: 12\r\n\r\n",
+                                &h),
+                     0);
     assert_int_equal(h.status, 200);
     assert_int_equal(h.body, SG_HTTP_BODY_LENGTH);
     assert_int_equal(h.content_length, 12);
@@ -258,15 +269,23 @@ static void test_response_heads(void **state)
     assert_int_equal(parse_resp("HTTP/1.1 100 Continue\r\n\r\n", &h), 0);
     assert_int_equal(h.body, SG_HTTP_BODY_NONE);
     assert_int_equal(parse_resp("HTTP/1.1 503\r\nRetry-After: 3\r\nContent-Length: 0\r\n"
-                                "Connection: close\r\n\r\n", &h), 0);
+                                "Connection: close\r\n\r\n",
+                                &h),
+                     0);
     assert_int_equal(h.status, 503);
     assert_false(h.keep_alive);
     assert_int_equal(h.body, SG_HTTP_BODY_NONE);
 
     /* Framing ambiguities and garbage are refused. */
-    assert_int_equal(parse_resp("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", &h), SG_EPROTO);
-    assert_int_equal(parse_resp("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", &h), SG_EPROTO);
-    assert_int_equal(parse_resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", &h), SG_EPROTO);
+    assert_int_equal(
+        parse_resp("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", &h),
+        SG_EPROTO);
+    assert_int_equal(
+        parse_resp("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                   &h),
+        SG_EPROTO);
+    assert_int_equal(parse_resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", &h),
+                     SG_EPROTO);
     assert_int_equal(parse_resp("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", &h), SG_EPROTO);
     assert_int_equal(parse_resp("HTTP/1.1 2000 OK\r\n\r\n", &h), SG_EPROTO);
     assert_int_equal(parse_resp("HTTP/2 200\r\n\r\n", &h), SG_EPROTO);

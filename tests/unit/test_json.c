@@ -86,10 +86,10 @@ static void test_errors(void **state)
     ERR("\"\\ud800\"", SG_JSON_ESYNTAX, 1);
     ERR("\"\\udc00\"", SG_JSON_ESYNTAX, 1);
     ERR("\"a\xff\"", SG_JSON_EUTF8, 2);
-    ERR("\"\xc0\xaf\"", SG_JSON_EUTF8, 1);        /* overlong '/' */
-    ERR("\"\xed\xa0\x80\"", SG_JSON_EUTF8, 1);    /* UTF-8 encoded surrogate */
+    ERR("\"\xc0\xaf\"", SG_JSON_EUTF8, 1);         /* overlong '/' */
+    ERR("\"\xed\xa0\x80\"", SG_JSON_EUTF8, 1);     /* UTF-8 encoded surrogate */
     ERR("\"\xf4\x90\x80\x80\"", SG_JSON_EUTF8, 1); /* above U+10FFFF */
-    ERR("\"\xe2\x82\"", SG_JSON_EUTF8, 1);        /* truncated */
+    ERR("\"\xe2\x82\"", SG_JSON_EUTF8, 1);         /* truncated */
     ERR("{\"a\":1,\"b\":2,\"a\":3}", SG_JSON_EDUPKEY, 13);
     static const char nul[] = "[1,\0]";
     expect_error(nul, sizeof(nul) - 1, SG_JSON_ESYNTAX, 3);
@@ -148,7 +148,8 @@ static void test_agrees_with_jansson(void **state)
         "[1,2.5e-3,true,null,{\"a\":[\"\\ud83d\\ude00\",\"x\\ny\"]}]",
         "{\"a\":{\"b\":{\"c\":[[[]]]}},\"n\":-12,\"s\":\"\xc3\xa4\xe2\x82\xac\"}",
     };
-    static const char alphabet[] = "{}[]\",:\\u0123456789abcdefnrt.-+eE \t\n\x01\x7f\x80\xc3\xa4\xff";
+    static const char alphabet[] =
+        "{}[]\",:\\u0123456789abcdefnrt.-+eE \t\n\x01\x7f\x80\xc3\xa4\xff";
     for (int iter = 0; iter < 200000; iter++) {
         char buf[256];
         const char *seed = seeds[iter % 3];

@@ -22,7 +22,8 @@ static void test_generate_format(void **state)
     assert_int_equal(strlen(a), SG_KEY_LEN);
     assert_memory_equal(a, "sg-", 3);
     for (size_t i = 3; i < SG_KEY_LEN; i++)
-        assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", a[i]));
+        assert_non_null(
+            strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", a[i]));
     assert_string_not_equal(a, b);
 }
 
@@ -34,7 +35,8 @@ static void test_hash_vector(void **state)
     char s[SG_KEY_HASH_STR];
     sg_key_hash("foo", 3, h);
     sg_key_hash_format(h, s);
-    assert_string_equal(s, "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae");
+    assert_string_equal(s,
+                        "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae");
 }
 
 static void test_digest_compare(void **state)
@@ -117,7 +119,8 @@ static void test_keytab_config_and_db(void **state)
     assert_null(sg_keytab_lookup(t, wrong, strlen(wrong)));
     assert_null(sg_keytab_lookup(t, k1, strlen(k1) - 1));
     assert_null(sg_keytab_lookup(t, "", 0));
-    assert_null(sg_keytab_lookup(t, "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae", 71));
+    assert_null(sg_keytab_lookup(
+        t, "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae", 71));
     sg_keytab_free(t);
 
     /* Revocation takes effect on the next build (reload). */
@@ -152,10 +155,8 @@ static void test_keydb_missing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_generate_format),
-        cmocka_unit_test(test_hash_vector),
-        cmocka_unit_test(test_digest_compare),
-        cmocka_unit_test(test_keytab_config_and_db),
+        cmocka_unit_test(test_generate_format), cmocka_unit_test(test_hash_vector),
+        cmocka_unit_test(test_digest_compare),  cmocka_unit_test(test_keytab_config_and_db),
         cmocka_unit_test(test_keydb_missing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,13 +24,12 @@ static int collect(void *arg, const char *event, const char *data, size_t len)
 
 /* An OpenAI-like stream with every feature: BOM, comments, CRLF/CR/LF line ends,
  * multi-line data, an event type, id/retry fields, and a field with no space. */
-static const char stream[] =
-    "\xEF\xBB\xBF: keep-alive comment\r\n"
-    "data: {\"a\":1}\r\n\r\n"
-    "data:{\"b\":2}\n\n"
-    "event: ping\rdata: x\rdata: y\r\r"
-    "id: 7\nretry: 100\ndata: [DONE]\n\n"
-    "data\n\n";
+static const char stream[] = "\xEF\xBB\xBF: keep-alive comment\r\n"
+                             "data: {\"a\":1}\r\n\r\n"
+                             "data:{\"b\":2}\n\n"
+                             "event: ping\rdata: x\rdata: y\r\r"
+                             "id: 7\nretry: 100\ndata: [DONE]\n\n"
+                             "data\n\n";
 static const char expected[] = "|{\"a\":1}\n"
                                "|{\"b\":2}\n"
                                "ping|x\ny\n"
@@ -154,7 +153,8 @@ static void test_writer_roundtrip(void **state)
         sg_buf_init(&w, 4096);
         sg_buf_init(&out, 4096);
         sg_buf_init(&exp, 4096);
-        assert_int_equal(sg_sse_write(&w, i == 1 ? "evt" : NULL, payloads[i], strlen(payloads[i])), 0);
+        assert_int_equal(sg_sse_write(&w, i == 1 ? "evt" : NULL, payloads[i], strlen(payloads[i])),
+                         0);
         struct sg_sse_parser p;
         sg_sse_init(&p, 4096);
         assert_int_equal(sg_sse_feed(&p, w.data, w.len, collect, &out), 0);
