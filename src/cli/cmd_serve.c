@@ -18,7 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The embedded development configuration; %d is the port, %s the backend URL. */
+/* The embedded development configuration; %d is the port, %s the backend (a URL, or the
+ * settings of an engine the gateway runs). */
 static const char dev_config[] =
     "# Sovgate development defaults (sovgate serve --dev)\n"
     "listen:\n"
@@ -26,8 +27,9 @@ static const char dev_config[] =
     "  tls: {cert: cert.pem, key: key.pem}\n"
     "workers: 2\n"
     "keys_db: keys.db\n"
+    "runtime_dir: .\n"
     "backends:\n"
-    "  - {name: dev, url: \"%s\", health_path: /health}\n"
+    "  - %s\n"
     "routes:\n"
     "  - model: assistant\n"
     "    aliases: [gpt-4o-mini, gpt-4o, gpt-4.1-mini, gpt-4.1, gpt-5-mini, gpt-5, "
@@ -76,7 +78,7 @@ static int dev_key(const char *dir, char key[SG_KEY_LEN + 1])
     return 0;
 }
 
-static int serve_dev(const char *state, const char *backend, int port)
+static int serve_dev(const char *state, const char *backend, const char *model, int port)
 {
     char dir[PATH_MAX];
     if (mkdir(state, 0700) != 0 && errno != EEXIST) {
@@ -95,15 +97,29 @@ static int serve_dev(const char *state, const char *backend, int port)
     char key[SG_KEY_LEN + 1];
     if (dev_key(dir, key) != 0)
         return 1;
-    char sock[PATH_MAX + 16];
-    if (!backend) {
-        snprintf(sock, sizeof(sock), "unix:%s/backend.sock", dir);
+    char sock[PATH_MAX + 16], line[2 * PATH_MAX + 128];
+    char absmodel[PATH_MAX];
+    if (model) {
+        if (!realpath(model, absmodel)) {
+            fprintf(stderr, "sovgate: model %s: %s\n", model, strerror(errno));
+            return 1;
+        }
+        /* The engine: two slots of 4096 tokens, on the CPU. */
+        snprintf(line, sizeof(line),
+                 "{name: dev, kind: engine, model: \"%s\", ctx: 4096, parallel: 2}", absmodel);
+        snprintf(sock, sizeof(sock), "engine %s", absmodel);
         backend = sock;
+    } else {
+        if (!backend) {
+            snprintf(sock, sizeof(sock), "unix:%s/backend.sock", dir);
+            backend = sock;
+        }
+        snprintf(line, sizeof(line), "{name: dev, url: \"%s\", health_path: /health}", backend);
     }
     struct sg_buf cfg, banner;
     sg_buf_init(&cfg, 64 * 1024);
     sg_buf_init(&banner, 64 * 1024);
-    sg_buf_printf(&cfg, dev_config, port, backend);
+    sg_buf_printf(&cfg, dev_config, port, line);
     sg_buf_printf(&banner,
                   "\nSovgate is running on its development defaults.\n"
                   "  URL (OpenAI base URL): https://127.0.0.1:%d/v1\n"
@@ -127,7 +143,7 @@ static int serve_dev(const char *state, const char *backend, int port)
 
 int sg_cmd_serve(int argc, char **argv)
 {
-    const char *config = NULL, *state = ".sovgate-dev", *backend = NULL;
+    const char *config = NULL, *state = ".sovgate-dev", *backend = NULL, *model = NULL;
     int dev = 0, port = 8443;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -143,6 +159,9 @@ int sg_cmd_serve(int argc, char **argv)
         } else if (strcmp(o, "--backend") == 0 && v) {
             backend = v;
             i++;
+        } else if (strcmp(o, "--model") == 0 && v) {
+            model = v;
+            i++;
         } else if (strcmp(o, "--port") == 0 && v) {
             char *end;
             long p = strtol(v, &end, 10);
@@ -156,8 +175,10 @@ int sg_cmd_serve(int argc, char **argv)
     }
     if (dev && config)
         return sg_cli_usage_error("serve takes either --config or --dev");
+    if (backend && model)
+        return sg_cli_usage_error("serve --dev takes either --backend or --model");
     if (dev)
-        return serve_dev(state, backend, port);
+        return serve_dev(state, backend, model, port);
     if (!config)
         return sg_cli_usage_error("serve needs --config FILE (or --dev)");
     struct sg_serve_opts o = {config, NULL, NULL, NULL};

@@ -10,7 +10,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  serve --config FILE          run the gateway\n"
-    "  serve --dev [--state-dir D] [--backend URL] [--port N]\n"
+    "  serve --dev [--state-dir D] [--backend URL | --model GGUF] [--port N]\n"
     "                               run on the embedded development defaults\n"
     "  check-config FILE            validate a configuration; print every error\n"
     "  keys create --name N [--models M,...] (--config FILE | --db FILE)\n"

@@ -497,8 +497,10 @@ static void load_backend(struct ld *l, yaml_node_t *n, const char *path,
     if (!map_ok(l, n, path))
         return;
     yaml_node_t *url_node = NULL;
-    b->health_path = "/v1/models";
+    bool engine_keys = false;
+    b->health_path = NULL;
     b->connect_timeout_ms = 5000;
+    b->engine.parallel = 4;
     MAP_FOR(l, n, p)
     {
         char kp[256];
@@ -509,8 +511,36 @@ static void load_backend(struct ld *l, yaml_node_t *n, const char *path,
             b->name = name_val(l, v, kp);
         } else if (strcmp(k, "kind") == 0) {
             const char *s = str(l, v, kp);
-            if (s && strcmp(s, "openai") != 0)
-                diag(l, v, kp, "must be \"openai\"");
+            if (s && strcmp(s, "engine") == 0)
+                b->kind = SG_BACKEND_ENGINE;
+            else if (s && strcmp(s, "openai") != 0)
+                diag(l, v, kp, "must be \"openai\" or \"engine\"");
+        } else if (strcmp(k, "model") == 0) {
+            engine_keys = true;
+            b->engine.model = file_val(l, v, kp);
+        } else if (strcmp(k, "engine_binary") == 0) {
+            engine_keys = true;
+            b->engine.binary = file_val(l, v, kp);
+        } else if (strcmp(k, "ctx") == 0) {
+            long x = 0;
+            engine_keys = true;
+            integer(l, v, kp, 0, 1 << 20, &x);
+            b->engine.ctx = (int)x;
+        } else if (strcmp(k, "parallel") == 0) {
+            long x = 4;
+            engine_keys = true;
+            integer(l, v, kp, 1, 256, &x);
+            b->engine.parallel = (int)x;
+        } else if (strcmp(k, "threads") == 0) {
+            long x = 0;
+            engine_keys = true;
+            integer(l, v, kp, 0, 1024, &x);
+            b->engine.threads = (int)x;
+        } else if (strcmp(k, "gpu_layers") == 0) {
+            long x = 0;
+            engine_keys = true;
+            integer(l, v, kp, -1, 100000, &x);
+            b->engine.gpu_layers = (int)x;
         } else if (strcmp(k, "url") == 0) {
             url_node = v;
             b->url = str(l, v, kp);
@@ -547,6 +577,24 @@ static void load_backend(struct ld *l, yaml_node_t *n, const char *path,
         join(kp, sizeof(kp), path, "name");
         diag(l, n, kp, "required");
     }
+    if (b->kind == SG_BACKEND_ENGINE) {
+        /* The gateway runs it: the address is its own (set once runtime_dir is known). */
+        if (url_node)
+            diag(l, url_node, "url", "not allowed for kind: engine (the gateway runs it)");
+        if (!b->engine.model) {
+            join(kp, sizeof(kp), path, "model");
+            diag(l, n, kp, "required for kind: engine");
+        }
+        if (!b->health_path)
+            b->health_path = "/health";
+        b->base_url = "http://localhost";
+        return;
+    }
+    if (!b->health_path)
+        b->health_path = "/v1/models";
+    if (engine_keys)
+        diag(l, n, path, "model, engine_binary, ctx, parallel, threads and gpu_layers need "
+                         "kind: engine");
     join(kp, sizeof(kp), path, "url");
     if (!url_node) {
         diag(l, n, kp, "required");
@@ -923,6 +971,11 @@ static void load_root(struct ld *l, yaml_node_t *root)
             long w = 0;
             integer(l, v, "workers", 0, 256, &w);
             c->workers = (int)w;
+        } else if (strcmp(k, "runtime_dir") == 0) {
+            const char *s = str(l, v, "runtime_dir");
+            char full[4096];
+            if (s && sg_path_resolve(c->dir, s, full, sizeof(full)) == 0)
+                c->runtime_dir = sg_arena_strdup(l->a, full);
         } else if (strcmp(k, "keys_db") == 0) {
             const char *s = str(l, v, "keys_db");
             char full[4096];
@@ -961,6 +1014,19 @@ static void load_root(struct ld *l, yaml_node_t *root)
         diag(l, root, "backends", "required");
     if (!have_routes)
         diag(l, root, "routes", "required");
+    if (!c->runtime_dir)
+        c->runtime_dir = "/run/sovgate";
+    /* Engine backends listen on <runtime_dir>/engine-<name>.sock. */
+    for (size_t i = 0; i < c->nbackends; i++) {
+        struct sg_config_backend *b = &c->backends[i];
+        if (b->kind != SG_BACKEND_ENGINE || !b->name)
+            continue;
+        b->unix_path = sg_arena_printf(l->a, "%s/engine-%s.sock", c->runtime_dir, b->name);
+        b->url = sg_arena_printf(l->a, "unix:%s", b->unix_path);
+        if (b->unix_path && strlen(b->unix_path) >= 100)
+            diag_at(l, l->backend_marks[i], "runtime_dir",
+                    "too long for the Unix socket path of engine %s", b->name);
+    }
     if (l->nerr == 0)
         check_refs(l);
     if (c->workers <= 0) {

@@ -24,7 +24,17 @@ struct sg_config_client {
     bool all_models;
 };
 
-enum sg_backend_kind { SG_BACKEND_OPENAI = 0 };
+enum sg_backend_kind {
+    SG_BACKEND_OPENAI = 0, /* a server somewhere, at `url` */
+    SG_BACKEND_ENGINE,     /* a sovgate-engine the gateway starts and supervises */
+};
+
+/* How the gateway runs an engine backend. */
+struct sg_config_engine {
+    const char *model;  /* GGUF file, absolute */
+    const char *binary; /* sovgate-engine, absolute (default: next to the sovgate binary) */
+    int ctx, parallel, threads, gpu_layers;
+};
 
 struct sg_config_backend {
     const char *name;
@@ -36,6 +46,7 @@ struct sg_config_backend {
     const char *ca_file;    /* CA bundle for https upstreams, or NULL for the system's */
     const char *health_path;
     uint32_t connect_timeout_ms;
+    struct sg_config_engine engine; /* kind == SG_BACKEND_ENGINE only */
 };
 
 struct sg_config_target {
@@ -63,6 +74,7 @@ struct sg_config {
     } listen;
     int workers; /* resolved: >= 1 */
     const char *keys_db;
+    const char *runtime_dir; /* engine sockets live here */
     struct sg_config_client *clients;
     size_t nclients;
     struct sg_config_backend *backends;

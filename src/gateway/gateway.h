@@ -66,6 +66,7 @@ struct sg_runtime {
     int nworkers;
     struct sg_metrics *metrics;
     struct sg_health_checker *health;
+    struct sg_supervisor *supervisor; /* engine backends */
     atomic_bool draining;
     const struct sg_serve_opts *opts;
 };

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/pool.h"
 #include "route/health.h"
+#include "route/supervisor.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -137,6 +138,8 @@ static void reload(struct sg_runtime *rt)
     sg_log_set_level((enum sg_log_level)s->cfg->log_level);
     sg_http_set_max_connections(s->cfg->limits.max_connections);
     update_health(rt, s);
+    if (rt->supervisor)
+        sg_supervisor_apply(rt->supervisor, s->cfg);
     struct timeval now = {0, 0};
     for (int i = 0; i < rt->nworkers; i++)
         event_base_once(rt->workers[i].base, -1, EV_TIMEOUT, apply_limits_cb, &rt->workers[i],
@@ -311,6 +314,11 @@ int sg_gateway_serve(const struct sg_serve_opts *opts)
         goto out;
     }
     update_health(&rt, rt.snap);
+    if (!(rt.supervisor = sg_supervisor_new(m.base, &err)) ||
+        sg_supervisor_apply(rt.supervisor, c) != 0) {
+        sg_log(SG_LOG_ERROR, "startup", "%s", err.msg[0] ? err.msg : "cannot start engines");
+        goto out;
+    }
     rt.workers = calloc((size_t)c->workers, sizeof(*rt.workers));
     if (!rt.workers)
         goto out;
@@ -367,6 +375,12 @@ int sg_gateway_serve(const struct sg_serve_opts *opts)
         pthread_join(rt.workers[i].thread, NULL);
     sg_log(SG_LOG_INFO, "shutdown", "stopped");
 out:
+    for (int i = 0; i < rt.nworkers; i++)
+        worker_free(&rt.workers[i]);
+    free(rt.workers);
+    /* Engines go after the workers (no request needs them any more) and before the main
+     * loop they are watched from. */
+    sg_supervisor_free(rt.supervisor, 10000);
     for (int i = 0; i < 3; i++)
         if (sigs[i])
             event_free(sigs[i]);
@@ -374,9 +388,6 @@ out:
         event_free(m.drain_timer);
     if (m.base)
         event_base_free(m.base);
-    for (int i = 0; i < rt.nworkers; i++)
-        worker_free(&rt.workers[i]);
-    free(rt.workers);
     sg_health_stop(rt.health);
     sg_metrics_free(rt.metrics);
     sg_snapshot_unref(rt.snap);

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -842,10 +844,41 @@ static void on_drain_request(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Parses "host:port" or "[v6]:port" and binds a listening socket with SO_REUSEPORT. */
+/* A Unix socket only its owner can use: created under a 0177 umask, so it never exists
+ * with wider permissions, and replacing a stale socket file left by a previous run. */
+static int listen_unix(const char *path, struct sg_error *err)
+{
+    struct sockaddr_un sun = {0};
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof(sun.sun_path))
+        return sg_error_set(err, SG_EINVAL, "Unix socket path too long: %s", path);
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, path, n + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return sg_error_set(err, SG_EIO, "socket: %s", strerror(errno));
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path);
+    mode_t old = umask(0177);
+    int rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+    umask(old);
+    if (rc != 0 || listen(fd, 4096) != 0) {
+        int e = errno;
+        close(fd);
+        return sg_error_set(err, SG_EIO, "cannot listen on %s: %s", path, strerror(e));
+    }
+    return fd;
+}
+
 static int listen_socket(const char *addr, int *port_out, struct sg_error *err)
 {
     char host[256];
     const char *port;
+    if (strncmp(addr, "unix:", 5) == 0) {
+        *port_out = 0;
+        return listen_unix(addr + 5, err);
+    }
     if (addr[0] == '[') {
         const char *e = strchr(addr, ']');
         if (!e || e[1] != ':' || (size_t)(e - addr - 1) >= sizeof(host))

@@ -56,8 +56,9 @@ struct sg_http_callbacks {
     void (*on_done)(void *app, struct sg_http_req *req);
 };
 
-/* Creates a server on `base` listening on `addr` ("host:port", "[v6]:port") with
- * SO_REUSEPORT, so every worker can bind the same address. `app` is passed to the
+/* Creates a server on `base` listening on `addr`: "host:port" or "[v6]:port" with
+ * SO_REUSEPORT (so every worker can bind the same address), or "unix:/path" for a Unix
+ * socket with mode 0600 (a stale socket file at the path is replaced). `app` is passed to the
  * callbacks. Returns NULL and fills `err` on failure. */
 struct sg_http_server *sg_http_server_new(struct event_base *base, const char *addr,
                                           const struct sg_http_limits *lim,

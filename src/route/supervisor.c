@@ -1,0 +1,636 @@
+/* Engine supervision. Everything the child process needs is prepared before fork(): the
+ * gateway has other threads, so between fork() and exec() the child only makes
+ * async-signal-safe calls (no allocation, no stdio). */
+#include "route/supervisor.h"
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "route/backend.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/landlock.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#define MAX_ARGS 24
+#define MAX_RULES 16
+#define BACKOFF_MIN_MS 1000u
+#define BACKOFF_MAX_MS 30000u
+#define STABLE_US (60ull * 1000000) /* running this long resets the backoff */
+
+#ifndef SG_ENGINE_LIB_DIR
+#define SG_ENGINE_LIB_DIR ""
+#endif
+
+enum estate { E_STOPPED, E_RUNNING, E_RESTART_WAIT, E_STOPPING };
+
+struct rule {
+    char path[PATH_MAX];
+    __u64 access;
+};
+
+struct eng {
+    struct sg_supervisor *sv;
+    struct eng *next;
+    char *name;
+    char *spec; /* all settings as one string: a change restarts the engine */
+    char *args[MAX_ARGS];
+    int nargs;
+    char socket_dir[PATH_MAX];
+    struct rule rules[MAX_RULES];
+    int nrules;
+    struct sg_backend_state *state;
+    pid_t pid;
+    enum estate st;
+    bool remove; /* free once stopped */
+    struct bufferevent *err;
+    struct event *restart;
+    unsigned backoff_ms;
+    uint64_t started_us;
+};
+
+struct sg_supervisor {
+    struct event_base *base;
+    struct eng *list;
+    struct event *sigchld;
+};
+
+int sg_supervisor_default_binary(char *out, size_t cap)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return SG_ENOTFOUND;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return SG_ENOTFOUND;
+    *slash = '\0';
+    int k = snprintf(out, cap, "%s/sovgate-engine", self);
+    if (k < 0 || (size_t)k >= cap || access(out, X_OK) != 0)
+        return SG_ENOTFOUND;
+    return 0;
+}
+
+/* ---- the child ---- */
+
+static void say(const char *s)
+{
+    ssize_t r = write(2, s, strlen(s));
+    (void)r;
+}
+
+static long ll_create(const struct landlock_ruleset_attr *a, size_t sz, __u32 flags)
+{
+    return syscall(__NR_landlock_create_ruleset, a, sz, flags);
+}
+
+/* Applies the Landlock ruleset; returns NULL on success or a static reason. */
+static const char *apply_landlock(const struct eng *e)
+{
+    long abi = ll_create(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+    if (abi < 1)
+        return "Landlock is not available in this kernel";
+    __u64 handled = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |
+                    LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR |
+                    LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE |
+                    LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR |
+                    LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_SOCK |
+                    LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |
+                    LANDLOCK_ACCESS_FS_MAKE_SYM;
+#ifdef LANDLOCK_ACCESS_FS_REFER
+    if (abi >= 2)
+        handled |= LANDLOCK_ACCESS_FS_REFER;
+#endif
+#ifdef LANDLOCK_ACCESS_FS_TRUNCATE
+    if (abi >= 3)
+        handled |= LANDLOCK_ACCESS_FS_TRUNCATE;
+#endif
+    struct landlock_ruleset_attr attr = {.handled_access_fs = handled};
+    long rs = ll_create(&attr, sizeof(attr), 0);
+    if (rs < 0)
+        return "cannot create a Landlock ruleset";
+    for (int i = 0; i < e->nrules; i++) {
+        int fd = open(e->rules[i].path, O_PATH | O_CLOEXEC);
+        if (fd < 0)
+            continue; /* a path that does not exist grants nothing */
+        struct stat st;
+        __u64 allowed = e->rules[i].access & handled;
+        if (fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode))
+            allowed &= LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |
+                       LANDLOCK_ACCESS_FS_READ_FILE;
+        struct landlock_path_beneath_attr pb = {.allowed_access = allowed, .parent_fd = fd};
+        long r = syscall(__NR_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
+        close(fd);
+        if (r != 0) {
+            close((int)rs);
+            return "cannot add a Landlock rule";
+        }
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        syscall(__NR_landlock_restrict_self, rs, 0) != 0) {
+        close((int)rs);
+        return "cannot enforce the Landlock ruleset";
+    }
+    close((int)rs);
+    return NULL;
+}
+
+static int write_file(const char *path, const char *s)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t w = write(fd, s, strlen(s));
+    close(fd);
+    return w == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+/* Formats an unsigned number into `out` (async-signal-safe). */
+static void utoa(unsigned long v, char *out)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (int i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+}
+
+/* Appends `s` to the NUL-terminated `dst` of capacity `cap`, truncating
+ * (async-signal-safe). */
+static void cat(char *dst, size_t cap, const char *s)
+{
+    size_t n = strlen(dst);
+    while (*s && n + 1 < cap)
+        dst[n++] = *s++;
+    dst[n] = '\0';
+}
+
+/* A new network namespace: as root directly, else inside a new user namespace that maps
+ * the same user. Returns NULL on success or a static reason. */
+static const char *isolate_network(void)
+{
+    if (unshare(CLONE_NEWNET) == 0)
+        return NULL;
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0)
+        return "cannot create a network namespace (no privilege and no user namespaces)";
+    char map[64], num[24];
+    utoa(uid, num);
+    map[0] = '\0';
+    cat(map, sizeof(map), num);
+    cat(map, sizeof(map), " ");
+    cat(map, sizeof(map), num);
+    cat(map, sizeof(map), " 1");
+    if (write_file("/proc/self/setgroups", "deny") != 0 ||
+        write_file("/proc/self/uid_map", map) != 0)
+        return "cannot map the user into the new user namespace";
+    utoa(gid, num);
+    map[0] = '\0';
+    cat(map, sizeof(map), num);
+    cat(map, sizeof(map), " ");
+    cat(map, sizeof(map), num);
+    cat(map, sizeof(map), " 1");
+    if (write_file("/proc/self/gid_map", map) != 0)
+        return "cannot map the group into the new user namespace";
+    return NULL;
+}
+
+static void child(struct eng *e, int errw, pid_t parent)
+{
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+        _exit(1);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull >= 0) {
+        dup2(devnull, 0);
+        dup2(devnull, 1);
+    }
+    dup2(errw, 2);
+    syscall(SYS_close_range, 3, ~0U, 0);
+    const char *net = isolate_network();
+    const char *fs = apply_landlock(e);
+    /* One JSON line says what isolation the engine runs with. */
+    say("{\"level\":\"");
+    say(net || fs ? "warn" : "info");
+    say("\",\"event\":\"engine_isolation\",\"network_namespace\":");
+    say(net ? "false" : "true");
+    say(",\"landlock\":");
+    say(fs ? "false" : "true");
+    if (net) {
+        say(",\"network_reason\":\"");
+        say(net);
+        say("\"");
+    }
+    if (fs) {
+        say(",\"landlock_reason\":\"");
+        say(fs);
+        say("\"");
+    }
+    say("}\n");
+    execv(e->args[0], e->args);
+    say("{\"level\":\"error\",\"event\":\"engine_exec\",\"msg\":\"cannot run the engine binary\"}\n");
+    _exit(127);
+}
+
+/* ---- the parent ---- */
+
+static void eng_free(struct eng *e)
+{
+    if (e->err)
+        bufferevent_free(e->err);
+    if (e->restart)
+        event_free(e->restart);
+    for (int i = 0; i < e->nargs; i++)
+        free(e->args[i]);
+    free(e->name);
+    free(e->spec);
+    free(e);
+}
+
+static void unlink_eng(struct sg_supervisor *sv, struct eng *e)
+{
+    for (struct eng **p = &sv->list; *p; p = &(*p)->next) {
+        if (*p == e) {
+            *p = e->next;
+            return;
+        }
+    }
+}
+
+/* Relays the engine's stderr: JSON lines get "engine":NAME, other lines are wrapped. */
+static void on_err_read(struct bufferevent *bev, void *arg)
+{
+    struct eng *e = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    char *line;
+    size_t n;
+    while ((line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF))) {
+        if (n > 0 && line[0] == '{' && line[n - 1] == '}') {
+            struct sg_buf b;
+            sg_buf_init(&b, 64 * 1024);
+            sg_buf_puts(&b, "{\"engine\":\"");
+            sg_buf_json_escape(&b, e->name, strlen(e->name));
+            sg_buf_puts(&b, "\",");
+            sg_buf_append(&b, line + 1, n - 1);
+            sg_buf_puts(&b, "\n");
+            if (b.data)
+                sg_log_write_raw(b.data, b.len);
+            sg_buf_free(&b);
+            if (strstr(line, "\"event\":\"engine_ready\"")) {
+                /* Ready: check its health now rather than at the next backoff step. */
+                sg_backend_set_backoff(e->state, 0);
+                sg_backend_schedule(e->state, sg_clock_us());
+            }
+        } else if (n > 0) {
+            struct sg_logline l;
+            sg_logline_begin(&l, SG_LOG_INFO, "engine_output");
+            sg_logline_str(&l, "engine", e->name);
+            line[n > 2000 ? 2000 : n] = '\0';
+            sg_logline_str(&l, "msg", line);
+            sg_logline_end(&l);
+        }
+        free(line);
+    }
+}
+
+static void on_err_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    struct eng *e = arg;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        on_err_read(e->err, e);
+        bufferevent_free(e->err);
+        e->err = NULL;
+    }
+}
+
+static void spawn(struct eng *e);
+
+static void on_restart(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct eng *e = arg;
+    if (e->st == E_RESTART_WAIT)
+        spawn(e);
+}
+
+static void spawn(struct eng *e)
+{
+    struct sg_supervisor *sv = e->sv;
+    int p[2];
+    if (mkdir(e->socket_dir, 0700) != 0 && errno != EEXIST)
+        sg_log(SG_LOG_WARN, "engine", "cannot create %s: %s", e->socket_dir, strerror(errno));
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        sg_log(SG_LOG_ERROR, "engine", "cannot start engine %s: %s", e->name, strerror(errno));
+        return;
+    }
+    sg_backend_set_health(e->state, SG_HEALTH_DOWN, "engine starting");
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0)
+        child(e, p[1], parent);
+    close(p[1]);
+    if (pid < 0) {
+        close(p[0]);
+        sg_log(SG_LOG_ERROR, "engine", "cannot start engine %s: %s", e->name, strerror(errno));
+        e->st = E_RESTART_WAIT;
+        struct timeval tv = {BACKOFF_MAX_MS / 1000, 0};
+        evtimer_add(e->restart, &tv);
+        return;
+    }
+    e->pid = pid;
+    e->st = E_RUNNING;
+    e->started_us = sg_clock_us();
+    evutil_make_socket_nonblocking(p[0]);
+    e->err = bufferevent_socket_new(sv->base, p[0], BEV_OPT_CLOSE_ON_FREE);
+    if (e->err) {
+        bufferevent_setcb(e->err, on_err_read, NULL, on_err_event, e);
+        bufferevent_enable(e->err, EV_READ);
+    } else {
+        close(p[0]);
+    }
+    struct sg_logline l;
+    sg_logline_begin(&l, SG_LOG_INFO, "engine_start");
+    sg_logline_str(&l, "engine", e->name);
+    sg_logline_int(&l, "pid", pid);
+    sg_logline_str(&l, "model", e->args[2]);
+    sg_logline_end(&l);
+}
+
+static void exited(struct eng *e, int status)
+{
+    struct sg_supervisor *sv = e->sv;
+    char why[96];
+    if (WIFEXITED(status))
+        snprintf(why, sizeof(why), "engine exited with status %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(why, sizeof(why), "engine killed by signal %d", WTERMSIG(status));
+    else
+        snprintf(why, sizeof(why), "engine stopped");
+    e->pid = 0;
+    sg_backend_report_failure(e->state, why);
+    if (e->st == E_STOPPING || e->remove) {
+        sg_log(SG_LOG_INFO, "engine", "engine %s stopped (%s)", e->name, why);
+        e->st = E_STOPPED;
+        if (e->remove) {
+            unlink_eng(sv, e);
+            eng_free(e);
+        }
+        return;
+    }
+    uint64_t ran = sg_clock_us() - e->started_us;
+    e->backoff_ms = ran >= STABLE_US || !e->backoff_ms ? BACKOFF_MIN_MS
+                    : e->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+                                                        : e->backoff_ms * 2;
+    struct sg_logline l;
+    sg_logline_begin(&l, SG_LOG_WARN, "engine_exit");
+    sg_logline_str(&l, "engine", e->name);
+    sg_logline_str(&l, "reason", why);
+    sg_logline_int(&l, "restart_in_ms", e->backoff_ms);
+    sg_logline_end(&l);
+    e->st = E_RESTART_WAIT;
+    struct timeval tv = {e->backoff_ms / 1000, (e->backoff_ms % 1000) * 1000};
+    evtimer_add(e->restart, &tv);
+}
+
+static void on_sigchld(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct sg_supervisor *sv = arg;
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (struct eng *e = sv->list; e; e = e->next) {
+            if (e->pid == pid) {
+                exited(e, status);
+                break;
+            }
+        }
+    }
+}
+
+struct sg_supervisor *sg_supervisor_new(struct event_base *base, struct sg_error *err)
+{
+    struct sg_supervisor *sv = calloc(1, sizeof(*sv));
+    if (!sv) {
+        sg_error_set(err, SG_ENOMEM, "out of memory");
+        return NULL;
+    }
+    sv->base = base;
+    sv->sigchld = evsignal_new(base, SIGCHLD, on_sigchld, sv);
+    if (!sv->sigchld || event_add(sv->sigchld, NULL) != 0) {
+        if (sv->sigchld)
+            event_free(sv->sigchld);
+        free(sv);
+        sg_error_set(err, SG_EIO, "cannot watch child processes");
+        return NULL;
+    }
+    return sv;
+}
+
+static void add_rule(struct eng *e, const char *path, __u64 access)
+{
+    if (e->nrules < MAX_RULES && path && *path) {
+        snprintf(e->rules[e->nrules].path, sizeof(e->rules[e->nrules].path), "%s", path);
+        e->rules[e->nrules].access = access;
+        e->nrules++;
+    }
+}
+
+static void dirname_of(const char *path, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", path);
+    char *slash = strrchr(out, '/');
+    if (slash && slash != out)
+        *slash = '\0';
+}
+
+/* Prepares an engine record (argv, rules) from a backend's settings. */
+static struct eng *eng_new(struct sg_supervisor *sv, const struct sg_config_backend *b)
+{
+    struct eng *e = calloc(1, sizeof(*e));
+    if (!e)
+        return NULL;
+    e->sv = sv;
+    char bin[PATH_MAX];
+    if (b->engine.binary)
+        snprintf(bin, sizeof(bin), "%s", b->engine.binary);
+    else if (sg_supervisor_default_binary(bin, sizeof(bin)) != 0)
+        snprintf(bin, sizeof(bin), "sovgate-engine");
+    char num[4][16];
+    snprintf(num[0], 16, "%d", b->engine.ctx);
+    snprintf(num[1], 16, "%d", b->engine.parallel);
+    snprintf(num[2], 16, "%d", b->engine.threads);
+    snprintf(num[3], 16, "%d", b->engine.gpu_layers);
+    const char *argv[] = {bin,       "--model", b->engine.model, "--socket", b->unix_path,
+                          "--name",  b->name,   "--ctx",         num[0],     "--parallel",
+                          num[1],    "--threads", num[2],        "--gpu-layers", num[3]};
+    size_t na = sizeof(argv) / sizeof(argv[0]);
+    struct sg_buf spec;
+    sg_buf_init(&spec, 1 << 16);
+    for (size_t i = 0; i < na; i++) {
+        if (!(e->args[i] = strdup(argv[i]))) {
+            e->nargs = (int)i;
+            eng_free(e);
+            sg_buf_free(&spec);
+            return NULL;
+        }
+        sg_buf_puts(&spec, argv[i]);
+        sg_buf_puts(&spec, "\x1f");
+    }
+    e->nargs = (int)na;
+    e->args[na] = NULL;
+    e->spec = sg_buf_steal(&spec);
+    e->name = strdup(b->name);
+    e->state = sg_backend_state_get(b->name, b->url);
+    e->restart = evtimer_new(sv->base, on_restart, e);
+    dirname_of(b->unix_path, e->socket_dir, sizeof(e->socket_dir));
+    if (!e->spec || !e->name || !e->state || !e->restart) {
+        eng_free(e);
+        return NULL;
+    }
+    /* What the engine may touch. */
+    const __u64 rx = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR |
+                     LANDLOCK_ACCESS_FS_EXECUTE;
+    const __u64 r = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
+    char bindir[PATH_MAX];
+    dirname_of(bin, bindir, sizeof(bindir));
+    add_rule(e, "/usr", rx);
+    add_rule(e, "/lib", rx);
+    add_rule(e, "/lib64", rx);
+    add_rule(e, "/etc/ld.so.cache", LANDLOCK_ACCESS_FS_READ_FILE);
+    add_rule(e, "/proc", r);
+    add_rule(e, "/sys", r);
+    add_rule(e, bindir, rx);
+    add_rule(e, SG_ENGINE_LIB_DIR, rx);
+    add_rule(e, b->engine.model, LANDLOCK_ACCESS_FS_READ_FILE);
+    add_rule(e, e->socket_dir, LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_REMOVE_FILE |
+                                   LANDLOCK_ACCESS_FS_READ_DIR);
+    add_rule(e, "/dev/null", LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE);
+    add_rule(e, "/dev/urandom", LANDLOCK_ACCESS_FS_READ_FILE);
+    if (b->engine.gpu_layers != 0) /* GPU device nodes */
+        add_rule(e, "/dev", r | LANDLOCK_ACCESS_FS_WRITE_FILE);
+    return e;
+}
+
+static void stop(struct eng *e)
+{
+    evtimer_del(e->restart);
+    if (e->st == E_RUNNING && e->pid > 0) {
+        e->st = E_STOPPING;
+        kill(e->pid, SIGTERM);
+    } else {
+        e->st = E_STOPPED;
+    }
+}
+
+int sg_supervisor_apply(struct sg_supervisor *sv, const struct sg_config *cfg)
+{
+    /* Stop what is gone or changed. */
+    for (struct eng *e = sv->list, *next; e; e = next) {
+        next = e->next;
+        bool keep = false;
+        for (size_t i = 0; i < cfg->nbackends && !keep; i++) {
+            const struct sg_config_backend *b = &cfg->backends[i];
+            if (b->kind != SG_BACKEND_ENGINE || strcmp(b->name, e->name) != 0)
+                continue;
+            struct eng *probe = eng_new(sv, b);
+            keep = probe && strcmp(probe->spec, e->spec) == 0;
+            if (probe)
+                eng_free(probe);
+        }
+        if (keep)
+            continue;
+        e->remove = true;
+        stop(e);
+        if (e->st == E_STOPPED) {
+            unlink_eng(sv, e);
+            eng_free(e);
+        }
+    }
+    /* Start what is new (or changed). */
+    for (size_t i = 0; i < cfg->nbackends; i++) {
+        const struct sg_config_backend *b = &cfg->backends[i];
+        if (b->kind != SG_BACKEND_ENGINE)
+            continue;
+        bool running = false;
+        for (struct eng *e = sv->list; e && !running; e = e->next)
+            running = !e->remove && strcmp(e->name, b->name) == 0;
+        if (running)
+            continue;
+        struct eng *e = eng_new(sv, b);
+        if (!e)
+            return SG_ENOMEM;
+        e->next = sv->list;
+        sv->list = e;
+        spawn(e);
+    }
+    return 0;
+}
+
+void sg_supervisor_free(struct sg_supervisor *sv, unsigned grace_ms)
+{
+    if (!sv)
+        return;
+    for (struct eng *e = sv->list; e; e = e->next)
+        stop(e);
+    uint64_t deadline = sg_clock_us() + (uint64_t)grace_ms * 1000;
+    for (;;) {
+        bool any = false;
+        for (struct eng *e = sv->list; e; e = e->next) {
+            if (e->pid > 0) {
+                int status;
+                if (waitpid(e->pid, &status, WNOHANG) == e->pid)
+                    e->pid = 0;
+                else
+                    any = true;
+            }
+        }
+        if (!any)
+            break;
+        if (sg_clock_us() >= deadline) {
+            for (struct eng *e = sv->list; e; e = e->next) {
+                if (e->pid > 0) {
+                    kill(e->pid, SIGKILL);
+                    waitpid(e->pid, NULL, 0);
+                    e->pid = 0;
+                }
+            }
+            break;
+        }
+        usleep(10000);
+    }
+    while (sv->list) {
+        struct eng *e = sv->list;
+        sv->list = e->next;
+        if (e->err)
+            on_err_read(e->err, e); /* last words */
+        eng_free(e);
+    }
+    event_free(sv->sigchld);
+    free(sv);
+}
