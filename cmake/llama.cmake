@@ -81,3 +81,19 @@ target_link_libraries(sg_llama_smoke PRIVATE sg_llama ${CMAKE_DL_LIBS} m)
 add_test(NAME llama_smoke
          COMMAND sg_llama_smoke --mkmodel $<TARGET_FILE:sovgate-mkmodel>)
 set_tests_properties(llama_smoke PROPERTIES LABELS llama TIMEOUT 300)
+
+# The inference core of sovgate-engine (src/engine, without the program's main.c): slots,
+# continuous batching, sampling, embeddings. The engine program and the tests link it.
+file(GLOB SG_ENGINE_SOURCES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/engine/*.c)
+list(FILTER SG_ENGINE_SOURCES EXCLUDE REGEX "/src/engine/main\\.c$")
+add_library(sgengine STATIC ${SG_ENGINE_SOURCES})
+target_include_directories(sgengine PUBLIC ${PROJECT_SOURCE_DIR}/src)
+target_link_libraries(sgengine PUBLIC sgcore PRIVATE sg_llama Threads::Threads m ${CMAKE_DL_LIBS})
+
+# Its tests: a tiny model made at test time by sovgate-mkmodel; `--bench --model FILE`
+# measures tokens/s instead (not run by ctest).
+add_executable(sg_llama_test_llm ${PROJECT_SOURCE_DIR}/tests/llama/test_llm.c)
+target_link_libraries(sg_llama_test_llm PRIVATE sgengine sgcore Threads::Threads m)
+add_test(NAME llama_llm
+         COMMAND sg_llama_test_llm --mkmodel $<TARGET_FILE:sovgate-mkmodel>)
+set_tests_properties(llama_llm PROPERTIES LABELS llama TIMEOUT 300)

@@ -18,6 +18,8 @@ static const char usage[] =
     "  keys list (--config FILE | --db FILE)\n"
     "  keys revoke --name N [--hash PREFIX] (--config FILE | --db FILE)\n"
     "  keys hash                    print the key_hash of a key read from stdin\n"
+    "  redact [--config FILE] [--report FILE] [--jsonl]\n"
+    "                               redact stdin to stdout (see docs/redaction.md)\n"
     "  dev-certs --dir DIR          create a development CA and a localhost certificate\n"
     "  version                      print the version\n";
 
@@ -40,6 +42,8 @@ int main(int argc, char **argv)
         return sg_cmd_check_config(argc - 1, argv + 1);
     if (strcmp(cmd, "keys") == 0)
         return sg_cmd_keys(argc - 1, argv + 1);
+    if (strcmp(cmd, "redact") == 0)
+        return sg_cmd_redact(argc - 1, argv + 1);
     if (strcmp(cmd, "dev-certs") == 0) {
         if (argc != 4 || strcmp(argv[2], "--dir") != 0)
             return sg_cli_usage_error("dev-certs needs --dir DIR");

@@ -62,6 +62,22 @@ struct sg_config_route {
     size_t ntargets;
 };
 
+/* A custom detector (redaction.detectors[]). */
+struct sg_config_detector {
+    const char *name; /* its type name: A-Z, 0-9, _, at most 24 */
+    const char *regex;
+    const char **terms;
+    size_t nterms;
+    bool case_sensitive;
+    const char *action; /* or NULL for the default (pseudonymize) */
+};
+
+/* A "TYPE: value" pair of redaction.actions or redaction.fields. */
+struct sg_config_pair {
+    const char *key;
+    const char *value; /* fields: NULL for "none" */
+};
+
 struct sg_config {
     const char *path; /* the file, for messages */
     const char *dir;  /* relative paths in the config are resolved against this */
@@ -91,6 +107,20 @@ struct sg_config {
     struct {
         uint32_t interval_ms, timeout_ms, max_backoff_ms;
     } health;
+    struct {
+        bool enabled;
+        const char *key; /* env:NAME or file:PATH, or NULL (a random key per start) */
+        struct sg_config_pair *actions; /* type -> allow|mask|pseudonymize|hash|block */
+        size_t nactions;
+        struct sg_config_pair *fields; /* field name -> type (NULL: none) */
+        size_t nfields;
+        struct sg_config_detector *detectors;
+        size_t ndetectors;
+        const char **output_scan; /* types masked in answers; default CARD SECRET NATIONAL_ID */
+        size_t noutput_scan;
+        bool output_scan_set;
+        size_t max_findings; /* per request */
+    } redaction;
     int log_level; /* enum sg_log_level */
     struct sg_arena *arena;
 };

@@ -89,12 +89,6 @@ static volatile sig_atomic_t stop_signal;
 
 /* ---- output helpers ---- */
 
-static void respond_json(struct ereq *r, int status, struct sg_buf *b)
-{
-    sg_http_respond(r->http, status, NULL, 0, "application/json", b->data ? b->data : "", b->len,
-                    false);
-}
-
 static void respond_error(struct sg_http_req *http, int status, const char *type, const char *code,
                           const char *param, const char *msg)
 {
@@ -157,7 +151,8 @@ static void on_llm_event(void *arg, const struct sg_llm_event *ev)
         break;
     case SG_LLM_DONE:
         r->done = true;
-        snprintf(r->finish, sizeof(r->finish), "%s", ev->finish_reason ? ev->finish_reason : "stop");
+        snprintf(r->finish, sizeof(r->finish), "%s",
+                 ev->finish_reason ? ev->finish_reason : "stop");
         r->prompt_tokens = ev->prompt_tokens;
         r->cached_tokens = ev->cached_tokens;
         r->completion_tokens = ev->completion_tokens;
@@ -297,8 +292,8 @@ static void finish_embeddings(struct ereq *r)
     sg_buf_init(&b, (size_t)1 << 30);
     sg_buf_puts(&b, "{\"object\":\"list\",\"data\":[");
     for (size_t i = 0; i < r->nparts; i++) {
-        sg_buf_printf(&b, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":",
-                      i ? "," : "", i);
+        sg_buf_printf(&b, "%s{\"object\":\"embedding\",\"index\":%zu,\"embedding\":", i ? "," : "",
+                      i);
         const float *v = r->vectors[i];
         if (r->base64) {
             size_t nbytes = sizeof(float) * (size_t)r->dim;
@@ -448,7 +443,8 @@ static const char *message_text(struct ereq *r, const json_t *content, size_t i)
     sg_buf_init(&b, 16u << 20);
     size_t j;
     const json_t *part;
-    json_array_foreach(content, j, part) {
+    json_array_foreach(content, j, part)
+    {
         const char *type = json_string_value(json_object_get(part, "type"));
         const char *text = json_string_value(json_object_get(part, "text"));
         if (!type || strcmp(type, "text") != 0 || !text) {
@@ -626,9 +622,9 @@ static void start_embeddings(struct ereq *r, const json_t *body)
         struct sg_error err = {0};
         r->parts[i] = (struct emb_part){r, i, NULL};
         r->nparts = i + 1;
-        r->parts[i].job = sg_llm_submit_embedding(r->e->llm, json_string_value(t),
-                                                  json_string_length(t), on_emb_event,
-                                                  &r->parts[i], &err);
+        r->parts[i].job =
+            sg_llm_submit_embedding(r->e->llm, json_string_value(t), json_string_length(t),
+                                    on_emb_event, &r->parts[i], &err);
         if (!r->parts[i].job) {
             ereq_release(r);
             if (err.code == SG_ETOOBIG)
@@ -709,7 +705,9 @@ static void on_request(void *app, struct sg_http_req *http)
     }
     r->e = e;
     r->http = http;
-    r->kind = ep->ep == SG_EP_CHAT ? K_CHAT : ep->ep == SG_EP_COMPLETIONS ? K_COMPLETION : K_EMBEDDINGS;
+    r->kind = ep->ep == SG_EP_CHAT          ? K_CHAT
+              : ep->ep == SG_EP_COMPLETIONS ? K_COMPLETION
+                                            : K_EMBEDDINGS;
     r->stream = stream;
     r->created = sg_clock_unix();
     snprintf(r->id, sizeof(r->id), "%s%016llx", r->kind == K_CHAT ? "chatcmpl-" : "cmpl-",
@@ -822,9 +820,14 @@ int main(int argc, char **argv)
     e.base = event_base_new();
     char addr[4200];
     snprintf(addr, sizeof(addr), "unix:%s", sock);
-    struct sg_http_limits lim = {.max_header = 16u << 10, .max_body = 32u << 20,
-                                 .header_ms = 10000, .body_ms = 60000, .idle_ms = 300000,
-                                 .write_ms = 600000, .out_high = 1u << 20, .out_low = 256u << 10};
+    struct sg_http_limits lim = {.max_header = 16u << 10,
+                                 .max_body = 32u << 20,
+                                 .header_ms = 10000,
+                                 .body_ms = 60000,
+                                 .idle_ms = 300000,
+                                 .write_ms = 600000,
+                                 .out_high = 1u << 20,
+                                 .out_low = 256u << 10};
     struct sg_http_callbacks cb = {on_head, on_request, NULL, on_done};
     if (!e.base || !(e.http = sg_http_server_new(e.base, addr, &lim, &cb, &e, &err))) {
         sg_log(SG_LOG_ERROR, "engine", "%s", err.msg[0] ? err.msg : "cannot start");

@@ -6,8 +6,9 @@
  * A request moves through stages (see pipeline.c), each of which may end it with an
  * error response:
  *   head stages (before the body is read): authn
- *   request stages (with the body):        decode -> model -> authz
+ *   request stages (with the body):        decode -> model -> authz -> redact
  *   then proxy.c:                          route -> upstream -> response filters
+ *                                          (model name, usage, output scan + restore)
  *   and always at the end:                 log + metrics
  * Later features (rate limits, detection, policy, transformation, audit) are added as
  * stages and response filters, not as changes to the flow. */
@@ -53,8 +54,9 @@ struct sg_worker {
     struct sg_http_server *http;
     struct sg_upstream *up;
     struct sg_metrics_shard *metrics;
-    uint64_t id_prefix; /* random, makes request ids unique across restarts */
-    atomic_bool stop;   /* set before event_base_loopbreak() to end the thread */
+    struct sg_detect_scratch *dscratch; /* redaction scans of this thread */
+    uint64_t id_prefix;                 /* random, makes request ids unique across restarts */
+    atomic_bool stop;                   /* set before event_base_loopbreak() to end the thread */
     uint64_t seq;
 };
 
@@ -111,7 +113,8 @@ struct sg_req {
     bool paused;
     bool failover; /* this attempt failed in a way that allows the next backend */
     const char *fail_reason;
-    json_t *usage; /* last usage object seen; owned */
+    json_t *usage;            /* last usage object seen; owned */
+    struct sg_redact_req *rx; /* redaction state (redact.c); owned, NULL when off */
     uint64_t t_start, t_up_start, t_ttfb;
 };
 
@@ -134,5 +137,18 @@ void sg_proxy_abort(struct sg_req *r);
 /* Response filters: applied to every JSON object that comes back (a whole response, or
  * one streamed chunk). Return 0, or -1 to fail the response. */
 int sg_filters_apply(struct sg_req *r, json_t *obj);
+
+/* Redaction (redact.c). The request stage: detects and transforms every text field of the
+ * request body; -1 with r->err set when the request is refused. */
+int sg_stage_redact(struct sg_req *r);
+/* The response filter: output scan and restore of a whole answer or one streamed chunk. */
+int sg_filter_redact(struct sg_req *r, json_t *obj);
+/* At the end of a stream: appends, as SSE events, what is still held back for streams
+ * whose choice never sent a finish_reason. Returns 0 or -1. */
+int sg_redact_stream_flush(struct sg_req *r, struct sg_buf *sse);
+/* Log fields and metrics of the request's redaction (at the end of the request). */
+struct sg_logline;
+void sg_redact_log(struct sg_req *r, struct sg_logline *l);
+void sg_redact_release(struct sg_req *r);
 
 #endif

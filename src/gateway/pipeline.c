@@ -51,6 +51,7 @@ void sg_req_fail(struct sg_req *r)
 void sg_req_release(struct sg_req *r)
 {
     sg_proxy_abort(r);
+    sg_redact_release(r);
     if (r->body) {
         json_decref(r->body);
         r->body = NULL;
@@ -160,7 +161,8 @@ typedef int (*sg_stage_fn)(struct sg_req *r);
 /* Stages that run on the request head, before the body is read. */
 static const sg_stage_fn head_stages[] = {stage_authn, NULL};
 /* Stages that run on proxied requests once the body is in. */
-static const sg_stage_fn request_stages[] = {stage_decode, stage_model, stage_authz, NULL};
+static const sg_stage_fn request_stages[] = {stage_decode, stage_model, stage_authz,
+                                             sg_stage_redact, NULL};
 
 static int run_stages(struct sg_req *r, const sg_stage_fn *stages)
 {
@@ -379,6 +381,7 @@ static void log_request(struct sg_worker *w, struct sg_req *r, struct sg_http_re
         if (json_is_integer(ct))
             sg_logline_int(&l, "completion_tokens", json_integer_value(ct));
     }
+    sg_redact_log(r, &l);
     sg_logline_int(&l, "bytes_in", (int64_t)sg_http_req_bytes_in(http));
     sg_logline_int(&l, "bytes_out", (int64_t)sg_http_req_bytes_out(http));
     if (r && status >= 400 && r->err.status == status && r->err.code[0])
@@ -437,7 +440,8 @@ static int filter_usage(struct sg_req *r, json_t *obj)
 }
 
 typedef int (*sg_filter_fn)(struct sg_req *r, json_t *obj);
-static const sg_filter_fn response_filters[] = {filter_model_name, filter_usage, NULL};
+static const sg_filter_fn response_filters[] = {filter_model_name, filter_usage, sg_filter_redact,
+                                                NULL};
 
 int sg_filters_apply(struct sg_req *r, json_t *obj)
 {

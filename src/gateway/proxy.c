@@ -244,6 +244,10 @@ static void on_done(void *arg, int result, bool aborted, const char *msg)
 
     if (r->mode == SG_RELAY_STREAM && result == 0 && r->done_seen && !sg_sse_pending(&r->sse)) {
         begin_stream(r);
+        /* text still held back by redaction for a choice that sent no finish_reason */
+        sg_buf_reset(&r->resp);
+        if (sg_redact_stream_flush(r, &r->resp) == 0 && r->resp.len)
+            stream_out(r, r->resp.data, r->resp.len);
         stream_out(r, "data: [DONE]\n\n", 14);
         sg_http_stream_end(r->http);
         return;

@@ -190,6 +190,7 @@ static void worker_free(struct sg_worker *w)
     /* Connections go first: aborting their requests cancels upstream transfers. */
     sg_http_server_free(w->http);
     sg_upstream_free(w->up);
+    sg_detect_scratch_free(w->dscratch);
     if (w->base)
         event_base_free(w->base);
 }
@@ -204,7 +205,8 @@ static int worker_init(struct sg_runtime *rt, struct sg_worker *w, int id, const
     uint32_t rnd = 0;
     sg_random_bytes(&rnd, sizeof(rnd));
     w->id_prefix = rnd;
-    if (!(w->base = event_base_new()) || !(w->up = sg_upstream_new(w->base)))
+    if (!(w->base = event_base_new()) || !(w->up = sg_upstream_new(w->base)) ||
+        !(w->dscratch = sg_detect_scratch_new(rt->snap->redaction->det)))
         return sg_error_set(err, SG_ENOMEM, "cannot create worker %d", id);
     struct sg_http_limits l;
     fill_limits(c, &l);

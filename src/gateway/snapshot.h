@@ -1,8 +1,8 @@
 /* A snapshot is everything a request needs from the configuration, built and validated
- * as a whole: the parsed config, the client key table, the TLS context, and per backend
- * its health state and loaded credential. Snapshots are immutable and reference-counted:
- * a reload builds a new one and publishes it; requests in flight keep the one they
- * started with, which is freed when the last of them ends. */
+ * as a whole: the parsed config, the client key table, the TLS context, the compiled
+ * redaction settings, and per backend its health state and loaded credential. Snapshots are
+ * immutable and reference-counted: a reload builds a new one and publishes it; requests in flight
+ * keep the one they started with, which is freed when the last of them ends. */
 #ifndef SG_GATEWAY_SNAPSHOT_H
 #define SG_GATEWAY_SNAPSHOT_H
 
@@ -15,6 +15,7 @@
 #include "auth/keys.h"
 #include "http/upstream.h"
 #include "config/config.h"
+#include "redact/redaction.h"
 #include "route/backend.h"
 
 struct sg_backend_rt {
@@ -32,6 +33,7 @@ struct sg_snapshot {
     struct sg_keytab *keys;         /* owned */
     SSL_CTX *tls;                   /* owned; NULL for plaintext */
     struct sg_backend_rt *backends; /* owned; parallel to cfg->backends */
+    struct sg_redaction *redaction; /* owned */
 };
 
 /* Builds a snapshot from a loaded config, taking ownership of `cfg` (freed on failure

@@ -37,6 +37,16 @@ static const struct {
     [SG_M_FAILOVERS] = {"sovgate_failovers_total",
                         "Requests retried on the next backend of their route.", false},
     [SG_M_RELOADS] = {"sovgate_config_reloads_total", "Configuration reloads, by result.", false},
+    [SG_M_REDACTIONS] = {"sovgate_redactions_total",
+                         "Entities found in requests, by type and the action taken.", false},
+    [SG_M_BLOCKED] = {"sovgate_blocked_requests_total",
+                      "Requests refused because they carried a blocked entity type.", false},
+    [SG_M_OUTPUT_MASKED] = {"sovgate_output_masked_total",
+                            "Restricted values in answers that the request did not carry, "
+                            "masked on the way out.",
+                            false},
+    [SG_M_RESTORED] = {"sovgate_restored_total",
+                       "Surrogates put back in answers (pseudonymized values restored).", false},
 };
 
 struct series {

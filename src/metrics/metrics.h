@@ -26,6 +26,10 @@ enum sg_metric {
     SG_M_UPSTREAM_ERRORS, /* counter {backend,reason} */
     SG_M_FAILOVERS,       /* counter {route} */
     SG_M_RELOADS,         /* counter {result} */
+    SG_M_REDACTIONS,      /* counter {type,action}: entities found in requests */
+    SG_M_BLOCKED,         /* counter {type}: requests refused by a block action */
+    SG_M_OUTPUT_MASKED,   /* counter {type}: restricted values masked in answers */
+    SG_M_RESTORED,        /* counter: surrogates put back in answers */
     SG_M_COUNT
 };
 

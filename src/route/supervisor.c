@@ -104,13 +104,12 @@ static const char *apply_landlock(const struct eng *e)
     long abi = ll_create(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
     if (abi < 1)
         return "Landlock is not available in this kernel";
-    __u64 handled = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |
-                    LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR |
-                    LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE |
-                    LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR |
-                    LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_SOCK |
-                    LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |
-                    LANDLOCK_ACCESS_FS_MAKE_SYM;
+    __u64 handled =
+        LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_FILE |
+        LANDLOCK_ACCESS_FS_READ_DIR | LANDLOCK_ACCESS_FS_REMOVE_DIR |
+        LANDLOCK_ACCESS_FS_REMOVE_FILE | LANDLOCK_ACCESS_FS_MAKE_CHAR |
+        LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_SOCK |
+        LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK | LANDLOCK_ACCESS_FS_MAKE_SYM;
 #ifdef LANDLOCK_ACCESS_FS_REFER
     if (abi >= 2)
         handled |= LANDLOCK_ACCESS_FS_REFER;
@@ -250,7 +249,8 @@ static void child(struct eng *e, int errw, pid_t parent)
     }
     say("}\n");
     execv(e->args[0], e->args);
-    say("{\"level\":\"error\",\"event\":\"engine_exec\",\"msg\":\"cannot run the engine binary\"}\n");
+    say("{\"level\":\"error\",\"event\":\"engine_exec\",\"msg\":\"cannot run the engine "
+        "binary\"}\n");
     _exit(127);
 }
 
@@ -402,9 +402,9 @@ static void exited(struct eng *e, int status)
         return;
     }
     uint64_t ran = sg_clock_us() - e->started_us;
-    e->backoff_ms = ran >= STABLE_US || !e->backoff_ms ? BACKOFF_MIN_MS
+    e->backoff_ms = ran >= STABLE_US || !e->backoff_ms   ? BACKOFF_MIN_MS
                     : e->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
-                                                        : e->backoff_ms * 2;
+                                                         : e->backoff_ms * 2;
     struct sg_logline l;
     sg_logline_begin(&l, SG_LOG_WARN, "engine_exit");
     sg_logline_str(&l, "engine", e->name);
@@ -486,9 +486,9 @@ static struct eng *eng_new(struct sg_supervisor *sv, const struct sg_config_back
     snprintf(num[1], 16, "%d", b->engine.parallel);
     snprintf(num[2], 16, "%d", b->engine.threads);
     snprintf(num[3], 16, "%d", b->engine.gpu_layers);
-    const char *argv[] = {bin,       "--model", b->engine.model, "--socket", b->unix_path,
-                          "--name",  b->name,   "--ctx",         num[0],     "--parallel",
-                          num[1],    "--threads", num[2],        "--gpu-layers", num[3]};
+    const char *argv[] = {bin,      "--model",   b->engine.model, "--socket",     b->unix_path,
+                          "--name", b->name,     "--ctx",         num[0],         "--parallel",
+                          num[1],   "--threads", num[2],          "--gpu-layers", num[3]};
     size_t na = sizeof(argv) / sizeof(argv[0]);
     struct sg_buf spec;
     sg_buf_init(&spec, 1 << 16);
@@ -514,8 +514,8 @@ static struct eng *eng_new(struct sg_supervisor *sv, const struct sg_config_back
         return NULL;
     }
     /* What the engine may touch. */
-    const __u64 rx = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR |
-                     LANDLOCK_ACCESS_FS_EXECUTE;
+    const __u64 rx =
+        LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR | LANDLOCK_ACCESS_FS_EXECUTE;
     const __u64 r = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
     char bindir[PATH_MAX];
     dirname_of(bin, bindir, sizeof(bindir));
@@ -528,8 +528,9 @@ static struct eng *eng_new(struct sg_supervisor *sv, const struct sg_config_back
     add_rule(e, bindir, rx);
     add_rule(e, SG_ENGINE_LIB_DIR, rx);
     add_rule(e, b->engine.model, LANDLOCK_ACCESS_FS_READ_FILE);
-    add_rule(e, e->socket_dir, LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_REMOVE_FILE |
-                                   LANDLOCK_ACCESS_FS_READ_DIR);
+    add_rule(e, e->socket_dir,
+             LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_REMOVE_FILE |
+                 LANDLOCK_ACCESS_FS_READ_DIR);
     add_rule(e, "/dev/null", LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE);
     add_rule(e, "/dev/urandom", LANDLOCK_ACCESS_FS_READ_FILE);
     if (b->engine.gpu_layers != 0) /* GPU device nodes */

@@ -1,0 +1,1362 @@
+/* The engine's inference core on llama.cpp's C API (see llm.h): model and context setup,
+ * the slots, the job queues, and the decode thread that runs continuous batching, prefix
+ * reuse, sampling, stop handling and embeddings.
+ *
+ * Threads and locks. One decode thread owns the llama contexts, the slots and every job it
+ * has taken from a queue. m->mu guards the two FIFO queues (generations, embeddings) and
+ * the stop flag; submitters push, the decode thread pops. Each job has its own mutex, held
+ * while one of its events is delivered and by sg_llm_cancel, which is what makes "no event
+ * after cancel returns" true without the decode thread ever waiting on anything but a
+ * callback in progress. Jobs are reference counted: the caller's reference and the
+ * engine's; the engine frees a job's llama objects (samplers) when it drops its reference,
+ * on the decode thread while the model is alive, so a caller may release after close.
+ *
+ * Determinism. The generation context keeps one KV stream per slot (kv_unified off) and,
+ * on CPU, runs without flash attention and without weight repacking. With those settings
+ * the logits of a sequence do not depend on which other sequences share its batch, nor on
+ * how its prompt was split into chunks or reused from the cache: bit for bit with Q4_0
+ * (the tests), Q8_0 and Q4_K weights; with F16 weights the last bits of the logits can
+ * differ (the tokens did not in our runs). Each setting matters: with a unified KV cache
+ * one attention reduction mixes the cells of all sequences; llama.cpp's CPU flash
+ * attention takes another kernel (the KV split across threads) for a batch of one token of
+ * one sequence over 512 or more cells; the repacked Q4_K kernels round differently for one
+ * row (gemv) than for several (gemm). With a GPU the defaults (flash attention auto,
+ * repacking) are kept; there the results depend on the batch's shape anyway (measured with
+ * CUDA on an H200: greedy texts alone and beside others differ, and so does a request run
+ * twice when the second reuses the cached prompt).
+ *
+ * Batching. Each step plans what every busy slot contributes to ONE llama_batch: the
+ * pending token of each generating slot, then prompt chunks of the slots being prefilled
+ * (oldest job first) up to n_batch. The batch is laid out in slot order because, with split
+ * KV streams, llama.cpp puts only ascending, consecutive sequence ids into one micro-batch;
+ * for the same reason an idle slot between two busy ones gets a throw-away token at the end
+ * of its cache (removed right after the step), so that all busy slots decode together.
+ *
+ * Embeddings. A second context (made on first use, embeddings on, n_ctx = min(slot ctx,
+ * 8192)) runs on the decode thread between steps, one job at a time. For a generative model
+ * the hidden states (after the output norm) of chunks of 256 tokens are summed here and
+ * divided by the count (mean pooling), then L2-normalized; chunks keep the logits buffer
+ * that llama.cpp allocates for every output token small. An embedding model with its own
+ * pooling type in the GGUF is pooled by llama.cpp (mean), in one micro-batch. */
+#include "engine/llm.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "engine/detok.h"
+#include "ggml-backend.h"
+#include "llama.h"
+
+#define SG_LLM_MAX_PARALLEL 64
+#define SG_LLM_MAX_PROMPT (64u << 20) /* bytes of one prompt or embedding input */
+#define SG_LLM_MAX_GRAMMAR (1u << 20) /* bytes of one grammar */
+#define SG_LLM_EMBD_CTX_MAX 8192      /* tokens of one embedding input */
+#define SG_LLM_EMBD_CHUNK 256         /* tokens per embedding decode (causal models) */
+#define SG_LLM_PIECE 256              /* bytes of a token's text, most of the time */
+
+enum job_kind { JOB_GEN, JOB_EMBED };
+
+struct sg_llm_job {
+    pthread_mutex_t mu; /* held while an event is delivered, and by cancel */
+    atomic_int refs;    /* the caller's and the engine's */
+    atomic_bool cancelled;
+    bool ended; /* the final event was delivered (under mu) */
+    sg_llm_event_fn fn;
+    void *arg;
+    enum job_kind kind;
+    struct sg_llm_job *next; /* queue link, under m->mu */
+
+    /* engine side: the submitting thread until queued, then the decode thread */
+    llama_token *tokens;
+    int n_tokens;
+    struct llama_sampler *chain;   /* penalties, filters, temperature, dist or greedy */
+    struct llama_sampler *grammar; /* NULL without a grammar */
+    bool argmax;                   /* greedy without penalties or grammar: no chain needed */
+    struct sg_detok detok;
+    int max_tokens;
+    int n_gen;
+    int cached;
+};
+
+struct slot {
+    int id;             /* llama.cpp sequence id */
+    llama_token *cache; /* the tokens in this slot's KV stream, positions 0..n_cache-1 */
+    int n_cache;
+    struct sg_llm_job *job; /* NULL when free */
+    int n_done;             /* prompt tokens in the cache */
+    bool generating;        /* prompt done; `next` waits to be decoded */
+    llama_token next;
+    int i_batch;        /* index of this slot's logits in the current batch, -1 none */
+    int n_added;        /* real tokens this slot has in the current batch */
+    bool dummy;         /* a throw-away token of this slot is in the current batch */
+    uint64_t order;     /* when the job was assigned: older prefills go first */
+    uint64_t last_used; /* when the slot was last freed: ties on prefix go to the oldest */
+};
+
+struct sg_llm {
+    struct llama_model *model;
+    struct llama_context *ctx;  /* generation: n_slots streams of slot_ctx */
+    struct llama_context *ectx; /* embeddings, made on first use */
+    const struct llama_vocab *vocab;
+    int n_slots, slot_ctx, n_batch, n_vocab, n_embd, embd_ctx, embd_chunk, n_threads;
+    bool gpu;
+    bool embd_native_pool; /* an embedding model with its own pooling: one micro-batch */
+    bool embd_failed;
+    char name[256];
+    const char *tmpl; /* the model's chat template, or "chatml" */
+
+    struct slot *slots;
+    struct llama_batch batch;  /* n_batch tokens */
+    struct llama_batch ebatch; /* embd_chunk tokens, with ectx */
+    llama_token_data *cand;    /* n_vocab candidates for sampling */
+    double *esum;              /* n_embd sums for pooling */
+    float *evec;               /* n_embd result */
+    uint64_t clock;
+
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct sg_llm_job *q_head, *q_tail; /* generations waiting for a slot */
+    struct sg_llm_job *e_head, *e_tail; /* embeddings */
+    atomic_bool stop;
+
+    atomic_uint_fast64_t st_prompt, st_gen, st_decode;
+    atomic_int st_busy, st_queued;
+};
+
+/* ---------------------------------------------------------------------------------------
+ * process-wide llama.cpp setup and logging */
+
+static _Thread_local bool log_quiet; /* set around calls whose errors could echo input */
+/* The engine of a decode thread: its lines are dropped once the engine is closing (an
+ * aborted llama_decode logs errors that are no errors). */
+static _Thread_local struct sg_llm *log_engine;
+static bool engine_closing(const struct sg_llm *m);
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+
+/* llama.cpp's and ggml's log lines: warnings and errors become one JSON line each. */
+static void log_cb(enum ggml_log_level level, const char *text, void *user)
+{
+    (void)user;
+    if (log_quiet || !text || (log_engine && engine_closing(log_engine)))
+        return;
+    if (level != GGML_LOG_LEVEL_WARN && level != GGML_LOG_LEVEL_ERROR)
+        return;
+    size_t n = strlen(text);
+    while (n && (text[n - 1] == '\n' || text[n - 1] == ' ' || text[n - 1] == '\r'))
+        n--;
+    if (n == 0)
+        return;
+    if (n > 2000)
+        n = 2000;
+    sg_log(level == GGML_LOG_LEVEL_ERROR ? SG_LOG_ERROR : SG_LOG_WARN, "llama", "%.*s", (int)n,
+           text);
+}
+
+/* The backends of a GGML_BACKEND_DL build live next to libggml (docs/llama.md). */
+static void load_backends(void)
+{
+    if (ggml_backend_dev_count() > 0)
+        return;
+    Dl_info info;
+    if (dladdr((void *)ggml_backend_load_all, &info) && info.dli_fname) {
+        char dir[4096];
+        int n = snprintf(dir, sizeof dir, "%s", info.dli_fname);
+        char *slash = n > 0 && (size_t)n < sizeof dir ? strrchr(dir, '/') : NULL;
+        if (slash) {
+            *slash = '\0';
+            ggml_backend_load_all_from_path(dir);
+        }
+    }
+    if (ggml_backend_dev_count() == 0)
+        ggml_backend_load_all();
+}
+
+static void global_init(void)
+{
+    llama_log_set(log_cb, NULL);
+    llama_backend_init();
+    load_backends();
+}
+
+/* ---------------------------------------------------------------------------------------
+ * jobs */
+
+static void job_unref(struct sg_llm_job *j)
+{
+    if (atomic_fetch_sub(&j->refs, 1) == 1) {
+        pthread_mutex_destroy(&j->mu);
+        free(j);
+    }
+}
+
+/* Frees the engine's side of a job (tokens, samplers, text stage) and drops the engine's
+ * reference. Called where the model is alive: on the decode thread, in submit, in close. */
+static void job_drop(struct sg_llm_job *j)
+{
+    free(j->tokens);
+    j->tokens = NULL;
+    if (j->chain)
+        llama_sampler_free(j->chain);
+    if (j->grammar)
+        llama_sampler_free(j->grammar);
+    j->chain = j->grammar = NULL;
+    sg_detok_free(&j->detok);
+    job_unref(j);
+}
+
+/* Delivers ev unless the job was cancelled or has ended; `final` ends it. */
+static void deliver(struct sg_llm_job *j, const struct sg_llm_event *ev, bool final)
+{
+    pthread_mutex_lock(&j->mu);
+    if (!atomic_load(&j->cancelled) && !j->ended) {
+        j->fn(j->arg, ev);
+        if (final)
+            j->ended = true;
+    }
+    pthread_mutex_unlock(&j->mu);
+}
+
+static void deliver_error(struct sg_llm_job *j, const char *msg)
+{
+    struct sg_llm_event ev = {.kind = SG_LLM_ERROR, .error = msg};
+    deliver(j, &ev, true);
+}
+
+static void emit_text(void *arg, const char *text, size_t len)
+{
+    struct sg_llm_event ev = {.kind = SG_LLM_TEXT, .text = text, .len = len};
+    deliver(arg, &ev, false);
+}
+
+void sg_llm_cancel(struct sg_llm_job *j)
+{
+    if (!j)
+        return;
+    pthread_mutex_lock(&j->mu);
+    atomic_store(&j->cancelled, true);
+    pthread_mutex_unlock(&j->mu);
+}
+
+void sg_llm_job_release(struct sg_llm_job *j)
+{
+    if (!j)
+        return;
+    sg_llm_cancel(j);
+    job_unref(j);
+}
+
+void sg_llm_params_default(struct sg_llm_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->temperature = 1.0f;
+    p->top_p = 1.0f;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * open, close, getters */
+
+static int file_check(const char *path, struct sg_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return sg_error_set(err, SG_ENOTFOUND, "model file not found: %s", path);
+        return sg_error_set(err, SG_EIO, "cannot access the model file %s: %s", path,
+                            strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode))
+        return sg_error_set(err, SG_EINVAL, "the model path %s is not a regular file", path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sg_error_set(err, SG_EIO, "cannot open the model file %s: %s", path,
+                            strerror(errno));
+    char magic[4];
+    ssize_t n;
+    do {
+        n = read(fd, magic, sizeof magic);
+    } while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n != (ssize_t)sizeof magic || memcmp(magic, "GGUF", 4) != 0)
+        return sg_error_set(err, SG_EINVAL, "the model file %s is not a GGUF file", path);
+    return 0;
+}
+
+static bool have_gpu(void)
+{
+    for (size_t i = 0; i < ggml_backend_dev_count(); i++) {
+        enum ggml_backend_dev_type t = ggml_backend_dev_type(ggml_backend_dev_get(i));
+        if (t == GGML_BACKEND_DEVICE_TYPE_GPU || t == GGML_BACKEND_DEVICE_TYPE_IGPU)
+            return true;
+    }
+    return false;
+}
+
+static bool engine_closing(const struct sg_llm *m)
+{
+    return atomic_load(&m->stop);
+}
+
+static bool abort_cb(void *data)
+{
+    struct sg_llm *m = data;
+    return atomic_load(&m->stop);
+}
+
+static void model_name(struct sg_llm *m, const char *path)
+{
+    if (llama_model_meta_val_str(m->model, "general.name", m->name, sizeof m->name) > 0 &&
+        m->name[0])
+        return;
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t n = strlen(base);
+    if (n > 5 && strcmp(base + n - 5, ".gguf") == 0)
+        n -= 5;
+    snprintf(m->name, sizeof m->name, "%.*s", (int)(n < sizeof m->name ? n : sizeof m->name - 1),
+             base);
+}
+
+/* True when the GGUF names a pooling type of its own (an embedding model, such as BERT):
+ * then llama.cpp pools, and the whole input must be one micro-batch. */
+static bool has_native_pooling(const struct llama_model *model)
+{
+    char arch[64], key[96], val[32];
+    if (llama_model_meta_val_str(model, "general.architecture", arch, sizeof arch) <= 0)
+        return false;
+    snprintf(key, sizeof key, "%s.pooling_type", arch);
+    if (llama_model_meta_val_str(model, key, val, sizeof val) <= 0)
+        return false;
+    return atoi(val) != LLAMA_POOLING_TYPE_NONE;
+}
+
+static void *decode_main(void *arg);
+
+static void free_engine(struct sg_llm *m)
+{
+    if (m->slots) {
+        for (int i = 0; i < m->n_slots; i++)
+            free(m->slots[i].cache);
+        free(m->slots);
+    }
+    if (m->batch.token)
+        llama_batch_free(m->batch);
+    if (m->ebatch.token)
+        llama_batch_free(m->ebatch);
+    free(m->cand);
+    free(m->esum);
+    free(m->evec);
+    if (m->ectx)
+        llama_free(m->ectx);
+    if (m->ctx)
+        llama_free(m->ctx);
+    if (m->model)
+        llama_model_free(m->model);
+    pthread_cond_destroy(&m->cv);
+    pthread_mutex_destroy(&m->mu);
+    free(m);
+}
+
+int sg_llm_open(const struct sg_llm_opts *o, struct sg_llm **out, struct sg_error *err)
+{
+    if (out)
+        *out = NULL;
+    if (!o || !out || !o->model_path || !o->model_path[0])
+        return sg_error_set(err, SG_EINVAL, "model_path is required");
+    int parallel = o->parallel ? o->parallel : 4;
+    if (parallel < 1 || parallel > SG_LLM_MAX_PARALLEL)
+        return sg_error_set(err, SG_EINVAL, "parallel must be between 1 and %d",
+                            SG_LLM_MAX_PARALLEL);
+    int batch = o->batch ? o->batch : 512;
+    if (batch < 2 * parallel + 1 || batch > 65536)
+        return sg_error_set(err, SG_EINVAL, "batch must be between %d and 65536", 2 * parallel + 1);
+    if (o->ctx < 0 || o->ctx > (1 << 24))
+        return sg_error_set(err, SG_EINVAL, "ctx must be between 0 and %d", 1 << 24);
+    if (o->gpu_layers < -1)
+        return sg_error_set(err, SG_EINVAL, "gpu_layers must be -1 (all), 0 (none) or more");
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = o->threads ? o->threads : (ncpu > 0 ? (int)ncpu : 1);
+    if (threads < 1 || threads > 1024)
+        return sg_error_set(err, SG_EINVAL, "threads must be between 0 and 1024");
+    int rc = file_check(o->model_path, err);
+    if (rc)
+        return rc;
+
+    pthread_once(&global_once, global_init);
+    if (ggml_backend_dev_count() == 0)
+        return sg_error_set(err, SG_EUNAVAIL, "no ggml backend could be loaded");
+
+    struct sg_llm *m = calloc(1, sizeof *m);
+    if (!m)
+        return sg_error_set(err, SG_ENOMEM, "out of memory");
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_cond_init(&m->cv, NULL);
+    m->n_slots = parallel;
+    m->n_batch = batch;
+    m->n_threads = threads;
+    m->gpu = o->gpu_layers != 0 && have_gpu();
+
+    struct llama_model_params mp = llama_model_default_params();
+    mp.n_gpu_layers = o->gpu_layers;
+    mp.use_extra_bufts = m->gpu; /* repacked CPU kernels are not batch invariant */
+    m->model = llama_model_load_from_file(o->model_path, mp);
+    if (!m->model) {
+        free_engine(m);
+        return sg_error_set(err, SG_EINVAL,
+                            "could not load the model %s (corrupt, truncated or unsupported GGUF)",
+                            o->model_path);
+    }
+    m->vocab = llama_model_get_vocab(m->model);
+    m->n_vocab = llama_vocab_n_tokens(m->vocab);
+    m->n_embd = llama_model_n_embd_out(m->model);
+    if (m->n_embd <= 0)
+        m->n_embd = llama_model_n_embd(m->model);
+    model_name(m, o->model_path);
+    m->tmpl = llama_model_chat_template(m->model, NULL);
+    if (!m->tmpl)
+        m->tmpl = "chatml";
+
+    int train = llama_model_n_ctx_train(m->model);
+    int want = o->ctx ? o->ctx : (train > 0 && train < 4096 ? train : 4096);
+    struct llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = (uint32_t)want * (uint32_t)parallel;
+    cp.n_batch = (uint32_t)batch;
+    cp.n_ubatch = (uint32_t)batch;
+    cp.n_seq_max = (uint32_t)parallel;
+    cp.kv_unified = false;
+    cp.n_threads = threads;
+    cp.n_threads_batch = threads;
+    cp.flash_attn_type = m->gpu ? LLAMA_FLASH_ATTN_TYPE_AUTO : LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    cp.embeddings = false;
+    cp.no_perf = true;
+    cp.abort_callback = abort_cb;
+    cp.abort_callback_data = m;
+    m->ctx = llama_init_from_model(m->model, cp);
+    if (!m->ctx) {
+        free_engine(m);
+        return sg_error_set(err, SG_EUNAVAIL, "could not create a context of %d slots of %d tokens",
+                            parallel, want);
+    }
+    m->slot_ctx = (int)llama_n_ctx_seq(m->ctx);
+    m->embd_native_pool = has_native_pooling(m->model);
+    m->embd_ctx = m->slot_ctx < SG_LLM_EMBD_CTX_MAX ? m->slot_ctx : SG_LLM_EMBD_CTX_MAX;
+    m->embd_chunk = m->embd_native_pool               ? m->embd_ctx
+                    : m->embd_ctx < SG_LLM_EMBD_CHUNK ? m->embd_ctx
+                                                      : SG_LLM_EMBD_CHUNK;
+
+    m->slots = calloc((size_t)parallel, sizeof *m->slots);
+    m->cand = malloc((size_t)m->n_vocab * sizeof *m->cand);
+    m->esum = malloc((size_t)m->n_embd * sizeof *m->esum);
+    m->evec = malloc((size_t)m->n_embd * sizeof *m->evec);
+    m->batch = llama_batch_init(batch, 0, 1);
+    bool ok = m->slots && m->cand && m->esum && m->evec && m->batch.token;
+    for (int i = 0; ok && i < parallel; i++) {
+        m->slots[i].id = i;
+        m->slots[i].i_batch = -1;
+        m->slots[i].cache = malloc((size_t)m->slot_ctx * sizeof(llama_token));
+        ok = m->slots[i].cache != NULL;
+    }
+    if (!ok) {
+        free_engine(m);
+        return sg_error_set(err, SG_ENOMEM, "out of memory");
+    }
+    if (pthread_create(&m->thread, NULL, decode_main, m) != 0) {
+        free_engine(m);
+        return sg_error_set(err, SG_ENOMEM, "cannot start the decode thread");
+    }
+    m->thread_started = true;
+    sg_log(SG_LOG_INFO, "engine_model",
+           "loaded %s: %d slots of %d tokens, batch %d, %d threads, %s", m->name, m->n_slots,
+           m->slot_ctx, m->n_batch, m->n_threads, m->gpu ? "GPU offload" : "CPU");
+    *out = m;
+    return 0;
+}
+
+void sg_llm_close(struct sg_llm *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    atomic_store(&m->stop, true);
+    pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    if (m->thread_started)
+        pthread_join(m->thread, NULL);
+    /* the decode thread has dropped its jobs; whatever is left in the queues is ours */
+    struct sg_llm_job *lists[2] = {m->q_head, m->e_head};
+    for (int l = 0; l < 2; l++) {
+        for (struct sg_llm_job *j = lists[l], *next; j; j = next) {
+            next = j->next;
+            sg_llm_cancel(j);
+            job_drop(j);
+        }
+    }
+    m->q_head = m->e_head = NULL;
+    free_engine(m);
+}
+
+const char *sg_llm_model_name(const struct sg_llm *m)
+{
+    return m->name;
+}
+
+int sg_llm_slot_ctx(const struct sg_llm *m)
+{
+    return m->slot_ctx;
+}
+
+int sg_llm_embedding_dim(const struct sg_llm *m)
+{
+    return m->n_embd;
+}
+
+int sg_llm_embedding_ctx(const struct sg_llm *m)
+{
+    return m->embd_ctx;
+}
+
+void sg_llm_stats(const struct sg_llm *m, struct sg_llm_stats *out)
+{
+    out->prompt_tokens_evaluated = atomic_load(&m->st_prompt);
+    out->tokens_generated = atomic_load(&m->st_gen);
+    out->decode_calls = atomic_load(&m->st_decode);
+    out->slots_busy = atomic_load(&m->st_busy);
+    out->queued = atomic_load(&m->st_queued);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * templates and tokens */
+
+int sg_llm_chat_prompt(const struct sg_llm *m, const struct sg_llm_msg *msgs, size_t n, char **out,
+                       struct sg_error *err)
+{
+    *out = NULL;
+    if (n == 0 || !msgs)
+        return sg_error_set(err, SG_EINVAL, "messages: at least one message is required");
+    struct llama_chat_message *chat = calloc(n, sizeof *chat);
+    if (!chat)
+        return sg_error_set(err, SG_ENOMEM, "out of memory");
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!msgs[i].role || !msgs[i].content) {
+            free(chat);
+            return sg_error_set(err, SG_EINVAL, "messages[%zu]: role and content are required", i);
+        }
+        chat[i].role = msgs[i].role;
+        chat[i].content = msgs[i].content;
+        total += strlen(msgs[i].role) + strlen(msgs[i].content) + 64;
+        if (total > SG_LLM_MAX_PROMPT) {
+            free(chat);
+            return sg_error_set(err, SG_ETOOBIG, "messages: more than %u bytes", SG_LLM_MAX_PROMPT);
+        }
+    }
+    int cap = (int)(total * 2 + 256);
+    char *buf = malloc((size_t)cap);
+    int len = buf ? llama_chat_apply_template(m->tmpl, chat, n, true, buf, cap) : 0;
+    if (buf && len >= cap) {
+        char *bigger = realloc(buf, (size_t)len + 1);
+        if (bigger) {
+            buf = bigger;
+            cap = len + 1;
+            len = llama_chat_apply_template(m->tmpl, chat, n, true, buf, cap);
+        } else {
+            free(buf);
+            buf = NULL;
+        }
+    }
+    free(chat);
+    if (!buf)
+        return sg_error_set(err, SG_ENOMEM, "out of memory");
+    if (len < 0 || len >= cap) {
+        free(buf);
+        return sg_error_set(err, SG_EINVAL, "the model's chat template is not supported");
+    }
+    buf[len] = '\0';
+    *out = buf;
+    return 0;
+}
+
+/* Tokenizes text into a new array of at most `max` tokens. Returns the count (*out set,
+ * caller frees) or, when there are more than max, minus the full count (nothing set);
+ * SG_ETOOBIG for a count past INT_MAX, SG_ENOMEM. */
+static int tokenize(const struct sg_llm *m, const char *text, size_t len, int max, bool special,
+                    llama_token **out)
+{
+    *out = NULL;
+    if (len > SG_LLM_MAX_PROMPT)
+        return SG_ETOOBIG;
+    llama_token *t = malloc(((size_t)max + 1) * sizeof *t);
+    if (!t)
+        return SG_ENOMEM;
+    int n = llama_tokenize(m->vocab, text ? text : "", (int32_t)len, t, max + 1, true, special);
+    if (n == INT32_MIN) {
+        free(t);
+        return SG_ETOOBIG;
+    }
+    if (n < 0 || n > max) {
+        free(t);
+        return n < 0 ? n : -n;
+    }
+    *out = t;
+    return n;
+}
+
+int sg_llm_count_tokens(const struct sg_llm *m, const char *text, size_t len)
+{
+    if (len > SG_LLM_MAX_PROMPT)
+        return SG_ETOOBIG;
+    llama_token one;
+    int n = llama_tokenize(m->vocab, text ? text : "", (int32_t)len, &one, 0, true, true);
+    if (n == INT32_MIN)
+        return SG_ETOOBIG;
+    return n < 0 ? -n : n;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * submit */
+
+static int check_params(const struct sg_llm_params *p, struct sg_error *err)
+{
+    if (!(p->temperature >= 0.0f && p->temperature <= 2.0f))
+        return sg_error_set(err, SG_EINVAL, "temperature must be between 0 and 2");
+    if (!(p->top_p > 0.0f && p->top_p <= 1.0f))
+        return sg_error_set(err, SG_EINVAL, "top_p must be greater than 0 and at most 1");
+    if (p->top_k < 0)
+        return sg_error_set(err, SG_EINVAL, "top_k must not be negative");
+    if (!(p->min_p >= 0.0f && p->min_p <= 1.0f))
+        return sg_error_set(err, SG_EINVAL, "min_p must be between 0 and 1");
+    if (!(p->presence_penalty >= -2.0f && p->presence_penalty <= 2.0f))
+        return sg_error_set(err, SG_EINVAL, "presence_penalty must be between -2 and 2");
+    if (!(p->frequency_penalty >= -2.0f && p->frequency_penalty <= 2.0f))
+        return sg_error_set(err, SG_EINVAL, "frequency_penalty must be between -2 and 2");
+    if (p->grammar && strnlen(p->grammar, SG_LLM_MAX_GRAMMAR + 1) > SG_LLM_MAX_GRAMMAR)
+        return sg_error_set(err, SG_EINVAL, "grammar: longer than %u bytes", SG_LLM_MAX_GRAMMAR);
+    return 0;
+}
+
+/* llama_sampler_init_grammar, quietly. llama.cpp's grammar parser writes its errors with
+ * the whole grammar straight to stderr, which would break the one-JSON-object-per-line
+ * stderr and could echo request content. So fd 2 points at a memory file during the call
+ * (one call at a time): lines that other threads logged meanwhile (JSON objects) are
+ * written to the real stderr afterwards, the parser's lines are dropped, and the reason it
+ * gave (the text before " at ", which would quote the grammar) lands in why. */
+static pthread_mutex_t stderr_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void replay_stderr(int fd, char *why, size_t whylen)
+{
+    static const char mark[] = "error parsing grammar: ";
+    char buf[8192];
+    size_t have = 0;
+    ssize_t n;
+    if (lseek(fd, 0, SEEK_SET) != 0)
+        return;
+    for (;;) {
+        n = read(fd, buf + have, sizeof buf - 1 - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n > 0)
+            have += (size_t)n;
+        buf[have] = '\0';
+        char *line = buf, *nl;
+        while ((nl = memchr(line, '\n', have - (size_t)(line - buf))) != NULL) {
+            *nl = '\0';
+            if (line[0] == '{') {
+                *nl = '\n';
+                sg_log_write_raw(line, (size_t)(nl - line));
+            } else if (!why[0] && strstr(line, mark)) {
+                const char *r = strstr(line, mark) + sizeof mark - 1;
+                const char *at = strstr(r, " at ");
+                size_t len = at ? (size_t)(at - r) : strlen(r);
+                snprintf(why, whylen, "%.*s", (int)(len < whylen ? len : whylen - 1), r);
+            }
+            line = nl + 1;
+        }
+        size_t rest = have - (size_t)(line - buf);
+        if (rest == sizeof buf - 1)
+            rest = 0; /* a line longer than the buffer: drop it */
+        memmove(buf, line, rest);
+        have = rest;
+        if (n <= 0)
+            break;
+    }
+}
+
+static struct llama_sampler *grammar_init(struct sg_llm *m, const char *text, char *why,
+                                          size_t whylen)
+{
+    pthread_mutex_lock(&stderr_mu);
+    int cap = memfd_create("sg-grammar-stderr", MFD_CLOEXEC);
+    int saved = cap >= 0 ? dup(STDERR_FILENO) : -1;
+    bool redirected = saved >= 0 && dup2(cap, STDERR_FILENO) >= 0;
+    log_quiet = true; /* llama.cpp's own log line adds nothing */
+    struct llama_sampler *g = llama_sampler_init_grammar(m->vocab, text, "root");
+    log_quiet = false;
+    fflush(stderr);
+    if (redirected) {
+        dup2(saved, STDERR_FILENO);
+        replay_stderr(cap, why, whylen);
+    }
+    if (saved >= 0)
+        close(saved);
+    if (cap >= 0)
+        close(cap);
+    pthread_mutex_unlock(&stderr_mu);
+    return g;
+}
+
+/* The sampler chain for p: penalties over the generated tokens, then greedy, or top_k,
+ * top_p, min_p, temperature and a seeded draw. The grammar is kept apart (see sample()). */
+static int build_samplers(struct sg_llm *m, struct sg_llm_job *j, const struct sg_llm_params *p,
+                          struct sg_error *err)
+{
+    struct llama_sampler_chain_params scp = llama_sampler_chain_default_params();
+    scp.no_perf = true;
+    j->chain = llama_sampler_chain_init(scp);
+    if (!j->chain)
+        return sg_error_set(err, SG_ENOMEM, "out of memory");
+    if (p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f)
+        llama_sampler_chain_add(j->chain, llama_sampler_init_penalties(m->n_vocab, m->slot_ctx,
+                                                                       1.0f, p->frequency_penalty,
+                                                                       p->presence_penalty));
+    if (p->temperature == 0.0f) {
+        llama_sampler_chain_add(j->chain, llama_sampler_init_greedy());
+        j->argmax = p->presence_penalty == 0.0f && p->frequency_penalty == 0.0f && !p->grammar;
+    } else {
+        if (p->top_k > 0)
+            llama_sampler_chain_add(j->chain, llama_sampler_init_top_k(p->top_k));
+        if (p->top_p < 1.0f)
+            llama_sampler_chain_add(j->chain, llama_sampler_init_top_p(p->top_p, 1));
+        if (p->min_p > 0.0f)
+            llama_sampler_chain_add(j->chain, llama_sampler_init_min_p(p->min_p, 1));
+        llama_sampler_chain_add(j->chain, llama_sampler_init_temp(p->temperature));
+        uint32_t seed = LLAMA_DEFAULT_SEED; /* llama.cpp draws a random one */
+        if (p->has_seed) {
+            seed = (uint32_t)(p->seed ^ (p->seed >> 32));
+            if (seed == LLAMA_DEFAULT_SEED)
+                seed = 0x9E3779B9u;
+        }
+        llama_sampler_chain_add(j->chain, llama_sampler_init_dist(seed));
+    }
+    if (p->grammar) {
+        char why[96] = "";
+        j->grammar = grammar_init(m, p->grammar, why, sizeof why);
+        if (!j->grammar)
+            return sg_error_set(err, SG_EINVAL,
+                                "grammar: not a valid GBNF grammar with a rule "
+                                "named root%s%s%s",
+                                why[0] ? " (" : "", why, why[0] ? ")" : "");
+    }
+    return 0;
+}
+
+static struct sg_llm_job *job_new(enum job_kind kind, sg_llm_event_fn fn, void *arg)
+{
+    struct sg_llm_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    pthread_mutex_init(&j->mu, NULL);
+    atomic_init(&j->refs, 2);
+    atomic_init(&j->cancelled, false);
+    j->kind = kind;
+    j->fn = fn;
+    j->arg = arg;
+    sg_buf_init(&j->detok.pend, 0);
+    return j;
+}
+
+/* Frees a job that was never queued. */
+static void job_discard(struct sg_llm_job *j)
+{
+    job_drop(j);
+    job_unref(j);
+}
+
+static struct sg_llm_job *enqueue(struct sg_llm *m, struct sg_llm_job *j, struct sg_error *err)
+{
+    pthread_mutex_lock(&m->mu);
+    if (atomic_load(&m->stop)) {
+        pthread_mutex_unlock(&m->mu);
+        job_discard(j);
+        sg_error_set(err, SG_EUNAVAIL, "the engine is shutting down");
+        return NULL;
+    }
+    struct sg_llm_job **head = j->kind == JOB_GEN ? &m->q_head : &m->e_head;
+    struct sg_llm_job **tail = j->kind == JOB_GEN ? &m->q_tail : &m->e_tail;
+    if (*tail)
+        (*tail)->next = j;
+    else
+        *head = j;
+    *tail = j;
+    atomic_fetch_add(&m->st_queued, 1);
+    pthread_cond_signal(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    return j;
+}
+
+struct sg_llm_job *sg_llm_submit(struct sg_llm *m, const char *prompt, size_t len,
+                                 const struct sg_llm_params *p, sg_llm_event_fn fn, void *arg,
+                                 struct sg_error *err)
+{
+    struct sg_llm_params defaults;
+    if (!p) {
+        sg_llm_params_default(&defaults);
+        p = &defaults;
+    }
+    if (!m || !fn || (!prompt && len)) {
+        sg_error_set(err, SG_EINVAL, "submit: engine, prompt and callback are required");
+        return NULL;
+    }
+    if (check_params(p, err))
+        return NULL;
+    struct sg_llm_job *j = job_new(JOB_GEN, fn, arg);
+    if (!j) {
+        sg_error_set(err, SG_ENOMEM, "out of memory");
+        return NULL;
+    }
+    int n = tokenize(m, prompt, len, m->slot_ctx, true, &j->tokens);
+    if (n < 0) {
+        if (n == SG_ENOMEM)
+            sg_error_set(err, SG_ENOMEM, "out of memory");
+        else if (n == SG_ETOOBIG)
+            sg_error_set(err, SG_ETOOBIG, "the prompt is too long");
+        else
+            sg_error_set(err, SG_ETOOBIG, "the prompt has %d tokens but the context holds %d", -n,
+                         m->slot_ctx);
+        job_discard(j);
+        return NULL;
+    }
+    if (n == 0) {
+        sg_error_set(err, SG_EINVAL, "the prompt is empty");
+        job_discard(j);
+        return NULL;
+    }
+    j->n_tokens = n;
+    j->max_tokens = p->max_tokens > 0 ? p->max_tokens : 0;
+    if (sg_detok_init(&j->detok, p->stop, p->nstop, err) || build_samplers(m, j, p, err)) {
+        job_discard(j);
+        return NULL;
+    }
+    return enqueue(m, j, err);
+}
+
+struct sg_llm_job *sg_llm_submit_embedding(struct sg_llm *m, const char *text, size_t len,
+                                           sg_llm_event_fn fn, void *arg, struct sg_error *err)
+{
+    if (!m || !fn || (!text && len)) {
+        sg_error_set(err, SG_EINVAL, "submit: engine, input and callback are required");
+        return NULL;
+    }
+    struct sg_llm_job *j = job_new(JOB_EMBED, fn, arg);
+    if (!j) {
+        sg_error_set(err, SG_ENOMEM, "out of memory");
+        return NULL;
+    }
+    int n = tokenize(m, text, len, m->embd_ctx, false, &j->tokens);
+    if (n < 0) {
+        if (n == SG_ENOMEM)
+            sg_error_set(err, SG_ENOMEM, "out of memory");
+        else if (n == SG_ETOOBIG)
+            sg_error_set(err, SG_ETOOBIG, "the input is too long");
+        else
+            sg_error_set(err, SG_ETOOBIG, "the input has %d tokens but the context holds %d", -n,
+                         m->embd_ctx);
+        job_discard(j);
+        return NULL;
+    }
+    if (n == 0) {
+        sg_error_set(err, SG_EINVAL, "the input is empty");
+        job_discard(j);
+        return NULL;
+    }
+    j->n_tokens = n;
+    return enqueue(m, j, err);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * the decode thread: slots */
+
+static void slot_free(struct sg_llm *m, struct slot *s)
+{
+    if (!s->job)
+        return;
+    job_drop(s->job);
+    s->job = NULL;
+    s->generating = false;
+    s->i_batch = -1;
+    s->last_used = ++m->clock;
+    atomic_fetch_sub(&m->st_busy, 1);
+}
+
+/* Gives job j the free slot whose cache shares the longest prefix with its prompt (the
+ * least recently used among equals), drops the rest of that cache, and keeps the prefix:
+ * all of it but the last prompt token, which must be decoded again for its logits. */
+static void slot_assign(struct sg_llm *m, struct sg_llm_job *j)
+{
+    struct slot *best = NULL;
+    int best_lcp = -1;
+    for (int i = 0; i < m->n_slots; i++) {
+        struct slot *s = &m->slots[i];
+        if (s->job)
+            continue;
+        int lim = s->n_cache < j->n_tokens ? s->n_cache : j->n_tokens;
+        int lcp = 0;
+        while (lcp < lim && s->cache[lcp] == j->tokens[lcp])
+            lcp++;
+        if (lcp > best_lcp || (lcp == best_lcp && s->last_used < best->last_used)) {
+            best = s;
+            best_lcp = lcp;
+        }
+    }
+    int reuse = best_lcp < j->n_tokens ? best_lcp : j->n_tokens - 1;
+    llama_memory_t mem = llama_get_memory(m->ctx);
+    if (!llama_memory_seq_rm(mem, best->id, reuse, -1)) {
+        llama_memory_seq_rm(mem, best->id, -1, -1);
+        reuse = 0;
+    }
+    best->n_cache = reuse;
+    best->n_done = reuse;
+    best->job = j;
+    best->generating = false;
+    best->i_batch = -1;
+    best->order = ++m->clock;
+    j->cached = reuse;
+    atomic_fetch_add(&m->st_busy, 1);
+}
+
+static void finish(struct sg_llm *m, struct slot *s, const char *reason, bool flush)
+{
+    struct sg_llm_job *j = s->job;
+    if (flush)
+        sg_detok_finish(&j->detok, emit_text, j);
+    struct sg_llm_event ev = {
+        .kind = SG_LLM_DONE,
+        .finish_reason = reason,
+        .prompt_tokens = j->n_tokens,
+        .cached_tokens = j->cached,
+        .completion_tokens = j->n_gen,
+    };
+    deliver(j, &ev, true);
+    slot_free(m, s);
+}
+
+static void fail(struct sg_llm *m, struct slot *s, const char *msg)
+{
+    deliver_error(s->job, msg);
+    slot_free(m, s);
+}
+
+/* Samples the next token of job j from the logits at batch index idx. The grammar is
+ * checked on the chosen token only, and applied to all candidates (and the chain run again)
+ * when it rejects it, as llama.cpp's own common sampler does. Returns -1 when no token is
+ * possible (the grammar rejects them all). */
+static llama_token sample(struct sg_llm *m, struct sg_llm_job *j, int idx)
+{
+    const float *logits = llama_get_logits_ith(m->ctx, idx);
+    if (!logits)
+        return -1;
+    if (j->argmax) { /* what the greedy sampler picks (the first maximum), without the copy */
+        int best = 0;
+        for (int i = 1; i < m->n_vocab; i++)
+            if (logits[i] > logits[best])
+                best = i;
+        return best;
+    }
+    for (int i = 0; i < m->n_vocab; i++)
+        m->cand[i] = (llama_token_data){i, logits[i], 0.0f};
+    llama_token_data_array arr = {m->cand, (size_t)m->n_vocab, -1, false};
+    llama_sampler_apply(j->chain, &arr);
+    if (arr.selected < 0 || (size_t)arr.selected >= arr.size)
+        return -1;
+    llama_token tok = arr.data[arr.selected].id;
+    if (j->grammar) {
+        llama_token_data one = {tok, 1.0f, 0.0f};
+        llama_token_data_array single = {&one, 1, -1, false};
+        llama_sampler_apply(j->grammar, &single);
+        if (one.logit == -INFINITY) {
+            for (int i = 0; i < m->n_vocab; i++)
+                m->cand[i] = (llama_token_data){i, logits[i], 0.0f};
+            arr = (llama_token_data_array){m->cand, (size_t)m->n_vocab, -1, false};
+            llama_sampler_apply(j->grammar, &arr);
+            llama_sampler_apply(j->chain, &arr);
+            if (arr.selected < 0 || (size_t)arr.selected >= arr.size ||
+                arr.data[arr.selected].logit == -INFINITY)
+                return -1;
+            tok = arr.data[arr.selected].id;
+        }
+        if (!llama_vocab_is_eog(m->vocab, tok))
+            llama_sampler_accept(j->grammar, tok);
+    }
+    llama_sampler_accept(j->chain, tok);
+    return tok;
+}
+
+/* The slot's logits are ready: sample, release text, decide whether the job goes on. */
+static void on_logits(struct sg_llm *m, struct slot *s)
+{
+    struct sg_llm_job *j = s->job;
+    s->generating = true;
+    llama_token tok = sample(m, j, s->i_batch);
+    if (tok < 0) {
+        finish(m, s, "stop", true);
+        return;
+    }
+    j->n_gen++;
+    atomic_fetch_add(&m->st_gen, 1);
+    if (llama_vocab_is_eog(m->vocab, tok)) {
+        finish(m, s, "stop", true);
+        return;
+    }
+    char small[SG_LLM_PIECE];
+    char *piece = small;
+    int n = llama_token_to_piece(m->vocab, tok, small, sizeof small, 0, false);
+    if (n < 0) {
+        piece = malloc((size_t)-n);
+        n = piece ? llama_token_to_piece(m->vocab, tok, piece, -n, 0, false) : -1;
+    }
+    int rc = n > 0 ? sg_detok_push(&j->detok, piece, (size_t)n, emit_text, j) : 0;
+    if (piece != small)
+        free(piece);
+    if (n < 0 || rc < 0) {
+        fail(m, s, "the generated text could not be decoded");
+        return;
+    }
+    if (rc == 1)
+        finish(m, s, "stop", false);
+    else if (j->max_tokens > 0 && j->n_gen >= j->max_tokens)
+        finish(m, s, "length", true);
+    else if (s->n_cache >= m->slot_ctx)
+        finish(m, s, "length", true);
+    else
+        s->next = tok;
+}
+
+static void batch_add(struct llama_batch *b, llama_token t, int pos, int seq, bool logits)
+{
+    int k = b->n_tokens++;
+    b->token[k] = t;
+    b->pos[k] = pos;
+    b->n_seq_id[k] = 1;
+    b->seq_id[k][0] = seq;
+    b->logits[k] = logits;
+}
+
+/* One decode step over all busy slots. What each slot contributes is planned first (the
+ * pending token of a generating slot, a prompt chunk for the others, oldest job first, a
+ * throw-away token for an idle slot between busy ones); the batch is then laid out in slot
+ * order, because llama.cpp groups only ascending, consecutive sequence ids into one
+ * micro-batch. */
+static void step(struct sg_llm *m)
+{
+    struct llama_batch *b = &m->batch;
+    llama_memory_t mem = llama_get_memory(m->ctx);
+    b->n_tokens = 0;
+
+    int used = 0;
+    for (int i = 0; i < m->n_slots; i++) {
+        struct slot *s = &m->slots[i];
+        s->i_batch = -1;
+        s->n_added = 0;
+        s->dummy = false;
+        if (s->job && atomic_load(&s->job->cancelled))
+            slot_free(m, s);
+        if (s->job && s->generating) {
+            s->n_added = 1;
+            used++;
+        }
+    }
+    int budget = m->n_batch - used - m->n_slots; /* room is kept for the gap tokens */
+    for (;;) {
+        struct slot *s = NULL;
+        for (int i = 0; i < m->n_slots; i++) {
+            struct slot *c = &m->slots[i];
+            if (c->job && !c->generating && c->n_added == 0 && c->n_done < c->job->n_tokens &&
+                (!s || c->order < s->order))
+                s = c;
+        }
+        if (!s || budget <= 0)
+            break;
+        int left = s->job->n_tokens - s->n_done;
+        s->n_added = left < budget ? left : budget;
+        budget -= s->n_added;
+    }
+    int lo = m->n_slots, hi = -1;
+    for (int i = 0; i < m->n_slots; i++) {
+        if (m->slots[i].n_added) {
+            lo = i < lo ? i : lo;
+            hi = i;
+        }
+    }
+    if (hi < 0)
+        return;
+    for (int i = lo + 1; i < hi; i++) {
+        struct slot *s = &m->slots[i];
+        s->dummy = s->n_added == 0 && s->n_cache < m->slot_ctx;
+    }
+    for (int i = lo; i <= hi; i++) {
+        struct slot *s = &m->slots[i];
+        if (s->dummy) {
+            batch_add(b, s->n_cache ? s->cache[s->n_cache - 1] : 0, s->n_cache, s->id, false);
+        } else if (s->n_added && s->generating) {
+            s->i_batch = b->n_tokens;
+            batch_add(b, s->next, s->n_cache, s->id, true);
+        } else if (s->n_added) {
+            for (int k = 0; k < s->n_added; k++) {
+                int t = s->n_done + k;
+                batch_add(b, s->job->tokens[t], s->n_cache + k, s->id, t == s->job->n_tokens - 1);
+            }
+            if (s->n_done + s->n_added == s->job->n_tokens)
+                s->i_batch = b->n_tokens - 1;
+        }
+    }
+
+    int rc = llama_decode(m->ctx, *b);
+    atomic_fetch_add(&m->st_decode, 1);
+    for (int i = 0; i < m->n_slots; i++) {
+        struct slot *s = &m->slots[i];
+        if (s->dummy)
+            llama_memory_seq_rm(mem, s->id, s->n_cache, -1);
+    }
+    if (rc != 0) {
+        if (atomic_load(&m->stop))
+            return;
+        sg_log(SG_LOG_ERROR, "engine_decode", "llama_decode failed with %d (%d tokens)", rc,
+               b->n_tokens);
+        for (int i = 0; i < m->n_slots; i++) {
+            struct slot *s = &m->slots[i];
+            if (s->n_added == 0)
+                continue;
+            /* the memory may hold part of the batch: start this slot over */
+            llama_memory_seq_rm(mem, s->id, -1, -1);
+            s->n_cache = 0;
+            s->n_added = 0;
+            if (s->job)
+                fail(m, s, "the model could not process the request");
+        }
+        return;
+    }
+    /* the batch is in the KV cache now */
+    for (int i = 0; i < m->n_slots; i++) {
+        struct slot *s = &m->slots[i];
+        if (s->n_added == 0)
+            continue;
+        if (s->generating) {
+            s->cache[s->n_cache++] = s->next;
+        } else {
+            memcpy(s->cache + s->n_cache, s->job->tokens + s->n_done,
+                   (size_t)s->n_added * sizeof(llama_token));
+            s->n_cache += s->n_added;
+            s->n_done += s->n_added;
+            atomic_fetch_add(&m->st_prompt, (uint64_t)s->n_added);
+        }
+    }
+    for (int i = 0; i < m->n_slots; i++) {
+        struct slot *s = &m->slots[i];
+        if (s->i_batch < 0 || !s->job)
+            continue;
+        if (atomic_load(&s->job->cancelled))
+            slot_free(m, s);
+        else
+            on_logits(m, s);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------
+ * the decode thread: embeddings */
+
+static int embd_context(struct sg_llm *m)
+{
+    if (m->ectx)
+        return 0;
+    if (m->embd_failed)
+        return -1;
+    struct llama_context_params cp = llama_context_default_params();
+    cp.n_ctx = (uint32_t)m->embd_ctx;
+    cp.n_batch = (uint32_t)m->embd_chunk;
+    cp.n_ubatch = (uint32_t)m->embd_chunk;
+    cp.n_seq_max = 1;
+    cp.n_threads = m->n_threads;
+    cp.n_threads_batch = m->n_threads;
+    cp.embeddings = true;
+    /* a generative model's default is no pooling: the mean is taken here, chunk by chunk */
+    cp.pooling_type =
+        m->embd_native_pool ? LLAMA_POOLING_TYPE_MEAN : LLAMA_POOLING_TYPE_UNSPECIFIED;
+    cp.flash_attn_type = m->gpu ? LLAMA_FLASH_ATTN_TYPE_AUTO : LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    cp.no_perf = true;
+    cp.abort_callback = abort_cb;
+    cp.abort_callback_data = m;
+    m->ectx = llama_init_from_model(m->model, cp);
+    if (m->ectx && !m->embd_native_pool && llama_pooling_type(m->ectx) != LLAMA_POOLING_TYPE_NONE) {
+        llama_free(m->ectx); /* pools by itself after all: one micro-batch, llama.cpp's mean */
+        m->embd_native_pool = true;
+        m->embd_chunk = m->embd_ctx;
+        cp.n_batch = cp.n_ubatch = (uint32_t)m->embd_ctx;
+        cp.pooling_type = LLAMA_POOLING_TYPE_MEAN;
+        m->ectx = llama_init_from_model(m->model, cp);
+    }
+    if (m->ectx)
+        m->ebatch = llama_batch_init(m->embd_chunk, 0, 1);
+    if (!m->ectx || !m->ebatch.token) {
+        m->embd_failed = true;
+        sg_log(SG_LOG_ERROR, "engine_embeddings", "cannot create the embedding context");
+        return -1;
+    }
+    return 0;
+}
+
+static void run_embedding(struct sg_llm *m, struct sg_llm_job *j)
+{
+    if (atomic_load(&j->cancelled)) {
+        job_drop(j);
+        return;
+    }
+    if (embd_context(m) != 0) {
+        deliver_error(j, "embeddings are not available");
+        job_drop(j);
+        return;
+    }
+    llama_memory_clear(llama_get_memory(m->ectx), true);
+    for (int i = 0; i < m->n_embd; i++)
+        m->esum[i] = 0.0;
+    const char *bad = NULL;
+    for (int at = 0; at < j->n_tokens && !bad; at += m->embd_chunk) {
+        int n = j->n_tokens - at < m->embd_chunk ? j->n_tokens - at : m->embd_chunk;
+        m->ebatch.n_tokens = 0;
+        for (int k = 0; k < n; k++)
+            batch_add(&m->ebatch, j->tokens[at + k], at + k, 0, true);
+        bool enc = llama_model_has_encoder(m->model) && !llama_model_has_decoder(m->model);
+        int rc = enc ? llama_encode(m->ectx, m->ebatch) : llama_decode(m->ectx, m->ebatch);
+        if (rc != 0) {
+            bad = "the model could not process the input";
+            break;
+        }
+        if (m->embd_native_pool) {
+            const float *e = llama_get_embeddings_seq(m->ectx, 0);
+            if (!e) {
+                bad = "the model gave no embedding";
+                break;
+            }
+            for (int i = 0; i < m->n_embd; i++)
+                m->esum[i] = e[i];
+            continue;
+        }
+        for (int k = 0; k < n && !bad; k++) {
+            const float *e = llama_get_embeddings_ith(m->ectx, k);
+            if (!e)
+                bad = "the model gave no embedding";
+            for (int i = 0; e && i < m->n_embd; i++)
+                m->esum[i] += e[i];
+        }
+    }
+    if (bad) {
+        if (!atomic_load(&m->stop))
+            deliver_error(j, bad);
+        job_drop(j);
+        return;
+    }
+    double norm = 0.0, scale = m->embd_native_pool ? 1.0 : 1.0 / j->n_tokens;
+    for (int i = 0; i < m->n_embd; i++) {
+        m->esum[i] *= scale;
+        norm += m->esum[i] * m->esum[i];
+    }
+    norm = sqrt(norm);
+    for (int i = 0; i < m->n_embd; i++)
+        m->evec[i] = (float)(norm > 0.0 ? m->esum[i] / norm : 0.0);
+    struct sg_llm_event ev = {
+        .kind = SG_LLM_EMBEDDING,
+        .prompt_tokens = j->n_tokens,
+        .embedding = m->evec,
+        .dim = m->n_embd,
+    };
+    deliver(j, &ev, true);
+    job_drop(j);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * the decode thread: the loop */
+
+static bool any_busy(const struct sg_llm *m)
+{
+    for (int i = 0; i < m->n_slots; i++)
+        if (m->slots[i].job)
+            return true;
+    return false;
+}
+
+static int free_slots(const struct sg_llm *m)
+{
+    int n = 0;
+    for (int i = 0; i < m->n_slots; i++)
+        n += m->slots[i].job == NULL;
+    return n;
+}
+
+/* Pops the head of a queue (under m->mu), dropping cancelled jobs on the way. */
+static struct sg_llm_job *pop(struct sg_llm *m, struct sg_llm_job **head, struct sg_llm_job **tail)
+{
+    while (*head) {
+        struct sg_llm_job *j = *head;
+        *head = j->next;
+        if (!*head)
+            *tail = NULL;
+        j->next = NULL;
+        atomic_fetch_sub(&m->st_queued, 1);
+        if (!atomic_load(&j->cancelled))
+            return j;
+        job_drop(j);
+    }
+    return NULL;
+}
+
+static void *decode_main(void *arg)
+{
+    struct sg_llm *m = arg;
+    struct sg_llm_job *taken[SG_LLM_MAX_PARALLEL];
+    log_engine = m;
+    for (;;) {
+        pthread_mutex_lock(&m->mu);
+        bool busy = any_busy(m);
+        while (!atomic_load(&m->stop) && !busy && !m->q_head && !m->e_head)
+            pthread_cond_wait(&m->cv, &m->mu);
+        if (atomic_load(&m->stop)) {
+            pthread_mutex_unlock(&m->mu);
+            break;
+        }
+        struct sg_llm_job *emb = pop(m, &m->e_head, &m->e_tail);
+        int n_taken = 0, room = free_slots(m);
+        while (n_taken < room) {
+            struct sg_llm_job *j = pop(m, &m->q_head, &m->q_tail);
+            if (!j)
+                break;
+            taken[n_taken++] = j;
+        }
+        pthread_mutex_unlock(&m->mu);
+
+        for (int i = 0; i < n_taken; i++)
+            slot_assign(m, taken[i]);
+        if (emb)
+            run_embedding(m, emb);
+        if (any_busy(m))
+            step(m);
+    }
+    /* closing: end every job without another event */
+    for (int i = 0; i < m->n_slots; i++) {
+        struct slot *s = &m->slots[i];
+        if (s->job) {
+            sg_llm_cancel(s->job);
+            slot_free(m, s);
+        }
+    }
+    return NULL;
+}

@@ -1,0 +1,518 @@
+/* Redaction in the request pipeline.
+ *
+ * On the way in (stage "redact", after authorization): every text field of the request
+ * body is detected and transformed in place: chat message contents (strings and the text
+ * parts of content arrays, every role), tool-call and function-call arguments, completion
+ * prompts, embedding inputs, and the "user" field. A block action refuses the request
+ * (400, code "content_blocked", naming the type and the field, never the value).
+ *
+ * On the way out (response filter): each answer text is output-scanned (restricted values
+ * the request did not carry are masked) and then restored (surrogates replaced by the
+ * request's original values). Streamed answers keep one scanner and one restorer per
+ * choice and field (content, text, each tool call's arguments); what they hold back is
+ * flushed into the chunk that carries the choice's finish_reason, or into one extra chunk
+ * before [DONE] when none came. */
+#include "core/json.h"
+#include "core/log.h"
+#include "gateway/gateway.h"
+#include "redact/redaction.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum field_kind { F_CONTENT, F_TEXT, F_TOOL };
+
+struct rx_stream {
+    int choice;
+    enum field_kind kind;
+    int tool; /* tool call index for F_TOOL */
+    bool done;
+    struct sg_outscan os;
+    struct sg_restorer rs;
+};
+
+#define RX_MAX_STREAMS 256
+
+struct sg_redact_req {
+    const struct sg_redaction *rd; /* the snapshot's, borrowed */
+    struct sg_vault *vault;
+    struct sg_findings f;
+    struct sg_buf a, b; /* scratch text */
+    uint32_t found[SG_ENT_MAX];
+    uint32_t nfound, restored, masked;
+    uint32_t masked_type[SG_ENT_MAX]; /* whole answers; streams count in their scanner */
+    struct rx_stream *streams;
+    size_t nstreams, capstreams;
+    /* from the last chunk, for a closing chunk of our own */
+    char chunk_id[128], chunk_object[48];
+    json_int_t created;
+};
+
+void sg_redact_release(struct sg_req *r)
+{
+    struct sg_redact_req *x = r->rx;
+    if (!x)
+        return;
+    for (size_t i = 0; i < x->nstreams; i++) {
+        sg_outscan_free(&x->streams[i].os);
+        sg_restorer_free(&x->streams[i].rs);
+    }
+    free(x->streams);
+    sg_vault_free(x->vault);
+    sg_findings_free(&x->f);
+    sg_buf_free(&x->a);
+    sg_buf_free(&x->b);
+    free(x);
+    r->rx = NULL;
+}
+
+/* ---- the request ---- */
+
+/* Redacts one JSON string in place. `path` names the field for errors. */
+static int redact_string(struct sg_req *r, json_t *s, const char *path)
+{
+    struct sg_redact_req *x = r->rx;
+    size_t len = json_string_length(s);
+    if (!len)
+        return 0;
+    sg_findings_reset(&x->f);
+    sg_buf_reset(&x->a);
+    unsigned blocked = 0;
+    int rc = sg_redact_text(x->rd, r->w->dscratch, x->vault, json_string_value(s), len, &x->f,
+                            &x->a, &blocked);
+    if (rc == SG_EDENIED) {
+        const char *tn = sg_entity_name(x->rd->det, blocked);
+        sg_metrics_add(r->w->metrics, SG_M_BLOCKED, 1, SG_LABELS({"type", tn}));
+        sg_api_error_set(&r->err, 400, "invalid_request_error", "content_blocked", path,
+                         "The request contains data of type %s, which this gateway's policy "
+                         "does not allow to be sent to a model.",
+                         tn);
+        return -1;
+    }
+    if (rc == SG_ETOOBIG) {
+        sg_api_error_set(&r->err, 400, "invalid_request_error", "too_much_personal_data", path,
+                         "The request contains more personal data than the gateway redacts in "
+                         "one request (at most %zu items).",
+                         x->rd->max_findings);
+        return -1;
+    }
+    if (rc) {
+        sg_api_error_set(&r->err, 500, "server_error", NULL, NULL,
+                         "The request could not be redacted.");
+        return -1;
+    }
+    if (!x->f.n)
+        return 0;
+    x->nfound += (uint32_t)x->f.n;
+    if (x->nfound > x->rd->max_findings) {
+        sg_api_error_set(&r->err, 400, "invalid_request_error", "too_much_personal_data", path,
+                         "The request contains more personal data than the gateway redacts in "
+                         "one request (at most %zu items).",
+                         x->rd->max_findings);
+        return -1;
+    }
+    for (size_t i = 0; i < x->f.n; i++)
+        x->found[x->f.v[i].type]++;
+    if (json_string_setn(s, x->a.data ? x->a.data : "", x->a.len) != 0) {
+        sg_api_error_set(&r->err, 500, "server_error", NULL, NULL,
+                         "The request could not be redacted.");
+        return -1;
+    }
+    return 0;
+}
+
+static int redact_field(struct sg_req *r, json_t *obj, const char *key, const char *path)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? redact_string(r, v, path) : 0;
+}
+
+/* A string, or an array of strings (arrays of token ids are left alone). */
+static int redact_string_or_list(struct sg_req *r, json_t *v, const char *path)
+{
+    if (json_is_string(v))
+        return redact_string(r, v, path);
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e)
+    {
+        char p[96];
+        snprintf(p, sizeof(p), "%s[%zu]", path, i);
+        if (json_is_string(e) && redact_string(r, e, p) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int redact_message(struct sg_req *r, json_t *m, size_t mi)
+{
+    char p[96];
+    json_t *content = json_object_get(m, "content");
+    snprintf(p, sizeof(p), "messages[%zu].content", mi);
+    if (json_is_string(content) && redact_string(r, content, p) != 0)
+        return -1;
+    if (json_is_array(content)) {
+        size_t i;
+        json_t *part;
+        json_array_foreach(content, i, part)
+        {
+            snprintf(p, sizeof(p), "messages[%zu].content[%zu].text", mi, i);
+            if (redact_field(r, part, "text", p) != 0)
+                return -1;
+        }
+    }
+    json_t *calls = json_object_get(m, "tool_calls");
+    size_t i;
+    json_t *call;
+    json_array_foreach(calls, i, call)
+    {
+        snprintf(p, sizeof(p), "messages[%zu].tool_calls[%zu].function.arguments", mi, i);
+        if (redact_field(r, json_object_get(call, "function"), "arguments", p) != 0)
+            return -1;
+    }
+    snprintf(p, sizeof(p), "messages[%zu].function_call.arguments", mi);
+    return redact_field(r, json_object_get(m, "function_call"), "arguments", p);
+}
+
+int sg_stage_redact(struct sg_req *r)
+{
+    const struct sg_redaction *rd = r->snap->redaction;
+    if (!rd->enabled)
+        return 0;
+    struct sg_redact_req *x = calloc(1, sizeof(*x));
+    if (x) {
+        x->rd = rd;
+        x->vault = sg_redaction_vault(rd, r->snap->cfg->limits.max_body);
+        sg_findings_init(&x->f, rd->max_findings);
+        sg_buf_init(&x->a, r->snap->cfg->limits.max_response + 4096);
+        sg_buf_init(&x->b, r->snap->cfg->limits.max_response + 4096);
+    }
+    r->rx = x;
+    if (!x || !x->vault) {
+        sg_api_error_set(&r->err, 500, "server_error", NULL, NULL, "Out of memory.");
+        return -1;
+    }
+    json_t *body = r->body;
+    switch (r->ep->ep) {
+    case SG_EP_CHAT: {
+        size_t i;
+        json_t *m;
+        json_array_foreach(json_object_get(body, "messages"), i, m)
+        {
+            if (redact_message(r, m, i) != 0)
+                return -1;
+        }
+        break;
+    }
+    case SG_EP_COMPLETIONS:
+        if (redact_string_or_list(r, json_object_get(body, "prompt"), "prompt") != 0)
+            return -1;
+        break;
+    case SG_EP_EMBEDDINGS:
+        if (redact_string_or_list(r, json_object_get(body, "input"), "input") != 0)
+            return -1;
+        break;
+    default:
+        break;
+    }
+    return redact_field(r, body, "user", "user");
+}
+
+/* ---- the answer ---- */
+
+static void count_out(struct sg_redact_req *x, const struct sg_outscan *os)
+{
+    x->masked += os->masked;
+    for (unsigned t = 0; os->masked && t < SG_ENT_MAX; t++)
+        x->masked_type[t] += os->masked_type[t];
+}
+
+/* Output-scans and restores a whole text field in place. */
+static int whole(struct sg_req *r, json_t *s, enum sg_restore_mode mode)
+{
+    struct sg_redact_req *x = r->rx;
+    if (!json_is_string(s) || !json_string_length(s))
+        return 0;
+    struct sg_outscan os;
+    sg_outscan_init(&os, x->rd, r->w->dscratch, x->vault);
+    sg_buf_reset(&x->a);
+    sg_buf_reset(&x->b);
+    int rc = sg_outscan_text(&os, json_string_value(s), json_string_length(s), &x->a);
+    count_out(x, &os);
+    sg_outscan_free(&os);
+    if (rc)
+        return -1;
+    int n = sg_restore(x->vault, mode, x->a.data ? x->a.data : "", x->a.len, &x->b);
+    if (n < 0)
+        return -1;
+    x->restored += (uint32_t)n;
+    if (n == 0 && x->a.len == json_string_length(s))
+        return 0; /* nothing masked, nothing restored */
+    return json_string_setn(s, x->b.data ? x->b.data : "", x->b.len) ? -1 : 0;
+}
+
+static struct rx_stream *stream_get(struct sg_req *r, int choice, enum field_kind kind, int tool)
+{
+    struct sg_redact_req *x = r->rx;
+    for (size_t i = 0; i < x->nstreams; i++) {
+        struct rx_stream *s = &x->streams[i];
+        if (s->choice == choice && s->kind == kind && s->tool == tool)
+            return s;
+    }
+    if (x->nstreams >= RX_MAX_STREAMS)
+        return NULL;
+    if (x->nstreams == x->capstreams) {
+        size_t cap = x->capstreams ? x->capstreams * 2 : 2;
+        struct rx_stream *v = realloc(x->streams, cap * sizeof(*v));
+        if (!v)
+            return NULL;
+        x->streams = v;
+        x->capstreams = cap;
+    }
+    struct rx_stream *s = &x->streams[x->nstreams++];
+    memset(s, 0, sizeof(*s));
+    s->choice = choice;
+    s->kind = kind;
+    s->tool = tool;
+    sg_outscan_init(&s->os, x->rd, r->w->dscratch, x->vault);
+    sg_restorer_init(&s->rs, x->vault, kind == F_TOOL ? SG_RESTORE_JSON : SG_RESTORE_RAW);
+    return s;
+}
+
+/* Feeds a piece of a stream (text may be NULL at the end with `finish`), writing what can
+ * be passed on into x->b. */
+static int stream_step(struct sg_redact_req *x, struct rx_stream *s, const char *text, size_t len,
+                       bool finish)
+{
+    sg_buf_reset(&x->a);
+    sg_buf_reset(&x->b);
+    unsigned before = s->os.masked;
+    int rc = len ? sg_outscan_feed(&s->os, text, len, &x->a) : 0;
+    if (!rc && finish)
+        rc = sg_outscan_finish(&s->os, &x->a);
+    x->masked += s->os.masked - before;
+    unsigned rb = s->rs.restored;
+    if (!rc && x->a.len)
+        rc = sg_restorer_feed(&s->rs, x->a.data, x->a.len, &x->b);
+    if (!rc && finish) {
+        rc = sg_restorer_finish(&s->rs, &x->b);
+        s->done = true;
+    }
+    x->restored += s->rs.restored - rb;
+    return rc ? -1 : 0;
+}
+
+/* Replaces the string `key` of `obj` with x->b (creating it when absent). */
+static int set_text(json_t *obj, const char *key, const struct sg_buf *b)
+{
+    return json_object_set_new(obj, key, json_stringn(b->data ? b->data : "", b->len));
+}
+
+/* Appends x->b to the string `key` of `obj` (creating it). */
+static int append_text(json_t *obj, const char *key, const struct sg_buf *b)
+{
+    if (!b->len)
+        return 0;
+    json_t *old = json_object_get(obj, key);
+    if (!json_is_string(old))
+        return set_text(obj, key, b);
+    size_t ol = json_string_length(old);
+    char *v = malloc(ol + b->len);
+    if (!v)
+        return -1;
+    memcpy(v, json_string_value(old), ol);
+    memcpy(v + ol, b->data, b->len);
+    int rc = json_string_setn(old, v, ol + b->len);
+    free(v);
+    return rc;
+}
+
+/* The tool_calls entry of `delta` with index `tool` (created when absent). */
+static json_t *tool_entry(json_t *delta, int tool)
+{
+    json_t *calls = json_object_get(delta, "tool_calls");
+    if (!json_is_array(calls)) {
+        calls = json_array();
+        if (json_object_set_new(delta, "tool_calls", calls) != 0)
+            return NULL;
+    }
+    size_t i;
+    json_t *c;
+    json_array_foreach(calls, i, c)
+    {
+        if (json_integer_value(json_object_get(c, "index")) == tool)
+            return c;
+    }
+    c = json_pack("{s:I,s:{}}", "index", (json_int_t)tool, "function");
+    return c && json_array_append_new(calls, c) == 0 ? c : NULL;
+}
+
+/* Flushes every stream of `choice` into `ch` (a choice object of a chunk). */
+static int flush_choice(struct sg_req *r, json_t *ch, int choice, bool chat)
+{
+    struct sg_redact_req *x = r->rx;
+    for (size_t i = 0; i < x->nstreams; i++) {
+        struct rx_stream *s = &x->streams[i];
+        if (s->choice != choice || s->done)
+            continue;
+        if (stream_step(x, s, NULL, 0, true) != 0)
+            return -1;
+        if (!x->b.len)
+            continue;
+        json_t *delta = json_object_get(ch, "delta");
+        if (chat && !json_is_object(delta)) {
+            delta = json_object();
+            if (json_object_set_new(ch, "delta", delta) != 0)
+                return -1;
+        }
+        int rc;
+        if (s->kind == F_TEXT) {
+            rc = append_text(ch, "text", &x->b);
+        } else if (s->kind == F_CONTENT) {
+            rc = append_text(delta, "content", &x->b);
+        } else {
+            json_t *e = tool_entry(delta, s->tool);
+            json_t *fn = json_object_get(e, "function");
+            rc = fn ? append_text(fn, "arguments", &x->b) : -1;
+        }
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+static int stream_field(struct sg_req *r, json_t *holder, const char *key, int choice,
+                        enum field_kind kind, int tool)
+{
+    json_t *s = json_object_get(holder, key);
+    if (!json_is_string(s))
+        return 0;
+    struct rx_stream *st = stream_get(r, choice, kind, tool);
+    if (!st || stream_step(r->rx, st, json_string_value(s), json_string_length(s), false) != 0)
+        return -1;
+    return set_text(holder, key, &r->rx->b);
+}
+
+static int filter_stream_choice(struct sg_req *r, json_t *ch, int idx)
+{
+    json_t *delta = json_object_get(ch, "delta");
+    bool chat = json_is_object(delta);
+    if (chat) {
+        if (stream_field(r, delta, "content", idx, F_CONTENT, 0) != 0)
+            return -1;
+        size_t i;
+        json_t *call;
+        json_array_foreach(json_object_get(delta, "tool_calls"), i, call)
+        {
+            json_t *ti = json_object_get(call, "index");
+            int tool = json_is_integer(ti) ? (int)json_integer_value(ti) : (int)i;
+            if (stream_field(r, json_object_get(call, "function"), "arguments", idx, F_TOOL,
+                             tool) != 0)
+                return -1;
+        }
+    }
+    if (stream_field(r, ch, "text", idx, F_TEXT, 0) != 0)
+        return -1;
+    if (json_is_string(json_object_get(ch, "finish_reason")))
+        return flush_choice(r, ch, idx, chat || r->ep->ep == SG_EP_CHAT);
+    return 0;
+}
+
+static int filter_whole_choice(struct sg_req *r, json_t *ch)
+{
+    json_t *m = json_object_get(ch, "message");
+    if (whole(r, json_object_get(m, "content"), SG_RESTORE_RAW) != 0 ||
+        whole(r, json_object_get(ch, "text"), SG_RESTORE_RAW) != 0)
+        return -1;
+    size_t i;
+    json_t *call;
+    json_array_foreach(json_object_get(m, "tool_calls"), i, call)
+    {
+        if (whole(r, json_object_get(json_object_get(call, "function"), "arguments"),
+                  SG_RESTORE_JSON) != 0)
+            return -1;
+    }
+    return whole(r, json_object_get(json_object_get(m, "function_call"), "arguments"),
+                 SG_RESTORE_JSON);
+}
+
+int sg_filter_redact(struct sg_req *r, json_t *obj)
+{
+    struct sg_redact_req *x = r->rx;
+    if (!x)
+        return 0;
+    json_t *choices = json_object_get(obj, "choices");
+    if (r->stream) {
+        const char *id = json_string_value(json_object_get(obj, "id"));
+        const char *ob = json_string_value(json_object_get(obj, "object"));
+        snprintf(x->chunk_id, sizeof(x->chunk_id), "%s", id ? id : "");
+        snprintf(x->chunk_object, sizeof(x->chunk_object), "%s", ob ? ob : "");
+        x->created = json_integer_value(json_object_get(obj, "created"));
+    }
+    size_t i;
+    json_t *ch;
+    json_array_foreach(choices, i, ch)
+    {
+        json_t *ix = json_object_get(ch, "index");
+        int idx = json_is_integer(ix) ? (int)json_integer_value(ix) : (int)i;
+        if ((r->stream ? filter_stream_choice(r, ch, idx) : filter_whole_choice(r, ch)) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int sg_redact_stream_flush(struct sg_req *r, struct sg_buf *sse)
+{
+    struct sg_redact_req *x = r->rx;
+    if (!x)
+        return 0;
+    for (size_t i = 0; i < x->nstreams; i++) {
+        struct rx_stream *s = &x->streams[i];
+        if (s->done)
+            continue;
+        bool chat = r->ep->ep == SG_EP_CHAT;
+        json_t *ch = json_pack("{s:i,s:n}", "index", s->choice, "finish_reason");
+        /* "o" hands the reference to ch over to the chunk, also when packing fails */
+        json_t *chunk =
+            json_pack("{s:s,s:s,s:I,s:s,s:[o]}", "id", x->chunk_id, "object", x->chunk_object,
+                      "created", x->created, "model", r->model, "choices", ch);
+        int rc = chunk ? flush_choice(r, ch, s->choice, chat) : -1;
+        rc = rc ? rc : sg_buf_append(sse, "data: ", 6);
+        rc = rc ? rc : sg_json_dump(chunk, sse);
+        rc = rc ? rc : sg_buf_append(sse, "\n\n", 2);
+        json_decref(chunk);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+void sg_redact_log(struct sg_req *r, struct sg_logline *l)
+{
+    struct sg_redact_req *x = r ? r->rx : NULL;
+    if (!x)
+        return;
+    sg_logline_int(l, "redacted", x->nfound);
+    if (x->restored)
+        sg_logline_int(l, "restored", x->restored);
+    if (x->masked)
+        sg_logline_int(l, "output_masked", x->masked);
+    for (unsigned t = 0; x->nfound && t < sg_detector_ntypes(x->rd->det); t++) {
+        if (!x->found[t])
+            continue;
+        sg_metrics_add(r->w->metrics, SG_M_REDACTIONS, x->found[t],
+                       SG_LABELS({"type", sg_entity_name(x->rd->det, t)},
+                                 {"action", sg_action_name(x->rd->actions[t])}));
+    }
+    for (unsigned t = 0; x->masked && t < SG_ENT_MAX; t++) {
+        uint32_t n = x->masked_type[t];
+        for (size_t i = 0; i < x->nstreams; i++)
+            n += x->streams[i].os.masked_type[t];
+        if (n)
+            sg_metrics_add(r->w->metrics, SG_M_OUTPUT_MASKED, n,
+                           SG_LABELS({"type", sg_entity_name(x->rd->det, t)}));
+    }
+    if (x->restored)
+        sg_metrics_add(r->w->metrics, SG_M_RESTORED, x->restored, NULL, 0);
+}

@@ -1,0 +1,118 @@
+/* Detection of personal and restricted data in text. One detector (immutable, shared by
+ * all threads) holds what was compiled from the configuration: the first-name gazetteer,
+ * the custom detectors (one Hyperscan database for every custom regular expression and
+ * dictionary term) and the JSON field names that say what a value is. Scanning a text
+ * uses a per-thread scratch and appends findings.
+ *
+ * How a text is scanned: when it holds non-ASCII bytes it is first normalized for
+ * detection (full-width forms and look-alike Cyrillic and Greek letters folded to ASCII,
+ * zero-width characters and soft hyphens dropped) with an offset map, so findings always
+ * refer to the original bytes. Then single-pass scanners triggered by cheap characters
+ * ('@', digits, ':', capital letters, known secret prefixes) find candidates, validators
+ * (src/redact/validate.c) confirm them, and overlapping findings are resolved (the longer
+ * one wins, then the more specific type). Time is linear in the text's length. */
+#ifndef SG_REDACT_DETECT_H
+#define SG_REDACT_DETECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/error.h"
+
+/* Built-in entity types (the names in reports are exactly these). Custom detectors get
+ * types from SG_ENT_CUSTOM on. */
+enum sg_entity {
+    SG_ENT_EMAIL = 0,
+    SG_ENT_PHONE,
+    SG_ENT_CARD,
+    SG_ENT_IBAN,
+    SG_ENT_IP,
+    SG_ENT_URL_CREDENTIALS,
+    SG_ENT_NATIONAL_ID,
+    SG_ENT_VAT_ID,
+    SG_ENT_SECRET,
+    SG_ENT_PERSON,
+    SG_ENT_ADDRESS,
+    SG_ENT_DATE_OF_BIRTH,
+    SG_ENT_FIELD, /* a value named by its JSON field (see sg_detector_field_type) */
+    SG_ENT_BUILTIN,
+    SG_ENT_CUSTOM = 32,
+    SG_ENT_MAX = 256
+};
+
+struct sg_finding {
+    uint32_t start, end; /* byte offsets into the original text, end exclusive */
+    uint16_t type;       /* enum sg_entity or a custom type */
+};
+
+/* A growable list of findings with a hard cap. */
+struct sg_findings {
+    struct sg_finding *v; /* owned */
+    size_t n, cap, max;
+    bool truncated; /* more findings than `max` were found; the rest were dropped */
+};
+
+void sg_findings_init(struct sg_findings *f, size_t max);
+void sg_findings_reset(struct sg_findings *f);
+void sg_findings_free(struct sg_findings *f);
+
+/* A custom detector from the configuration. */
+struct sg_custom_detector {
+    const char *name;         /* its type name in reports, e.g. "UNRELEASED_PRODUCT" */
+    const char *regex;        /* a PCRE-style pattern (Hyperscan syntax), or NULL */
+    const char *const *terms; /* dictionary terms (matched case-insensitively, on word
+                               * boundaries), or NULL */
+    size_t nterms;
+    bool case_sensitive;
+};
+
+/* A field name whose value is of a type whatever it looks like: in JSON ("billing_email":
+ * "x", also inside JSON text that is itself a string, \"billing_email\": \"x\"), form
+ * data (billing_email=x) and "key: value" lines. Names match case-insensitively; a name
+ * with a leading underscore (post meta, "_billing_email") also matches without it. */
+struct sg_field_rule {
+    const char *name;
+    const char *type; /* a built-in or custom type name, or NULL to drop a built-in rule */
+};
+
+struct sg_detector_opts {
+    const struct sg_custom_detector *custom;
+    size_t ncustom;
+    const struct sg_field_rule *fields; /* added to (or, by name, replacing) the built-in
+                                         * WooCommerce/WordPress rules */
+    size_t nfields;
+};
+
+struct sg_detector;
+struct sg_detect_scratch;
+
+/* Compiles a detector (everything in `o` is copied; `o` may be NULL for the built-in
+ * detectors only). Returns 0 or an SG_E* code with `err` naming the custom detector whose
+ * pattern does not compile or the field rule with an unknown type. */
+int sg_detector_new(const struct sg_detector_opts *o, struct sg_detector **out,
+                    struct sg_error *err);
+void sg_detector_free(struct sg_detector *d);
+/* The report name of a type ("EMAIL", or a custom detector's name). */
+const char *sg_entity_name(const struct sg_detector *d, unsigned type);
+/* Looks a name up; returns the type or -1. */
+int sg_entity_lookup(const struct sg_detector *d, const char *name);
+/* Number of types (built-in and custom). */
+unsigned sg_detector_ntypes(const struct sg_detector *d);
+
+/* A per-thread scratch (buffers that grow to the largest text seen, Hyperscan scratch).
+ * One scratch serves any number of scans, one at a time, with any detector (it grows for
+ * a detector it has not seen; `d` may be NULL). */
+struct sg_detect_scratch *sg_detect_scratch_new(const struct sg_detector *d);
+void sg_detect_scratch_free(struct sg_detect_scratch *s);
+
+/* Scans `len` bytes of `text` and appends its findings, sorted by start and not
+ * overlapping, to `out`. Invalid UTF-8 and NUL bytes are scanned like any other bytes.
+ * Returns 0 or SG_ENOMEM. */
+int sg_detect(const struct sg_detector *d, struct sg_detect_scratch *s, const char *text,
+              size_t len, struct sg_findings *out);
+
+/* Whether the gazetteer knows `word` (n bytes, any case) as a first name. */
+bool sg_detect_is_first_name(const char *word, size_t n);
+
+#endif

@@ -1,0 +1,215 @@
+/* Field-name detection: a value whose key or form-field name says what it is
+ * ("billing_email": "...", billing_phone=..., customer_note: ...). Triggered by ':' and
+ * '=' only; the key is read backwards from there (bounded), looked up in a sorted table,
+ * and the value read forwards (bounded). */
+#include "redact/detect_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* The built-in rules: WooCommerce order fields (also as post meta with a leading
+ * underscore), WordPress user fields and the Cost of Goods plugin's cost prices. */
+static const struct sg_field_rule builtin_fields[] = {{"billing_first_name", "PERSON"},
+                                                      {"billing_last_name", "PERSON"},
+                                                      {"billing_address_1", "ADDRESS"},
+                                                      {"billing_address_2", "ADDRESS"},
+                                                      {"billing_city", "ADDRESS"},
+                                                      {"billing_postcode", "ADDRESS"},
+                                                      {"billing_email", "EMAIL"},
+                                                      {"billing_phone", "PHONE"},
+                                                      {"billing_company", "FIELD"},
+                                                      {"shipping_first_name", "PERSON"},
+                                                      {"shipping_last_name", "PERSON"},
+                                                      {"shipping_address_1", "ADDRESS"},
+                                                      {"shipping_address_2", "ADDRESS"},
+                                                      {"shipping_city", "ADDRESS"},
+                                                      {"shipping_postcode", "ADDRESS"},
+                                                      {"shipping_phone", "PHONE"},
+                                                      {"shipping_company", "FIELD"},
+                                                      {"customer_note", "FIELD"},
+                                                      {"customer_ip_address", "IP"},
+                                                      {"customer_user_agent", "FIELD"},
+                                                      {"first_name", "PERSON"},
+                                                      {"last_name", "PERSON"},
+                                                      {"display_name", "PERSON"},
+                                                      {"user_email", "EMAIL"},
+                                                      {"user_pass", "SECRET"},
+                                                      {"date_of_birth", "DATE_OF_BIRTH"},
+                                                      {"birthdate", "DATE_OF_BIRTH"},
+                                                      {"wc_cog_cost", "FIELD"},
+                                                      {"wc_cog_item_cost", "FIELD"},
+                                                      {"wc_cog_item_total_cost", "FIELD"},
+                                                      {"wc_cog_order_total_cost", "FIELD"}};
+
+#define MAX_KEY 64
+#define MAX_QUOTED 4096
+#define MAX_PLAIN 1024
+
+static int field_cmp(const void *a, const void *b)
+{
+    const struct sg_field *x = a, *y = b;
+    return strcmp(x->name, y->name);
+}
+
+int sg_fields_build(struct sg_detector *d, const struct sg_field_rule *extra, size_t nextra,
+                    struct sg_error *err)
+{
+    size_t nb = sizeof(builtin_fields) / sizeof(builtin_fields[0]);
+    d->fields = calloc(nb + nextra + 1, sizeof(*d->fields));
+    if (!d->fields)
+        return sg_error_set(err, SG_ENOMEM, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < nb + nextra; i++) {
+        const struct sg_field_rule *r = i < nb ? &builtin_fields[i] : &extra[i - nb];
+        size_t len = strlen(r->name);
+        const char *name = r->name;
+        if (len && name[0] == '_') { /* matched with and without the underscore anyway */
+            name++;
+            len--;
+        }
+        if (len == 0 || len > MAX_KEY)
+            return sg_error_set(err, SG_EINVAL, "field %s: names are 1 to %d characters", r->name,
+                                MAX_KEY);
+        int type = -1;
+        if (r->type && (type = sg_entity_lookup(d, r->type)) < 0)
+            return sg_error_set(err, SG_EINVAL, "field %s: unknown type %s", r->name, r->type);
+        char low[MAX_KEY + 1];
+        for (size_t k = 0; k <= len; k++)
+            low[k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
+        /* a later rule with the same name replaces the earlier one */
+        size_t j = 0;
+        while (j < n && strcmp(d->fields[j].name, low) != 0)
+            j++;
+        if (j == n)
+            n++;
+        memcpy(d->fields[j].name, low, len + 1);
+        d->fields[j].type = type;
+    }
+    /* drop the rules turned off */
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (d->fields[i].type >= 0)
+            d->fields[k++] = d->fields[i];
+    d->nfields = k;
+    qsort(d->fields, d->nfields, sizeof(*d->fields), field_cmp);
+    return 0;
+}
+
+static bool key_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+}
+
+static int lookup(const struct sg_detector *d, const unsigned char *k, size_t n)
+{
+    if (n && k[0] == '_') {
+        k++;
+        n--;
+    }
+    if (n == 0 || n > MAX_KEY)
+        return -1;
+    struct sg_field key = {.type = -1};
+    for (size_t i = 0; i < n; i++)
+        key.name[i] = (char)(k[i] >= 'A' && k[i] <= 'Z' ? k[i] + 32 : k[i]);
+    key.name[n] = '\0';
+    const struct sg_field *f = bsearch(&key, d->fields, d->nfields, sizeof(key), field_cmp);
+    return f ? f->type : -1;
+}
+
+/* Reads a quoted value starting after its opening quote at t[i]; `esc` when the quotes
+ * are themselves escaped (\"). Returns the end (exclusive) or 0. */
+static size_t quoted_end(const unsigned char *t, size_t n, size_t i, bool esc)
+{
+    for (size_t k = i; k < n && k - i < MAX_QUOTED; k++) {
+        if (t[k] == '\\') {
+            if (esc && k + 1 < n && t[k + 1] == '"')
+                return k;
+            if (!esc && k + 1 < n)
+                k++; /* an escaped character */
+            else if (esc && k + 2 < n && t[k + 1] == '\\')
+                k += 2; /* \\\" or \\\\ inside escaped JSON */
+            continue;
+        }
+        if (!esc && t[k] == '"')
+            return k;
+        if (t[k] == '\n')
+            return 0;
+    }
+    return 0;
+}
+
+int sg_detect_fields(const struct sg_detector *d, struct scan *s)
+{
+    if (!d || !d->nfields)
+        return 0;
+    const unsigned char *t = s->t;
+    size_t n = s->n;
+    for (size_t i = 1; i < n; i++) {
+        unsigned char c = t[i];
+        if (c != ':' && c != '=')
+            continue;
+        /* the key, backwards: optional spaces, an optional (escaped) quote */
+        size_t j = i;
+        while (j > 0 && i - j < 8 && (t[j - 1] == ' ' || t[j - 1] == '\t'))
+            j--;
+        bool quoted = false;
+        if (j > 0 && (t[j - 1] == '"' || t[j - 1] == '\'')) {
+            quoted = true;
+            j--;
+            if (j > 0 && t[j - 1] == '\\')
+                j--;
+        }
+        size_t kend = j;
+        while (j > 0 && kend - j <= MAX_KEY && key_char(t[j - 1]))
+            j--;
+        if (j == kend || kend - j > MAX_KEY || (j > 0 && key_char(t[j - 1])))
+            continue;
+        int type = lookup(d, t + j, kend - j);
+        if (type < 0)
+            continue;
+        /* the value */
+        size_t v = i + 1;
+        while (v < n && v - i < 8 && (t[v] == ' ' || t[v] == '\t'))
+            v++;
+        size_t vs, ve;
+        if (v < n && (t[v] == '"' || (t[v] == '\\' && v + 1 < n && t[v + 1] == '"'))) {
+            bool esc = t[v] == '\\';
+            vs = v + (esc ? 2 : 1);
+            ve = quoted_end(t, n, vs, esc);
+            if (!ve)
+                continue;
+        } else if (v < n && t[v] == '\'' && !quoted) {
+            vs = v + 1;
+            ve = vs;
+            while (ve < n && ve - vs < MAX_PLAIN && t[ve] != '\'' && t[ve] != '\n')
+                ve++;
+            if (ve >= n || t[ve] != '\'')
+                continue;
+        } else {
+            vs = v;
+            ve = v;
+            if (c == '=') { /* form data */
+                while (ve < n && ve - vs < MAX_PLAIN && t[ve] != '&' && !sg_is_space(t[ve]) &&
+                       t[ve] != '"')
+                    ve++;
+            } else {
+                while (ve < n && ve - vs < MAX_PLAIN && t[ve] != '\n' && t[ve] != '\r' &&
+                       t[ve] != ',' && t[ve] != '}' && t[ve] != ']')
+                    ve++;
+                while (ve > vs && sg_is_space(t[ve - 1]))
+                    ve--;
+                if (ve - vs == 4 && memcmp(t + vs, "null", 4) == 0)
+                    continue;
+            }
+        }
+        if (ve > vs) {
+            int rc = sg_scan_add(s, vs, ve, (unsigned)type);
+            if (rc)
+                return rc;
+        }
+        i = ve > i ? ve - 1 : i;
+    }
+    return 0;
+}

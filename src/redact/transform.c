@@ -1,0 +1,575 @@
+/* Pseudonymization, masking, hashing and tolerant restore. */
+#include "redact/transform.h"
+#include "core/crypto.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/hmac.h>
+
+/* Crockford base32: no I, L, O, U (they read like 1, 1, 0, V). */
+static const char b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+static int b32_value(unsigned char c)
+{
+    c = (unsigned char)toupper(c);
+    if (c == 'O')
+        return 0;
+    if (c == 'I' || c == 'L')
+        return 1;
+    const char *p = c ? strchr(b32, c) : NULL;
+    return p ? (int)(p - b32) : -1;
+}
+
+const char *sg_action_name(enum sg_action a)
+{
+    static const char *const n[] = {"allow", "mask", "pseudonymize", "hash", "block"};
+    return a <= SG_ACT_BLOCK ? n[a] : "?";
+}
+
+int sg_action_parse(const char *s, enum sg_action *out)
+{
+    for (int i = 0; i <= SG_ACT_BLOCK; i++) {
+        if (strcmp(s, sg_action_name((enum sg_action)i)) == 0) {
+            *out = (enum sg_action)i;
+            return 0;
+        }
+    }
+    return SG_EINVAL;
+}
+
+enum sg_action sg_action_default(unsigned type)
+{
+    switch (type) {
+    case SG_ENT_CARD:
+    case SG_ENT_IBAN:
+    case SG_ENT_NATIONAL_ID:
+    case SG_ENT_SECRET:
+    case SG_ENT_URL_CREDENTIALS:
+        return SG_ACT_MASK;
+    default:
+        return SG_ACT_PSEUDONYMIZE;
+    }
+}
+
+/* ---- the vault ---- */
+
+struct entry {
+    uint32_t code; /* 30 bits */
+    uint16_t type;
+    char *value; /* the original, owned */
+    size_t len;
+};
+
+struct sg_vault {
+    const struct sg_detector *d;
+    const uint8_t *key;
+    size_t keylen;
+    struct entry *e;
+    size_t n, cap;
+    size_t bytes, max_bytes;
+    /* the types present, to speed restore */
+    bool has_type[SG_ENT_MAX];
+    uint16_t types[SG_ENT_MAX];
+    unsigned ntypes;
+    uint32_t first_letters; /* bit (c - 'A') for the first letter of each present type */
+    uint32_t *index;        /* open addressing: entry number + 1 by code, 0 = empty */
+    size_t index_cap;       /* a power of two, at least twice the entries */
+    uint64_t *noted;        /* digests of values the request carried (sg_vault_note); a set with
+                             * open addressing, 0 = empty */
+    size_t nnoted, capnoted;
+};
+
+struct sg_vault *sg_vault_new(const struct sg_detector *d, const uint8_t *key, size_t keylen,
+                              size_t max_bytes)
+{
+    struct sg_vault *v = calloc(1, sizeof(*v));
+    if (v) {
+        v->d = d;
+        v->key = key;
+        v->keylen = keylen;
+        v->max_bytes = max_bytes;
+    }
+    return v;
+}
+
+void sg_vault_free(struct sg_vault *v)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < v->n; i++) {
+        sg_secure_zero(v->e[i].value, v->e[i].len);
+        free(v->e[i].value);
+    }
+    free(v->e);
+    free(v->index);
+    free(v->noted);
+    free(v);
+}
+
+size_t sg_vault_count(const struct sg_vault *v)
+{
+    return v ? v->n : 0;
+}
+
+/* The canonical form of a value for its code: the same value written differently gets
+ * the same surrogate. */
+static size_t canonical(unsigned type, const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    bool space = false;
+    for (size_t i = 0; i < n && o + 1 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (type) {
+        case SG_ENT_PHONE:
+        case SG_ENT_CARD:
+            if (isdigit(c) || (c == '+' && o == 0))
+                out[o++] = (char)c;
+            break;
+        case SG_ENT_IBAN:
+        case SG_ENT_VAT_ID:
+        case SG_ENT_NATIONAL_ID:
+            if (isalnum(c))
+                out[o++] = (char)toupper(c);
+            break;
+        default:
+            if (isspace(c)) {
+                space = o > 0;
+                continue;
+            }
+            if (space) {
+                out[o++] = ' ';
+                space = false;
+                if (o + 1 >= cap)
+                    break;
+            }
+            out[o++] = (char)tolower(c);
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static uint32_t code_of(const struct sg_vault *v, unsigned type, const char *s, size_t n,
+                        uint8_t salt)
+{
+    char canon[1024];
+    size_t cl = canonical(type, s, n, canon, sizeof(canon));
+    unsigned char msg[1 + 1 + sizeof(canon)];
+    msg[0] = (unsigned char)type;
+    msg[1] = salt;
+    memcpy(msg + 2, canon, cl);
+    unsigned char mac[32];
+    unsigned int mlen = 0;
+    HMAC(EVP_sha256(), v->key, (int)v->keylen, msg, cl + 2, mac, &mlen);
+    uint32_t c = (uint32_t)mac[0] << 22 | (uint32_t)mac[1] << 14 | (uint32_t)mac[2] << 6 |
+                 (uint32_t)mac[3] >> 2;
+    sg_secure_zero(canon, sizeof(canon));
+    sg_secure_zero(msg, sizeof(msg));
+    return c & 0x3FFFFFFF;
+}
+
+static void code_text(uint32_t code, char out[SG_SURROGATE_CODE + 1])
+{
+    for (int i = SG_SURROGATE_CODE - 1; i >= 0; i--) {
+        out[i] = b32[code & 31];
+        code >>= 5;
+    }
+    out[SG_SURROGATE_CODE] = '\0';
+}
+
+static size_t slot_of(uint32_t code, unsigned type, size_t cap)
+{
+    return (size_t)((code ^ (uint32_t)type * 0x9E3779B1u) * 0x85EBCA6Bu) & (cap - 1);
+}
+
+static struct entry *vault_find(const struct sg_vault *v, unsigned type, uint32_t code)
+{
+    if (!v->index_cap)
+        return NULL;
+    for (size_t i = slot_of(code, type, v->index_cap);; i = (i + 1) & (v->index_cap - 1)) {
+        uint32_t k = v->index[i];
+        if (!k)
+            return NULL;
+        struct entry *e = &v->e[k - 1];
+        if (e->code == code && e->type == type)
+            return e;
+    }
+}
+
+static void index_put(struct sg_vault *v, size_t k)
+{
+    const struct entry *e = &v->e[k];
+    size_t i = slot_of(e->code, e->type, v->index_cap);
+    while (v->index[i])
+        i = (i + 1) & (v->index_cap - 1);
+    v->index[i] = (uint32_t)k + 1;
+}
+
+/* Indexes entry number `k` (0-based, == v->n), growing the index to stay half empty. */
+static int index_add(struct sg_vault *v, size_t k)
+{
+    if ((k + 1) * 2 > v->index_cap) {
+        size_t cap = v->index_cap ? v->index_cap * 2 : 64;
+        uint32_t *ix = calloc(cap, sizeof(*ix));
+        if (!ix)
+            return SG_ENOMEM;
+        free(v->index);
+        v->index = ix;
+        v->index_cap = cap;
+        for (size_t j = 0; j < k; j++)
+            index_put(v, j);
+    }
+    index_put(v, k);
+    return 0;
+}
+
+static uint64_t digest64(const struct sg_vault *v, unsigned type, const char *s, size_t n)
+{
+    char canon[1024];
+    size_t cl = canonical(type, s, n, canon, sizeof(canon));
+    unsigned char msg[2 + sizeof(canon)];
+    msg[0] = 'n';
+    msg[1] = (unsigned char)type;
+    memcpy(msg + 2, canon, cl);
+    unsigned char mac[32];
+    unsigned int mlen = 0;
+    HMAC(EVP_sha256(), v->key, (int)v->keylen, msg, cl + 2, mac, &mlen);
+    sg_secure_zero(canon, sizeof(canon));
+    sg_secure_zero(msg, sizeof(msg));
+    uint64_t d = 0;
+    for (int i = 0; i < 8; i++)
+        d = d << 8 | mac[i];
+    return d;
+}
+
+static bool noted_insert(uint64_t *set, size_t cap, uint64_t d)
+{
+    for (size_t i = (size_t)d & (cap - 1);; i = (i + 1) & (cap - 1)) {
+        if (set[i] == d)
+            return false;
+        if (!set[i]) {
+            set[i] = d;
+            return true;
+        }
+    }
+}
+
+int sg_vault_note(struct sg_vault *v, unsigned type, const char *value, size_t len)
+{
+    uint64_t d = digest64(v, type, value, len) | 1; /* never 0, the empty mark */
+    if ((v->nnoted + 1) * 2 > v->capnoted) {
+        size_t cap = v->capnoted ? v->capnoted * 2 : 32;
+        uint64_t *set = calloc(cap, sizeof(*set));
+        if (!set)
+            return SG_ENOMEM;
+        for (size_t i = 0; i < v->capnoted; i++)
+            if (v->noted[i])
+                noted_insert(set, cap, v->noted[i]);
+        free(v->noted);
+        v->noted = set;
+        v->capnoted = cap;
+    }
+    if (noted_insert(v->noted, v->capnoted, d))
+        v->nnoted++;
+    return 0;
+}
+
+bool sg_vault_noted(const struct sg_vault *v, unsigned type, const char *value, size_t len)
+{
+    if (!v || !v->nnoted)
+        return false;
+    uint64_t d = digest64(v, type, value, len) | 1;
+    for (size_t i = (size_t)d & (v->capnoted - 1);; i = (i + 1) & (v->capnoted - 1)) {
+        if (v->noted[i] == d)
+            return true;
+        if (!v->noted[i])
+            return false;
+    }
+}
+
+/* Records a value and returns its code (salted again on the rare collision with a
+ * different value of the same type). Negative on error. */
+static int64_t vault_put(struct sg_vault *v, unsigned type, const char *s, size_t n)
+{
+    for (uint8_t salt = 0; salt < 8; salt++) {
+        uint32_t code = code_of(v, type, s, n, salt);
+        struct entry *e = vault_find(v, type, code);
+        if (e) {
+            char a[1024], b[1024];
+            size_t la = canonical(type, e->value, e->len, a, sizeof(a));
+            size_t lb = canonical(type, s, n, b, sizeof(b));
+            bool same = la == lb && memcmp(a, b, la) == 0;
+            sg_secure_zero(a, sizeof(a));
+            sg_secure_zero(b, sizeof(b));
+            if (same)
+                return code;
+            continue; /* a collision: try the next salt */
+        }
+        if (v->bytes + n > v->max_bytes)
+            return SG_ETOOBIG;
+        if (v->n == v->cap) {
+            size_t cap = v->cap ? v->cap * 2 : 16;
+            struct entry *ne = realloc(v->e, cap * sizeof(*ne));
+            if (!ne)
+                return SG_ENOMEM;
+            v->e = ne;
+            v->cap = cap;
+        }
+        char *copy = malloc(n + 1);
+        if (!copy)
+            return SG_ENOMEM;
+        memcpy(copy, s, n);
+        copy[n] = '\0';
+        v->e[v->n] = (struct entry){code, (uint16_t)type, copy, n};
+        if (index_add(v, v->n) != 0) {
+            free(copy);
+            return SG_ENOMEM;
+        }
+        v->n++;
+        v->bytes += n;
+        if (type < SG_ENT_MAX && !v->has_type[type]) {
+            v->has_type[type] = true;
+            v->types[v->ntypes++] = (uint16_t)type;
+            v->first_letters |= 1u << (sg_entity_name(v->d, type)[0] - 'A');
+        }
+        return code;
+    }
+    return SG_EIO;
+}
+
+/* ---- transform ---- */
+
+int sg_transform(struct sg_vault *v, const enum sg_action *actions, const char *text, size_t len,
+                 const struct sg_findings *f, struct sg_buf *out, unsigned *blocked_type)
+{
+    size_t at = 0;
+    int rc = 0;
+    for (size_t i = 0; i < f->n && !rc; i++) {
+        const struct sg_finding *x = &f->v[i];
+        if (x->start < at || x->end > len)
+            continue;
+        enum sg_action a = actions ? actions[x->type] : sg_action_default(x->type);
+        if (a == SG_ACT_BLOCK) {
+            if (blocked_type)
+                *blocked_type = x->type;
+            return SG_EDENIED;
+        }
+        if (a == SG_ACT_ALLOW)
+            continue;
+        rc = sg_buf_append(out, text + at, x->start - at);
+        const char *tn = sg_entity_name(v->d, x->type);
+        const char *val = text + x->start;
+        size_t vl = x->end - x->start;
+        if (!rc && a == SG_ACT_MASK) {
+            rc = sg_buf_printf(out, "[%s]", tn);
+        } else if (!rc && a == SG_ACT_PSEUDONYMIZE) {
+            int64_t code = vault_put(v, x->type, val, vl);
+            if (code < 0)
+                return (int)code;
+            char ct[SG_SURROGATE_CODE + 1];
+            code_text((uint32_t)code, ct);
+            rc = sg_buf_printf(out, "%s_%s", tn, ct);
+        } else if (!rc && a == SG_ACT_HASH) {
+            char canon[1024];
+            size_t cl = canonical(x->type, val, vl, canon, sizeof(canon));
+            /* domain-separated from the surrogate codes: "h" and the type first */
+            unsigned char msg[2 + sizeof(canon)];
+            msg[0] = 'h';
+            msg[1] = (unsigned char)x->type;
+            memcpy(msg + 2, canon, cl);
+            unsigned char mac[32];
+            unsigned int ml = 0;
+            HMAC(EVP_sha256(), v->key, (int)v->keylen, msg, cl + 2, mac, &ml);
+            sg_secure_zero(canon, sizeof(canon));
+            sg_secure_zero(msg, sizeof(msg));
+            char hex[13];
+            sg_hex_encode(mac, 6, hex);
+            rc = sg_buf_printf(out, "%s#%s", tn, hex);
+        }
+        at = x->end;
+    }
+    return rc ? rc : sg_buf_append(out, text + at, len - at);
+}
+
+/* ---- restore ---- */
+
+/* Result of trying to read a surrogate at a position. */
+enum sur { SUR_NO = 0, SUR_YES, SUR_PARTIAL };
+
+/* Reads a surrogate of a type the vault holds at t[i]: TYPE (any case), then "_", " ", "-"
+ * or "\_", then six code characters with at most one space or line break before each.
+ * Returns SUR_YES (with *end and *entry), SUR_PARTIAL when the text ends inside a possible
+ * surrogate, SUR_NO otherwise. */
+static enum sur read_surrogate(const struct sg_vault *v, const char *t, size_t n, size_t i,
+                               size_t *end, const struct entry **entry)
+{
+    if (i > 0 && (isalnum((unsigned char)t[i - 1]) || t[i - 1] == '_'))
+        return SUR_NO;
+    enum sur best = SUR_NO;
+    for (unsigned ti = 0; ti < v->ntypes; ti++) {
+        unsigned type = v->types[ti];
+        const char *name = sg_entity_name(v->d, type);
+        size_t nl = strlen(name);
+        size_t have = n - i < nl ? n - i : nl;
+        if (strncasecmp(t + i, name, have) != 0)
+            continue;
+        if (have < nl) {
+            best = SUR_PARTIAL;
+            continue;
+        }
+        size_t k = i + nl;
+        if (k < n && t[k] == '\\') /* markdown-escaped underscore */
+            k++;
+        if (k >= n) {
+            best = SUR_PARTIAL;
+            continue;
+        }
+        if (t[k] != '_' && t[k] != ' ' && t[k] != '-')
+            continue;
+        k++;
+        uint32_t code = 0;
+        int got = 0;
+        bool partial = false;
+        while (got < SG_SURROGATE_CODE) {
+            if (k < n && got > 0 && (t[k] == ' ' || t[k] == '\n' || t[k] == '\r')) {
+                k += (t[k] == '\r' && k + 1 < n && t[k + 1] == '\n') ? 2 : 1;
+            }
+            if (k >= n) {
+                partial = true;
+                break;
+            }
+            int b = b32_value((unsigned char)t[k]);
+            if (b < 0)
+                break;
+            code = code << 5 | (uint32_t)b;
+            got++;
+            k++;
+        }
+        if (partial) {
+            best = SUR_PARTIAL;
+            continue;
+        }
+        if (got < SG_SURROGATE_CODE)
+            continue;
+        if (k < n && (isalnum((unsigned char)t[k]) || t[k] == '_'))
+            continue; /* a longer word */
+        const struct entry *e = vault_find(v, type, code);
+        if (!e)
+            continue;
+        *end = k;
+        *entry = e;
+        return SUR_YES;
+    }
+    return best;
+}
+
+static int put_value(struct sg_buf *out, enum sg_restore_mode mode, const struct entry *e)
+{
+    if (mode == SG_RESTORE_RAW)
+        return sg_buf_append(out, e->value, e->len);
+    return sg_buf_json_escape(out, e->value, e->len);
+}
+
+/* Restores t[0..n) into out. With `stream`, stops at the first possible surrogate that
+ * the text cuts short and returns its offset in *held (else n). Returns the count or
+ * -1. */
+static int restore_span(const struct sg_vault *v, enum sg_restore_mode mode, const char *t,
+                        size_t n, struct sg_buf *out, bool stream, size_t *held)
+{
+    int count = 0;
+    size_t at = 0;
+    *held = n;
+    if (!v || !v->ntypes)
+        return sg_buf_append(out, t, n) ? -1 : 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = (unsigned char)t[i] & ~0x20u; /* upper-case a letter */
+        if (c < 'A' || c > 'Z' || !(v->first_letters & (1u << (c - 'A'))))
+            continue;
+        size_t end = 0;
+        const struct entry *e = NULL;
+        enum sur r = read_surrogate(v, t, n, i, &end, &e);
+        if (r == SUR_PARTIAL && stream) {
+            *held = i;
+            break;
+        }
+        if (r != SUR_YES)
+            continue;
+        if (sg_buf_append(out, t + at, i - at) || put_value(out, mode, e))
+            return -1;
+        count++;
+        at = end;
+        i = end - 1;
+    }
+    if (sg_buf_append(out, t + at, *held - at))
+        return -1;
+    return count;
+}
+
+int sg_restore(const struct sg_vault *v, enum sg_restore_mode mode, const char *text, size_t len,
+               struct sg_buf *out)
+{
+    size_t held;
+    int rc = restore_span(v, mode, text, len, out, false, &held);
+    return rc < 0 ? SG_ETOOBIG : rc;
+}
+
+void sg_restorer_init(struct sg_restorer *r, const struct sg_vault *v, enum sg_restore_mode mode)
+{
+    r->v = v;
+    r->mode = mode;
+    r->restored = 0;
+    sg_buf_init(&r->pending, SG_SURROGATE_HOLD * 4 + 4096);
+}
+
+void sg_restorer_free(struct sg_restorer *r)
+{
+    sg_buf_free(&r->pending);
+}
+
+int sg_restorer_feed(struct sg_restorer *r, const char *text, size_t len, struct sg_buf *out)
+{
+    if (!r->pending.len) {
+        /* the common case: nothing held, restore straight from the input */
+        size_t held;
+        int rc = restore_span(r->v, r->mode, text, len, out, true, &held);
+        if (rc < 0)
+            return SG_ETOOBIG;
+        r->restored += (unsigned)rc;
+        return sg_buf_append(&r->pending, text + held, len - held) ? SG_ETOOBIG : 0;
+    }
+    /* Something is held: look at it with the new text. Only the held part and the start of
+     * the new text can form a surrogate across the border, so this is bounded by feeding
+     * the new text in slices. */
+    while (len) {
+        size_t take = len < 4096 ? len : 4096;
+        if (sg_buf_append(&r->pending, text, take))
+            return SG_ETOOBIG;
+        text += take;
+        len -= take;
+        size_t held;
+        int rc = restore_span(r->v, r->mode, r->pending.data, r->pending.len, out, true, &held);
+        if (rc < 0)
+            return SG_ETOOBIG;
+        r->restored += (unsigned)rc;
+        sg_buf_consume(&r->pending, held);
+        if (!r->pending.len && len)
+            return sg_restorer_feed(r, text, len, out);
+    }
+    return 0;
+}
+
+int sg_restorer_finish(struct sg_restorer *r, struct sg_buf *out)
+{
+    size_t held;
+    int rc = restore_span(r->v, r->mode, r->pending.data ? r->pending.data : "", r->pending.len,
+                          out, false, &held);
+    if (rc < 0)
+        return SG_ETOOBIG;
+    r->restored += (unsigned)rc;
+    sg_buf_reset(&r->pending);
+    return 0;
+}
