@@ -1096,7 +1096,8 @@ int sg_detect(const struct sg_detector *d, struct sg_detect_scratch *sc, const c
         return rc;
     /* Resolve overlaps: sweep in start order keeping the better of overlapping ones. */
     struct sg_findings *raw = &sc->raw;
-    qsort(raw->v, raw->n, sizeof(*raw->v), cmp_finding);
+    if (raw->n > 1) /* qsort's pointer must not be NULL, even for nothing */
+        qsort(raw->v, raw->n, sizeof(*raw->v), cmp_finding);
     size_t kept = 0;
     for (size_t i = 0; i < raw->n; i++) {
         struct sg_finding *f = &raw->v[i];

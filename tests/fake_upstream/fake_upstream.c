@@ -84,7 +84,7 @@ enum fu_cut { FU_CUT_NONE, FU_CUT_STALL, FU_CUT_DISCONNECT };
 /* Directives parsed from a prompt; -1 means "not given". */
 struct fu_directives {
     long long status, stall, split, delay, stall_after, disconnect_after, words;
-    long long bad_json, no_done, garbage;
+    long long bad_json, no_done, garbage, unhex;
     int invalid; /* a directive had an unknown key or an out-of-range value */
     char bad[64];
 };
@@ -919,7 +919,7 @@ static void fu_pump(struct fu_conn *c)
 static void fu_dir_init(struct fu_directives *d)
 {
     d->status = d->stall = d->split = d->delay = d->stall_after = d->disconnect_after = -1;
-    d->words = d->bad_json = d->no_done = d->garbage = -1;
+    d->words = d->bad_json = d->no_done = d->garbage = d->unhex = -1;
     d->invalid = 0;
     d->bad[0] = '\0';
 }
@@ -944,6 +944,7 @@ static void fu_dir_set(struct fu_directives *d, const char *kv, size_t n)
         {"bad_json", offsetof(struct fu_directives, bad_json), 0, 1},
         {"no_done", offsetof(struct fu_directives, no_done), 0, 1},
         {"garbage", offsetof(struct fu_directives, garbage), 0, 1},
+        {"unhex", offsetof(struct fu_directives, unhex), 0, 1},
     };
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         if (strlen(keys[i].key) != kl || memcmp(keys[i].key, kv, kl) != 0)
@@ -1038,6 +1039,33 @@ static char *fu_strip_directives(const char *s, size_t n, struct fu_directives *
 /* The gateway's own strict parser (src/core/json.c) builds the jansson values: jansson's
  * loader needs about 30 us for a 2 KB chat request, which alone would cap the fake near
  * 30k requests/s. */
+
+/* With unhex=1 the answer is the echo decoded from hex digits (spaces ignored): how tests make
+ * the "model" say something the request did not contain in readable form. */
+static void fu_unhex(const struct fu_directives *d, char *s, size_t *len)
+{
+    if (d->unhex != 1 || !s)
+        return;
+    size_t o = 0;
+    int hi = -1;
+    for (size_t i = 0; i < *len; i++) {
+        char ch = s[i];
+        int v = ch >= '0' && ch <= '9'   ? ch - '0'
+                : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                         : -1;
+        if (v < 0)
+            continue;
+        if (hi < 0) {
+            hi = v;
+        } else {
+            s[o++] = (char)(hi << 4 | v);
+            hi = -1;
+        }
+    }
+    *len = o;
+}
+
 static json_t *fu_json_load(const char *s, size_t n, char *err, size_t errsize)
 {
     struct sg_json_error je;
@@ -1383,6 +1411,7 @@ static void fu_chat(struct fu_conn *c, const char *body, size_t len)
             ut = (const char *)evbuffer_pullup(last, -1);
         }
         char *echo = fu_strip_directives(ut, ul, &d, &el);
+        fu_unhex(&d, echo, &el);
         json_t *inc = json_is_object(opts) ? json_object_get(opts, "include_usage") : NULL;
         if (!echo)
             fu_send_error(c, 500, NULL, NULL, "out of memory", 0);
@@ -1423,6 +1452,7 @@ static void fu_completions(struct fu_conn *c, const char *body, size_t len)
     struct fu_directives d;
     fu_dir_start(c->srv, &d);
     char *echo = fu_strip_directives(p, pl, &d, &el);
+    fu_unhex(&d, echo, &el);
     json_t *inc = json_is_object(opts) ? json_object_get(opts, "include_usage") : NULL;
     if (!echo)
         fu_send_error(c, 500, NULL, NULL, "out of memory", 0);

@@ -1,0 +1,252 @@
+"""Redaction through the gateway: the fake upstream records exactly what it received, and
+the tests assert that no original personal value reached it while the client sees the
+answer with the real values restored (the fake model echoes the last user message, so its
+answer is made of the surrogates it was sent). Streaming answers are restored across every
+chunking; restricted values the model made up are masked; block actions refuse the
+request; tool-call arguments, content parts, completions and embeddings are covered."""
+
+import json
+
+import pytest
+
+import sgtest
+
+NAME = "Anna Schmidt"
+EMAIL = "anna.schmidt@example.de"
+PHONE = "+49 30 1234567"
+CARD = "4111 1111 1111 1111"
+IBAN = "DE89 3704 0044 0532 0130 00"
+MESSAGE = (f"Hello, my name is {NAME}. Mail me at {EMAIL} or call {PHONE}. "
+           f"My card is {CARD} and my IBAN {IBAN}.")
+ORIGINALS = [NAME, EMAIL, PHONE, "Schmidt", "anna.schmidt", "1234567", "4111", "3704 0044"]
+
+
+def upstream_bodies(upstream):
+    return [r["body"] for r in upstream.api_requests()]
+
+
+def assert_nothing_leaked(upstream):
+    bodies = upstream_bodies(upstream)
+    assert bodies, "the upstream received no request"
+    for b in bodies:
+        for v in ORIGINALS:
+            assert v not in b, f"{v!r} reached the upstream: {b}"
+
+
+def answer_text(body):
+    return json.loads(body)["choices"][0]["message"]["content"]
+
+
+def test_chat_is_pseudonymized_upstream_and_restored_for_the_client(gateway, upstream):
+    st, _, body = gateway.chat(MESSAGE)
+    assert st == 200, body
+    assert_nothing_leaked(upstream)
+    sent = json.loads(upstream_bodies(upstream)[0])["messages"][0]["content"]
+    # typed surrogates for personal data, typed masks for restricted data
+    assert "PERSON_" in sent and "EMAIL_" in sent and "PHONE_" in sent
+    assert "[CARD]" in sent and "[IBAN]" in sent
+    # the answer (the echo of the surrogates) comes back with the real values
+    assert answer_text(body) == "[up1] " + MESSAGE.replace(CARD, "[CARD]").replace(IBAN, "[IBAN]")
+    gateway.wait_log(lambda j: j.get("event") == "request" and j.get("redacted") == 5 and
+                     j.get("restored") == 3)
+    st, _, m = gateway.get("/metrics")
+    text = m.decode()
+    assert 'sovgate_redactions_total{type="EMAIL",action="pseudonymize"} 1' in text
+    assert 'sovgate_redactions_total{type="CARD",action="mask"} 1' in text
+    assert "sovgate_restored_total 3" in text
+
+
+def test_same_value_same_surrogate_across_messages_and_requests(gateway, upstream):
+    msgs = [{"role": "system", "content": f"The customer is {EMAIL}."},
+            {"role": "assistant", "content": f"Hello! I see {EMAIL} in our records."},
+            {"role": "user", "content": f"Yes, {EMAIL.upper()} is me."}]
+    for _ in range(2):
+        st, _, body = gateway.post("/v1/chat/completions",
+                                   {"model": "assistant", "messages": msgs})
+        assert st == 200, body
+    assert_nothing_leaked(upstream)
+    surrogates = set()
+    for b in upstream_bodies(upstream):
+        for m in json.loads(b)["messages"]:
+            surrogates.update(w.strip(".!,") for w in m["content"].split() if "EMAIL_" in w)
+    assert len(surrogates) == 1, surrogates
+
+
+@pytest.mark.parametrize("split", [1, 2, 3, 5, 7, 13, 64])
+def test_streamed_answer_is_restored_across_chunk_borders(gateway, upstream, split):
+    st, _, body = gateway.chat(f"{MESSAGE} [[fake:split={split}]]", stream=True)
+    assert st == 200
+    events = sgtest.sse_events(body)
+    assert events[-1] == "[DONE]"
+    text = sgtest.stream_text(events)
+    assert text == "[up1] " + MESSAGE.replace(CARD, "[CARD]").replace(IBAN, "[IBAN]")
+    # no surrogate ever reached the client, not even in part
+    raw = body.decode()
+    assert "PERSON_" not in raw and "EMAIL_" not in raw and "PHONE_" not in raw
+    assert_nothing_leaked(upstream)
+
+
+def test_made_up_restricted_values_are_masked_in_answers(gateway, upstream):
+    secret = "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
+    said = f"Use card 4111 1111 1111 1111 and key {secret} now."
+    hexed = said.encode().hex()
+    for stream in (False, True):
+        st, _, body = gateway.chat(f"[[fake:unhex=1]]{hexed}", stream=stream)
+        assert st == 200, body
+        text = (sgtest.stream_text(sgtest.sse_events(body)) if stream else answer_text(body))
+        assert text == "[up1] Use card [CARD] and key [SECRET] now.", text
+        assert "4111" not in body.decode() and "AbCdEf" not in body.decode()
+    st, _, m = gateway.get("/metrics")
+    assert 'sovgate_output_masked_total{type="CARD"} 2' in m.decode()
+    assert 'sovgate_output_masked_total{type="SECRET"} 2' in m.decode()
+
+
+def test_values_the_user_sent_are_not_masked_in_answers(make_gateway, upstream):
+    g = make_gateway(backends=[{"name": "b1", "url": upstream.url}],
+                     routes=[{"model": "assistant", "backends": ["b1"]}],
+                     extra={"redaction": {"actions": {"CARD": "allow"}}})
+    st, _, body = g.chat(f"my card is {CARD}")
+    assert st == 200
+    assert answer_text(body) == f"[up1] my card is {CARD}"
+    assert CARD in upstream_bodies(upstream)[0]  # allowed: sent as it is
+
+
+def test_block_action_refuses_and_names_type_and_field(make_gateway, upstream):
+    g = make_gateway(backends=[{"name": "b1", "url": upstream.url}],
+                     routes=[{"model": "assistant", "backends": ["b1"]}],
+                     extra={"redaction": {"actions": {"CARD": "block"}}})
+    body = {"model": "assistant",
+            "messages": [{"role": "system", "content": "You help."},
+                         {"role": "user", "content": [
+                             {"type": "text", "text": "hi"},
+                             {"type": "text", "text": f"card {CARD}"}]}]}
+    st, _, resp = g.post("/v1/chat/completions", body)
+    assert st == 400
+    err = json.loads(resp)["error"]
+    assert err["code"] == "content_blocked"
+    assert err["param"] == "messages[1].content[1].text"
+    assert "CARD" in err["message"] and "4111" not in err["message"]
+    assert upstream.api_requests() == []
+    st, _, m = g.get("/metrics")
+    assert 'sovgate_blocked_requests_total{type="CARD"} 1' in m.decode()
+
+
+def test_tool_calls_and_content_parts(gateway, upstream):
+    args = json.dumps({"billing_email": EMAIL, "billing_first_name": "Anna",
+                       "billing_phone": PHONE, "_wc_cog_cost": "12.40"})
+    body = {"model": "assistant", "messages": [
+        {"role": "user", "content": [{"type": "text", "text": f"I am {NAME}"},
+                                     {"type": "image_url",
+                                      "image_url": {"url": "https://shop.example/a.png"}}]},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function",
+             "function": {"name": "lookup_order", "arguments": args}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": f"Order for {EMAIL}, cost 12.40"},
+        {"role": "user", "content": "Thanks"}]}
+    st, _, resp = gateway.post("/v1/chat/completions", body)
+    assert st == 200, resp
+    assert_nothing_leaked(upstream)
+    sent = json.loads(upstream_bodies(upstream)[0])
+    sent_args = json.loads(sent["messages"][1]["tool_calls"][0]["function"]["arguments"])
+    assert sent_args["billing_email"].startswith("EMAIL_")
+    assert sent_args["billing_first_name"].startswith("PERSON_")
+    assert sent_args["billing_phone"].startswith("PHONE_")
+    assert sent_args["_wc_cog_cost"].startswith("FIELD_")  # the cost price, by field name
+    assert sent["messages"][0]["content"][1]["image_url"]["url"] == "https://shop.example/a.png"
+
+
+def test_completions_and_embeddings_are_redacted(gateway, upstream):
+    st, _, body = gateway.post("/v1/completions", {"model": "assistant",
+                                                   "prompt": f"Write to {EMAIL}"})
+    assert st == 200, body
+    assert json.loads(body)["choices"][0]["text"] == f"[up1] Write to {EMAIL}"
+    st, _, body = gateway.post("/v1/embeddings", {"model": "embed",
+                                                  "input": [f"{NAME} {EMAIL}", "plain"]})
+    assert st == 200, body
+    assert_nothing_leaked(upstream)
+
+
+def test_redaction_can_be_turned_off(make_gateway, upstream):
+    g = make_gateway(backends=[{"name": "b1", "url": upstream.url}],
+                     routes=[{"model": "assistant", "backends": ["b1"]}],
+                     extra={"redaction": {"enabled": False}})
+    st, _, body = g.chat(f"mail {EMAIL}")
+    assert st == 200
+    assert EMAIL in upstream_bodies(upstream)[0]
+
+
+def test_custom_detector_and_configured_key(make_gateway, upstream, workdir):
+    keyfile = f"{workdir}/redaction.key"
+    with open(keyfile, "w") as f:
+        f.write("k" * 32)
+    g = make_gateway(
+        backends=[{"name": "b1", "url": upstream.url}],
+        routes=[{"model": "assistant", "backends": ["b1"]}],
+        extra={"redaction": {"key": f"file:{keyfile}",
+                             "detectors": [{"name": "UNRELEASED", "terms": ["Aurora X2"],
+                                            "action": "pseudonymize"},
+                                           {"name": "PROJECT", "regex": "PRJ-[0-9]{4}",
+                                            "action": "mask"}]}})
+    st, _, body = g.chat("Launch of the aurora x2 (PRJ-1234) is secret")
+    assert st == 200, body
+    sent = json.loads(upstream_bodies(upstream)[0])["messages"][0]["content"]
+    assert "aurora" not in sent.lower() and "UNRELEASED_" in sent and "[PROJECT]" in sent
+    assert answer_text(body) == "[up1] Launch of the aurora x2 ([PROJECT]) is secret"
+    first = sent
+    # the configured key survives a restart: the same surrogate again
+    g.stop()
+    g.start()
+    st, _, body = g.chat("Launch of the aurora x2 (PRJ-1234) is secret")
+    assert json.loads(upstream_bodies(upstream)[1])["messages"][0]["content"] == first
+
+
+@pytest.mark.parametrize("redaction,msg", [
+    ({"actions": {"NOPE": "mask"}}, "unknown entity type"),
+    ({"actions": {"CARD": "shred"}}, "must be allow, mask, pseudonymize, hash or block"),
+    ({"detectors": [{"name": "X", "regex": "(unclosed"}]}, "custom detector X"),
+    ({"detectors": [{"name": "lower", "terms": ["a"]}]}, "a type name is 1 to 24"),
+    ({"detectors": [{"name": "EMAIL", "terms": ["a"]}]}, "built-in type"),
+    ({"key": "plaintext-key"}, "must be a reference"),
+    ({"key": "env:SG_TEST_SHORT_KEY"}, "at least 16 bytes"),
+    ({"fields": {"billing_email": "NOPE"}}, "unknown type"),
+    ({"output_scan": ["card"]}, "is not an entity type"),
+    ({"enabled": "yes please"}, "enabled"),
+])
+def test_bad_redaction_config_is_refused(workdir, upstream, redaction, msg):
+    g = sgtest.Gateway(workdir, backends=[{"name": "b1", "url": upstream.url}],
+                       routes=[{"model": "assistant", "backends": ["b1"]}],
+                       extra={"redaction": redaction}, start=False)
+    p = sgtest.run(["check-config", g.path], env={"SG_TEST_SHORT_KEY": "short"})
+    assert p.returncode == 1
+    assert msg in p.stderr, p.stderr
+
+
+def test_redact_cli(workdir):
+    p = sgtest.run(["redact", "--report", f"{workdir}/r.json"], stdin=MESSAGE)
+    assert p.returncode == 0, p.stderr
+    for v in [NAME, EMAIL, PHONE, CARD, IBAN]:
+        assert v not in p.stdout
+    report = json.load(open(f"{workdir}/r.json"))
+    raw = MESSAGE.encode()
+    got = {(f["type"], raw[f["start"]:f["end"]].decode(), f["action"]) for f in report}
+    assert got == {("PERSON", NAME, "pseudonymize"), ("EMAIL", EMAIL, "pseudonymize"),
+                   ("PHONE", PHONE, "pseudonymize"), ("CARD", CARD, "mask"),
+                   ("IBAN", IBAN, "mask")}
+    # JSONL: one answer per line, errors per line, byte offsets with non-ASCII text
+    lines = "\n".join([json.dumps({"text": f"Grüße von {EMAIL}"}), "{not json",
+                       json.dumps({"text": 5}), json.dumps(["text"]),
+                       json.dumps({"text": "nothing here"})]) + "\n"
+    p = sgtest.run(["redact", "--jsonl"], stdin=lines)
+    assert p.returncode == 1
+    out = [json.loads(l) for l in p.stdout.splitlines()]
+    assert len(out) == 5
+    f = out[0]["findings"][0]
+    assert f["type"] == "EMAIL"
+    assert f"Grüße von {EMAIL}".encode()[f["start"]:f["end"]].decode() == EMAIL
+    assert out[1]["line"] == 2 and "not JSON" in out[1]["error"]
+    assert out[2]["line"] == 3 and "must be a string" in out[2]["error"]
+    assert out[3]["line"] == 4 and "object" in out[3]["error"]
+    assert out[4] == {"text": "nothing here", "findings": []}
+    # usage errors and a block
+    assert sgtest.run(["redact", "--bogus"]).returncode == 2
+    assert sgtest.run(["redact", "--jsonl", "--report", "x"]).returncode == 2
