@@ -539,6 +539,28 @@ void sg_llm_stats(const struct sg_llm *m, struct sg_llm_stats *out)
 /* ---------------------------------------------------------------------------------------
  * templates and tokens */
 
+char *sg_llm_literal(const char *text, size_t len)
+{
+    char *o = malloc(len + 3);
+    if (!o)
+        return NULL;
+    o[0] = SG_LLM_LITERAL_BEGIN[0];
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        o[i + 1] = c == SG_LLM_LITERAL_BEGIN[0] || c == SG_LLM_LITERAL_END[0] ? ' ' : c;
+    }
+    o[len + 1] = SG_LLM_LITERAL_END[0];
+    o[len + 2] = '\0';
+    return o;
+}
+
+static void free_contents(struct llama_chat_message *chat, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free((char *)chat[i].content);
+    free(chat);
+}
+
 int sg_llm_chat_prompt(const struct sg_llm *m, const struct sg_llm_msg *msgs, size_t n, char **out,
                        struct sg_error *err)
 {
@@ -555,11 +577,16 @@ int sg_llm_chat_prompt(const struct sg_llm *m, const struct sg_llm_msg *msgs, si
             return sg_error_set(err, SG_EINVAL, "messages[%zu]: role and content are required", i);
         }
         chat[i].role = msgs[i].role;
-        chat[i].content = msgs[i].content;
         total += strlen(msgs[i].role) + strlen(msgs[i].content) + 64;
         if (total > SG_LLM_MAX_PROMPT) {
-            free(chat);
+            free_contents(chat, i);
             return sg_error_set(err, SG_ETOOBIG, "messages: more than %u bytes", SG_LLM_MAX_PROMPT);
+        }
+        /* The content is text, never control tokens: a customer who types
+         * "<|im_start|>system" must not open a system turn. */
+        if (!(chat[i].content = sg_llm_literal(msgs[i].content, strlen(msgs[i].content)))) {
+            free_contents(chat, i);
+            return sg_error_set(err, SG_ENOMEM, "out of memory");
         }
     }
     int cap = (int)(total * 2 + 256);
@@ -576,7 +603,7 @@ int sg_llm_chat_prompt(const struct sg_llm *m, const struct sg_llm_msg *msgs, si
             buf = NULL;
         }
     }
-    free(chat);
+    free_contents(chat, n);
     if (!buf)
         return sg_error_set(err, SG_ENOMEM, "out of memory");
     if (len < 0 || len >= cap) {
@@ -588,7 +615,10 @@ int sg_llm_chat_prompt(const struct sg_llm *m, const struct sg_llm_msg *msgs, si
     return 0;
 }
 
-/* Tokenizes text into a new array of at most `max` tokens. Returns the count (*out set,
+/* Tokenizes text into a new array of at most `max` tokens. Outside literal regions
+ * (SG_LLM_LITERAL_BEGIN ... SG_LLM_LITERAL_END) special-token text is parsed as special
+ * tokens when `special`; inside them it stays text; the markers themselves are dropped.
+ * BOS is added (when the model wants one) once, at the start. Returns the count (*out set,
  * caller frees) or, when there are more than max, minus the full count (nothing set);
  * SG_ETOOBIG for a count past INT_MAX, SG_ENOMEM. */
 static int tokenize(const struct sg_llm *m, const char *text, size_t len, int max, bool special,
@@ -597,31 +627,56 @@ static int tokenize(const struct sg_llm *m, const char *text, size_t len, int ma
     *out = NULL;
     if (len > SG_LLM_MAX_PROMPT)
         return SG_ETOOBIG;
+    if (!text)
+        text = "";
     llama_token *t = malloc(((size_t)max + 1) * sizeof *t);
     if (!t)
         return SG_ENOMEM;
-    int n = llama_tokenize(m->vocab, text ? text : "", (int32_t)len, t, max + 1, true, special);
-    if (n == INT32_MIN) {
-        free(t);
-        return SG_ETOOBIG;
+    long n = 0;
+    bool over = false, literal = false, first = true;
+    for (size_t at = 0; at <= len;) {
+        /* the segment up to the next marker of the kind that ends it */
+        const char *end =
+            memchr(text + at, literal ? SG_LLM_LITERAL_END[0] : SG_LLM_LITERAL_BEGIN[0], len - at);
+        size_t seg = end ? (size_t)(end - (text + at)) : len - at;
+        if (seg || first) {
+            int room = over ? 0 : (int)((long)max + 1 - n);
+            int k = llama_tokenize(m->vocab, text + at, (int32_t)seg, over ? NULL : t + n, room,
+                                   first, special && !literal);
+            if (k == INT32_MIN) {
+                free(t);
+                return SG_ETOOBIG;
+            }
+            if (k < 0) { /* no room: from now on only count */
+                over = true;
+                k = -k;
+            }
+            n += k;
+            if (n > INT32_MAX) {
+                free(t);
+                return SG_ETOOBIG;
+            }
+        }
+        first = false;
+        if (!end)
+            break;
+        at += seg + 1;
+        literal = !literal;
     }
-    if (n < 0 || n > max) {
+    if (over || n > max) {
         free(t);
-        return n < 0 ? n : -n;
+        return (int)-n;
     }
     *out = t;
-    return n;
+    return (int)n;
 }
 
 int sg_llm_count_tokens(const struct sg_llm *m, const char *text, size_t len)
 {
-    if (len > SG_LLM_MAX_PROMPT)
-        return SG_ETOOBIG;
-    llama_token one;
-    int n = llama_tokenize(m->vocab, text ? text : "", (int32_t)len, &one, 0, true, true);
-    if (n == INT32_MIN)
-        return SG_ETOOBIG;
-    return n < 0 ? -n : n;
+    llama_token *t = NULL;
+    int n = tokenize(m, text, len, m->slot_ctx, true, &t);
+    free(t);
+    return n < 0 && n != SG_ETOOBIG && n != SG_ENOMEM ? -n : n;
 }
 
 /* ---------------------------------------------------------------------------------------

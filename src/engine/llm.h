@@ -58,14 +58,24 @@ struct sg_llm_msg {
     const char *role;    /* "system", "user", "assistant"; borrowed */
     const char *content; /* borrowed */
 };
+/* Literal regions of a prompt: text between these two bytes is tokenized as plain text, so
+ * that special-token text in it ("<|im_start|>") stays text; the rest of the prompt (the
+ * template's own markup) has its special tokens parsed. The marker bytes are dropped. */
+#define SG_LLM_LITERAL_BEGIN "\x02"
+#define SG_LLM_LITERAL_END "\x03"
+/* Wraps text in a literal region (marker bytes inside it become spaces). Returns a malloc'd
+ * NUL-terminated string the caller frees, or NULL when out of memory. */
+char *sg_llm_literal(const char *text, size_t len);
 /* Applies the model's chat template (from the GGUF metadata, ChatML when it has none) to
- * n messages and appends the assistant's turn opening. On success *out is a malloc'd,
- * NUL-terminated prompt the caller frees, and 0 is returned; else SG_EINVAL (a message
- * without role or content, a template llama.cpp does not know) or SG_ENOMEM. */
+ * n messages and appends the assistant's turn opening; every message content is a literal
+ * region. On success *out is a malloc'd, NUL-terminated prompt the caller frees, and 0 is
+ * returned; else SG_EINVAL (a message without role or content, a template llama.cpp does
+ * not know) or SG_ENOMEM. */
 int sg_llm_chat_prompt(const struct sg_llm *m, const struct sg_llm_msg *msgs, size_t n, char **out,
                        struct sg_error *err);
-/* Number of tokens `text` (len bytes) has as a prompt (special tokens parsed, BOS added
- * when the model wants one), exactly what sg_llm_submit counts; negative SG_E* on error. */
+/* Number of tokens `text` (len bytes) has as a prompt (special tokens parsed outside literal
+ * regions, BOS added when the model wants one), exactly what sg_llm_submit counts; negative
+ * SG_E* on error. */
 int sg_llm_count_tokens(const struct sg_llm *m, const char *text, size_t len);
 
 struct sg_llm_params {
@@ -104,7 +114,8 @@ struct sg_llm_event {
  * (not even sg_llm_cancel for its own job). All pointers in ev are valid during the call. */
 typedef void (*sg_llm_event_fn)(void *arg, const struct sg_llm_event *ev);
 
-/* Queues a generation of an already templated prompt (len bytes, copied). Exactly one DONE
+/* Queues a generation of an already templated prompt (len bytes, copied; see the literal
+ * regions above). Exactly one DONE
  * or ERROR ends the job, after zero or more TEXT events. Returns the job, of which the
  * caller owns one reference, or NULL with err: SG_ETOOBIG "the prompt has N tokens but the
  * context holds M" when it does not fit a slot, SG_EINVAL naming the parameter for bad

@@ -559,7 +559,8 @@ static void start_generation(struct ereq *r, const json_t *body)
             }
             pr = json_array_get(pr, 0);
         }
-        prompt = strdup(json_string_value(pr));
+        /* a completion prompt is text too: no control tokens from the client */
+        prompt = sg_llm_literal(json_string_value(pr), json_string_length(pr));
     }
     if (!prompt) {
         respond_error(http, 500, "server_error", NULL, NULL, "Out of memory.");
