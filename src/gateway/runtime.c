@@ -310,6 +310,10 @@ int sg_gateway_serve(const struct sg_serve_opts *opts)
     }
     const struct sg_config *c = rt.snap->cfg;
     sg_log_set_level((enum sg_log_level)c->log_level);
+    if (rt.snap->redaction->enabled && rt.snap->redaction->key_generated)
+        sg_log(SG_LOG_INFO, "redaction_key",
+               "redaction.key is not set: pseudonyms and hashes use a random key until the "
+               "gateway restarts");
     sg_http_set_max_connections(c->limits.max_connections);
     if (!(rt.metrics = sg_metrics_new(c->workers)) || !(rt.health = sg_health_start(&err))) {
         sg_log(SG_LOG_ERROR, "startup", "%s", err.msg[0] ? err.msg : "out of memory");
