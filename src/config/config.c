@@ -944,6 +944,7 @@ static const char *field_type_val(struct ld *l, yaml_node_t *n, const char *path
 static void load_detector(struct ld *l, yaml_node_t *n, const char *path,
                           struct sg_config_detector *d)
 {
+    bool named = false;
     if (!map_ok(l, n, path))
         return;
     MAP_FOR(l, n, p)
@@ -953,6 +954,7 @@ static void load_detector(struct ld *l, yaml_node_t *n, const char *path,
         yaml_node_t *v = node(l, p->value);
         join(kp, sizeof(kp), path, k);
         if (strcmp(k, "name") == 0) {
+            named = true;
             d->name = str(l, v, kp);
             if (d->name && !type_name_ok(d->name)) {
                 diag(l, v, kp, "a type name is 1 to 24 of A-Z, 0-9 and _, starting with a letter");
@@ -975,9 +977,9 @@ static void load_detector(struct ld *l, yaml_node_t *n, const char *path,
             unknown(l, KEYNODE(l, p), kp);
         }
     }
-    if (!d->name)
+    if (!named)
         diag(l, n, path, "name is required");
-    else if (!d->regex && !d->nterms)
+    else if (d->name && !d->regex && !d->nterms)
         diag(l, n, path, "a detector needs a regex or terms");
 }
 

@@ -134,12 +134,19 @@ def test_the_shop_example_is_valid(workdir):
     secret = os.path.join(workdir, "gpu-pool.key")
     with open(secret, "w") as f:
         f.write("not-a-real-key\n")
+    rkey = os.path.join(workdir, "redaction.key")
+    with open(rkey, "wb") as f:
+        f.write(os.urandom(32))
+    model = os.path.join(workdir, "model.gguf")
+    open(model, "w").close()
     with open(os.path.join(sgtest.ROOT, "examples", "shop.yaml")) as f:
         text = f.read()
     for old, new in (("/etc/sovgate/tls/cert.pem", certs["cert"]),
                      ("/etc/sovgate/tls/key.pem", certs["key"]),
                      ("/etc/sovgate/secrets/gpu-pool.key", secret),
-                     ("/var/lib/sovgate/keys.db", os.path.join(workdir, "keys.db"))):
+                     ("/var/lib/sovgate/keys.db", os.path.join(workdir, "keys.db")),
+                     ("/etc/sovgate/secrets/redaction.key", rkey),
+                     ("/var/lib/sovgate/models/shop-assistant.gguf", model)):
         assert old in text
         text = text.replace(old, new)
     path = os.path.join(workdir, "shop.yaml")

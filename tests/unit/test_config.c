@@ -318,9 +318,89 @@ static void test_sizes_and_durations(void **state)
     assert_false(sg_host_is_loopback("10.0.0.1"));
 }
 
+static void test_redaction(void **state)
+{
+    (void)state;
+    struct sg_config *cfg = NULL;
+    struct sg_config_diags d;
+    /* defaults */
+    assert_int_equal(load(valid, &cfg, &d), 0);
+    assert_true(cfg->redaction.enabled);
+    assert_null(cfg->redaction.key);
+    assert_int_equal(cfg->redaction.max_findings, 10000);
+    assert_false(cfg->redaction.output_scan_set);
+    sg_config_free(cfg);
+    sg_config_diags_free(&d);
+    /* a full section */
+    char yaml[4096];
+    snprintf(yaml, sizeof(yaml),
+             "%sredaction:\n"
+             "  enabled: true\n"
+             "  actions: {CARD: block, PHONE: hash}\n"
+             "  fields: {customer_note: none, vip_level: FIELD}\n"
+             "  output_scan: [CARD]\n"
+             "  max_findings: 50\n"
+             "  detectors:\n"
+             "    - {name: PRODUCT, terms: [\"Aurora X2\", Nebula], action: mask}\n"
+             "    - {name: SUPPLIER, regex: \"SUP-[0-9]{5}\", case_sensitive: true}\n",
+             valid);
+    assert_int_equal(load(yaml, &cfg, &d), 0);
+    assert_int_equal(cfg->redaction.nactions, 2);
+    assert_string_equal(cfg->redaction.actions[0].key, "CARD");
+    assert_string_equal(cfg->redaction.actions[0].value, "block");
+    assert_int_equal(cfg->redaction.nfields, 2);
+    assert_null(cfg->redaction.fields[0].value); /* none */
+    assert_string_equal(cfg->redaction.fields[1].value, "FIELD");
+    assert_true(cfg->redaction.output_scan_set);
+    assert_int_equal(cfg->redaction.noutput_scan, 1);
+    assert_int_equal(cfg->redaction.max_findings, 50);
+    assert_int_equal(cfg->redaction.ndetectors, 2);
+    assert_int_equal(cfg->redaction.detectors[0].nterms, 2);
+    assert_string_equal(cfg->redaction.detectors[0].action, "mask");
+    assert_true(cfg->redaction.detectors[1].case_sensitive);
+    sg_config_free(cfg);
+    sg_config_diags_free(&d);
+    /* every error, with its position */
+    snprintf(yaml, sizeof(yaml),
+             "%sredaction:\n"
+             "  enabled: maybe\n"
+             "  key: sk-inline-secret\n"
+             "  actions: {card: mask, PHONE: shred}\n"
+             "  fields: {billing_email: email}\n"
+             "  output_scan: [CARD, x]\n"
+             "  max_findings: 0\n"
+             "  detectors:\n"
+             "    - {name: lower, terms: [a]}\n"
+             "    - {name: NOPATTERN}\n"
+             "    - {terms: [b], colour: red}\n"
+             "  surprise: 1\n",
+             valid);
+    assert_int_not_equal(load(yaml, &cfg, &d), 0);
+    EXPECT_DIAG(&d, "t.yaml:17:12: redaction.enabled: expected true or false");
+    EXPECT_DIAG(&d, "t.yaml:18:8: redaction.key: must be a reference env:NAME or file:PATH, "
+                    "never the key");
+    EXPECT_DIAG(&d, "t.yaml:19:13: redaction.actions.card: an entity type is 1 to 24 of A-Z, "
+                    "0-9 and _");
+    EXPECT_DIAG(&d, "t.yaml:19:32: redaction.actions.PHONE: must be allow, mask, pseudonymize, "
+                    "hash or block");
+    EXPECT_DIAG(&d, "t.yaml:20:27: redaction.fields.billing_email: must be an entity type "
+                    "(e.g. EMAIL) or none");
+    EXPECT_DIAG(&d, "t.yaml:21:16: redaction.output_scan: \"x\" is not an entity type");
+    EXPECT_DIAG(&d, "t.yaml:22:17: redaction.max_findings: must be between 1 and 1000000");
+    EXPECT_DIAG(&d, "t.yaml:24:14: redaction.detectors[0].name: a type name is 1 to 24 of A-Z, "
+                    "0-9 and _, starting with a letter");
+    EXPECT_DIAG(&d, "t.yaml:25:7: redaction.detectors[1]: a detector needs a regex or terms");
+    EXPECT_DIAG(&d, "t.yaml:26:7: redaction.detectors[2]: name is required");
+    EXPECT_DIAG(&d, "t.yaml:26:20: redaction.detectors[2].colour: unknown key");
+    EXPECT_DIAG(&d, "t.yaml:27:3: redaction.surprise: unknown key");
+    assert_int_equal(d.n, 12); /* one each: no follow-up errors */
+    sg_config_diags_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_redaction),
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_every_error_reported),
         cmocka_unit_test(test_required_and_refs),
