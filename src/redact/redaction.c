@@ -223,7 +223,7 @@ static bool suspicious_word(const unsigned char *w, size_t n)
         if (!((w[i] >= 'A' && w[i] <= 'Z') || w[i] == '_' || w[i] == '-'))
             upper = false;
     }
-    if (upper)
+    if (upper && n >= 2) /* a lone "I" or "A" is a word; IDs and keys start with two */
         return true;
     for (const char *const *p = prefixes; *p; p++) {
         size_t pl = strlen(*p), m = n < pl ? n : pl;
@@ -338,9 +338,10 @@ static int scan_write(struct sg_outscan *o, const char *seg, size_t n, struct sg
     size_t at = 0; /* in segment coordinates */
     for (size_t i = 0; i < o->f.n; i++) {
         const struct sg_finding *x = &o->f.v[i];
-        if (x->start < o->nctx || !o->r->output_scan[x->type])
+        if (x->end <= o->nctx || !o->r->output_scan[x->type])
             continue;
-        size_t s = x->start - o->nctx, e = x->end - o->nctx;
+        /* a value that began in text already passed on: mask at least the rest of it */
+        size_t s = x->start > o->nctx ? x->start - o->nctx : 0, e = x->end - o->nctx;
         if (s < at || sg_vault_noted(o->v, x->type, seg + s, e - s))
             continue;
         if (sg_buf_append(out, seg + at, s - at) ||

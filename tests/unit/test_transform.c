@@ -409,9 +409,13 @@ static void test_output_scan_every_split(void **state)
     assert_int_equal(sg_outscan_feed(&os, "Hello", 5, &out), 0);
     assert_int_equal(out.len, 5);
     assert_int_equal(sg_outscan_feed(&os, " there, I", 9, &out), 0);
-    assert_int_equal(out.len, 13); /* "I" could start an ID: held until the next word */
+    assert_int_equal(out.len, 14); /* a lone "I" is a word */
+    assert_int_equal(sg_outscan_feed(&os, " AB", 3, &out), 0);
+    assert_int_equal(out.len, 15); /* "AB" could start an ID (a NINO): held */
+    assert_int_equal(sg_outscan_feed(&os, "12", 2, &out), 0);
+    assert_int_equal(out.len, 15);
     assert_int_equal(sg_outscan_feed(&os, " can", 4, &out), 0);
-    assert_int_equal(out.len, 18);
+    assert_int_equal(out.len, 23);
     sg_outscan_free(&os);
     sg_buf_free(&out);
     free(e);
