@@ -343,6 +343,23 @@ void sg_pipeline_on_request(void *app, struct sg_http_req *http)
     sg_proxy_start(r);
 }
 
+/* Copies header `name` into out when it is 1..cap-1 characters of [A-Za-z0-9._:/-]. */
+static bool safe_header(const struct sg_http_head *h, const char *name, char *out, size_t cap)
+{
+    const struct sg_http_header *x = sg_http_find_header(h, name);
+    if (!x || !x->value_len || x->value_len >= cap)
+        return false;
+    for (size_t i = 0; i < x->value_len; i++) {
+        char c = x->value[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '/' || c == '-'))
+            return false;
+        out[i] = c;
+    }
+    out[x->value_len] = '\0';
+    return true;
+}
+
 static void log_request(struct sg_worker *w, struct sg_req *r, struct sg_http_req *http, int status,
                         uint64_t dur)
 {
@@ -361,6 +378,13 @@ static void log_request(struct sg_worker *w, struct sg_req *r, struct sg_http_re
         sg_logline_str(&l, "method", m);
     }
     sg_logline_str(&l, "route", r && r->ep ? r->ep->path : "other");
+    /* What the WordPress plugin says about the call: the calling plugin or theme, and a
+     * keyed hash of the WordPress user. Only safe characters are logged. */
+    char tag[65];
+    if (safe_header(h, "x-sovgate-source", tag, sizeof(tag)))
+        sg_logline_str(&l, "source", tag);
+    if (safe_header(h, "x-sovgate-user", tag, sizeof(tag)))
+        sg_logline_str(&l, "wp_user", tag);
     if (r && r->route)
         sg_logline_str(&l, "model", r->route->model);
     if (r && r->backend)

@@ -250,3 +250,19 @@ def test_redact_cli(workdir):
     # usage errors and a block
     assert sgtest.run(["redact", "--bogus"]).returncode == 2
     assert sgtest.run(["redact", "--jsonl", "--report", "x"]).returncode == 2
+
+
+def test_wordpress_source_and_user_are_logged_when_safe(gateway):
+    body = {"model": "assistant", "messages": [{"role": "user", "content": "hi"}]}
+    st, _, _ = gateway.post("/v1/chat/completions", body,
+                            headers={"X-Sovgate-Source": "ai-engine",
+                                     "X-Sovgate-User": "9f86d081884c7d65"})
+    assert st == 200
+    gateway.wait_log(lambda j: j.get("event") == "request" and j.get("source") == "ai-engine" and
+                     j.get("wp_user") == "9f86d081884c7d65")
+    m = gateway.mark()
+    st, _, _ = gateway.post("/v1/chat/completions", body,
+                            headers={"X-Sovgate-Source": "evil\"},{\"x", "X-Sovgate-User": "u" * 100})
+    assert st == 200
+    line = gateway.wait_log(lambda j: j.get("event") == "request", since=m)
+    assert "source" not in line and "wp_user" not in line
