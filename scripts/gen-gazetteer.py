@@ -5,13 +5,17 @@ installed by scripts/setup into data/gazetteer/node_modules.
 
 usage: gen-gazetteer.py PACKAGE_DIR OUT.c
 
-Names are stored lower-case (UTF-8), sorted, for binary search. Words that are far more
-often ordinary words in shop text than first names (colours, months, virtues, products)
-are left out: a capitalized "Rose Gold" or "May Sale" must not look like a person."""
+Names are stored lower-case with the accents of Latin letters dropped ("maría" and
+"maria" are one entry; ß as "ss", æ ø ð þ as a o d t), exactly as the detector folds a
+word before it looks it up in its hash table (detect_names.c, gazetteer_has). Words that
+are far more often ordinary words in shop text than first names (colours, months,
+virtues, products, greetings, common nouns of the six shop languages) are left out: a
+capitalized "Rose Gold", "May Sale" or "Alle Produkte" must not look like a person."""
 
 import os
 import re
 import sys
+import unicodedata
 
 STOP = """
 rose olive ruby amber jade hazel violet ivory coral pearl sky blue gold silver grey gray
@@ -28,7 +32,22 @@ apple orange lemon lime peach plum fig date kiwi mango melon
 harley porsche mercedes tesla lincoln jaguar cadillac chevy
 don del la le de van von da di du
 christmas easter
+alle alles andere bella belle beau bien bon bonne buena bueno caro cara dolce maison casa
+hogar villa mare sole luna terra cielo fiore nero verde blanco sol mar rey
+liebe lieber beste hallo hola ciao salut dear hello mode moda mano
 """.split()
+
+
+def fold(name):
+    """Lower case without accents, as the detector folds a word (ß -> ss, æ -> a ...)."""
+    name = name.lower().replace("ß", "ss").replace("æ", "a").replace("ø", "o")
+    name = name.replace("ð", "d").replace("þ", "t")
+    out = []
+    for ch in unicodedata.normalize("NFD", name):
+        if unicodedata.combining(ch) and out and "a" <= out[-1] <= "z":
+            continue  # the accent of a Latin letter
+        out.append(ch)
+    return unicodedata.normalize("NFC", "".join(out))
 
 
 def main():
@@ -38,7 +57,7 @@ def main():
         path = os.path.join(pkg, "names", lang + ".js")
         with open(path, encoding="utf-8") as f:
             for m in re.finditer(r"\[\s*'([^']+)'\s*,", f.read()):
-                n = m.group(1).strip().lower()
+                n = fold(m.group(1).strip())
                 if len(n) >= 2 and " " not in n and n not in STOP:
                     names.add(n)
     names = sorted(names, key=lambda s: s.encode("utf-8"))
@@ -47,6 +66,7 @@ def main():
                 "(MIT). Do not edit. */\n")
         f.write("#include <stddef.h>\n")
         f.write("const size_t sg_gazetteer_count = %d;\n" % len(names))
+        f.write("/* lower case, accents dropped; looked up through a hash table */\n")
         f.write("const char *const sg_gazetteer[] = {\n")
         for n in names:
             esc = n.replace("\\", "\\\\").replace('"', '\\"')

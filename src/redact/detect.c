@@ -1,16 +1,26 @@
 /* Structural detectors: e-mail addresses, URL credentials, numbers (cards, phones, IP
  * addresses, national IDs, dates of birth), letter-led identifiers (IBAN, VAT IDs, NINO,
- * codice fiscale, NIE), secrets and IPv6 addresses; normalization with an offset map;
- * overlap resolution. Names and addresses are in detect_names.c, custom detectors in
- * detect_custom.c. */
+ * codice fiscale, NIE), secrets and IPv6 addresses; case-insensitive word sets; the
+ * normalization with an offset map; overlap resolution. Names and addresses are in
+ * detect_names.c, custom detectors in detect_custom.c.
+ *
+ * Speed: every scanner is one forward pass that only stops at cheap trigger bytes ('@',
+ * "://", a digit at the start of a token, an upper-case letter at the start of a token,
+ * ':' and '=' after a key, a byte that can start a provider key). Context words are looked
+ * up in hashed word sets (sg_wordset), never by comparing a window with every word, and
+ * every look-back or look-ahead is bounded by a constant, so the time is linear in the
+ * text's length whatever the text holds. */
 #include "redact/detect.h"
 #include "core/utf8.h"
 #include "redact/detect_int.h"
 #include "redact/validate.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#if defined(__SSE2__)
+#include <emmintrin.h> /* baseline on x86-64; the scalar loops below serve elsewhere */
+#endif
 
 /* ---- character classes ---- */
 
@@ -26,18 +36,18 @@ const unsigned char sg_ccls[256] = {
     0,   S,   S,   0,   0,   S,   0,   0, /* 0x00 */
     0,   0,   0,   0,   0,   0,   0,   0,
     0,   0,   0,   0,   0,   0,   0,   0, /* 0x10 */
-    S,   E,   0,   E,   E,   E,   E,   E,
-    0,   0,   E,   E,   0,   E,   E,   E, /* space ! " # $ % & ' ( ) * + , - . / */
+    S,   0,   0,   0,   0,   E,   0,   0,
+    0,   0,   0,   E,   0,   E,   E,   0, /* space ! " # $ % & ' ( ) * + , - . / */
     D,   D,   D,   D,   D,   D,   D,   D,
-    D,   D,   0,   0,   0,   E,   0,   E, /* 0-9 : ; < = > ? */
+    D,   D,   0,   0,   0,   0,   0,   0, /* 0-9 : ; < = > ? */
     0,   U,   U,   U,   U,   U,   U,   U,
     U,   U,   U,   U,   U,   U,   U,   U, /* @ A-O */
     U,   U,   U,   U,   U,   U,   U,   U,
-    U,   U,   U,   0,   0,   0,   E,   E, /* P-Z [ \ ] ^ _ */
-    E,   L,   L,   L,   L,   L,   L,   L,
+    U,   U,   U,   0,   0,   0,   0,   E, /* P-Z [ \ ] ^ _ */
+    0,   L,   L,   L,   L,   L,   L,   L,
     L,   L,   L,   L,   L,   L,   L,   L, /* ` a-o */
     L,   L,   L,   L,   L,   L,   L,   L,
-    L,   L,   L,   E,   E,   E,   E,   0, /* p-z { | } ~ */
+    L,   L,   L,   0,   0,   0,   0,   0, /* p-z { | } ~ */
     H16, H16, H16, H16, H16, H16, H16, H16};
 #undef L
 #undef U
@@ -46,6 +56,134 @@ const unsigned char sg_ccls[256] = {
 #undef E
 #undef H
 #undef H16
+
+#define G16 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+const unsigned char sg_glue[256] = {
+    ['&'] = 1,    ['\''] = 1,   ['-'] = 1,    ['.'] = 1,    ['/'] = 1,    ['0'] = 1,
+    ['1'] = 1,    ['2'] = 1,    ['3'] = 1,    ['4'] = 1,    ['5'] = 1,    ['6'] = 1,
+    ['7'] = 1,    ['8'] = 1,    ['9'] = 1,    ['@'] = 1,    ['A'] = 1,    ['B'] = 1,
+    ['C'] = 1,    ['D'] = 1,    ['E'] = 1,    ['F'] = 1,    ['G'] = 1,    ['H'] = 1,
+    ['I'] = 1,    ['J'] = 1,    ['K'] = 1,    ['L'] = 1,    ['M'] = 1,    ['N'] = 1,
+    ['O'] = 1,    ['P'] = 1,    ['Q'] = 1,    ['R'] = 1,    ['S'] = 1,    ['T'] = 1,
+    ['U'] = 1,    ['V'] = 1,    ['W'] = 1,    ['X'] = 1,    ['Y'] = 1,    ['Z'] = 1,
+    ['_'] = 1,    ['a'] = 1,    ['b'] = 1,    ['c'] = 1,    ['d'] = 1,    ['e'] = 1,
+    ['f'] = 1,    ['g'] = 1,    ['h'] = 1,    ['i'] = 1,    ['j'] = 1,    ['k'] = 1,
+    ['l'] = 1,    ['m'] = 1,    ['n'] = 1,    ['o'] = 1,    ['p'] = 1,    ['q'] = 1,
+    ['r'] = 1,    ['s'] = 1,    ['t'] = 1,    ['u'] = 1,    ['v'] = 1,    ['w'] = 1,
+    ['x'] = 1,    ['y'] = 1,    ['z'] = 1,    [0x80] = G16, [0x90] = G16, [0xA0] = G16,
+    [0xB0] = G16, [0xC0] = G16, [0xD0] = G16, [0xE0] = G16, [0xF0] = G16};
+#undef G16
+
+/* Bytes that start a token scan.starts lists: capitals, digits, Latin-1 and Latin
+ * Extended-A lead bytes. */
+static const unsigned char start_tab[256] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,  ['5'] = 1,  ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1,  ['D'] = 1,  ['E'] = 1, ['F'] = 1,
+    ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1,  ['L'] = 1,  ['M'] = 1, ['N'] = 1,
+    ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1,  ['T'] = 1,  ['U'] = 1, ['V'] = 1,
+    ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, [0xC3] = 1, [0xC4] = 1, [0xC5] = 1};
+
+#if defined(__SSE2__)
+/* 16 lanes: 0xFF where a <= x <= b (unsigned). */
+static inline __m128i in_range(__m128i x, unsigned char a, unsigned char b)
+{
+    __m128i d = _mm_sub_epi8(x, _mm_set1_epi8((char)a));
+    __m128i lim = _mm_set1_epi8((char)(b - a));
+    return _mm_cmpeq_epi8(_mm_max_epu8(d, lim), lim);
+}
+#endif
+
+/* Lists the token starts (out has room for n entries), so the scanners that look at token
+ * starts only touch those: 16 bytes at a time with SSE2, one branch-free table test per
+ * byte otherwise. A [0x80..0xFF] glue entry: inside a UTF-8 word no token starts. */
+static size_t token_starts(const unsigned char *t, size_t n, uint32_t *out)
+{
+    if (n == 0)
+        return 0;
+    size_t k = 0, i = 1;
+    out[0] = 0;
+    k += start_tab[t[0]];
+#if defined(__SSE2__)
+    for (; i + 16 <= n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(t + i));
+        __m128i p = _mm_loadu_si128((const __m128i *)(t + i - 1));
+        __m128i start = _mm_or_si128(_mm_or_si128(in_range(x, '0', '9'), in_range(x, 'A', 'Z')),
+                                     in_range(x, 0xC3, 0xC5));
+        __m128i glue = _mm_or_si128(
+            _mm_or_si128(_mm_or_si128(in_range(p, '&', '\''), in_range(p, '-', '9')),
+                         _mm_or_si128(in_range(p, '@', 'Z'), in_range(p, 'a', 'z'))),
+            _mm_or_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8('_')), in_range(p, 0x80, 0xFF)));
+        unsigned bits = (unsigned)_mm_movemask_epi8(_mm_andnot_si128(glue, start));
+        while (bits) {
+            out[k++] = (uint32_t)(i + (size_t)__builtin_ctz(bits));
+            bits &= bits - 1;
+        }
+    }
+#endif
+    for (; i < n; i++) {
+        out[k] = (uint32_t)i;
+        k += start_tab[t[i]] & (sg_glue[t[i - 1]] ^ 1);
+    }
+    return k;
+}
+
+/* The first position at or after i holding one of the `k` bytes of `set`, or n. */
+static inline size_t find_any(const unsigned char *t, size_t n, size_t i, const char *set, int k)
+{
+#if defined(__SSE2__)
+    for (; i + 16 <= n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(t + i));
+        __m128i m = _mm_cmpeq_epi8(x, _mm_set1_epi8(set[0]));
+        for (int j = 1; j < k; j++)
+            m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8(set[j])));
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        if (bits)
+            return i + (size_t)__builtin_ctz(bits);
+    }
+#endif
+    for (; i < n; i++)
+        for (int j = 0; j < k; j++)
+            if (t[i] == (unsigned char)set[j])
+                return i;
+    return n;
+}
+
+/* The first position at or after i holding a digit, or n. */
+static inline size_t find_digit(const unsigned char *t, size_t n, size_t i)
+{
+#if defined(__SSE2__)
+    for (; i + 16 <= n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(t + i));
+        unsigned bits = (unsigned)_mm_movemask_epi8(in_range(x, '0', '9'));
+        if (bits)
+            return i + (size_t)__builtin_ctz(bits);
+    }
+#endif
+    while (i < n && !sg_is_digit(t[i]))
+        i++;
+    return i;
+}
+
+/* The first position at or after i holding a byte >= 0x80, or n. */
+static inline size_t find_high(const unsigned char *t, size_t n, size_t i)
+{
+#if defined(__SSE2__)
+    for (; i + 16 <= n; i += 16) {
+        unsigned bits = (unsigned)_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(t + i)));
+        if (bits)
+            return i + (size_t)__builtin_ctz(bits);
+    }
+#endif
+    while (i < n && t[i] < 0x80)
+        i++;
+    return i;
+}
+
+/* For detect_fields.c: the next ':' or '=' at or after i. */
+size_t sg_find_kv(const unsigned char *t, size_t n, size_t i)
+{
+    return find_any(t, n, i, ":=", 2);
+}
 
 /* ---- findings ---- */
 
@@ -95,26 +233,382 @@ int sg_scan_add(struct scan *s, size_t start, size_t end, unsigned type)
     return findings_push(s->raw, (uint32_t)start, (uint32_t)end, type);
 }
 
-bool sg_scan_context_before(const struct scan *s, size_t at, size_t window,
-                            const char *const *words)
+/* ---- word sets ---- */
+
+#define WS_BASIS 2166136261u
+#define WS_PRIME 16777619u
+
+static inline uint32_t ws_step(uint32_t h, unsigned char c)
 {
-    size_t from = at > window ? at - window : 0;
-    for (const char *const *w = words; *w; w++) {
-        size_t wl = strlen(*w);
-        if (wl > at - from)
+    return (h ^ c) * WS_PRIME;
+}
+
+static inline unsigned ws_tail(unsigned char a, unsigned char b)
+{
+    return ((unsigned)a * 31u + b) & 4095u;
+}
+
+void sg_wordset_build(struct sg_wordset *ws)
+{
+    size_t n = ws->count;
+    if (!n)
+        while (ws->words[n])
+            n++;
+    ws->count = n;
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap <<= 1;
+    ws->slot = calloc(cap, sizeof(*ws->slot));
+    ws->hash = calloc(n ? n : 1, sizeof(*ws->hash));
+    ws->len = calloc(n ? n : 1, 1);
+    ws->prefix = calloc(n ? n : 1, 1);
+    if (!ws->slot || !ws->hash || !ws->len || !ws->prefix)
+        abort(); /* start-up, a few hundred KB: nothing sensible to fall back to */
+    ws->mask = (uint32_t)(cap - 1);
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *w = (const unsigned char *)ws->words[i];
+        size_t l = strlen((const char *)w);
+        bool pre = l > 1 && w[l - 1] == '*';
+        if (pre)
+            l--;
+        if (l == 0 || l >= 64)
             continue;
-        /* Search the window for the word (bounded, case-insensitive). */
-        for (size_t i = from; i + wl <= at; i++) {
-            if (strncasecmp((const char *)s->t + i, *w, wl) == 0 &&
-                (i == 0 || !sg_is_alpha(s->t[i - 1])))
-                return true;
+        /* hashed backwards, as sg_ws_ends_at meets the bytes */
+        uint32_t h = WS_BASIS;
+        for (size_t k = l; k-- > 0;)
+            h = ws_step(h, sg_fold_at(w, k));
+        ws->hash[i] = h;
+        ws->len[i] = (uint8_t)l;
+        ws->prefix[i] = pre;
+        if (pre) {
+            ws->plens |= 1ull << l;
+        } else {
+            ws->lens |= 1ull << l;
+            if (l >= 2) {
+                unsigned tb = ws_tail(w[l - 2], w[l - 1]);
+                ws->tail[tb >> 6] |= 1ull << (tb & 63);
+            }
         }
+        uint32_t j = h & ws->mask;
+        while (ws->slot[j])
+            j = (j + 1) & ws->mask;
+        ws->slot[j] = (uint32_t)i + 1;
+    }
+}
+
+static bool ws_probe(const struct sg_wordset *ws, uint32_t h, size_t l, bool pre,
+                     const unsigned char *t, size_t s)
+{
+    for (uint32_t j = h & ws->mask; ws->slot[j]; j = (j + 1) & ws->mask) {
+        uint32_t e = ws->slot[j] - 1;
+        if (ws->hash[e] != h || ws->len[e] != l || ws->prefix[e] != pre)
+            continue;
+        const unsigned char *w = (const unsigned char *)ws->words[e];
+        size_t k = 0;
+        while (k < l && sg_fold_at(t, s + k) == w[k])
+            k++;
+        if (k == l)
+            return true;
     }
     return false;
 }
 
+size_t sg_ws_ends_at(const struct sg_wordset *ws, const unsigned char *t, size_t lo, size_t at)
+{
+    /* most positions end no entry: two bytes and one bit tell (entries of one byte aside) */
+    if (at - lo >= 2 && !(ws->lens & 2)) {
+        unsigned tb = ws_tail(sg_fold_at(t, at - 2), sg_fold_at(t, at - 1));
+        if (!(ws->tail[tb >> 6] & (1ull << (tb & 63))))
+            return 0;
+    }
+    uint32_t h = WS_BASIS;
+    size_t best = 0;
+    for (size_t l = 1; l < 64 && l <= at - lo; l++) {
+        size_t s = at - l;
+        h = ws_step(h, sg_fold_at(t, s));
+        if (!((ws->lens >> l) & 1)) {
+            if (!(ws->lens >> l))
+                break;
+            continue;
+        }
+        /* an entry starts at a word boundary: probe only there */
+        if (s > 0 && sg_is_alnum(t[s]) && sg_is_alnum(t[s - 1]))
+            continue;
+        if (ws_probe(ws, h, l, false, t, s))
+            best = l;
+    }
+    return best;
+}
+
+static bool ws_prefix_at(const struct sg_wordset *ws, const unsigned char *w, size_t n)
+{
+    for (uint64_t m = ws->plens; m; m &= m - 1) {
+        size_t l = (size_t)__builtin_ctzll(m);
+        if (l > n)
+            break;
+        uint32_t h = WS_BASIS;
+        for (size_t k = l; k-- > 0;)
+            h = ws_step(h, sg_fold_at(w, k));
+        if (ws_probe(ws, h, l, true, w, 0))
+            return true;
+    }
+    return false;
+}
+
+bool sg_ws_has(const struct sg_wordset *ws, const unsigned char *w, size_t n)
+{
+    if (n > 0 && n < 64 && ((ws->lens >> n) & 1)) {
+        uint32_t h = WS_BASIS;
+        for (size_t k = n; k-- > 0;)
+            h = ws_step(h, sg_fold_at(w, k));
+        if (ws_probe(ws, h, n, false, w, 0))
+            return true;
+    }
+    return ws->plens && ws_prefix_at(ws, w, n);
+}
+
+bool sg_ws_within(const struct sg_wordset *ws, const unsigned char *t, size_t at, size_t window)
+{
+    size_t lo = at > window ? at - window : 0;
+    for (size_t e = at; e > lo; e--) {
+        if (ws->lens && !sg_is_space(t[e - 1]) && (e == at || !sg_is_alnum(t[e])) &&
+            sg_ws_ends_at(ws, t, lo, e))
+            return true;
+        size_t s = e - 1;
+        if (ws->plens && sg_is_alnum(t[s]) && (s == 0 || !sg_is_alnum(t[s - 1])) &&
+            ws_prefix_at(ws, t + s, at - s))
+            return true;
+    }
+    return false;
+}
+
+/* The start of the line that holds `at`, looking back at most `window` bytes. */
+static size_t line_lo(const unsigned char *t, size_t at, size_t window)
+{
+    size_t lo = at > window ? at - window : 0;
+    const unsigned char *nl = NULL;
+    for (size_t k = at; k > lo; k--)
+        if (t[k - 1] == '\n') {
+            nl = t + k;
+            break;
+        }
+    return nl ? (size_t)(nl - t) : lo;
+}
+
+/* An entry of `ws` ends within `window` bytes before `at` on the same line, or on the line
+ * before when `at` starts a line (a label above its value: "BSN:\n123456782"). */
+static bool ctx_line(const struct sg_wordset *ws, const unsigned char *t, size_t at, size_t window)
+{
+    size_t lo = line_lo(t, at, window);
+    if (lo == at && at > 0)
+        lo = line_lo(t, at - 1, window);
+    return sg_ws_within(ws, t, at, at - lo);
+}
+
+/* ---- context words ---- */
+
+static const char *const birth_words[] = {
+    "born",     "birth*",    "dob",           "d.o.b",      "d.o.b.",  "geboren",
+    "geburts*", "geb.",      "geb",           "naissance",  "né",      "née",
+    "nacido",   "nacida",    "nací",          "nacimiento", "nato",    "nata",
+    "nascita",  "geboorte*", "age",           "âge",        "alters*", "edad",
+    "età",      "leeftijd*", "date_of_birth", "birthdate",  NULL};
+static const char *const birth_after_words[] = {"geboren", "born", "geb.", NULL};
+static const char *const phone_words[] = {
+    "tel",      "tel.",   "telefon",   "telephone", "téléphone",  "teléfono", "telefono",
+    "telefoon", "phone",  "mobile",    "mobil",     "mobiel",     "handy",    "cell",
+    "portable", "móvil",  "cellulare", "call",      "fax",        "whatsapp", "rufnummer",
+    "tél",      "tél.",   "gsm",       "hotline",   "reach me",   "llamarme", "llámanos",
+    "chiamaci", "bellen", "appelez",   "anrufen",   "erreichbar", "joindre",  NULL};
+/* A number right after one of these (and at most a colon, "No." or "#") is a reference,
+ * not a phone number. */
+static const char *const ref_words[] = {"art",
+                                        "art.",
+                                        "art.-nr",
+                                        "art.-nr.",
+                                        "artikel",
+                                        "artikelnummer",
+                                        "artikelnr",
+                                        "artikelnr.",
+                                        "article",
+                                        "articolo",
+                                        "artículo",
+                                        "artnr",
+                                        "sku",
+                                        "ean",
+                                        "upc",
+                                        "gtin",
+                                        "isbn",
+                                        "ref",
+                                        "ref.",
+                                        "réf",
+                                        "réf.",
+                                        "référence",
+                                        "referencia",
+                                        "riferimento",
+                                        "referentie",
+                                        "reference",
+                                        "order",
+                                        "bestellung",
+                                        "bestellnummer",
+                                        "bestellnr",
+                                        "bestellnr.",
+                                        "commande",
+                                        "pedido",
+                                        "ordine",
+                                        "bestelling",
+                                        "invoice",
+                                        "rechnung",
+                                        "rechnungsnummer",
+                                        "facture",
+                                        "factura",
+                                        "fattura",
+                                        "factuur",
+                                        "rcs",
+                                        "siren",
+                                        "siret",
+                                        "kvk",
+                                        "hrb",
+                                        "hra",
+                                        "rea",
+                                        "company",
+                                        "registro",
+                                        "tracking",
+                                        "sendungsnummer",
+                                        "suivi",
+                                        "seguimiento",
+                                        "ticket",
+                                        "kundennummer",
+                                        "kundennr",
+                                        "kundennr.",
+                                        "mandatsreferenz",
+                                        "mandate",
+                                        "lieferschein",
+                                        "slip",
+                                        "code",
+                                        "código",
+                                        "codice",
+                                        "zolltarifnummer",
+                                        "taric",
+                                        "lot",
+                                        "serial",
+                                        "seriennummer",
+                                        "nr",
+                                        "nr.",
+                                        "no",
+                                        "no.",
+                                        "n°",
+                                        "nº",
+                                        "#",
+                                        "id",
+                                        "steuernummer",
+                                        "plz",
+                                        "postleitzahl",
+                                        "version",
+                                        "versie",
+                                        "versión",
+                                        "versione",
+                                        "number",
+                                        "nummer",
+                                        "numéro",
+                                        "número",
+                                        "numero",
+                                        "packing slip",
+                                        "track & trace",
+                                        "track&trace",
+                                        "verpackungseinheit",
+                                        NULL};
+static const char *const ssn_words[] = {
+    "ssn", "social security", "social security number", "ss#", "ssn#", NULL};
+static const char *const bsn_words[] = {"bsn",         "burgerservicenummer",    "sofinummer",
+                                        "sofi-nummer", "citizen service number", NULL};
+static const char *const steuer_words[] = {
+    "steuer-id", "steuerid", "steuer-idnr", "steuer-idnr.", "steuerliche", "identifikationsnummer",
+    "idnr",      "idnr.",    "tin",         "tax id",       "steuer",      "id-nr",
+    NULL};
+static const char *const version_words[] = {
+    "version*",   "versie*",     "versión", "versiones", "versione",   "versioni",
+    "firmware*",  "release*",    "build",   "changelog", "update",     "updated",
+    "patch",      "ver",         "ver.",    "novedades", "nouveautés", "novità",
+    "neuerungen", "rilascio",    "notes",   "app",       "software",   "plugin",
+    "wordpress",  "woocommerce", "php",     "mysql",     "chrome",     "firefox",
+    "safari",     "android",     "ios",     "windows",   "kernel",     NULL};
+static const char *const month_words[] = {
+    "january",   "february",  "march",    "april",      "may",       "june",    "july",
+    "august",    "september", "october",  "november",   "december",  "jan",     "jan.",
+    "feb",       "feb.",      "mar",      "mar.",       "apr",       "apr.",    "jun",
+    "jun.",      "jul",       "jul.",     "aug",        "aug.",      "sep",     "sep.",
+    "sept",      "sept.",     "oct",      "oct.",       "nov",       "nov.",    "dec",
+    "dec.",      "januar",    "jänner",   "februar",    "märz",      "mai",     "juni",
+    "juli",      "oktober",   "dezember", "dez",        "dez.",      "okt",     "okt.",
+    "janvier",   "février",   "mars",     "avril",      "juin",      "juillet", "août",
+    "septembre", "octobre",   "novembre", "décembre",   "janv.",     "févr.",   "avr.",
+    "juil.",     "déc.",      "enero",    "febrero",    "marzo",     "abril",   "mayo",
+    "junio",     "julio",     "agosto",   "septiembre", "setiembre", "octubre", "noviembre",
+    "diciembre", "ene",       "ene.",     "abr",        "abr.",      "ago",     "ago.",
+    "dic",       "dic.",      "gennaio",  "febbraio",   "aprile",    "maggio",  "giugno",
+    "luglio",    "settembre", "ottobre",  "dicembre",   "gen",       "gen.",    "mag",
+    "mag.",      "giu",       "giu.",     "lug",        "lug.",      "set",     "set.",
+    "ott",       "ott.",      "januari",  "februari",   "maart",     "mei",     "augustus",
+    "mrt",       "mrt.",      NULL};
+
+static struct sg_wordset ws_birth = SG_WORDSET(birth_words);
+static struct sg_wordset ws_birth_after = SG_WORDSET(birth_after_words);
+static struct sg_wordset ws_phone = SG_WORDSET(phone_words);
+static struct sg_wordset ws_ref = SG_WORDSET(ref_words);
+static struct sg_wordset ws_ssn = SG_WORDSET(ssn_words);
+static struct sg_wordset ws_bsn = SG_WORDSET(bsn_words);
+static struct sg_wordset ws_steuer = SG_WORDSET(steuer_words);
+static struct sg_wordset ws_version = SG_WORDSET(version_words);
+static struct sg_wordset ws_month = SG_WORDSET(month_words);
+
+static const char *const pw_keys[] = {"password",
+                                      "passwort",
+                                      "passwd",
+                                      "pwd",
+                                      "pw",
+                                      "ww",
+                                      "mdp",
+                                      "kennwort",
+                                      "wachtwoord",
+                                      "contraseña",
+                                      "clave",
+                                      "mot de passe",
+                                      "passe",
+                                      "pass",
+                                      "passphrase",
+                                      "db_password",
+                                      "aws_secret_access_key",
+                                      "secretaccesskey",
+                                      "secret_access_key",
+                                      "client_secret",
+                                      "secret_key",
+                                      "api_secret",
+                                      "app_password",
+                                      "smtp_password",
+                                      "user_pass",
+                                      NULL};
+static struct sg_wordset ws_pw = SG_WORDSET(pw_keys);
+
+static void init_all(void)
+{
+    struct sg_wordset *sets[] = {&ws_birth, &ws_birth_after, &ws_phone,   &ws_ref,   &ws_ssn,
+                                 &ws_bsn,   &ws_steuer,      &ws_version, &ws_month, &ws_pw};
+    for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++)
+        sg_wordset_build(sets[i]);
+    sg_names_init();
+}
+
+void sg_detect_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, init_all);
+}
+
 /* ---- e-mail addresses and URL credentials ---- */
 
+/* The local part of an address: letters, digits and . _ % + - (what mail providers hand
+ * out; the rarer RFC 5322 characters are far more often the text around an address). */
 static bool email_local(unsigned char c)
 {
     return sg_ccls[c] & (C_LOWER | C_UPPER | C_DIGIT | C_EMAILC);
@@ -122,7 +616,46 @@ static bool email_local(unsigned char c)
 
 static bool domain_char(unsigned char c)
 {
-    return sg_is_alnum(c) || c == '-' || c == '.';
+    return (sg_ccls[c] & (C_LOWER | C_UPPER | C_DIGIT)) || c == '-' || c == '.';
+}
+
+/* The URL scheme separators ("://") before the '@' seen so far. The '@' come in order, so
+ * the text is searched forward only, whatever it holds. */
+struct url_track {
+    size_t from;   /* where to look for the next "://" */
+    size_t next;   /* the next "://" at or after `from` (n: none), or (size_t)-1 unknown */
+    size_t scheme; /* just after the last "://" before the current '@', 0 for none */
+    size_t clean;  /* [scheme, clean) holds no white space, quote or angle bracket */
+    bool broken;   /* a break follows the last "://" */
+};
+
+static size_t find_str(const unsigned char *t, size_t n, size_t from, const char *s, size_t sl);
+
+/* Whether the token that ends at `a` (no break between) holds "://": then an '@' after it
+ * ends the user information of a URL, not an e-mail address. */
+static bool in_url_userinfo(const unsigned char *t, size_t n, size_t a, struct url_track *u)
+{
+    for (;;) {
+        if (u->next == (size_t)-1)
+            u->next = find_str(t, n, u->from, "://", 3);
+        if (u->next >= n || u->next + 3 > a)
+            break;
+        u->scheme = u->next + 3;
+        u->clean = u->scheme;
+        u->broken = false;
+        u->from = u->next + 1;
+        u->next = (size_t)-1;
+    }
+    if (!u->scheme || u->broken || a - u->scheme >= 300)
+        return false;
+    for (; u->clean < a; u->clean++) {
+        unsigned char c = t[u->clean];
+        if (sg_is_space(c) || c == '"' || c == '<' || c == '>') {
+            u->broken = true;
+            return false;
+        }
+    }
+    return true;
 }
 
 static int scan_emails(struct scan *s)
@@ -130,18 +663,27 @@ static int scan_emails(struct scan *s)
     const unsigned char *t = s->t;
     size_t n = s->n;
     const unsigned char *p = t;
+    size_t done = 0; /* the end of the last address: a local part never reaches back over it */
+    struct url_track url = {0, (size_t)-1, 0, 0, false};
     while ((p = memchr(p, '@', (size_t)(t + n - p)))) {
         size_t at = (size_t)(p - t);
         p++;
         size_t a = at;
-        while (a > 0 && at - a < 64 && email_local(t[a - 1]))
+        while (a > done && at - a < 64 && email_local(t[a - 1]))
             a--;
-        while (a < at && (t[a] == '.' || t[a] == '\'' || t[a] == '`' || t[a] == '*'))
-            a++; /* quotes and dots that start a local part belong to the text around */
+        while (a < at && (t[a] == '.' || t[a] == '-' || t[a] == '+'))
+            a++; /* dots and dashes that start a local part belong to the text around */
         if (a == at)
             continue;
-        /* user:password@host is URL credentials, not an address */
-        if (a > 0 && t[a - 1] == ':')
+        /* a local part glued to characters no address holds is part of some other token
+         * (a password, a URL's user information) */
+        if (a > 0) {
+            unsigned char pc = t[a - 1];
+            if (pc == '*' || pc == '$' || pc == '!' || pc == '#' || pc == '&' || pc == '~' ||
+                pc == '\\' || pc == '^' || pc == '|' || pc == '`' || pc == '@')
+                continue;
+        }
+        if (in_url_userinfo(t, n, a, &url))
             continue;
         size_t b = at + 1;
         while (b < n && b - at < 254 && domain_char(t[b]))
@@ -152,20 +694,26 @@ static int scan_emails(struct scan *s)
             int rc = sg_scan_add(s, a, b, SG_ENT_EMAIL);
             if (rc)
                 return rc;
+            done = b;
+            p = t + b;
         }
     }
     return 0;
 }
 
+/* scheme://user:password@host: the span is user:password. */
 static int scan_url_credentials(struct scan *s)
 {
     const unsigned char *t = s->t;
     size_t n = s->n;
-    for (size_t i = 0; i + 3 < n; i++) {
-        if (t[i] != ':' || t[i + 1] != '/' || t[i + 2] != '/')
+    const unsigned char *p = t;
+    while (n >= 3 && (p = memchr(p, ':', (size_t)(t + n - p)))) {
+        size_t i = (size_t)(p - t);
+        p++;
+        if (i + 3 >= n || t[i + 1] != '/' || t[i + 2] != '/' || i == 0 || !sg_is_alpha(t[i - 1]))
             continue;
         size_t u = i + 3, k = u;
-        while (k < n && k - u < 256 && t[k] != ':' && t[k] != '/' && t[k] != '@' &&
+        while (k < n && k - u < 128 && t[k] != ':' && t[k] != '/' && t[k] != '@' &&
                !sg_is_space(t[k]))
             k++;
         if (k == u || k >= n || t[k] != ':')
@@ -178,203 +726,494 @@ static int scan_url_credentials(struct scan *s)
         int rc = sg_scan_add(s, u, e, SG_ENT_URL_CREDENTIALS);
         if (rc)
             return rc;
-        i = e;
+        p = t + e;
     }
     return 0;
 }
 
 /* ---- numbers ---- */
 
-static const char *const birth_words[] = {
-    "born",       "birth",         "dob",        "d.o.b",      "geboren",   "geburtsdatum",
-    "geburtstag", "geb.",          "naissance",  "né le",      "née le",    "né",
-    "née",        "nacido",        "nacida",     "nacimiento", "nato",      "nata",
-    "nascita",    "geboortedatum", "geboren op", "birthday",   "birthdate", NULL};
-static const char *const phone_words[] = {
-    "tel",      "tel.",   "telefon",   "telephone", "téléphone", "teléfono", "telefono",
-    "telefoon", "phone",  "mobile",    "mobil",     "mobiel",    "handy",    "cell",
-    "portable", "móvil",  "cellulare", "call",      "fax",       "whatsapp", "rufnummer",
-    "nummer",   "numéro", "número",    "numero",    NULL};
-static const char *const ssn_words[] = {"ssn", "social security", NULL};
-static const char *const bsn_words[] = {"bsn", "burgerservicenummer", "sofinummer", "sofi-nummer",
-                                        NULL};
-static const char *const steuer_words[] = {"steuer-id",
-                                           "steuerid",
-                                           "steuer-identifikation",
-                                           "identifikationsnummer",
-                                           "idnr",
-                                           "steuernummer",
-                                           "tin",
-                                           NULL};
-static const char *const version_words[] = {"version", "v",       "firmware", "release", "build",
-                                            "versie",  "versión", "versione", NULL};
+#define MAX_GROUPS 16
 
-/* A number-like chunk: digits with single separators between groups. */
-struct chunk {
-    size_t start, end; /* [start, end) in the text */
-    unsigned digits;
-    unsigned groups;
-    char seps[8]; /* distinct separators seen */
-    unsigned nseps;
-    bool plus, paren, dots_only;
-    unsigned group_len[24];
+/* A run of digit groups with single separators between them: the candidate for every
+ * numeric type. */
+struct group {
+    uint32_t s, e;     /* the digits [s, e) */
+    unsigned char sep; /* the separator before the group (0 first, ')' after a paren) */
+    bool paren;        /* written in parentheses: (0), (030), (212) */
 };
 
-static bool has_sep(const struct chunk *c, char sep)
+struct chunk {
+    size_t start, end; /* the span: from '+' or '(' or the first digit to the last digit
+                          or ')' */
+    unsigned ng, nd;
+    struct group g[MAX_GROUPS];
+    bool plus, trunk, toolong;
+    unsigned seps; /* which separators occur: SEP_* bits */
+    char dig[48];  /* the digits, NUL-terminated */
+};
+
+enum { SEP_SPACE = 1, SEP_DASH = 2, SEP_DOT = 4, SEP_SLASH = 8, SEP_PAREN = 16 };
+
+static unsigned sep_bit(unsigned char c)
 {
-    return memchr(c->seps, sep, c->nseps) != NULL;
+    switch (c) {
+    case ' ':
+        return SEP_SPACE;
+    case '-':
+        return SEP_DASH;
+    case '.':
+        return SEP_DOT;
+    case '/':
+        return SEP_SLASH;
+    default:
+        return 0;
+    }
 }
 
-/* Reads a chunk starting at `i` (a digit, '+' or '('). Separators: space, '-', '.', '/',
- * and parentheses around a group. */
+/* A dotted quad at i (digits 1-3, three dots) not followed by more digits or dots. */
+static bool ipv4_at(const unsigned char *t, size_t n, size_t i)
+{
+    size_t k = i;
+    for (int part = 0; part < 4; part++) {
+        size_t d = k;
+        while (k < n && sg_is_digit(t[k]) && k - d < 4)
+            k++;
+        if (k == d || k - d > 3)
+            return false;
+        if (part < 3) {
+            if (k >= n || t[k] != '.')
+                return false;
+            k++;
+        }
+    }
+    return !(k < n && (sg_is_digit(t[k]) || (t[k] == '.' && k + 1 < n && sg_is_digit(t[k + 1]))));
+}
+
 static void read_chunk(const unsigned char *t, size_t n, size_t i, struct chunk *c)
 {
-    memset(c, 0, sizeof(*c));
     c->start = i;
-    c->dots_only = true;
+    c->end = i;
+    c->ng = c->nd = 0;
+    c->plus = c->trunk = c->toolong = false;
+    c->seps = 0;
     size_t k = i;
     if (t[k] == '+') {
         c->plus = true;
         k++;
     }
+    unsigned char sep = 0;
     for (;;) {
+        size_t gs = k;
+        bool paren = false;
         if (k < n && t[k] == '(') {
-            c->paren = true;
+            paren = true;
             k++;
         }
-        size_t g = k;
-        while (k < n && sg_is_digit(t[k]) && k - g < 20)
+        size_t ds = k;
+        while (k < n && sg_is_digit(t[k]) && k - ds < 20)
             k++;
-        if (k == g)
+        size_t de = k;
+        if (de == ds)
             break;
-        if (c->groups < 24)
-            c->group_len[c->groups] = (unsigned)(k - g);
-        c->groups++;
-        c->digits += (unsigned)(k - g);
+        if (k < n && sg_is_digit(t[k])) {
+            c->toolong = true; /* a run of more than 20 digits is no identifier we know */
+            break;
+        }
+        if (paren) {
+            if (k < n && t[k] == ')') {
+                k++;
+            } else if (c->ng == 0 && !c->plus) {
+                paren = false; /* "(06 59 …)": the parenthesis encloses the number */
+                c->start = ds;
+            } else {
+                break;
+            }
+        }
+        if (c->ng == MAX_GROUPS || c->nd + (de - ds) >= sizeof(c->dig)) {
+            c->toolong = true;
+            break;
+        }
+        c->g[c->ng++] = (struct group){(uint32_t)ds, (uint32_t)de, sep, paren};
+        memcpy(c->dig + c->nd, t + ds, de - ds);
+        c->nd += (unsigned)(de - ds);
+        if (paren) {
+            c->seps |= SEP_PAREN;
+            if (de - ds == 1 && t[ds] == '0')
+                c->trunk = true;
+        }
         c->end = k;
-        if (k < n && t[k] == ')') {
-            k++;
-            c->end = k;
+        (void)gs;
+        if (paren && k < n && sg_is_digit(t[k])) {
+            sep = ')'; /* "(0)30 123": the group after the parenthesis is glued to it */
+            continue;
         }
-        if (c->digits > 40)
+        if (k + 1 >= n)
             break;
-        /* a separator followed by a digit or '(' continues the chunk */
-        if (k + 1 < n && (t[k] == ' ' || t[k] == '-' || t[k] == '.' || t[k] == '/') &&
-            (sg_is_digit(t[k + 1]) || t[k + 1] == '(')) {
-            if (!has_sep(c, (char)t[k]) && c->nseps < sizeof(c->seps))
-                c->seps[c->nseps++] = (char)t[k];
-            if (t[k] != '.')
-                c->dots_only = false;
-            k++;
-            continue;
-        }
-        if (c->end == k && k < n && t[k] == ' ' && k + 2 < n && t[k + 1] == '(')
-            continue;
-        break;
+        unsigned bit = sep_bit(t[k]);
+        size_t nx = k + 1;
+        bool next = sg_is_digit(t[nx]) ||
+                    (t[k] == ' ' && t[nx] == '(' && nx + 1 < n && sg_is_digit(t[nx + 1]));
+        if (!bit || !next)
+            break;
+        /* an IPv4 address after a number (a status code, a port) starts a token of its own */
+        if (t[k] != '.' && !(c->seps & SEP_DOT) && sg_is_digit(t[nx]) && ipv4_at(t, n, nx))
+            break;
+        sep = t[k];
+        c->seps |= bit;
+        k = nx;
+    }
+    c->dig[c->nd] = '\0';
+    if (c->ng == 1 && c->g[0].paren) {
+        /* "(976241255)": the parentheses enclose the number */
+        c->start = c->g[0].s;
+        c->end = c->g[0].e;
+        c->g[0].paren = false;
+        c->seps = 0;
+        c->trunk = false;
     }
 }
 
-/* Copies the digits of a chunk into `out` (at most cap-1), NUL-terminated. */
-static size_t chunk_digits(const unsigned char *t, const struct chunk *c, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t k = c->start; k < c->end && o + 1 < cap; k++)
-        if (sg_is_digit(t[k]))
-            out[o++] = (char)t[k];
-    out[o] = '\0';
-    return o;
-}
-
-static bool valid_date(int d, int m, int y)
+static bool valid_date(int d, int m, int y, int ymin, int ymax)
 {
     static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    return y >= 1900 && y <= 2030 && m >= 1 && m <= 12 && d >= 1 && d <= mdays[m - 1];
+    return y >= ymin && y <= ymax && m >= 1 && m <= 12 && d >= 1 && d <= mdays[m - 1];
 }
 
-/* dd.mm.yyyy, dd/mm/yyyy, dd-mm-yyyy, yyyy-mm-dd (also d.m.yyyy) */
-static bool chunk_is_date(const struct chunk *c)
+static int group_val(const unsigned char *t, const struct group *g)
 {
-    if (c->groups != 3 || c->nseps != 1 || c->seps[0] == ' ' || c->plus || c->paren)
+    int v = 0;
+    for (uint32_t k = g->s; k < g->e && k - g->s < 9; k++)
+        v = v * 10 + (t[k] - '0');
+    return v;
+}
+
+/* dd.mm.yyyy, dd/mm/yyyy, dd-mm-yyyy, yyyy-mm-dd (also d.m.yyyy and the US mm/dd/yyyy) */
+static bool chunk_is_date(const unsigned char *t, const struct chunk *c, bool *valid_dob)
+{
+    *valid_dob = false;
+    if (c->ng != 3 || c->plus || (c->seps & (SEP_SPACE | SEP_PAREN)) || c->g[1].sep != c->g[2].sep)
         return false;
-    const unsigned *g = c->group_len;
-    return (g[0] <= 2 && g[1] <= 2 && g[2] == 4) || (g[0] == 4 && g[1] <= 2 && g[2] <= 2);
+    unsigned l0 = c->g[0].e - c->g[0].s, l1 = c->g[1].e - c->g[1].s, l2 = c->g[2].e - c->g[2].s;
+    int a = group_val(t, &c->g[0]), b = group_val(t, &c->g[1]), y = group_val(t, &c->g[2]);
+    if (l0 <= 2 && l1 <= 2 && l2 == 4) {
+        *valid_dob = valid_date(a, b, y, 1900, 2012) || valid_date(b, a, y, 1900, 2012);
+        return true;
+    }
+    if (l0 == 4 && l1 <= 2 && l2 <= 2) {
+        *valid_dob = valid_date(y, b, a, 1900, 2012);
+        return true;
+    }
+    return false;
 }
 
-static bool parse_date(const unsigned char *t, const struct chunk *c)
+/* A birth context: a birth or age word shortly before the date, or "geboren"/"born" right
+ * after it ("ich bin am 12.03.1985 geboren"). */
+static bool birth_context(const unsigned char *t, size_t n, size_t a, size_t b)
 {
-    int v[3] = {0, 0, 0}, gi = 0;
-    for (size_t k = c->start; k < c->end && gi < 3; k++) {
-        if (sg_is_digit(t[k]))
-            v[gi] = v[gi] * 10 + (t[k] - '0');
-        else
-            gi++;
+    if (sg_ws_within(&ws_birth, t, a, 48))
+        return true;
+    size_t k = b;
+    while (k < n && k - b < 3 && (t[k] == ' ' || t[k] == ','))
+        k++;
+    size_t e = k;
+    while (e < n && e - k < 12 && (sg_is_alpha(t[e]) || t[e] == '.'))
+        e++;
+    return e > k && sg_ws_ends_at(&ws_birth_after, t, k, e) == e - k;
+}
+
+/* A textual date that ends with the year at [ys, ye): "12 mars 1985", "12. März 1985",
+ * "12 de marzo de 1985", "March 12, 1985", "12 Mar 1985". Returns its start or ys. */
+static size_t text_date_start(const unsigned char *t, size_t ys)
+{
+    size_t k = ys;
+    if (k < 2 || t[k - 1] != ' ')
+        return ys;
+    k--;
+    /* "March 12, 1985" */
+    if (t[k - 1] == ',') {
+        size_t d = k - 1;
+        while (d > 0 && sg_is_digit(t[d - 1]) && k - 1 - d < 3)
+            d--;
+        if (d == k - 1 || k - 1 - d > 2 || d < 2 || t[d - 1] != ' ')
+            return ys;
+        size_t me = d - 1;
+        size_t ml = sg_ws_ends_at(&ws_month, t, me > 12 ? me - 12 : 0, me);
+        return ml ? me - ml : ys;
     }
-    if (c->group_len[0] == 4)
-        return valid_date(v[2], v[1], v[0]);
-    return valid_date(v[0], v[1], v[2]) || valid_date(v[1], v[0], v[2]); /* US order too */
+    /* "... de 1985" */
+    if (k >= 3 && t[k - 1] == 'e' && t[k - 2] == 'd' && t[k - 3] == ' ')
+        k -= 3;
+    size_t ml = sg_ws_ends_at(&ws_month, t, k > 12 ? k - 12 : 0, k);
+    if (!ml)
+        return ys;
+    size_t ms = k - ml;
+    if (ms < 2 || t[ms - 1] != ' ')
+        return ys;
+    k = ms - 1;
+    if (k >= 3 && t[k - 1] == 'e' && t[k - 2] == 'd' && t[k - 3] == ' ')
+        k -= 3;
+    if (k > 0 && t[k - 1] == '.')
+        k--;
+    size_t d = k;
+    while (d > 0 && sg_is_digit(t[d - 1]) && k - d < 3)
+        d--;
+    if (d == k || k - d > 2 || (d > 0 && sg_is_alnum(t[d - 1])))
+        return ys;
+    int day = 0;
+    for (size_t q = d; q < k; q++)
+        day = day * 10 + (t[q] - '0');
+    return day >= 1 && day <= 31 ? d : ys;
+}
+
+static bool all_groups(const struct chunk *c, const unsigned *lens, unsigned n)
+{
+    if (c->ng != n)
+        return false;
+    for (unsigned i = 0; i < n; i++)
+        if (c->g[i].e - c->g[i].s != lens[i])
+            return false;
+    return true;
+}
+
+static bool one_sep(const struct chunk *c)
+{
+    unsigned s = c->seps;
+    return s && !(s & (s - 1));
+}
+
+/* The printed groups of a card: compact, or groups of four with a shorter or five-digit
+ * last group (4-4-5 for 13 digits), or the 4-6-5 and 4-6-4 layouts of Amex and Diners;
+ * spaces or dashes, one kind. */
+static bool card_layout(const struct chunk *c)
+{
+    if (c->ng == 1)
+        return true;
+    if (c->plus || !(c->seps == SEP_SPACE || c->seps == SEP_DASH))
+        return false;
+    static const unsigned amex[] = {4, 6, 5}, diners[] = {4, 6, 4};
+    if (all_groups(c, amex, 3) || all_groups(c, diners, 3))
+        return true;
+    for (unsigned i = 0; i + 1 < c->ng; i++)
+        if (c->g[i].e - c->g[i].s != 4)
+            return false;
+    unsigned last = c->g[c->ng - 1].e - c->g[c->ng - 1].s;
+    return last >= 1 && last <= 5;
+}
+
+/* The lengths each issuer uses (the networks' published ranges; the validator accepts the
+ * wider ISO ranges, which would also take tracking and reference numbers). */
+static bool card_issuer_length(const char *d, unsigned nd)
+{
+    int p2 = (d[0] - '0') * 10 + (d[1] - '0');
+    int p4 = p2 * 100 + (d[2] - '0') * 10 + (d[3] - '0');
+    if (d[0] == '4')
+        return nd == 13 || nd == 16 || nd == 19;
+    if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720))
+        return nd == 16;
+    if (p2 == 34 || p2 == 37)
+        return nd == 15;
+    if ((p4 >= 3000 && p4 <= 3059) || p4 == 3095 || p2 == 36 || p2 == 38 || p2 == 39)
+        return nd >= 14 && nd <= 19;
+    if (p4 >= 3528 && p4 <= 3589)
+        return nd >= 16 && nd <= 19;
+    if (p4 == 6011 || (p4 >= 6440 && p4 <= 6499) || p2 == 65 || p2 == 62 ||
+        (p4 >= 2200 && p4 <= 2204))
+        return nd >= 16 && nd <= 19;
+    return nd == 12 || nd == 13 || nd == 16 || nd == 18 || nd == 19; /* Maestro */
+}
+
+/* The head of an IBAN in groups right before ("DE50 ", "NL37 RABO "): the digits are the
+ * rest of an IBAN (a wrong one, or the right one is found as a whole and wins). */
+static bool after_iban_head(const unsigned char *t, size_t a)
+{
+    size_t k = a;
+    for (int groups = 0; groups < 8; groups++) {
+        if (k < 5 || t[k - 1] != ' ')
+            return false;
+        size_t g = k - 1;
+        size_t s = g;
+        while (s > 0 && g - s < 5 && (sg_is_upper(t[s - 1]) || sg_is_digit(t[s - 1])))
+            s--;
+        if (g - s != 4 || (s > 0 && sg_is_alnum(t[s - 1]) && t[s - 1] != ' '))
+            return false;
+        if (sg_is_upper(t[s]) && sg_is_upper(t[s + 1]) && sg_is_digit(t[s + 2]) &&
+            sg_is_digit(t[s + 3]))
+            return true;
+        k = s;
+    }
+    return false;
+}
+
+/* Country calling codes (ITU-T E.164): the length of the code at the start of d, 0 when
+ * none is assigned there. */
+static unsigned calling_code_len(const char *d)
+{
+    if (d[0] == '1' || d[0] == '7')
+        return 1;
+    static const char two[] = "20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 "
+                              "54 55 56 57 58 60 61 62 63 64 65 66 81 82 84 86 90 91 92 93 94 "
+                              "95 98";
+    static const char three[] = "21 22 23 24 25 26 29 35 37 38 42 50 59 67 68 69 80 85 87 88 96 "
+                                "97 99";
+    for (size_t i = 0; i + 1 < sizeof(two); i += 3)
+        if (two[i] == d[0] && two[i + 1] == d[1])
+            return 2;
+    for (size_t i = 0; i + 1 < sizeof(three); i += 3)
+        if (three[i] == d[0] && three[i + 1] == d[1])
+            return sg_is_digit((unsigned char)d[2]) ? 3 : 0;
+    return 0;
+}
+
+/* A reference word right before a number: "Art.-Nr. 4021-337-19", "SKU: 0815 4711 23",
+ * "RCS Paris 123 456 789" (one capitalized word may stand between). */
+static bool ref_before(const unsigned char *t, size_t a)
+{
+    size_t k = a;
+    while (k > 0 && a - k < 4 && (t[k - 1] == ' ' || t[k - 1] == ':' || t[k - 1] == '#'))
+        k--;
+    size_t lo = k > 32 ? k - 32 : 0;
+    if (k < a && sg_ws_ends_at(&ws_ref, t, lo, k))
+        return true;
+    /* "RCS Paris 123 …", "REA MI-…": skip one word */
+    size_t w = k;
+    while (w > 0 && k - w < 20 && sg_is_alpha(t[w - 1]))
+        w--;
+    if (w == k || w == 0 || t[w - 1] != ' ')
+        return false;
+    return sg_ws_ends_at(&ws_ref, t, lo, w - 1) > 0;
+}
+
+/* A phone word before the number on its line ("Tel. 030 …", "call me on …"), or on the
+ * line above when that line is a label ("Phone:\n…"). */
+static bool phone_label(const unsigned char *t, size_t a)
+{
+    size_t lo = line_lo(t, a, 28);
+    if (lo == a && a >= 2 && t[a - 1] == '\n') {
+        size_t e = a - 1;
+        while (e > 0 && (t[e - 1] == ' ' || t[e - 1] == '\r'))
+            e--;
+        if (e == 0 || t[e - 1] != ':')
+            return false;
+        lo = line_lo(t, e, 28);
+    }
+    return sg_ws_within(&ws_phone, t, a, a - lo);
+}
+
+static bool phone_shape(const struct chunk *c, bool phone_ctx)
+{
+    const char *d = c->dig;
+    unsigned nd = c->nd;
+    if (nd < 7 || nd > 17)
+        return false;
+    bool intl = c->plus || (d[0] == '0' && d[1] == '0' && d[2] != '0');
+    if (intl) {
+        const char *cc = d + (c->plus ? 0 : 2);
+        unsigned ccl = calling_code_len(cc);
+        if (!ccl)
+            return false;
+        unsigned nsn = nd - (c->plus ? 0 : 2) - ccl - (c->trunk ? 1 : 0);
+        if (cc[0] == '1')
+            return nsn == 10;
+        return nsn >= 6 && nsn <= 12;
+    }
+    if (c->trunk)
+        return false;
+    if (d[0] == '0')
+        return (nd >= 9 && nd <= 12 && c->ng >= 2) || (nd >= 10 && nd <= 11);
+    static const unsigned us[] = {3, 3, 4}, us1[] = {1, 3, 3, 4}, it[] = {3, 7}, it2[] = {3, 4, 3},
+                          es3[] = {3, 3, 3}, es4[] = {3, 2, 2, 2};
+    if (nd == 10 && d[0] >= '2' && all_groups(c, us, 3) &&
+        (one_sep(c) || (c->seps == (SEP_PAREN | SEP_DASH) && c->g[0].paren) ||
+         (c->seps == (SEP_PAREN | SEP_SPACE | SEP_DASH) && c->g[0].paren)))
+        return true;
+    if (nd == 11 && d[0] == '1' && all_groups(c, us1, 4) && one_sep(c))
+        return true;
+    if (nd == 10 && d[0] == '3' && (all_groups(c, it, 2) || all_groups(c, it2, 3)) &&
+        c->seps == SEP_SPACE)
+        return true;
+    if (nd == 9 && d[0] >= '6' &&
+        (c->ng == 1 || ((all_groups(c, es3, 3) || all_groups(c, es4, 4)) && c->seps == SEP_SPACE)))
+        return true;
+    return phone_ctx && nd >= 7 && nd <= 13 && c->ng >= 2;
+}
+
+static int add_dob(struct scan *s, size_t a, size_t b)
+{
+    return sg_scan_add(s, a, b, SG_ENT_DATE_OF_BIRTH);
 }
 
 static int classify_chunk(struct scan *s, const struct chunk *c)
 {
     const unsigned char *t = s->t;
+    size_t n = s->n;
     const char *p = (const char *)t + c->start;
     size_t len = c->end - c->start;
-    char dig[48];
-    size_t nd = chunk_digits(t, c, dig, sizeof(dig));
+    const char *dig = c->dig;
+    unsigned nd = c->nd;
+    bool plain = !c->plus && !(c->seps & SEP_PAREN);
 
     /* IPv4 addresses (not software versions) */
-    if (c->groups == 4 && c->dots_only && c->nseps == 1 && !c->plus && !c->paren) {
-        if (sg_validate_ipv4(p, len)) {
-            bool version = (c->start > 0 && (t[c->start - 1] == 'v' || t[c->start - 1] == 'V')) ||
-                           sg_scan_context_before(s, c->start, 20, version_words);
-            return version ? 0 : sg_scan_add(s, c->start, c->end, SG_ENT_IP);
+    if (c->ng == 4 && c->seps == SEP_DOT && !c->plus) {
+        if (sg_validate_ipv4(p, len) && !ctx_line(&ws_version, t, c->start, 28))
+            return sg_scan_add(s, c->start, c->end, SG_ENT_IP);
+        return 0;
+    }
+    if (c->seps == SEP_DOT && c->ng > 4 && !(c->nd == 10 && dig[0] == '0'))
+        return 0; /* a long version number; "04.19.69.40.92" is a French phone */
+    /* dates: only in a birth context are they personal data */
+    bool dob;
+    if (chunk_is_date(t, c, &dob)) {
+        if (dob && birth_context(t, n, c->start, c->end))
+            return add_dob(s, c->start, c->end);
+        return 0;
+    }
+    /* a year after a day and a month name: "12 mars 1985" */
+    if (c->ng == 1 && nd == 4 && plain) {
+        int y = atoi(dig);
+        if (y >= 1900 && y <= 2012) {
+            size_t ds = text_date_start(t, c->start);
+            if (ds < c->start && birth_context(t, n, ds, c->end))
+                return add_dob(s, ds, c->end);
         }
         return 0;
     }
-    /* dates: only in a birth context are they personal data */
-    if (chunk_is_date(c)) {
-        if (parse_date(t, c) && sg_scan_context_before(s, c->start, 40, birth_words))
-            return sg_scan_add(s, c->start, c->end, SG_ENT_DATE_OF_BIRTH);
-        return 0;
-    }
     /* payment cards */
-    if (nd >= 13 && nd <= 19 && !c->plus && !c->paren && sg_validate_card(p, len))
+    if (nd >= 13 && nd <= 19 && plain && card_layout(c) && !after_iban_head(t, c->start) &&
+        card_issuer_length(dig, nd) && sg_validate_card(dig, nd))
         return sg_scan_add(s, c->start, c->end, SG_ENT_CARD);
     /* national IDs with their own checksums or formats */
-    if (nd == 9 && !c->plus && !c->paren) {
-        bool dashed = c->groups == 3 && c->group_len[0] == 3 && c->group_len[1] == 2 &&
-                      c->group_len[2] == 4 && c->nseps == 1 && c->seps[0] == '-';
-        if ((dashed || sg_scan_context_before(s, c->start, 40, ssn_words)) &&
-            sg_validate_us_ssn(p, len))
+    if (nd == 9 && plain) {
+        static const unsigned ssn[] = {3, 2, 4};
+        bool shaped = all_groups(c, ssn, 3) && one_sep(c) && !(c->seps & (SEP_DOT | SEP_SLASH));
+        if ((shaped || ctx_line(&ws_ssn, t, c->start, 40)) && sg_validate_us_ssn(p, len))
             return sg_scan_add(s, c->start, c->end, SG_ENT_NATIONAL_ID);
-        if (sg_scan_context_before(s, c->start, 40, bsn_words) && sg_validate_nl_bsn(p, len))
+        if (c->ng == 1 && ctx_line(&ws_bsn, t, c->start, 48) && sg_validate_nl_bsn(p, len))
             return sg_scan_add(s, c->start, c->end, SG_ENT_NATIONAL_ID);
     }
-    if (nd == 11 && !c->plus && !c->paren) {
-        bool spaced = c->groups == 4 && c->group_len[0] == 2 && c->group_len[1] == 3;
-        if ((spaced || sg_scan_context_before(s, c->start, 40, steuer_words)) &&
+    if (nd == 11 && plain && dig[0] != '0') {
+        static const unsigned g2333[] = {2, 3, 3, 3}, g3332[] = {3, 3, 3, 2};
+        bool spaced = (all_groups(c, g2333, 4) || all_groups(c, g3332, 4)) && c->seps == SEP_SPACE;
+        if ((spaced || (c->ng == 1 && ctx_line(&ws_steuer, t, c->start, 64))) &&
             sg_validate_de_steuerid(p, len))
             return sg_scan_add(s, c->start, c->end, SG_ENT_NATIONAL_ID);
     }
-    if (nd == 15 && !c->plus && !c->paren && sg_validate_fr_nir(p, len))
+    if (nd == 15 && plain && (c->ng == 1 || c->seps == SEP_SPACE) && sg_validate_fr_nir(p, len))
         return sg_scan_add(s, c->start, c->end, SG_ENT_NATIONAL_ID);
     /* phone numbers */
-    bool intl = c->plus || (nd > 2 && dig[0] == '0' && dig[1] == '0');
-    bool national = dig[0] == '0' && dig[1] != '0';
-    bool us = !intl && c->groups >= 3 && nd == 10 && dig[0] >= '2' &&
-              ((c->paren && c->group_len[0] == 3) ||
-               (c->group_len[0] == 3 && c->group_len[1] == 3 && c->group_len[2] == 4));
-    bool grouped = c->groups >= 2 || c->paren;
-    bool context = sg_scan_context_before(s, c->start, 24, phone_words);
-    size_t cc = intl ? (c->plus ? 0 : 2) : 0; /* digits of the 00 prefix */
-    size_t real = nd - cc;
-    if ((intl && real >= 8 && real <= 15) || (national && grouped && nd >= 9 && nd <= 13) || us ||
-        (context && nd >= 7 && nd <= 15)) {
-        if (c->start > 0 && t[c->start - 1] == '#')
-            return 0; /* "#0123 456" is a reference, not a phone */
-        return sg_scan_add(s, c->start, c->end, SG_ENT_PHONE);
-    }
-    return 0;
+    if (c->start > 0 && t[c->start - 1] == '#')
+        return 0; /* "#0123 456" is a reference */
+    static const unsigned zip4[] = {5, 4};
+    if (all_groups(c, zip4, 2) && c->seps == SEP_DASH)
+        return 0; /* a US ZIP+4 code */
+    /* the context is only needed for shapes no numbering plan vouches for */
+    if (!phone_shape(c, false) && !(c->nd >= 7 && c->nd <= 13 && c->ng >= 2 &&
+                                    phone_label(t, c->start) && phone_shape(c, true)))
+        return 0;
+    bool intl = c->plus || (dig[0] == '0' && dig[1] == '0');
+    if (after_iban_head(t, c->start) || (!intl && ref_before(t, c->start)))
+        return 0;
+    return sg_scan_add(s, c->start, c->end, SG_ENT_PHONE);
 }
 
 /* A DNI: eight digits and the control letter (optionally after a space or dash). */
@@ -382,7 +1221,7 @@ static int try_dni(struct scan *s, const struct chunk *c)
 {
     const unsigned char *t = s->t;
     size_t e = c->end;
-    if (c->digits != 8 || c->groups != 1 || c->plus || c->paren)
+    if (c->nd != 8 || c->ng != 1 || c->plus || c->start != c->g[0].s)
         return 0;
     size_t k = e;
     if (k < s->n && (t[k] == '-' || t[k] == ' '))
@@ -393,40 +1232,106 @@ static int try_dni(struct scan *s, const struct chunk *c)
     return 0;
 }
 
+/* One to three digits at i that end a number: the decimals after a comma. A longer run, or
+ * one that goes on with a dot, is the next field of a CSV line. */
+static bool decimals_at(const unsigned char *t, size_t n, size_t i)
+{
+    size_t k = i;
+    while (k < n && sg_is_digit(t[k]) && k - i < 4)
+        k++;
+    if (k == i || k - i > 3)
+        return false;
+    return !(k + 1 < n && (t[k] == '.' || t[k] == ',') && sg_is_digit(t[k + 1]));
+}
+
+/* Whether a chunk continues into a longer token: letters after it, or a separator and a
+ * letter or digit ("12-II", "2024/0211a", "12,99", an e-mail's local part). */
+static bool glued_after(const unsigned char *t, size_t n, size_t e)
+{
+    if (e >= n)
+        return false;
+    unsigned char c = t[e];
+    if (sg_is_alpha(c) || c == '_' || c == '@')
+        return true;
+    if ((c == '-' || c == '/' || c == '.') && e + 1 < n && sg_is_alnum(t[e + 1]))
+        return true;
+    if (c == ',')
+        return decimals_at(t, n, e + 1);                   /* "12,99"; a CSV comma is no glue */
+    return c == ':' && e + 1 < n && sg_is_digit(t[e + 1]); /* "10:30" */
+}
+
+static bool number_start(const unsigned char *t, size_t n, size_t i)
+{
+    unsigned char ch = t[i];
+    if (!(sg_is_digit(ch) || ((ch == '+' || ch == '(') && i + 1 < n && sg_is_digit(t[i + 1]))))
+        return false;
+    if (i == 0)
+        return true;
+    unsigned char pc = t[i - 1];
+    if (pc == ':' && i >= 2 && sg_is_digit(t[i - 2]))
+        return false; /* the minutes of a time */
+    if (pc == ',' && i >= 2 && sg_is_digit(t[i - 2]) && decimals_at(t, n, i))
+        return false; /* the decimals of a price: "12,99", "0,5" */
+    return !(sg_is_alnum(pc) || pc == '.' || pc == '_' || pc == '/' || pc == '-' || pc == '+' ||
+             pc == '@' || pc == '\\' || pc == '%');
+}
+
 static int scan_numbers(struct scan *s)
 {
     const unsigned char *t = s->t;
     size_t n = s->n;
     size_t i = 0;
+    struct chunk c;
     while (i < n) {
-        unsigned char ch = t[i];
-        bool start =
-            sg_is_digit(ch) || ((ch == '+' || ch == '(') && i + 1 < n && sg_is_digit(t[i + 1]));
-        if (!start || (i > 0 && (sg_is_alnum(t[i - 1]) || t[i - 1] == '.' || t[i - 1] == '_' ||
-                                 t[i - 1] == '/' || t[i - 1] == '-'))) {
+        /* jump to the next digit; a '+' or '(' before it is looked at from there */
+        i = find_digit(t, n, i);
+        if (i >= n)
+            break;
+        size_t st = i;
+        if (st > 0 && (t[st - 1] == '+' || t[st - 1] == '(')) {
+            st--;
+            if (st > 0 && t[st] == '(' && t[st - 1] == '+')
+                st = i; /* "+(" is nothing we read */
+        }
+        if (!number_start(t, n, st)) {
+            if (st != i && number_start(t, n, i))
+                st = i;
+            else {
+                while (i < n && (sg_is_alnum(t[i]) || t[i] == '.' || t[i] == '-' || t[i] == '/' ||
+                                 t[i] == '_'))
+                    i++; /* the rest of an identifier, a version, a price */
+                continue;
+            }
+        }
+        read_chunk(t, n, st, &c);
+        if (c.nd == 0) {
             i++;
             continue;
         }
-        struct chunk c;
-        read_chunk(t, n, i, &c);
-        if (c.digits == 0) {
-            i++;
-            continue;
+        int rc = 0;
+        if (!c.toolong) {
+            bool port = c.ng == 4 && c.seps == SEP_DOT && c.end < n && t[c.end] == ':';
+            if (glued_after(t, n, c.end) && !port)
+                rc = try_dni(s, &c);
+            else {
+                rc = classify_chunk(s, &c);
+                if (!rc && c.nd == 8)
+                    rc = try_dni(s, &c);
+            }
         }
-        /* A chunk glued to a letter is an identifier (SKU, tracking number): skip it,
-         * except the DNI shape "12345678Z". */
-        bool glued = c.end < n && (sg_is_alpha(t[c.end]) || t[c.end] == '_');
-        int rc = glued ? try_dni(s, &c) : classify_chunk(s, &c);
-        if (!glued && !rc && c.digits == 8)
-            rc = try_dni(s, &c);
         if (rc)
             return rc;
         i = c.end > i ? c.end : i + 1;
+        /* skip the rest of a token glued to the chunk */
+        while (i < n && (sg_is_alnum(t[i]) || t[i] == '_'))
+            i++;
     }
     return 0;
 }
 
 /* ---- letter-led identifiers ---- */
+
+static size_t try_prefix_key(const unsigned char *t, size_t n, size_t i); /* secrets */
 
 static size_t alnum_run(const unsigned char *t, size_t n, size_t i, size_t max)
 {
@@ -437,16 +1342,15 @@ static size_t alnum_run(const unsigned char *t, size_t n, size_t i, size_t max)
 }
 
 /* IBAN: two letters, two check digits, then the BBAN, compact or in groups of four. The
- * span ends where the country's IBAN length is reached. */
+ * span ends where a valid IBAN ends (the country's length). */
 static size_t try_iban(const unsigned char *t, size_t n, size_t i)
 {
-    if (i + 4 > n || !sg_is_upper(t[i]) || !sg_is_upper(t[i + 1]) || !sg_is_digit(t[i + 2]) ||
-        !sg_is_digit(t[i + 3]))
+    if (i + 15 > n || !sg_is_digit(t[i + 2]) || !sg_is_digit(t[i + 3]))
         return 0;
-    /* Collect up to 34 alphanumerics allowing single spaces between groups. */
     size_t k = i, chars = 0, best = 0;
+    bool spaced = false;
     while (k < n && chars < 34) {
-        if (sg_is_upper(t[k]) || sg_is_digit(t[k]) || (t[k] >= 'a' && t[k] <= 'z' && chars >= 4)) {
+        if (sg_is_upper(t[k]) || sg_is_digit(t[k]) || (sg_is_lower(t[k]) && chars >= 4)) {
             chars++;
             k++;
             if (chars >= 15 && (k >= n || !sg_is_alnum(t[k])) &&
@@ -454,7 +1358,9 @@ static size_t try_iban(const unsigned char *t, size_t n, size_t i)
                 best = k;
             continue;
         }
-        if (t[k] == ' ' && k + 1 < n && sg_is_alnum(t[k + 1]) && chars % 4 == 0) {
+        if (t[k] == ' ' && k + 1 < n && sg_is_alnum(t[k + 1]) && chars % 4 == 0 &&
+            (spaced || chars == 4)) {
+            spaced = true;
             k++;
             continue;
         }
@@ -463,18 +1369,34 @@ static size_t try_iban(const unsigned char *t, size_t n, size_t i)
     return best > i ? best - i : 0;
 }
 
-static const char *const vat_prefixes[] = {
-    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "EL", "GR", "ES", "FI", "FR", "HR", "HU", "IE",
-    "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK", "XI", "GB", NULL};
+/* The VAT prefixes (EU, EL for Greece and its GR, XI, GB) as a 26 x 26 bitmap. */
+static bool vat_prefix(unsigned char a, unsigned char b)
+{
+    static const uint32_t rows[26] = {
+        /* one row per first letter */
+        ['A' - 'A'] = 1u << ('T' - 'A'),
+        ['B' - 'A'] = (1u << ('E' - 'A')) | (1u << ('G' - 'A')),
+        ['C' - 'A'] = (1u << ('Y' - 'A')) | (1u << ('Z' - 'A')),
+        ['D' - 'A'] = (1u << ('E' - 'A')) | (1u << ('K' - 'A')),
+        ['E' - 'A'] = (1u << ('E' - 'A')) | (1u << ('L' - 'A')) | (1u << ('S' - 'A')),
+        ['F' - 'A'] = (1u << ('I' - 'A')) | (1u << ('R' - 'A')),
+        ['G' - 'A'] = (1u << ('R' - 'A')) | (1u << ('B' - 'A')),
+        ['H' - 'A'] = (1u << ('R' - 'A')) | (1u << ('U' - 'A')),
+        ['I' - 'A'] = (1u << ('E' - 'A')) | (1u << ('T' - 'A')),
+        ['L' - 'A'] = (1u << ('T' - 'A')) | (1u << ('U' - 'A')) | (1u << ('V' - 'A')),
+        ['M' - 'A'] = 1u << ('T' - 'A'),
+        ['N' - 'A'] = 1u << ('L' - 'A'),
+        ['P' - 'A'] = (1u << ('L' - 'A')) | (1u << ('T' - 'A')),
+        ['R' - 'A'] = 1u << ('O' - 'A'),
+        ['S' - 'A'] = (1u << ('E' - 'A')) | (1u << ('I' - 'A')) | (1u << ('K' - 'A')),
+        ['X' - 'A'] = 1u << ('I' - 'A'),
+    };
+    return sg_is_upper(a) && sg_is_upper(b) && (rows[a - 'A'] >> (b - 'A') & 1u);
+}
 
 static size_t try_vat(const unsigned char *t, size_t n, size_t i)
 {
-    if (i + 10 > n)
-        return 0;
-    bool known = false;
-    for (const char *const *p = vat_prefixes; *p && !known; p++)
-        known = t[i] == (unsigned char)(*p)[0] && t[i + 1] == (unsigned char)(*p)[1];
-    if (!known)
+    if (i + 10 > n || !vat_prefix(t[i], t[i + 1]))
         return 0;
     /* prefix, an optional space, then up to 14 characters with single separators */
     size_t k = i + 2;
@@ -496,12 +1418,17 @@ static size_t try_vat(const unsigned char *t, size_t n, size_t i)
         }
         break;
     }
+    /* more digit groups after it: a longer number (an IBAN with a wrong check) */
+    if (best && best + 1 < n && t[best] == ' ' && sg_is_digit(t[best + 1]))
+        return 0;
     return best > i ? best - i : 0;
 }
 
 /* NINO: two letters, six digits (optionally in pairs), a suffix A-D. */
 static size_t try_nino(const unsigned char *t, size_t n, size_t i)
 {
+    if (i + 9 > n || !sg_is_digit(t[i + 2] == ' ' ? t[i + 3] : t[i + 2]))
+        return 0;
     size_t k = i, o = 0;
     while (k < n && o < 9 && k - i < 14) {
         if (sg_is_upper(t[k]) || sg_is_digit(t[k]))
@@ -517,44 +1444,70 @@ static size_t try_nino(const unsigned char *t, size_t n, size_t i)
     return sg_validate_uk_nino((const char *)t + i, k - i) ? k - i : 0;
 }
 
+/* NIE: X, Y or Z, seven digits, the control letter (single dashes or spaces allowed). */
+static size_t try_nie(const unsigned char *t, size_t n, size_t i)
+{
+    if (t[i] != 'X' && t[i] != 'Y' && t[i] != 'Z')
+        return 0;
+    size_t k = i + 1;
+    if (k < n && (t[k] == '-' || t[k] == ' '))
+        k++;
+    size_t d = k;
+    while (k < n && sg_is_digit(t[k]) && k - d < 8)
+        k++;
+    if (k - d != 7)
+        return 0;
+    if (k < n && (t[k] == '-' || t[k] == ' '))
+        k++;
+    if (k < n && sg_is_upper(t[k]) && (k + 1 >= n || !sg_is_alnum(t[k + 1])) &&
+        sg_validate_es_nie((const char *)t + i, k + 1 - i))
+        return k + 1 - i;
+    return 0;
+}
+
 static int scan_letter_ids(struct scan *s)
 {
     const unsigned char *t = s->t;
     size_t n = s->n;
-    for (size_t i = 0; i + 8 < n; i++) {
-        if (!sg_is_upper(t[i]) || (i > 0 && (sg_is_alnum(t[i - 1]) || t[i - 1] == '_')))
+    /* every form starts with a capital at a token start and a capital (IBAN, VAT, NINO,
+     * codice fiscale) or a digit, dash or space (NIE) after it: one table test per byte
+     * pair, so the loop only branches at those */
+    static const unsigned char second[256] = {
+        ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+        ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+        ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+        ['Y'] = 1, ['Z'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
+        ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['-'] = 1, [' '] = 1};
+    size_t done = 0;
+    for (size_t q = 0; q < s->nstarts; q++) {
+        size_t i = s->starts[q];
+        if (i + 8 >= n)
+            break;
+        if (i < done || !((sg_ccls[t[i]] & C_UPPER) && second[t[i + 1]]))
             continue;
-        size_t m;
-        int rc = 0;
-        if ((m = try_iban(t, n, i)))
-            rc = sg_scan_add(s, i, i + m, SG_ENT_IBAN);
-        else if ((m = try_vat(t, n, i)))
-            rc = sg_scan_add(s, i, i + m, SG_ENT_VAT_ID);
-        else if ((m = try_nino(t, n, i)))
-            rc = sg_scan_add(s, i, i + m, SG_ENT_NATIONAL_ID);
-        else if ((m = alnum_run(t, n, i, 17)) == 16 && sg_validate_it_cf((const char *)t + i, 16))
-            rc = sg_scan_add(s, i, i + 16, SG_ENT_NATIONAL_ID);
-        else if ((t[i] == 'X' || t[i] == 'Y' || t[i] == 'Z')) {
-            size_t k = i + 1;
-            if (k < n && (t[k] == '-' || t[k] == ' '))
-                k++;
-            size_t d = k;
-            while (k < n && sg_is_digit(t[k]) && k - d < 8)
-                k++;
-            if (k - d == 7) {
-                if (k < n && (t[k] == '-' || t[k] == ' '))
-                    k++;
-                if (k < n && sg_is_upper(t[k]) && (k + 1 >= n || !sg_is_alnum(t[k + 1])) &&
-                    sg_validate_es_nie((const char *)t + i, k + 1 - i)) {
-                    m = k + 1 - i;
-                    rc = sg_scan_add(s, i, k + 1, SG_ENT_NATIONAL_ID);
-                }
-            }
+        size_t m = 0;
+        unsigned type = SG_ENT_NATIONAL_ID;
+        if (t[i] == 'A' && (t[i + 1] == 'K' || t[i + 1] == 'S' || t[i + 1] == 'I') &&
+            (m = try_prefix_key(t, n, i))) {
+            type = SG_ENT_SECRET; /* AWS access key ids, Google API keys */
+        } else if (sg_is_upper(t[i + 1])) {
+            if ((m = try_iban(t, n, i)))
+                type = SG_ENT_IBAN;
+            else if ((m = try_vat(t, n, i)))
+                type = SG_ENT_VAT_ID;
+            else if ((m = try_nino(t, n, i)))
+                type = SG_ENT_NATIONAL_ID;
+            else if (alnum_run(t, n, i, 17) == 16 && sg_validate_it_cf((const char *)t + i, 16))
+                m = 16;
+        } else {
+            m = try_nie(t, n, i);
         }
-        if (rc)
-            return rc;
-        if (m)
-            i += m - 1;
+        if (m) {
+            int rc = sg_scan_add(s, i, i + m, type);
+            if (rc)
+                return rc;
+            done = i + m;
+        }
     }
     return 0;
 }
@@ -576,144 +1529,267 @@ static size_t token_len(const unsigned char *t, size_t n, size_t i, size_t max)
 
 struct secret_prefix {
     const char *prefix;
-    size_t min; /* length of the whole token, prefix included */
+    size_t len;      /* of the prefix */
+    size_t min, max; /* length of the whole token, prefix included */
 };
 
+/* Provider keys, as their issuers print them. */
+#define P(s) s, sizeof(s) - 1
 static const struct secret_prefix secret_prefixes[] = {
-    {"sk-ant-", 40},     {"sk-proj-", 40}, {"sk-", 32},      {"sk_live_", 24},
-    {"rk_live_", 24},    {"sk_test_", 24}, {"pk_live_", 24}, {"ghp_", 40},
-    {"gho_", 40},        {"ghu_", 40},     {"ghs_", 40},     {"ghr_", 40},
-    {"github_pat_", 50}, {"xoxb-", 30},    {"xoxp-", 30},    {"xoxa-", 30},
-    {"xoxr-", 30},       {"glpat-", 26},   {"hf_", 34},      {"AKIA", 20},
-    {"ASIA", 20},        {"AIza", 39},     {NULL, 0}};
+    {P("sk-ant-"), 40, 256},     {P("sk-proj-"), 40, 256}, {P("sk-"), 32, 256},
+    {P("sk_live_"), 24, 256},    {P("rk_live_"), 24, 256}, {P("sk_test_"), 24, 256},
+    {P("rk_test_"), 24, 256},    {P("ghp_"), 40, 40},      {P("gho_"), 40, 40},
+    {P("ghu_"), 40, 40},         {P("ghs_"), 40, 40},      {P("ghr_"), 40, 40},
+    {P("github_pat_"), 50, 120}, {P("glpat-"), 26, 64},    {P("xoxb-"), 30, 120},
+    {P("xoxp-"), 30, 120},       {P("xoxa-"), 30, 120},    {P("xoxr-"), 30, 120},
+    {P("hf_"), 34, 64},          {P("AKIA"), 20, 20},      {P("ASIA"), 20, 20},
+    {P("AIza"), 39, 39},         {NULL, 0, 0, 0}};
+#undef P
 
-static const char *const password_words[] = {"password",
-                                             "passwort",
-                                             "passwd",
-                                             "pwd",
-                                             "kennwort",
-                                             "mot de passe",
-                                             "contraseña",
-                                             "wachtwoord",
-                                             "secret_key",
-                                             "secret",
-                                             "api_key",
-                                             "apikey",
-                                             "aws_secret_access_key",
-                                             "client_secret",
-                                             "token",
-                                             NULL};
+/* Bytes scan_secrets stops at: '-' and '_' inside a provider key's prefix, the ':', '='
+ * and ',' after a key, the 'w' of "passwort"/"password". Letters that start keys would be
+ * far too frequent. */
+static const unsigned char secret_trigger[256] = {
+    ['-'] = 1, ['_'] = 1, [':'] = 2, ['='] = 2, [','] = 2, ['w'] = 3, ['W'] = 3};
 
-/* A value after a password-like key: key[" ']? [:=] [" ']? value */
-static size_t password_value(const unsigned char *t, size_t n, size_t i, size_t *vstart)
+static bool value_stop(unsigned char c)
 {
-    size_t k = i;
-    if (k < n && (t[k] == '"' || t[k] == '\''))
-        k++;
-    while (k < n && t[k] == ' ')
-        k++;
-    if (k >= n || (t[k] != ':' && t[k] != '='))
-        return 0;
-    k++;
-    while (k < n && t[k] == ' ')
+    return sg_is_space(c) || c == '"' || c == '\'' || c == '\\';
+}
+
+/* The value after a key's ':' or '=' (or "', '" of a PHP define) at `i`: quoted, up to
+ * its closing quote, or unquoted, up to the next white space or quote. */
+static size_t keyed_value(const unsigned char *t, size_t n, size_t i, size_t *vstart)
+{
+    size_t k = i + 1;
+    while (k < n && k - i < 4 && t[k] == ' ')
         k++;
     unsigned char quote = 0;
     if (k < n && (t[k] == '"' || t[k] == '\'')) {
         quote = t[k];
         k++;
+    } else if (k + 1 < n && t[k] == '\\' && t[k + 1] == '"') {
+        quote = '\\';
+        k += 2;
     }
     size_t v = k;
-    while (k < n && k - v < 256 && t[k] != '\n' && t[k] != '\r' &&
-           (quote
-                ? t[k] != quote
-                : (!sg_is_space(t[k]) && t[k] != ',' && t[k] != ';' && t[k] != '}' && t[k] != '&')))
-        k++;
-    if (!quote)
-        while (k > v && (t[k - 1] == '.' || t[k - 1] == ')'))
-            k--;
-    if (k - v < 4)
+    if (quote == '\\') {
+        while (k < n && k - v < 256 && t[k] != '\\' && t[k] != '\n')
+            k++;
+    } else if (quote) {
+        while (k < n && k - v < 256 && t[k] != quote && t[k] != '\n')
+            k++;
+        if (k >= n || t[k] != quote)
+            return 0;
+    } else {
+        while (k < n && k - v < 256 && !value_stop(t[k]))
+            k++;
+    }
+    size_t l = k - v;
+    if (l < 4 || (l == 4 && memcmp(t + v, "null", 4) == 0))
+        return 0;
+    bool masked = true;
+    for (size_t q = v; q < k && masked; q++)
+        masked = t[q] == '*' || t[q] == 'x' || t[q] == '.';
+    if (masked)
         return 0;
     *vstart = v;
-    return k - v;
+    return l;
+}
+
+/* Whether a password-like key ends just before the separator at `i` ("password: ",
+ * "DB_PASSWORD=", "\"password\": ", "mot de passe : ", "define( 'DB_PASSWORD', "). */
+static bool key_before(const unsigned char *t, size_t i, unsigned char sep)
+{
+    size_t j = i;
+    while (j > 0 && i - j < 3 && t[j - 1] == ' ')
+        j--;
+    if (j > 0 && (t[j - 1] == '"' || t[j - 1] == '\'')) {
+        j--;
+        if (j > 0 && t[j - 1] == '\\')
+            j--;
+    } else if (sep == ',') {
+        return false;
+    }
+    if (j == 0 || !sg_is_alpha(t[j - 1]))
+        return false;
+    size_t lo = j > 40 ? j - 40 : 0;
+    size_t l = sg_ws_ends_at(&ws_pw, t, lo, j);
+    return l > 0;
+}
+
+/* "Passwort Soleil904$": the word and a value with a digit or symbol in it. */
+static size_t bare_password(const unsigned char *t, size_t n, size_t i, size_t *vstart)
+{
+    static const char *const words[] = {"passwort ", "password ", NULL};
+    for (const char *const *w = words; *w; w++) {
+        if (n - i < 12)
+            return 0;
+        size_t k = 0;
+        while (k < 9 && sg_fold_at(t, i + k) == (unsigned char)(*w)[k])
+            k++;
+        if (k < 9)
+            continue;
+        size_t v = i + 9, e = v;
+        bool digit = false;
+        while (e < n && e - v < 128 && !value_stop(t[e])) {
+            digit |= sg_is_digit(t[e]);
+            e++;
+        }
+        /* a word after it ("Passwort vergessen?") is prose: a password has a digit */
+        if (e - v >= 6 && digit && sg_is_alnum(t[v])) {
+            *vstart = v;
+            return e - v;
+        }
+    }
+    return 0;
+}
+
+/* The first occurrence of s (sl bytes) at or after `from`, or n: memchr on its first byte
+ * (which reads only up to what it finds, also where a sanitizer checks the range). */
+static size_t find_str(const unsigned char *t, size_t n, size_t from, const char *s, size_t sl)
+{
+    while (from + sl <= n) {
+        const unsigned char *p = memchr(t + from, s[0], n - from - sl + 1);
+        if (!p)
+            return n;
+        size_t k = (size_t)(p - t);
+        if (memcmp(p, s, sl) == 0)
+            return k;
+        from = k + 1;
+    }
+    return n;
+}
+
+/* The next "-----END " at or after a position, remembered: the PEM blocks come in order,
+ * so the text is searched once however many "-----BEGIN" lines it holds. */
+struct pem_track {
+    size_t end; /* the last "-----END " found, n for none after `from` */
+    size_t from;
+};
+
+static size_t try_pem_at(const unsigned char *t, size_t n, size_t i, struct pem_track *pt)
+{
+    if (n - i <= 30 || memcmp(t + i, "-----BEGIN ", 11) != 0)
+        return 0;
+    const unsigned char *hdr_end = memchr(t + i + 11, '\n', n - i - 11 < 80 ? n - i - 11 : 80);
+    static const char kw[] = "PRIVATE KEY-----";
+    size_t hl = hdr_end ? (size_t)(hdr_end - (t + i)) : 0;
+    if (!hl || !memmem(t + i, hl, kw, sizeof(kw) - 1))
+        return 0;
+    size_t from = i + hl;
+    if (pt->end < from || pt->end == (size_t)-1) {
+        if (pt->end == n && pt->from <= from)
+            return 0; /* none after an earlier position, so none after this one */
+        pt->end = find_str(t, n, from, "-----END ", 9);
+        pt->from = from;
+    }
+    /* the key body is at most a few KB */
+    if (pt->end >= n || pt->end - from > 16384)
+        return 0;
+    size_t rest = n - pt->end - 9;
+    const unsigned char *close = memmem(t + pt->end + 9, rest < 80 ? rest : 80, "-----", 5);
+    return close ? (size_t)(close + 5 - (t + i)) : 0;
+}
+
+static size_t try_jwt(const unsigned char *t, size_t n, size_t i)
+{
+    if (n - i <= 20 || t[i + 1] != 'y' || t[i + 2] != 'J')
+        return 0;
+    size_t a = token_len(t, n, i, 4096);
+    if (a < 10 || i + a >= n || t[i + a] != '.')
+        return 0;
+    size_t b = token_len(t, n, i + a + 1, 8192);
+    if (b < 4 || i + a + 1 + b >= n || t[i + a + 1 + b] != '.')
+        return 0;
+    size_t c3 = token_len(t, n, i + a + b + 2, 4096);
+    return c3 >= 10 ? a + b + c3 + 2 : 0;
+}
+
+static size_t try_prefix_key(const unsigned char *t, size_t n, size_t i)
+{
+    if (n - i < 20 || !(sg_is_alnum(t[i + 1]) || t[i + 1] == '_' || t[i + 1] == '-'))
+        return 0;
+    for (const struct secret_prefix *p = secret_prefixes; p->prefix; p++) {
+        if (t[i] != (unsigned char)p->prefix[0] || t[i + 1] != (unsigned char)p->prefix[1] ||
+            n - i < p->min || memcmp(t + i, p->prefix, p->len) != 0)
+            continue;
+        size_t len = token_len(t, n, i, 512);
+        return len >= p->min && len <= p->max ? len : 0;
+    }
+    return 0;
+}
+
+/* Tokens found by a distinctive substring: PEM blocks ("-----BEGIN ", found by its 'B')
+ * and JWTs ("eyJ", found by its 'J'), with memchr on the rarer byte. */
+static int scan_marked(struct scan *s, const char *mark, size_t ml, size_t key)
+{
+    const unsigned char *t = s->t;
+    size_t n = s->n;
+    struct pem_track pt = {(size_t)-1, 0};
+    size_t i = key;
+    while (i < n) {
+        const unsigned char *p = memchr(t + i, mark[key], n - i);
+        if (!p)
+            break;
+        size_t k = (size_t)(p - t);
+        i = k + 1;
+        size_t st = k - key;
+        if (k < key || st + ml > n || memcmp(t + st, mark, ml) != 0 || (st > 0 && tokc(t[st - 1])))
+            continue;
+        size_t m = mark[0] == '-' ? try_pem_at(t, n, st, &pt) : try_jwt(t, n, st);
+        if (m) {
+            int rc = sg_scan_add(s, st, st + m, SG_ENT_SECRET);
+            if (rc)
+                return rc;
+            i = st + m;
+        }
+    }
+    return 0;
 }
 
 static int scan_secrets(struct scan *s)
 {
     const unsigned char *t = s->t;
     size_t n = s->n;
-    for (size_t i = 0; i < n; i++) {
+    int rc = scan_marked(s, "-----BEGIN ", 11, 5);
+    rc = rc ? rc : scan_marked(s, "eyJ", 3, 2);
+    size_t last_tok = (size_t)-1; /* the token start last tried as a key */
+    for (size_t i = 1; i < n && !rc; i++) {
+        i = find_any(t, n, i, "-_:=,wW", 7);
+        if (i >= n)
+            break;
         unsigned char c = t[i];
-        if (i > 0 && tokc(t[i - 1]))
-            continue;
-        int rc = 0;
-        size_t m = 0;
-        /* PEM private keys */
-        if (c == '-' && n - i > 30 && memcmp(t + i, "-----BEGIN ", 11) == 0) {
-            const unsigned char *hdr_end =
-                memchr(t + i + 11, '\n', n - i - 11 < 80 ? n - i - 11 : 80);
-            const char *kw = "PRIVATE KEY-----";
-            size_t hl = hdr_end ? (size_t)(hdr_end - (t + i)) : 0;
-            if (hl && memmem(t + i, hl, kw, strlen(kw))) {
-                const unsigned char *end = memmem(t + i + hl, n - i - hl, "-----END ", 9);
-                if (end) {
-                    const unsigned char *close =
-                        memmem(end + 9, (size_t)(t + n - end - 9), "-----", 5);
-                    if (close) {
-                        m = (size_t)(close + 5 - (t + i));
-                        rc = sg_scan_add(s, i, i + m, SG_ENT_SECRET);
-                    }
-                }
-            }
-        } else if (c == 'e' && n - i > 20 && t[i + 1] == 'y' && t[i + 2] == 'J') {
-            /* JWT: three base64url parts separated by dots */
-            size_t a = token_len(t, n, i, 4096);
-            if (a >= 10 && i + a < n && t[i + a] == '.') {
-                size_t b = token_len(t, n, i + a + 1, 8192);
-                if (b >= 4 && i + a + 1 + b < n && t[i + a + 1 + b] == '.') {
-                    size_t c3 = token_len(t, n, i + a + b + 2, 4096);
-                    if (c3 >= 10) {
-                        m = a + b + c3 + 2;
-                        rc = sg_scan_add(s, i, i + m, SG_ENT_SECRET);
-                    }
-                }
-            }
-        } else {
-            for (const struct secret_prefix *p = secret_prefixes; p->prefix; p++) {
-                size_t pl = strlen(p->prefix);
-                if (c != (unsigned char)p->prefix[0] || n - i < p->min ||
-                    memcmp(t + i, p->prefix, pl) != 0)
-                    continue;
-                size_t len = token_len(t, n, i, 512);
-                if (len < p->min)
-                    break;
-                /* AWS key ids are exactly 20 upper-case alphanumerics */
-                if ((p->prefix[0] == 'A' && p->prefix[1] != 'I') && len != 20)
-                    break;
-                m = len;
-                rc = sg_scan_add(s, i, i + m, SG_ENT_SECRET);
-                break;
-            }
-            /* passwords and keys named as such */
-            if (!m && sg_is_alpha(c)) {
-                for (const char *const *w = password_words; *w; w++) {
-                    size_t wl = strlen(*w);
-                    if (n - i < wl || strncasecmp((const char *)t + i, *w, wl) != 0)
-                        continue;
-                    size_t vs = 0, vl = password_value(t, n, i + wl, &vs);
-                    if (vl) {
-                        m = vs + vl - i;
-                        rc = sg_scan_add(s, vs, vs + vl, SG_ENT_SECRET);
-                    }
-                    break;
-                }
-            }
+        unsigned kind = secret_trigger[c];
+        size_t m = 0, ms = 0, vs = 0, vl = 0;
+        if (kind == 1) {
+            /* "sk-", "ghp_", "xoxb-": the token's start is a few bytes back */
+            size_t k = i;
+            while (k > 0 && i - k < 11 && tokc(t[k - 1]))
+                k--;
+            if (k == i || i - k >= 11 || k == last_tok || (k > 0 && tokc(t[k - 1])))
+                continue;
+            last_tok = k;
+            if ((m = try_prefix_key(t, n, k)))
+                ms = k;
+        } else if (kind == 2) {
+            /* a value after a password-like key */
+            if (c == ',' && t[i - 1] != '\'' && t[i - 1] != '"')
+                continue;
+            if (key_before(t, i, c))
+                vl = keyed_value(t, n, i, &vs);
+        } else if (i >= 4 && (i == 4 || !tokc(t[i - 5]))) {
+            vl = bare_password(t, n, i - 4, &vs); /* the 'w' of "passwort " */
         }
-        if (rc)
-            return rc;
-        if (m)
-            i += m - 1;
+        if (m) {
+            rc = sg_scan_add(s, ms, ms + m, SG_ENT_SECRET);
+            i = ms + m - 1;
+        } else if (vl) {
+            rc = sg_scan_add(s, vs, vs + vl, SG_ENT_SECRET);
+            i = vs + vl - 1;
+        }
     }
-    return 0;
+    return rc;
 }
 
 /* ---- IPv6 ---- */
@@ -738,6 +1814,8 @@ static int scan_ipv6(struct scan *s)
             b++;
         while (b > a && (t[b - 1] == '.' || (t[b - 1] == ':' && !(b >= 2 && t[b - 2] == ':'))))
             b--;
+        while (a < i && t[a] == '.')
+            a++;
         p = t + (b > i ? b : i + 1);
         if ((a > 0 && (sg_is_alnum(t[a - 1]) || t[a - 1] == '_')) ||
             (b < n && (sg_is_alnum(t[b]) || t[b] == '_')))
@@ -756,11 +1834,21 @@ static int scan_ipv6(struct scan *s)
 
 /* ---- normalization ---- */
 
+/* Where normalization changed the text: one event per folded or dropped character (a
+ * few per text), so the offset map costs nothing for the bytes copied as they are. */
+struct fold_event {
+    uint32_t npos;         /* its position in the normalized text */
+    uint32_t nlen;         /* bytes it became there: 1 (folded) or 0 (dropped) */
+    uint32_t ostart, oend; /* the original character */
+};
+
 struct sg_detect_scratch {
     unsigned char *nt; /* normalized text */
-    uint32_t *ostart;  /* per normalized byte: start of the original character */
-    uint32_t *oend;    /* per normalized byte: end of the original character */
     size_t cap;
+    uint32_t *starts; /* token starts (see token_starts) */
+    size_t scap;
+    struct fold_event *ev;
+    size_t nev, evcap;
     struct sg_findings raw;
     hs_scratch_t *hs;
     uint64_t prepared; /* serial of the detector `hs` was last grown for */
@@ -908,18 +1996,97 @@ static int grow(struct sg_detect_scratch *s, size_t n)
     if (n <= s->cap)
         return 0;
     unsigned char *nt = realloc(s->nt, n);
-    if (nt)
-        s->nt = nt;
-    uint32_t *a = realloc(s->ostart, n * sizeof(uint32_t));
-    if (a)
-        s->ostart = a;
-    uint32_t *b = realloc(s->oend, n * sizeof(uint32_t));
-    if (b)
-        s->oend = b;
-    if (!nt || !a || !b)
+    if (!nt)
         return SG_ENOMEM;
+    s->nt = nt;
     s->cap = n;
     return 0;
+}
+
+static int add_event(struct sg_detect_scratch *s, size_t npos, size_t nlen, size_t os, size_t oe)
+{
+    if (s->nev == s->evcap) {
+        size_t cap = s->evcap ? s->evcap * 2 : 64;
+        struct fold_event *v = realloc(s->ev, cap * sizeof(*v));
+        if (!v)
+            return SG_ENOMEM;
+        s->ev = v;
+        s->evcap = cap;
+    }
+    s->ev[s->nev++] =
+        (struct fold_event){(uint32_t)npos, (uint32_t)nlen, (uint32_t)os, (uint32_t)oe};
+    return 0;
+}
+
+/* Maps the normalized byte p to the original character that holds it: [*a, *b). */
+static void map_back(const struct sg_detect_scratch *s, size_t p, uint32_t *a, uint32_t *b)
+{
+    size_t lo = 0, hi = s->nev; /* the last event at or before p */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->ev[mid].npos <= p)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0) {
+        *a = (uint32_t)p;
+        *b = (uint32_t)p + 1;
+        return;
+    }
+    const struct fold_event *e = &s->ev[lo - 1];
+    if (p < e->npos + e->nlen) {
+        *a = e->ostart;
+        *b = e->oend;
+        return;
+    }
+    *a = (uint32_t)(e->oend + (p - e->npos - e->nlen));
+    *b = *a + 1;
+}
+
+/* Whether the text holds a character that fold() changes: a lead byte of the Greek or
+ * Cyrillic blocks, C2 A0/AD (no-break space, soft hyphen), E2 80/81/88 (the spaces,
+ * dashes and zero-width characters of General Punctuation, the minus sign), E1 A0 (the
+ * Mongolian vowel separator), E3 80 (the ideographic space), EF BB/BC/BD (BOM, full-width
+ * forms). */
+static bool needs_fold(const unsigned char *t, size_t n)
+{
+    for (size_t i = 0; (i = find_high(t, n, i)) < n; i++) {
+        unsigned char c = t[i];
+        unsigned char d = i + 1 < n ? t[i + 1] : 0;
+        switch (c) {
+        case 0xC2:
+            if (d == 0xA0 || d == 0xAD)
+                return true;
+            break;
+        case 0xCE:
+        case 0xCF:
+        case 0xD0:
+        case 0xD1:
+        case 0xD3:
+        case 0xD4:
+            return true;
+        case 0xE1:
+            if (d == 0xA0)
+                return true;
+            break;
+        case 0xE2:
+            if (d == 0x80 || d == 0x81 || d == 0x88)
+                return true;
+            break;
+        case 0xE3:
+            if (d == 0x80)
+                return true;
+            break;
+        case 0xEF:
+            if (d == 0xBB || d == 0xBC || d == 0xBD)
+                return true;
+            break;
+        default:
+            break;
+        }
+    }
+    return false;
 }
 
 /* Normalizes `text` into the scratch; returns the normalized length, or (size_t)-1. */
@@ -927,35 +2094,29 @@ static size_t normalize(struct sg_detect_scratch *s, const unsigned char *t, siz
 {
     if (grow(s, n + 1) != 0)
         return (size_t)-1;
+    s->nev = 0;
     size_t o = 0;
     for (size_t i = 0; i < n;) {
-        if (t[i] < 0x80) {
-            s->nt[o] = t[i];
-            s->ostart[o] = (uint32_t)i;
-            s->oend[o] = (uint32_t)(i + 1);
-            o++;
-            i++;
+        /* a run of bytes that stay as they are is copied */
+        size_t r = find_high(t, n, i);
+        if (r > i) {
+            memcpy(s->nt + o, t + i, r - i);
+            o += r - i;
+            i = r;
             continue;
         }
         size_t l = sg_utf8_char_len(t + i, n - i);
         int f = l ? fold(decode(t + i, l)) : -1;
         if (!l)
             l = 1;
-        if (f == 0) {
-            i += l;
-            continue;
-        }
-        if (f > 0) {
-            s->nt[o] = (unsigned char)f;
-            s->ostart[o] = (uint32_t)i;
-            s->oend[o] = (uint32_t)(i + l);
-            o++;
+        if (f >= 0) {
+            if (add_event(s, o, f > 0, i, i + l))
+                return (size_t)-1;
+            if (f > 0)
+                s->nt[o++] = (unsigned char)f;
         } else {
-            for (size_t k = 0; k < l; k++, o++) {
-                s->nt[o] = t[i + k];
-                s->ostart[o] = (uint32_t)i;
-                s->oend[o] = (uint32_t)(i + l);
-            }
+            memcpy(s->nt + o, t + i, l);
+            o += l;
         }
         i += l;
     }
@@ -1047,8 +2208,8 @@ void sg_detect_scratch_free(struct sg_detect_scratch *s)
     if (!s)
         return;
     free(s->nt);
-    free(s->ostart);
-    free(s->oend);
+    free(s->ev);
+    free(s->starts);
     sg_findings_free(&s->raw);
     if (s->hs)
         hs_free_scratch(s->hs);
@@ -1061,10 +2222,11 @@ int sg_detect(const struct sg_detector *d, struct sg_detect_scratch *sc, const c
     const unsigned char *t = (const unsigned char *)text;
     if (len > UINT32_MAX)
         return SG_ETOOBIG;
-    bool ascii = true;
-    for (size_t i = 0; i < len && ascii; i++)
-        ascii = t[i] < 0x80;
-    struct scan s = {t, len, &sc->raw};
+    sg_detect_init();
+    /* Only a text with a character that folds is copied into the normalized form: accents,
+     * the euro sign and other symbols are scanned where they are. */
+    bool ascii = !needs_fold(t, len);
+    struct scan s = {t, len, &sc->raw, 0, 0, NULL, 0};
     if (!ascii) {
         size_t nl = normalize(sc, t, len);
         if (nl == (size_t)-1)
@@ -1072,6 +2234,15 @@ int sg_detect(const struct sg_detector *d, struct sg_detect_scratch *sc, const c
         s.t = sc->nt;
         s.n = nl;
     }
+    if (sc->scap < s.n + 1) {
+        uint32_t *v = realloc(sc->starts, (s.n + 1) * sizeof(*v));
+        if (!v)
+            return SG_ENOMEM;
+        sc->starts = v;
+        sc->scap = s.n + 1;
+    }
+    s.starts = sc->starts;
+    s.nstarts = token_starts(s.t, s.n, sc->starts);
     sg_findings_reset(&sc->raw);
     int rc = scan_secrets(&s);
     rc = rc ? rc : scan_url_credentials(&s);
@@ -1079,7 +2250,9 @@ int sg_detect(const struct sg_detector *d, struct sg_detect_scratch *sc, const c
     rc = rc ? rc : scan_numbers(&s);
     rc = rc ? rc : scan_letter_ids(&s);
     rc = rc ? rc : scan_ipv6(&s);
+    s.addr_lo = sc->raw.n;
     rc = rc ? rc : sg_detect_addresses(&s);
+    s.addr_hi = sc->raw.n;
     rc = rc ? rc : sg_detect_names(&s);
     rc = rc ? rc : sg_detect_fields(d, &s);
     if (!rc && d && d->db) {
@@ -1111,9 +2284,16 @@ int sg_detect(const struct sg_detector *d, struct sg_detect_scratch *sc, const c
     for (size_t i = 0; i < kept; i++) {
         struct sg_finding f = raw->v[i];
         if (!ascii) {
-            uint32_t a = sc->ostart[f.start], b = sc->oend[f.end - 1];
+            uint32_t a, b, c, e;
+            map_back(sc, f.start, &a, &b);
+            map_back(sc, f.end - 1, &c, &e);
+            /* whole characters of the original text */
+            while (a > 0 && (t[a] & 0xC0) == 0x80)
+                a--;
+            while (e < len && (t[e] & 0xC0) == 0x80)
+                e++;
             f.start = a;
-            f.end = b;
+            f.end = e;
         }
         if ((rc = findings_push(out, f.start, f.end, f.type)))
             return rc;

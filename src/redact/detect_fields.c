@@ -147,9 +147,10 @@ int sg_detect_fields(const struct sg_detector *d, struct scan *s)
     const unsigned char *t = s->t;
     size_t n = s->n;
     for (size_t i = 1; i < n; i++) {
+        i = sg_find_kv(t, n, i);
+        if (i >= n)
+            break;
         unsigned char c = t[i];
-        if (c != ':' && c != '=')
-            continue;
         /* the key, backwards: optional spaces, an optional (escaped) quote */
         size_t j = i;
         while (j > 0 && i - j < 8 && (t[j - 1] == ' ' || t[j - 1] == '\t'))

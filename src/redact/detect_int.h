@@ -1,5 +1,5 @@
-/* Internals shared by the detector's files (detect.c, detect_names.c, detect_custom.c).
- * Not part of the module's contract. */
+/* Internals shared by the detector's files (detect.c, detect_names.c, detect_fields.c,
+ * detect_custom.c). Not part of the module's contract. */
 #ifndef SG_REDACT_DETECT_INT_H
 #define SG_REDACT_DETECT_INT_H
 
@@ -34,29 +34,90 @@ static inline bool sg_is_upper(unsigned char c)
 {
     return c >= 'A' && c <= 'Z';
 }
+static inline bool sg_is_lower(unsigned char c)
+{
+    return c >= 'a' && c <= 'z';
+}
 static inline bool sg_is_space(unsigned char c)
 {
     return sg_ccls[c] & C_SPACE;
 }
+
+/* The byte at t[i] folded to lower case: ASCII capitals, and the Latin-1 capitals of
+ * UTF-8 (C3 80..9E, the second byte of À..Þ) to their small letters. */
+static inline unsigned char sg_fold_at(const unsigned char *t, size_t i)
+{
+    unsigned char c = t[i];
+    if (c >= 'A' && c <= 'Z')
+        return (unsigned char)(c + 32);
+    if (c >= 0x80 && c <= 0x9E && c != 0x97 && i > 0 && t[i - 1] == 0xC3)
+        return (unsigned char)(c + 0x20);
+    return c;
+}
+
+/* A set of words and phrases, looked up case-insensitively (sg_fold_at) in O(length)
+ * with no string comparisons of misses: a hash of the folded bytes, computed backwards
+ * from where a phrase would end, probes an open-addressing table. Entries are lower-case;
+ * one ending in '*' matches as a prefix of a longer word. Built once, then read-only. */
+struct sg_wordset {
+    const char *const *words; /* NULL-terminated */
+    size_t count;             /* or, when words is not NULL-terminated, its length */
+    uint32_t *slot;           /* entry index + 1, 0 when empty */
+    uint32_t *hash;           /* per entry */
+    uint8_t *len;             /* per entry, without the '*' */
+    uint8_t *prefix;          /* per entry: matches as a prefix */
+    uint32_t mask;
+    uint64_t lens;     /* bit L: an exact entry of L bytes (L < 64) */
+    uint64_t plens;    /* bit L: a prefix entry of L bytes */
+    uint64_t tail[64]; /* a 4096-bit filter of the last two bytes of the exact entries */
+};
+#define SG_WORDSET(list)                                                                           \
+    {                                                                                              \
+        (list), 0, NULL, NULL, NULL, NULL, 0, 0, 0,                                                \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
+
+/* Builds a set (once, from sg_detect_init). Aborts on out-of-memory at start-up. */
+void sg_wordset_build(struct sg_wordset *ws);
+/* Length of the longest exact entry that ends at `at` and starts at or after `lo`, the
+ * byte before it not being a letter or digit when the entry starts with one; 0 if none. */
+size_t sg_ws_ends_at(const struct sg_wordset *ws, const unsigned char *t, size_t lo, size_t at);
+/* Whether the n bytes at w are an entry (exact, or a prefix entry of the word). */
+bool sg_ws_has(const struct sg_wordset *ws, const unsigned char *w, size_t n);
+/* Whether an entry ends (exact) or a word starts with a prefix entry within `window`
+ * bytes before `at`. Runs in O(window x longest entry). */
+bool sg_ws_within(const struct sg_wordset *ws, const unsigned char *t, size_t at, size_t window);
+
+/* One-time initialization of every word set (thread-safe, cheap after the first call). */
+void sg_detect_init(void);
+void sg_names_init(void);
 
 /* The text being scanned, after normalization, and the findings in its coordinates. */
 struct scan {
     const unsigned char *t; /* normalized text */
     size_t n;
     struct sg_findings *raw; /* findings in normalized coordinates */
+    size_t addr_lo, addr_hi; /* raw->v[addr_lo, addr_hi): the ADDRESS findings, by start */
+    const uint32_t *starts;  /* the token starts: a capital, a digit or a Latin lead byte
+                                after a byte that is not glue (see sg_glue) */
+    size_t nstarts;
 };
+
+/* Bytes that glue a token to the one before it (letters, digits, _ @ / . - ' &): nothing
+ * that scan.starts lists starts after one. */
+extern const unsigned char sg_glue[256];
 
 /* Adds a raw finding [start, end) of `type`. Returns 0 or SG_ENOMEM. */
 int sg_scan_add(struct scan *s, size_t start, size_t end, unsigned type);
 
-/* True when one of the NUL-terminated, lower-case `words` ends within `window` bytes
- * before position `at` (compared case-insensitively). */
-bool sg_scan_context_before(const struct scan *s, size_t at, size_t window,
-                            const char *const *words);
-
 /* Names and addresses (detect_names.c). */
 int sg_detect_names(struct scan *s);
 int sg_detect_addresses(struct scan *s);
+
+/* The next ':' or '=' at or after i, or n (vectorized where the CPU allows). */
+size_t sg_find_kv(const unsigned char *t, size_t n, size_t i);
 
 /* Field names (detect_fields.c). */
 int sg_fields_build(struct sg_detector *d, const struct sg_field_rule *extra, size_t nextra,

@@ -1,0 +1,623 @@
+/* Unit tests for the detector (src/redact/detect*.c): for every built-in type, positive
+ * examples whose exact span is asserted and negative examples (hard negatives of shop text:
+ * versions, references, masked cards, IBANs with wrong check digits, prices); the context
+ * rules (birth words, version words, reference words, password labels, salutations);
+ * normalization (full-width digits, zero-width characters, Cyrillic look-alikes, no-break
+ * spaces: the findings keep the ORIGINAL byte offsets); field names; custom detectors;
+ * overlap resolution; invalid UTF-8 and NUL bytes; the findings cap; and linear time on
+ * adversarial input. The check-digit validators themselves are tested in test_validate.c. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "redact/detect.h"
+
+static struct sg_detector *det;
+static struct sg_detect_scratch *scr;
+
+static int setup(void **state)
+{
+    (void)state;
+    struct sg_error err = {0};
+    if (sg_detector_new(NULL, &det, &err) != 0)
+        return -1;
+    scr = sg_detect_scratch_new(det);
+    return scr ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    sg_detect_scratch_free(scr);
+    sg_detector_free(det);
+    return 0;
+}
+
+/* Runs the detector over `text` (len bytes) into `f` (which the caller frees). */
+static void scan_n(const struct sg_detector *d, const char *text, size_t len, struct sg_findings *f)
+{
+    sg_findings_init(f, 1024);
+    assert_int_equal(sg_detect(d, scr, text, len, f), 0);
+    for (size_t i = 1; i < f->n; i++) /* sorted, never overlapping */
+        assert_true(f->v[i - 1].end <= f->v[i].start);
+}
+
+static void dump(const struct sg_detector *d, const char *text, const struct sg_findings *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        print_message("  found %s [%u,%u) '%.*s'\n", sg_entity_name(d, f->v[i].type), f->v[i].start,
+                      f->v[i].end, (int)(f->v[i].end - f->v[i].start), text + f->v[i].start);
+}
+
+/* Asserts that `text` holds a finding of `type` spanning exactly the first occurrence of
+ * `span` (at or after byte `from`). */
+static void expect_at(const struct sg_detector *d, const char *text, const char *type,
+                      const char *span, size_t from)
+{
+    const char *p = strstr(text + from, span);
+    if (!p)
+        fail_msg("test bug: '%s' is not in the text", span);
+    uint32_t a = (uint32_t)(p - text), b = a + (uint32_t)strlen(span);
+    struct sg_findings f;
+    scan_n(d, text, strlen(text), &f);
+    int t = sg_entity_lookup(d, type);
+    bool ok = false;
+    for (size_t i = 0; i < f.n; i++)
+        ok |= f.v[i].start == a && f.v[i].end == b && f.v[i].type == (unsigned)t;
+    if (!ok) {
+        print_message("in: %s\n", text);
+        dump(d, text, &f);
+        sg_findings_free(&f);
+        fail_msg("expected %s [%u,%u) '%s'", type, a, b, span);
+    }
+    sg_findings_free(&f);
+}
+
+static void expect(const char *text, const char *type, const char *span)
+{
+    expect_at(det, text, type, span, 0);
+}
+
+/* Asserts that no finding of `type` (or of any type, with NULL) is in `text`. */
+static void expect_none_d(const struct sg_detector *d, const char *text, const char *type)
+{
+    struct sg_findings f;
+    scan_n(d, text, strlen(text), &f);
+    int t = type ? sg_entity_lookup(d, type) : -1;
+    for (size_t i = 0; i < f.n; i++) {
+        if (t < 0 || f.v[i].type == (unsigned)t) {
+            print_message("in: %s\n", text);
+            dump(d, text, &f);
+            sg_findings_free(&f);
+            fail_msg("expected no %s", type ? type : "finding");
+        }
+    }
+    sg_findings_free(&f);
+}
+
+static void expect_none(const char *text, const char *type)
+{
+    expect_none_d(det, text, type);
+}
+
+/* The number of findings in `text`. */
+static size_t count(const char *text)
+{
+    struct sg_findings f;
+    scan_n(det, text, strlen(text), &f);
+    size_t n = f.n;
+    sg_findings_free(&f);
+    return n;
+}
+
+/* ---- e-mail addresses and URL credentials ---- */
+
+static void test_email(void **state)
+{
+    (void)state;
+    expect("E-Mail: anna.schmidt+shop@gmx.de.", "EMAIL", "anna.schmidt+shop@gmx.de");
+    expect("<j.o'neil@example.co.uk>", "EMAIL", "neil@example.co.uk");
+    expect("sync user=honore.schmitt@schmitt.eu password=x", "EMAIL", "honore.schmitt@schmitt.eu");
+    expect("Kontakt:thomas_r@web.de,", "EMAIL", "thomas_r@web.de");
+    expect_none("Preis: 12 @ 3,99 EUR", "EMAIL");
+    expect_none("user@localhost is not an address", "EMAIL");
+    expect_none("@@@ a@b @", "EMAIL");
+}
+
+static void test_url_credentials(void **state)
+{
+    (void)state;
+    const char *t = "Zugang: sftp://agentur:ysAZC.i1!4@ftp.shop.fr/backup";
+    expect(t, "URL_CREDENTIALS", "agentur:ysAZC.i1!4");
+    expect_none(t, "EMAIL"); /* password@host is not an e-mail address */
+    expect("ftps://ftpuser:*EZAA$*FuA@ftp.example.it/db.sql.gz", "URL_CREDENTIALS",
+           "ftpuser:*EZAA$*FuA");
+    expect("redis://admin:hm=PT6s@db.internal:6379", "URL_CREDENTIALS", "admin:hm=PT6s");
+    expect_none("https://www.shop.de/account/orders?utm_source=mail", NULL);
+    expect_none("see https://example.com:8443/path", "URL_CREDENTIALS");
+}
+
+/* ---- numbers ---- */
+
+static void test_phone(void **state)
+{
+    (void)state;
+    expect("Tel. +49 (0)30 1234567 (Zentrale)", "PHONE", "+49 (0)30 1234567");
+    expect("Call (212) 555-0147 today", "PHONE", "(212) 555-0147");
+    expect("Tel: 0475/89.27.31", "PHONE", "0475/89.27.31");
+    expect("+33 6 12 34 56 78", "PHONE", "+33 6 12 34 56 78");
+    expect("Téléphone: 04.19.69.40.92", "PHONE", "04.19.69.40.92");
+    expect("E.164: +4915123456789.", "PHONE", "+4915123456789");
+    expect("Kunde hat angerufen (0151 1234567), bitte zurückrufen", "PHONE", "0151 1234567");
+    expect("Il cliente ha chiamato (+39 081 3990237), vuole", "PHONE", "+39 081 3990237");
+    expect("llámanos al 619 07 97 14.", "PHONE", "619 07 97 14");
+    expect("chiamaci al 340 8777507", "PHONE", "340 8777507");
+    expect("call 1-312-254-5039 now", "PHONE", "1-312-254-5039");
+    expect("0044 1865 877 857", "PHONE", "0044 1865 877 857");
+    expect("a;b\n184.249.159.240,+46523040523,x", "PHONE", "+46523040523");
+    /* references printed like phone numbers */
+    expect_none("Art.-Nr. 4021-337-19", "PHONE");
+    expect_none("Artikelnummer 0815 4711 23, Verpackungseinheit 3", "PHONE");
+    expect_none("RCS Paris 123 456 789", "PHONE");
+    expect_none("Bestellung #0123 4567 89", "PHONE");
+    expect_none("Brentwood, MA 04559-9526", "PHONE");
+    expect_none("Das IBAN NL37 RABO 0422 3576 97 ist ungültig", "PHONE");
+    expect_none("Preis 1.779,00 EUR, 12,99 EUR", NULL);
+    expect_none("am 12.03.2024 um 14:30 Uhr", NULL);
+    expect_none("Maße 120 x 80 x 45 cm, 12,5 kg", NULL);
+}
+
+static void test_card(void **state)
+{
+    (void)state;
+    expect("Karte 4111 1111 1111 1111 belastet", "CARD", "4111 1111 1111 1111");
+    expect("Amex 3782-822463-10005.", "CARD", "3782-822463-10005");
+    expect("Diners 3056 930902 5904", "CARD", "3056 930902 5904");
+    expect("card 5555555555554444", "CARD", "5555555555554444");
+    expect("Visa, 13 digits: 4748 4201 17103", "CARD", "4748 4201 17103");
+    expect("{\"card_number\": \"6011111111111117\"}", "CARD", "6011111111111117");
+    /* masked, Luhn-failing, wrong length for the issuer, inside a (wrong) IBAN */
+    expect_none("Kreditkarte (**** **** **** 4242)", "CARD");
+    expect_none("Kreditkarte (539477******2168)", "CARD");
+    expect_none("Gutschein 4111 1111 1111 1112", "CARD");
+    expect_none("DPD track & trace 59501837240909.", "CARD");
+    expect_none("Die IBAN DE50 3980 5691 9278 7219 25 ist falsch", "CARD");
+}
+
+static void test_iban(void **state)
+{
+    (void)state;
+    expect("IBAN: DE89 3704 0044 0532 0130 00\nBIC", "IBAN", "DE89 3704 0044 0532 0130 00");
+    expect("IBAN NL91ABNA0417164300.", "IBAN", "NL91ABNA0417164300");
+    expect("GB82 WEST 1234 5698 7654 32", "IBAN", "GB82 WEST 1234 5698 7654 32");
+    expect("FR14 2004 1010 0505 0001 3M02 606", "IBAN", "FR14 2004 1010 0505 0001 3M02 606");
+    expect_none("IBAN DE88 3704 0044 0532 0130 00 (Prüfziffer falsch)", NULL);
+    expect_none("BIC COBADEFFXXX", NULL);
+}
+
+static void test_ip(void **state)
+{
+    (void)state;
+    expect("login failed from 138.207.95.87 (attempt 3)", "IP", "138.207.95.87");
+    expect("POST /wp-json/wc/v3/orders 201 139.176.38.61 \"Mozilla\"", "IP", "139.176.38.61");
+    expect("ip=10.182.253.12", "IP", "10.182.253.12");
+    expect("IP [2a01:4f8:5155::48af]", "IP", "2a01:4f8:5155::48af");
+    expect("client ::ffff:203.0.113.5 connected", "IP", "::ffff:203.0.113.5");
+    expect("FE80:0000:0000:0000:0202:B3FF:FE1E:8329", "IP",
+           "FE80:0000:0000:0000:0202:B3FF:FE1E:8329");
+    expect("host 192.0.2.1:8080", "IP", "192.0.2.1");
+    assert_int_equal(count("client ::ffff:203.0.113.5 connected"), 1);
+    expect_none("Firmware 2.4.1.7 behebt den Fehler", "IP");
+    expect_none("Changelog 8.9.43.142: bug fixes", "IP");
+    expect_none("Firefox/104.0.2.1", "IP");
+    expect_none("1.2.3.4.5", "IP");
+    expect_none("256.1.1.1", "IP");
+    expect_none("um 10:30:00 Uhr", "IP");
+}
+
+static void test_national_id(void **state)
+{
+    (void)state;
+    expect("SSN: 123-45-6789", "NATIONAL_ID", "123-45-6789");
+    expect("Social Security number 123 45 6789.", "NATIONAL_ID", "123 45 6789");
+    expect_none("SSN: 666-45-6789", "NATIONAL_ID");
+    expect("NINO: AB 12 34 56 C", "NATIONAL_ID", "AB 12 34 56 C");
+    expect("NI number AB123456C", "NATIONAL_ID", "AB123456C");
+    expect("Steuer-ID: 86 095 742 719", "NATIONAL_ID", "86 095 742 719");
+    expect("Steuer-ID der Kundin für die Ausfuhrbescheinigung: 86095742719", "NATIONAL_ID",
+           "86095742719");
+    expect_none("Bestellnummer 86095742719", "NATIONAL_ID"); /* compact: needs its label */
+    expect("NIR : 2 55 08 14 168 025 38", "NATIONAL_ID", "2 55 08 14 168 025 38");
+    expect("DNI 12345678-Z", "NATIONAL_ID", "12345678-Z");
+    expect("DNI 12345678Z.", "NATIONAL_ID", "12345678Z");
+    expect_none("DNI 12345678A", "NATIONAL_ID");
+    expect("NIE X1234567L", "NATIONAL_ID", "X1234567L");
+    expect("codice fiscale: RSSMRA85T10A562S", "NATIONAL_ID", "RSSMRA85T10A562S");
+    expect("BSN:\n111222333", "NATIONAL_ID", "111222333");
+    expect_none("Order 111222333", "NATIONAL_ID");
+}
+
+static void test_vat(void **state)
+{
+    (void)state;
+    expect("USt-IdNr.: DE136695976", "VAT_ID", "DE136695976");
+    expect("VAT FR 40303265045.", "VAT_ID", "FR 40303265045");
+    expect("btw NL004495445B01", "VAT_ID", "NL004495445B01");
+    expect("UID ATU13585627", "VAT_ID", "ATU13585627");
+    expect("P.IVA IT00743110157", "VAT_ID", "IT00743110157");
+    expect_none("USt-IdNr.: DE136695977", "VAT_ID");
+}
+
+static void test_date_of_birth(void **state)
+{
+    (void)state;
+    expect("geboren am 12.03.1985 in Köln", "DATE_OF_BIRTH", "12.03.1985");
+    expect("Geburtsdatum: 1985-03-12", "DATE_OF_BIRTH", "1985-03-12");
+    expect("né le 12 mars 1985", "DATE_OF_BIRTH", "12 mars 1985");
+    expect("nacido el 12 de marzo de 1985", "DATE_OF_BIRTH", "12 de marzo de 1985");
+    expect("DOB: March 12, 1985", "DATE_OF_BIRTH", "March 12, 1985");
+    expect("geb. 12. März 1985", "DATE_OF_BIRTH", "12. März 1985");
+    expect("Altersverifikation:\n21/06/1965", "DATE_OF_BIRTH", "21/06/1965");
+    expect("Kundin ist am 8.1.2002 geboren", "DATE_OF_BIRTH", "8.1.2002");
+    expect_none("Bestellung vom 12.03.2024, geliefert am 14.03.2024", NULL);
+    expect_none("Order of 12 March 1985", "DATE_OF_BIRTH");
+}
+
+/* ---- secrets ---- */
+
+static void test_secret(void **state)
+{
+    (void)state;
+    expect("STRIPE_SECRET_KEY=sk_live_4eC39HqLyjWDarjtT1zdp7dc\n", "SECRET",
+           "sk_live_4eC39HqLyjWDarjtT1zdp7dc");
+    expect("{\"password\": \"Winter2016b\", \"x\": 1}", "SECRET", "Winter2016b");
+    expect("define( 'DB_PASSWORD', 'Bm&hM5X!ov1v' );", "SECRET", "Bm&hM5X!ov1v");
+    expect("DB_PASSWORD=montagne.mXL6\n", "SECRET", "montagne.mXL6");
+    expect("Passwort: V?t*6QLv&OBQCDNQ\nnext", "SECRET", "V?t*6QLv&OBQCDNQ");
+    expect("mot de passe\xc2\xa0: 8A0p&=UX?Iwk", "SECRET", "8A0p&=UX?Iwk");
+    expect("Benutzer shopadmin, Passwort Soleil904$", "SECRET", "Soleil904$");
+    expect_none("Passwort vergessen? Hier klicken", "SECRET");
+    expect("aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n", "SECRET", "AKIAIOSFODNN7EXAMPLE");
+    expect("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n", "SECRET",
+           "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+    expect("js?key=AIzaSyA1234567890abcdefghijklmnopqrstuv&callback=initMap", "SECRET",
+           "AIzaSyA1234567890abcdefghijklmnopqrstuv");
+    expect("token ghp_abcdefghijklmnopqrstuvwxyz0123456789 ok", "SECRET",
+           "ghp_abcdefghijklmnopqrstuvwxyz0123456789");
+    const char *jwt = "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0."
+                      "dBjftJeZ4CVPmB92K27uhbUJU1p1r_wW1gFWFOEjXk\n";
+    expect(jwt, "SECRET",
+           "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dBjftJeZ4CVPmB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+    const char *pem = "Key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nAKCAQ==\n"
+                      "-----END RSA PRIVATE KEY-----\nnext";
+    expect(pem, "SECRET",
+           "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nAKCAQ==\n-----END RSA PRIVATE KEY-----");
+    expect_none("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----", "SECRET");
+    expect_none("The password reset link was sent.", "SECRET");
+    expect_none("\"password\": null", "SECRET");
+}
+
+/* ---- names and addresses ---- */
+
+static void test_person(void **state)
+{
+    (void)state;
+    expect("Sehr geehrte Frau Anna Schmidt,\nvielen Dank", "PERSON", "Anna Schmidt");
+    expect("Sehr geehrter Herr Dr. Jasper Lindenmayer,", "PERSON", "Jasper Lindenmayer");
+    expect("Dear Mr. John W. Smith,", "PERSON", "John W. Smith");
+    expect("Estimado Sr. José García López:", "PERSON", "José García López");
+    expect("Bonjour Marie DUBOIS,", "PERSON", "Marie DUBOIS");
+    expect("Beste Jip van de Meer,", "PERSON", "Jip van de Meer");
+    expect("Hi, my name is Zanobi Pellegrino and I ordered", "PERSON", "Zanobi Pellegrino");
+    expect("Kontoinhaber: Beuve Lambert\n", "PERSON", "Beuve Lambert");
+    expect("Best regards,\nTurold Dupuy", "PERSON", "Turold Dupuy");
+    expect("{\"billing_name\": \"Manetto Ciuffreda\"}", "PERSON", "Manetto Ciuffreda");
+    expect("Marana Manfredi: Buongiorno, vorrei sapere", "PERSON", "Marana Manfredi");
+    /* the name found once is found again where nothing else points at it */
+    const char *again = "Mein Name ist Enie Kampschulte.\nGrüße an Enie Kampschulte und Co";
+    expect_at(det, again, "PERSON", "Enie Kampschulte", 20);
+    /* companies, capitalized nouns, greetings alone are not persons */
+    expect_none("Maison Lavande SARL, 12 rue", "PERSON");
+    expect_none("Alle Produkte der Kategorie Küche sind versandkostenfrei.", "PERSON");
+    expect_none("Hallo,\nvielen Dank für Ihre Bestellung", "PERSON");
+    expect_none("Ab CHF 96.90 versandkostenfrei", "PERSON");
+    /* nouns with the endings of abstract nouns are no names without a salutation */
+    expect_none("Sendungsnummer 123\nVoraussichtliche Zustellung: 5. Juli 2021", "PERSON");
+    expect_none("Ich habe Ihnen einen Link zum Zurücksetzen des Passworts geschickt.", "PERSON");
+    expect_none("Le service client Brin de Jardin & Cie", "PERSON");
+    /* capitalized particles, a Spanish month that is a first name, a signature */
+    expect("Nome: Ofelia De Bonis\n", "PERSON", "Ofelia De Bonis");
+    expect("Estimado Sr. Julio César Leiva Delafuente:", "PERSON", "Julio César Leiva Delafuente");
+    expect("Tolles Produkt.\n– Teunis Moors", "PERSON", "Teunis Moors");
+}
+
+static void test_address(void **state)
+{
+    (void)state;
+    expect("Lieferadresse:\nAnna Schmidt\nMusterstraße 12\n10115 Berlin\nDeutschland", "ADDRESS",
+           "Musterstraße 12\n10115 Berlin");
+    expect("Lieferadresse:\nAnna Schmidt\nMusterstraße 12\n10115 Berlin\nDeutschland", "PERSON",
+           "Anna Schmidt");
+    expect("Envío a Calle Mayor, 12, 3º B, 28013 Madrid.", "ADDRESS",
+           "Calle Mayor, 12, 3º B, 28013 Madrid");
+    expect("Indirizzo: Via Roma 12, 00184 Roma RM\n", "ADDRESS", "Via Roma 12, 00184 Roma RM");
+    expect("Bezorgen op Stationsplein 70, 1853 KN Altinggat;x", "ADDRESS",
+           "Stationsplein 70, 1853 KN Altinggat");
+    expect("changed to 170B Sandringham Road, Derby XM45 5YD.", "ADDRESS",
+           "170B Sandringham Road, Derby XM45 5YD");
+    expect("Ship to:\n10 Downing Street\nLondon\nSW1A 2AA\nUnited Kingdom", "ADDRESS",
+           "10 Downing Street\nLondon\nSW1A 2AA");
+    expect("Store: 1600 Pennsylvania Ave, Washington, DC 20500-0003", "ADDRESS",
+           "1600 Pennsylvania Ave, Washington, DC 20500-0003");
+    expect("Fankhausergasse 167\n2. OG\n6118 Regensdorf\nSchweiz", "ADDRESS",
+           "Fankhausergasse 167\n2. OG\n6118 Regensdorf");
+    expect("57 bis place de Vaugirard\nBP 321\n65092 VILLEJUIF", "ADDRESS",
+           "57 bis place de Vaugirard\nBP 321\n65092 VILLEJUIF");
+    expect("ändern auf Am Hohen Ufer 73, 29857 Salzgitter.", "ADDRESS",
+           "Am Hohen Ufer 73, 29857 Salzgitter");
+    /* French number first with a comma; a unit part between street and locality */
+    expect("Abeline Gaillard\n158, avenue Joubert\n65895 Nice\n", "ADDRESS",
+           "158, avenue Joubert\n65895 Nice");
+    expect("livraison : 55, Place du Havre, 01899 Asnières-sur-Seine.", "ADDRESS",
+           "55, Place du Havre, 01899 Asnières-sur-Seine");
+    expect("auf Fassergasse 136, Postfach 470, 6540 Johnsbach.", "ADDRESS",
+           "Fassergasse 136, Postfach 470, 6540 Johnsbach");
+    expect("Address: 8198 N Washington Avenue, Apt 21, New Rochelle, WY 57078\n", "ADDRESS",
+           "8198 N Washington Avenue, Apt 21, New Rochelle, WY 57078");
+    expect("Piazza Quinziano Marrazzo, 48 bis\n40192 Casier\nItalia", "ADDRESS",
+           "Piazza Quinziano Marrazzo, 48 bis\n40192 Casier");
+    expect("go to 38 Westgate, Morarwick HW2 8RB but", "ADDRESS", "38 Westgate, Morarwick HW2 8RB");
+    expect("an Hauptstr. 5, 9000 St. Gallen.", "ADDRESS", "Hauptstr. 5, 9000 St. Gallen");
+    /* a number first needs a street type after a plain postcode: "2 Tagen" is no street */
+    expect_none("Versand innerhalb von 2 Tagen, 12345 Artikel auf Lager", "ADDRESS");
+    expect_none("Lieferung ab 29 EUR, 10115 Berlin", "ADDRESS"); /* no street */
+}
+
+/* ---- normalization: findings keep the original offsets ---- */
+
+static void test_normalization(void **state)
+{
+    (void)state;
+    /* full-width digits (3 bytes each) */
+#define FW4 "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91"
+#define FWCARD "\xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91 " FW4 " " FW4 " " FW4
+    expect("Karte: " FWCARD "!", "CARD", FWCARD);
+#undef FWCARD
+#undef FW4
+    /* a zero-width space inside an e-mail address and a card number */
+    expect("Mail: anna\xe2\x80\x8b.schmidt@gmx.de ok", "EMAIL", "anna\xe2\x80\x8b.schmidt@gmx.de");
+    expect("4111 1111\xe2\x80\x8b 1111 1111", "CARD", "4111 1111\xe2\x80\x8b 1111 1111");
+    /* Cyrillic look-alikes (а = U+0430, о = U+043E) */
+    expect("an \xd0\xb0nna@gmx.de, Gr\xc3\xbc\xc3\x9f\x65", "EMAIL", "\xd0\xb0nna@gmx.de");
+    expect("Kontakt: j\xd0\xbehn@example.org", "EMAIL", "j\xd0\xbehn@example.org");
+    /* no-break spaces inside a phone number; accents before it shift the bytes */
+    expect("Téléphone\xc2\xa0: +33\xc2\xa0"
+           "6\xc2\xa0"
+           "12\xc2\xa0"
+           "34\xc2\xa0"
+           "56\xc2\xa0"
+           "78",
+           "PHONE",
+           "+33\xc2\xa0"
+           "6\xc2\xa0"
+           "12\xc2\xa0"
+           "34\xc2\xa0"
+           "56\xc2\xa0"
+           "78");
+    expect("Größe L – Preis 12 € – IBAN DE89370400440532013000", "IBAN", "DE89370400440532013000");
+}
+
+/* ---- field names ---- */
+
+static void test_fields(void **state)
+{
+    (void)state;
+    expect("{\"billing_email\": \"nicht angegeben\"}", "EMAIL", "nicht angegeben");
+    expect("{\\\"billing_phone\\\": \\\"ruft zurück\\\"}", "PHONE", "ruft zurück");
+    expect("billing_email=foo&billing_city=Bar", "EMAIL", "foo");
+    expect("billing_email=foo&billing_city=Bar", "ADDRESS", "Bar");
+    expect("{\"_billing_email\": \"meta\"}", "EMAIL", "meta");
+    expect("{\"Billing_Phone\": \"x1\"}", "PHONE", "x1");
+    expect_none("{\"customer_note\": null}", NULL);
+    expect_none("{\"order_id\": 12345, \"status\": \"processing\"}", NULL);
+}
+
+/* ---- custom detectors ---- */
+
+static void test_custom(void **state)
+{
+    (void)state;
+    static const char *const terms[] = {"Blue Falcon", "Projekt Adler"};
+    struct sg_custom_detector cd[] = {
+        {.name = "PROJECT", .regex = "PRJ-[0-9]{4}", .case_sensitive = true},
+        {.name = "CODENAME", .terms = terms, .nterms = 2, .case_sensitive = false},
+    };
+    struct sg_field_rule fr[] = {{"loyalty_id", "PROJECT"}, {"billing_phone", NULL}};
+    struct sg_detector_opts o = {.custom = cd, .ncustom = 2, .fields = fr, .nfields = 2};
+    struct sg_detector *d = NULL;
+    struct sg_error err = {0};
+    assert_int_equal(sg_detector_new(&o, &d, &err), 0);
+    assert_true(sg_entity_lookup(d, "PROJECT") >= 32);
+    assert_string_equal(sg_entity_name(d, (unsigned)sg_entity_lookup(d, "CODENAME")), "CODENAME");
+    expect_at(d, "Ticket PRJ-2024 offen", "PROJECT", "PRJ-2024", 0);
+    expect_none_d(d, "Ticket prj-2024 offen", "PROJECT"); /* case-sensitive */
+    expect_at(d, "Launch of the BLUE falcon line", "CODENAME", "BLUE falcon", 0);
+    expect_at(d, "Launch of the Blue\nFalcon line", "CODENAME", "Blue\nFalcon", 0);
+    expect_none_d(d, "Bluefalcon and Blue Falconry", "CODENAME"); /* word boundaries */
+    expect_at(d, "{\"loyalty_id\": \"abc\"}", "PROJECT", "abc", 0);
+    expect_none_d(d, "{\"billing_phone\": \"abc\"}", NULL); /* the built-in rule dropped */
+    sg_detector_free(d);
+
+    /* errors name the detector */
+    struct sg_custom_detector bad[] = {{.name = "BROKEN_RX", .regex = "([a-z"}};
+    struct sg_detector_opts ob = {.custom = bad, .ncustom = 1};
+    d = NULL;
+    assert_true(sg_detector_new(&ob, &d, &err) != 0);
+    assert_null(d);
+    assert_non_null(strstr(err.msg, "BROKEN_RX"));
+    struct sg_custom_detector dup[] = {{.name = "EMAIL", .regex = "x"}};
+    struct sg_detector_opts od = {.custom = dup, .ncustom = 1};
+    assert_true(sg_detector_new(&od, &d, &err) != 0);
+    struct sg_field_rule badf[] = {{"x_field", "NO_SUCH_TYPE"}};
+    struct sg_detector_opts of = {.fields = badf, .nfields = 1};
+    assert_true(sg_detector_new(&of, &d, &err) != 0);
+    assert_non_null(strstr(err.msg, "x_field"));
+}
+
+/* ---- overlaps, robustness, the cap ---- */
+
+static void test_overlap(void **state)
+{
+    (void)state;
+    /* a token in a URL's user information is URL credentials only */
+    const char *gh = "git remote: https://x-access-token:ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+                     "@github.com/shop/theme.git";
+    expect(gh, "URL_CREDENTIALS", "x-access-token:ghp_abcdefghijklmnopqrstuvwxyz0123456789");
+    assert_int_equal(count(gh), 1);
+    /* a name inside an e-mail address, a street inside an address */
+    assert_int_equal(count("Mail: anna.schmidt@gmx.de"), 1);
+    const char *a = "Karl-Marx-Straße 5, 10115 Berlin";
+    expect(a, "ADDRESS", a);
+    assert_int_equal(count(a), 1);
+    /* a Luhn-valid group of a grouped IBAN is part of the IBAN */
+    const char *ib = "IBAN DE89 3704 0044 0532 0130 00";
+    expect(ib, "IBAN", "DE89 3704 0044 0532 0130 00");
+    assert_int_equal(count(ib), 1);
+}
+
+static void test_robustness(void **state)
+{
+    (void)state;
+    /* invalid UTF-8 and NUL bytes are scanned like any other bytes */
+    static const char t[] = "\xff\xfe\x00\xc3 \xe2\x80 mail a.b@example.com \x00 \xf4\x90\x80\x80"
+                            " IBAN DE89370400440532013000 \xc3";
+    struct sg_findings f;
+    scan_n(det, t, sizeof(t) - 1, &f);
+    bool email = false, iban = false;
+    for (size_t i = 0; i < f.n; i++) {
+        if (f.v[i].type == SG_ENT_EMAIL)
+            email = memcmp(t + f.v[i].start, "a.b@example.com", 15) == 0 &&
+                    f.v[i].end - f.v[i].start == 15;
+        if (f.v[i].type == SG_ENT_IBAN)
+            iban = f.v[i].end - f.v[i].start == 22;
+    }
+    sg_findings_free(&f);
+    assert_true(email);
+    assert_true(iban);
+    /* empty text, a text of one byte, every byte value */
+    scan_n(det, "", 0, &f);
+    assert_int_equal(f.n, 0);
+    sg_findings_free(&f);
+    char all[512];
+    for (int i = 0; i < 512; i++)
+        all[i] = (char)(i & 0xFF);
+    scan_n(det, all, sizeof(all), &f);
+    sg_findings_free(&f);
+    scan_n(det, "@", 1, &f);
+    sg_findings_free(&f);
+    /* sg_detect_is_first_name */
+    assert_true(sg_detect_is_first_name("Anna", 4));
+    assert_true(sg_detect_is_first_name("MARÍA", 6));
+    assert_false(sg_detect_is_first_name("Bestellung", 10));
+}
+
+static void test_cap(void **state)
+{
+    (void)state;
+    const char *t = "a@b.de c@d.de e@f.de g@h.de i@j.de";
+    struct sg_findings f;
+    sg_findings_init(&f, 3);
+    assert_int_equal(sg_detect(det, scr, t, strlen(t), &f), 0);
+    assert_int_equal(f.n, 3);
+    assert_true(f.truncated);
+    sg_findings_reset(&f);
+    assert_int_equal(f.n, 0);
+    assert_false(f.truncated);
+    sg_findings_free(&f);
+}
+
+/* ---- linear time on adversarial input ---- */
+
+static double seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The best of three runs: a busy machine only ever makes a run slower. */
+static double time_scan(const char *t, size_t n)
+{
+    double best = 1e9;
+    for (int r = 0; r < 3; r++) {
+        struct sg_findings f;
+        sg_findings_init(&f, 1u << 20);
+        double a = seconds();
+        assert_int_equal(sg_detect(det, scr, t, n, &f), 0);
+        double b = seconds();
+        sg_findings_free(&f);
+        if (b - a < best)
+            best = b - a;
+    }
+    return best;
+}
+
+/* A pattern repeated to n bytes. */
+static char *repeat(const char *pat, size_t n)
+{
+    char *b = malloc(n);
+    assert_non_null(b);
+    size_t pl = strlen(pat);
+    for (size_t i = 0; i < n; i++)
+        b[i] = pat[i % pl];
+    return b;
+}
+
+static void test_linear_time(void **state)
+{
+    (void)state;
+    static const char *const pats[] = {"7",          "@",
+                                       "a",          "A",
+                                       "a@",         "1 ",
+                                       "Anna ",      "Hello World Maria ",
+                                       ":",          "-",
+                                       "1.",         "a:",
+                                       "eyJ",        "+1 ",
+                                       "password: ", "(",
+                                       "\xc2\xa0",   "12345 Berlin, ",
+                                       "Herr ",      NULL};
+    /* each input twice as long must take about twice as long, not four times */
+    for (const char *const *p = pats; *p; p++) {
+        size_t n = 1u << 19;
+        char *a = repeat(*p, n), *b = repeat(*p, 4 * n);
+        double ta = time_scan(a, n), tb = time_scan(b, 4 * n);
+        if (tb > 12 * ta + 0.02)
+            fail_msg("pattern '%s': %.4fs for 512 KB, %.4fs for 2 MB", *p, ta, tb);
+        free(a);
+        free(b);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_email),         cmocka_unit_test(test_url_credentials),
+        cmocka_unit_test(test_phone),         cmocka_unit_test(test_card),
+        cmocka_unit_test(test_iban),          cmocka_unit_test(test_ip),
+        cmocka_unit_test(test_national_id),   cmocka_unit_test(test_vat),
+        cmocka_unit_test(test_date_of_birth), cmocka_unit_test(test_secret),
+        cmocka_unit_test(test_person),        cmocka_unit_test(test_address),
+        cmocka_unit_test(test_normalization), cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_custom),        cmocka_unit_test(test_overlap),
+        cmocka_unit_test(test_robustness),    cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_linear_time),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
