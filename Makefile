@@ -6,7 +6,7 @@ BUILD ?= build
 ASAN ?= build-asan
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build build-asan test lint test-unit test-integration test-conformance run bench clean
+.PHONY: all setup build build-asan test lint test-unit test-integration test-conformance test-wordpress run bench clean
 
 # C sources checked by clang-format and cppcheck (the engine is added when it exists).
 LINT_DIRS := $(wildcard src/*) tests/unit tests/llama tests/fake_upstream
@@ -30,7 +30,7 @@ build-asan: setup $(ASAN)/CMakeCache.txt
 	cmake --build $(ASAN) -j$(JOBS)
 
 test: build build-asan
-	$(MAKE) --no-print-directory lint test-unit test-integration test-conformance
+	$(MAKE) --no-print-directory lint test-unit test-integration test-conformance test-wordpress
 
 lint:
 	clang-format --dry-run -Werror $(LINT_FILES)
@@ -49,6 +49,14 @@ test-integration:
 
 test-conformance:
 	SOVGATE_BUILD=$(BUILD) tests/conformance/run
+
+# The WordPress plugin: php -l on every PHP file, its unit tests (PHPUnit), and the
+# end-to-end tests on a real WordPress with the gateway (tests/wordpress, about a minute).
+test-wordpress:
+	find wordpress tests/wordpress -name '*.php' -not -path '*/node_modules/*' -print0 | \
+	    xargs -0 -n1 php -l -d display_errors=stderr >/dev/null
+	phpunit -c tests/wordpress/unit/phpunit.xml
+	SOVGATE_BUILD=$(BUILD) /usr/bin/python3 -m pytest -q tests/wordpress
 
 run: build
 	scripts/run-dev

@@ -1,0 +1,585 @@
+<?php
+/**
+ * Interception of AI calls made through WordPress's HTTP API.
+ *
+ * 1. `http_request_args` (last): a call to an AI host is marked (source, host), the site's
+ *    `sovgate_request_args` filter runs, and TLS verification is set to the gateway's CA.
+ * 2. `pre_http_request` (last): not configured → blocked (enforce) or reported (monitor);
+ *    no cURL transport (or WP_HTTP_BLOCK_EXTERNAL would refuse the provider) → Sovgate
+ *    sends the call to the gateway itself (fallback).
+ * 3. `http_api_curl` (first): the cURL handle is pointed at the gateway, with the
+ *    provider's credentials replaced by the site key and the Sovgate headers added. The
+ *    request keeps its original URL in WordPress, so other plugins' own
+ *    `http_api_curl` callbacks (streaming CURLOPT_WRITEFUNCTIONs) still recognise and
+ *    handle it. A second callback (last) checks that nobody changed the target since.
+ * 4. `http_api_debug`: a rerouted call that failed gets a clear WP_Error; it is never
+ *    retried against the provider.
+ * 5. `http_response`: the site's `sovgate_response` filter.
+ *
+ * @package Sovgate
+ */
+
+defined( 'ABSPATH' ) || exit;
+
+/**
+ * The HTTP API hooks.
+ */
+final class Sovgate_Interceptor {
+
+	/**
+	 * The key of Sovgate's mark in the HTTP API's request arguments.
+	 */
+	const ARG = 'sovgate';
+
+	/**
+	 * Calls pointed at the gateway: mark id => target.
+	 *
+	 * @var array
+	 */
+	private static $rerouted = array();
+
+	/**
+	 * Calls stopped in the transport: mark id => reason.
+	 *
+	 * @var array
+	 */
+	private static $killed = array();
+
+	/**
+	 * Adds the hooks.
+	 */
+	public static function register() {
+		add_filter( 'http_request_args', array( __CLASS__, 'request_args' ), PHP_INT_MAX, 2 );
+		add_filter( 'pre_http_request', array( __CLASS__, 'pre_http_request' ), PHP_INT_MAX, 3 );
+		add_action( 'http_api_curl', array( __CLASS__, 'reroute_curl' ), PHP_INT_MIN, 3 );
+		add_action( 'http_api_curl', array( __CLASS__, 'recheck_curl' ), PHP_INT_MAX, 3 );
+		add_action( 'http_api_debug', array( __CLASS__, 'explain_error' ), 10, 5 );
+		add_filter( 'http_response', array( __CLASS__, 'response' ), 10, 3 );
+	}
+
+	/**
+	 * Marks calls to AI hosts.
+	 *
+	 * @param array  $args HTTP request arguments.
+	 * @param string $url  The request URL.
+	 * @return array
+	 */
+	public static function request_args( $args, $url ) {
+		if ( ! is_array( $args ) ) {
+			return $args;
+		}
+		unset( $args[ self::ARG ] );
+		$host = Sovgate_Hosts::host_of( (string) $url );
+		if ( null === Sovgate_Hosts::match( $host, Sovgate_Settings::get( 'hosts' ) ) ) {
+			return $args;
+		}
+		$source = Sovgate_Source::detect();
+		/**
+		 * Filters the arguments of an AI call before it leaves WordPress (for the gateway or,
+		 * in monitor mode without a gateway, the provider): remove or replace data the
+		 * model does not need.
+		 *
+		 * @param array  $args   HTTP request arguments (`body`, `headers`, …).
+		 * @param string $source The calling plugin's slug (`theme:NAME`, `mu-plugin:NAME`,
+		 *                       `wordpress`, `unknown`).
+		 * @param string $url    The provider URL.
+		 */
+		$filtered = apply_filters( 'sovgate_request_args', $args, $source, $url );
+		if ( is_array( $filtered ) ) {
+			$args = $filtered;
+		}
+		$routed            = Sovgate_Settings::is_configured();
+		$args[ self::ARG ] = array(
+			'id'     => bin2hex( random_bytes( 8 ) ),
+			'host'   => $host,
+			'source' => $source,
+			'routed' => $routed,
+		);
+		if ( $routed ) {
+			// The call goes to the gateway: verify its certificate (whatever the caller
+			// asked), follow no redirects, and check the gateway rather than the
+			// provider's address for wp_safe_remote_*() (the destination is the
+			// administrator's gateway, and no DNS lookup of the provider is needed).
+			$args['sslverify']          = true;
+			$args['redirection']        = 0;
+			$args['reject_unsafe_urls'] = false;
+			$ca                         = Sovgate_Settings::ca_bundle();
+			if ( '' !== $ca ) {
+				$args['sslcertificates'] = $ca;
+			}
+		}
+		return $args;
+	}
+
+	/**
+	 * Blocks or reports calls that cannot be rerouted, and sends calls without a cURL
+	 * transport to the gateway itself.
+	 *
+	 * @param false|array|WP_Error $pre  A preemptive response.
+	 * @param array                $args HTTP request arguments.
+	 * @param string               $url  The request URL.
+	 * @return false|array|WP_Error
+	 */
+	public static function pre_http_request( $pre, $args, $url ) {
+		if ( false !== $pre || ! is_array( $args ) ) {
+			return $pre;
+		}
+		if ( empty( $args[ self::ARG ] ) ) {
+			$lost = self::lost_mark( $url );
+			if ( $lost && Sovgate_Settings::enforcing() ) {
+				return self::block( $lost, $url, 'mark_lost', __( 'the call\'s arguments lost Sovgate\'s mark (changed by another filter)', 'sovgate' ) );
+			}
+			return $pre;
+		}
+		$meta = $args[ self::ARG ];
+		if ( empty( $meta['routed'] ) ) {
+			$why = '' === Sovgate_Settings::gateway_base()
+				? __( 'no gateway URL is configured', 'sovgate' )
+				: __( 'no site key is configured', 'sovgate' );
+			if ( Sovgate_Settings::enforcing() ) {
+				return self::block( $meta, $url, 'not_configured', $why );
+			}
+			Sovgate_Events::record(
+				'unrouted',
+				$meta['host'],
+				$meta['source'],
+				/* translators: %s: why the call was not rerouted. */
+				sprintf( __( 'sent to the provider (monitor mode): %s', 'sovgate' ), $why )
+			);
+			return false;
+		}
+		if ( ! self::curl_transport( $url ) || self::core_blocks( $url ) ) {
+			return self::send_fallback( $args, $url );
+		}
+		return false;
+	}
+
+	/**
+	 * A mark for a call to an AI host that arrived without one (another filter removed
+	 * it after request_args() ran), or null for other hosts.
+	 *
+	 * @param string $url The request URL.
+	 * @return array|null
+	 */
+	private static function lost_mark( $url ) {
+		$host = Sovgate_Hosts::host_of( (string) $url );
+		if ( null === Sovgate_Hosts::match( $host, Sovgate_Settings::get( 'hosts' ) ) ) {
+			return null;
+		}
+		return array(
+			'id'     => bin2hex( random_bytes( 8 ) ),
+			'host'   => $host,
+			'source' => Sovgate_Source::detect(),
+			'routed' => false,
+		);
+	}
+
+	/**
+	 * Points the cURL handle of a marked call at the gateway.
+	 *
+	 * @param CurlHandle|resource $handle The cURL handle.
+	 * @param array               $args   HTTP request arguments.
+	 * @param string              $url    The request URL.
+	 */
+	public static function reroute_curl( $handle, $args, $url ) {
+		if ( ! is_array( $args ) || empty( $args[ self::ARG ]['routed'] ) ) {
+			return;
+		}
+		$meta = $args[ self::ARG ];
+		try {
+			$target = self::target( $args, $url );
+			self::apply_curl( $handle, $target );
+			self::$rerouted[ $meta['id'] ] = $target;
+		} catch ( \Throwable $e ) {
+			self::cannot_reroute( $handle, $meta, $url, $e->getMessage() );
+		}
+	}
+
+	/**
+	 * After every other `http_api_curl` callback: the handle of a rerouted call still
+	 * goes to the gateway with the site key (another callback may have changed the URL,
+	 * headers or TLS checks); a marked call that was not rerouted is stopped (enforce).
+	 * Write and header callbacks are left alone.
+	 *
+	 * @param CurlHandle|resource $handle The cURL handle.
+	 * @param array               $args   HTTP request arguments.
+	 * @param string              $url    The request URL.
+	 */
+	public static function recheck_curl( $handle, $args, $url ) {
+		if ( ! is_array( $args ) ) {
+			return;
+		}
+		if ( empty( $args[ self::ARG ] ) ) {
+			$lost = self::lost_mark( $url );
+			if ( $lost ) {
+				self::cannot_reroute( $handle, $lost, $url, __( 'the call\'s arguments lost Sovgate\'s mark (changed by another filter)', 'sovgate' ) );
+			}
+			return;
+		}
+		if ( empty( $args[ self::ARG ]['routed'] ) ) {
+			return;
+		}
+		$meta = $args[ self::ARG ];
+		if ( isset( self::$killed[ $meta['id'] ] ) ) {
+			self::kill( $handle );
+			return;
+		}
+		if ( ! isset( self::$rerouted[ $meta['id'] ] ) ) {
+			self::cannot_reroute( $handle, $meta, $url, __( 'the cURL handle was not rerouted', 'sovgate' ) );
+			return;
+		}
+		try {
+			self::apply_curl( $handle, self::$rerouted[ $meta['id'] ] );
+		} catch ( \Throwable $e ) {
+			self::cannot_reroute( $handle, $meta, $url, $e->getMessage() );
+		}
+	}
+
+	/**
+	 * Gives a failed rerouted call a clear error (the WP_Error object is changed in
+	 * place: `http_api_debug` runs just before WordPress returns it).
+	 *
+	 * @param array|WP_Error $response HTTP response or error.
+	 * @param string         $context  Context.
+	 * @param string         $class    Transport class.
+	 * @param array          $args     HTTP request arguments.
+	 * @param string         $url      The request URL.
+	 */
+	public static function explain_error( $response, $context, $class, $args, $url ) {
+		if ( 'response' !== $context || ! is_wp_error( $response ) || ! is_array( $args ) || empty( $args[ self::ARG ]['routed'] ) ) {
+			return;
+		}
+		$meta = $args[ self::ARG ];
+		$id   = $meta['id'];
+		if ( isset( self::$killed[ $id ] ) ) {
+			$reason = self::$killed[ $id ];
+			unset( self::$killed[ $id ], self::$rerouted[ $id ] );
+			self::replace_error( $response, 'sovgate_blocked', self::blocked_message( $meta, $reason ), array( 'host' => $meta['host'] ) );
+			return;
+		}
+		if ( ! isset( self::$rerouted[ $id ] ) ) {
+			return;
+		}
+		unset( self::$rerouted[ $id ] );
+		$original = $response->get_error_message();
+		$message  = self::gateway_error_message( $meta, $original );
+		self::replace_error(
+			$response,
+			'sovgate_gateway_error',
+			$message,
+			array(
+				'host'     => $meta['host'],
+				'gateway'  => Sovgate_Settings::gateway_base(),
+				'original' => $original,
+			)
+		);
+		Sovgate_Events::record( 'gateway_error', $meta['host'], $meta['source'], $original );
+	}
+
+	/**
+	 * Runs the site's `sovgate_response` filter on answers from the gateway.
+	 *
+	 * @param array  $response HTTP response.
+	 * @param array  $args     HTTP request arguments.
+	 * @param string $url      The request URL.
+	 * @return array
+	 */
+	public static function response( $response, $args, $url ) {
+		if ( ! is_array( $args ) || empty( $args[ self::ARG ]['routed'] ) || ! isset( self::$rerouted[ $args[ self::ARG ]['id'] ] ) ) {
+			return $response;
+		}
+		unset( self::$rerouted[ $args[ self::ARG ]['id'] ] );
+		return self::filter_response( $response, $args[ self::ARG ], $url );
+	}
+
+	/**
+	 * Where a marked call goes: the gateway URL, the headers (credentials replaced, the
+	 * Sovgate headers added) and the body (the model of an Azure deployment set).
+	 *
+	 * @param array  $args HTTP request arguments (marked).
+	 * @param string $url  The provider URL.
+	 * @return array{url: string, headers: array, body: mixed, body_changed: bool}
+	 */
+	public static function target( array $args, $url ) {
+		$meta    = $args[ self::ARG ];
+		$base    = Sovgate_Settings::gateway_base();
+		$key     = (string) Sovgate_Settings::get( 'api_key' );
+		$headers = $args['headers'] ?? array();
+		if ( ! is_array( $headers ) ) {
+			$processed = WP_Http::processHeaders( (string) $headers );
+			$headers   = $processed['headers'];
+		}
+		if ( '' === $base || '' === $key ) {
+			throw new RuntimeException( 'Sovgate is not configured' );
+		}
+		$map  = Sovgate_Mapper::map_path( (string) $url );
+		$body = $args['body'] ?? null;
+		$new  = null === $map['model'] ? $body : Sovgate_Mapper::with_model( $body, $map['model'] );
+		$user = function_exists( 'get_current_user_id' ) ? get_current_user_id() : 0;
+		return array(
+			'url'          => $base . $map['path'],
+			'headers'      => Sovgate_Mapper::map_headers(
+				$headers,
+				$key,
+				array(
+					'X-Sovgate-Source'   => $meta['source'],
+					'X-Sovgate-User'     => Sovgate_Mapper::user_hash( $user, $user ? Sovgate_Settings::site_secret() : '' ),
+					'X-Sovgate-Fields'   => Sovgate_Fields::site_header(),
+					'X-Sovgate-Provider' => $meta['host'],
+				)
+			),
+			'body'         => $new,
+			'body_changed' => $new !== $body,
+		);
+	}
+
+	/**
+	 * Sets a cURL handle's URL, headers, body, protocol, redirect, proxy and TLS checks
+	 * for the gateway.
+	 *
+	 * @param CurlHandle|resource $handle The cURL handle.
+	 * @param array               $target From target().
+	 * @throws RuntimeException When cURL refuses an option.
+	 */
+	private static function apply_curl( $handle, array $target ) {
+		$https = 0 === stripos( $target['url'], 'https://' );
+		$lines = Sovgate_Mapper::flatten( $target['headers'] );
+		// No "Expect: 100-continue" round trip (as WordPress's Requests does).
+		$lines[] = 'Expect:';
+		/**
+		 * Filters the proxy used to reach the gateway ('' connects directly, also when
+		 * WP_PROXY_HOST or a proxy environment variable is set).
+		 *
+		 * @param string $proxy A cURL proxy string.
+		 */
+		$proxy = (string) apply_filters( 'sovgate_gateway_proxy', '' );
+		$ok    = curl_setopt( $handle, CURLOPT_URL, $target['url'] )
+			&& curl_setopt( $handle, CURLOPT_REFERER, $target['url'] )
+			&& curl_setopt( $handle, CURLOPT_HTTPHEADER, $lines )
+			&& curl_setopt( $handle, CURLOPT_PROTOCOLS, $https ? CURLPROTO_HTTPS : CURLPROTO_HTTP )
+			&& curl_setopt( $handle, CURLOPT_FOLLOWLOCATION, false )
+			&& curl_setopt( $handle, CURLOPT_PROXY, $proxy )
+			&& curl_setopt( $handle, CURLOPT_SSL_VERIFYPEER, true )
+			&& curl_setopt( $handle, CURLOPT_SSL_VERIFYHOST, 2 );
+		if ( $ok && $target['body_changed'] ) {
+			$ok = curl_setopt( $handle, CURLOPT_POSTFIELDS, $target['body'] );
+		}
+		if ( ! $ok ) {
+			throw new RuntimeException( 'cURL refused an option' );
+		}
+	}
+
+	/**
+	 * A marked call whose handle could not be pointed at the gateway: stopped in
+	 * enforce mode, reported in monitor mode.
+	 *
+	 * @param CurlHandle|resource $handle The cURL handle.
+	 * @param array               $meta   The mark.
+	 * @param string              $url    The request URL.
+	 * @param string              $why    What went wrong.
+	 */
+	private static function cannot_reroute( $handle, array $meta, $url, $why ) {
+		unset( self::$rerouted[ $meta['id'] ] );
+		if ( Sovgate_Settings::enforcing() ) {
+			self::$killed[ $meta['id'] ] = $why;
+			self::kill( $handle );
+			/** This action is documented in includes/class-sovgate-interceptor.php */
+			do_action( 'sovgate_blocked', $url, $meta['source'], $why );
+			Sovgate_Events::record( 'blocked', $meta['host'], $meta['source'], $why );
+			return;
+		}
+		Sovgate_Events::record( 'unrouted', $meta['host'], $meta['source'], $why );
+	}
+
+	/**
+	 * Makes a cURL handle fail before it resolves or connects to anything.
+	 *
+	 * @param CurlHandle|resource $handle The cURL handle.
+	 */
+	private static function kill( $handle ) {
+		curl_setopt( $handle, CURLOPT_PROTOCOLS, 0 );
+		curl_setopt( $handle, CURLOPT_URL, 'https://blocked.sovgate.invalid/' );
+		curl_setopt( $handle, CURLOPT_HTTPHEADER, array() );
+		curl_setopt( $handle, CURLOPT_POSTFIELDS, '' );
+	}
+
+	/**
+	 * Blocks a call before it is sent.
+	 *
+	 * @param array  $meta   The mark.
+	 * @param string $url    The request URL.
+	 * @param string $code   A short reason code.
+	 * @param string $reason Why (translated).
+	 * @return WP_Error
+	 */
+	private static function block( array $meta, $url, $code, $reason ) {
+		/**
+		 * Fires when Sovgate blocks an AI call (enforce mode).
+		 *
+		 * @param string $url    The provider URL.
+		 * @param string $source The calling plugin's slug.
+		 * @param string $reason Why it was blocked.
+		 */
+		do_action( 'sovgate_blocked', $url, $meta['source'], $reason );
+		Sovgate_Events::record( 'blocked', $meta['host'], $meta['source'], $reason );
+		return new WP_Error( 'sovgate_blocked', self::blocked_message( $meta, $reason ), array( 'reason' => $code ) );
+	}
+
+	/**
+	 * The message of a blocked call.
+	 *
+	 * @param array  $meta   The mark.
+	 * @param string $reason Why.
+	 * @return string
+	 */
+	private static function blocked_message( array $meta, $reason ) {
+		return sprintf(
+			/* translators: 1: AI host, 2: calling plugin, 3: reason. */
+			__( 'Sovgate blocked an AI call to %1$s from %2$s: %3$s. AI calls from this site go only through its Sovgate gateway.', 'sovgate' ),
+			$meta['host'],
+			$meta['source'],
+			$reason
+		);
+	}
+
+	/**
+	 * The message of a call the gateway did not answer.
+	 *
+	 * @param array  $meta     The mark.
+	 * @param string $original The transport's error.
+	 * @return string
+	 */
+	private static function gateway_error_message( array $meta, $original ) {
+		return sprintf(
+			/* translators: 1: AI host, 2: gateway URL, 3: the transport's error message. */
+			__( 'Sovgate: the AI call to %1$s failed because the AI gateway at %2$s could not be reached (%3$s). The call was not sent to the provider.', 'sovgate' ),
+			$meta['host'],
+			Sovgate_Settings::gateway_base(),
+			$original
+		);
+	}
+
+	/**
+	 * Replaces every error of a WP_Error by one.
+	 *
+	 * @param WP_Error $error   The error (changed in place).
+	 * @param string   $code    New code.
+	 * @param string   $message New message.
+	 * @param mixed    $data    New data.
+	 */
+	private static function replace_error( WP_Error $error, $code, $message, $data ) {
+		foreach ( $error->get_error_codes() as $old ) {
+			$error->remove( $old );
+		}
+		$error->add( $code, $message, $data );
+	}
+
+	/**
+	 * Sends a marked call to the gateway with WordPress's other transport (no cURL) and
+	 * returns the answer as the call's response.
+	 *
+	 * @param array  $args HTTP request arguments (marked).
+	 * @param string $url  The provider URL.
+	 * @return array|WP_Error
+	 */
+	private static function send_fallback( array $args, $url ) {
+		$meta = $args[ self::ARG ];
+		try {
+			$target = self::target( $args, $url );
+		} catch ( \Throwable $e ) {
+			return self::block( $meta, $url, 'not_routable', $e->getMessage() );
+		}
+		$ca       = Sovgate_Settings::ca_bundle();
+		$response = wp_remote_request(
+			$target['url'],
+			array(
+				'method'              => $args['method'] ?? 'GET',
+				'timeout'             => $args['timeout'] ?? 5,
+				'redirection'         => 0,
+				'httpversion'         => '1.1',
+				'user-agent'          => $args['user-agent'] ?? '',
+				'blocking'            => $args['blocking'] ?? true,
+				'headers'             => $target['headers'],
+				'body'                => $target['body'],
+				'sslverify'           => true,
+				'sslcertificates'     => '' !== $ca ? $ca : ( $args['sslcertificates'] ?? null ),
+				'stream'              => $args['stream'] ?? false,
+				'filename'            => $args['filename'] ?? null,
+				'limit_response_size' => $args['limit_response_size'] ?? null,
+				'decompress'          => $args['decompress'] ?? true,
+			)
+		);
+		if ( is_wp_error( $response ) ) {
+			$original = $response->get_error_message();
+			Sovgate_Events::record( 'gateway_error', $meta['host'], $meta['source'], $original );
+			return new WP_Error(
+				'sovgate_gateway_error',
+				self::gateway_error_message( $meta, $original ),
+				array(
+					'host'     => $meta['host'],
+					'gateway'  => Sovgate_Settings::gateway_base(),
+					'original' => $original,
+				)
+			);
+		}
+		return self::filter_response( $response, $meta, $url );
+	}
+
+	/**
+	 * Applies `sovgate_response`.
+	 *
+	 * @param array  $response HTTP response.
+	 * @param array  $meta     The mark.
+	 * @param string $url      The provider URL.
+	 * @return array
+	 */
+	private static function filter_response( $response, array $meta, $url ) {
+		/**
+		 * Filters an AI call's response from the gateway before the calling plugin gets it.
+		 *
+		 * @param array  $response HTTP response (`body`, `headers`, `response`, …).
+		 * @param string $source   The calling plugin's slug.
+		 * @param string $url      The provider URL the plugin called.
+		 */
+		return apply_filters( 'sovgate_response', $response, $meta['source'], $url );
+	}
+
+	/**
+	 * Whether WordPress's Requests library will use cURL for this URL.
+	 *
+	 * @param string $url The request URL.
+	 * @return bool
+	 */
+	public static function curl_transport( $url = 'https://example.com/' ) {
+		$caps = array( 'ssl' => 0 === stripos( (string) $url, 'https:' ) );
+		if ( class_exists( '\WpOrg\Requests\Transport\Curl' ) ) {
+			$ok = \WpOrg\Requests\Transport\Curl::test( $caps );
+		} elseif ( class_exists( 'Requests_Transport_cURL' ) ) {
+			$ok = Requests_Transport_cURL::test( $caps );
+		} else {
+			$ok = false;
+		}
+		/**
+		 * Filters whether AI calls are rerouted on the cURL handle (true) or sent by
+		 * Sovgate itself through WordPress's other transport (false).
+		 *
+		 * @param bool $ok Whether Requests' cURL transport is available.
+		 */
+		return (bool) apply_filters( 'sovgate_use_curl', (bool) $ok );
+	}
+
+	/**
+	 * Whether WP_HTTP_BLOCK_EXTERNAL would refuse the provider URL (the gateway is then
+	 * called by Sovgate itself, and it must be an accessible host).
+	 *
+	 * @param string $url The request URL.
+	 * @return bool
+	 */
+	private static function core_blocks( $url ) {
+		if ( ! defined( 'WP_HTTP_BLOCK_EXTERNAL' ) || ! WP_HTTP_BLOCK_EXTERNAL ) {
+			return false;
+		}
+		$http = new WP_Http();
+		return $http->block_request( $url );
+	}
+}

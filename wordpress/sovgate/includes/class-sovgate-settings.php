@@ -1,0 +1,203 @@
+<?php
+/**
+ * The plugin's settings: one option array, defaults, and wp-config.php constants that
+ * override it (SOVGATE_GATEWAY_URL, SOVGATE_KEY, SOVGATE_CA_BUNDLE, SOVGATE_MODE).
+ *
+ * @package Sovgate
+ */
+
+defined( 'ABSPATH' ) || exit;
+
+/**
+ * Settings access.
+ */
+final class Sovgate_Settings {
+
+	const OPTION = 'sovgate_settings';
+
+	const SECRET_OPTION = 'sovgate_site_secret';
+
+	/**
+	 * Setting name => the constant that overrides it.
+	 *
+	 * @var array<string, string>
+	 */
+	const CONSTANTS = array(
+		'gateway_url' => 'SOVGATE_GATEWAY_URL',
+		'api_key'     => 'SOVGATE_KEY',
+		'ca_bundle'   => 'SOVGATE_CA_BUNDLE',
+		'mode'        => 'SOVGATE_MODE',
+	);
+
+	/**
+	 * Settings as saved, merged over the defaults, constants applied (cached until the
+	 * option changes).
+	 *
+	 * @var array|null
+	 */
+	private static $cache = null;
+
+	/**
+	 * The defaults.
+	 *
+	 * @return array
+	 */
+	public static function defaults() {
+		return array(
+			'gateway_url'     => '',
+			'api_key'         => '',
+			'ca_bundle'       => '',
+			'mode'            => 'enforce',
+			'hosts'           => Sovgate_Hosts::DEFAULTS,
+			'chat_model'      => 'assistant',
+			'chat_public'     => true,
+			'chat_rate_limit' => 20,
+			'timeout'         => 60,
+		);
+	}
+
+	/**
+	 * All settings (constants win over the saved option).
+	 *
+	 * @return array
+	 */
+	public static function all() {
+		if ( null !== self::$cache ) {
+			return self::$cache;
+		}
+		$saved = get_option( self::OPTION, array() );
+		$all   = array_merge( self::defaults(), is_array( $saved ) ? $saved : array() );
+		foreach ( self::CONSTANTS as $name => $constant ) {
+			if ( defined( $constant ) ) {
+				$all[ $name ] = (string) constant( $constant );
+			}
+		}
+		if ( ! in_array( $all['mode'], array( 'enforce', 'monitor' ), true ) ) {
+			$all['mode'] = 'enforce';
+		}
+		$all['hosts'] = Sovgate_Hosts::parse_list( $all['hosts'] );
+		self::$cache  = $all;
+		return $all;
+	}
+
+	/**
+	 * One setting.
+	 *
+	 * @param string $name Setting name.
+	 * @return mixed
+	 */
+	public static function get( $name ) {
+		$all = self::all();
+		return $all[ $name ] ?? null;
+	}
+
+	/**
+	 * Forgets the cached option (after it changed).
+	 */
+	public static function flush() {
+		self::$cache = null;
+	}
+
+	/**
+	 * Whether a setting is fixed by a constant in wp-config.php.
+	 *
+	 * @param string $name Setting name.
+	 * @return bool
+	 */
+	public static function is_constant( $name ) {
+		return isset( self::CONSTANTS[ $name ] ) && defined( self::CONSTANTS[ $name ] );
+	}
+
+	/**
+	 * The gateway's base URL ('' when not set or not usable).
+	 *
+	 * @return string
+	 */
+	public static function gateway_base() {
+		$url = Sovgate_Mapper::gateway_base( (string) self::get( 'gateway_url' ) );
+		return '' === self::gateway_url_problem( $url ) ? $url : '';
+	}
+
+	/**
+	 * What is wrong with a gateway URL, or '' when it can be used: it must be https
+	 * (plain http only on a loopback address), have a host, and not be an AI host
+	 * (that would send the traffic to the cloud).
+	 *
+	 * @param string        $url   URL.
+	 * @param string[]|null $hosts The AI host list (null: the saved one).
+	 * @return string A translated message, or ''.
+	 */
+	public static function gateway_url_problem( $url, $hosts = null ) {
+		if ( '' === $url ) {
+			return __( 'No gateway URL is set.', 'sovgate' );
+		}
+		$scheme = strtolower( (string) Sovgate_Hosts::url_part( $url, PHP_URL_SCHEME ) );
+		$host   = Sovgate_Hosts::host_of( $url );
+		if ( '' === $host || ! in_array( $scheme, array( 'http', 'https' ), true ) ) {
+			return __( 'The gateway URL must be an https:// URL.', 'sovgate' );
+		}
+		if ( null !== Sovgate_Hosts::url_part( $url, PHP_URL_USER ) || null !== Sovgate_Hosts::url_part( $url, PHP_URL_QUERY ) ) {
+			return __( 'The gateway URL must not contain a user name, password or query.', 'sovgate' );
+		}
+		if ( 'http' === $scheme && ! self::is_loopback( $host ) ) {
+			return __( 'Plain http:// is allowed only for a gateway on this machine (127.0.0.1, ::1, localhost); use https://.', 'sovgate' );
+		}
+		$hosts = null === $hosts ? self::all()['hosts'] : $hosts;
+		if ( null !== Sovgate_Hosts::match( $host, $hosts ) ) {
+			return __( 'The gateway URL names an AI provider host; it must be your own Sovgate gateway.', 'sovgate' );
+		}
+		return '';
+	}
+
+	/**
+	 * Whether a host is a loopback address or localhost.
+	 *
+	 * @param string $host Normalized host.
+	 * @return bool
+	 */
+	public static function is_loopback( $host ) {
+		return 'localhost' === $host || '::1' === $host || 0 === strpos( $host, '127.' );
+	}
+
+	/**
+	 * Whether AI calls can be sent to the gateway (URL and key set).
+	 *
+	 * @return bool
+	 */
+	public static function is_configured() {
+		return '' !== self::gateway_base() && '' !== (string) self::get( 'api_key' );
+	}
+
+	/**
+	 * The CA bundle to verify the gateway's certificate with ('' for the default store).
+	 *
+	 * @return string
+	 */
+	public static function ca_bundle() {
+		$ca = (string) self::get( 'ca_bundle' );
+		return ( '' !== $ca && is_readable( $ca ) ) ? $ca : '';
+	}
+
+	/**
+	 * Whether unrouted AI calls are blocked (enforce) rather than only reported (monitor).
+	 *
+	 * @return bool
+	 */
+	public static function enforcing() {
+		return 'monitor' !== self::get( 'mode' );
+	}
+
+	/**
+	 * The site's secret for X-Sovgate-User (made on first use, kept in an option).
+	 *
+	 * @return string
+	 */
+	public static function site_secret() {
+		$secret = get_option( self::SECRET_OPTION, '' );
+		if ( ! is_string( $secret ) || strlen( $secret ) < 32 ) {
+			$secret = bin2hex( random_bytes( 32 ) );
+			update_option( self::SECRET_OPTION, $secret, false );
+		}
+		return $secret;
+	}
+}
