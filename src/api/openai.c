@@ -410,3 +410,82 @@ fail:
     json_decref(j);
     return -1;
 }
+
+/* ---- text fields ---- */
+
+static int visit_field(json_t *obj, const char *key, const char *path, sg_api_field_fn fn,
+                       void *ctx)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? fn(v, path, ctx) : 0;
+}
+
+/* A string, or an array of strings (arrays of token ids are left alone). */
+static int visit_string_or_list(json_t *v, const char *path, sg_api_field_fn fn, void *ctx)
+{
+    if (json_is_string(v))
+        return fn(v, path, ctx);
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e)
+    {
+        char p[96];
+        snprintf(p, sizeof(p), "%s[%zu]", path, i);
+        if (json_is_string(e) && fn(e, p, ctx) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int visit_message(json_t *m, size_t mi, sg_api_field_fn fn, void *ctx)
+{
+    char p[96];
+    json_t *content = json_object_get(m, "content");
+    snprintf(p, sizeof(p), "messages[%zu].content", mi);
+    if (json_is_string(content) && fn(content, p, ctx) != 0)
+        return -1;
+    size_t i;
+    json_t *part;
+    json_array_foreach(content, i, part)
+    {
+        snprintf(p, sizeof(p), "messages[%zu].content[%zu].text", mi, i);
+        if (visit_field(part, "text", p, fn, ctx) != 0)
+            return -1;
+    }
+    json_t *call;
+    json_array_foreach(json_object_get(m, "tool_calls"), i, call)
+    {
+        snprintf(p, sizeof(p), "messages[%zu].tool_calls[%zu].function.arguments", mi, i);
+        if (visit_field(json_object_get(call, "function"), "arguments", p, fn, ctx) != 0)
+            return -1;
+    }
+    snprintf(p, sizeof(p), "messages[%zu].function_call.arguments", mi);
+    return visit_field(json_object_get(m, "function_call"), "arguments", p, fn, ctx);
+}
+
+int sg_api_text_fields(enum sg_endpoint ep, json_t *body, sg_api_field_fn fn, void *ctx)
+{
+    switch (ep) {
+    case SG_EP_CHAT: {
+        size_t i;
+        json_t *m;
+        json_array_foreach(json_object_get(body, "messages"), i, m)
+        {
+            if (visit_message(m, i, fn, ctx) != 0)
+                return -1;
+        }
+        break;
+    }
+    case SG_EP_COMPLETIONS:
+        if (visit_string_or_list(json_object_get(body, "prompt"), "prompt", fn, ctx) != 0)
+            return -1;
+        break;
+    case SG_EP_EMBEDDINGS:
+        if (visit_string_or_list(json_object_get(body, "input"), "input", fn, ctx) != 0)
+            return -1;
+        break;
+    default:
+        break;
+    }
+    return visit_field(body, "user", "user", fn, ctx);
+}

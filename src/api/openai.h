@@ -60,4 +60,13 @@ int sg_api_error_json(const struct sg_api_error *e, struct sg_buf *out);
 int sg_api_decode(enum sg_endpoint ep, const char *body, size_t len, json_t **out,
                   const char **model, bool *stream, struct sg_api_error *e);
 
+/* The text fields of a validated request body, in a fixed order (so that field i of a
+ * copy of a body is field i of the original): chat message contents (strings, and the
+ * text of content parts), tool-call and function-call arguments, completion prompts and
+ * embedding inputs (a string or each string of an array; token arrays are skipped), and
+ * "user". `fn` gets each JSON string with its path ("messages[1].content[0].text");
+ * a non-zero return stops the walk and is returned. */
+typedef int (*sg_api_field_fn)(json_t *s, const char *path, void *ctx);
+int sg_api_text_fields(enum sg_endpoint ep, json_t *body, sg_api_field_fn fn, void *ctx);
+
 #endif

@@ -20,6 +20,9 @@ static const char usage[] =
     "  keys hash                    print the key_hash of a key read from stdin\n"
     "  redact [--config FILE] [--report FILE] [--jsonl]\n"
     "                               redact stdin to stdout (see docs/redaction.md)\n"
+    "  policy explain --config FILE [--endpoint chat|completions|embeddings]\n"
+    "         [--client NAME] [--fields SPEC] < body.json\n"
+    "                               what the policy would do with a request (sends nothing)\n"
     "  dev-certs --dir DIR          create a development CA and a localhost certificate\n"
     "  version                      print the version\n";
 
@@ -44,6 +47,8 @@ int main(int argc, char **argv)
         return sg_cmd_keys(argc - 1, argv + 1);
     if (strcmp(cmd, "redact") == 0)
         return sg_cmd_redact(argc - 1, argv + 1);
+    if (strcmp(cmd, "policy") == 0)
+        return sg_cmd_policy(argc - 1, argv + 1);
     if (strcmp(cmd, "dev-certs") == 0) {
         if (argc != 4 || strcmp(argv[2], "--dir") != 0)
             return sg_cli_usage_error("dev-certs needs --dir DIR");

@@ -81,6 +81,21 @@ static bool split_hostport(const char *addr, char *host, size_t cap, long *port)
     return e[1] && !*end && errno == 0 && *port >= 0 && *port <= 65535;
 }
 
+bool sg_host_is_private(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (sg_host_is_loopback(host))
+        return true;
+    if (inet_pton(AF_INET, host, &a4) == 1) {
+        uint32_t a = ntohl(a4.s_addr);
+        return (a >> 24) == 10 || (a >> 20) == (172u << 4 | 1) || (a >> 16) == (192u << 8 | 168);
+    }
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return (a6.s6_addr[0] & 0xFE) == 0xFC; /* unique local fc00::/7 */
+    return false;
+}
+
 bool sg_host_is_loopback(const char *host)
 {
     if (strcmp(host, "localhost") == 0)
@@ -203,6 +218,7 @@ static void load_backend(struct cfg_ld *l, yaml_node_t *n, const char *path,
     b->health_path = NULL;
     b->connect_timeout_ms = 5000;
     b->engine.parallel = 4;
+    bool sovereign_set = false;
     MAP_FOR(l, n, p)
     {
         char kp[256];
@@ -270,6 +286,11 @@ static void load_backend(struct cfg_ld *l, yaml_node_t *n, const char *path,
                 b->health_path = s;
         } else if (strcmp(k, "connect_timeout") == 0) {
             cfg_duration(l, v, kp, 10, 600000, &b->connect_timeout_ms);
+        } else if (strcmp(k, "sovereign") == 0) {
+            sovereign_set = true;
+            cfg_boolean(l, v, kp, &b->sovereign);
+        } else if (strcmp(k, "jurisdiction") == 0) {
+            b->jurisdiction = cfg_jurisdiction_val(l, v, kp);
         } else {
             cfg_unknown(l, KEYNODE(l, p), kp);
         }
@@ -290,6 +311,10 @@ static void load_backend(struct cfg_ld *l, yaml_node_t *n, const char *path,
         if (!b->health_path)
             b->health_path = "/health";
         b->base_url = "http://localhost";
+        if (!sovereign_set)
+            b->sovereign = true;
+        else if (!b->sovereign)
+            cfg_diag(l, n, path, "an engine backend runs on this machine: it is sovereign");
         return;
     }
     if (!b->health_path)
@@ -313,6 +338,8 @@ static void load_backend(struct cfg_ld *l, yaml_node_t *n, const char *path,
         }
         b->unix_path = u + 5;
         b->base_url = "http://localhost";
+        if (!sovereign_set)
+            b->sovereign = true; /* a socket on this machine */
         return;
     }
     size_t skip = strncmp(u, "http://", 7) == 0 ? 7 : strncmp(u, "https://", 8) == 0 ? 8 : 0;
@@ -341,6 +368,14 @@ static void load_backend(struct cfg_ld *l, yaml_node_t *n, const char *path,
     if (len > skip + 3 && memcmp(u + len - 3, "/v1", 3) == 0)
         len -= 3;
     b->base_url = sg_arena_strndup(l->a, u, len);
+    /* the host, for the egress allow-list and the sovereign default */
+    const char *he = *host == '[' ? strchr(host, ']') : host + strcspn(host, ":/");
+    if (*host == '[' && he)
+        b->host = sg_arena_strndup(l->a, host + 1, (size_t)(he - host - 1));
+    else if (*host != '[')
+        b->host = sg_arena_strndup(l->a, host, (size_t)(he - host));
+    if (!sovereign_set && b->host)
+        b->sovereign = sg_host_is_private(b->host);
 }
 
 static void load_target(struct cfg_ld *l, yaml_node_t *n, const char *path,
@@ -689,6 +724,10 @@ static void load_root(struct cfg_ld *l, yaml_node_t *root)
             load_log(l, v, "log");
         } else if (strcmp(k, "redaction") == 0) {
             cfg_load_redaction(l, v, "redaction");
+        } else if (strcmp(k, "policy") == 0) {
+            cfg_load_policy(l, v, "policy");
+        } else if (strcmp(k, "egress") == 0) {
+            cfg_load_egress(l, v, "egress");
         } else {
             cfg_unknown(l, KEYNODE(l, p), k);
         }
@@ -718,6 +757,8 @@ static void load_root(struct cfg_ld *l, yaml_node_t *root)
     }
     if (l->nerr == 0)
         check_refs(l);
+    if (l->nerr == 0)
+        cfg_check_policy(l);
     if (c->workers <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         c->workers = n > 0 ? (int)(n > 256 ? 256 : n) : 1;

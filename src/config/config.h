@@ -47,6 +47,12 @@ struct sg_config_backend {
     const char *health_path;
     uint32_t connect_timeout_ms;
     struct sg_config_engine engine; /* kind == SG_BACKEND_ENGINE only */
+    /* Where the data goes (policy): sovereign backends are the shop's own (default: engines,
+     * Unix sockets, loopback and private addresses); others are external. */
+    bool sovereign;
+    const char *jurisdiction; /* ISO 3166-1 alpha-2 code or a region (EU, EEA), upper case;
+                                 NULL when not declared */
+    const char *host;         /* the URL's host (NULL for engines and Unix sockets) */
 };
 
 struct sg_config_target {
@@ -70,6 +76,32 @@ struct sg_config_detector {
     size_t nterms;
     bool case_sensitive;
     const char *action; /* or NULL for the default (pseudonymize) */
+};
+
+/* A data class of the policy (policy.classes[]), most sensitive first. */
+struct sg_config_class {
+    const char *name;
+    const char **types; /* entity types (built-in or custom detector names) */
+    size_t ntypes;
+    const char *sovereign; /* action towards sovereign backends */
+    const char *external;  /* action towards external backends */
+};
+
+/* policy.transfers[]: classes that may go to external backends in these jurisdictions. */
+struct sg_config_transfer {
+    const char *id;
+    const char **to; /* jurisdictions: country codes, EU, EEA or "*" */
+    size_t nto;
+    const char **classes;
+    size_t nclasses;
+};
+
+/* policy.clients[]: what one client (by name) may send. */
+struct sg_config_client_rule {
+    const char *client;
+    const char **classes; /* the classes it may send; NULL = any */
+    size_t nclasses;
+    const char *on_violation; /* block (default), mask or pseudonymize */
 };
 
 /* A "TYPE: value" pair of redaction.actions or redaction.fields. */
@@ -121,6 +153,19 @@ struct sg_config {
         bool output_scan_set;
         size_t max_findings; /* per request */
     } redaction;
+    struct {
+        struct sg_config_class *classes; /* NULL: the default shop classes */
+        size_t nclasses;
+        struct sg_config_transfer *transfers;
+        size_t ntransfers;
+        struct sg_config_client_rule *clients;
+        size_t nclients;
+    } policy;
+    struct {
+        const char **allow; /* hosts, ".suffix"es and IP addresses backends may be at */
+        size_t nallow;
+        bool set;
+    } egress;
     int log_level; /* enum sg_log_level */
     struct sg_arena *arena;
 };
@@ -157,5 +202,10 @@ int sg_parse_size(const char *s, size_t *out);
 int sg_parse_duration_ms(const char *s, uint32_t *out);
 /* True when `host` (an IP literal or "localhost") is a loopback address. */
 bool sg_host_is_loopback(const char *host);
+/* True for loopback and private addresses (10/8, 172.16/12, 192.168/16, fc00::/7). */
+bool sg_host_is_private(const char *host);
+/* Whether a backend in jurisdiction `j` is covered by `to` (a country code, "EU", "EEA"
+ * or "*"): EU covers the 27 member states, EEA those and IS, LI, NO. */
+bool sg_jurisdiction_covers(const char *to, const char *j);
 
 #endif

@@ -31,6 +31,7 @@ struct cfg_ld {
     size_t visits;
     int nerr;
     struct cfg_mark *backend_marks, *route_marks, *client_marks;
+    struct cfg_mark *class_marks, *transfer_marks, *rule_marks;
 };
 
 #define cfg_diag(l, node, key, ...) cfg_diag_at((l), cfg_mark_of(node), (key), __VA_ARGS__)
@@ -64,6 +65,9 @@ const char *cfg_file_val(struct cfg_ld *l, yaml_node_t *n, const char *path);
 void *cfg_load_list(struct cfg_ld *l, yaml_node_t *n, const char *path, size_t size, size_t *count,
                     struct cfg_mark **marks,
                     void (*item)(struct cfg_ld *, yaml_node_t *, const char *, void *));
+
+/* A jurisdiction value: a country code, EU or EEA (config_policy.c). */
+const char *cfg_jurisdiction_val(struct cfg_ld *l, yaml_node_t *n, const char *path);
 
 /* Sections in their own files. */
 void cfg_load_redaction(struct cfg_ld *l, yaml_node_t *n, const char *path);

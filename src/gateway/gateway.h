@@ -29,6 +29,7 @@
 #include "http/sse.h"
 #include "http/upstream.h"
 #include "metrics/metrics.h"
+#include "policy/policy.h"
 
 /* How the daemon is started. */
 struct sg_serve_opts {
@@ -115,6 +116,9 @@ struct sg_req {
     const char *fail_reason;
     json_t *usage;            /* last usage object seen; owned */
     struct sg_redact_req *rx; /* redaction state (redact.c); owned, NULL when off */
+    struct sg_policy_verdict verdict; /* for the backend chosen last */
+    struct sg_policy_verdict refusal; /* the first backend the policy refused */
+    bool policy_ok;                   /* some backend of the route is allowed */
     uint64_t t_start, t_up_start, t_ttfb;
 };
 
@@ -138,9 +142,19 @@ void sg_proxy_abort(struct sg_req *r);
  * one streamed chunk). Return 0, or -1 to fail the response. */
 int sg_filters_apply(struct sg_req *r, json_t *obj);
 
-/* Redaction (redact.c). The request stage: detects and transforms every text field of the
- * request body; -1 with r->err set when the request is refused. */
+/* Redaction and policy (redact.c). The request stage: detects every text field of the
+ * request body and works out the actions per kind of destination for this client; -1
+ * with r->err set when the request is refused whatever the route. */
 int sg_stage_redact(struct sg_req *r);
+/* The body to send to a sovereign or an external backend: a transformed copy of r->body
+ * (made once per kind; owned by the request), or r->body when redaction is off. NULL when
+ * out of memory or the transformation failed (r->err set). */
+json_t *sg_redact_body_for(struct sg_req *r, bool sovereign);
+/* Whether the policy lets this request go to backend `b` (the verdict says why). */
+bool sg_redact_allows(struct sg_req *r, const struct sg_config_backend *b,
+                      struct sg_policy_verdict *v);
+/* Answers 403 policy_violation for a verdict. */
+void sg_redact_refuse(struct sg_req *r, const struct sg_policy_verdict *v);
 /* The response filter: output scan and restore of a whole answer or one streamed chunk. */
 int sg_filter_redact(struct sg_req *r, json_t *obj);
 /* At the end of a stream: appends, as SSE events, what is still held back for streams

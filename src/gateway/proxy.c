@@ -318,12 +318,16 @@ static int start_attempt(struct sg_req *r, const struct sg_backend_rt *be, const
         sg_sse_free(&r->sse);
         r->sse_init = false;
     }
-    json_object_set_new(r->body, "model", json_string(model));
+    /* what this backend may see: the body transformed for its kind of destination */
+    json_t *body = sg_redact_body_for(r, be->cfg->sovereign);
+    if (!body)
+        return -1;
+    json_object_set_new(body, "model", json_string(model));
     sg_buf_reset(&r->up_body);
     size_t in_len;
     sg_http_req_body(r->http, &in_len);
     sg_buf_reserve(&r->up_body, in_len + 256); /* one allocation in the common case */
-    if (sg_json_dump(r->body, &r->up_body) != 0)
+    if (sg_json_dump(body, &r->up_body) != 0)
         return -1;
     struct sg_upstream_opts o = {
         .target = be->target,
@@ -352,10 +356,30 @@ static void try_next(struct sg_req *r)
     while (r->next_target < route->ntargets) {
         const struct sg_config_target *t = &route->targets[r->next_target++];
         const struct sg_backend_rt *be = sg_snapshot_backend(r->snap, t->backend);
-        if (!be || !sg_backend_routable(be->state))
+        struct sg_policy_verdict v;
+        if (!be)
+            continue;
+        if (!sg_redact_allows(r, be->cfg, &v)) {
+            if (!r->refusal.rule[0])
+                r->refusal = v; /* the first backend's reason is the one to give */
+            continue;
+        }
+        r->policy_ok = true;
+        r->verdict = v;
+        if (!sg_backend_routable(be->state))
             continue;
         if (start_attempt(r, be, t->model ? t->model : route->model) == 0)
             return;
+        if (r->err.status) { /* the attempt could not even be prepared */
+            sg_req_fail(r);
+            return;
+        }
+    }
+    if (!r->policy_ok && r->refusal.rule[0]) {
+        /* no backend of the route may receive this request */
+        sg_redact_refuse(r, &r->refusal);
+        sg_req_fail(r);
+        return;
     }
     unsigned ra = 0;
     for (size_t i = 0; i < route->ntargets; i++) {

@@ -12,6 +12,7 @@
  * choice and field (content, text, each tool call's arguments); what they hold back is
  * flushed into the chunk that carries the choice's finish_reason, or into one extra chunk
  * before [DONE] when none came. */
+#include "core/arena.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "gateway/gateway.h"
@@ -34,11 +35,25 @@ struct rx_stream {
 
 #define RX_MAX_STREAMS 256
 
+/* A text field of the request and its findings (a range of x->f). */
+struct rx_field {
+    size_t start, count;
+    const char *path; /* in the HTTP request's arena; set for fields with findings */
+};
+
 struct sg_redact_req {
     const struct sg_redaction *rd; /* the snapshot's, borrowed */
     struct sg_vault *vault;
-    struct sg_findings f;
-    struct sg_buf a, b; /* scratch text */
+    struct sg_findings f; /* every finding of the request, field after field */
+    struct rx_field *fields;
+    size_t nfields, capfields;
+    char first_path[96];               /* the first field with a finding, for error messages */
+    uint32_t type_field[SG_ENT_MAX];   /* field number + 1 of each type's first finding */
+    enum sg_action act[2][SG_ENT_MAX]; /* per destination kind (enum sg_dest) */
+    const struct sg_policy_client *client_rule;
+    json_t *body[2]; /* the transformed body per destination kind; owned, made lazily */
+    struct sg_fieldset *fieldset; /* the request's own field rules (X-Sovgate-Fields); owned */
+    struct sg_buf a, b;           /* scratch text */
     uint32_t found[SG_ENT_MAX];
     uint32_t nfound, restored, masked;
     uint32_t masked_type[SG_ENT_MAX]; /* whole answers; streams count in their scanner */
@@ -59,6 +74,10 @@ void sg_redact_release(struct sg_req *r)
         sg_restorer_free(&x->streams[i].rs);
     }
     free(x->streams);
+    free(x->fields);
+    sg_fieldset_free(x->fieldset);
+    json_decref(x->body[0]);
+    json_decref(x->body[1]);
     sg_vault_free(x->vault);
     sg_findings_free(&x->f);
     sg_buf_free(&x->a);
@@ -69,110 +88,114 @@ void sg_redact_release(struct sg_req *r)
 
 /* ---- the request ---- */
 
-/* Redacts one JSON string in place. `path` names the field for errors. */
-static int redact_string(struct sg_req *r, json_t *s, const char *path)
+static void too_much(struct sg_req *r, const char *path)
 {
+    sg_api_error_set(&r->err, 400, "invalid_request_error", "too_much_personal_data", path,
+                     "The request contains more personal data than the gateway redacts in one "
+                     "request (at most %zu items).",
+                     r->rx->rd->max_findings);
+}
+
+/* The classify pass: detection on one field; findings kept for the transform passes. */
+static int classify(json_t *s, const char *path, void *ctx)
+{
+    struct sg_req *r = ctx;
     struct sg_redact_req *x = r->rx;
+    if (x->nfields == x->capfields) {
+        size_t cap = x->capfields ? x->capfields * 2 : 16;
+        struct rx_field *v = realloc(x->fields, cap * sizeof(*v));
+        if (!v)
+            return -1;
+        x->fields = v;
+        x->capfields = cap;
+    }
+    struct rx_field *fd = &x->fields[x->nfields++];
+    fd->start = x->f.n;
+    fd->count = 0;
+    const char *text = json_string_value(s);
     size_t len = json_string_length(s);
     if (!len)
         return 0;
-    sg_findings_reset(&x->f);
+    if (sg_detect_ex(x->rd->det, r->w->dscratch, x->fieldset, text, len, &x->f) != 0) {
+        sg_api_error_set(&r->err, 500, "server_error", NULL, NULL,
+                         "The request could not be redacted.");
+        return -1;
+    }
+    if (x->f.truncated) {
+        too_much(r, path);
+        return -1;
+    }
+    fd->count = x->f.n - fd->start;
+    fd->path = fd->count ? sg_arena_strdup(sg_http_req_arena(r->http), path) : NULL;
+    for (size_t i = fd->start; i < x->f.n; i++) {
+        const struct sg_finding *g = &x->f.v[i];
+        if (!x->found[g->type]++)
+            x->type_field[g->type] = (uint32_t)x->nfields;
+        if (!x->first_path[0])
+            snprintf(x->first_path, sizeof(x->first_path), "%s", path);
+        /* values the answer may repeat without being masked: keyed digests only */
+        if (x->rd->output_scan[g->type] &&
+            sg_vault_note(x->vault, g->type, text + g->start, g->end - g->start) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+struct apply_ctx {
+    struct sg_req *r;
+    const enum sg_action *act;
+    size_t i; /* field number */
+};
+
+/* A transform pass: field i of a copy of the body, with the destination's actions. */
+static int apply(json_t *s, const char *path, void *ctx)
+{
+    struct apply_ctx *c = ctx;
+    struct sg_req *r = c->r;
+    struct sg_redact_req *x = r->rx;
+    if (c->i >= x->nfields)
+        return -1; /* cannot happen: the same walk over the same body */
+    const struct rx_field *fd = &x->fields[c->i++];
+    if (!fd->count)
+        return 0;
+    struct sg_findings view = {x->f.v + fd->start, fd->count, fd->count, fd->count, false};
     sg_buf_reset(&x->a);
     unsigned blocked = 0;
-    int rc = sg_redact_text(x->rd, r->w->dscratch, x->vault, json_string_value(s), len, &x->f,
-                            &x->a, &blocked);
-    if (rc == SG_EDENIED) {
-        const char *tn = sg_entity_name(x->rd->det, blocked);
-        sg_metrics_add(r->w->metrics, SG_M_BLOCKED, 1, SG_LABELS({"type", tn}));
-        sg_api_error_set(&r->err, 400, "invalid_request_error", "content_blocked", path,
-                         "The request contains data of type %s, which this gateway's policy "
-                         "does not allow to be sent to a model.",
-                         tn);
-        return -1;
-    }
+    int rc = sg_transform(x->vault, c->act, json_string_value(s), json_string_length(s), &view,
+                          &x->a, &blocked);
     if (rc == SG_ETOOBIG) {
-        sg_api_error_set(&r->err, 400, "invalid_request_error", "too_much_personal_data", path,
-                         "The request contains more personal data than the gateway redacts in "
-                         "one request (at most %zu items).",
-                         x->rd->max_findings);
+        too_much(r, path);
         return -1;
     }
-    if (rc) {
-        sg_api_error_set(&r->err, 500, "server_error", NULL, NULL,
-                         "The request could not be redacted.");
-        return -1;
-    }
-    if (!x->f.n)
-        return 0;
-    x->nfound += (uint32_t)x->f.n;
-    if (x->nfound > x->rd->max_findings) {
-        sg_api_error_set(&r->err, 400, "invalid_request_error", "too_much_personal_data", path,
-                         "The request contains more personal data than the gateway redacts in "
-                         "one request (at most %zu items).",
-                         x->rd->max_findings);
-        return -1;
-    }
-    for (size_t i = 0; i < x->f.n; i++)
-        x->found[x->f.v[i].type]++;
-    if (json_string_setn(s, x->a.data ? x->a.data : "", x->a.len) != 0) {
-        sg_api_error_set(&r->err, 500, "server_error", NULL, NULL,
+    if (rc || json_string_setn(s, x->a.data ? x->a.data : "", x->a.len) != 0) {
+        sg_api_error_set(&r->err, rc == SG_EDENIED ? 403 : 500,
+                         rc == SG_EDENIED ? "permission_error" : "server_error",
+                         rc == SG_EDENIED ? "policy_violation" : NULL, NULL,
                          "The request could not be redacted.");
         return -1;
     }
     return 0;
 }
 
-static int redact_field(struct sg_req *r, json_t *obj, const char *key, const char *path)
+/* Refuses the request for a verdict: 403 policy_violation naming the class and the rule. */
+static void refuse(struct sg_req *r, const struct sg_policy_verdict *v)
 {
-    json_t *v = json_object_get(obj, key);
-    return json_is_string(v) ? redact_string(r, v, path) : 0;
+    const struct sg_policy *p = r->snap->policy;
+    sg_metrics_add(
+        r->w->metrics, SG_M_BLOCKED, 1,
+        SG_LABELS({"type", v->klass >= 0 ? sg_policy_class_name(p, (unsigned)v->klass) : "-"}));
+    sg_api_error_set(&r->err, 403, "permission_error", "policy_violation",
+                     r->rx ? r->rx->first_path : NULL,
+                     "The request contains %s data, which the policy does not allow to be sent "
+                     "to any backend of this model (rule %s).",
+                     v->klass >= 0 ? sg_policy_class_name(p, (unsigned)v->klass) : "some", v->rule);
 }
 
-/* A string, or an array of strings (arrays of token ids are left alone). */
-static int redact_string_or_list(struct sg_req *r, json_t *v, const char *path)
+/* The path of a field carrying type t (the first field with any finding otherwise). */
+static const char *field_of(const struct sg_redact_req *x, unsigned t)
 {
-    if (json_is_string(v))
-        return redact_string(r, v, path);
-    size_t i;
-    json_t *e;
-    json_array_foreach(v, i, e)
-    {
-        char p[96];
-        snprintf(p, sizeof(p), "%s[%zu]", path, i);
-        if (json_is_string(e) && redact_string(r, e, p) != 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int redact_message(struct sg_req *r, json_t *m, size_t mi)
-{
-    char p[96];
-    json_t *content = json_object_get(m, "content");
-    snprintf(p, sizeof(p), "messages[%zu].content", mi);
-    if (json_is_string(content) && redact_string(r, content, p) != 0)
-        return -1;
-    if (json_is_array(content)) {
-        size_t i;
-        json_t *part;
-        json_array_foreach(content, i, part)
-        {
-            snprintf(p, sizeof(p), "messages[%zu].content[%zu].text", mi, i);
-            if (redact_field(r, part, "text", p) != 0)
-                return -1;
-        }
-    }
-    json_t *calls = json_object_get(m, "tool_calls");
-    size_t i;
-    json_t *call;
-    json_array_foreach(calls, i, call)
-    {
-        snprintf(p, sizeof(p), "messages[%zu].tool_calls[%zu].function.arguments", mi, i);
-        if (redact_field(r, json_object_get(call, "function"), "arguments", p) != 0)
-            return -1;
-    }
-    snprintf(p, sizeof(p), "messages[%zu].function_call.arguments", mi);
-    return redact_field(r, json_object_get(m, "function_call"), "arguments", p);
+    uint32_t i = x->type_field[t];
+    return i && x->fields[i - 1].path ? x->fields[i - 1].path : x->first_path;
 }
 
 int sg_stage_redact(struct sg_req *r)
@@ -193,30 +216,93 @@ int sg_stage_redact(struct sg_req *r)
         sg_api_error_set(&r->err, 500, "server_error", NULL, NULL, "Out of memory.");
         return -1;
     }
-    json_t *body = r->body;
-    switch (r->ep->ep) {
-    case SG_EP_CHAT: {
-        size_t i;
-        json_t *m;
-        json_array_foreach(json_object_get(body, "messages"), i, m)
-        {
-            if (redact_message(r, m, i) != 0)
-                return -1;
+    /* field names the WordPress plugin says are personal or confidential */
+    const struct sg_http_header *fh =
+        sg_http_find_header(sg_http_req_head(r->http), "x-sovgate-fields");
+    if (fh) {
+        struct sg_error e = {0};
+        if (sg_fieldset_parse(rd->det, fh->value, fh->value_len, &x->fieldset, &e) != 0) {
+            sg_api_error_set(&r->err, 400, "invalid_request_error", "invalid_header",
+                             "X-Sovgate-Fields", "The X-Sovgate-Fields header is not valid: %s.",
+                             e.msg);
+            return -1;
         }
-        break;
     }
-    case SG_EP_COMPLETIONS:
-        if (redact_string_or_list(r, json_object_get(body, "prompt"), "prompt") != 0)
-            return -1;
-        break;
-    case SG_EP_EMBEDDINGS:
-        if (redact_string_or_list(r, json_object_get(body, "input"), "input") != 0)
-            return -1;
-        break;
-    default:
-        break;
+    if (sg_api_text_fields(r->ep->ep, r->body, classify, r) != 0) {
+        if (!r->err.status)
+            sg_api_error_set(&r->err, 500, "server_error", NULL, NULL, "Out of memory.");
+        return -1;
     }
-    return redact_field(r, body, "user", "user");
+    x->nfound = (uint32_t)x->f.n;
+    /* the actions towards each kind of destination, for this client */
+    const struct sg_policy *p = r->snap->policy;
+    const struct sg_policy_client *pc = sg_policy_client(p, r->client ? r->client->name : NULL);
+    sg_policy_actions(p, rd, pc, SG_DEST_SOVEREIGN, x->act[SG_DEST_SOVEREIGN]);
+    sg_policy_actions(p, rd, pc, SG_DEST_EXTERNAL, x->act[SG_DEST_EXTERNAL]);
+    x->client_rule = pc;
+    /* A type blocked everywhere refuses the request now, whatever the route. */
+    for (unsigned t = 0; t < SG_ENT_MAX; t++) {
+        if (!x->found[t] || x->act[SG_DEST_SOVEREIGN][t] != SG_ACT_BLOCK ||
+            x->act[SG_DEST_EXTERNAL][t] != SG_ACT_BLOCK)
+            continue;
+        struct sg_policy_verdict v;
+        sg_policy_decide(p, x->found, x->act[SG_DEST_SOVEREIGN], true, NULL, pc, &v);
+        if (strncmp(v.rule, "type:", 5) == 0) {
+            /* the operator blocks this type outright */
+            const char *tn = sg_entity_name(rd->det, t);
+            sg_metrics_add(r->w->metrics, SG_M_BLOCKED, 1, SG_LABELS({"type", tn}));
+            sg_api_error_set(&r->err, 400, "invalid_request_error", "content_blocked",
+                             field_of(x, t),
+                             "The request contains data of type %s, which this "
+                             "gateway's policy does not allow to be sent to a model.",
+                             tn);
+        } else {
+            refuse(r, &v);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+json_t *sg_redact_body_for(struct sg_req *r, bool sovereign)
+{
+    struct sg_redact_req *x = r->rx;
+    if (!x)
+        return r->body;
+    enum sg_dest d = sovereign ? SG_DEST_SOVEREIGN : SG_DEST_EXTERNAL;
+    if (x->body[d])
+        return x->body[d];
+    json_t *copy = json_deep_copy(r->body);
+    struct apply_ctx c = {r, x->act[d], 0};
+    if (!copy || sg_api_text_fields(r->ep->ep, copy, apply, &c) != 0) {
+        json_decref(copy);
+        return NULL;
+    }
+    x->body[d] = copy;
+    return copy;
+}
+
+bool sg_redact_allows(struct sg_req *r, const struct sg_config_backend *b,
+                      struct sg_policy_verdict *v)
+{
+    struct sg_redact_req *x = r->rx;
+    if (!x) {
+        /* redaction is off: nothing is classified, so only the shop's own backends */
+        v->allowed = b->sovereign;
+        v->klass = -1;
+        v->left = 0;
+        snprintf(v->rule, sizeof(v->rule), "%s", b->sovereign ? "sovereign" : "unclassified");
+        return v->allowed;
+    }
+    enum sg_dest d = b->sovereign ? SG_DEST_SOVEREIGN : SG_DEST_EXTERNAL;
+    sg_policy_decide(r->snap->policy, x->found, x->act[d], b->sovereign, b->jurisdiction,
+                     x->client_rule, v);
+    return v->allowed;
+}
+
+void sg_redact_refuse(struct sg_req *r, const struct sg_policy_verdict *v)
+{
+    refuse(r, v);
 }
 
 /* ---- the answer ---- */

@@ -25,6 +25,7 @@ static void snapshot_free(struct sg_snapshot *s)
     if (s->tls)
         SSL_CTX_free(s->tls);
     sg_keytab_free(s->keys);
+    sg_policy_free(s->policy);
     sg_redaction_free(s->redaction);
     sg_config_free(s->cfg);
     free(s);
@@ -45,7 +46,8 @@ int sg_snapshot_build(struct sg_config *cfg, uint64_t generation, struct sg_snap
     int rc = sg_keytab_build(cfg, &s->keys, err);
     if (rc)
         goto fail;
-    if ((rc = sg_redaction_new(cfg, &s->redaction, err)))
+    if ((rc = sg_redaction_new(cfg, &s->redaction, err)) ||
+        (rc = sg_policy_new(cfg, s->redaction, &s->policy, err)))
         goto fail;
     if (!cfg->listen.plaintext) {
         s->tls = sg_tls_server_ctx(cfg->listen.cert, cfg->listen.key, cfg->listen.tls_min, err);

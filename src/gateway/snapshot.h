@@ -15,6 +15,7 @@
 #include "auth/keys.h"
 #include "http/upstream.h"
 #include "config/config.h"
+#include "policy/policy.h"
 #include "redact/redaction.h"
 #include "route/backend.h"
 
@@ -34,6 +35,7 @@ struct sg_snapshot {
     SSL_CTX *tls;                   /* owned; NULL for plaintext */
     struct sg_backend_rt *backends; /* owned; parallel to cfg->backends */
     struct sg_redaction *redaction; /* owned */
+    struct sg_policy *policy;       /* owned; borrows redaction's detector */
 };
 
 /* Builds a snapshot from a loaded config, taking ownership of `cfg` (freed on failure

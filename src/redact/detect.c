@@ -2219,6 +2219,13 @@ void sg_detect_scratch_free(struct sg_detect_scratch *s)
 int sg_detect(const struct sg_detector *d, struct sg_detect_scratch *sc, const char *text,
               size_t len, struct sg_findings *out)
 {
+    return sg_detect_ex(d, sc, NULL, text, len, out);
+}
+
+int sg_detect_ex(const struct sg_detector *d, struct sg_detect_scratch *sc,
+                 const struct sg_fieldset *fields, const char *text, size_t len,
+                 struct sg_findings *out)
+{
     const unsigned char *t = (const unsigned char *)text;
     if (len > UINT32_MAX)
         return SG_ETOOBIG;
@@ -2254,7 +2261,7 @@ int sg_detect(const struct sg_detector *d, struct sg_detect_scratch *sc, const c
     rc = rc ? rc : sg_detect_addresses(&s);
     s.addr_hi = sc->raw.n;
     rc = rc ? rc : sg_detect_names(&s);
-    rc = rc ? rc : sg_detect_fields(d, &s);
+    rc = rc ? rc : sg_detect_fields(d, fields, &s);
     if (!rc && d && d->db) {
         /* A scratch serves every detector (a reload makes a new one): grow it when this
          * detector has not been seen since. */

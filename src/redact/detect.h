@@ -112,6 +112,23 @@ void sg_detect_scratch_free(struct sg_detect_scratch *s);
 int sg_detect(const struct sg_detector *d, struct sg_detect_scratch *s, const char *text,
               size_t len, struct sg_findings *out);
 
+/* Field rules of one request (e.g. the WordPress plugin's X-Sovgate-Fields header):
+ * "name=TYPE,name=TYPE" with names of [A-Za-z0-9_-] (a leading underscore is ignored) and
+ * known types. They only add to the detector's rules (a configured rule of the same name
+ * wins; nothing can be turned off this way). At most SG_FIELDSET_MAX_RULES rules in
+ * SG_FIELDSET_MAX_BYTES bytes. Returns 0 or SG_EINVAL/SG_ETOOBIG/SG_ENOMEM with `err`
+ * (never quoting the input). */
+#define SG_FIELDSET_MAX_RULES 128
+#define SG_FIELDSET_MAX_BYTES 4096
+struct sg_fieldset;
+int sg_fieldset_parse(const struct sg_detector *d, const char *spec, size_t len,
+                      struct sg_fieldset **out, struct sg_error *err);
+void sg_fieldset_free(struct sg_fieldset *fs);
+/* sg_detect() with a request's own field rules (may be NULL). */
+int sg_detect_ex(const struct sg_detector *d, struct sg_detect_scratch *s,
+                 const struct sg_fieldset *fields, const char *text, size_t len,
+                 struct sg_findings *out);
+
 /* Whether the gazetteer knows `word` (n bytes, any case) as a first name. */
 bool sg_detect_is_first_name(const char *word, size_t n);
 

@@ -102,7 +102,13 @@ static bool key_char(unsigned char c)
            c == '-';
 }
 
-static int lookup(const struct sg_detector *d, const unsigned char *k, size_t n)
+static const struct sg_field *find(const struct sg_field *v, size_t nv, const struct sg_field *key)
+{
+    return nv ? bsearch(key, v, nv, sizeof(*key), field_cmp) : NULL;
+}
+
+static int lookup(const struct sg_detector *d, const struct sg_fieldset *extra,
+                  const unsigned char *k, size_t n)
 {
     if (n && k[0] == '_') {
         k++;
@@ -114,8 +120,94 @@ static int lookup(const struct sg_detector *d, const unsigned char *k, size_t n)
     for (size_t i = 0; i < n; i++)
         key.name[i] = (char)(k[i] >= 'A' && k[i] <= 'Z' ? k[i] + 32 : k[i]);
     key.name[n] = '\0';
-    const struct sg_field *f = bsearch(&key, d->fields, d->nfields, sizeof(key), field_cmp);
+    const struct sg_field *f = find(d->fields, d->nfields, &key);
+    if (!f && extra)
+        f = find(extra->v, extra->n, &key);
     return f ? f->type : -1;
+}
+
+void sg_fieldset_free(struct sg_fieldset *fs)
+{
+    if (fs) {
+        free(fs->v);
+        free(fs);
+    }
+}
+
+int sg_fieldset_parse(const struct sg_detector *d, const char *spec, size_t len,
+                      struct sg_fieldset **out, struct sg_error *err)
+{
+    *out = NULL;
+    if (len > SG_FIELDSET_MAX_BYTES)
+        return sg_error_set(err, SG_ETOOBIG, "more than %d bytes", SG_FIELDSET_MAX_BYTES);
+    struct sg_fieldset *fs = calloc(1, sizeof(*fs));
+    if (!fs || !(fs->v = calloc(SG_FIELDSET_MAX_RULES, sizeof(*fs->v)))) {
+        sg_fieldset_free(fs);
+        return sg_error_set(err, SG_ENOMEM, "out of memory");
+    }
+    int rc = 0;
+    for (size_t at = 0; at < len && !rc;) {
+        size_t e = at;
+        while (e < len && spec[e] != ',')
+            e++;
+        /* one "name=TYPE", spaces around the parts allowed */
+        size_t a = at, b = e;
+        while (a < b && spec[a] == ' ')
+            a++;
+        while (b > a && spec[b - 1] == ' ')
+            b--;
+        const char *eq = memchr(spec + a, '=', b - a);
+        size_t nl = eq ? (size_t)(eq - (spec + a)) : 0;
+        while (nl && spec[a + nl - 1] == ' ')
+            nl--;
+        const char *name = spec + a;
+        if (nl && name[0] == '_') {
+            name++;
+            nl--;
+        }
+        char type[32];
+        size_t tl = 0;
+        if (eq) {
+            const char *tp = eq + 1;
+            while (tp < spec + b && *tp == ' ')
+                tp++;
+            tl = (size_t)(spec + b - tp);
+            if (tl < sizeof(type)) {
+                memcpy(type, tp, tl);
+                type[tl] = '\0';
+            }
+        }
+        bool name_ok = nl > 0 && nl <= MAX_KEY;
+        for (size_t i = 0; name_ok && i < nl; i++)
+            name_ok = key_char((unsigned char)name[i]);
+        int t = tl && tl < sizeof(type) ? sg_entity_lookup(d, type) : -1;
+        if (b == a) {
+            /* an empty item ("a=B,,c=D"): ignored */
+        } else if (!eq || !name_ok) {
+            rc = sg_error_set(err, SG_EINVAL,
+                              "each item is name=TYPE with a name of 1 to %d of "
+                              "A-Z a-z 0-9 _ -",
+                              MAX_KEY);
+        } else if (t < 0) {
+            rc = sg_error_set(err, SG_EINVAL, "unknown entity type in a field rule");
+        } else if (fs->n >= SG_FIELDSET_MAX_RULES) {
+            rc = sg_error_set(err, SG_ETOOBIG, "more than %d field rules", SG_FIELDSET_MAX_RULES);
+        } else {
+            struct sg_field *f = &fs->v[fs->n++];
+            for (size_t i = 0; i < nl; i++)
+                f->name[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+            f->name[nl] = '\0';
+            f->type = t;
+        }
+        at = e + 1;
+    }
+    if (rc) {
+        sg_fieldset_free(fs);
+        return rc;
+    }
+    qsort(fs->v, fs->n, sizeof(*fs->v), field_cmp);
+    *out = fs;
+    return 0;
 }
 
 /* Reads a quoted value starting after its opening quote at t[i]; `esc` when the quotes
@@ -140,9 +232,9 @@ static size_t quoted_end(const unsigned char *t, size_t n, size_t i, bool esc)
     return 0;
 }
 
-int sg_detect_fields(const struct sg_detector *d, struct scan *s)
+int sg_detect_fields(const struct sg_detector *d, const struct sg_fieldset *extra, struct scan *s)
 {
-    if (!d || !d->nfields)
+    if (!d || (!d->nfields && (!extra || !extra->n)))
         return 0;
     const unsigned char *t = s->t;
     size_t n = s->n;
@@ -167,7 +259,7 @@ int sg_detect_fields(const struct sg_detector *d, struct scan *s)
             j--;
         if (j == kend || kend - j > MAX_KEY || (j > 0 && key_char(t[j - 1])))
             continue;
-        int type = lookup(d, t + j, kend - j);
+        int type = lookup(d, extra, t + j, kend - j);
         if (type < 0)
             continue;
         /* the value */

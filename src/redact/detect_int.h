@@ -122,7 +122,13 @@ size_t sg_find_kv(const unsigned char *t, size_t n, size_t i);
 /* Field names (detect_fields.c). */
 int sg_fields_build(struct sg_detector *d, const struct sg_field_rule *extra, size_t nextra,
                     struct sg_error *err);
-int sg_detect_fields(const struct sg_detector *d, struct scan *s);
+int sg_detect_fields(const struct sg_detector *d, const struct sg_fieldset *extra, struct scan *s);
+
+/* Per-request field rules (sg_fieldset_parse): sorted like the detector's. */
+struct sg_fieldset {
+    struct sg_field *v;
+    size_t n;
+};
 
 /* Custom detectors (detect_custom.c). */
 int sg_detect_custom(const struct sg_detector *d, struct scan *s, hs_scratch_t *hs);

@@ -101,8 +101,8 @@ int sg_redaction_new(const struct sg_config *cfg, struct sg_redaction **out, str
     /* custom detectors' own actions, then redaction.actions (which wins) */
     for (size_t i = 0; !rc && i < cfg->redaction.ndetectors; i++) {
         const struct sg_config_detector *c = &cfg->redaction.detectors[i];
-        if (c->action)
-            sg_action_parse(c->action, &r->actions[SG_ENT_CUSTOM + i]);
+        if (c->action && sg_action_parse(c->action, &r->actions[SG_ENT_CUSTOM + i]) == 0)
+            r->action_set[SG_ENT_CUSTOM + i] = true;
     }
     for (size_t i = 0; !rc && i < cfg->redaction.nactions; i++) {
         const struct sg_config_pair *p = &cfg->redaction.actions[i];
@@ -112,6 +112,8 @@ int sg_redaction_new(const struct sg_config *cfg, struct sg_redaction **out, str
         else if (sg_action_parse(p->value, &r->actions[t]) != 0)
             rc = sg_error_set(err, SG_EINVAL, "redaction.actions.%s: unknown action %s", p->key,
                               p->value);
+        else
+            r->action_set[t] = true;
     }
     if (!rc && cfg->redaction.output_scan_set) {
         memset(r->output_scan, 0, sizeof(r->output_scan));

@@ -24,6 +24,8 @@ struct sg_redaction {
     bool enabled;
     struct sg_detector *det; /* owned */
     enum sg_action actions[SG_ENT_MAX];
+    bool action_set[SG_ENT_MAX]; /* configured explicitly (redaction.actions or a detector's
+                                    action): the policy's class actions do not override it */
     bool output_scan[SG_ENT_MAX];
     uint8_t key[64]; /* HMAC key; zeroed on free */
     size_t keylen;

@@ -232,7 +232,9 @@ def test_unresolvable_backend_host_fails_the_config(workdir):
     path = os.path.join(workdir, "c.yaml")
     with open(path, "w") as f:
         json.dump({"listen": {"address": "127.0.0.1:0", "plaintext": True},
-                   "backends": [{"name": "x", "url": "http://no-such-host.invalid:8000"}],
+                   "backends": [{"name": "x", "url": "http://no-such-host.invalid:8000",
+                                 "jurisdiction": "DE"}],
+                   "egress": {"allow": [".invalid"]},
                    "routes": [{"model": "m", "backends": ["x"]}]}, f)
     p = sgtest.run(["check-config", path])
     assert p.returncode == 1 and "cannot resolve" in p.stderr
