@@ -8,7 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/hmac.h>
+#include <openssl/evp.h>
+#include <pthread.h>
 
 /* Crockford base32: no I, L, O, U (they read like 1, 1, 0, V). */
 static const char b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -66,6 +67,7 @@ struct entry {
 
 struct sg_vault {
     const struct sg_detector *d;
+    EVP_MD_CTX *ictx, *octx, *tctx; /* HMAC: inner and outer pad states, a working copy */
     const uint8_t *key;
     size_t keylen;
     struct entry *e;
@@ -83,6 +85,54 @@ struct sg_vault {
     size_t nnoted, capnoted;
 };
 
+static const EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); /* kept for the process's life */
+}
+
+/* The key's inner and outer HMAC pad states, absorbed once per vault: the one-shot HMAC()
+ * looked the digest up and allocated a context on every call, half the time of
+ * pseudonymizing PII-dense text. */
+static int hmac_init(struct sg_vault *v)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    if (!sha256_md)
+        return -1;
+    uint8_t k[64] = {0}, pad[64];
+    if (v->keylen > sizeof(k))
+        sg_sha256(v->key, v->keylen, k);
+    else
+        memcpy(k, v->key, v->keylen);
+    v->ictx = EVP_MD_CTX_new();
+    v->octx = EVP_MD_CTX_new();
+    v->tctx = EVP_MD_CTX_new();
+    int ok = v->ictx && v->octx && v->tctx;
+    for (int i = 0; i < 64; i++)
+        pad[i] = k[i] ^ 0x36;
+    ok = ok && EVP_DigestInit_ex(v->ictx, sha256_md, NULL) && EVP_DigestUpdate(v->ictx, pad, 64);
+    for (int i = 0; i < 64; i++)
+        pad[i] = k[i] ^ 0x5c;
+    ok = ok && EVP_DigestInit_ex(v->octx, sha256_md, NULL) && EVP_DigestUpdate(v->octx, pad, 64);
+    sg_secure_zero(k, sizeof(k));
+    sg_secure_zero(pad, sizeof(pad));
+    return ok ? 0 : -1;
+}
+
+static void hmac(const struct sg_vault *v, const void *msg, size_t len, uint8_t out[32])
+{
+    uint8_t inner[32];
+    unsigned int n = 0;
+    EVP_MD_CTX_copy_ex(v->tctx, v->ictx);
+    EVP_DigestUpdate(v->tctx, msg, len);
+    EVP_DigestFinal_ex(v->tctx, inner, &n);
+    EVP_MD_CTX_copy_ex(v->tctx, v->octx);
+    EVP_DigestUpdate(v->tctx, inner, sizeof(inner));
+    EVP_DigestFinal_ex(v->tctx, out, &n);
+}
+
 struct sg_vault *sg_vault_new(const struct sg_detector *d, const uint8_t *key, size_t keylen,
                               size_t max_bytes)
 {
@@ -92,6 +142,10 @@ struct sg_vault *sg_vault_new(const struct sg_detector *d, const uint8_t *key, s
         v->key = key;
         v->keylen = keylen;
         v->max_bytes = max_bytes;
+        if (hmac_init(v) != 0) {
+            sg_vault_free(v);
+            return NULL;
+        }
     }
     return v;
 }
@@ -107,6 +161,9 @@ void sg_vault_free(struct sg_vault *v)
     free(v->e);
     free(v->index);
     free(v->noted);
+    EVP_MD_CTX_free(v->ictx);
+    EVP_MD_CTX_free(v->octx);
+    EVP_MD_CTX_free(v->tctx);
     free(v);
 }
 
@@ -163,12 +220,11 @@ static uint32_t code_of(const struct sg_vault *v, unsigned type, const char *s, 
     msg[1] = salt;
     memcpy(msg + 2, canon, cl);
     unsigned char mac[32];
-    unsigned int mlen = 0;
-    HMAC(EVP_sha256(), v->key, (int)v->keylen, msg, cl + 2, mac, &mlen);
+    hmac(v, msg, cl + 2, mac);
     uint32_t c = (uint32_t)mac[0] << 22 | (uint32_t)mac[1] << 14 | (uint32_t)mac[2] << 6 |
                  (uint32_t)mac[3] >> 2;
-    sg_secure_zero(canon, sizeof(canon));
-    sg_secure_zero(msg, sizeof(msg));
+    sg_secure_zero(canon, cl + 1); /* only what was written holds the value */
+    sg_secure_zero(msg, cl + 2);
     return c & 0x3FFFFFFF;
 }
 
@@ -236,10 +292,9 @@ static uint64_t digest64(const struct sg_vault *v, unsigned type, const char *s,
     msg[1] = (unsigned char)type;
     memcpy(msg + 2, canon, cl);
     unsigned char mac[32];
-    unsigned int mlen = 0;
-    HMAC(EVP_sha256(), v->key, (int)v->keylen, msg, cl + 2, mac, &mlen);
-    sg_secure_zero(canon, sizeof(canon));
-    sg_secure_zero(msg, sizeof(msg));
+    hmac(v, msg, cl + 2, mac);
+    sg_secure_zero(canon, cl + 1); /* only what was written holds the value */
+    sg_secure_zero(msg, cl + 2);
     uint64_t d = 0;
     for (int i = 0; i < 8; i++)
         d = d << 8 | mac[i];
@@ -303,8 +358,8 @@ static int64_t vault_put(struct sg_vault *v, unsigned type, const char *s, size_
             size_t la = canonical(type, e->value, e->len, a, sizeof(a));
             size_t lb = canonical(type, s, n, b, sizeof(b));
             bool same = la == lb && memcmp(a, b, la) == 0;
-            sg_secure_zero(a, sizeof(a));
-            sg_secure_zero(b, sizeof(b));
+            sg_secure_zero(a, la + 1);
+            sg_secure_zero(b, lb + 1);
             if (same)
                 return code;
             continue; /* a collision: try the next salt */
@@ -382,10 +437,9 @@ int sg_transform(struct sg_vault *v, const enum sg_action *actions, const char *
             msg[1] = (unsigned char)x->type;
             memcpy(msg + 2, canon, cl);
             unsigned char mac[32];
-            unsigned int ml = 0;
-            HMAC(EVP_sha256(), v->key, (int)v->keylen, msg, cl + 2, mac, &ml);
-            sg_secure_zero(canon, sizeof(canon));
-            sg_secure_zero(msg, sizeof(msg));
+            hmac(v, msg, cl + 2, mac);
+            sg_secure_zero(canon, cl + 1);
+            sg_secure_zero(msg, cl + 2);
             char hex[13];
             sg_hex_encode(mac, 6, hex);
             rc = sg_buf_printf(out, "%s#%s", tn, hex);
