@@ -23,6 +23,9 @@ static const char usage[] =
     "  policy explain --config FILE [--endpoint chat|completions|embeddings]\n"
     "         [--client NAME] [--fields SPEC] < body.json\n"
     "                               what the policy would do with a request (sends nothing)\n"
+    "  leakcheck --config FILE [--keep DIR]\n"
+    "                               replay canary requests against capture backends and\n"
+    "                               fail if anything reached a backend it must not\n"
     "  dev-certs --dir DIR          create a development CA and a localhost certificate\n"
     "  version                      print the version\n";
 
@@ -49,6 +52,8 @@ int main(int argc, char **argv)
         return sg_cmd_redact(argc - 1, argv + 1);
     if (strcmp(cmd, "policy") == 0)
         return sg_cmd_policy(argc - 1, argv + 1);
+    if (strcmp(cmd, "leakcheck") == 0)
+        return sg_cmd_leakcheck(argc - 1, argv + 1);
     if (strcmp(cmd, "dev-certs") == 0) {
         if (argc != 4 || strcmp(argv[2], "--dir") != 0)
             return sg_cli_usage_error("dev-certs needs --dir DIR");

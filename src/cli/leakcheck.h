@@ -1,0 +1,25 @@
+/* Internals of `sovgate leakcheck` (cmd_leakcheck.c): the capture backends
+ * (leak_capture.c). */
+#ifndef SG_CLI_LEAKCHECK_H
+#define SG_CLI_LEAKCHECK_H
+
+#include <stddef.h>
+
+#include "core/buf.h"
+#include "core/error.h"
+#include "http/server.h"
+
+struct lc_captures;
+
+/* Starts `n` capture servers on 127.0.0.1 (free ports), one per backend name, served by
+ * one thread. Returns 0 or an SG_E* code with `err`. */
+int lc_captures_start(size_t n, const char *const *names, struct lc_captures **out,
+                      struct sg_error *err);
+int lc_capture_port(const struct lc_captures *cs, size_t i);
+/* Bytes received by capture i so far; appends a copy to `copy` when not NULL. */
+size_t lc_capture_bytes(struct lc_captures *cs, size_t i, struct sg_buf *copy);
+unsigned lc_capture_requests(struct lc_captures *cs, size_t i);
+/* Stops the thread and frees everything. NULL is accepted. */
+void lc_captures_stop(struct lc_captures *cs);
+
+#endif
