@@ -669,6 +669,7 @@ static void set_defaults(struct sg_config *c)
     c->health.max_backoff_ms = 30000;
     c->log_level = SG_LOG_INFO;
     c->redaction.enabled = true;
+    c->guard.global_rpm = c->guard.global_concurrent = -1;
     c->redaction.max_findings = 10000;
 }
 
@@ -728,6 +729,8 @@ static void load_root(struct cfg_ld *l, yaml_node_t *root)
             cfg_load_policy(l, v, "policy");
         } else if (strcmp(k, "egress") == 0) {
             cfg_load_egress(l, v, "egress");
+        } else if (strcmp(k, "guard") == 0) {
+            cfg_load_guard(l, v, "guard");
         } else {
             cfg_unknown(l, KEYNODE(l, p), k);
         }

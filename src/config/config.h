@@ -104,6 +104,16 @@ struct sg_config_client_rule {
     const char *on_violation; /* block (default), mask or pseudonymize */
 };
 
+/* guard.clients[]: limits of one client (by name; "*" for every client without its own
+ * entry). Fields not given (-1) are taken from the "*" entry, else unlimited. */
+struct sg_config_client_limits {
+    const char *client;
+    int64_t rpm, tpm, concurrent; /* requests and tokens per minute, requests at once */
+    int64_t distinct_personal;    /* distinct personal values per window */
+    int64_t window_ms;            /* of distinct_personal (default 1 h) */
+    int64_t max_prompt;           /* bytes of text in one request */
+};
+
 /* A "TYPE: value" pair of redaction.actions or redaction.fields. */
 struct sg_config_pair {
     const char *key;
@@ -162,6 +172,11 @@ struct sg_config {
         size_t nclients;
     } policy;
     struct {
+        struct sg_config_client_limits *clients;
+        size_t nclients;
+        int64_t global_rpm, global_concurrent; /* -1: unlimited */
+    } guard;
+    struct {
         const char **allow; /* hosts, ".suffix"es and IP addresses backends may be at */
         size_t nallow;
         bool set;
@@ -196,6 +211,10 @@ const struct sg_config_route *sg_config_find_route(const struct sg_config *cfg, 
 /* Looks up a backend by name; NULL when unknown. */
 const struct sg_config_backend *sg_config_find_backend(const struct sg_config *cfg,
                                                        const char *name);
+/* The effective limits of `client` (guard.clients: its own entry completed from "*";
+ * -1 where unlimited; window_ms defaults to one hour). */
+void sg_config_client_limits(const struct sg_config *c, const char *client,
+                             struct sg_config_client_limits *out);
 /* Parses sizes like "4MiB", "512 KiB", "1GB", "1024" (bytes). Returns 0 or SG_EINVAL. */
 int sg_parse_size(const char *s, size_t *out);
 /* Parses durations like "500ms", "10s", "2m", "1h" into milliseconds. */

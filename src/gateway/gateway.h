@@ -28,6 +28,7 @@
 #include "http/server.h"
 #include "http/sse.h"
 #include "http/upstream.h"
+#include "guard/limits.h"
 #include "metrics/metrics.h"
 #include "policy/policy.h"
 
@@ -68,6 +69,7 @@ struct sg_runtime {
     struct sg_worker *workers;
     int nworkers;
     struct sg_metrics *metrics;
+    struct sg_limiter *limiter; /* rate, token, concurrency and exfiltration limits */
     struct sg_health_checker *health;
     struct sg_supervisor *supervisor; /* engine backends */
     atomic_bool draining;
@@ -114,11 +116,13 @@ struct sg_req {
     bool paused;
     bool failover; /* this attempt failed in a way that allows the next backend */
     const char *fail_reason;
-    json_t *usage;            /* last usage object seen; owned */
-    struct sg_redact_req *rx; /* redaction state (redact.c); owned, NULL when off */
+    json_t *usage;                    /* last usage object seen; owned */
+    struct sg_redact_req *rx;         /* redaction state (redact.c); owned, NULL when off */
     struct sg_policy_verdict verdict; /* for the backend chosen last */
     struct sg_policy_verdict refusal; /* the first backend the policy refused */
     bool policy_ok;                   /* some backend of the route is allowed */
+    struct sg_limit_lease lease;      /* held from the limits stage to the end */
+    int64_t stream_tokens;            /* tokens counted from streamed chunks so far */
     uint64_t t_start, t_up_start, t_ttfb;
 };
 
@@ -160,6 +164,8 @@ int sg_filter_redact(struct sg_req *r, json_t *obj);
 /* At the end of a stream: appends, as SSE events, what is still held back for streams
  * whose choice never sent a finish_reason. Returns 0 or -1. */
 int sg_redact_stream_flush(struct sg_req *r, struct sg_buf *sse);
+/* Answers 429 for a limit (the refusal says which) and counts it. */
+void sg_req_limited(struct sg_req *r, const struct sg_limit_refusal *why);
 /* Log fields and metrics of the request's redaction (at the end of the request). */
 struct sg_logline;
 void sg_redact_log(struct sg_req *r, struct sg_logline *l);

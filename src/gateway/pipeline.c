@@ -52,6 +52,7 @@ void sg_req_release(struct sg_req *r)
 {
     sg_proxy_abort(r);
     sg_redact_release(r);
+    sg_limiter_release(r->w->rt->limiter, &r->lease);
     if (r->body) {
         json_decref(r->body);
         r->body = NULL;
@@ -156,13 +157,39 @@ static int stage_authz(struct sg_req *r)
     return 0;
 }
 
+void sg_req_limited(struct sg_req *r, const struct sg_limit_refusal *why)
+{
+    sg_metrics_add(r->w->metrics, SG_M_LIMITED, 1,
+                   SG_LABELS({"client", r->client ? r->client->name : "-"}, {"limit", why->limit}));
+    if (strcmp(why->limit, "distinct_personal") == 0)
+        sg_api_error_set(&r->err, 429, "rate_limit_error", "exfiltration_guard", NULL,
+                         "This client has sent more distinct personal data than its limit "
+                         "allows in the current window; try again later.");
+    else
+        sg_api_error_set(&r->err, 429, "rate_limit_error", "rate_limit_exceeded", NULL,
+                         "Rate limit reached (%s); try again in %u s.", why->limit,
+                         why->retry_after);
+    r->err.retry_after = why->retry_after ? why->retry_after : 1;
+}
+
+/* Rate, token and concurrency limits of the client (and global ones). */
+static int stage_limits(struct sg_req *r)
+{
+    struct sg_limit_refusal why;
+    if (sg_limiter_admit(r->w->rt->limiter, r->snap->cfg, r->client ? r->client->name : NULL,
+                         sg_clock_us() / 1000, &r->lease, &why))
+        return 0;
+    sg_req_limited(r, &why);
+    return -1;
+}
+
 typedef int (*sg_stage_fn)(struct sg_req *r);
 
 /* Stages that run on the request head, before the body is read. */
 static const sg_stage_fn head_stages[] = {stage_authn, NULL};
 /* Stages that run on proxied requests once the body is in. */
-static const sg_stage_fn request_stages[] = {stage_decode, stage_model, stage_authz,
-                                             sg_stage_redact, NULL};
+static const sg_stage_fn request_stages[] = {stage_decode, stage_model,     stage_authz,
+                                             stage_limits, sg_stage_redact, NULL};
 
 static int run_stages(struct sg_req *r, const sg_stage_fn *stages)
 {
@@ -455,7 +482,20 @@ static int filter_model_name(struct sg_req *r, json_t *obj)
 static int filter_usage(struct sg_req *r, json_t *obj)
 {
     json_t *u = json_object_get(obj, "usage");
+    uint64_t now_ms = sg_clock_us() / 1000;
+    if (r->stream && json_array_size(json_object_get(obj, "choices"))) {
+        /* tokens count as they stream; the final usage settles the rest */
+        r->stream_tokens++;
+        sg_limiter_tokens(r->w->rt->limiter, r->snap->cfg, &r->lease, 1, now_ms);
+    }
     if (json_is_object(u)) {
+        json_int_t total = json_integer_value(json_object_get(u, "total_tokens"));
+        if (!total)
+            total = json_integer_value(json_object_get(u, "prompt_tokens")) +
+                    json_integer_value(json_object_get(u, "completion_tokens"));
+        sg_limiter_tokens(r->w->rt->limiter, r->snap->cfg, &r->lease, total - r->stream_tokens,
+                          now_ms);
+        r->stream_tokens = total;
         json_incref(u);
         json_decref(r->usage);
         r->usage = u;

@@ -13,6 +13,7 @@
  * flushed into the chunk that carries the choice's finish_reason, or into one extra chunk
  * before [DONE] when none came. */
 #include "core/arena.h"
+#include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "gateway/gateway.h"
@@ -37,6 +38,7 @@ struct rx_stream {
 
 /* A text field of the request and its findings (a range of x->f). */
 struct rx_field {
+    const json_t *s; /* the field in r->body (borrowed; r->body is never changed) */
     size_t start, count;
     const char *path; /* in the HTTP request's arena; set for fields with findings */
 };
@@ -51,7 +53,8 @@ struct sg_redact_req {
     uint32_t type_field[SG_ENT_MAX];   /* field number + 1 of each type's first finding */
     enum sg_action act[2][SG_ENT_MAX]; /* per destination kind (enum sg_dest) */
     const struct sg_policy_client *client_rule;
-    json_t *body[2]; /* the transformed body per destination kind; owned, made lazily */
+    json_t *body[2];   /* the transformed body per destination kind; owned, made lazily */
+    size_t text_bytes; /* of all text fields */
     struct sg_fieldset *fieldset; /* the request's own field rules (X-Sovgate-Fields); owned */
     struct sg_buf a, b;           /* scratch text */
     uint32_t found[SG_ENT_MAX];
@@ -110,10 +113,12 @@ static int classify(json_t *s, const char *path, void *ctx)
         x->capfields = cap;
     }
     struct rx_field *fd = &x->fields[x->nfields++];
+    fd->s = s;
     fd->start = x->f.n;
     fd->count = 0;
     const char *text = json_string_value(s);
     size_t len = json_string_length(s);
+    x->text_bytes += len;
     if (!len)
         return 0;
     if (sg_detect_ex(x->rd->det, r->w->dscratch, x->fieldset, text, len, &x->f) != 0) {
@@ -191,6 +196,50 @@ static void refuse(struct sg_req *r, const struct sg_policy_verdict *v)
                      v->klass >= 0 ? sg_policy_class_name(p, (unsigned)v->klass) : "some", v->rule);
 }
 
+/* The exfiltration guard: the prompt's size, and the distinct personal values the client
+ * has sent in its window (keyed digests only). */
+static int guard(struct sg_req *r)
+{
+    struct sg_redact_req *x = r->rx;
+    struct sg_config_client_limits lim;
+    sg_config_client_limits(r->snap->cfg, r->client ? r->client->name : NULL, &lim);
+    if (lim.max_prompt >= 0 && x->text_bytes > (size_t)lim.max_prompt) {
+        sg_metrics_add(
+            r->w->metrics, SG_M_LIMITED, 1,
+            SG_LABELS({"client", r->client ? r->client->name : "-"}, {"limit", "max_prompt"}));
+        sg_api_error_set(&r->err, 413, "invalid_request_error", "prompt_too_large", NULL,
+                         "The request's text is larger than this client may send (%lld bytes).",
+                         (long long)lim.max_prompt);
+        return -1;
+    }
+    if (lim.distinct_personal < 0 || !x->f.n)
+        return 0;
+    int personal = sg_policy_class_index(r->snap->policy, "personal");
+    uint64_t *d = malloc(x->f.n * sizeof(*d));
+    if (!d) {
+        sg_api_error_set(&r->err, 500, "server_error", NULL, NULL, "Out of memory.");
+        return -1;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < x->nfields; i++) {
+        const struct rx_field *fd = &x->fields[i];
+        for (size_t k = fd->start; k < fd->start + fd->count; k++) {
+            const struct sg_finding *g = &x->f.v[k];
+            if ((int)sg_policy_class_of(r->snap->policy, g->type) != personal)
+                continue;
+            d[n++] = sg_vault_digest(x->vault, g->type, json_string_value(fd->s) + g->start,
+                                     g->end - g->start);
+        }
+    }
+    struct sg_limit_refusal why;
+    bool ok = sg_limiter_personal(r->w->rt->limiter, r->snap->cfg, &r->lease, d, n,
+                                  sg_clock_us() / 1000, &why);
+    free(d);
+    if (!ok)
+        sg_req_limited(r, &why);
+    return ok ? 0 : -1;
+}
+
 /* The path of a field carrying type t (the first field with any finding otherwise). */
 static const char *field_of(const struct sg_redact_req *x, unsigned t)
 {
@@ -234,6 +283,8 @@ int sg_stage_redact(struct sg_req *r)
         return -1;
     }
     x->nfound = (uint32_t)x->f.n;
+    if (guard(r) != 0)
+        return -1;
     /* the actions towards each kind of destination, for this client */
     const struct sg_policy *p = r->snap->policy;
     const struct sg_policy_client *pc = sg_policy_client(p, r->client ? r->client->name : NULL);

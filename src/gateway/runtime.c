@@ -315,7 +315,8 @@ int sg_gateway_serve(const struct sg_serve_opts *opts)
                "redaction.key is not set: pseudonyms and hashes use a random key until the "
                "gateway restarts");
     sg_http_set_max_connections(c->limits.max_connections);
-    if (!(rt.metrics = sg_metrics_new(c->workers)) || !(rt.health = sg_health_start(&err))) {
+    if (!(rt.metrics = sg_metrics_new(c->workers)) || !(rt.limiter = sg_limiter_new()) ||
+        !(rt.health = sg_health_start(&err))) {
         sg_log(SG_LOG_ERROR, "startup", "%s", err.msg[0] ? err.msg : "out of memory");
         goto out;
     }
@@ -396,6 +397,7 @@ out:
         event_base_free(m.base);
     sg_health_stop(rt.health);
     sg_metrics_free(rt.metrics);
+    sg_limiter_free(rt.limiter);
     sg_snapshot_unref(rt.snap);
     sg_backend_registry_free();
     libevent_global_shutdown();

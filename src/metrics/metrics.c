@@ -45,6 +45,9 @@ static const struct {
                             "Restricted values in answers that the request did not carry, "
                             "masked on the way out.",
                             false},
+    [SG_M_LIMITED] = {"sovgate_limited_requests_total",
+                      "Requests refused by a rate, token, concurrency or exfiltration limit.",
+                      false},
     [SG_M_RESTORED] = {"sovgate_restored_total",
                        "Surrogates put back in answers (pseudonymized values restored).", false},
 };

@@ -30,6 +30,7 @@ enum sg_metric {
     SG_M_BLOCKED,         /* counter {type}: requests refused by a block action */
     SG_M_OUTPUT_MASKED,   /* counter {type}: restricted values masked in answers */
     SG_M_RESTORED,        /* counter: surrogates put back in answers */
+    SG_M_LIMITED,         /* counter {client,limit}: requests refused by a limit */
     SG_M_COUNT
 };
 

@@ -200,6 +200,11 @@ int sg_policy_new(const struct sg_config *cfg, const struct sg_redaction *rd,
     return 0;
 }
 
+int sg_policy_class_index(const struct sg_policy *p, const char *name)
+{
+    return class_index(p, name);
+}
+
 unsigned sg_policy_nclasses(const struct sg_policy *p)
 {
     return p->nclasses;

@@ -43,6 +43,8 @@ int sg_policy_new(const struct sg_config *cfg, const struct sg_redaction *rd,
 void sg_policy_free(struct sg_policy *p);
 
 unsigned sg_policy_nclasses(const struct sg_policy *p);
+/* The index of the class named `name`, or -1. */
+int sg_policy_class_index(const struct sg_policy *p, const char *name);
 const char *sg_policy_class_name(const struct sg_policy *p, unsigned c);
 /* The class of an entity type (the public class, or the last one, for unlisted types). */
 unsigned sg_policy_class_of(const struct sg_policy *p, unsigned type);

@@ -313,6 +313,11 @@ static bool noted_insert(uint64_t *set, size_t cap, uint64_t d)
     }
 }
 
+uint64_t sg_vault_digest(const struct sg_vault *v, unsigned type, const char *value, size_t len)
+{
+    return digest64(v, type, value, len);
+}
+
 int sg_vault_note(struct sg_vault *v, unsigned type, const char *value, size_t len)
 {
     uint64_t d = digest64(v, type, value, len) | 1; /* never 0, the empty mark */

@@ -58,6 +58,9 @@ size_t sg_vault_count(const struct sg_vault *v);
  * that output scanning can tell values the user sent from values the model made up.
  * Returns 0 or SG_ENOMEM. */
 int sg_vault_note(struct sg_vault *v, unsigned type, const char *value, size_t len);
+/* A keyed 64-bit digest of a value (its canonical form), for counting distinct values
+ * and for audit records an investigator can correlate without the value. */
+uint64_t sg_vault_digest(const struct sg_vault *v, unsigned type, const char *value, size_t len);
 /* Whether sg_vault_note() saw this value (same canonical form) in the request. */
 bool sg_vault_noted(const struct sg_vault *v, unsigned type, const char *value, size_t len);
 
