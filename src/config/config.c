@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -694,6 +695,12 @@ static void load_root(struct cfg_ld *l, yaml_node_t *root)
             long w = 0;
             cfg_integer(l, v, "workers", 0, 256, &w);
             c->workers = (int)w;
+        } else if (strcmp(k, "user") == 0) {
+            c->user = cfg_name_val(l, v, "user");
+            if (c->user && !getpwnam(c->user)) {
+                cfg_diag(l, v, "user", "no such user \"%s\"", c->user);
+                c->user = NULL;
+            }
         } else if (strcmp(k, "runtime_dir") == 0) {
             const char *s = cfg_str(l, v, "runtime_dir");
             char full[4096];

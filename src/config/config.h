@@ -130,7 +130,8 @@ struct sg_config {
         const char *key;
         int tls_min; /* 12 or 13 */
     } listen;
-    int workers; /* resolved: >= 1 */
+    int workers;      /* resolved: >= 1 */
+    const char *user; /* drop to this user after binding (when started as root), or NULL */
     const char *keys_db;
     const char *runtime_dir; /* engine sockets live here */
     struct sg_config_client *clients;

@@ -13,10 +13,13 @@
 #include "route/supervisor.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -167,6 +170,30 @@ static SSL *tls_new(void *app)
     return ssl;
 }
 
+/* Switches to `user` (its uid, gid and groups) when running as root; a no-op when already
+ * running as that user; an error otherwise. */
+static int drop_privileges(const char *user, struct sg_error *err)
+{
+    struct passwd *pw = getpwnam(user);
+    if (!pw)
+        return sg_error_set(err, SG_ENOTFOUND, "user: no such user \"%s\"", user);
+    if (geteuid() == pw->pw_uid)
+        return 0;
+    if (geteuid() != 0)
+        return sg_error_set(err, SG_EDENIED,
+                            "user: the gateway runs as uid %u and cannot switch to \"%s\"",
+                            (unsigned)geteuid(), user);
+    if (initgroups(user, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+        return sg_error_set(err, SG_EIO, "user: cannot switch to \"%s\": %s", user,
+                            strerror(errno));
+    if (setuid(0) == 0) /* must be impossible now */
+        return sg_error_set(err, SG_EIO, "user: root could be regained");
+    /* setuid clears the dumpable flag; keep it cleared (no core dumps of keys and prompts) */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    sg_log(SG_LOG_INFO, "privileges", "running as user %s (uid %u)", user, (unsigned)pw->pw_uid);
+    return 0;
+}
+
 static void *worker_main(void *arg)
 {
     struct sg_worker *w = arg;
@@ -281,6 +308,10 @@ int sg_gateway_serve(const struct sg_serve_opts *opts)
     pthread_mutex_init(&rt.snap_mu, NULL);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
+    /* Keys, credentials and prompts must never land on disk in a core dump. */
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     evthread_use_pthreads();
     sg_pool_install_json();
 
@@ -321,11 +352,6 @@ int sg_gateway_serve(const struct sg_serve_opts *opts)
         goto out;
     }
     update_health(&rt, rt.snap);
-    if (!(rt.supervisor = sg_supervisor_new(m.base, &err)) ||
-        sg_supervisor_apply(rt.supervisor, c) != 0) {
-        sg_log(SG_LOG_ERROR, "startup", "%s", err.msg[0] ? err.msg : "cannot start engines");
-        goto out;
-    }
     rt.workers = calloc((size_t)c->workers, sizeof(*rt.workers));
     if (!rt.workers)
         goto out;
@@ -344,6 +370,17 @@ int sg_gateway_serve(const struct sg_serve_opts *opts)
             snprintf(addr, sizeof(addr), "%.*s:%d", (int)(colon - c->listen.address),
                      c->listen.address, sg_http_server_port(rt.workers[0].http));
         }
+    }
+    /* Listening sockets are bound: no need for root any more. Engines start after, as the
+     * unprivileged user too. */
+    if (c->user && drop_privileges(c->user, &err) != 0) {
+        sg_log(SG_LOG_ERROR, "startup", "%s", err.msg);
+        goto out;
+    }
+    if (!(rt.supervisor = sg_supervisor_new(m.base, &err)) ||
+        sg_supervisor_apply(rt.supervisor, c) != 0) {
+        sg_log(SG_LOG_ERROR, "startup", "%s", err.msg[0] ? err.msg : "cannot start engines");
+        goto out;
     }
     int port = sg_http_server_port(rt.workers[0].http);
     for (int i = 0; i < rt.nworkers; i++) {

@@ -155,3 +155,51 @@ def test_the_shop_example_is_valid(workdir):
     p = sgtest.run(["check-config", path])
     assert p.returncode == 0, p.stderr
     assert "2 backends, 2 routes" in p.stdout
+
+
+def test_privileges_dropped_and_no_core_dumps(make_gateway, upstream):
+    import os
+    import pwd
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch users")
+    nobody = pwd.getpwnam("nobody")
+    g = make_gateway(backends=[{"name": "b1", "url": upstream.url}],
+                     routes=[{"model": "assistant", "backends": ["b1"]}],
+                     extra={"user": "nobody"})
+    assert g.chat("hi")[0] == 200
+    g.wait_log(lambda j: j.get("event") == "privileges")
+    status = open(f"/proc/{g.proc.pid}/status").read()
+    uids = [l.split()[1:] for l in status.splitlines() if l.startswith("Uid:")][0]
+    assert uids == [str(nobody.pw_uid)] * 4  # real, effective, saved, filesystem
+    limits = open(f"/proc/{g.proc.pid}/limits").read()
+    core = [l for l in limits.splitlines() if l.startswith("Max core file size")][0]
+    assert core.split()[4:6] == ["0", "0"], core
+
+
+def test_unknown_user_refuses_to_start(workdir, upstream):
+    g = sgtest.Gateway(workdir, backends=[{"name": "b1", "url": upstream.url}],
+                       routes=[{"model": "assistant", "backends": ["b1"]}],
+                       extra={"user": "no-such-user-here"}, start=False)
+    p = subprocess.run([sgtest.SOVGATE, "serve", "--config", g.path], capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode != 0 and "no such user" in p.stderr and "no-such-user-here" in p.stderr
+    p = sgtest.run(["check-config", g.path])
+    assert p.returncode == 1 and 'user: no such user "no-such-user-here"' in p.stderr
+
+
+def test_systemd_unit_is_valid(workdir):
+    import os
+    import shutil
+    if not shutil.which("systemd-analyze"):
+        pytest.skip("systemd-analyze is not installed")
+    text = open(os.path.join(sgtest.ROOT, "deploy", "sovgate.service")).read()
+    assert "NoNewPrivileges=yes" in text and "ProtectSystem=strict" in text
+    assert "IPAddressDeny=any" in text and "SystemCallFilter=" in text
+    unit = os.path.join(workdir, "sovgate.service")
+    with open(unit, "w") as f:
+        f.write(text.replace("/usr/local/bin/sovgate", sgtest.SOVGATE))
+    p = subprocess.run(["systemd-analyze", "verify", unit], capture_output=True, text=True,
+                       timeout=60)
+    problems = [l for l in (p.stdout + p.stderr).splitlines()
+                if "sovgate.service" in l and "Documentation" not in l]
+    assert problems == [], problems
