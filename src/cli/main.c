@@ -23,6 +23,8 @@ static const char usage[] =
     "  policy explain --config FILE [--endpoint chat|completions|embeddings]\n"
     "         [--client NAME] [--fields SPEC] < body.json\n"
     "                               what the policy would do with a request (sends nothing)\n"
+    "  audit verify --db FILE [--pubkey FILE] | --postgres CONNINFO [--instance ID]\n"
+    "  audit export|tail|prune|keygen|pubkey ...   the audit trail (see docs/audit.md)\n"
     "  leakcheck --config FILE [--keep DIR]\n"
     "                               replay canary requests against capture backends and\n"
     "                               fail if anything reached a backend it must not\n"
@@ -54,6 +56,8 @@ int main(int argc, char **argv)
         return sg_cmd_policy(argc - 1, argv + 1);
     if (strcmp(cmd, "leakcheck") == 0)
         return sg_cmd_leakcheck(argc - 1, argv + 1);
+    if (strcmp(cmd, "audit") == 0)
+        return sg_cmd_audit(argc - 1, argv + 1);
     if (strcmp(cmd, "dev-certs") == 0) {
         if (argc != 4 || strcmp(argv[2], "--dir") != 0)
             return sg_cli_usage_error("dev-certs needs --dir DIR");

@@ -738,6 +738,8 @@ static void load_root(struct cfg_ld *l, yaml_node_t *root)
             cfg_load_egress(l, v, "egress");
         } else if (strcmp(k, "guard") == 0) {
             cfg_load_guard(l, v, "guard");
+        } else if (strcmp(k, "audit") == 0) {
+            cfg_load_audit(l, v, "audit");
         } else {
             cfg_unknown(l, KEYNODE(l, p), k);
         }

@@ -173,6 +173,13 @@ struct sg_config {
         size_t nclients;
     } policy;
     struct {
+        const char *path;        /* SQLite file, absolute; NULL: no audit trail */
+        const char *signing_key; /* env:/file: reference of the Ed25519 key, or NULL */
+        const char *postgres;    /* env:/file: reference of a libpq connection string */
+        uint32_t checkpoint_every, checkpoint_interval_ms;
+        bool digests; /* records carry keyed digests of the values found */
+    } audit;
+    struct {
         struct sg_config_client_limits *clients;
         size_t nclients;
         int64_t global_rpm, global_concurrent; /* -1: unlimited */

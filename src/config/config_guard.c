@@ -2,6 +2,8 @@
  * and globally, and the exfiltration guard (distinct personal values per window, prompt
  * size). See docs/configuration.md. */
 #include "config/config_int.h"
+#include "core/arena.h"
+#include "core/secret.h"
 
 #include <string.h>
 
@@ -118,4 +120,52 @@ void sg_config_client_limits(const struct sg_config *c, const char *client,
         a->distinct_personal >= 0 ? a->distinct_personal : b->distinct_personal;
     out->window_ms = a->window_ms >= 0 ? a->window_ms : b->window_ms >= 0 ? b->window_ms : 3600000;
     out->max_prompt = a->max_prompt >= 0 ? a->max_prompt : b->max_prompt;
+}
+
+/* The `audit` section: where the trail is and how it is signed (see docs/audit.md). */
+void cfg_load_audit(struct cfg_ld *l, yaml_node_t *n, const char *path)
+{
+    struct sg_config *c = l->cfg;
+    if (!cfg_map_ok(l, n, path))
+        return;
+    MAP_FOR(l, n, p)
+    {
+        char kp[256];
+        const char *k = KEYSTR(l, p);
+        yaml_node_t *v = cfg_node(l, p->value);
+        cfg_join(kp, sizeof(kp), path, k);
+        if (strcmp(k, "path") == 0) {
+            const char *s = cfg_str(l, v, kp);
+            char full[4096];
+            if (s && sg_path_resolve(c->dir, s, full, sizeof(full)) == 0)
+                c->audit.path = sg_arena_strdup(l->a, full);
+        } else if (strcmp(k, "signing_key") == 0 || strcmp(k, "postgres") == 0) {
+            const char *s = cfg_str(l, v, kp);
+            if (s && !sg_secret_is_ref(s)) {
+                cfg_diag(l, v, kp, "must be a reference env:NAME or file:PATH");
+            } else if (s) {
+                struct sg_secret sec;
+                struct sg_error err = {0};
+                if (sg_secret_load(s, c->dir, &sec, &err) != 0)
+                    cfg_diag(l, v, kp, "%s", err.msg);
+                sg_secret_free(&sec);
+                if (k[0] == 's')
+                    c->audit.signing_key = s;
+                else
+                    c->audit.postgres = s;
+            }
+        } else if (strcmp(k, "checkpoint_every") == 0) {
+            long x = 0;
+            cfg_integer(l, v, kp, 1, 10000000, &x);
+            c->audit.checkpoint_every = (uint32_t)x;
+        } else if (strcmp(k, "checkpoint_interval") == 0) {
+            cfg_duration(l, v, kp, 100, 24u * 3600 * 1000, &c->audit.checkpoint_interval_ms);
+        } else if (strcmp(k, "digests") == 0) {
+            cfg_boolean(l, v, kp, &c->audit.digests);
+        } else {
+            cfg_unknown(l, KEYNODE(l, p), kp);
+        }
+    }
+    if (!c->audit.path)
+        cfg_diag(l, n, path, "path is required");
 }

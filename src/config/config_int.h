@@ -74,6 +74,7 @@ void cfg_load_redaction(struct cfg_ld *l, yaml_node_t *n, const char *path);
 void cfg_load_policy(struct cfg_ld *l, yaml_node_t *n, const char *path);
 void cfg_load_egress(struct cfg_ld *l, yaml_node_t *n, const char *path);
 void cfg_load_guard(struct cfg_ld *l, yaml_node_t *n, const char *path);
+void cfg_load_audit(struct cfg_ld *l, yaml_node_t *n, const char *path);
 /* Cross-checks of the policy against backends and clients, after everything is loaded. */
 void cfg_check_policy(struct cfg_ld *l);
 

@@ -57,6 +57,7 @@ struct sg_worker {
     struct sg_upstream *up;
     struct sg_metrics_shard *metrics;
     struct sg_detect_scratch *dscratch; /* redaction scans of this thread */
+    struct sg_audit_wait *audit_waits;  /* records being committed (record.c) */
     uint64_t id_prefix;                 /* random, makes request ids unique across restarts */
     atomic_bool stop;                   /* set before event_base_loopbreak() to end the thread */
     uint64_t seq;
@@ -70,6 +71,7 @@ struct sg_runtime {
     int nworkers;
     struct sg_metrics *metrics;
     struct sg_limiter *limiter; /* rate, token, concurrency and exfiltration limits */
+    struct sg_audit *audit;     /* the audit trail, or NULL when not configured */
     struct sg_health_checker *health;
     struct sg_supervisor *supervisor; /* engine backends */
     atomic_bool draining;
@@ -80,6 +82,11 @@ struct sg_runtime {
 struct sg_snapshot *sg_runtime_snapshot(struct sg_runtime *rt);
 /* Whether every route has a healthy backend (for /readyz); fills `why` when not. */
 bool sg_runtime_ready(struct sg_runtime *rt, char *why, size_t cap);
+
+struct sg_req;
+struct sg_audit_wait;
+/* What to do once a request's audit record is durable (result 0) or failed. */
+typedef void (*sg_audit_cont_fn)(struct sg_req *r, int result);
 
 enum sg_relay_mode { SG_RELAY_NONE, SG_RELAY_BODY, SG_RELAY_ERROR, SG_RELAY_STREAM };
 
@@ -123,6 +130,11 @@ struct sg_req {
     bool policy_ok;                   /* some backend of the route is allowed */
     struct sg_limit_lease lease;      /* held from the limits stage to the end */
     int64_t stream_tokens;            /* tokens counted from streamed chunks so far */
+    struct sg_audit_wait *await;      /* the record being committed, or NULL */
+    sg_audit_cont_fn audit_k;
+    const struct sg_backend_rt *decided; /* the external backend whose decision record is
+                                            committed */
+    bool audited;                        /* the final record was written (or is being written) */
     uint64_t t_start, t_up_start, t_ttfb;
 };
 
@@ -164,6 +176,21 @@ int sg_filter_redact(struct sg_req *r, json_t *obj);
 /* At the end of a stream: appends, as SSE events, what is still held back for streams
  * whose choice never sent a finish_reason. Returns 0 or -1. */
 int sg_redact_stream_flush(struct sg_req *r, struct sg_buf *sse);
+/* Audit records (record.c). Appends the request's record of `type` ("request" or
+ * "decision") and calls k(r, result) on the worker once it is durable or failed (at once
+ * with 0 when there is no audit trail or the endpoint is not audited). */
+void sg_audit_request(struct sg_req *r, const char *type, int status, sg_audit_cont_fn k);
+bool sg_audit_wanted(const struct sg_req *r);
+/* Appends the request's record without waiting (for answers that cannot wait). */
+void sg_audit_note(struct sg_req *r, int status);
+/* The request ends while its record is being committed. */
+void sg_audit_detach(struct sg_req *r);
+/* Frees the waits left after the trail was closed (worker shutdown). */
+void sg_audit_free_waits(struct sg_worker *w);
+/* Adds the redaction and policy part of a record: classes, entity counts per type and
+ * action, digests (redact.c). */
+void sg_redact_record(struct sg_req *r, json_t *o);
+
 /* Answers 429 for a limit (the refusal says which) and counts it. */
 void sg_req_limited(struct sg_req *r, const struct sg_limit_refusal *why);
 /* Log fields and metrics of the request's redaction (at the end of the request). */

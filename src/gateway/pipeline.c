@@ -3,6 +3,7 @@
  * gateway answers itself (/healthz, /readyz, /metrics, /v1/models), and the end of every
  * request (log line and metrics). */
 #include "gateway/gateway.h"
+#include "audit/audit.h"
 #include "core/arena.h"
 #include "core/clock.h"
 #include "core/json.h"
@@ -30,7 +31,8 @@ static void respond_json(struct sg_req *r, int status, const char *body, size_t 
     sg_http_respond(r->http, status, h, n, "application/json", body, len, false);
 }
 
-void sg_req_fail(struct sg_req *r)
+/* Sends r->err. */
+static void send_error(struct sg_req *r)
 {
     struct sg_buf b;
     char ra[16];
@@ -48,8 +50,36 @@ void sg_req_fail(struct sg_req *r)
     sg_buf_free(&b);
 }
 
+static void error_after_audit(struct sg_req *r, int result)
+{
+    (void)result; /* an error carries no data: it is answered either way */
+    send_error(r);
+}
+
+void sg_req_fail(struct sg_req *r)
+{
+    if (sg_audit_wanted(r) && !r->audited) {
+        r->audited = true;
+        sg_audit_request(r, "request", r->err.status, error_after_audit);
+        return;
+    }
+    send_error(r);
+}
+
+/* Head-stage refusals are answered at once (the HTTP layer wants the answer before the
+ * body is read); their record is written without waiting. */
+static void fail_head(struct sg_req *r)
+{
+    if (sg_audit_wanted(r) && !r->audited) {
+        r->audited = true;
+        sg_audit_note(r, r->err.status);
+    }
+    send_error(r);
+}
+
 void sg_req_release(struct sg_req *r)
 {
+    sg_audit_detach(r);
     sg_proxy_abort(r);
     sg_redact_release(r);
     sg_limiter_release(r->w->rt->limiter, &r->lease);
@@ -249,6 +279,25 @@ static void serve_metrics(struct sg_req *r)
                       : h == SG_HEALTH_DOWN ? 0
                                             : -1);
     }
+    if (r->w->rt->audit) {
+        struct sg_audit_stats st;
+        sg_audit_stats(r->w->rt->audit, &st);
+        sg_buf_printf(&b,
+                      "# HELP sovgate_audit_queue_depth Audit records waiting to be written.\n"
+                      "# TYPE sovgate_audit_queue_depth gauge\nsovgate_audit_queue_depth %llu\n"
+                      "# HELP sovgate_audit_records_total Audit records made durable.\n"
+                      "# TYPE sovgate_audit_records_total counter\n"
+                      "sovgate_audit_records_total %llu\n"
+                      "# HELP sovgate_audit_commit_seconds Audit transactions: count and time.\n"
+                      "# TYPE sovgate_audit_commit_seconds summary\n"
+                      "sovgate_audit_commit_seconds_count %llu\n"
+                      "sovgate_audit_commit_seconds_sum %.6f\n"
+                      "# HELP sovgate_audit_healthy Whether the audit trail's last write "
+                      "succeeded.\n# TYPE sovgate_audit_healthy gauge\nsovgate_audit_healthy %d\n",
+                      (unsigned long long)st.queued, (unsigned long long)st.records,
+                      (unsigned long long)st.commits, (double)st.commit_us_sum / 1e6,
+                      sg_audit_healthy(r->w->rt->audit) ? 1 : 0);
+    }
     struct sg_http_out_header h[4];
     size_t n = sg_req_headers(r, h, 4);
     sg_http_respond(r->http, 200, h, n, "text/plain; version=0.0.4; charset=utf-8",
@@ -325,17 +374,17 @@ int sg_pipeline_on_head(void *app, struct sg_http_req *http)
                          "/v1.",
                          (int)(h->method_len > 16 ? 16 : h->method_len), h->method,
                          (int)(h->path_len > 128 ? 128 : h->path_len), h->path);
-        sg_req_fail(r);
+        fail_head(r);
         return 1;
     }
     if (!sg_http_ieq(h->method, h->method_len, r->ep->method)) {
         sg_api_error_set(&r->err, 405, "invalid_request_error", "method_not_allowed", NULL,
                          "%s requires %s.", r->ep->path, r->ep->method);
-        sg_req_fail(r);
+        fail_head(r);
         return 1;
     }
     if (run_stages(r, head_stages) != 0) {
-        sg_req_fail(r);
+        fail_head(r);
         return 1;
     }
     return 0;
@@ -433,6 +482,13 @@ static void log_request(struct sg_worker *w, struct sg_req *r, struct sg_http_re
             sg_logline_int(&l, "completion_tokens", json_integer_value(ct));
     }
     sg_redact_log(r, &l);
+    if (r && r->ep && r->ep->proxied && (r->policy_ok || r->refusal.rule[0])) {
+        const struct sg_policy_verdict *v = r->policy_ok ? &r->verdict : &r->refusal;
+        sg_logline_str(&l, "rule", v->rule);
+        sg_metrics_add(
+            w->metrics, SG_M_DECISIONS, 1,
+            SG_LABELS({"decision", r->policy_ok ? "allow" : "refuse"}, {"rule", v->rule}));
+    }
     sg_logline_int(&l, "bytes_in", (int64_t)sg_http_req_bytes_in(http));
     sg_logline_int(&l, "bytes_out", (int64_t)sg_http_req_bytes_out(http));
     if (r && status >= 400 && r->err.status == status && r->err.code[0])

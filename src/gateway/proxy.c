@@ -59,8 +59,27 @@ static int stream_out(struct sg_req *r, const char *p, size_t n)
     return w < 0 ? -1 : 0;
 }
 
-/* Ends a started stream with an error event (OpenAI clients raise it as an APIError). */
+static void stream_fail_now(struct sg_req *r, const char *message);
+
+static void stream_fail_after_audit(struct sg_req *r, int result)
+{
+    (void)result;
+    stream_fail_now(r, "The model backend failed while streaming the answer.");
+}
+
+/* Ends a started stream with an error event, once its record is written. */
 static void stream_fail(struct sg_req *r, const char *message)
+{
+    if (sg_audit_wanted(r) && !r->audited) {
+        r->audited = true;
+        sg_audit_request(r, "request", 502, stream_fail_after_audit);
+        return;
+    }
+    stream_fail_now(r, message);
+}
+
+/* Ends a started stream with an error event (OpenAI clients raise it as an APIError). */
+static void stream_fail_now(struct sg_req *r, const char *message)
 {
     struct sg_api_error e;
     struct sg_buf b, ev;
@@ -209,6 +228,20 @@ static void relay_error(struct sg_req *r)
     sg_req_fail(r);
 }
 
+/* The answer leaves only once its record is durable. */
+static void body_after_audit(struct sg_req *r, int result)
+{
+    if (result != 0) {
+        sg_api_error_set(&r->err, 503, "server_error", "audit_unavailable", NULL,
+                         "The answer cannot be delivered: the audit trail cannot record it.");
+        sg_req_fail(r);
+        return;
+    }
+    struct sg_http_out_header h[4];
+    size_t n = sg_req_headers(r, h, 4);
+    sg_http_respond(r->http, 200, h, n, "application/json", r->resp.data, r->resp.len, false);
+}
+
 static void relay_body(struct sg_req *r)
 {
     json_t *j = sg_json_parse(r->resp.data ? r->resp.data : "", r->resp.len,
@@ -231,9 +264,23 @@ static void relay_body(struct sg_req *r)
         sg_req_fail(r);
         return;
     }
-    struct sg_http_out_header h[4];
-    size_t n = sg_req_headers(r, h, 4);
-    sg_http_respond(r->http, 200, h, n, "application/json", r->resp.data, r->resp.len, false);
+    r->audited = true;
+    sg_audit_request(r, "request", 200, body_after_audit);
+}
+
+/* The end of the stream leaves only once its record is durable. */
+static void stream_end_after_audit(struct sg_req *r, int result)
+{
+    if (result != 0) {
+        stream_fail_now(r, "The answer cannot be completed: the audit trail cannot record it.");
+        return;
+    }
+    /* text still held back by redaction for a choice that sent no finish_reason */
+    sg_buf_reset(&r->resp);
+    if (sg_redact_stream_flush(r, &r->resp) == 0 && r->resp.len)
+        stream_out(r, r->resp.data, r->resp.len);
+    stream_out(r, "data: [DONE]\n\n", 14);
+    sg_http_stream_end(r->http);
 }
 
 static void on_done(void *arg, int result, bool aborted, const char *msg)
@@ -244,12 +291,8 @@ static void on_done(void *arg, int result, bool aborted, const char *msg)
 
     if (r->mode == SG_RELAY_STREAM && result == 0 && r->done_seen && !sg_sse_pending(&r->sse)) {
         begin_stream(r);
-        /* text still held back by redaction for a choice that sent no finish_reason */
-        sg_buf_reset(&r->resp);
-        if (sg_redact_stream_flush(r, &r->resp) == 0 && r->resp.len)
-            stream_out(r, r->resp.data, r->resp.len);
-        stream_out(r, "data: [DONE]\n\n", 14);
-        sg_http_stream_end(r->http);
+        r->audited = true;
+        sg_audit_request(r, "request", 200, stream_end_after_audit);
         return;
     }
     if (result == 0 && r->mode == SG_RELAY_BODY) {
@@ -350,6 +393,20 @@ static int start_attempt(struct sg_req *r, const struct sg_backend_rt *be, const
     return 0;
 }
 
+static void after_decision(struct sg_req *r, int result)
+{
+    if (result != 0) {
+        r->backend = NULL;
+        sg_api_error_set(&r->err, 503, "server_error", "audit_unavailable", NULL,
+                         "The request cannot be sent: the audit trail cannot record it.");
+        r->err.retry_after = 5;
+        sg_req_fail(r);
+        return;
+    }
+    r->decided = r->backend;
+    try_next(r);
+}
+
 static void try_next(struct sg_req *r)
 {
     const struct sg_config_route *route = r->route;
@@ -368,6 +425,13 @@ static void try_next(struct sg_req *r)
         r->verdict = v;
         if (!sg_backend_routable(be->state))
             continue;
+        if (!be->cfg->sovereign && r->decided != be && sg_audit_wanted(r)) {
+            /* nothing goes to an external backend before its decision is on record */
+            r->next_target--;
+            r->backend = be;
+            sg_audit_request(r, "decision", 0, after_decision);
+            return;
+        }
         if (start_attempt(r, be, t->model ? t->model : route->model) == 0)
             return;
         if (r->err.status) { /* the attempt could not even be prepared */

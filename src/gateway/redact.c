@@ -653,3 +653,51 @@ void sg_redact_log(struct sg_req *r, struct sg_logline *l)
     if (x->restored)
         sg_metrics_add(r->w->metrics, SG_M_RESTORED, x->restored, NULL, 0);
 }
+
+void sg_redact_record(struct sg_req *r, json_t *o)
+{
+    struct sg_redact_req *x = r->rx;
+    if (!x)
+        return;
+    const struct sg_policy *p = r->snap->policy;
+    enum sg_dest d =
+        r->backend && !r->backend->cfg->sovereign ? SG_DEST_EXTERNAL : SG_DEST_SOVEREIGN;
+    json_t *classes = json_array(), *ents = json_object();
+    uint32_t present = sg_policy_classes(p, x->found);
+    for (unsigned c = 0; c < sg_policy_nclasses(p); c++)
+        if (present & (1u << c))
+            json_array_append_new(classes, json_string(sg_policy_class_name(p, c)));
+    for (unsigned t = 0; t < SG_ENT_MAX; t++) {
+        if (!x->found[t])
+            continue;
+        json_object_set_new(ents, sg_entity_name(x->rd->det, t),
+                            json_pack("{s:i}", sg_action_name(x->act[d][t]), (int)x->found[t]));
+    }
+    json_object_set_new(o, "classes", classes);
+    json_object_set_new(o, "entities", ents);
+    if (!r->snap->cfg->audit.digests || !x->f.n)
+        return;
+    /* keyed digests of the values, so an investigator can correlate without them */
+    json_t *dg = json_object();
+    size_t n = 0;
+    for (size_t i = 0; i < x->nfields && n < 256; i++) {
+        const struct rx_field *fd = &x->fields[i];
+        for (size_t k = fd->start; k < fd->start + fd->count && n < 256; k++, n++) {
+            const struct sg_finding *g = &x->f.v[k];
+            const char *tn = sg_entity_name(x->rd->det, g->type);
+            char hex[17];
+            uint64_t v = sg_vault_digest(x->vault, g->type, json_string_value(fd->s) + g->start,
+                                         g->end - g->start);
+            for (int b = 15; b >= 0; b--, v >>= 4)
+                hex[b] = "0123456789abcdef"[v & 15];
+            hex[16] = '\0';
+            json_t *arr = json_object_get(dg, tn);
+            if (!arr) {
+                arr = json_array();
+                json_object_set_new(dg, tn, arr);
+            }
+            json_array_append_new(arr, json_string(hex));
+        }
+    }
+    json_object_set_new(o, "digests", dg);
+}

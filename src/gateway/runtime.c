@@ -9,6 +9,8 @@
 #include "core/crypto.h"
 #include "core/log.h"
 #include "core/pool.h"
+#include "core/secret.h"
+#include "audit/audit.h"
 #include "route/health.h"
 #include "route/supervisor.h"
 
@@ -38,6 +40,10 @@ bool sg_runtime_ready(struct sg_runtime *rt, char *why, size_t cap)
 {
     if (atomic_load(&rt->draining)) {
         snprintf(why, cap, "shutting down");
+        return false;
+    }
+    if (rt->audit && !sg_audit_healthy(rt->audit)) {
+        snprintf(why, cap, "the audit trail cannot write");
         return false;
     }
     struct sg_snapshot *s = sg_runtime_snapshot(rt);
@@ -170,6 +176,36 @@ static SSL *tls_new(void *app)
     return ssl;
 }
 
+/* Opens the audit trail of the configuration (once per process: a reload keeps it). */
+static int open_audit(struct sg_runtime *rt, const struct sg_config *c, struct sg_error *err)
+{
+    uint8_t seed[SG_AUDIT_KEY_LEN];
+    bool have_key = false;
+    struct sg_secret key = {0}, pg = {0};
+    int rc = 0;
+    if (c->audit.signing_key) {
+        if ((rc = sg_secret_load(c->audit.signing_key, c->dir, &key, err)) == 0 &&
+            (rc = sg_audit_key_parse(key.data, key.len, seed, err)) == 0)
+            have_key = true;
+    }
+    if (!rc && c->audit.postgres)
+        rc = sg_secret_load(c->audit.postgres, c->dir, &pg, err);
+    if (!rc) {
+        struct sg_audit_opts o = {
+            .path = c->audit.path,
+            .signing_key = have_key ? seed : NULL,
+            .checkpoint_every = c->audit.checkpoint_every,
+            .checkpoint_interval_ms = c->audit.checkpoint_interval_ms,
+            .postgres = pg.data,
+        };
+        rc = sg_audit_open(&o, &rt->audit, err);
+    }
+    sg_secure_zero(seed, sizeof(seed));
+    sg_secret_free(&key);
+    sg_secret_free(&pg);
+    return rc;
+}
+
 /* Switches to `user` (its uid, gid and groups) when running as root; a no-op when already
  * running as that user; an error otherwise. */
 static int drop_privileges(const char *user, struct sg_error *err)
@@ -218,6 +254,7 @@ static void worker_free(struct sg_worker *w)
     sg_http_server_free(w->http);
     sg_upstream_free(w->up);
     sg_detect_scratch_free(w->dscratch);
+    sg_audit_free_waits(w); /* after the trail was closed: no callback can come any more */
     if (w->base)
         event_base_free(w->base);
 }
@@ -346,6 +383,10 @@ int sg_gateway_serve(const struct sg_serve_opts *opts)
                "redaction.key is not set: pseudonyms and hashes use a random key until the "
                "gateway restarts");
     sg_http_set_max_connections(c->limits.max_connections);
+    if (c->audit.path && open_audit(&rt, c, &err) != 0) {
+        sg_log(SG_LOG_ERROR, "startup", "audit: %s", err.msg);
+        goto out;
+    }
     if (!(rt.metrics = sg_metrics_new(c->workers)) || !(rt.limiter = sg_limiter_new()) ||
         !(rt.health = sg_health_start(&err))) {
         sg_log(SG_LOG_ERROR, "startup", "%s", err.msg[0] ? err.msg : "out of memory");
@@ -419,6 +460,10 @@ int sg_gateway_serve(const struct sg_serve_opts *opts)
         pthread_join(rt.workers[i].thread, NULL);
     sg_log(SG_LOG_INFO, "shutdown", "stopped");
 out:
+    /* The trail answers what is still pending (the workers no longer run: their waits are
+     * only marked), writes a final checkpoint and closes. */
+    sg_audit_close(rt.audit);
+    rt.audit = NULL;
     for (int i = 0; i < rt.nworkers; i++)
         worker_free(&rt.workers[i]);
     free(rt.workers);

@@ -48,6 +48,12 @@ static const struct {
     [SG_M_LIMITED] = {"sovgate_limited_requests_total",
                       "Requests refused by a rate, token, concurrency or exfiltration limit.",
                       false},
+    [SG_M_AUDIT_FAILURES] = {"sovgate_audit_failures_total",
+                             "Audit records that could not be made durable (the request was "
+                             "refused or failed).",
+                             false},
+    [SG_M_DECISIONS] = {"sovgate_policy_decisions_total",
+                        "Policy decisions of proxied requests, by decision and rule.", false},
     [SG_M_RESTORED] = {"sovgate_restored_total",
                        "Surrogates put back in answers (pseudonymized values restored).", false},
 };

@@ -31,6 +31,8 @@ enum sg_metric {
     SG_M_OUTPUT_MASKED,   /* counter {type}: restricted values masked in answers */
     SG_M_RESTORED,        /* counter: surrogates put back in answers */
     SG_M_LIMITED,         /* counter {client,limit}: requests refused by a limit */
+    SG_M_AUDIT_FAILURES,  /* counter: records that could not be made durable */
+    SG_M_DECISIONS,       /* counter {decision,rule}: policy decisions */
     SG_M_COUNT
 };
 
