@@ -13,6 +13,7 @@
  *   - any restricted canary (card, IBAN, secret, national ID) reached ANY backend, or
  *   - the gateway answered something other than 200 or a policy refusal, or died.
  * Exit status 0 when clean, 1 when something leaked or failed, 2 for usage errors. */
+#include "audit/audit.h"
 #include "auth/keys.h"
 #include "cli/cli.h"
 #include "cli/leakcheck.h"
@@ -370,6 +371,88 @@ static int check(struct lc_captures *cs, const json_t *backends, const char *con
     return leaks;
 }
 
+/* The trail must say what was sent: per backend, as many answered requests recorded with
+ * that backend as API requests the backend received, and for an external backend as
+ * many decision records. */
+struct audit_count {
+    const json_t *backends;
+    unsigned requests[64], decisions[64];
+    unsigned records;
+};
+
+static int count_row(void *arg, const struct sg_audit_row *row)
+{
+    struct audit_count *c = arg;
+    json_t *j = sg_json_parse(row->content, row->len, 0, NULL);
+    const char *type = json_string_value(json_object_get(j, "type"));
+    const char *be = json_string_value(json_object_get(j, "backend"));
+    size_t i;
+    const json_t *b;
+    json_array_foreach(c->backends, i, b)
+    {
+        if (!be || i >= 64 || strcmp(be, json_string_value(json_object_get(b, "name"))) != 0)
+            continue;
+        if (type && strcmp(type, "decision") == 0)
+            c->decisions[i]++;
+        else if (type && strcmp(type, "request") == 0 &&
+                 json_integer_value(json_object_get(j, "status")) == 200)
+            c->requests[i]++;
+    }
+    c->records++;
+    json_decref(j);
+    return 0;
+}
+
+static unsigned api_requests(struct lc_captures *cs, size_t i)
+{
+    struct sg_buf b;
+    sg_buf_init(&b, (size_t)512 << 20);
+    lc_capture_bytes(cs, i, &b);
+    unsigned n = 0;
+    for (size_t k = 0; k + 9 <= b.len; k++)
+        if ((k == 0 || b.data[k - 1] == '\n') && memcmp(b.data + k, "POST /v1/", 9) == 0)
+            n++;
+    sg_buf_free(&b);
+    return n;
+}
+
+static int audit_check(const char *db, struct lc_captures *cs, const json_t *backends)
+{
+    struct audit_count c = {.backends = backends};
+    struct sg_error err = {0};
+    if (sg_audit_scan(db, NULL, count_row, &c, &err) != 0) {
+        printf("  FAIL: the audit trail cannot be read: %s\n", err.msg);
+        return 1;
+    }
+    struct sg_audit_verify_report rep;
+    if (sg_audit_verify(db, NULL, &rep, &err) != 0) {
+        printf("  FAIL: the audit trail does not verify: %s\n", err.msg);
+        return 1;
+    }
+    int bad = 0;
+    size_t i;
+    const json_t *b;
+    json_array_foreach(backends, i, b)
+    {
+        if (i >= 64)
+            break;
+        unsigned got = api_requests(cs, i);
+        bool external = json_is_false(json_object_get(b, "sovereign"));
+        const char *name = json_string_value(json_object_get(b, "name"));
+        if (got != c.requests[i] || (external && got != c.decisions[i])) {
+            printf("  FAIL: backend %s received %u requests; the audit trail records %u "
+                   "(and %u decisions)\n",
+                   name, got, c.requests[i], c.decisions[i]);
+            bad++;
+        }
+    }
+    if (!bad)
+        printf("  audit trail: %u records, chain intact, agrees with what every backend "
+               "received\n",
+               c.records);
+    return bad;
+}
+
 /* ---- the command ---- */
 
 int sg_cmd_leakcheck(int argc, char **argv)
@@ -451,11 +534,16 @@ int sg_cmd_leakcheck(int argc, char **argv)
         j, "health",
         json_pack("{s:s,s:s,s:s}", "interval", "200ms", "timeout", "1s", "max_backoff", "1s"));
     json_object_set_new(j, "log", json_pack("{s:s}", "level", "info"));
+    /* always an audit trail: what it says is checked against what the backends got */
     json_t *audit = json_object_get(j, "audit");
-    if (json_is_object(audit)) {
-        snprintf(path, sizeof(path), "%s/audit.db", dir);
-        json_object_set_new(audit, "path", json_string(path));
+    if (!json_is_object(audit)) {
+        audit = json_object();
+        json_object_set_new(j, "audit", audit);
     }
+    snprintf(path, sizeof(path), "%s/audit.db", dir);
+    unlink(path);
+    json_object_set_new(audit, "path", json_string(path));
+    json_object_del(audit, "postgres");
     /* relative file references of the original stay valid from the work folder */
     absolutize(json_object_get(j, "redaction"), "key", cfg->dir);
     absolutize(audit, "signing_key", cfg->dir);
@@ -506,13 +594,26 @@ int sg_cmd_leakcheck(int argc, char **argv)
     printf("  %u requests: %u answered, %u refused by the policy, %u failed\n", r.sent, r.ok,
            r.refused, r.failed);
     int leaks = check(cs, backends, terms, nterms);
+    /* stop the gateway (its trail is closed and complete), then compare */
+    int exit_st = 0;
+    kill(gw, SIGTERM);
+    waitpid(gw, &exit_st, 0);
+    gw = -1;
+    bool clean_exit = WIFEXITED(exit_st) && WEXITSTATUS(exit_st) == 0;
+    if (!clean_exit)
+        printf("  FAIL: the gateway exited with status %d (see %s/gateway.log)\n",
+               WIFEXITED(exit_st) ? WEXITSTATUS(exit_st) : 128 + WTERMSIG(exit_st), dir);
+    snprintf(path, sizeof(path), "%s/audit.db", dir);
+    int disagree = audit_check(path, cs, backends);
+    alive = alive && clean_exit;
+    leaks += disagree;
     if (!alive)
-        printf("  FAIL: the gateway died (see %s/gateway.log)\n", dir);
+        printf("  FAIL: the gateway died or did not exit cleanly (see %s/gateway.log)\n", dir);
     if (leaks || r.failed || !alive)
         printf("leakcheck: FAILED (%d leaks, %u failed requests)\n", leaks, r.failed);
     else
         printf("leakcheck: OK: no canary reached an external backend, no restricted value "
-               "reached any backend\n");
+               "reached any backend, the audit trail agrees\n");
     status = leaks || r.failed || !alive ? 1 : 0;
     sg_buf_free(&r.resp);
     for (size_t i = 0; i < nterms; i++)

@@ -33,6 +33,7 @@ def test_leakcheck_passes_on_the_default_policy(workdir):
     p = sgtest.run(["leakcheck", "--config", write(workdir, BASE)])
     assert p.returncode == 0, p.stdout + p.stderr
     assert "leakcheck: OK" in p.stdout
+    assert "chain intact, agrees with what every backend received" in p.stdout
     assert "0 failed" in p.stdout
     assert "refused by the policy" in p.stdout
 
