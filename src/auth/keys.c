@@ -254,6 +254,14 @@ const struct sg_client *sg_keytab_lookup(const struct sg_keytab *t, const char *
     return NULL;
 }
 
+const struct sg_client *sg_keytab_find_name(const struct sg_keytab *t, const char *name)
+{
+    for (size_t i = 0; t && name && i < t->n; i++)
+        if (strcmp(t->clients[i].name, name) == 0)
+            return &t->clients[i];
+    return NULL;
+}
+
 bool sg_client_allows(const struct sg_client *c, const struct sg_config_route *route)
 {
     if (c->all_models)

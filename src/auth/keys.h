@@ -47,6 +47,8 @@ int sg_keytab_build(const struct sg_config *cfg, struct sg_keytab **out, struct 
 void sg_keytab_free(struct sg_keytab *t);
 /* Finds the client whose key is the `len` bytes at `key`; NULL when none matches. */
 const struct sg_client *sg_keytab_lookup(const struct sg_keytab *t, const char *key, size_t len);
+/* Finds a client by name (for mutual TLS identities); NULL when none. */
+const struct sg_client *sg_keytab_find_name(const struct sg_keytab *t, const char *name);
 /* Number of clients in the table. */
 size_t sg_keytab_count(const struct sg_keytab *t);
 /* True when `c` may use the route (matched by its name or any alias). */

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <yaml.h>
 
 #include "config/config_int.h"
@@ -26,6 +27,7 @@
 static void load_tls(struct cfg_ld *l, yaml_node_t *n, const char *path)
 {
     struct sg_config *c = l->cfg;
+    yaml_node_t *client_cert_node = NULL;
     if (!cfg_map_ok(l, n, path))
         return;
     MAP_FOR(l, n, p)
@@ -38,6 +40,15 @@ static void load_tls(struct cfg_ld *l, yaml_node_t *n, const char *path)
             c->listen.cert = cfg_file_val(l, v, kp);
         } else if (strcmp(k, "key") == 0) {
             c->listen.key = cfg_file_val(l, v, kp);
+        } else if (strcmp(k, "client_ca") == 0) {
+            c->listen.client_ca = cfg_file_val(l, v, kp);
+        } else if (strcmp(k, "client_cert") == 0) {
+            const char *s = cfg_str(l, v, kp);
+            if (s && strcmp(s, "required") == 0)
+                c->listen.client_cert_required = true;
+            else if (s && strcmp(s, "optional") != 0)
+                cfg_diag(l, v, kp, "must be \"optional\" or \"required\"");
+            client_cert_node = v;
         } else if (strcmp(k, "min_version") == 0) {
             const char *s = cfg_str(l, v, kp);
             if (s && strcmp(s, "1.3") == 0)
@@ -50,6 +61,8 @@ static void load_tls(struct cfg_ld *l, yaml_node_t *n, const char *path)
             cfg_unknown(l, KEYNODE(l, p), kp);
         }
     }
+    if (client_cert_node && !c->listen.client_ca)
+        cfg_diag(l, client_cert_node, "listen.tls.client_cert", "needs listen.tls.client_ca");
 }
 
 /* Splits "host:port" / "[v6]:port"; returns false when malformed. */
@@ -279,6 +292,20 @@ static void load_backend(struct cfg_ld *l, yaml_node_t *n, const char *path,
             }
         } else if (strcmp(k, "ca") == 0) {
             b->ca_file = cfg_file_val(l, v, kp);
+        } else if (strcmp(k, "pin_sha256") == 0) {
+            size_t np = 0;
+            const char **pins = cfg_str_list(l, v, kp, &np);
+            b->pins = sg_arena_calloc(l->a, (np ? np : 1) * 32);
+            for (size_t i = 0; b->pins && i < np; i++) {
+                unsigned char raw[48];
+                size_t pl = strlen(pins[i]);
+                int got = pl == 44 ? EVP_DecodeBlock(raw, (const unsigned char *)pins[i], 44) : -1;
+                if (got != 33 || pins[i][43] != '=') /* 32 bytes: 44 characters, one '=' */
+                    cfg_diag(l, v, kp, "\"%.60s\" is not a base64 SHA-256 digest (44 characters)",
+                             pins[i]);
+                else
+                    memcpy(b->pins[b->npins++], raw, 32);
+            }
         } else if (strcmp(k, "health_path") == 0) {
             const char *s = cfg_str(l, v, kp);
             if (s && s[0] != '/')

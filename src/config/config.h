@@ -44,6 +44,8 @@ struct sg_config_backend {
     const char *unix_path;  /* NULL unless a unix: url */
     const char *credential; /* env:NAME or file:PATH, or NULL */
     const char *ca_file;    /* CA bundle for https upstreams, or NULL for the system's */
+    uint8_t (*pins)[32];    /* pin_sha256: SPKI SHA-256 digests the TLS key must match */
+    size_t npins;
     const char *health_path;
     uint32_t connect_timeout_ms;
     struct sg_config_engine engine; /* kind == SG_BACKEND_ENGINE only */
@@ -128,7 +130,9 @@ struct sg_config {
         bool plaintext;
         const char *cert; /* file paths (file: prefix stripped), absolute */
         const char *key;
-        int tls_min; /* 12 or 13 */
+        int tls_min;               /* 12 or 13 */
+        const char *client_ca;     /* CA bundle of client certificates (mutual TLS), or NULL */
+        bool client_cert_required; /* refuse handshakes without a client certificate */
     } listen;
     int workers;      /* resolved: >= 1 */
     const char *user; /* drop to this user after binding (when started as root), or NULL */

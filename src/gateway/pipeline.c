@@ -134,6 +134,27 @@ static int stage_authn(struct sg_req *r)
         return 0;
     size_t len = 0;
     const char *key = presented_key(r, &len);
+    /* A verified client certificate (mutual TLS) names a client: alone it authenticates
+     * as that client; with a key, both must name the same client. */
+    char cn[129];
+    bool have_cert = sg_http_req_client_cn(r->http, cn, sizeof(cn));
+    if (have_cert && (!key || len == 0)) {
+        r->client = sg_keytab_find_name(r->snap->keys, cn);
+        if (r->client)
+            return 0;
+        sg_api_error_set(&r->err, 401, "invalid_request_error", "unknown_client_certificate", NULL,
+                         "The client certificate does not name a known client.");
+        return -1;
+    }
+    if (have_cert && key && len) {
+        const struct sg_client *c = sg_keytab_lookup(r->snap->keys, key, len);
+        if (c && strcmp(c->name, cn) != 0) {
+            sg_api_error_set(&r->err, 401, "invalid_request_error", "certificate_mismatch", NULL,
+                             "The API key and the client certificate name different "
+                             "clients.");
+            return -1;
+        }
+    }
     if (!key || len == 0) {
         sg_api_error_set(&r->err, 401, "invalid_request_error", "missing_api_key", NULL,
                          "You didn't provide an API key. Send it in the Authorization header "

@@ -50,7 +50,8 @@ int sg_snapshot_build(struct sg_config *cfg, uint64_t generation, struct sg_snap
         (rc = sg_policy_new(cfg, s->redaction, &s->policy, err)))
         goto fail;
     if (!cfg->listen.plaintext) {
-        s->tls = sg_tls_server_ctx(cfg->listen.cert, cfg->listen.key, cfg->listen.tls_min, err);
+        s->tls = sg_tls_server_ctx(cfg->listen.cert, cfg->listen.key, cfg->listen.tls_min,
+                                   cfg->listen.client_ca, cfg->listen.client_cert_required, err);
         if (!s->tls) {
             rc = SG_ECRYPTO;
             goto fail;
@@ -78,6 +79,10 @@ int sg_snapshot_build(struct sg_config *cfg, uint64_t generation, struct sg_snap
         struct sg_error terr = {0};
         if (sg_upstream_target_new(b->base_url, b->unix_path, b->ca_file, &rt->target, &terr)) {
             rc = sg_error_set(err, terr.code, "backend %s: %s", b->name, terr.msg);
+            goto fail;
+        }
+        if (sg_upstream_target_pin(rt->target, (const uint8_t(*)[32])b->pins, b->npins)) {
+            rc = sg_error_set(err, SG_ENOMEM, "out of memory");
             goto fail;
         }
         rt->headers[0] = sg_upstream_headers_new(rt->credential, false);

@@ -220,6 +220,21 @@ const char *sg_http_req_peer(const struct sg_http_req *r)
     return r->conn ? r->conn->peer : "";
 }
 
+bool sg_http_req_client_cn(const struct sg_http_req *r, char *out, size_t cap)
+{
+    if (!r->conn || !r->conn->tls || !r->conn->bev)
+        return false;
+    SSL *ssl = bufferevent_openssl_get_ssl(r->conn->bev);
+    if (!ssl || SSL_get_verify_result(ssl) != X509_V_OK)
+        return false;
+    X509 *cert = SSL_get1_peer_certificate(ssl);
+    if (!cert)
+        return false;
+    int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, out, (int)cap);
+    X509_free(cert);
+    return n > 0 && (size_t)n < cap && strlen(out) == (size_t)n; /* no embedded NUL */
+}
+
 uint64_t sg_http_req_bytes_in(const struct sg_http_req *r)
 {
     return r->bytes_in;

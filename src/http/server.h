@@ -104,6 +104,9 @@ struct event_base *sg_http_req_base(const struct sg_http_req *r);
 uint64_t sg_http_req_start_us(const struct sg_http_req *r);
 
 /* The application state attached with sg_http_req_attach(), or NULL. */
+/* The common name of the client certificate of a TLS connection, when the client
+ * presented one that verified against listen.tls.client_ca; false otherwise. */
+bool sg_http_req_client_cn(const struct sg_http_req *r, char *out, size_t cap);
 void *sg_http_req_app(const struct sg_http_req *r);
 /* The request's arena: allocations live exactly as long as the request. */
 struct sg_arena *sg_http_req_arena(struct sg_http_req *r);

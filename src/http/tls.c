@@ -41,7 +41,7 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 }
 
 SSL_CTX *sg_tls_server_ctx(const char *cert_file, const char *key_file, int min_version,
-                           struct sg_error *err)
+                           const char *client_ca, bool require_client, struct sg_error *err)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
@@ -71,6 +71,23 @@ SSL_CTX *sg_tls_server_ctx(const char *cert_file, const char *key_file, int min_
                      cert_file);
         SSL_CTX_free(ctx);
         return NULL;
+    }
+    if (client_ca) {
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(client_ca);
+        if (!names || SSL_CTX_load_verify_locations(ctx, client_ca, NULL) != 1) {
+            sg_error_set(err, SG_ECRYPTO, "cannot load client CA %s: %s", client_ca, ossl_err());
+            if (names)
+                sk_X509_NAME_pop_free(names, X509_NAME_free);
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        SSL_CTX_set_client_CA_list(ctx, names);
+        SSL_CTX_set_verify(
+            ctx, SSL_VERIFY_PEER | (require_client ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0), NULL);
+        SSL_CTX_set_verify_depth(ctx, 4);
+        /* TLS 1.2 session resumption across contexts: give each config its own id */
+        static const unsigned char sid[] = "sovgate";
+        SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
     }
     return ctx;
 }

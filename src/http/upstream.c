@@ -14,6 +14,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +48,66 @@ struct sg_upstream_target {
     socklen_t addrlens[SG_UP_MAX_ADDRS];
     int naddrs;
     SSL_CTX *ssl_ctx;
+    uint8_t (*pins)[32]; /* SPKI SHA-256 pins, or NULL */
+    size_t npins;
 };
+
+/* The ex_data slot of an SSL_CTX that points at its target (for the pin check). */
+static int target_idx = -1;
+static pthread_once_t target_idx_once = PTHREAD_ONCE_INIT;
+
+static void make_target_idx(void)
+{
+    target_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+/* The chain verified: the leaf's public key must also be pinned, when pins are set. */
+static int verify_pin(int ok, X509_STORE_CTX *x)
+{
+    if (!ok || X509_STORE_CTX_get_error_depth(x) != 0)
+        return ok;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+    const struct sg_upstream_target *t =
+        ssl ? SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), target_idx) : NULL;
+    if (!t || !t->npins)
+        return ok;
+    X509 *leaf = X509_STORE_CTX_get_current_cert(x);
+    unsigned char *der = NULL;
+    int len = leaf ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(leaf), &der) : -1;
+    bool match = false;
+    if (len > 0) {
+        uint8_t h[SG_SHA256_LEN];
+        sg_sha256(der, (size_t)len, h);
+        for (size_t i = 0; i < t->npins && !match; i++)
+            match = memcmp(h, t->pins[i], 32) == 0;
+    }
+    OPENSSL_free(der);
+    if (!match)
+        X509_STORE_CTX_set_error(x, X509_V_ERR_APPLICATION_VERIFICATION);
+    return match;
+}
+
+int sg_upstream_target_pin(struct sg_upstream_target *t, const uint8_t (*pins)[32], size_t n)
+{
+    if (!n)
+        return 0;
+    t->pins = malloc(n * 32);
+    if (!t->pins)
+        return SG_ENOMEM;
+    memcpy(t->pins, pins, n * 32);
+    t->npins = n;
+    /* pinned and unpinned targets must never share pooled connections */
+    size_t kl = strlen(t->key) + 2 * 32 + 8;
+    char *k = malloc(kl);
+    if (!k)
+        return SG_ENOMEM;
+    char hex[65];
+    sg_hex_encode(pins[0], 32, hex);
+    snprintf(k, kl, "%s|pin:%s", t->key, hex);
+    free(t->key);
+    t->key = k;
+    return 0;
+}
 
 struct sg_upstream_headers {
     char *block; /* "Name: value\r\n" lines */
@@ -119,6 +179,7 @@ static void target_free(struct sg_upstream_target *t)
     free(t->desc);
     if (t->ssl_ctx)
         SSL_CTX_free(t->ssl_ctx);
+    free(t->pins);
     free(t);
 }
 
@@ -280,7 +341,9 @@ int sg_upstream_target_new(const char *base_url, const char *unix_path, const ch
                 t, sg_error_set(err, SG_ECRYPTO, "cannot create TLS context: %s", ssl_errstr()));
         t->ssl_ctx = ctx;
         SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        pthread_once(&target_idx_once, make_target_idx);
+        SSL_CTX_set_ex_data(ctx, target_idx, t);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_pin);
         SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
         static const unsigned char alpn[] = "\x08http/1.1";
         SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
@@ -639,7 +702,9 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
         unsigned long tls = c->t->tls ? bufferevent_get_openssl_error(bev) : 0;
         SSL *ssl = c->t->tls ? bufferevent_openssl_get_ssl(bev) : NULL;
         long vr = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
-        if (vr != X509_V_OK)
+        if (vr == X509_V_ERR_APPLICATION_VERIFICATION && c->t->npins)
+            snprintf(msg, sizeof(msg), "TLS key of %s does not match its pin_sha256", c->t->desc);
+        else if (vr != X509_V_OK)
             snprintf(msg, sizeof(msg), "TLS certificate of %s not accepted: %s", c->t->desc,
                      X509_verify_cert_error_string(vr));
         else if (tls && ERR_SYSTEM_ERROR(tls))

@@ -47,6 +47,10 @@ struct sg_upstream_target;
  * `err` filled (unparsable URL, host that does not resolve, unreadable CA bundle). */
 int sg_upstream_target_new(const char *base_url, const char *unix_path, const char *ca_file,
                            struct sg_upstream_target **out, struct sg_error *err);
+/* Pins the target's TLS server key: the SHA-256 of the leaf certificate's
+ * SubjectPublicKeyInfo must be one of `pins` (n x 32 bytes, copied), on top of the chain
+ * and name checks. Call before the first connection. Returns 0 or SG_ENOMEM. */
+int sg_upstream_target_pin(struct sg_upstream_target *t, const uint8_t (*pins)[32], size_t n);
 void sg_upstream_target_ref(struct sg_upstream_target *t);
 void sg_upstream_target_unref(struct sg_upstream_target *t);
 /* The resolved addresses as text ("10.0.0.5:8000, …" or the socket path), for logs. */

@@ -203,3 +203,93 @@ def test_systemd_unit_is_valid(workdir):
     problems = [l for l in (p.stdout + p.stderr).splitlines()
                 if "sovgate.service" in l and "Documentation" not in l]
     assert problems == [], problems
+
+
+def make_client_certs(d, ca_name, names):
+    """A client CA and one certificate per name (CN), with openssl."""
+    def ossl(*a):
+        subprocess.run(["openssl", *a], check=True, capture_output=True)
+    ca_key, ca = f"{d}/{ca_name}.key", f"{d}/{ca_name}.pem"
+    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", ca_key, "-out", ca, "-subj", f"/CN={ca_name}", "-days", "2")
+    out = {}
+    for n in names:
+        k, csr, crt = f"{d}/{ca_name}-{n}.key", f"{d}/{ca_name}-{n}.csr", f"{d}/{ca_name}-{n}.pem"
+        ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", k, "-out", csr, "-subj", f"/CN={n}")
+        ossl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+             "-out", crt, "-days", "1")
+        out[n] = (crt, k)
+    return ca, out
+
+
+def mtls_post(g, cert=None, key=None):
+    import http.client
+    ctx = ssl.create_default_context(cafile=g.certs["ca"])
+    if cert:
+        ctx.load_cert_chain(cert[0], cert[1])
+    c = http.client.HTTPSConnection("localhost", g.port, context=ctx, timeout=10)
+    h = {"Content-Type": "application/json"}
+    if key:
+        h["Authorization"] = f"Bearer {key}"
+    c.request("POST", "/v1/chat/completions", body=json.dumps(
+        {"model": "assistant", "messages": [{"role": "user", "content": "hi"}]}), headers=h)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, data
+
+
+def test_mutual_tls_identities(make_gateway, upstream, workdir):
+    ca, certs = make_client_certs(workdir, "clientca", ["shop", "other", "stranger"])
+    g = make_gateway(backends=[{"name": "b1", "url": upstream.url}],
+                     routes=[{"model": "assistant", "backends": ["b1"]}],
+                     clients={"shop": None, "other": None}, start=False)
+    g.config["listen"]["tls"]["client_ca"] = ca
+    g.write_config()
+    g.start()
+    # optional: a key alone still works
+    assert mtls_post(g, key=g.keys["shop"])[0] == 200
+    # a certificate alone authenticates as the client it names
+    assert mtls_post(g, cert=certs["shop"])[0] == 200
+    g.wait_log(lambda j: j.get("event") == "request" and j.get("client") == "shop")
+    st, body = mtls_post(g, cert=certs["stranger"])
+    assert st == 401 and json.loads(body)["error"]["code"] == "unknown_client_certificate"
+    # a key and a certificate of different clients
+    st, body = mtls_post(g, cert=certs["other"], key=g.keys["shop"])
+    assert st == 401 and json.loads(body)["error"]["code"] == "certificate_mismatch"
+    assert mtls_post(g, cert=certs["other"], key=g.keys["other"])[0] == 200
+
+
+def test_mutual_tls_required(make_gateway, upstream, workdir):
+    ca, certs = make_client_certs(workdir, "clientca", ["shop"])
+    other_ca, other = make_client_certs(workdir, "rogueca", ["shop"])
+    g = make_gateway(backends=[{"name": "b1", "url": upstream.url}],
+                     routes=[{"model": "assistant", "backends": ["b1"]}], start=False)
+    g.config["listen"]["tls"]["client_ca"] = ca
+    g.config["listen"]["tls"]["client_cert"] = "required"
+    g.write_config()
+    g.start()
+    assert mtls_post(g, cert=certs["shop"])[0] == 200
+    for cert in (None, other["shop"]):  # no certificate; one from another CA
+        with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
+            mtls_post(g, cert=cert, key=g.key)
+    # openssl s_client: refused without a certificate, accepted with the right one
+    base = ["openssl", "s_client", "-connect", f"127.0.0.1:{g.port}", "-CAfile",
+            g.certs["ca"], "-servername", "localhost", "-verify_return_error", "-brief",
+            "-ign_eof"]
+    req = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    p = subprocess.run(base, input=req, capture_output=True, text=True, timeout=20)
+    assert p.returncode != 0 and "HTTP/1.1 200" not in p.stdout
+    p = subprocess.run(base + ["-cert", certs["shop"][0], "-key", certs["shop"][1]], input=req,
+                       capture_output=True, text=True, timeout=20)
+    assert "HTTP/1.1 200" in p.stdout, p.stdout + p.stderr
+
+
+def test_client_cert_needs_client_ca(workdir, upstream):
+    g = sgtest.Gateway(workdir, backends=[{"name": "b1", "url": upstream.url}],
+                       routes=[{"model": "assistant", "backends": ["b1"]}], start=False)
+    g.config["listen"]["tls"]["client_cert"] = "required"
+    g.write_config()
+    p = sgtest.run(["check-config", g.path])
+    assert p.returncode == 1 and "needs listen.tls.client_ca" in p.stderr

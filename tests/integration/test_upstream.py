@@ -238,3 +238,48 @@ def test_unresolvable_backend_host_fails_the_config(workdir):
                    "routes": [{"model": "m", "backends": ["x"]}]}, f)
     p = sgtest.run(["check-config", path])
     assert p.returncode == 1 and "cannot resolve" in p.stderr
+
+
+def spki_pin(cert_pem):
+    """base64(SHA-256(SubjectPublicKeyInfo)) of a certificate, with openssl."""
+    import subprocess
+    pub = subprocess.run(["openssl", "x509", "-in", cert_pem, "-pubkey", "-noout"],
+                         check=True, capture_output=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub,
+                         check=True, capture_output=True).stdout
+    dig = subprocess.run(["openssl", "dgst", "-sha256", "-binary"], input=der, check=True,
+                         capture_output=True).stdout
+    import base64
+    return base64.b64encode(dig).decode()
+
+
+def test_pinned_backend_key(make_gateway, make_upstream, workdir):
+    certs = sgtest.make_certs(workdir)
+    u = make_upstream("secure", tls_cert=certs["cert"], tls_key=certs["key"])
+    right = spki_pin(certs["cert"])
+    wrong = spki_pin(certs["ca"])  # a real key, just not the server's
+    g = make_gateway(backends=[{"name": "ok", "url": f"https://localhost:{u.port}",
+                                "ca": certs["ca"], "pin_sha256": [wrong, right]},
+                               {"name": "bad", "url": f"https://localhost:{u.port}",
+                                "ca": certs["ca"], "pin_sha256": [wrong]}],
+                     routes=[{"model": "a", "backends": ["ok"]},
+                             {"model": "b", "backends": ["bad"]}])
+    assert g.chat("pinned", model="a")[0] == 200
+    st, _, body = g.chat("x", model="b")
+    assert st == 503, body
+    g.wait_log(lambda j: "does not match its pin_sha256" in j.get("reason", "") +
+               j.get("detail", ""))
+    assert len(u.api_requests()) == 1
+
+
+def test_bad_pin_is_a_config_error(workdir):
+    import os
+    path = os.path.join(workdir, "c.yaml")
+    with open(path, "w") as f:
+        json.dump({"listen": {"address": "127.0.0.1:0", "plaintext": True},
+                   "backends": [{"name": "x", "url": "https://127.0.0.1:1",
+                                 "pin_sha256": ["short", {"a": 1}]}],
+                   "routes": [{"model": "m", "backends": ["x"]}]}, f)
+    p = sgtest.run(["check-config", path])
+    assert p.returncode == 1
+    assert "is not a base64 SHA-256 digest" in p.stderr and "expected a string" in p.stderr

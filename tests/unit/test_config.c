@@ -56,7 +56,8 @@ static const char valid[] =
     "    aliases: [gpt-4o-mini]\n"
     "    backends: [a, {name: b, model: qwen2.5}]\n"
     "limits: {max_body: 1MiB, max_connections: 500}\n"
-    "timeouts: {idle: 5s, request: 2m}\n";
+    "timeouts: {idle: 5s, request: 2m}\n"
+    "egress: {allow: [10.0.0.5]}\n";
 
 static void test_valid(void **state)
 {
@@ -268,8 +269,9 @@ static void test_credential_reference(void **state)
     static const char y[] = "listen: {address: \"127.0.0.1:1\", plaintext: true}\n"
                             "backends:\n"
                             "  - {name: a, url: \"https://api.example.eu\", credential: "
-                            "env:SG_TEST_UNSET_VAR}\n"
-                            "routes: [{model: m, backends: [a]}]\n";
+                            "env:SG_TEST_UNSET_VAR, jurisdiction: DE}\n"
+                            "routes: [{model: m, backends: [a]}]\n"
+                            "egress: {allow: [api.example.eu]}\n";
     struct sg_config *c = NULL;
     struct sg_config_diags d;
     unsetenv("SG_TEST_UNSET_VAR");
@@ -376,23 +378,23 @@ static void test_redaction(void **state)
              "  surprise: 1\n",
              valid);
     assert_int_not_equal(load(yaml, &cfg, &d), 0);
-    EXPECT_DIAG(&d, "t.yaml:17:12: redaction.enabled: expected true or false");
-    EXPECT_DIAG(&d, "t.yaml:18:8: redaction.key: must be a reference env:NAME or file:PATH, "
+    EXPECT_DIAG(&d, "t.yaml:18:12: redaction.enabled: expected true or false");
+    EXPECT_DIAG(&d, "t.yaml:19:8: redaction.key: must be a reference env:NAME or file:PATH, "
                     "never the key");
-    EXPECT_DIAG(&d, "t.yaml:19:13: redaction.actions.card: an entity type is 1 to 24 of A-Z, "
+    EXPECT_DIAG(&d, "t.yaml:20:13: redaction.actions.card: an entity type is 1 to 24 of A-Z, "
                     "0-9 and _");
-    EXPECT_DIAG(&d, "t.yaml:19:32: redaction.actions.PHONE: must be allow, mask, pseudonymize, "
+    EXPECT_DIAG(&d, "t.yaml:20:32: redaction.actions.PHONE: must be allow, mask, pseudonymize, "
                     "hash or block");
-    EXPECT_DIAG(&d, "t.yaml:20:27: redaction.fields.billing_email: must be an entity type "
+    EXPECT_DIAG(&d, "t.yaml:21:27: redaction.fields.billing_email: must be an entity type "
                     "(e.g. EMAIL) or none");
-    EXPECT_DIAG(&d, "t.yaml:21:16: redaction.output_scan: \"x\" is not an entity type");
-    EXPECT_DIAG(&d, "t.yaml:22:17: redaction.max_findings: must be between 1 and 1000000");
-    EXPECT_DIAG(&d, "t.yaml:24:14: redaction.detectors[0].name: a type name is 1 to 24 of A-Z, "
+    EXPECT_DIAG(&d, "t.yaml:22:16: redaction.output_scan: \"x\" is not an entity type");
+    EXPECT_DIAG(&d, "t.yaml:23:17: redaction.max_findings: must be between 1 and 1000000");
+    EXPECT_DIAG(&d, "t.yaml:25:14: redaction.detectors[0].name: a type name is 1 to 24 of A-Z, "
                     "0-9 and _, starting with a letter");
-    EXPECT_DIAG(&d, "t.yaml:25:7: redaction.detectors[1]: a detector needs a regex or terms");
-    EXPECT_DIAG(&d, "t.yaml:26:7: redaction.detectors[2]: name is required");
-    EXPECT_DIAG(&d, "t.yaml:26:20: redaction.detectors[2].colour: unknown key");
-    EXPECT_DIAG(&d, "t.yaml:27:3: redaction.surprise: unknown key");
+    EXPECT_DIAG(&d, "t.yaml:26:7: redaction.detectors[1]: a detector needs a regex or terms");
+    EXPECT_DIAG(&d, "t.yaml:27:7: redaction.detectors[2]: name is required");
+    EXPECT_DIAG(&d, "t.yaml:27:20: redaction.detectors[2].colour: unknown key");
+    EXPECT_DIAG(&d, "t.yaml:28:3: redaction.surprise: unknown key");
     assert_int_equal(d.n, 12); /* one each: no follow-up errors */
     sg_config_diags_free(&d);
 }

@@ -60,7 +60,8 @@ static const char cfg_yaml[] =
     "  - {name: cfgclient, key_hash: "
     "\"sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae\", models: [m]}\n"
     "keys_db: %s\n"
-    "backends: [{name: a, url: \"http://a\"}]\n"
+    "backends: [{name: a, url: \"http://a\", sovereign: true}]\n"
+    "egress: {allow: [a]}\n"
     "routes:\n"
     "  - {model: m, aliases: [m-alias], backends: [a]}\n"
     "  - {model: other, backends: [a]}\n";
