@@ -254,6 +254,10 @@ static void worker_free(struct sg_worker *w)
     sg_http_server_free(w->http);
     sg_upstream_free(w->up);
     sg_detect_scratch_free(w->dscratch);
+    /* Bufferevents freed with deferred callbacks still queued are only released by the
+     * loop: let it run those (nothing else is left to fire) before the base goes. */
+    for (int i = 0; w->base && i < 4; i++)
+        event_base_loop(w->base, EVLOOP_NONBLOCK);
     sg_audit_free_waits(w); /* after the trail was closed: no callback can come any more */
     if (w->base)
         event_base_free(w->base);
