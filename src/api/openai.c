@@ -9,14 +9,57 @@
 #include <string.h>
 
 static const struct sg_endpoint_info endpoints[SG_EP_COUNT] = {
-    {SG_EP_CHAT, "/v1/chat/completions", "POST", true, true},
-    {SG_EP_COMPLETIONS, "/v1/completions", "POST", true, true},
-    {SG_EP_EMBEDDINGS, "/v1/embeddings", "POST", true, true},
-    {SG_EP_MODELS, "/v1/models", "GET", true, false},
-    {SG_EP_HEALTHZ, "/healthz", "GET", false, false},
-    {SG_EP_READYZ, "/readyz", "GET", false, false},
-    {SG_EP_METRICS, "/metrics", "GET", false, false},
+    {SG_EP_CHAT, "/v1/chat/completions", "POST", true, true, SG_DIALECT_OPENAI},
+    {SG_EP_COMPLETIONS, "/v1/completions", "POST", true, true, SG_DIALECT_OPENAI},
+    {SG_EP_EMBEDDINGS, "/v1/embeddings", "POST", true, true, SG_DIALECT_OPENAI},
+    {SG_EP_MODELS, "/v1/models", "GET", true, false, SG_DIALECT_OPENAI},
+    {SG_EP_HEALTHZ, "/healthz", "GET", false, false, SG_DIALECT_OPENAI},
+    {SG_EP_READYZ, "/readyz", "GET", false, false, SG_DIALECT_OPENAI},
+    {SG_EP_METRICS, "/metrics", "GET", false, false, SG_DIALECT_OPENAI},
 };
+
+static const struct sg_endpoint_info anthropic_messages = {
+    SG_EP_CHAT, "/v1/messages", "POST", true, true, SG_DIALECT_ANTHROPIC};
+static const struct sg_endpoint_info azure[] = {
+    {SG_EP_CHAT, "/openai/deployments/{model}/chat/completions", "POST", true, true,
+     SG_DIALECT_AZURE},
+    {SG_EP_COMPLETIONS, "/openai/deployments/{model}/completions", "POST", true, true,
+     SG_DIALECT_AZURE},
+    {SG_EP_EMBEDDINGS, "/openai/deployments/{model}/embeddings", "POST", true, true,
+     SG_DIALECT_AZURE},
+};
+
+const struct sg_endpoint_info *sg_api_route(const char *path, size_t len, char *model, size_t cap)
+{
+    if (cap)
+        model[0] = '\0';
+    const struct sg_endpoint_info *e = sg_api_endpoint(path, len);
+    if (e)
+        return e;
+    if (len > 1 && path[len - 1] == '/')
+        len--;
+    if (len == 12 && memcmp(path, "/v1/messages", 12) == 0)
+        return &anthropic_messages;
+    /* /openai/deployments/{deployment}/<operation> */
+    static const char pre[] = "/openai/deployments/";
+    size_t pl = sizeof(pre) - 1;
+    if (len <= pl || memcmp(path, pre, pl) != 0)
+        return NULL;
+    const char *d = path + pl, *end = path + len;
+    const char *slash = memchr(d, '/', (size_t)(end - d));
+    if (!slash || slash == d || (size_t)(slash - d) >= cap)
+        return NULL;
+    for (size_t i = 0; i < sizeof(azure) / sizeof(azure[0]); i++) {
+        const char *op = strstr(azure[i].path, "}") + 1; /* "/chat/completions" ... */
+        size_t ol = strlen(op);
+        if ((size_t)(end - slash) == ol && memcmp(slash, op, ol) == 0) {
+            memcpy(model, d, (size_t)(slash - d));
+            model[slash - d] = '\0';
+            return &azure[i];
+        }
+    }
+    return NULL;
+}
 
 const struct sg_endpoint_info *sg_api_endpoint(const char *path, size_t len)
 {
@@ -362,6 +405,19 @@ int sg_api_decode(enum sg_endpoint ep, const char *body, size_t len, json_t **ou
         json_decref(j);
         return -1;
     }
+    int rc = sg_api_validate(ep, j, model, stream, e);
+    if (rc == 0)
+        *out = j;
+    else
+        json_decref(j);
+    return rc;
+}
+
+int sg_api_validate(enum sg_endpoint ep, json_t *j, const char **model, bool *stream,
+                    struct sg_api_error *e)
+{
+    *model = NULL;
+    *stream = false;
     const json_t *m = json_object_get(j, "model");
     if (!m) {
         missing(e, "model");
@@ -404,10 +460,8 @@ int sg_api_decode(enum sg_endpoint ep, const char *body, size_t len, json_t **ou
     }
     *stream = json_is_true(json_object_get(j, "stream"));
     *model = json_string_value(m);
-    *out = j;
     return 0;
 fail:
-    json_decref(j);
     return -1;
 }
 

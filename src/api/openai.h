@@ -23,16 +23,29 @@ enum sg_endpoint {
     SG_EP_COUNT
 };
 
-struct sg_endpoint_info {
-    enum sg_endpoint ep;
-    const char *path;   /* public path, also the metrics label */
-    const char *method; /* "GET" or "POST" */
-    bool auth;          /* needs a client key */
-    bool proxied;       /* answered by a backend */
+/* Other APIs the gateway also speaks: their requests are translated into the OpenAI one
+ * (src/api/dialect*.c), so that redaction, policy, routing and audit run once, the same
+ * way, for all of them; the answers are translated back. */
+enum sg_dialect {
+    SG_DIALECT_OPENAI = 0,
+    SG_DIALECT_ANTHROPIC, /* POST /v1/messages */
+    SG_DIALECT_AZURE,     /* /openai/deployments/{deployment}/chat/completions|... */
 };
 
-/* Finds the endpoint for a request path (without query). NULL when none matches. */
+struct sg_endpoint_info {
+    enum sg_endpoint ep; /* what it is inside the gateway (chat for Anthropic messages) */
+    const char *path;    /* public path (a pattern with {model} for Azure), the metrics label */
+    const char *method;  /* "GET" or "POST" */
+    bool auth;           /* needs a client key */
+    bool proxied;        /* answered by a backend */
+    enum sg_dialect dialect;
+};
+
+/* Finds the OpenAI endpoint for a request path (without query). NULL when none matches. */
 const struct sg_endpoint_info *sg_api_endpoint(const char *path, size_t len);
+/* Same, with the other dialects too. For a path that names the model (Azure deployments),
+ * the name is copied into `model` (empty otherwise). */
+const struct sg_endpoint_info *sg_api_route(const char *path, size_t len, char *model, size_t cap);
 const struct sg_endpoint_info *sg_api_endpoint_info(enum sg_endpoint ep);
 
 /* An error to answer with. */
@@ -59,6 +72,10 @@ int sg_api_error_json(const struct sg_api_error *e, struct sg_buf *out);
  * was requested in `*stream`. On failure returns -1 with `e` filled (status 400). */
 int sg_api_decode(enum sg_endpoint ep, const char *body, size_t len, json_t **out,
                   const char **model, bool *stream, struct sg_api_error *e);
+/* The validation part of sg_api_decode, on an object already parsed (e.g. translated
+ * from another API dialect). `j` stays the caller's. */
+int sg_api_validate(enum sg_endpoint ep, json_t *j, const char **model, bool *stream,
+                    struct sg_api_error *e);
 
 /* The text fields of a validated request body, in a fixed order (so that field i of a
  * copy of a body is field i of the original): chat message contents (strings, and the

@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 
+#include "api/dialect.h"
 #include "api/openai.h"
 #include "core/buf.h"
 #include "gateway/snapshot.h"
@@ -117,6 +118,8 @@ struct sg_req {
     enum sg_relay_mode mode;
     struct sg_buf resp; /* non-streaming body or error body from upstream */
     struct sg_sse_parser sse;
+    struct sg_anthropic_stream astream; /* the Anthropic dialect's stream state */
+    char path_model[128];               /* a model named by the path (Azure deployments) */
     bool sse_init;
     bool started;   /* a streaming response was begun towards the client */
     bool done_seen; /* the upstream sent data: [DONE] */
@@ -173,9 +176,11 @@ bool sg_redact_allows(struct sg_req *r, const struct sg_config_backend *b,
 void sg_redact_refuse(struct sg_req *r, const struct sg_policy_verdict *v);
 /* The response filter: output scan and restore of a whole answer or one streamed chunk. */
 int sg_filter_redact(struct sg_req *r, json_t *obj);
-/* At the end of a stream: appends, as SSE events, what is still held back for streams
- * whose choice never sent a finish_reason. Returns 0 or -1. */
-int sg_redact_stream_flush(struct sg_req *r, struct sg_buf *sse);
+/* Formats one chat.completion.chunk as the client's SSE event(s) (proxy.c). */
+typedef int (*sg_chunk_fmt_fn)(struct sg_req *r, json_t *chunk, struct sg_buf *out);
+/* At the end of a stream: appends, as SSE events (formatted by `fmt`), what is still held
+ * back for streams whose choice never sent a finish_reason. Returns 0 or -1. */
+int sg_redact_stream_flush(struct sg_req *r, struct sg_buf *sse, sg_chunk_fmt_fn fmt);
 /* Audit records (record.c). Appends the request's record of `type` ("request" or
  * "decision") and calls k(r, result) on the worker once it is durable or failed (at once
  * with 0 when there is no audit trail or the endpoint is not audited). */

@@ -37,7 +37,10 @@ static void send_error(struct sg_req *r)
     struct sg_buf b;
     char ra[16];
     sg_buf_init(&b, 4096);
-    sg_api_error_json(&r->err, &b);
+    if (r->ep && r->ep->dialect == SG_DIALECT_ANTHROPIC)
+        sg_anthropic_error(&r->err, &b); /* in the shape the client's library reads */
+    else
+        sg_api_error_json(&r->err, &b);
     struct sg_http_out_header h[4];
     size_t n = sg_req_headers(r, h, 3);
     if (r->err.retry_after) {
@@ -170,13 +173,47 @@ static int stage_authn(struct sg_req *r)
     return 0;
 }
 
+/* A request in another dialect: parsed, translated into the OpenAI request, validated. */
+static int decode_dialect(struct sg_req *r, const char *body, size_t len, const char **model)
+{
+    struct sg_json_error je;
+    json_t *j = sg_json_parse(body ? body : "", len, SG_JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        sg_api_error_set(&r->err, 400, "invalid_request_error", "invalid_json", NULL,
+                         "The request body is not a JSON object%s%s.", j ? "" : ": ",
+                         j ? "" : je.text);
+        return -1;
+    }
+    json_t *chat = j;
+    if (r->ep->dialect == SG_DIALECT_ANTHROPIC) {
+        chat = sg_anthropic_request(j, &r->err);
+        json_decref(j);
+        if (!chat)
+            return -1;
+    } else if (r->ep->dialect == SG_DIALECT_AZURE) {
+        /* the deployment in the path is the model */
+        json_object_set_new(chat, "model", json_string(r->path_model));
+    }
+    if (sg_api_validate(r->ep->ep, chat, model, &r->stream, &r->err) != 0) {
+        json_decref(chat);
+        return -1;
+    }
+    r->body = chat;
+    return 0;
+}
+
 static int stage_decode(struct sg_req *r)
 {
     size_t len;
     const char *body = sg_http_req_body(r->http, &len);
     const char *model;
-    if (sg_api_decode(r->ep->ep, body, len, &r->body, &model, &r->stream, &r->err) != 0)
+    if (r->ep->dialect != SG_DIALECT_OPENAI) {
+        if (decode_dialect(r, body, len, &model) != 0)
+            return -1;
+    } else if (sg_api_decode(r->ep->ep, body, len, &r->body, &model, &r->stream, &r->err) != 0) {
         return -1;
+    }
     r->model = sg_arena_strdup(sg_http_req_arena(r->http), model);
     if (!r->model) {
         sg_api_error_set(&r->err, 500, "server_error", NULL, NULL, "Out of memory.");
@@ -184,6 +221,8 @@ static int stage_decode(struct sg_req *r)
     }
     const json_t *so = json_object_get(r->body, "stream_options");
     r->include_usage = json_is_true(json_object_get(so, "include_usage"));
+    if (r->ep->dialect == SG_DIALECT_ANTHROPIC)
+        sg_anthropic_stream_init(&r->astream, r->model);
     return 0;
 }
 
@@ -388,7 +427,7 @@ int sg_pipeline_on_head(void *app, struct sg_http_req *http)
     sg_metrics_inflight(w->rt->metrics, 1);
 
     const struct sg_http_head *h = sg_http_req_head(http);
-    r->ep = sg_api_endpoint(h->path, h->path_len);
+    r->ep = sg_api_route(h->path, h->path_len, r->path_model, sizeof(r->path_model));
     if (!r->ep) {
         sg_api_error_set(&r->err, 404, "invalid_request_error", "unknown_url", NULL,
                          "Invalid URL (%.*s %.*s): this gateway serves the OpenAI API under "

@@ -86,8 +86,12 @@ static void stream_fail_now(struct sg_req *r, const char *message)
     sg_api_error_set(&e, 502, "server_error", "upstream_error", NULL, "%s", message);
     sg_buf_init(&b, 2048);
     sg_buf_init(&ev, 4096);
-    sg_api_error_json(&e, &b);
-    sg_sse_write(&ev, NULL, b.data, b.len);
+    if (r->ep->dialect == SG_DIALECT_ANTHROPIC) {
+        sg_anthropic_stream_error(&r->astream, &e, &ev);
+    } else {
+        sg_api_error_json(&e, &b);
+        sg_sse_write(&ev, NULL, b.data, b.len);
+    }
     sg_http_stream_write(r->http, ev.data, ev.len);
     sg_buf_free(&b);
     sg_buf_free(&ev);
@@ -129,6 +133,17 @@ static int on_status(void *arg, int status, const char *ct, const char *retry_af
     return 0;
 }
 
+/* One chunk as the client's event(s): OpenAI's "data: {…}" (compact JSON has no line
+ * breaks, so one data line carries it), or the client dialect's typed events. */
+static int format_chunk(struct sg_req *r, json_t *obj, struct sg_buf *out)
+{
+    if (r->ep->dialect == SG_DIALECT_ANTHROPIC)
+        return sg_anthropic_stream_chunk(&r->astream, obj, out);
+    int rc = sg_buf_append(out, "data: ", 6);
+    rc = rc ? rc : sg_json_dump(obj, out);
+    return rc ? rc : sg_buf_append(out, "\n\n", 2);
+}
+
 static int on_event(void *arg, const char *event, const char *data, size_t len)
 {
     struct sg_req *r = arg;
@@ -155,20 +170,17 @@ static int on_event(void *arg, const char *event, const char *data, size_t len)
         r->fail_reason = "filter";
         return -1;
     }
-    /* Usage is always requested upstream (for accounting); clients that did not ask for
-     * it do not get it. */
-    if (!r->include_usage) {
+    /* Usage is always requested upstream (for accounting); OpenAI clients that did not
+     * ask for it do not get it (other dialects carry it in their own events). */
+    if (!r->include_usage && r->ep->dialect == SG_DIALECT_OPENAI) {
         if (usage_only) {
             json_decref(obj);
             return 0;
         }
         json_object_del(obj, "usage");
     }
-    /* Compact JSON has no line breaks, so one data line carries the event. */
     sg_buf_reset(&r->resp);
-    int rc = sg_buf_append(&r->resp, "data: ", 6);
-    rc = rc ? rc : sg_json_dump(obj, &r->resp);
-    rc = rc ? rc : sg_buf_append(&r->resp, "\n\n", 2);
+    int rc = format_chunk(r, obj, &r->resp);
     json_decref(obj);
     if (rc) {
         r->fail_reason = "event_too_large";
@@ -254,9 +266,14 @@ static void relay_body(struct sg_req *r)
         sg_req_fail(r);
         return;
     }
+    if (r->ep->dialect == SG_DIALECT_ANTHROPIC) {
+        json_t *m = sg_anthropic_response(j, r->model);
+        json_decref(j);
+        j = m;
+    }
     /* The upstream body is no longer needed: serialize the answer into its buffer. */
     sg_buf_reset(&r->resp);
-    int rc = sg_json_dump(j, &r->resp);
+    int rc = j ? sg_json_dump(j, &r->resp) : SG_ENOMEM;
     json_decref(j);
     if (rc) {
         sg_api_error_set(&r->err, 502, "server_error", "upstream_error", NULL,
@@ -277,9 +294,15 @@ static void stream_end_after_audit(struct sg_req *r, int result)
     }
     /* text still held back by redaction for a choice that sent no finish_reason */
     sg_buf_reset(&r->resp);
-    if (sg_redact_stream_flush(r, &r->resp) == 0 && r->resp.len)
+    if (sg_redact_stream_flush(r, &r->resp, format_chunk) == 0 && r->resp.len)
         stream_out(r, r->resp.data, r->resp.len);
-    stream_out(r, "data: [DONE]\n\n", 14);
+    if (r->ep->dialect == SG_DIALECT_ANTHROPIC) {
+        sg_buf_reset(&r->resp);
+        if (sg_anthropic_stream_end(&r->astream, &r->resp) == 0)
+            stream_out(r, r->resp.data, r->resp.len);
+    } else {
+        stream_out(r, "data: [DONE]\n\n", 14);
+    }
     sg_http_stream_end(r->http);
 }
 
@@ -375,7 +398,8 @@ static int start_attempt(struct sg_req *r, const struct sg_backend_rt *be, const
     struct sg_upstream_opts o = {
         .target = be->target,
         .method = "POST",
-        .path = r->ep->path,
+        .path =
+            sg_api_endpoint_info(r->ep->ep)->path, /* the OpenAI one, whatever the client spoke */
         .headers = be->headers[r->stream ? 1 : 0],
         .body = r->up_body.data,
         .body_len = r->up_body.len,

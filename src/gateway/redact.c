@@ -599,7 +599,7 @@ int sg_filter_redact(struct sg_req *r, json_t *obj)
     return 0;
 }
 
-int sg_redact_stream_flush(struct sg_req *r, struct sg_buf *sse)
+int sg_redact_stream_flush(struct sg_req *r, struct sg_buf *sse, sg_chunk_fmt_fn fmt)
 {
     struct sg_redact_req *x = r->rx;
     if (!x)
@@ -615,9 +615,7 @@ int sg_redact_stream_flush(struct sg_req *r, struct sg_buf *sse)
             json_pack("{s:s,s:s,s:I,s:s,s:[o]}", "id", x->chunk_id, "object", x->chunk_object,
                       "created", x->created, "model", r->model, "choices", ch);
         int rc = chunk ? flush_choice(r, ch, s->choice, chat) : -1;
-        rc = rc ? rc : sg_buf_append(sse, "data: ", 6);
-        rc = rc ? rc : sg_json_dump(chunk, sse);
-        rc = rc ? rc : sg_buf_append(sse, "\n\n", 2);
+        rc = rc ? rc : fmt(r, chunk, sse);
         json_decref(chunk);
         if (rc)
             return -1;

@@ -108,3 +108,15 @@ test('a stream that breaks mid-way raises an APIError in the client', async () =
     for await (const chunk of stream) void chunk;
   }, (e) => e instanceof OpenAI.APIError);
 });
+
+test('Azure OpenAI client: deployments map to routes', async () => {
+  const { AzureOpenAI } = await import('openai');
+  const azure = new AzureOpenAI({ endpoint: baseURL.replace(/\/v1\/?$/, ''), apiKey,
+                                  apiVersion: '2024-10-21', deployment: 'gpt-4o-mini',
+                                  maxRetries: 0, timeout: 20000 });
+  const r = await azure.chat.completions.create({
+    model: 'ignored-the-deployment-decides',
+    messages: [{ role: 'user', content: 'Hello Azure' }],
+  });
+  assert.equal(r.choices[0].message.content, '[up1] Hello Azure');
+});
