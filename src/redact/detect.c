@@ -94,36 +94,51 @@ static inline __m128i in_range(__m128i x, unsigned char a, unsigned char b)
 #endif
 
 /* Lists the token starts (out has room for n entries), so the scanners that look at token
- * starts only touch those: 16 bytes at a time with SSE2, one branch-free table test per
- * byte otherwise. A [0x80..0xFF] glue entry: inside a UTF-8 word no token starts. */
-static size_t token_starts(const unsigned char *t, size_t n, uint32_t *out)
+ * starts only touch those, and among them the ones that are not digits (caps, room for n
+ * entries too; their count in *ncaps): 16 bytes at a time with SSE2, one branch-free
+ * table test per byte otherwise. A [0x80..0xFF] glue entry: inside a UTF-8 word no token
+ * starts. */
+static size_t token_starts(const unsigned char *t, size_t n, uint32_t *out, uint32_t *caps,
+                           size_t *ncaps)
 {
+    *ncaps = 0;
     if (n == 0)
         return 0;
-    size_t k = 0, i = 1;
+    size_t k = 0, kc = 0, i = 1;
     out[0] = 0;
+    caps[0] = 0;
     k += start_tab[t[0]];
+    kc += start_tab[t[0]] & !sg_is_digit(t[0]);
 #if defined(__SSE2__)
     for (; i + 16 <= n; i += 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(t + i));
         __m128i p = _mm_loadu_si128((const __m128i *)(t + i - 1));
-        __m128i start = _mm_or_si128(_mm_or_si128(in_range(x, '0', '9'), in_range(x, 'A', 'Z')),
-                                     in_range(x, 0xC3, 0xC5));
+        __m128i digit = in_range(x, '0', '9');
+        __m128i cap = _mm_or_si128(in_range(x, 'A', 'Z'), in_range(x, 0xC3, 0xC5));
         __m128i glue = _mm_or_si128(
             _mm_or_si128(_mm_or_si128(in_range(p, '&', '\''), in_range(p, '-', '9')),
                          _mm_or_si128(in_range(p, '@', 'Z'), in_range(p, 'a', 'z'))),
             _mm_or_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8('_')), in_range(p, 0x80, 0xFF)));
-        unsigned bits = (unsigned)_mm_movemask_epi8(_mm_andnot_si128(glue, start));
+        unsigned cbits = (unsigned)_mm_movemask_epi8(_mm_andnot_si128(glue, cap));
+        unsigned bits = cbits | (unsigned)_mm_movemask_epi8(_mm_andnot_si128(glue, digit));
         while (bits) {
             out[k++] = (uint32_t)(i + (size_t)__builtin_ctz(bits));
             bits &= bits - 1;
         }
+        while (cbits) {
+            caps[kc++] = (uint32_t)(i + (size_t)__builtin_ctz(cbits));
+            cbits &= cbits - 1;
+        }
     }
 #endif
     for (; i < n; i++) {
+        unsigned st = start_tab[t[i]] & (sg_glue[t[i - 1]] ^ 1);
         out[k] = (uint32_t)i;
-        k += start_tab[t[i]] & (sg_glue[t[i - 1]] ^ 1);
+        k += st;
+        caps[kc] = (uint32_t)i;
+        kc += st & !sg_is_digit(t[i]);
     }
+    *ncaps = kc;
     return k;
 }
 
@@ -248,6 +263,22 @@ static inline unsigned ws_tail(unsigned char a, unsigned char b)
     return ((unsigned)a * 31u + b) & 4095u;
 }
 
+static inline void bit_set(uint64_t *f, unsigned b)
+{
+    f[b >> 6] |= 1ull << (b & 63);
+}
+
+static inline bool bit_test(const uint64_t *f, unsigned b)
+{
+    return (f[b >> 6] >> (b & 63)) & 1u;
+}
+
+/* The head filter's bit for the n bytes at w (n > 0). */
+static inline unsigned ws_head(const unsigned char *w, size_t n)
+{
+    return ws_tail(sg_fold_at(w, 0), n >= 2 ? sg_fold_at(w, 1) : 0);
+}
+
 void sg_wordset_build(struct sg_wordset *ws)
 {
     size_t n = ws->count;
@@ -280,14 +311,14 @@ void sg_wordset_build(struct sg_wordset *ws)
         ws->hash[i] = h;
         ws->len[i] = (uint8_t)l;
         ws->prefix[i] = pre;
+        bit_set(ws->head, ws_head(w, l));
         if (pre) {
             ws->plens |= 1ull << l;
+            ws->nohead |= l == 1;
         } else {
             ws->lens |= 1ull << l;
-            if (l >= 2) {
-                unsigned tb = ws_tail(w[l - 2], w[l - 1]);
-                ws->tail[tb >> 6] |= 1ull << (tb & 63);
-            }
+            if (l >= 2)
+                bit_set(ws->tail, ws_tail(w[l - 2], w[l - 1]));
         }
         uint32_t j = h & ws->mask;
         while (ws->slot[j])
@@ -296,29 +327,47 @@ void sg_wordset_build(struct sg_wordset *ws)
     }
 }
 
+/* Whether entry e is the l bytes at t + s, folded. */
+static inline bool ws_entry_is(const struct sg_wordset *ws, uint32_t e, const unsigned char *t,
+                               size_t s, size_t l)
+{
+    const unsigned char *w = (const unsigned char *)ws->words[e];
+    size_t k = 0;
+    while (k < l && sg_fold_at(t, s + k) == w[k])
+        k++;
+    return k == l;
+}
+
 static bool ws_probe(const struct sg_wordset *ws, uint32_t h, size_t l, bool pre,
                      const unsigned char *t, size_t s)
 {
     for (uint32_t j = h & ws->mask; ws->slot[j]; j = (j + 1) & ws->mask) {
         uint32_t e = ws->slot[j] - 1;
-        if (ws->hash[e] != h || ws->len[e] != l || ws->prefix[e] != pre)
-            continue;
-        const unsigned char *w = (const unsigned char *)ws->words[e];
-        size_t k = 0;
-        while (k < l && sg_fold_at(t, s + k) == w[k])
-            k++;
-        if (k == l)
+        if (ws->hash[e] == h && ws->len[e] == l && ws->prefix[e] == pre &&
+            ws_entry_is(ws, e, t, s, l))
             return true;
     }
     return false;
+}
+
+unsigned sg_ws_tags(const struct sg_wordset *ws, uint32_t h, const unsigned char *w, size_t n)
+{
+    if (n == 0 || n >= 64 || !((ws->lens >> n) & 1) || !bit_test(ws->head, ws_head(w, n)))
+        return 0;
+    unsigned tags = 0;
+    for (uint32_t j = h & ws->mask; ws->slot[j]; j = (j + 1) & ws->mask) {
+        uint32_t e = ws->slot[j] - 1;
+        if (ws->hash[e] == h && ws->len[e] == n && !ws->prefix[e] && ws_entry_is(ws, e, w, 0, n))
+            tags |= ws->tags[e];
+    }
+    return tags;
 }
 
 size_t sg_ws_ends_at(const struct sg_wordset *ws, const unsigned char *t, size_t lo, size_t at)
 {
     /* most positions end no entry: two bytes and one bit tell (entries of one byte aside) */
     if (at - lo >= 2 && !(ws->lens & 2)) {
-        unsigned tb = ws_tail(sg_fold_at(t, at - 2), sg_fold_at(t, at - 1));
-        if (!(ws->tail[tb >> 6] & (1ull << (tb & 63))))
+        if (!bit_test(ws->tail, ws_tail(sg_fold_at(t, at - 2), sg_fold_at(t, at - 1))))
             return 0;
     }
     uint32_t h = WS_BASIS;
@@ -355,15 +404,30 @@ static bool ws_prefix_at(const struct sg_wordset *ws, const unsigned char *w, si
     return false;
 }
 
+uint32_t sg_ws_hash(const unsigned char *w, size_t n)
+{
+    uint32_t h = WS_BASIS;
+    for (size_t k = n; k-- > 0;)
+        h = ws_step(h, sg_fold_at(w, k));
+    return h;
+}
+
+bool sg_ws_has_h(const struct sg_wordset *ws, uint32_t h, const unsigned char *w, size_t n)
+{
+    if (n == 0 || (!ws->nohead && !bit_test(ws->head, ws_head(w, n))))
+        return false;
+    if (n < 64 && ((ws->lens >> n) & 1) && ws_probe(ws, h, n, false, w, 0))
+        return true;
+    return ws->plens && ws_prefix_at(ws, w, n);
+}
+
 bool sg_ws_has(const struct sg_wordset *ws, const unsigned char *w, size_t n)
 {
-    if (n > 0 && n < 64 && ((ws->lens >> n) & 1)) {
-        uint32_t h = WS_BASIS;
-        for (size_t k = n; k-- > 0;)
-            h = ws_step(h, sg_fold_at(w, k));
-        if (ws_probe(ws, h, n, false, w, 0))
-            return true;
-    }
+    /* most words looked up are in no set: the head filter answers before any hashing */
+    if (n == 0 || (!ws->nohead && !bit_test(ws->head, ws_head(w, n))))
+        return false;
+    if (n < 64 && ((ws->lens >> n) & 1) && ws_probe(ws, sg_ws_hash(w, n), n, false, w, 0))
+        return true;
     return ws->plens && ws_prefix_at(ws, w, n);
 }
 
@@ -1153,6 +1217,11 @@ static int classify_chunk(struct scan *s, const struct chunk *c)
     unsigned nd = c->nd;
     bool plain = !c->plus && !(c->seps & SEP_PAREN);
 
+    /* Most numbers are quantities, prices and short references: fewer than seven digits in
+     * one or two groups are none of the shapes below (dates have three groups, IPv4
+     * addresses four, a year is four digits alone; the rest need seven digits or more). */
+    if (nd < 7 && c->ng < 3 && !(c->ng == 1 && nd == 4))
+        return 0;
     /* IPv4 addresses (not software versions) */
     if (c->ng == 4 && c->seps == SEP_DOT && !c->plus) {
         if (sg_validate_ipv4(p, len) && !ctx_line(&ws_version, t, c->start, 28))
@@ -1479,8 +1548,8 @@ static int scan_letter_ids(struct scan *s)
         ['Y'] = 1, ['Z'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
         ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['-'] = 1, [' '] = 1};
     size_t done = 0;
-    for (size_t q = 0; q < s->nstarts; q++) {
-        size_t i = s->starts[q];
+    for (size_t q = 0; q < s->ncaps; q++) {
+        size_t i = s->caps[q];
         if (i + 8 >= n)
             break;
         if (i < done || !((sg_ccls[t[i]] & C_UPPER) && second[t[i + 1]]))
@@ -1706,9 +1775,29 @@ static size_t try_jwt(const unsigned char *t, size_t n, size_t i)
     return c3 >= 10 ? a + b + c3 + 2 : 0;
 }
 
+/* Whether two bytes start one of secret_prefixes (keep the two in step). */
+static bool prefix_head(unsigned char a, unsigned char b)
+{
+    switch (a) {
+    case 's':
+    case 'r':
+        return b == 'k';
+    case 'g':
+        return b == 'h' || b == 'i' || b == 'l';
+    case 'x':
+        return b == 'o';
+    case 'h':
+        return b == 'f';
+    case 'A':
+        return b == 'K' || b == 'S' || b == 'I';
+    default:
+        return false;
+    }
+}
+
 static size_t try_prefix_key(const unsigned char *t, size_t n, size_t i)
 {
-    if (n - i < 20 || !(sg_is_alnum(t[i + 1]) || t[i + 1] == '_' || t[i + 1] == '-'))
+    if (n - i < 20 || !prefix_head(t[i], t[i + 1]))
         return 0;
     for (const struct secret_prefix *p = secret_prefixes; p->prefix; p++) {
         if (t[i] != (unsigned char)p->prefix[0] || t[i + 1] != (unsigned char)p->prefix[1] ||
@@ -1748,6 +1837,41 @@ static int scan_marked(struct scan *s, const char *mark, size_t ml, size_t key)
     return 0;
 }
 
+/* The next byte at or after i (i >= 1) that scan_secrets looks at: '-', '_', ':', '=', a
+ * ',' after a quote, a 'w' or 'W' after an 's' or 'S' (the "sw" of "passwort"). The
+ * bytes before are tested in the same vector step, so the many commas and w's of prose
+ * cost nothing. */
+static size_t find_secret_trigger(const unsigned char *t, size_t n, size_t i)
+{
+#if defined(__SSE2__)
+    for (; i + 16 <= n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(t + i));
+        __m128i p = _mm_loadu_si128((const __m128i *)(t + i - 1));
+        __m128i pl = _mm_or_si128(p, _mm_set1_epi8(0x20)); /* ASCII letters in small */
+        __m128i xl = _mm_or_si128(x, _mm_set1_epi8(0x20));
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')),
+                                              _mm_cmpeq_epi8(x, _mm_set1_epi8('_'))),
+                                 _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(':')),
+                                              _mm_cmpeq_epi8(x, _mm_set1_epi8('='))));
+        __m128i quote = _mm_or_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8('\'')),
+                                     _mm_cmpeq_epi8(p, _mm_set1_epi8('"')));
+        m = _mm_or_si128(m, _mm_and_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(',')), quote));
+        m = _mm_or_si128(m, _mm_and_si128(_mm_cmpeq_epi8(xl, _mm_set1_epi8('w')),
+                                          _mm_cmpeq_epi8(pl, _mm_set1_epi8('s'))));
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        if (bits)
+            return i + (size_t)__builtin_ctz(bits);
+    }
+#endif
+    for (; i < n; i++) {
+        unsigned char c = t[i], p = t[i - 1];
+        if (c == '-' || c == '_' || c == ':' || c == '=' || (c == ',' && (p == '\'' || p == '"')) ||
+            ((c | 0x20) == 'w' && (p | 0x20) == 's'))
+            return i;
+    }
+    return n;
+}
+
 static int scan_secrets(struct scan *s)
 {
     const unsigned char *t = s->t;
@@ -1756,7 +1880,7 @@ static int scan_secrets(struct scan *s)
     rc = rc ? rc : scan_marked(s, "eyJ", 3, 2);
     size_t last_tok = (size_t)-1; /* the token start last tried as a key */
     for (size_t i = 1; i < n && !rc; i++) {
-        i = find_any(t, n, i, "-_:=,wW", 7);
+        i = find_secret_trigger(t, n, i);
         if (i >= n)
             break;
         unsigned char c = t[i];
@@ -1846,6 +1970,7 @@ struct sg_detect_scratch {
     unsigned char *nt; /* normalized text */
     size_t cap;
     uint32_t *starts; /* token starts (see token_starts) */
+    uint32_t *caps;   /* the ones that are not digits */
     size_t scap;
     struct fold_event *ev;
     size_t nev, evcap;
@@ -2210,6 +2335,7 @@ void sg_detect_scratch_free(struct sg_detect_scratch *s)
     free(s->nt);
     free(s->ev);
     free(s->starts);
+    free(s->caps);
     sg_findings_free(&s->raw);
     if (s->hs)
         hs_free_scratch(s->hs);
@@ -2233,7 +2359,7 @@ int sg_detect_ex(const struct sg_detector *d, struct sg_detect_scratch *sc,
     /* Only a text with a character that folds is copied into the normalized form: accents,
      * the euro sign and other symbols are scanned where they are. */
     bool ascii = !needs_fold(t, len);
-    struct scan s = {t, len, &sc->raw, 0, 0, NULL, 0};
+    struct scan s = {t, len, &sc->raw, 0, 0, NULL, 0, NULL, 0};
     if (!ascii) {
         size_t nl = normalize(sc, t, len);
         if (nl == (size_t)-1)
@@ -2243,13 +2369,17 @@ int sg_detect_ex(const struct sg_detector *d, struct sg_detect_scratch *sc,
     }
     if (sc->scap < s.n + 1) {
         uint32_t *v = realloc(sc->starts, (s.n + 1) * sizeof(*v));
-        if (!v)
+        if (v)
+            sc->starts = v;
+        uint32_t *c = v ? realloc(sc->caps, (s.n + 1) * sizeof(*c)) : NULL;
+        if (!c)
             return SG_ENOMEM;
-        sc->starts = v;
+        sc->caps = c;
         sc->scap = s.n + 1;
     }
     s.starts = sc->starts;
-    s.nstarts = token_starts(s.t, s.n, sc->starts);
+    s.caps = sc->caps;
+    s.nstarts = token_starts(s.t, s.n, sc->starts, sc->caps, &s.ncaps);
     sg_findings_reset(&sc->raw);
     int rc = scan_secrets(&s);
     rc = rc ? rc : scan_url_credentials(&s);

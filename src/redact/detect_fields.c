@@ -46,6 +46,23 @@ static const struct sg_field_rule builtin_fields[] = {{"billing_first_name", "PE
 #define MAX_QUOTED 4096
 #define MAX_PLAIN 1024
 
+/* The filter bit of a lower-case name of n bytes (n > 0). */
+static unsigned filter_bit(const char *name, size_t n)
+{
+    return ((unsigned)n * 961u + (unsigned char)name[0] * 31u + (unsigned char)name[n - 1]) & 4095u;
+}
+
+static void filter_add(uint64_t *filter, const char *name)
+{
+    unsigned b = filter_bit(name, strlen(name));
+    filter[b >> 6] |= 1ull << (b & 63);
+}
+
+static bool filter_has(const uint64_t *filter, unsigned b)
+{
+    return (filter[b >> 6] >> (b & 63)) & 1u;
+}
+
 static int field_cmp(const void *a, const void *b)
 {
     const struct sg_field *x = a, *y = b;
@@ -93,6 +110,8 @@ int sg_fields_build(struct sg_detector *d, const struct sg_field_rule *extra, si
             d->fields[k++] = d->fields[i];
     d->nfields = k;
     qsort(d->fields, d->nfields, sizeof(*d->fields), field_cmp);
+    for (size_t i = 0; i < d->nfields; i++)
+        filter_add(d->field_filter, d->fields[i].name);
     return 0;
 }
 
@@ -116,12 +135,20 @@ static int lookup(const struct sg_detector *d, const struct sg_fieldset *extra,
     }
     if (n == 0 || n > MAX_KEY)
         return -1;
+    char ends[2] = {(char)(k[0] >= 'A' && k[0] <= 'Z' ? k[0] + 32 : k[0]),
+                    (char)(k[n - 1] >= 'A' && k[n - 1] <= 'Z' ? k[n - 1] + 32 : k[n - 1])};
+    unsigned bit =
+        ((unsigned)n * 961u + (unsigned char)ends[0] * 31u + (unsigned char)ends[1]) & 4095u;
+    bool in_d = filter_has(d->field_filter, bit),
+         in_extra = extra && filter_has(extra->filter, bit);
+    if (!in_d && !in_extra)
+        return -1;
     struct sg_field key = {.type = -1};
     for (size_t i = 0; i < n; i++)
         key.name[i] = (char)(k[i] >= 'A' && k[i] <= 'Z' ? k[i] + 32 : k[i]);
     key.name[n] = '\0';
-    const struct sg_field *f = find(d->fields, d->nfields, &key);
-    if (!f && extra)
+    const struct sg_field *f = in_d ? find(d->fields, d->nfields, &key) : NULL;
+    if (!f && in_extra)
         f = find(extra->v, extra->n, &key);
     return f ? f->type : -1;
 }
@@ -206,6 +233,8 @@ int sg_fieldset_parse(const struct sg_detector *d, const char *spec, size_t len,
         return rc;
     }
     qsort(fs->v, fs->n, sizeof(*fs->v), field_cmp);
+    for (size_t i = 0; i < fs->n; i++)
+        filter_add(fs->filter, fs->v[i].name);
     *out = fs;
     return 0;
 }

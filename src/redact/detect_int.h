@@ -58,7 +58,10 @@ static inline unsigned char sg_fold_at(const unsigned char *t, size_t i)
 /* A set of words and phrases, looked up case-insensitively (sg_fold_at) in O(length)
  * with no string comparisons of misses: a hash of the folded bytes, computed backwards
  * from where a phrase would end, probes an open-addressing table. Entries are lower-case;
- * one ending in '*' matches as a prefix of a longer word. Built once, then read-only. */
+ * one ending in '*' matches as a prefix of a longer word. Built once, then read-only.
+ * Two bit filters answer most misses before any hashing: the last two bytes of the exact
+ * entries (for sg_ws_ends_at, which does not know where an entry would start) and the
+ * first two bytes of all entries (for sg_ws_has, which does). */
 struct sg_wordset {
     const char *const *words; /* NULL-terminated */
     size_t count;             /* or, when words is not NULL-terminated, its length */
@@ -67,16 +70,17 @@ struct sg_wordset {
     uint8_t *len;             /* per entry, without the '*' */
     uint8_t *prefix;          /* per entry: matches as a prefix */
     uint32_t mask;
-    uint64_t lens;     /* bit L: an exact entry of L bytes (L < 64) */
-    uint64_t plens;    /* bit L: a prefix entry of L bytes */
-    uint64_t tail[64]; /* a 4096-bit filter of the last two bytes of the exact entries */
+    uint64_t lens;       /* bit L: an exact entry of L bytes (L < 64) */
+    uint64_t plens;      /* bit L: a prefix entry of L bytes */
+    uint64_t tail[64];   /* a 4096-bit filter of the last two bytes of the exact entries */
+    uint64_t head[64];   /* a 4096-bit filter of the first two bytes of every entry (one
+                          * byte and 0 for an entry of one byte) */
+    bool nohead;         /* a one-byte prefix entry: the head filter cannot be used */
+    const uint8_t *tags; /* optional, per word of `words`: bits sg_ws_tags returns */
 };
 #define SG_WORDSET(list)                                                                           \
     {                                                                                              \
-        (list), 0, NULL, NULL, NULL, NULL, 0, 0, 0,                                                \
-        {                                                                                          \
-            0                                                                                      \
-        }                                                                                          \
+        .words = (list)                                                                            \
     }
 
 /* Builds a set (once, from sg_detect_init). Aborts on out-of-memory at start-up. */
@@ -86,6 +90,14 @@ void sg_wordset_build(struct sg_wordset *ws);
 size_t sg_ws_ends_at(const struct sg_wordset *ws, const unsigned char *t, size_t lo, size_t at);
 /* Whether the n bytes at w are an entry (exact, or a prefix entry of the word). */
 bool sg_ws_has(const struct sg_wordset *ws, const unsigned char *w, size_t n);
+/* The hash sg_ws_has computes for the n bytes at w (the same for every set), and
+ * sg_ws_has with it given: a word looked up in several sets is hashed once. */
+uint32_t sg_ws_hash(const unsigned char *w, size_t n);
+bool sg_ws_has_h(const struct sg_wordset *ws, uint32_t h, const unsigned char *w, size_t n);
+/* For a set built with tags: the tags of every exact entry equal to the n bytes at w (h
+ * their sg_ws_hash), OR-ed; 0 when none. One lookup answers for several word lists merged
+ * into one set. */
+unsigned sg_ws_tags(const struct sg_wordset *ws, uint32_t h, const unsigned char *w, size_t n);
 /* Whether an entry ends (exact) or a word starts with a prefix entry within `window`
  * bytes before `at`. Runs in O(window x longest entry). */
 bool sg_ws_within(const struct sg_wordset *ws, const unsigned char *t, size_t at, size_t window);
@@ -103,6 +115,9 @@ struct scan {
     const uint32_t *starts;  /* the token starts: a capital, a digit or a Latin lead byte
                                 after a byte that is not glue (see sg_glue) */
     size_t nstarts;
+    const uint32_t *caps; /* the token starts that are not digits: A-Z or a Latin lead
+                             byte (C3, C4, C5; whether a capital follows is not checked) */
+    size_t ncaps;
 };
 
 /* Bytes that glue a token to the one before it (letters, digits, _ @ / . - ' &): nothing
@@ -128,6 +143,7 @@ int sg_detect_fields(const struct sg_detector *d, const struct sg_fieldset *extr
 struct sg_fieldset {
     struct sg_field *v;
     size_t n;
+    uint64_t filter[64]; /* see sg_detector.field_filter */
 };
 
 /* Custom detectors (detect_custom.c). */
@@ -143,6 +159,9 @@ struct sg_detector {
     uint64_t serial;         /* unique per detector made (never reused, unlike addresses) */
     struct sg_field *fields; /* sorted by name */
     size_t nfields;
+    uint64_t field_filter[64]; /* 4096 bits of the names' length, first and last letters:
+                                * most keys before a ':' are no field name, and this says
+                                * so before the name is copied and searched for */
     unsigned ncustom;
     char **names;           /* custom type names */
     hs_database_t *db;      /* custom regexes and dictionary terms, or NULL */

@@ -358,6 +358,24 @@ static struct sg_wordset ws_closing = SG_WORDSET(closing_words);
 static struct sg_wordset ws_unit = SG_WORDSET(unit_words);
 static struct sg_wordset ws_addr_label = SG_WORDSET(address_labels);
 
+/* cue_last_words, particle_words, stop_words and company_words merged, tagged with the
+ * lists each word is in: the words of a run are looked up in all four at once. */
+enum { TAG_CUE_LAST = 1, TAG_PARTICLE = 2, TAG_STOP = 4, TAG_COMPANY = 8 };
+#define NWORDS(a) (sizeof(a) / sizeof((a)[0]) - 1)
+static const char *run_words[NWORDS(cue_words) + NWORDS(particle_words) + NWORDS(stop_words) +
+                             NWORDS(company_words)];
+static uint8_t run_tags[sizeof(run_words) / sizeof(run_words[0])];
+static struct sg_wordset ws_run = {.words = run_words, .tags = run_tags};
+
+static size_t run_words_add(size_t k, const char *const *list, uint8_t tag)
+{
+    for (; *list; list++, k++) {
+        run_words[k] = *list;
+        run_tags[k] = tag;
+    }
+    return k;
+}
+
 extern const size_t sg_gazetteer_count;
 extern const char *const sg_gazetteer[];
 static struct sg_wordset ws_gazetteer = SG_WORDSET(NULL);
@@ -371,6 +389,11 @@ void sg_names_init(void)
     }
     cue_last_words[nc] = NULL;
     sg_wordset_build(&ws_cue_last);
+    size_t nr = run_words_add(0, cue_last_words, TAG_CUE_LAST);
+    nr = run_words_add(nr, particle_words, TAG_PARTICLE);
+    nr = run_words_add(nr, stop_words, TAG_STOP);
+    ws_run.count = run_words_add(nr, company_words, TAG_COMPANY);
+    sg_wordset_build(&ws_run);
     ws_gazetteer.words = sg_gazetteer;
     ws_gazetteer.count = sg_gazetteer_count;
     sg_wordset_build(&ws_street_particle);
@@ -1255,6 +1278,32 @@ static void read_run(const unsigned char *t, size_t n, size_t i, struct run *r)
         r->nw--;
 }
 
+/* Whether the capitalized word at i plainly stands alone, so that read_run would find no
+ * run of two words there: ASCII letters, then the end of the text, or a byte that ends a
+ * word and no run goes on over (not an apostrophe, hyphen, dot or non-ASCII byte), or a
+ * space before neither a capital nor a particle. Most capitalized words start a sentence
+ * ("Thank you", "The order") and are passed over here without being read twice; the
+ * rest go to read_run. */
+static bool lone_word(const unsigned char *t, size_t n, size_t i)
+{
+    if (t[i] >= 0x80)
+        return false;
+    size_t k = i + 1;
+    while (k < n && k - i < 48 && (sg_ccls[t[k]] & (C_LOWER | C_UPPER)))
+        k++;
+    if (k >= n)
+        return true;
+    unsigned char c = t[k];
+    if (k - i >= 48 || c == '\'' || c == '-' || c == '.' || c >= 0x80)
+        return false;
+    if (c != ' ' || k + 1 >= n)
+        return true;
+    unsigned char d = t[k + 1];
+    if (d == '\'' || d >= 0x80 || sg_is_upper(d))
+        return false;
+    return !sg_is_lower(d) || particle_at(t, n, k + 1) == 0;
+}
+
 static bool is_stop(const unsigned char *t, const struct word *w)
 {
     size_t e = w->e;
@@ -1308,16 +1357,23 @@ bool sg_detect_is_first_name(const char *word, size_t n)
     return gazetteer_has(w, n) || (k < n && gazetteer_has(w, k));
 }
 
-/* A cue phrase ends at `at` (its last word first, in one hash). */
-static bool cue_ends_at(const unsigned char *t, size_t at)
+/* A cue phrase ends at `at` (its last word first, in one lookup). When the caller has
+ * looked the bytes [ws, at) up in cue_last_words already, it passes the start and the
+ * answer. */
+static bool cue_ends_at_t(const unsigned char *t, size_t at, size_t ws, bool last)
 {
     size_t w = at;
     while (w > 0 && at - w < 24 && !sg_is_space(t[w - 1]))
         w--;
-    if (w == at || !sg_ws_has(&ws_cue_last, t + w, at - w))
+    if (w == at || !(w == ws ? last : sg_ws_has(&ws_cue_last, t + w, at - w)))
         return false;
     size_t lo = at > 40 ? at - 40 : 0;
     return sg_ws_ends_at(&ws_cue, t, lo, at) > 0;
+}
+
+static bool cue_ends_at(const unsigned char *t, size_t at)
+{
+    return cue_ends_at_t(t, at, (size_t)-1, false);
 }
 
 /* A cue phrase ends right before `a` (after one space, ", " or ": "). */
@@ -1482,15 +1538,20 @@ static void known_add(struct known *k, size_t s, size_t e, size_t fe)
     k->n++;
 }
 
+/* Each word is hashed and looked up once for the four lists (ws_run). */
 static void run_flags(const unsigned char *t, struct run *r)
 {
     for (int q = 0; q < r->nw; q++) {
         const struct word *w = &r->w[q];
-        r->cue[q] = w->kind != W_PART && cue_ends_at(t, w->e);
+        const unsigned char *p = t + w->s;
+        size_t l = w->e - w->s;
+        unsigned tags = sg_ws_tags(&ws_run, sg_ws_hash(p, l), p, l);
+        r->cue[q] = w->kind != W_PART && cue_ends_at_t(t, w->e, w->s, tags & TAG_CUE_LAST);
         /* a capitalized particle inside a name is no stop word: "Ofelia De Bonis" */
-        bool particle = q > 0 && sg_ws_has(&ws_particle, t + w->s, w->e - w->s);
-        r->stop[q] = w->kind != W_PART && !particle && is_stop(t, w);
-        r->company[q] = sg_ws_has(&ws_company, t + w->s, w->e - w->s);
+        bool particle = q > 0 && (tags & TAG_PARTICLE);
+        bool dot = l > 0 && p[l - 1] == '.'; /* is_stop looks the word up without it */
+        r->stop[q] = w->kind != W_PART && !particle && (dot ? is_stop(t, w) : (tags & TAG_STOP));
+        r->company[q] = tags & TAG_COMPANY;
     }
 }
 
@@ -1500,15 +1561,25 @@ static void run_flags(const unsigned char *t, struct run *r)
  * judged ("Jung", "Kind" are names too). */
 static bool noun_like(const unsigned char *t, const struct word *w)
 {
-    static const char *const endings[] = {"ung",   "ungen", "heit",  "keit",   "schaft", "tion",
-                                          "ität",  "ismus", "liche", "licher", "lichen", "ierung",
-                                          "ieren", "ische", "tions", NULL};
+#define E(s)                                                                                       \
+    {                                                                                              \
+        s, sizeof(s) - 1                                                                           \
+    }
+    static const struct {
+        const char *s;
+        size_t l;
+    } endings[] = {E("ung"),    E("ungen"),  E("heit"),  E("keit"),  E("schaft"),
+                   E("tion"),   E("ität"),   E("ismus"), E("liche"), E("licher"),
+                   E("lichen"), E("ierung"), E("ieren"), E("ische"), E("tions")};
+#undef E
     size_t l = w->e - w->s;
     if (l <= 5 || w->kind != W_CAP)
         return false;
-    for (const char *const *e = endings; *e; e++) {
-        size_t el = strlen(*e);
-        if (el < l && memcmp(t + w->e - el, *e, el) == 0)
+    unsigned char last = t[w->e - 1];
+    for (size_t i = 0; i < sizeof(endings) / sizeof(endings[0]); i++) {
+        size_t el = endings[i].l;
+        if ((unsigned char)endings[i].s[el - 1] == last && el < l &&
+            memcmp(t + w->e - el, endings[i].s, el) == 0)
             return true;
     }
     return false;
@@ -1578,6 +1649,12 @@ static uint32_t word_hash(const unsigned char *w, size_t n)
     return h;
 }
 
+/* The first three bytes of a name, hashed into 12 bits. */
+static inline unsigned head3(const unsigned char *w)
+{
+    return ((unsigned)w[0] * 961u + (unsigned)w[1] * 31u + w[2]) & 4095u;
+}
+
 /* Finds the names again: every occurrence of a name found once. The distinct names go
  * into a hash table keyed by their first word, so each capitalized word costs one hash
  * and (mostly) one probe. */
@@ -1597,12 +1674,15 @@ static int find_again(struct scan *s, const struct known *known)
     }
     size_t mask = cap - 1;
     uint64_t filter[64] = {0}; /* 4096 bits: first words known, before the table probe */
+    uint64_t head[64] = {0};   /* 4096 bits: their first three bytes, before the word is read */
     for (size_t q = 0; q < known->n; q++) {
         const unsigned char *w = t + known->v[q].s;
         size_t l = known->v[q].e - known->v[q].s;
         uint32_t h = word_hash(w, known->v[q].fe - known->v[q].s);
         hash[q] = h;
         filter[(h >> 6) & 63] |= 1ull << (h & 63);
+        unsigned hb = head3(w);
+        head[hb >> 6] |= 1ull << (hb & 63);
         size_t j = h & mask;
         bool dup = false;
         for (; slot[j]; j = (j + 1) & mask) {
@@ -1617,9 +1697,13 @@ static int find_again(struct scan *s, const struct known *known)
     }
     int rc = 0;
     size_t done = 0;
-    for (size_t qs = 0; qs < s->nstarts && !rc; qs++) {
-        size_t i = s->starts[qs];
-        if (i < done || !cap_at(t, n, i))
+    for (size_t qs = 0; qs < s->ncaps && !rc; qs++) {
+        size_t i = s->caps[qs];
+        /* a name is two words, so three bytes at least, all of them compared below: most
+         * capitalized words are told apart by those before their word is read */
+        if (i < done || i + 3 > n || !((head[head3(t + i) >> 6] >> (head3(t + i) & 63)) & 1))
+            continue;
+        if (!cap_at(t, n, i))
             continue;
         size_t k = i;
         while (k < n && k - i < 48 && sg_is_alpha(t[k]))
@@ -1657,8 +1741,8 @@ int sg_detect_names(struct scan *s)
     struct run r;
     r.nw = 0;
     int off = 0;
-    for (size_t q = 0; q < s->nstarts && !rc; q++) {
-        size_t i = s->starts[q];
+    for (size_t q = 0; q < s->ncaps && !rc; q++) {
+        size_t i = s->caps[q];
         if (i < done || !cap_at(t, n, i))
             continue;
         int k = off + 1;
@@ -1666,6 +1750,10 @@ int sg_detect_names(struct scan *s)
             k++;
         if (k < r.nw && r.w[k].s == i) {
             off = k; /* a later word of the run read before */
+        } else if (lone_word(t, n, i)) {
+            done = i + 1; /* no token starts inside the word */
+            r.nw = 0;
+            continue;
         } else {
             read_run(t, n, i, &r);
             off = 0;

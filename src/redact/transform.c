@@ -8,8 +8,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include <openssl/evp.h>
 #include <pthread.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define SG_SHA_NI 1
+#endif
 
 /* Crockford base32: no I, L, O, U (they read like 1, 1, 0, V). */
 static const char b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -67,7 +71,8 @@ struct entry {
 
 struct sg_vault {
     const struct sg_detector *d;
-    EVP_MD_CTX *ictx, *octx, *tctx; /* HMAC: inner and outer pad states, a working copy */
+    uint32_t ipad[8], opad[8]; /* HMAC-SHA256: the states after the key's inner and outer
+                                * pad blocks */
     const uint8_t *key;
     size_t keylen;
     struct entry *e;
@@ -85,52 +90,175 @@ struct sg_vault {
     size_t nnoted, capnoted;
 };
 
-static const EVP_MD *sha256_md;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+/* ---- HMAC-SHA256 ----
+ *
+ * Every surrogate code is an HMAC of a short value (one or two SHA-256 blocks). Through
+ * OpenSSL 3.0's EVP interface each one cost two context copies, each freeing and
+ * allocating the digest's state, more than the hashing itself; so the key's pad states
+ * are kept as the eight state words after their block, and the blocks of a value are
+ * compressed here: with the CPU's SHA extensions where it has them (x86-64 SHA-NI), with
+ * the plain FIPS 180-4 rounds otherwise. Both give the standard HMAC-SHA256. */
 
-static void sha256_fetch(void)
+static const uint32_t sha256_k[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+
+static const uint32_t sha256_iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+
+static inline uint32_t ror32(uint32_t x, unsigned n)
 {
-    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL); /* kept for the process's life */
+    return (x >> n) | (x << (32 - n));
 }
 
-/* The key's inner and outer HMAC pad states, absorbed once per vault: the one-shot HMAC()
- * looked the digest up and allocated a context on every call, half the time of
- * pseudonymizing PII-dense text. */
+/* One 64-byte block into the state, portably. */
+static void sha256_block_c(uint32_t st[8], const uint8_t *b)
+{
+    uint32_t w[64];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)b[4 * i] << 24 | (uint32_t)b[4 * i + 1] << 16 |
+               (uint32_t)b[4 * i + 2] << 8 | b[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = ror32(w[i - 15], 7) ^ ror32(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = ror32(w[i - 2], 17) ^ ror32(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t a = st[0], bb = st[1], c = st[2], d = st[3], e = st[4], f = st[5], g = st[6],
+             h = st[7];
+    for (int i = 0; i < 64; i++) {
+        uint32_t t1 = h + (ror32(e, 6) ^ ror32(e, 11) ^ ror32(e, 25)) + ((e & f) ^ (~e & g)) +
+                      sha256_k[i] + w[i];
+        uint32_t t2 = (ror32(a, 2) ^ ror32(a, 13) ^ ror32(a, 22)) + ((a & bb) ^ (a & c) ^ (bb & c));
+        h = g;
+        g = f;
+        f = e;
+        e = d + t1;
+        d = c;
+        c = bb;
+        bb = a;
+        a = t1 + t2;
+    }
+    st[0] += a;
+    st[1] += bb;
+    st[2] += c;
+    st[3] += d;
+    st[4] += e;
+    st[5] += f;
+    st[6] += g;
+    st[7] += h;
+}
+
+#if defined(SG_SHA_NI)
+/* One block with the SHA extensions: the state as ABEF/CDGH lanes, two rounds per
+ * sha256rnds2, the message schedule four words at a time with sha256msg1/msg2. */
+__attribute__((target("sha,sse4.1,ssse3"))) static void sha256_block_ni(uint32_t st[8],
+                                                                        const uint8_t *b)
+{
+    const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&st[0]), 0xB1); /* CDAB */
+    __m128i s1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&st[4]), 0x1B);  /* EFGH */
+    __m128i s0 = _mm_alignr_epi8(tmp, s1, 8);                                        /* ABEF */
+    s1 = _mm_blend_epi16(s1, tmp, 0xF0);                                             /* CDGH */
+    __m128i abef = s0, cdgh = s1;
+    __m128i w[4];
+    for (int i = 0; i < 4; i++)
+        w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(b + 16 * i)), bswap);
+    for (int g = 0; g < 16; g++) {
+        __m128i m = _mm_add_epi32(w[g & 3], _mm_loadu_si128((const __m128i *)&sha256_k[4 * g]));
+        s1 = _mm_sha256rnds2_epu32(s1, s0, m);
+        s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(m, 0x0E));
+        if (g < 12) /* words 4(g+4).. from the four groups before them */
+            w[g & 3] = _mm_sha256msg2_epu32(
+                _mm_add_epi32(_mm_sha256msg1_epu32(w[g & 3], w[(g + 1) & 3]),
+                              _mm_alignr_epi8(w[(g + 3) & 3], w[(g + 2) & 3], 4)),
+                w[(g + 3) & 3]);
+    }
+    s0 = _mm_add_epi32(s0, abef);
+    s1 = _mm_add_epi32(s1, cdgh);
+    tmp = _mm_shuffle_epi32(s0, 0x1B);                                   /* FEBA */
+    s1 = _mm_shuffle_epi32(s1, 0xB1);                                    /* DCHG */
+    _mm_storeu_si128((__m128i *)&st[0], _mm_blend_epi16(tmp, s1, 0xF0)); /* DCBA */
+    _mm_storeu_si128((__m128i *)&st[4], _mm_alignr_epi8(s1, tmp, 8));    /* HGFE */
+}
+#endif
+
+static void (*sha256_block)(uint32_t st[8], const uint8_t *b) = sha256_block_c;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_pick(void)
+{
+#if defined(SG_SHA_NI)
+    unsigned a, b, c, d;
+    bool ssse3_sse41 = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_SSSE3) && (c & bit_SSE4_1);
+    if (ssse3_sse41 && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA))
+        sha256_block = sha256_block_ni;
+#endif
+}
+
+/* Hashes msg (len bytes) on from `st`, a state after `done` bytes (a multiple of 64), and
+ * writes the digest. */
+static void sha256_finish(uint32_t st[8], size_t done, const uint8_t *msg, size_t len,
+                          uint8_t out[32])
+{
+    size_t total = done + len;
+    for (; len >= 64; msg += 64, len -= 64)
+        sha256_block(st, msg);
+    uint8_t blk[128] = {0};
+    memcpy(blk, msg, len);
+    blk[len] = 0x80;
+    size_t bl = len + 9 <= 64 ? 64 : 128;
+    uint64_t bits = (uint64_t)total * 8;
+    for (int i = 0; i < 8; i++)
+        blk[bl - 1 - i] = (uint8_t)(bits >> (8 * i));
+    sha256_block(st, blk);
+    if (bl == 128)
+        sha256_block(st, blk + 64);
+    for (int i = 0; i < 8; i++) {
+        out[4 * i] = (uint8_t)(st[i] >> 24);
+        out[4 * i + 1] = (uint8_t)(st[i] >> 16);
+        out[4 * i + 2] = (uint8_t)(st[i] >> 8);
+        out[4 * i + 3] = (uint8_t)st[i];
+    }
+    sg_secure_zero(blk, sizeof(blk)); /* it held the tail of the value */
+}
+
+/* The key's inner and outer pad states, computed once per vault. */
 static int hmac_init(struct sg_vault *v)
 {
-    pthread_once(&sha256_once, sha256_fetch);
-    if (!sha256_md)
-        return -1;
+    pthread_once(&sha256_once, sha256_pick);
     uint8_t k[64] = {0}, pad[64];
     if (v->keylen > sizeof(k))
         sg_sha256(v->key, v->keylen, k);
     else
         memcpy(k, v->key, v->keylen);
-    v->ictx = EVP_MD_CTX_new();
-    v->octx = EVP_MD_CTX_new();
-    v->tctx = EVP_MD_CTX_new();
-    int ok = v->ictx && v->octx && v->tctx;
+    memcpy(v->ipad, sha256_iv, sizeof(v->ipad));
+    memcpy(v->opad, sha256_iv, sizeof(v->opad));
     for (int i = 0; i < 64; i++)
         pad[i] = k[i] ^ 0x36;
-    ok = ok && EVP_DigestInit_ex(v->ictx, sha256_md, NULL) && EVP_DigestUpdate(v->ictx, pad, 64);
+    sha256_block(v->ipad, pad);
     for (int i = 0; i < 64; i++)
         pad[i] = k[i] ^ 0x5c;
-    ok = ok && EVP_DigestInit_ex(v->octx, sha256_md, NULL) && EVP_DigestUpdate(v->octx, pad, 64);
+    sha256_block(v->opad, pad);
     sg_secure_zero(k, sizeof(k));
     sg_secure_zero(pad, sizeof(pad));
-    return ok ? 0 : -1;
+    return 0;
 }
 
 static void hmac(const struct sg_vault *v, const void *msg, size_t len, uint8_t out[32])
 {
+    uint32_t st[8];
     uint8_t inner[32];
-    unsigned int n = 0;
-    EVP_MD_CTX_copy_ex(v->tctx, v->ictx);
-    EVP_DigestUpdate(v->tctx, msg, len);
-    EVP_DigestFinal_ex(v->tctx, inner, &n);
-    EVP_MD_CTX_copy_ex(v->tctx, v->octx);
-    EVP_DigestUpdate(v->tctx, inner, sizeof(inner));
-    EVP_DigestFinal_ex(v->tctx, out, &n);
+    memcpy(st, v->ipad, sizeof(st));
+    sha256_finish(st, 64, msg, len, inner);
+    memcpy(st, v->opad, sizeof(st));
+    sha256_finish(st, 64, inner, sizeof(inner), out);
+    sg_secure_zero(st, sizeof(st));
 }
 
 struct sg_vault *sg_vault_new(const struct sg_detector *d, const uint8_t *key, size_t keylen,
@@ -161,9 +289,8 @@ void sg_vault_free(struct sg_vault *v)
     free(v->e);
     free(v->index);
     free(v->noted);
-    EVP_MD_CTX_free(v->ictx);
-    EVP_MD_CTX_free(v->octx);
-    EVP_MD_CTX_free(v->tctx);
+    sg_secure_zero(v->ipad, sizeof(v->ipad));
+    sg_secure_zero(v->opad, sizeof(v->opad));
     free(v);
 }
 
@@ -173,27 +300,30 @@ size_t sg_vault_count(const struct sg_vault *v)
 }
 
 /* The canonical form of a value for its code: the same value written differently gets
- * the same surrogate. */
+ * the same surrogate. ASCII only, whatever the locale: one loop per kind of type, with no
+ * per-byte switch and no ctype calls (this runs for every finding). */
 static size_t canonical(unsigned type, const char *s, size_t n, char *out, size_t cap)
 {
     size_t o = 0;
-    bool space = false;
-    for (size_t i = 0; i < n && o + 1 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-        switch (type) {
-        case SG_ENT_PHONE:
-        case SG_ENT_CARD:
-            if (isdigit(c) || (c == '+' && o == 0))
+    const unsigned char *u = (const unsigned char *)s;
+    if (type == SG_ENT_PHONE || type == SG_ENT_CARD) {
+        for (size_t i = 0; i < n && o + 1 < cap; i++)
+            if ((u[i] >= '0' && u[i] <= '9') || (u[i] == '+' && o == 0))
+                out[o++] = (char)u[i];
+    } else if (type == SG_ENT_IBAN || type == SG_ENT_VAT_ID || type == SG_ENT_NATIONAL_ID) {
+        for (size_t i = 0; i < n && o + 1 < cap; i++) {
+            unsigned char c = u[i];
+            if (c >= 'a' && c <= 'z')
+                out[o++] = (char)(c - 32);
+            else if ((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
                 out[o++] = (char)c;
-            break;
-        case SG_ENT_IBAN:
-        case SG_ENT_VAT_ID:
-        case SG_ENT_NATIONAL_ID:
-            if (isalnum(c))
-                out[o++] = (char)toupper(c);
-            break;
-        default:
-            if (isspace(c)) {
+        }
+    } else {
+        /* lower case, runs of white space as one space, none at the ends */
+        bool space = false;
+        for (size_t i = 0; i < n && o + 1 < cap; i++) {
+            unsigned char c = u[i];
+            if (c == ' ' || (c >= '\t' && c <= '\r')) {
                 space = o > 0;
                 continue;
             }
@@ -203,7 +333,7 @@ static size_t canonical(unsigned type, const char *s, size_t n, char *out, size_
                 if (o + 1 >= cap)
                     break;
             }
-            out[o++] = (char)tolower(c);
+            out[o++] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
         }
     }
     out[o] = '\0';
@@ -401,6 +531,14 @@ static int64_t vault_put(struct sg_vault *v, unsigned type, const char *s, size_
     return SG_EIO;
 }
 
+/* Appends a, b and c (no printf on the hot path). */
+static int put3(struct sg_buf *out, const char *a, const char *b, const char *c)
+{
+    int rc = sg_buf_append(out, a, strlen(a));
+    rc = rc ? rc : sg_buf_append(out, b, strlen(b));
+    return rc ? rc : sg_buf_append(out, c, strlen(c));
+}
+
 /* ---- transform ---- */
 
 int sg_transform(struct sg_vault *v, const enum sg_action *actions, const char *text, size_t len,
@@ -425,14 +563,14 @@ int sg_transform(struct sg_vault *v, const enum sg_action *actions, const char *
         const char *val = text + x->start;
         size_t vl = x->end - x->start;
         if (!rc && a == SG_ACT_MASK) {
-            rc = sg_buf_printf(out, "[%s]", tn);
+            rc = put3(out, "[", tn, "]");
         } else if (!rc && a == SG_ACT_PSEUDONYMIZE) {
             int64_t code = vault_put(v, x->type, val, vl);
             if (code < 0)
                 return (int)code;
             char ct[SG_SURROGATE_CODE + 1];
             code_text((uint32_t)code, ct);
-            rc = sg_buf_printf(out, "%s_%s", tn, ct);
+            rc = put3(out, tn, "_", ct);
         } else if (!rc && a == SG_ACT_HASH) {
             char canon[1024];
             size_t cl = canonical(x->type, val, vl, canon, sizeof(canon));
@@ -447,7 +585,7 @@ int sg_transform(struct sg_vault *v, const enum sg_action *actions, const char *
             sg_secure_zero(msg, cl + 2);
             char hex[13];
             sg_hex_encode(mac, 6, hex);
-            rc = sg_buf_printf(out, "%s#%s", tn, hex);
+            rc = put3(out, tn, "#", hex);
         }
         at = x->end;
     }

@@ -16,8 +16,11 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "redact/detect.h"
+#include "redact/transform.h"
 
 static struct sg_detector *det;
 static struct sg_detect_scratch *scr;
@@ -605,19 +608,155 @@ static void test_linear_time(void **state)
     }
 }
 
+/* ---- fast paths: what they skip must not change what is found ---- */
+
+/* Names: capitalized words that stand alone are passed over without reading a run, so a
+ * run that goes on over a hyphen, an apostrophe, a dot, a particle or a non-ASCII letter
+ * must still be read; names found once are found again (a first filter on their first
+ * three bytes), also a short one and one at the very end of the text. */
+static void test_name_fast_paths(void **state)
+{
+    (void)state;
+    expect("Sehr geehrte Frau Anna-Lena Wüstenhagen,", "PERSON", "Anna-Lena Wüstenhagen");
+    expect("Dear Mr. Seán O'Brien,", "PERSON", "Seán O'Brien");
+    expect("Estimada Sra. Ángela Núñez:", "PERSON", "Ángela Núñez");
+    expect("Kontoinhaber: Jip van de Meer\n", "PERSON", "Jip van de Meer");
+    expect("Thanks. Dear Dr. Zanobi Pellegrino, your order", "PERSON", "Zanobi Pellegrino");
+    expect_none("Thank you for your order. The parcel left today.", "PERSON");
+    expect_none("Versand am Montag. Bitte prüfen Sie den Link.", "PERSON");
+    const char *again = "Mein Name ist Enie Kampschulte. Viele Grüße, Enie Kampschulte";
+    expect_at(det, again, "PERSON", "Enie Kampschulte", 20);
+    const char *shortname = "Dear Li Wei,\nthank you. Li Wei will get the parcel.";
+    expect_at(det, shortname, "PERSON", "Li Wei", 10);
+    /* a known name's first three bytes followed by something else is not the name */
+    expect_none_d(det, "Lift Wei", "PERSON");
+}
+
+/* Secrets: the scanner only stops at '-', '_', ':', '=', a comma after a quote and the
+ * "sw" of "passwort"/"password" (any case), in the vector loop and in the scalar tail. */
+static void test_secret_triggers(void **state)
+{
+    (void)state;
+    expect("PASSWORT Soleil904$", "SECRET", "Soleil904$");
+    expect("Benutzer admin, PassWord Regen2024!x", "SECRET", "Regen2024!x");
+    expect("define('DB_PASSWORD','Bm&hM5X!ov1v');", "SECRET", "Bm&hM5X!ov1v");
+    expect("pw: Xq7#kLm2", "SECRET", "Xq7#kLm2");
+    expect("key sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD", "SECRET",
+           "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD");
+    expect("x ghp_0123456789abcdefghijklmnopqrstuvwxyz y", "SECRET",
+           "ghp_0123456789abcdefghijklmnopqrstuvwxyz");
+    expect_none("Swimwear, swords and answers: all in stock, sweet-shop prices.", "SECRET");
+    expect_none("the pass-word is a well-known sk-ish sw,word", "SECRET");
+}
+
+/* Field names: a filter on the name's length and first and last letters comes before the
+ * lookup, for the detector's rules and a request's own rules alike. */
+static void test_field_filter(void **state)
+{
+    (void)state;
+    expect("{\"billing_city\": \"Bar\"}", "ADDRESS", "Bar");
+    /* same length, first and last letter as billing_city, but no field */
+    expect_none("{\"bxxxxxxxxxxy\": \"Bar\"}", NULL);
+    struct sg_fieldset *fs = NULL;
+    struct sg_error err = {0};
+    const char *spec = "loyalty_card=FIELD,_member_mail=EMAIL";
+    assert_int_equal(sg_fieldset_parse(det, spec, strlen(spec), &fs, &err), 0);
+    const char *text =
+        "{\"loyalty_card\": \"LC-77\", \"member_mail\": \"m\", \"lxxxxxxxxxxd\": \"q\"}";
+    struct sg_findings f;
+    sg_findings_init(&f, 64);
+    assert_int_equal(sg_detect_ex(det, scr, fs, text, strlen(text), &f), 0);
+    assert_int_equal(f.n, 2);
+    assert_int_equal(f.v[0].type, SG_ENT_FIELD);
+    assert_memory_equal(text + f.v[0].start, "LC-77", 5);
+    assert_int_equal(f.v[1].type, SG_ENT_EMAIL);
+    sg_findings_free(&f);
+    /* without the request's rules the keys are nothing */
+    expect_none(text, NULL);
+    sg_fieldset_free(fs);
+}
+
+/* The surrogate code is the standard HMAC-SHA256 (computed in transform.c with the CPU's
+ * SHA extensions or portably): here checked against OpenSSL's HMAC for values of one,
+ * two and more SHA-256 blocks, and a key longer than a block. */
+static void expect_code(const uint8_t *key, size_t keylen, const char *value)
+{
+    static const char b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    struct sg_vault *v = sg_vault_new(det, key, keylen, 1 << 20);
+    assert_non_null(v);
+    struct sg_finding one = {0, (uint32_t)strlen(value), SG_ENT_PERSON};
+    struct sg_findings f = {&one, 1, 1, 1, false};
+    struct sg_buf out;
+    sg_buf_init(&out, 1 << 20);
+    assert_int_equal(sg_transform(v, NULL, value, strlen(value), &f, &out, NULL), 0);
+    /* the message: type, salt 0, the canonical form (lower case for a name) */
+    unsigned char msg[2048];
+    size_t ml = 0;
+    msg[ml++] = SG_ENT_PERSON;
+    msg[ml++] = 0;
+    for (const char *p = value; *p; p++)
+        msg[ml++] = (unsigned char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+    unsigned char mac[32];
+    unsigned int maclen = 0;
+    HMAC(EVP_sha256(), key, (int)keylen, msg, ml, mac, &maclen);
+    uint32_t code = ((uint32_t)mac[0] << 22 | (uint32_t)mac[1] << 14 | (uint32_t)mac[2] << 6 |
+                     (uint32_t)mac[3] >> 2) &
+                    0x3FFFFFFF;
+    char want[32] = "PERSON_";
+    for (int i = SG_SURROGATE_CODE - 1; i >= 0; i--, code >>= 5)
+        want[7 + i] = b32[code & 31];
+    want[7 + SG_SURROGATE_CODE] = '\0';
+    assert_int_equal(out.len, strlen(want));
+    assert_memory_equal(out.data, want, out.len);
+    sg_buf_free(&out);
+    sg_vault_free(v);
+}
+
+static void test_surrogate_hmac(void **state)
+{
+    (void)state;
+    uint8_t key[100];
+    for (size_t i = 0; i < sizeof(key); i++)
+        key[i] = (uint8_t)(i * 37 + 11);
+    char value[600];
+    /* lengths around the one- and two-block padding limits (55 and 119 message bytes) */
+    static const size_t lens[] = {1, 20, 52, 53, 54, 55, 60, 62, 63, 64, 116, 117, 118, 200, 590};
+    for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+        for (size_t i = 0; i < lens[k]; i++)
+            value[i] = (char)('a' + (i * 7 + k) % 26);
+        value[lens[k]] = '\0';
+        expect_code(key, 32, value);
+        expect_code(key, sizeof(key), value); /* hashed first: longer than a block */
+        expect_code(key, 16, value);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_email),         cmocka_unit_test(test_url_credentials),
-        cmocka_unit_test(test_phone),         cmocka_unit_test(test_card),
-        cmocka_unit_test(test_iban),          cmocka_unit_test(test_ip),
-        cmocka_unit_test(test_national_id),   cmocka_unit_test(test_vat),
-        cmocka_unit_test(test_date_of_birth), cmocka_unit_test(test_secret),
-        cmocka_unit_test(test_person),        cmocka_unit_test(test_address),
-        cmocka_unit_test(test_normalization), cmocka_unit_test(test_fields),
-        cmocka_unit_test(test_custom),        cmocka_unit_test(test_overlap),
-        cmocka_unit_test(test_robustness),    cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_email),
+        cmocka_unit_test(test_url_credentials),
+        cmocka_unit_test(test_phone),
+        cmocka_unit_test(test_card),
+        cmocka_unit_test(test_iban),
+        cmocka_unit_test(test_ip),
+        cmocka_unit_test(test_national_id),
+        cmocka_unit_test(test_vat),
+        cmocka_unit_test(test_date_of_birth),
+        cmocka_unit_test(test_secret),
+        cmocka_unit_test(test_person),
+        cmocka_unit_test(test_address),
+        cmocka_unit_test(test_normalization),
+        cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_custom),
+        cmocka_unit_test(test_overlap),
+        cmocka_unit_test(test_robustness),
+        cmocka_unit_test(test_cap),
         cmocka_unit_test(test_linear_time),
+        cmocka_unit_test(test_name_fast_paths),
+        cmocka_unit_test(test_secret_triggers),
+        cmocka_unit_test(test_field_filter),
+        cmocka_unit_test(test_surrogate_hmac),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
