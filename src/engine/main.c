@@ -2,7 +2,7 @@
  * llama.cpp) and serves the OpenAI-compatible API on a Unix socket only (mode 0600),
  * through the project's own HTTP server, request validation and error shapes:
  *   POST /v1/chat/completions, /v1/completions (streaming or not), /v1/embeddings,
- *   GET /v1/models, GET /health.
+ *   GET /v1/models, GET /health (status and the inference counters of sg_llm_stats).
  * It has no network of its own; the gateway starts it, watches it and routes to it.
  *
  * Threads: the event loop (HTTP) and the model's decode thread. Model events arrive on the
@@ -21,6 +21,7 @@
 #include "http/sse.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@ struct engine {
     struct sg_http_server *http;
     const char *model_name;
     const char *socket_path;
+    int slots;
     uint64_t seq;
     bool draining;
 };
@@ -464,15 +466,33 @@ static const char *message_text(struct ereq *r, const json_t *content, size_t i)
     return s;
 }
 
+/* The parameter an SG_EINVAL message of the inference core is about: its messages start
+ * with the parameter's name ("stop: ...", "temperature must ..."); anything about the
+ * prompt itself is about `input_param`. */
+static const char *einval_param(const char *msg, const char *input_param)
+{
+    static const char *const names[] = {
+        "temperature",       "top_p",   "top_k", "min_p", "stop", "presence_penalty",
+        "frequency_penalty", "grammar", NULL};
+    for (int i = 0; names[i]; i++) {
+        size_t n = strlen(names[i]);
+        if (strncmp(msg, names[i], n) == 0 && (msg[n] == ':' || msg[n] == ' '))
+            return names[i];
+    }
+    if (strncmp(msg, "messages", 8) == 0 || strstr(msg, "prompt"))
+        return input_param;
+    return NULL;
+}
+
 static void start_generation(struct ereq *r, const json_t *body)
 {
     struct sg_http_req *http = r->http;
     struct sg_arena *a = sg_http_req_arena(http);
     struct sg_llm_params p = {.temperature = 1.0f, .top_p = 1.0f};
-    double d;
+    double d = 1.0; /* absent or null: OpenAI's default */
     if (num_field(http, body, "temperature", 0, 2, &d))
         return;
-    p.temperature = json_object_get(body, "temperature") ? (float)d : 1.0f;
+    p.temperature = (float)d;
     d = 1.0;
     if (num_field(http, body, "top_p", 0, 1, &d))
         return;
@@ -498,10 +518,21 @@ static void start_generation(struct ereq *r, const json_t *body)
         p.seed = (uint64_t)json_integer_value(seed);
         p.has_seed = true;
     }
-    const json_t *mt = json_object_get(body, "max_completion_tokens");
+    const char *mt_name = "max_completion_tokens";
+    const json_t *mt = json_object_get(body, mt_name);
     if (!json_is_integer(mt))
-        mt = json_object_get(body, "max_tokens");
-    p.max_tokens = json_is_integer(mt) ? (int)json_integer_value(mt) : 0;
+        mt = json_object_get(body, mt_name = "max_tokens");
+    if (json_is_integer(mt)) {
+        json_int_t v = json_integer_value(mt);
+        if (v < 1) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "Invalid value for '%s': must be at least 1, got %lld.",
+                     mt_name, (long long)v);
+            respond_error(http, 400, "invalid_request_error", "invalid_value", mt_name, msg);
+            return;
+        }
+        p.max_tokens = v > INT_MAX ? INT_MAX : (int)v; /* the slot's size limits it anyway */
+    }
     const json_t *n = json_object_get(body, "n");
     if (json_is_integer(n) && json_integer_value(n) != 1) {
         respond_error(http, 400, "invalid_request_error", "unsupported_value", "n",
@@ -546,7 +577,12 @@ static void start_generation(struct ereq *r, const json_t *body)
                 return;
         }
         if (sg_llm_chat_prompt(r->e->llm, m, nm, &prompt, &err) != 0) {
-            respond_error(http, 400, "invalid_request_error", NULL, "messages", err.msg);
+            if (err.code == SG_ENOMEM)
+                respond_error(http, 500, "server_error", NULL, NULL, "Out of memory.");
+            else
+                respond_error(http, 400, "invalid_request_error",
+                              err.code == SG_ETOOBIG ? "context_length_exceeded" : NULL, "messages",
+                              err.msg);
             return;
         }
     } else {
@@ -569,14 +605,17 @@ static void start_generation(struct ereq *r, const json_t *body)
     r->job = sg_llm_submit(r->e->llm, prompt, strlen(prompt), &p, on_llm_event, r, &err);
     free(prompt);
     if (!r->job) {
+        /* Answering finishes the request and frees its arena (r with it): release first. */
+        const char *input = r->kind == K_CHAT ? "messages" : "prompt";
+        ereq_release(r);
         if (err.code == SG_ETOOBIG)
-            respond_error(http, 400, "invalid_request_error", "context_length_exceeded",
-                          r->kind == K_CHAT ? "messages" : "prompt", err.msg);
+            respond_error(http, 400, "invalid_request_error", "context_length_exceeded", input,
+                          err.msg);
         else if (err.code == SG_EINVAL)
-            respond_error(http, 400, "invalid_request_error", "invalid_value", NULL, err.msg);
+            respond_error(http, 400, "invalid_request_error", "invalid_value",
+                          einval_param(err.msg, input), err.msg);
         else
             respond_error(http, 503, "server_error", NULL, NULL, err.msg);
-        ereq_release(r);
         return;
     }
     if (r->stream) {
@@ -660,8 +699,19 @@ static void on_request(void *app, struct sg_http_req *http)
     struct engine *e = app;
     const struct sg_http_head *h = sg_http_req_head(http);
     if (h->path_len == 7 && memcmp(h->path, "/health", 7) == 0) {
-        static const char ok[] = "{\"status\":\"ok\"}";
-        sg_http_respond(http, 200, NULL, 0, "application/json", ok, sizeof(ok) - 1, false);
+        /* The counters are for tests and operators on the engine's own socket; the gateway
+         * looks at the status code only. */
+        struct sg_llm_stats st;
+        char ok[320];
+        sg_llm_stats(e->llm, &st);
+        int n = snprintf(
+            ok, sizeof(ok),
+            "{\"status\":\"ok\",\"slots\":%d,\"slots_busy\":%d,\"queued\":%d,"
+            "\"prompt_tokens_evaluated\":%llu,\"tokens_generated\":%llu,"
+            "\"decode_calls\":%llu}",
+            e->slots, st.slots_busy, st.queued, (unsigned long long)st.prompt_tokens_evaluated,
+            (unsigned long long)st.tokens_generated, (unsigned long long)st.decode_calls);
+        sg_http_respond(http, 200, NULL, 0, "application/json", ok, (size_t)n, false);
         return;
     }
     const struct sg_endpoint_info *ep = sg_api_endpoint(h->path, h->path_len);
@@ -818,6 +868,7 @@ int main(int argc, char **argv)
     }
     e.model_name = name ? name : sg_llm_model_name(e.llm);
     e.socket_path = sock;
+    e.slots = o.parallel;
     e.base = event_base_new();
     char addr[4200];
     snprintf(addr, sizeof(addr), "unix:%s", sock);
