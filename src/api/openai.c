@@ -2,6 +2,7 @@
  * required fields, and the JSON type of every documented field; undocumented fields pass
  * through to the backend unchanged, as the OpenAI API ignores them. */
 #include "api/openai.h"
+#include "api/dialect.h"
 #include "core/json.h"
 
 #include <stdarg.h>
@@ -18,6 +19,12 @@ static const struct sg_endpoint_info endpoints[SG_EP_COUNT] = {
     {SG_EP_METRICS, "/metrics", "GET", false, false, SG_DIALECT_OPENAI},
 };
 
+/* OpenAI Responses: POST creates (a chat request inside); GET and DELETE of one stored
+ * response are answered by the gateway (not proxied; the id goes into `model`). */
+static const struct sg_endpoint_info responses_create = {
+    SG_EP_CHAT, "/v1/responses", "POST", true, true, SG_DIALECT_RESPONSES};
+static const struct sg_endpoint_info responses_one = {SG_EP_CHAT, "/v1/responses/{id}", "GET", true,
+                                                      false,      SG_DIALECT_RESPONSES};
 static const struct sg_endpoint_info anthropic_messages = {
     SG_EP_CHAT, "/v1/messages", "POST", true, true, SG_DIALECT_ANTHROPIC};
 static const struct sg_endpoint_info azure[] = {
@@ -40,6 +47,16 @@ const struct sg_endpoint_info *sg_api_route(const char *path, size_t len, char *
         len--;
     if (len == 12 && memcmp(path, "/v1/messages", 12) == 0)
         return &anthropic_messages;
+    if ((e = sg_gemini_route(path, len, model, cap)) || (e = sg_ollama_route(path, len)))
+        return e; /* Gemini and Ollama (dialect_gemini.c, dialect_ollama.c) */
+    if (len == 13 && memcmp(path, "/v1/responses", 13) == 0)
+        return &responses_create;
+    if (len > 14 && len - 14 < cap && memcmp(path, "/v1/responses/", 14) == 0 &&
+        !memchr(path + 14, '/', len - 14)) {
+        memcpy(model, path + 14, len - 14);
+        model[len - 14] = '\0';
+        return &responses_one;
+    }
     /* /openai/deployments/{deployment}/<operation> */
     static const char pre[] = "/openai/deployments/";
     size_t pl = sizeof(pre) - 1;

@@ -30,6 +30,9 @@ enum sg_dialect {
     SG_DIALECT_OPENAI = 0,
     SG_DIALECT_ANTHROPIC, /* POST /v1/messages */
     SG_DIALECT_AZURE,     /* /openai/deployments/{deployment}/chat/completions|... */
+    SG_DIALECT_RESPONSES, /* POST /v1/responses, GET|DELETE /v1/responses/{id} (below) */
+    SG_DIALECT_GEMINI,    /* /v1beta/models/{model}:generateContent|... (dialect_gemini.c) */
+    SG_DIALECT_OLLAMA,    /* /api/chat|generate|embed|tags (dialect_ollama.c) */
 };
 
 struct sg_endpoint_info {

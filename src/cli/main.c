@@ -25,6 +25,11 @@ static const char usage[] =
     "                               what the policy would do with a request (sends nothing)\n"
     "  audit verify --db FILE [--pubkey FILE] | --postgres CONNINFO [--instance ID]\n"
     "  audit export|tail|prune|keygen|pubkey ...   the audit trail (see docs/audit.md)\n"
+    "  model import|list|verify|promote|rollback|remove|inspect ...\n"
+    "                               the signed model store (see docs/models.md)\n"
+    "  backup --config FILE --out FILE --key KEYREF [--with-weights] [--with-secrets]\n"
+    "  restore FILE --to DIR --key KEYREF --pubkey FILE [--force]\n"
+    "                               encrypted, signed backups (see docs/operations.md)\n"
     "  leakcheck --config FILE [--keep DIR]\n"
     "                               replay canary requests against capture backends and\n"
     "                               fail if anything reached a backend it must not\n"
@@ -58,6 +63,12 @@ int main(int argc, char **argv)
         return sg_cmd_leakcheck(argc - 1, argv + 1);
     if (strcmp(cmd, "audit") == 0)
         return sg_cmd_audit(argc - 1, argv + 1);
+    if (strcmp(cmd, "model") == 0)
+        return sg_cmd_model(argc - 1, argv + 1);
+    if (strcmp(cmd, "backup") == 0)
+        return sg_cmd_backup(argc - 1, argv + 1);
+    if (strcmp(cmd, "restore") == 0)
+        return sg_cmd_restore(argc - 1, argv + 1);
     if (strcmp(cmd, "dev-certs") == 0) {
         if (argc != 4 || strcmp(argv[2], "--dir") != 0)
             return sg_cli_usage_error("dev-certs needs --dir DIR");

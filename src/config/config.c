@@ -249,7 +249,10 @@ static void load_backend(struct cfg_ld *l, yaml_node_t *n, const char *path,
                 cfg_diag(l, v, kp, "must be \"openai\" or \"engine\"");
         } else if (strcmp(k, "model") == 0) {
             engine_keys = true;
-            b->engine.model = cfg_file_val(l, v, kp);
+            if (v->type == YAML_SCALAR_NODE && cfg_model_ref_ok((const char *)v->data.scalar.value))
+                b->engine.model_ref = cfg_str(l, v, kp); /* name@channel in the model store */
+            else
+                b->engine.model = cfg_file_val(l, v, kp);
         } else if (strcmp(k, "engine_binary") == 0) {
             engine_keys = true;
             b->engine.binary = cfg_file_val(l, v, kp);
@@ -332,7 +335,7 @@ static void load_backend(struct cfg_ld *l, yaml_node_t *n, const char *path,
         /* The gateway runs it: the address is its own (set once runtime_dir is known). */
         if (url_node)
             cfg_diag(l, url_node, "url", "not allowed for kind: engine (the gateway runs it)");
-        if (!b->engine.model) {
+        if (!b->engine.model && !b->engine.model_ref) {
             cfg_join(kp, sizeof(kp), path, "model");
             cfg_diag(l, n, kp, "required for kind: engine");
         }
@@ -699,6 +702,7 @@ static void set_defaults(struct sg_config *c)
     c->redaction.enabled = true;
     c->guard.global_rpm = c->guard.global_concurrent = -1;
     c->redaction.max_findings = 10000;
+    c->responses.ttl_ms = 3600u * 1000;
 }
 
 static void load_root(struct cfg_ld *l, yaml_node_t *root)
@@ -767,6 +771,10 @@ static void load_root(struct cfg_ld *l, yaml_node_t *root)
             cfg_load_guard(l, v, "guard");
         } else if (strcmp(k, "audit") == 0) {
             cfg_load_audit(l, v, "audit");
+        } else if (strcmp(k, "models") == 0) {
+            cfg_load_models(l, v, "models");
+        } else if (strcmp(k, "responses") == 0) {
+            cfg_load_responses(l, v, "responses");
         } else {
             cfg_unknown(l, KEYNODE(l, p), k);
         }
@@ -796,6 +804,8 @@ static void load_root(struct cfg_ld *l, yaml_node_t *root)
     }
     if (l->nerr == 0)
         check_refs(l);
+    if (l->nerr == 0)
+        cfg_check_models(l);
     if (l->nerr == 0)
         cfg_check_policy(l);
     if (c->workers <= 0) {

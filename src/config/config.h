@@ -31,8 +31,9 @@ enum sg_backend_kind {
 
 /* How the gateway runs an engine backend. */
 struct sg_config_engine {
-    const char *model;  /* GGUF file, absolute */
-    const char *binary; /* sovgate-engine, absolute (default: next to the sovgate binary) */
+    const char *model;     /* GGUF file, absolute; NULL with model_ref */
+    const char *model_ref; /* "name@channel" in the model store (models.store), or NULL */
+    const char *binary;    /* sovgate-engine, absolute (default: next to the sovgate binary) */
     int ctx, parallel, threads, gpu_layers;
 };
 
@@ -106,6 +107,15 @@ struct sg_config_client_rule {
     const char *on_violation; /* block (default), mask or pseudonymize */
 };
 
+/* What the gateway does with a request the prompt-injection detector flags
+ * (guard.injection.action, and per client guard.clients[].injection). */
+enum sg_inj_action {
+    SG_INJ_ACTION_OFF = 0, /* not scanned (per client only) */
+    SG_INJ_ACTION_LOG,     /* a log line, the audit record and the metric */
+    SG_INJ_ACTION_FLAG,    /* that, and the x-sovgate-injection response header */
+    SG_INJ_ACTION_BLOCK,   /* that, and the request is refused (400 prompt_injection) */
+};
+
 /* guard.clients[]: limits of one client (by name; "*" for every client without its own
  * entry). Fields not given (-1) are taken from the "*" entry, else unlimited. */
 struct sg_config_client_limits {
@@ -114,6 +124,7 @@ struct sg_config_client_limits {
     int64_t distinct_personal;    /* distinct personal values per window */
     int64_t window_ms;            /* of distinct_personal (default 1 h) */
     int64_t max_prompt;           /* bytes of text in one request */
+    int injection;                /* enum sg_inj_action; -1: guard.injection.action */
 };
 
 /* A "TYPE: value" pair of redaction.actions or redaction.fields. */
@@ -184,9 +195,27 @@ struct sg_config {
         bool digests; /* records carry keyed digests of the values found */
     } audit;
     struct {
+        const char *store; /* OpenAI Responses state: SQLite file, absolute; NULL: in memory */
+        const char *key;   /* env:/file: reference of the encryption key; required with store */
+        uint32_t ttl_ms;   /* how long a stored response lives; default one hour */
+    } responses;
+    struct {
+        const char *store;          /* model store directory, absolute, or NULL */
+        const char *signing_key;    /* env:/file: reference of the Ed25519 key, or NULL */
+        const char *public_key;     /* env:/file: reference of its public key, or NULL */
+        const char *encryption_key; /* env:/file: reference of the AES-256 key, or NULL */
+        const char *audit;          /* the store's audit trail, absolute; NULL: default */
+    } models;
+    struct {
         struct sg_config_client_limits *clients;
         size_t nclients;
         int64_t global_rpm, global_concurrent; /* -1: unlimited */
+        struct {
+            bool enabled;    /* default false: nothing is scanned */
+            int threshold;   /* 1..100; 0: the detector's default (50) */
+            int action;      /* enum sg_inj_action; default SG_INJ_ACTION_LOG */
+            uint32_t ignore; /* SG_INJ_BIT mask (guard/injection.h) of ignored signals */
+        } injection;
     } guard;
     struct {
         const char **allow; /* hosts, ".suffix"es and IP addresses backends may be at */

@@ -3,6 +3,7 @@
  * size). See docs/configuration.md. */
 #include "config/config_int.h"
 #include "core/arena.h"
+#include "guard/injection.h"
 #include "core/secret.h"
 
 #include <string.h>
@@ -14,10 +15,66 @@ static void count(struct cfg_ld *l, yaml_node_t *v, const char *kp, int64_t *out
     *out = x;
 }
 
+/* log | flag | block (and off, per client). */
+static int inj_action(struct cfg_ld *l, yaml_node_t *v, const char *kp, bool off_ok)
+{
+    static const char *const names[] = {"off", "log", "flag", "block"};
+    const char *s = cfg_str(l, v, kp);
+    for (int i = off_ok ? 0 : 1; s && i < 4; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    if (s)
+        cfg_diag(l, v, kp, "must be %s", off_ok ? "off, log, flag or block" : "log, flag or block");
+    return -1;
+}
+
+/* guard.injection: the prompt-injection detector (docs/injection.md). */
+static void load_injection(struct cfg_ld *l, yaml_node_t *n, const char *path)
+{
+    struct sg_config *c = l->cfg;
+    if (!cfg_map_ok(l, n, path))
+        return;
+    MAP_FOR(l, n, p)
+    {
+        char kp[256];
+        const char *k = KEYSTR(l, p);
+        yaml_node_t *v = cfg_node(l, p->value);
+        cfg_join(kp, sizeof(kp), path, k);
+        if (strcmp(k, "enabled") == 0) {
+            cfg_boolean(l, v, kp, &c->guard.injection.enabled);
+        } else if (strcmp(k, "threshold") == 0) {
+            long x = 0;
+            cfg_integer(l, v, kp, 1, 100, &x);
+            c->guard.injection.threshold = (int)x;
+        } else if (strcmp(k, "action") == 0) {
+            int a = inj_action(l, v, kp, false);
+            if (a > 0)
+                c->guard.injection.action = a;
+        } else if (strcmp(k, "ignore") == 0) {
+            size_t cnt = 0;
+            const char **names = cfg_str_list(l, v, kp, &cnt);
+            for (size_t i = 0; names && i < cnt; i++) {
+                int sig = sg_inj_signal_lookup(names[i]);
+                if (sig < 0)
+                    cfg_diag(l, v, kp,
+                             "unknown signal \"%.64s\" (override, roleplay, extraction, "
+                             "encoded, invisible, hidden_markup, template_tokens, "
+                             "tool_instructions)",
+                             names[i]);
+                else
+                    c->guard.injection.ignore |= SG_INJ_BIT(sig);
+            }
+        } else {
+            cfg_unknown(l, KEYNODE(l, p), kp);
+        }
+    }
+}
+
 static void load_client(struct cfg_ld *l, yaml_node_t *n, const char *path, void *out)
 {
     struct sg_config_client_limits *c = out;
     c->rpm = c->tpm = c->concurrent = c->distinct_personal = c->window_ms = c->max_prompt = -1;
+    c->injection = -1;
     if (!cfg_map_ok(l, n, path))
         return;
     MAP_FOR(l, n, p)
@@ -45,6 +102,8 @@ static void load_client(struct cfg_ld *l, yaml_node_t *n, const char *path, void
             size_t sz = 0;
             cfg_size_val(l, v, kp, 1, (size_t)1 << 30, &sz);
             c->max_prompt = (int64_t)sz;
+        } else if (strcmp(k, "injection") == 0) {
+            c->injection = inj_action(l, v, kp, true);
         } else {
             cfg_unknown(l, KEYNODE(l, p), kp);
         }
@@ -74,6 +133,8 @@ void cfg_load_guard(struct cfg_ld *l, yaml_node_t *n, const char *path)
                         strcmp(c->guard.clients[i].client, c->guard.clients[j].client) == 0)
                         cfg_diag_at(l, marks[i], kp, "client \"%s\" has two entries",
                                     c->guard.clients[i].client);
+        } else if (strcmp(k, "injection") == 0) {
+            load_injection(l, v, kp);
         } else if (strcmp(k, "global") == 0) {
             if (!cfg_map_ok(l, v, kp))
                 continue;
@@ -110,7 +171,7 @@ void sg_config_client_limits(const struct sg_config *c, const char *client,
         else if (client && strcmp(x->client, client) == 0)
             own = x;
     }
-    struct sg_config_client_limits none = {NULL, -1, -1, -1, -1, -1, -1};
+    struct sg_config_client_limits none = {NULL, -1, -1, -1, -1, -1, -1, -1};
     const struct sg_config_client_limits *a = own ? own : &none, *b = all ? all : &none;
     out->client = client;
     out->rpm = a->rpm >= 0 ? a->rpm : b->rpm;
@@ -120,6 +181,10 @@ void sg_config_client_limits(const struct sg_config *c, const char *client,
         a->distinct_personal >= 0 ? a->distinct_personal : b->distinct_personal;
     out->window_ms = a->window_ms >= 0 ? a->window_ms : b->window_ms >= 0 ? b->window_ms : 3600000;
     out->max_prompt = a->max_prompt >= 0 ? a->max_prompt : b->max_prompt;
+    out->injection = a->injection >= 0           ? a->injection
+                     : b->injection >= 0         ? b->injection
+                     : c->guard.injection.action ? c->guard.injection.action
+                                                 : SG_INJ_ACTION_LOG;
 }
 
 /* The `audit` section: where the trail is and how it is signed (see docs/audit.md). */

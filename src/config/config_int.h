@@ -75,6 +75,11 @@ void cfg_load_policy(struct cfg_ld *l, yaml_node_t *n, const char *path);
 void cfg_load_egress(struct cfg_ld *l, yaml_node_t *n, const char *path);
 void cfg_load_guard(struct cfg_ld *l, yaml_node_t *n, const char *path);
 void cfg_load_audit(struct cfg_ld *l, yaml_node_t *n, const char *path);
+/* config_models.c: the models section, name@channel references, and their cross-check. */
+void cfg_load_models(struct cfg_ld *l, yaml_node_t *n, const char *path);
+bool cfg_model_ref_ok(const char *s);
+void cfg_check_models(struct cfg_ld *l);
+void cfg_load_responses(struct cfg_ld *l, yaml_node_t *n, const char *path);
 /* Cross-checks of the policy against backends and clients, after everything is loaded. */
 void cfg_check_policy(struct cfg_ld *l);
 

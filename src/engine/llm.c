@@ -39,6 +39,7 @@
  * that llama.cpp allocates for every output token small. An embedding model with its own
  * pooling type in the GGUF is pooled by llama.cpp (mean), in one micro-batch. */
 #include "engine/llm.h"
+#include "core/utf8.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -120,6 +121,8 @@ struct sg_llm {
     struct llama_batch batch;  /* n_batch tokens */
     struct llama_batch ebatch; /* embd_chunk tokens, with ectx */
     llama_token_data *cand;    /* n_vocab candidates for sampling */
+    unsigned char *split_utf8; /* per token: its text is not complete, valid UTF-8 (a byte
+                                  token); never sampled under a grammar, see sample() */
     double *esum;              /* n_embd sums for pooling */
     float *evec;               /* n_embd result */
     uint64_t clock;
@@ -356,6 +359,7 @@ static void free_engine(struct sg_llm *m)
     if (m->ebatch.token)
         llama_batch_free(m->ebatch);
     free(m->cand);
+    free(m->split_utf8);
     free(m->esum);
     free(m->evec);
     if (m->ectx)
@@ -458,10 +462,16 @@ int sg_llm_open(const struct sg_llm_opts *o, struct sg_llm **out, struct sg_erro
 
     m->slots = calloc((size_t)parallel, sizeof *m->slots);
     m->cand = malloc((size_t)m->n_vocab * sizeof *m->cand);
+    m->split_utf8 = calloc((size_t)m->n_vocab, 1);
+    for (int t = 0; m->split_utf8 && t < m->n_vocab; t++) {
+        char piece[256];
+        int n = llama_token_to_piece(m->vocab, t, piece, sizeof piece, 0, false);
+        m->split_utf8[t] = n < 0 || !sg_utf8_valid(piece, (size_t)n);
+    }
     m->esum = malloc((size_t)m->n_embd * sizeof *m->esum);
     m->evec = malloc((size_t)m->n_embd * sizeof *m->evec);
     m->batch = llama_batch_init(batch, 0, 1);
-    bool ok = m->slots && m->cand && m->esum && m->evec && m->batch.token;
+    bool ok = m->slots && m->cand && m->split_utf8 && m->esum && m->evec && m->batch.token;
     for (int i = 0; ok && i < parallel; i++) {
         m->slots[i].id = i;
         m->slots[i].i_batch = -1;
@@ -1036,12 +1046,17 @@ static llama_token sample(struct sg_llm *m, struct sg_llm_job *j, int idx)
         return -1;
     llama_token tok = arr.data[arr.selected].id;
     if (j->grammar) {
-        llama_token_data one = {tok, 1.0f, 0.0f};
+        /* Tokens whose text is not complete UTF-8 (byte tokens) are never taken under a
+         * grammar: llama.cpp's grammar would let the next token's bytes finish the split
+         * character whatever they are, and the text would no longer be what the grammar
+         * checked (an invalid sequence becomes U+FFFD, a quote inside it escapes). */
+        llama_token_data one = {tok, m->split_utf8[tok] ? -INFINITY : 1.0f, 0.0f};
         llama_token_data_array single = {&one, 1, -1, false};
-        llama_sampler_apply(j->grammar, &single);
+        if (one.logit != -INFINITY)
+            llama_sampler_apply(j->grammar, &single);
         if (one.logit == -INFINITY) {
             for (int i = 0; i < m->n_vocab; i++)
-                m->cand[i] = (llama_token_data){i, logits[i], 0.0f};
+                m->cand[i] = (llama_token_data){i, m->split_utf8[i] ? -INFINITY : logits[i], 0.0f};
             arr = (llama_token_data_array){m->cand, (size_t)m->n_vocab, -1, false};
             llama_sampler_apply(j->grammar, &arr);
             llama_sampler_apply(j->chain, &arr);

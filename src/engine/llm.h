@@ -90,7 +90,9 @@ struct sg_llm_params {
     int max_tokens;          /* <= 0: until end of generation or the slot is full */
     const char *const *stop; /* up to 4 stop strings, 1..256 bytes of UTF-8; copied */
     size_t nstop;
-    const char *grammar; /* optional GBNF (root rule "root"); copied; NULL = none */
+    const char *grammar; /* optional GBNF (root rule "root"); copied; NULL = none. Under a
+                            grammar, tokens whose text is not complete UTF-8 (byte tokens)
+                            are never sampled, so the text is exactly what it checked */
 };
 /* Fills p with OpenAI's defaults: temperature 1, top_p 1, everything else off, no seed. */
 void sg_llm_params_default(struct sg_llm_params *p);

@@ -17,8 +17,10 @@
 #include "core/log.h"
 #include "core/pool.h"
 #include "engine/llm.h"
+#include "engine/tools.h"
 #include "http/server.h"
 #include "http/sse.h"
+#include "model/model.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -79,6 +81,13 @@ struct ereq {
     /* loop side */
     struct sg_buf text; /* non-streamed answer */
     struct sg_buf out;  /* scratch for one SSE event */
+    /* tools (tools.h): the answer may be a tool call */
+    bool calls;
+    int tstate;        /* streamed: 0 undecided, 1 text, 2 tool call */
+    bool call_started; /* streamed: the call's id and name were sent */
+    size_t args_sent;  /* streamed: bytes of the arguments sent */
+    struct sg_buf acc; /* streamed: all text so far */
+    char call_id[40];
     /* embeddings */
     struct emb_part *parts;
     size_t nparts, parts_done;
@@ -131,6 +140,7 @@ static void ereq_release(struct ereq *r)
     sg_buf_free(&r->pending);
     sg_buf_free(&r->text);
     sg_buf_free(&r->out);
+    sg_buf_free(&r->acc);
 }
 
 static void on_abort(void *arg)
@@ -273,12 +283,29 @@ static void finish_json(struct ereq *r)
     bool chat = r->kind == K_CHAT;
     put_head(&b, r, chat ? "chat.completion" : "text_completion");
     sg_buf_puts(&b, "\"choices\":[{\"index\":0,");
-    if (chat)
-        sg_buf_puts(&b, "\"message\":{\"role\":\"assistant\",\"content\":\"");
-    else
-        sg_buf_puts(&b, "\"text\":\"");
-    sg_buf_json_escape(&b, r->text.data ? r->text.data : "", r->text.len);
-    sg_buf_puts(&b, chat ? "\"}," : "\",\"logprobs\":null,");
+    struct sg_tool_call call;
+    if (chat && r->calls && sg_tools_parse(r->text.data, r->text.len, &call)) {
+        /* a tool call: content null, the call in OpenAI's shape; cut short by max_tokens
+         * it keeps finish_reason "length" and its arguments may be incomplete */
+        sg_buf_printf(&b,
+                      "\"message\":{\"role\":\"assistant\",\"content\":null,"
+                      "\"tool_calls\":[{\"id\":\"%s\",\"type\":\"function\","
+                      "\"function\":{\"name\":\"",
+                      r->call_id);
+        sg_buf_json_escape(&b, call.name ? call.name : "", call.name_len);
+        sg_buf_puts(&b, "\",\"arguments\":\"");
+        sg_buf_json_escape(&b, call.args ? call.args : "", call.args_len);
+        sg_buf_puts(&b, "\"}}]},");
+        if (call.complete && strcmp(r->finish, "stop") == 0)
+            snprintf(r->finish, sizeof(r->finish), "tool_calls");
+    } else {
+        if (chat)
+            sg_buf_puts(&b, "\"message\":{\"role\":\"assistant\",\"content\":\"");
+        else
+            sg_buf_puts(&b, "\"text\":\"");
+        sg_buf_json_escape(&b, r->text.data ? r->text.data : "", r->text.len);
+        sg_buf_puts(&b, chat ? "\"}," : "\",\"logprobs\":null,");
+    }
     sg_buf_printf(&b, "\"finish_reason\":\"%s\"}],", r->finish);
     put_usage(&b, r);
     sg_buf_puts(&b, "}");
@@ -336,6 +363,63 @@ static void finish_embeddings(struct ereq *r)
     sg_buf_free(&b);
 }
 
+/* Writes one chunk with a tool-call delta: the call's id and name (first) or a piece of its
+ * arguments. */
+static void stream_call(struct ereq *r, const struct sg_tool_call *c, const char *args, size_t len)
+{
+    struct sg_buf *b = &r->out;
+    sg_buf_reset(b);
+    sg_buf_puts(b, "data: ");
+    put_head(b, r, "chat.completion.chunk");
+    sg_buf_puts(b, "\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,");
+    if (c) {
+        sg_buf_printf(b, "\"id\":\"%s\",\"type\":\"function\",\"function\":{\"name\":\"",
+                      r->call_id);
+        sg_buf_json_escape(b, c->name, c->name_len);
+        sg_buf_puts(b, "\",\"arguments\":\"\"}");
+    } else {
+        sg_buf_puts(b, "\"function\":{\"arguments\":\"");
+        sg_buf_json_escape(b, args, len);
+        sg_buf_puts(b, "\"}");
+    }
+    sg_buf_puts(b, "}]},\"finish_reason\":null}]}\n\n");
+    sg_http_stream_write(r->http, b->data, b->len);
+}
+
+/* Streamed answer of a request that may call a tool: text until it is known whether the
+ * answer is a call (its first byte), then either content deltas or tool-call deltas (id
+ * and name once the name is complete, then the arguments piece by piece, holding back
+ * what may be the closing marker). */
+static void stream_tools(struct ereq *r, const char *text, size_t len, bool done)
+{
+    if (len && sg_buf_append(&r->acc, text, len) != 0)
+        return; /* over 64 MiB: the generation is bounded far below that */
+    if (r->tstate == 0 && r->acc.len)
+        r->tstate = r->acc.data[0] == '<' ? 2 : 1;
+    if (r->tstate == 1) {
+        if (len)
+            stream_event(r, text, len, NULL, false);
+        return;
+    }
+    struct sg_tool_call c;
+    if (r->tstate != 2 || !sg_tools_parse(r->acc.data, r->acc.len, &c) || !c.name_done)
+        return;
+    if (!r->call_started) {
+        r->call_started = true;
+        stream_call(r, &c, NULL, 0);
+    }
+    size_t hold = strlen(SG_TOOLS_CLOSE);
+    size_t upto = c.complete || done ? c.args_len : (c.args_len > hold ? c.args_len - hold : 0);
+    while (upto > r->args_sent && upto < c.args_len && ((unsigned char)c.args[upto] & 0xC0) == 0x80)
+        upto--; /* not inside a UTF-8 sequence */
+    if (upto > r->args_sent) {
+        stream_call(r, NULL, c.args + r->args_sent, upto - r->args_sent);
+        r->args_sent = upto;
+    }
+    if (done && c.complete && strcmp(r->finish, "stop") == 0)
+        snprintf(r->finish, sizeof(r->finish), "tool_calls");
+}
+
 /* The decode thread queued something: move it out under the lock, then write. */
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
@@ -388,6 +472,13 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
             ereq_release(r);
             respond_error(http, 500, "server_error", NULL, NULL, msg);
         }
+        return;
+    }
+    if (r->stream && r->calls) {
+        stream_tools(r, got.data, got.len, done);
+        sg_buf_free(&got);
+        if (done)
+            finish_stream(r);
         return;
     }
     if (r->stream) {
@@ -559,24 +650,84 @@ static void start_generation(struct ereq *r, const json_t *body)
     const json_t *so = json_object_get(body, "stream_options");
     r->include_usage = json_is_true(json_object_get(so, "include_usage"));
 
+    /* tools, tool_choice, response_format (completions: response_format only) */
+    struct sg_tools tl;
+    struct sg_tools_error terr;
+    json_t *only_rf = NULL;
+    if (r->kind != K_CHAT) {
+        only_rf = json_object();
+        const json_t *rf = json_object_get(body, "response_format");
+        if (only_rf && rf)
+            json_object_set(only_rf, "response_format", (json_t *)rf);
+    }
+    int trc = sg_tools_prepare(only_rf ? only_rf : body, &tl, &terr);
+    json_decref(only_rf);
+    if (trc != 0) {
+        if (trc == SG_ENOMEM)
+            respond_error(http, 500, "server_error", NULL, NULL, "Out of memory.");
+        else
+            respond_error(http, 400, "invalid_request_error", "invalid_value", terr.param,
+                          terr.msg);
+        return;
+    }
+    p.grammar = tl.grammar;
+    r->calls = tl.calls;
+    if (r->calls)
+        snprintf(r->call_id, sizeof(r->call_id), "call_%016llx%08x", (unsigned long long)r->e->seq,
+                 (unsigned)(sg_clock_us() & 0xffffffffu));
+
     /* The prompt: the chat template over the messages, or the completion prompt. */
     char *prompt = NULL;
     struct sg_error err = {0};
     if (r->kind == K_CHAT) {
         const json_t *msgs = json_object_get(body, "messages");
-        size_t nm = json_array_size(msgs);
-        struct sg_llm_msg *m = sg_arena_calloc(a, (nm ? nm : 1) * sizeof(*m));
+        size_t nm0 = json_array_size(msgs), nm = 0;
+        /* one more for the tool definitions when there is no system message to add them to */
+        struct sg_llm_msg *m = sg_arena_calloc(a, (nm0 + 1) * sizeof(*m));
         if (!m) {
+            sg_tools_free(&tl);
             respond_error(http, 500, "server_error", NULL, NULL, "Out of memory.");
             return;
         }
-        for (size_t i = 0; i < nm; i++) {
+        if (tl.addendum) {
+            const json_t *m0 = json_array_get(msgs, 0);
+            const char *r0 = json_string_value(json_object_get(m0, "role"));
+            if (!r0 || (strcmp(r0, "system") != 0 && strcmp(r0, "developer") != 0)) {
+                m[nm].role = "system";
+                m[nm++].content = tl.addendum;
+            }
+        }
+        for (size_t i = 0; i < nm0; i++, nm++) {
             const json_t *msg = json_array_get(msgs, i);
-            m[i].role = json_string_value(json_object_get(msg, "role"));
-            if (!(m[i].content = message_text(r, json_object_get(msg, "content"), i)))
+            m[nm].role = json_string_value(json_object_get(msg, "role"));
+            if (!(m[nm].content = message_text(r, json_object_get(msg, "content"), i))) {
+                sg_tools_free(&tl);
                 return;
+            }
+            bool oom = false;
+            char *t = sg_tools_render_message(msg, m[nm].content, &m[nm].role, &oom);
+            if (t) {
+                m[nm].content = sg_arena_strndup(a, t, strlen(t));
+                free(t);
+            }
+            if (i == 0 && tl.addendum && nm == 0) { /* the system message gets the tools */
+                size_t l0 = strlen(m[nm].content), la = strlen(tl.addendum);
+                char *c = sg_arena_calloc(a, l0 + la + 3);
+                if (c) {
+                    memcpy(c, m[nm].content, l0);
+                    memcpy(c + l0, l0 ? "\n\n" : "", l0 ? 2 : 0);
+                    memcpy(c + l0 + (l0 ? 2 : 0), tl.addendum, la + 1);
+                }
+                m[nm].content = c;
+            }
+            if (oom || !m[nm].content) {
+                sg_tools_free(&tl);
+                respond_error(http, 500, "server_error", NULL, NULL, "Out of memory.");
+                return;
+            }
         }
         if (sg_llm_chat_prompt(r->e->llm, m, nm, &prompt, &err) != 0) {
+            sg_tools_free(&tl);
             if (err.code == SG_ENOMEM)
                 respond_error(http, 500, "server_error", NULL, NULL, "Out of memory.");
             else
@@ -589,6 +740,7 @@ static void start_generation(struct ereq *r, const json_t *body)
         const json_t *pr = json_object_get(body, "prompt");
         if (json_is_array(pr)) {
             if (json_array_size(pr) != 1 || !json_is_string(json_array_get(pr, 0))) {
+                sg_tools_free(&tl);
                 respond_error(http, 400, "invalid_request_error", "unsupported_value", "prompt",
                               "This engine takes one text prompt per request.");
                 return;
@@ -599,11 +751,13 @@ static void start_generation(struct ereq *r, const json_t *body)
         prompt = sg_llm_literal(json_string_value(pr), json_string_length(pr));
     }
     if (!prompt) {
+        sg_tools_free(&tl);
         respond_error(http, 500, "server_error", NULL, NULL, "Out of memory.");
         return;
     }
     r->job = sg_llm_submit(r->e->llm, prompt, strlen(prompt), &p, on_llm_event, r, &err);
     free(prompt);
+    sg_tools_free(&tl); /* the grammar was copied */
     if (!r->job) {
         /* Answering finishes the request and frees its arena (r with it): release first. */
         const char *input = r->kind == K_CHAT ? "messages" : "prompt";
@@ -766,6 +920,7 @@ static void on_request(void *app, struct sg_http_req *http)
     sg_buf_init(&r->pending, 64u << 20);
     sg_buf_init(&r->text, 64u << 20);
     sg_buf_init(&r->out, 64u << 20);
+    sg_buf_init(&r->acc, 64u << 20);
     pthread_mutex_init(&r->mu, NULL);
     r->mu_init = true;
     r->wake = event_new(e->base, -1, 0, on_wake, r);
@@ -795,7 +950,9 @@ static void on_done(void *app, struct sg_http_req *http)
 
 static const char usage[] =
     "usage: sovgate-engine --model FILE --socket PATH [--ctx N] [--parallel N] [--threads N]\n"
-    "                      [--gpu-layers N] [--batch N] [--name NAME]\n";
+    "                      [--gpu-layers N] [--batch N] [--name NAME]\n"
+    "       sovgate-engine --model-ref NAME@CHANNEL|NAME:VERSION --store DIR --pubkey REF\n"
+    "                      [--encryption-key REF] --socket PATH [options as above]\n";
 
 static int parse_int(const char *s, int lo, int hi, int *out)
 {
@@ -824,6 +981,7 @@ int main(int argc, char **argv)
 {
     struct sg_llm_opts o = {.parallel = 4, .gpu_layers = 0};
     const char *sock = NULL, *name = NULL;
+    const char *mref = NULL, *mstore = NULL, *mpub = NULL, *menc = NULL; /* model store */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = !v;
@@ -831,6 +989,14 @@ int main(int argc, char **argv)
             o.model_path = v;
         else if (!bad && strcmp(a, "--socket") == 0)
             sock = v;
+        else if (!bad && strcmp(a, "--model-ref") == 0)
+            mref = v;
+        else if (!bad && strcmp(a, "--store") == 0)
+            mstore = v;
+        else if (!bad && strcmp(a, "--pubkey") == 0)
+            mpub = v;
+        else if (!bad && strcmp(a, "--encryption-key") == 0)
+            menc = v;
         else if (!bad && strcmp(a, "--name") == 0)
             name = v;
         else if (!bad && strcmp(a, "--ctx") == 0)
@@ -851,7 +1017,7 @@ int main(int argc, char **argv)
         }
         i++;
     }
-    if (!o.model_path || !sock) {
+    if (!o.model_path == !mref || !sock || (mref && (!mstore || !mpub))) {
         fputs(usage, stderr);
         return 2;
     }
@@ -862,6 +1028,28 @@ int main(int argc, char **argv)
     struct engine e = {0};
     struct sg_error err = {0};
     uint64_t t0 = sg_clock_us();
+    char fdpath[64];
+    int model_fd = -1;
+    if (mref) { /* a verified store model (docs/models.md): decrypted into a sealed memfd */
+        json_t *m = NULL;
+        if (sg_model_open_ref(mstore, mref, mpub, menc, &model_fd, &m, &err) != 0) {
+            sg_log(SG_LOG_ERROR, "engine", "refusing model %s: %s", mref, err.msg);
+            return 1;
+        }
+        snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", model_fd);
+        o.model_path = fdpath;
+        struct sg_logline l;
+        sg_logline_begin(&l, SG_LOG_INFO, "model_verified");
+        sg_logline_str(&l, "ref", mref);
+        sg_logline_str(&l, "version", json_string_value(json_object_get(m, "version")));
+        sg_logline_str(&l, "sha256",
+                       json_string_value(json_object_get(json_object_get(m, "weights"), "sha256")));
+        sg_logline_int(&l, "encrypted",
+                       json_is_object(json_object_get(json_object_get(m, "blob"), "encryption")));
+        sg_logline_ms(&l, "verify_ms", sg_clock_us() - t0);
+        sg_logline_end(&l);
+        json_decref(m);
+    }
     if (sg_llm_open(&o, &e.llm, &err) != 0) {
         sg_log(SG_LOG_ERROR, "engine", "cannot load %s: %s", o.model_path, err.msg);
         return 1;

@@ -73,6 +73,8 @@ struct sg_runtime {
     struct sg_metrics *metrics;
     struct sg_limiter *limiter; /* rate, token, concurrency and exfiltration limits */
     struct sg_audit *audit;     /* the audit trail, or NULL when not configured */
+    /* OpenAI Responses state (responses.c), opened once per process */
+    struct sg_respstore *respstore;
     struct sg_health_checker *health;
     struct sg_supervisor *supervisor; /* engine backends */
     atomic_bool draining;
@@ -119,6 +121,8 @@ struct sg_req {
     struct sg_buf resp; /* non-streaming body or error body from upstream */
     struct sg_sse_parser sse;
     struct sg_anthropic_stream astream; /* the Anthropic dialect's stream state */
+    struct sg_dstream dstream;          /* Gemini and Ollama answers (dialect_stream.c) */
+    struct sg_resp_req *rstate;         /* OpenAI Responses state (responses.c); owned */
     char path_model[128];               /* a model named by the path (Azure deployments) */
     bool sse_init;
     bool started;   /* a streaming response was begun towards the client */
@@ -138,6 +142,9 @@ struct sg_req {
     const struct sg_backend_rt *decided; /* the external backend whose decision record is
                                             committed */
     bool audited;                        /* the final record was written (or is being written) */
+    struct sg_inj_result inj;            /* prompt-injection scan of the request (injection.c) */
+    int inj_action;                      /* enum sg_inj_action for this client; 0: not scanned */
+    char inj_header[128];                /* x-sovgate-injection value, "" when not flagged */
     uint64_t t_start, t_up_start, t_ttfb;
 };
 
@@ -160,6 +167,14 @@ void sg_proxy_abort(struct sg_req *r);
 /* Response filters: applied to every JSON object that comes back (a whole response, or
  * one streamed chunk). Return 0, or -1 to fail the response. */
 int sg_filters_apply(struct sg_req *r, json_t *obj);
+
+/* Prompt-injection signals (injection.c). The request stage: scans every text field of
+ * the decoded request with its message role as the source, before redaction; logs, counts
+ * and, per the client's action, sets the x-sovgate-injection header (flag) or refuses the
+ * request (-1 with r->err set: 400 prompt_injection). */
+int sg_stage_injection(struct sg_req *r);
+/* Adds the scan's score and signals to an audit record (nothing when not scanned). */
+void sg_injection_record(struct sg_req *r, json_t *o);
 
 /* Redaction and policy (redact.c). The request stage: detects every text field of the
  * request body and works out the actions per kind of destination for this client; -1
@@ -202,5 +217,35 @@ void sg_req_limited(struct sg_req *r, const struct sg_limit_refusal *why);
 struct sg_logline;
 void sg_redact_log(struct sg_req *r, struct sg_logline *l);
 void sg_redact_release(struct sg_req *r);
+/* The request's vault (NULL when redaction is off). */
+struct sg_vault *sg_redact_vault(struct sg_req *r);
+
+/* ---- OpenAI Responses (responses.c) ----
+ * The conversation state of previous_response_id is kept ONLY as it went to and came
+ * from the backend (transformed), encrypted at rest, with a time to live; the surrogates
+ * in it are restored through the stored part of the vault (encrypted with it). */
+struct sg_error;
+/* Opens the state store of the configuration (once per process). 0 or an SG_E* code. */
+int sg_responses_open(struct sg_runtime *rt, const struct sg_config *c, struct sg_error *err);
+void sg_responses_close(struct sg_runtime *rt);
+/* The decode stage: translates `in` (borrowed) into a chat request in *chat (owned by the
+ * caller) with the stored history of previous_response_id before the new input. -1 with
+ * r->err set on failure. */
+int sg_responses_decode(struct sg_req *r, const json_t *in, json_t **chat);
+/* From the redact stage: the stored surrogates into the request's vault, their types
+ * counted in `found` (so that policy decides on the whole conversation). 0 or -1. */
+struct sg_vault;
+int sg_responses_import(struct sg_req *r, struct sg_vault *v, uint32_t *found);
+/* Response filter (before restore): keeps the answer as the backend sent it. */
+int sg_filter_responses(struct sg_req *r, json_t *obj);
+/* A whole answer (restored) -> the Response object (new); stores the conversation. */
+json_t *sg_responses_answer(struct sg_req *r, const json_t *completion);
+/* Streams: one chunk as typed events; the end (stores the conversation); a failure. */
+int sg_responses_stream_format(struct sg_req *r, json_t *chunk, struct sg_buf *out);
+int sg_responses_stream_finish(struct sg_req *r, struct sg_buf *out);
+int sg_responses_stream_fail(struct sg_req *r, const struct sg_api_error *e, struct sg_buf *out);
+/* GET and DELETE /v1/responses/{id}. */
+void sg_responses_serve(struct sg_req *r);
+void sg_responses_release(struct sg_req *r);
 
 #endif

@@ -21,6 +21,8 @@ size_t sg_req_headers(struct sg_req *r, struct sg_http_out_header *h, size_t cap
     size_t n = 0;
     if (n < cap)
         h[n++] = (struct sg_http_out_header){"x-request-id", r->id};
+    if (r->inj_header[0] && n < cap) /* injection.c: the flag action */
+        h[n++] = (struct sg_http_out_header){"x-sovgate-injection", r->inj_header};
     return n;
 }
 
@@ -39,6 +41,10 @@ static void send_error(struct sg_req *r)
     sg_buf_init(&b, 4096);
     if (r->ep && r->ep->dialect == SG_DIALECT_ANTHROPIC)
         sg_anthropic_error(&r->err, &b); /* in the shape the client's library reads */
+    else if (r->ep && r->ep->dialect == SG_DIALECT_GEMINI)
+        sg_gemini_error(&r->err, &b);
+    else if (r->ep && r->ep->dialect == SG_DIALECT_OLLAMA)
+        sg_ollama_error(&r->err, &b);
     else
         sg_api_error_json(&r->err, &b);
     struct sg_http_out_header h[4];
@@ -85,6 +91,8 @@ void sg_req_release(struct sg_req *r)
     sg_audit_detach(r);
     sg_proxy_abort(r);
     sg_redact_release(r);
+    sg_dstream_free(&r->dstream);
+    sg_responses_release(r);
     sg_limiter_release(r->w->rt->limiter, &r->lease);
     if (r->body) {
         json_decref(r->body);
@@ -124,10 +132,13 @@ static const char *presented_key(struct sg_req *r, size_t *len)
         *len = n;
         return k;
     }
-    if ((a = sg_http_find_header(h, "x-api-key")) || (a = sg_http_find_header(h, "api-key"))) {
+    if ((a = sg_http_find_header(h, "x-api-key")) || (a = sg_http_find_header(h, "api-key")) ||
+        (a = sg_http_find_header(h, "x-goog-api-key"))) {
         *len = a->value_len;
         return a->value;
     }
+    if (r->ep->dialect == SG_DIALECT_GEMINI) /* Gemini clients may send ?key= */
+        return sg_query_param(h->target, h->target_len, "key", len);
     return NULL;
 }
 
@@ -191,6 +202,20 @@ static int decode_dialect(struct sg_req *r, const char *body, size_t len, const 
         json_decref(j);
         if (!chat)
             return -1;
+    } else if (r->ep->dialect == SG_DIALECT_RESPONSES) {
+        int rc = sg_responses_decode(r, j, &chat); /* responses.c: state, history */
+        json_decref(j);
+        if (rc != 0)
+            return -1;
+    } else if (r->ep->dialect == SG_DIALECT_GEMINI || r->ep->dialect == SG_DIALECT_OLLAMA) {
+        const char *p = r->ep->path;
+        chat = r->ep->dialect == SG_DIALECT_OLLAMA ? sg_ollama_request(r->ep, j, &r->err)
+               : r->ep->ep == SG_EP_EMBEDDINGS
+                   ? sg_gemini_embed_request(j, r->path_model, strstr(p, ":batch") != NULL, &r->err)
+                   : sg_gemini_request(j, r->path_model, strstr(p, ":stream") != NULL, &r->err);
+        json_decref(j);
+        if (!chat)
+            return -1;
     } else if (r->ep->dialect == SG_DIALECT_AZURE) {
         /* the deployment in the path is the model */
         json_object_set_new(chat, "model", json_string(r->path_model));
@@ -223,6 +248,8 @@ static int stage_decode(struct sg_req *r)
     r->include_usage = json_is_true(json_object_get(so, "include_usage"));
     if (r->ep->dialect == SG_DIALECT_ANTHROPIC)
         sg_anthropic_stream_init(&r->astream, r->model);
+    const struct sg_http_head *hh = sg_http_req_head(r->http);
+    sg_dstream_init(&r->dstream, r->ep, hh->target, hh->target_len, r->model, r->t_start);
     return 0;
 }
 
@@ -278,8 +305,9 @@ typedef int (*sg_stage_fn)(struct sg_req *r);
 /* Stages that run on the request head, before the body is read. */
 static const sg_stage_fn head_stages[] = {stage_authn, NULL};
 /* Stages that run on proxied requests once the body is in. */
-static const sg_stage_fn request_stages[] = {stage_decode, stage_model,     stage_authz,
-                                             stage_limits, sg_stage_redact, NULL};
+static const sg_stage_fn request_stages[] = {stage_decode, stage_model,        stage_authz,
+                                             stage_limits, sg_stage_injection, sg_stage_redact,
+                                             NULL};
 
 static int run_stages(struct sg_req *r, const sg_stage_fn *stages)
 {
@@ -306,6 +334,11 @@ static void serve_models(struct sg_req *r)
         }
     }
     json_t *o = json_pack("{s:s, s:o}", "object", "list", "data", data);
+    if (o && r->ep->dialect != SG_DIALECT_OPENAI) { /* Gemini's models, Ollama's tags */
+        json_t *d = sg_dialect_models(r->ep->dialect, o);
+        json_decref(o);
+        o = d;
+    }
     struct sg_buf b;
     sg_buf_init(&b, 16u << 20);
     if (!o || sg_json_dump(o, &b) != 0) {
@@ -428,6 +461,16 @@ int sg_pipeline_on_head(void *app, struct sg_http_req *http)
 
     const struct sg_http_head *h = sg_http_req_head(http);
     r->ep = sg_api_route(h->path, h->path_len, r->path_model, sizeof(r->path_model));
+    if (!r->ep && (r->ep = sg_api_unserved(h->path, h->path_len,
+                                           sg_http_find_header(h, "anthropic-version") ||
+                                               sg_http_find_header(h, "x-api-key")))) {
+        /* an endpoint of a known API that is not served: refused in the client's shape,
+         * counted under its route label and audited (after authentication) */
+        if (run_stages(r, head_stages) == 0)
+            sg_api_unserved_error(r->ep, h->method, h->method_len, h->path, h->path_len, &r->err);
+        fail_head(r);
+        return 1;
+    }
     if (!r->ep) {
         sg_api_error_set(&r->err, 404, "invalid_request_error", "unknown_url", NULL,
                          "Invalid URL (%.*s %.*s): this gateway serves the OpenAI API under "
@@ -437,7 +480,9 @@ int sg_pipeline_on_head(void *app, struct sg_http_req *http)
         fail_head(r);
         return 1;
     }
-    if (!sg_http_ieq(h->method, h->method_len, r->ep->method)) {
+    if (!sg_http_ieq(h->method, h->method_len, r->ep->method) &&
+        !(r->ep->dialect == SG_DIALECT_RESPONSES && !r->ep->proxied &&
+          sg_http_ieq(h->method, h->method_len, "DELETE"))) {
         sg_api_error_set(&r->err, 405, "invalid_request_error", "method_not_allowed", NULL,
                          "%s requires %s.", r->ep->path, r->ep->method);
         fail_head(r);
@@ -454,6 +499,10 @@ void sg_pipeline_on_request(void *app, struct sg_http_req *http)
 {
     (void)app;
     struct sg_req *r = sg_http_req_app(http);
+    if (r->ep->dialect == SG_DIALECT_RESPONSES && !r->ep->proxied) {
+        sg_responses_serve(r); /* GET or DELETE /v1/responses/{id} */
+        return;
+    }
     switch (r->ep->ep) {
     case SG_EP_HEALTHZ: {
         static const char ok[] = "{\"status\":\"ok\"}";
@@ -620,8 +669,8 @@ static int filter_usage(struct sg_req *r, json_t *obj)
 }
 
 typedef int (*sg_filter_fn)(struct sg_req *r, json_t *obj);
-static const sg_filter_fn response_filters[] = {filter_model_name, filter_usage, sg_filter_redact,
-                                                NULL};
+static const sg_filter_fn response_filters[] = {filter_model_name, filter_usage,
+                                                sg_filter_responses, sg_filter_redact, NULL};
 
 int sg_filters_apply(struct sg_req *r, json_t *obj)
 {

@@ -45,7 +45,8 @@ static void begin_stream(struct sg_req *r)
     size_t n = sg_req_headers(r, h, 4);
     h[n++] = (struct sg_http_out_header){"cache-control", "no-cache"};
     h[n++] = (struct sg_http_out_header){"x-accel-buffering", "no"};
-    sg_http_stream_begin(r->http, 200, h, n, "text/event-stream");
+    const char *ct = sg_dstream_content_type(&r->dstream); /* Gemini, Ollama */
+    sg_http_stream_begin(r->http, 200, h, n, ct ? ct : "text/event-stream");
 }
 
 /* Writes bytes of the event stream; pauses the upstream when the client falls behind. */
@@ -88,6 +89,10 @@ static void stream_fail_now(struct sg_req *r, const char *message)
     sg_buf_init(&ev, 4096);
     if (r->ep->dialect == SG_DIALECT_ANTHROPIC) {
         sg_anthropic_stream_error(&r->astream, &e, &ev);
+    } else if (r->dstream.dialect) {
+        sg_dstream_error(&r->dstream, &e, &ev);
+    } else if (r->ep->dialect == SG_DIALECT_RESPONSES) {
+        sg_responses_stream_fail(r, &e, &ev);
     } else {
         sg_api_error_json(&e, &b);
         sg_sse_write(&ev, NULL, b.data, b.len);
@@ -139,6 +144,10 @@ static int format_chunk(struct sg_req *r, json_t *obj, struct sg_buf *out)
 {
     if (r->ep->dialect == SG_DIALECT_ANTHROPIC)
         return sg_anthropic_stream_chunk(&r->astream, obj, out);
+    if (r->dstream.dialect)
+        return sg_dstream_chunk(&r->dstream, obj, out);
+    if (r->ep->dialect == SG_DIALECT_RESPONSES)
+        return sg_responses_stream_format(r, obj, out);
     int rc = sg_buf_append(out, "data: ", 6);
     rc = rc ? rc : sg_json_dump(obj, out);
     return rc ? rc : sg_buf_append(out, "\n\n", 2);
@@ -270,6 +279,14 @@ static void relay_body(struct sg_req *r)
         json_t *m = sg_anthropic_response(j, r->model);
         json_decref(j);
         j = m;
+    } else if (r->dstream.dialect) {
+        json_t *m = sg_dstream_response(&r->dstream, j);
+        json_decref(j);
+        j = m;
+    } else if (r->ep->dialect == SG_DIALECT_RESPONSES) {
+        json_t *m = sg_responses_answer(r, j); /* also stores the conversation */
+        json_decref(j);
+        j = m;
     }
     /* The upstream body is no longer needed: serialize the answer into its buffer. */
     sg_buf_reset(&r->resp);
@@ -299,6 +316,14 @@ static void stream_end_after_audit(struct sg_req *r, int result)
     if (r->ep->dialect == SG_DIALECT_ANTHROPIC) {
         sg_buf_reset(&r->resp);
         if (sg_anthropic_stream_end(&r->astream, &r->resp) == 0)
+            stream_out(r, r->resp.data, r->resp.len);
+    } else if (r->dstream.dialect) {
+        sg_buf_reset(&r->resp);
+        if (sg_dstream_end(&r->dstream, &r->resp) == 0)
+            stream_out(r, r->resp.data, r->resp.len);
+    } else if (r->ep->dialect == SG_DIALECT_RESPONSES) {
+        sg_buf_reset(&r->resp);
+        if (sg_responses_stream_finish(r, &r->resp) == 0) /* also stores the conversation */
             stream_out(r, r->resp.data, r->resp.len);
     } else {
         stream_out(r, "data: [DONE]\n\n", 14);

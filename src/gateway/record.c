@@ -126,6 +126,7 @@ static json_t *record(struct sg_req *r, const char *type, int status)
         json_object_set_new(o, "sovereign", json_boolean(r->backend->cfg->sovereign));
     }
     sg_redact_record(r, o);
+    sg_injection_record(r, o);
     const struct sg_policy_verdict *v = r->policy_ok         ? &r->verdict
                                         : r->refusal.rule[0] ? &r->refusal
                                                              : NULL;

@@ -265,6 +265,9 @@ int sg_stage_redact(struct sg_req *r)
         sg_api_error_set(&r->err, 500, "server_error", NULL, NULL, "Out of memory.");
         return -1;
     }
+    /* a continued Responses conversation: its stored surrogates, to restore and to decide */
+    if (r->rstate && sg_responses_import(r, x->vault, x->found) != 0)
+        return -1;
     /* field names the WordPress plugin says are personal or confidential */
     const struct sg_http_header *fh =
         sg_http_find_header(sg_http_req_head(r->http), "x-sovgate-fields");
@@ -621,6 +624,11 @@ int sg_redact_stream_flush(struct sg_req *r, struct sg_buf *sse, sg_chunk_fmt_fn
             return -1;
     }
     return 0;
+}
+
+struct sg_vault *sg_redact_vault(struct sg_req *r)
+{
+    return r->rx ? r->rx->vault : NULL;
 }
 
 void sg_redact_log(struct sg_req *r, struct sg_logline *l)

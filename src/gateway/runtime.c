@@ -391,6 +391,10 @@ int sg_gateway_serve(const struct sg_serve_opts *opts)
         sg_log(SG_LOG_ERROR, "startup", "audit: %s", err.msg);
         goto out;
     }
+    if (sg_responses_open(&rt, c, &err) != 0) {
+        sg_log(SG_LOG_ERROR, "startup", "responses: %s", err.msg);
+        goto out;
+    }
     if (!(rt.metrics = sg_metrics_new(c->workers)) || !(rt.limiter = sg_limiter_new()) ||
         !(rt.health = sg_health_start(&err))) {
         sg_log(SG_LOG_ERROR, "startup", "%s", err.msg[0] ? err.msg : "out of memory");
@@ -468,6 +472,7 @@ out:
      * only marked), writes a final checkpoint and closes. */
     sg_audit_close(rt.audit);
     rt.audit = NULL;
+    sg_responses_close(&rt);
     for (int i = 0; i < rt.nworkers; i++)
         worker_free(&rt.workers[i]);
     free(rt.workers);

@@ -26,6 +26,7 @@ static void snapshot_free(struct sg_snapshot *s)
         SSL_CTX_free(s->tls);
     sg_keytab_free(s->keys);
     sg_policy_free(s->policy);
+    sg_injection_free(s->injection);
     sg_redaction_free(s->redaction);
     sg_config_free(s->cfg);
     free(s);
@@ -49,6 +50,11 @@ int sg_snapshot_build(struct sg_config *cfg, uint64_t generation, struct sg_snap
     if ((rc = sg_redaction_new(cfg, &s->redaction, err)) ||
         (rc = sg_policy_new(cfg, s->redaction, &s->policy, err)))
         goto fail;
+    if (cfg->guard.injection.enabled) {
+        struct sg_injection_opts io = {cfg->guard.injection.threshold, cfg->guard.injection.ignore};
+        if ((rc = sg_injection_new(&io, &s->injection, err)))
+            goto fail;
+    }
     if (!cfg->listen.plaintext) {
         s->tls = sg_tls_server_ctx(cfg->listen.cert, cfg->listen.key, cfg->listen.tls_min,
                                    cfg->listen.client_ca, cfg->listen.client_cert_required, err);

@@ -15,6 +15,7 @@
 #include "auth/keys.h"
 #include "http/upstream.h"
 #include "config/config.h"
+#include "guard/injection.h"
 #include "policy/policy.h"
 #include "redact/redaction.h"
 #include "route/backend.h"
@@ -36,6 +37,7 @@ struct sg_snapshot {
     struct sg_backend_rt *backends; /* owned; parallel to cfg->backends */
     struct sg_redaction *redaction; /* owned */
     struct sg_policy *policy;       /* owned; borrows redaction's detector */
+    struct sg_injection *injection; /* owned; NULL unless guard.injection.enabled */
 };
 
 /* Builds a snapshot from a loaded config, taking ownership of `cfg` (freed on failure

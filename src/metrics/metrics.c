@@ -54,6 +54,10 @@ static const struct {
                              false},
     [SG_M_DECISIONS] = {"sovgate_policy_decisions_total",
                         "Policy decisions of proxied requests, by decision and rule.", false},
+    [SG_M_INJECTION] = {"sovgate_prompt_injection_total",
+                        "Requests the prompt-injection detector flagged, by client and by "
+                        "signal that fired.",
+                        false},
     [SG_M_RESTORED] = {"sovgate_restored_total",
                        "Surrogates put back in answers (pseudonymized values restored).", false},
 };

@@ -33,6 +33,7 @@ enum sg_metric {
     SG_M_LIMITED,         /* counter {client,limit}: requests refused by a limit */
     SG_M_AUDIT_FAILURES,  /* counter: records that could not be made durable */
     SG_M_DECISIONS,       /* counter {decision,rule}: policy decisions */
+    SG_M_INJECTION,       /* counter {client,signal}: requests the injection detector flagged */
     SG_M_COUNT
 };
 

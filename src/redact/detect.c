@@ -2348,6 +2348,37 @@ int sg_detect(const struct sg_detector *d, struct sg_detect_scratch *sc, const c
     return sg_detect_ex(d, sc, NULL, text, len, out);
 }
 
+/* The length a UTF-8 lead byte announces (1 for anything else). */
+static uint32_t utf8_lead_len(unsigned char c)
+{
+    return c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+}
+
+/* The start of the character byte `p` of `t` belongs to: p, unless p is a continuation
+ * byte that a lead byte at most 3 bytes before it still reaches. */
+static uint32_t utf8_char_start(const unsigned char *t, uint32_t p)
+{
+    for (uint32_t k = 1; k <= 3 && k <= p && (t[p - k + 1] & 0xC0) == 0x80; k++) {
+        unsigned char c = t[p - k];
+        if ((c & 0xC0) != 0x80)
+            return utf8_lead_len(c) > k ? p - k : p;
+    }
+    return p;
+}
+
+/* The end of the character that ends before `e` (> 0): e, moved over the continuation
+ * bytes that the character's lead byte still asks for. */
+static uint32_t utf8_char_end(const unsigned char *t, size_t len, uint32_t e)
+{
+    uint32_t l = e - 1;
+    for (int k = 0; k < 3 && l > 0 && (t[l] & 0xC0) == 0x80; k++)
+        l--;
+    size_t want = (size_t)l + utf8_lead_len(t[l]);
+    while (e < want && e < len && (t[e] & 0xC0) == 0x80)
+        e++;
+    return e;
+}
+
 int sg_detect_ex(const struct sg_detector *d, struct sg_detect_scratch *sc,
                  const struct sg_fieldset *fields, const char *text, size_t len,
                  struct sg_findings *out)
@@ -2424,11 +2455,13 @@ int sg_detect_ex(const struct sg_detector *d, struct sg_detect_scratch *sc,
             uint32_t a, b, c, e;
             map_back(sc, f.start, &a, &b);
             map_back(sc, f.end - 1, &c, &e);
-            /* whole characters of the original text */
-            while (a > 0 && (t[a] & 0xC0) == 0x80)
-                a--;
-            while (e < len && (t[e] & 0xC0) == 0x80)
-                e++;
+            /* whole characters of the original text: widened only into a character whose
+             * lead byte says it goes on. Stray continuation bytes next to a finding (not
+             * valid UTF-8) are not taken in: the finding would then end on one, and its
+             * surrogate touch the letter after it, which restore refuses to read (found
+             * by fuzzing: tests/fuzz/regressions/redact/stray-continuation-*). */
+            a = utf8_char_start(t, a);
+            e = utf8_char_end(t, len, e);
             f.start = a;
             f.end = e;
         }

@@ -182,7 +182,8 @@ int sg_redact_text(const struct sg_redaction *r, struct sg_detect_scratch *sc, s
             (rc = sg_vault_note(v, x->type, text + x->start, x->end - x->start)) != 0)
             return rc;
     }
-    struct sg_findings view = {f->v + n0, f->n - n0, f->n - n0, f->n - n0, false};
+    /* f->v is NULL while nothing was ever found, and NULL + 0 is undefined in C */
+    struct sg_findings view = {f->v ? f->v + n0 : NULL, f->n - n0, f->n - n0, f->n - n0, false};
     return sg_transform(v, r->actions, text, len, &view, out, blocked_type);
 }
 

@@ -481,6 +481,68 @@ bool sg_vault_noted(const struct sg_vault *v, unsigned type, const char *value, 
     }
 }
 
+/* Adds an entry (a copy of the value) under `code`. Returns 0, SG_ETOOBIG or SG_ENOMEM. */
+static int vault_add(struct sg_vault *v, unsigned type, uint32_t code, const char *s, size_t n)
+{
+    if (v->bytes + n > v->max_bytes)
+        return SG_ETOOBIG;
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 16;
+        struct entry *ne = realloc(v->e, cap * sizeof(*ne));
+        if (!ne)
+            return SG_ENOMEM;
+        v->e = ne;
+        v->cap = cap;
+    }
+    char *copy = malloc(n + 1);
+    if (!copy)
+        return SG_ENOMEM;
+    memcpy(copy, s, n);
+    copy[n] = '\0';
+    v->e[v->n] = (struct entry){code, (uint16_t)type, copy, n};
+    if (index_add(v, v->n) != 0) {
+        free(copy);
+        return SG_ENOMEM;
+    }
+    v->n++;
+    v->bytes += n;
+    if (type < SG_ENT_MAX && !v->has_type[type]) {
+        v->has_type[type] = true;
+        v->types[v->ntypes++] = (uint16_t)type;
+        v->first_letters |= 1u << (sg_entity_name(v->d, type)[0] - 'A');
+    }
+    return 0; /* cppcheck-suppress memleak ; `copy` is owned by v->e[] now */
+}
+
+int sg_vault_each(const struct sg_vault *v, sg_vault_entry_fn fn, void *ctx)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        char ct[SG_SURROGATE_CODE + 1];
+        code_text(v->e[i].code, ct);
+        int rc = fn(v->e[i].type, ct, v->e[i].value, v->e[i].len, ctx);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int sg_vault_import(struct sg_vault *v, unsigned type, const char *code, const char *value,
+                    size_t len)
+{
+    if (type >= SG_ENT_MAX || strlen(code) != SG_SURROGATE_CODE)
+        return SG_EINVAL;
+    uint32_t c = 0;
+    for (int i = 0; i < SG_SURROGATE_CODE; i++) {
+        int x = b32_value((unsigned char)code[i]);
+        if (x < 0)
+            return SG_EINVAL;
+        c = c << 5 | (uint32_t)x;
+    }
+    if (vault_find(v, type, c))
+        return 0; /* known: the value the request carries itself wins */
+    return vault_add(v, type, c, value, len);
+}
+
 /* Records a value and returns its code (salted again on the rare collision with a
  * different value of the same type). Negative on error. */
 static int64_t vault_put(struct sg_vault *v, unsigned type, const char *s, size_t n)
@@ -499,34 +561,8 @@ static int64_t vault_put(struct sg_vault *v, unsigned type, const char *s, size_
                 return code;
             continue; /* a collision: try the next salt */
         }
-        if (v->bytes + n > v->max_bytes)
-            return SG_ETOOBIG;
-        if (v->n == v->cap) {
-            size_t cap = v->cap ? v->cap * 2 : 16;
-            struct entry *ne = realloc(v->e, cap * sizeof(*ne));
-            if (!ne)
-                return SG_ENOMEM;
-            v->e = ne;
-            v->cap = cap;
-        }
-        char *copy = malloc(n + 1);
-        if (!copy)
-            return SG_ENOMEM;
-        memcpy(copy, s, n);
-        copy[n] = '\0';
-        v->e[v->n] = (struct entry){code, (uint16_t)type, copy, n};
-        if (index_add(v, v->n) != 0) {
-            free(copy);
-            return SG_ENOMEM;
-        }
-        v->n++;
-        v->bytes += n;
-        if (type < SG_ENT_MAX && !v->has_type[type]) {
-            v->has_type[type] = true;
-            v->types[v->ntypes++] = (uint16_t)type;
-            v->first_letters |= 1u << (sg_entity_name(v->d, type)[0] - 'A');
-        }
-        return code;
+        int rc = vault_add(v, type, code, s, n);
+        return rc ? (int64_t)rc : (int64_t)code;
     }
     return SG_EIO;
 }
@@ -599,12 +635,17 @@ enum sur { SUR_NO = 0, SUR_YES, SUR_PARTIAL };
 
 /* Reads a surrogate of a type the vault holds at t[i]: TYPE (any case), then "_", " ", "-"
  * or "\_", then six code characters with at most one space or line break before each.
- * Returns SUR_YES (with *end and *entry), SUR_PARTIAL when the text ends inside a possible
- * surrogate, SUR_NO otherwise. */
+ * `before` is the byte before t[0] (the end of the previous piece of a stream), -1 for
+ * none; `more` says that more text may follow t[n - 1]. Returns SUR_YES (with *end and
+ * *entry), SUR_PARTIAL when the text ends inside a possible surrogate (or, with `more`,
+ * right after one, which the next byte may make part of a longer word), SUR_NO
+ * otherwise. So a stream restores exactly what the whole text restores, however it is
+ * cut (found by fuzzing: tests/fuzz/regressions/redact/stream-cut-after-surrogate). */
 static enum sur read_surrogate(const struct sg_vault *v, const char *t, size_t n, size_t i,
-                               size_t *end, const struct entry **entry)
+                               int before, bool more, size_t *end, const struct entry **entry)
 {
-    if (i > 0 && (isalnum((unsigned char)t[i - 1]) || t[i - 1] == '_'))
+    int prev = i > 0 ? (unsigned char)t[i - 1] : before;
+    if (prev >= 0 && (isalnum(prev) || prev == '_'))
         return SUR_NO;
     enum sur best = SUR_NO;
     for (unsigned ti = 0; ti < v->ntypes; ti++) {
@@ -657,6 +698,10 @@ static enum sur read_surrogate(const struct sg_vault *v, const char *t, size_t n
         const struct entry *e = vault_find(v, type, code);
         if (!e)
             continue;
+        if (k == n && more) {
+            best = SUR_PARTIAL;
+            continue;
+        }
         *end = k;
         *entry = e;
         return SUR_YES;
@@ -672,10 +717,10 @@ static int put_value(struct sg_buf *out, enum sg_restore_mode mode, const struct
 }
 
 /* Restores t[0..n) into out. With `stream`, stops at the first possible surrogate that
- * the text cuts short and returns its offset in *held (else n). Returns the count or
- * -1. */
+ * the text cuts short and returns its offset in *held (else n). `before`: see
+ * read_surrogate(). Returns the count or -1. */
 static int restore_span(const struct sg_vault *v, enum sg_restore_mode mode, const char *t,
-                        size_t n, struct sg_buf *out, bool stream, size_t *held)
+                        size_t n, struct sg_buf *out, bool stream, size_t *held, int before)
 {
     int count = 0;
     size_t at = 0;
@@ -688,7 +733,7 @@ static int restore_span(const struct sg_vault *v, enum sg_restore_mode mode, con
             continue;
         size_t end = 0;
         const struct entry *e = NULL;
-        enum sur r = read_surrogate(v, t, n, i, &end, &e);
+        enum sur r = read_surrogate(v, t, n, i, before, stream, &end, &e);
         if (r == SUR_PARTIAL && stream) {
             *held = i;
             break;
@@ -710,7 +755,7 @@ int sg_restore(const struct sg_vault *v, enum sg_restore_mode mode, const char *
                struct sg_buf *out)
 {
     size_t held;
-    int rc = restore_span(v, mode, text, len, out, false, &held);
+    int rc = restore_span(v, mode, text, len, out, false, &held, -1);
     return rc < 0 ? SG_ETOOBIG : rc;
 }
 
@@ -719,6 +764,7 @@ void sg_restorer_init(struct sg_restorer *r, const struct sg_vault *v, enum sg_r
     r->v = v;
     r->mode = mode;
     r->restored = 0;
+    r->last = -1;
     sg_buf_init(&r->pending, SG_SURROGATE_HOLD * 4 + 4096);
 }
 
@@ -732,10 +778,12 @@ int sg_restorer_feed(struct sg_restorer *r, const char *text, size_t len, struct
     if (!r->pending.len) {
         /* the common case: nothing held, restore straight from the input */
         size_t held;
-        int rc = restore_span(r->v, r->mode, text, len, out, true, &held);
+        int rc = restore_span(r->v, r->mode, text, len, out, true, &held, r->last);
         if (rc < 0)
             return SG_ETOOBIG;
         r->restored += (unsigned)rc;
+        if (held)
+            r->last = (unsigned char)text[held - 1];
         return sg_buf_append(&r->pending, text + held, len - held) ? SG_ETOOBIG : 0;
     }
     /* Something is held: look at it with the new text. Only the held part and the start of
@@ -748,10 +796,13 @@ int sg_restorer_feed(struct sg_restorer *r, const char *text, size_t len, struct
         text += take;
         len -= take;
         size_t held;
-        int rc = restore_span(r->v, r->mode, r->pending.data, r->pending.len, out, true, &held);
+        int rc =
+            restore_span(r->v, r->mode, r->pending.data, r->pending.len, out, true, &held, r->last);
         if (rc < 0)
             return SG_ETOOBIG;
         r->restored += (unsigned)rc;
+        if (held)
+            r->last = (unsigned char)r->pending.data[held - 1];
         sg_buf_consume(&r->pending, held);
         if (!r->pending.len && len)
             return sg_restorer_feed(r, text, len, out);
@@ -763,7 +814,7 @@ int sg_restorer_finish(struct sg_restorer *r, struct sg_buf *out)
 {
     size_t held;
     int rc = restore_span(r->v, r->mode, r->pending.data ? r->pending.data : "", r->pending.len,
-                          out, false, &held);
+                          out, false, &held, r->last);
     if (rc < 0)
         return SG_ETOOBIG;
     r->restored += (unsigned)rc;

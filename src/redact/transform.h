@@ -64,6 +64,18 @@ uint64_t sg_vault_digest(const struct sg_vault *v, unsigned type, const char *va
 /* Whether sg_vault_note() saw this value (same canonical form) in the request. */
 bool sg_vault_noted(const struct sg_vault *v, unsigned type, const char *value, size_t len);
 
+/* Calls fn(type, code, value, len, ctx) for each pseudonymized value of the vault (`code`:
+ * the SG_SURROGATE_CODE characters after "TYPE_"); a non-zero return stops and is
+ * returned. For state that outlives a request (stored conversations, encrypted). */
+typedef int (*sg_vault_entry_fn)(unsigned type, const char *code, const char *value, size_t len,
+                                 void *ctx);
+int sg_vault_each(const struct sg_vault *v, sg_vault_entry_fn fn, void *ctx);
+/* Adds a surrogate made by another request (possibly under another key) so that it is
+ * restored in this request's answer. A code the vault already holds for the type is kept.
+ * Returns 0, SG_EINVAL (bad type or code), SG_ETOOBIG or SG_ENOMEM. */
+int sg_vault_import(struct sg_vault *v, unsigned type, const char *code, const char *value,
+                    size_t len);
+
 /* Rewrites `text` into `out`, applying `actions[type]` (NULL: the defaults) to each
  * finding (sorted, not overlapping, as sg_detect() produces them). Pseudonyms are recorded
  * in `v`. Returns 0, an sg_buf error, SG_ETOOBIG when the vault is full, or SG_EDENIED
@@ -90,6 +102,7 @@ struct sg_restorer {
     enum sg_restore_mode mode;
     struct sg_buf pending; /* held back: may be the start of a surrogate */
     unsigned restored;
+    int last; /* the byte of the text before `pending`, -1 at the start */
 };
 
 void sg_restorer_init(struct sg_restorer *r, const struct sg_vault *v, enum sg_restore_mode mode);

@@ -5,6 +5,8 @@
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/secret.h"
+#include "model/model.h"
 #include "route/backend.h"
 
 #include <errno.h>
@@ -26,7 +28,7 @@
 #include <event2/bufferevent.h>
 
 #define MAX_ARGS 24
-#define MAX_RULES 16
+#define MAX_RULES 24
 #define BACKOFF_MIN_MS 1000u
 #define BACKOFF_MAX_MS 30000u
 #define STABLE_US (60ull * 1000000) /* running this long resets the backoff */
@@ -469,8 +471,45 @@ static void dirname_of(const char *path, char *out, size_t cap)
         *slash = '\0';
 }
 
-/* Prepares an engine record (argv, rules) from a backend's settings. */
-static struct eng *eng_new(struct sg_supervisor *sv, const struct sg_config_backend *b)
+/* A key reference for the engine: file: paths made absolute (the engine's working directory
+ * is not the config's), env: as it is. `path` gets the file (for Landlock), or "". */
+static void abs_ref(const char *dir, const char *ref, char *out, size_t cap, char *path,
+                    size_t pcap)
+{
+    path[0] = '\0';
+    if (ref && strncmp(ref, "file:", 5) == 0 && sg_path_resolve(dir, ref + 5, path, pcap) == 0)
+        snprintf(out, cap, "file:%s", path);
+    else
+        snprintf(out, cap, "%s", ref ? ref : "");
+}
+
+/* For a backend naming a store model (name@channel): the version the channel points at
+ * now, as "name:version", so that a reload after `sovgate model promote` restarts the
+ * engine on the new version (its settings changed). The engine verifies it again itself.
+ * When the channel cannot be resolved here the reference is passed as it is, and the
+ * engine refuses it with the reason in the log. */
+static void pin_model_ref(const struct sg_config *cfg, const char *ref, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", ref);
+    uint8_t pub[32];
+    struct sg_error err = {0};
+    if (!cfg->models.public_key ||
+        sg_model_key_load(cfg->models.public_key, cfg->dir, false, pub, &err) != 0)
+        return;
+    struct sg_model_store_opts o = {.root = cfg->models.store, .public_key = pub, .audit_path = ""};
+    struct sg_model_store *st = NULL;
+    json_t *p = NULL;
+    if (sg_model_store_open(&o, &st, &err) == 0 && sg_model_resolve(st, ref, &p, &err) == 0)
+        snprintf(out, cap, "%s:%s", json_string_value(json_object_get(p, "name")),
+                 json_string_value(json_object_get(p, "version")));
+    json_decref(p);
+    sg_model_store_free(st);
+}
+
+/* Prepares an engine record (argv, rules) from a backend's settings (and, for a store
+ * model, the configuration's `models` section). */
+static struct eng *eng_new(struct sg_supervisor *sv, const struct sg_config_backend *b,
+                           const struct sg_config *cfg)
 {
     struct eng *e = calloc(1, sizeof(*e));
     if (!e)
@@ -486,10 +525,42 @@ static struct eng *eng_new(struct sg_supervisor *sv, const struct sg_config_back
     snprintf(num[1], 16, "%d", b->engine.parallel);
     snprintf(num[2], 16, "%d", b->engine.threads);
     snprintf(num[3], 16, "%d", b->engine.gpu_layers);
-    const char *argv[] = {bin,      "--model",   b->engine.model, "--socket",     b->unix_path,
-                          "--name", b->name,     "--ctx",         num[0],         "--parallel",
-                          num[1],   "--threads", num[2],          "--gpu-layers", num[3]};
+    /* A store model (name@channel): --model-ref, --store, --pubkey [--encryption-key]. */
+    const char *ref = b->engine.model_ref;
+    char pinned[2 * SG_MODEL_NAME_MAX + 2] = "", pubref[PATH_MAX + 8], encref[PATH_MAX + 8];
+    char pubpath[PATH_MAX], encpath[PATH_MAX];
+    if (ref) {
+        pin_model_ref(cfg, ref, pinned, sizeof(pinned));
+        abs_ref(cfg->dir, cfg->models.public_key, pubref, sizeof(pubref), pubpath, sizeof(pubpath));
+        abs_ref(cfg->dir, cfg->models.encryption_key, encref, sizeof(encref), encpath,
+                sizeof(encpath));
+    }
+    const char *argv[] = {bin,
+                          ref ? "--model-ref" : "--model",
+                          ref ? pinned : b->engine.model,
+                          "--socket",
+                          b->unix_path,
+                          "--name",
+                          b->name,
+                          "--ctx",
+                          num[0],
+                          "--parallel",
+                          num[1],
+                          "--threads",
+                          num[2],
+                          "--gpu-layers",
+                          num[3],
+                          "--store",
+                          cfg->models.store ? cfg->models.store : "",
+                          "--pubkey",
+                          pubref,
+                          "--encryption-key",
+                          encref};
     size_t na = sizeof(argv) / sizeof(argv[0]);
+    if (!ref)
+        na -= 6; /* no store arguments */
+    else if (!cfg->models.encryption_key)
+        na -= 2;
     struct sg_buf spec;
     sg_buf_init(&spec, 1 << 16);
     for (size_t i = 0; i < na; i++) {
@@ -527,7 +598,15 @@ static struct eng *eng_new(struct sg_supervisor *sv, const struct sg_config_back
     add_rule(e, "/sys", r);
     add_rule(e, bindir, rx);
     add_rule(e, SG_ENGINE_LIB_DIR, rx);
-    add_rule(e, b->engine.model, LANDLOCK_ACCESS_FS_READ_FILE);
+    if (ref) {
+        add_rule(e, cfg->models.store, r);
+        if (pubpath[0])
+            add_rule(e, pubpath, LANDLOCK_ACCESS_FS_READ_FILE);
+        if (encpath[0])
+            add_rule(e, encpath, LANDLOCK_ACCESS_FS_READ_FILE);
+    } else {
+        add_rule(e, b->engine.model, LANDLOCK_ACCESS_FS_READ_FILE);
+    }
     add_rule(e, e->socket_dir,
              LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_REMOVE_FILE |
                  LANDLOCK_ACCESS_FS_READ_DIR);
@@ -559,7 +638,7 @@ int sg_supervisor_apply(struct sg_supervisor *sv, const struct sg_config *cfg)
             const struct sg_config_backend *b = &cfg->backends[i];
             if (b->kind != SG_BACKEND_ENGINE || strcmp(b->name, e->name) != 0)
                 continue;
-            struct eng *probe = eng_new(sv, b);
+            struct eng *probe = eng_new(sv, b, cfg);
             keep = probe && strcmp(probe->spec, e->spec) == 0;
             if (probe)
                 eng_free(probe);
@@ -583,7 +662,7 @@ int sg_supervisor_apply(struct sg_supervisor *sv, const struct sg_config *cfg)
             running = !e->remove && strcmp(e->name, b->name) == 0;
         if (running)
             continue;
-        struct eng *e = eng_new(sv, b);
+        struct eng *e = eng_new(sv, b, cfg);
         if (!e)
             return SG_ENOMEM;
         e->next = sv->list;

@@ -118,3 +118,99 @@ test('engine: errors arrive as typed client errors', { skip }, async () => {
     }),
     (e) => e instanceof OpenAI.BadRequestError && e.code === 'context_length_exceeded');
 });
+
+const weather = {
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    description: 'The weather in a city.',
+    parameters: {
+      type: 'object',
+      properties: {
+        city: { type: 'string', maxLength: 12 },
+        unit: { type: 'string', enum: ['celsius', 'fahrenheit'] },
+      },
+      required: ['city', 'unit'],
+      additionalProperties: false,
+    },
+  },
+};
+
+test('engine: chat tool calls, streamed and not', { skip }, async () => {
+  const body = {
+    model: 'assistant',
+    messages: [{ role: 'user', content: 'What is the weather in Bonn?' }],
+    tools: [weather],
+    tool_choice: 'required',
+    max_tokens: 120,
+    seed: 11,
+  };
+  const r = await client.chat.completions.create(body);
+  const msg = r.choices[0].message;
+  assert.equal(r.choices[0].finish_reason, 'tool_calls');
+  assert.equal(msg.content, null);
+  assert.equal(msg.tool_calls.length, 1);
+  const call = msg.tool_calls[0];
+  assert.match(call.id, /^call_/);
+  assert.equal(call.type, 'function');
+  assert.equal(call.function.name, 'get_weather');
+  const args = JSON.parse(call.function.arguments);
+  assert.deepEqual(Object.keys(args), ['city', 'unit']);
+  assert.ok(['celsius', 'fahrenheit'].includes(args.unit));
+  assert.ok([...args.city].length <= 12); // code points, as JSON Schema counts
+
+  // The client's stream helper puts the tool-call deltas back together.
+  const runner = client.chat.completions.stream(body);
+  const final = await runner.finalChatCompletion();
+  const fc = final.choices[0].message.tool_calls[0];
+  assert.equal(final.choices[0].finish_reason, 'tool_calls');
+  assert.equal(fc.function.name, 'get_weather');
+  assert.equal(fc.function.arguments, call.function.arguments);
+
+  // The call and its result go back into the conversation.
+  const next = await client.chat.completions.create({
+    model: 'assistant',
+    messages: [...body.messages, msg,
+      { role: 'tool', tool_call_id: call.id, content: '12 degrees and rain' }],
+    tools: [weather],
+    tool_choice: 'none',
+    max_tokens: 8,
+  });
+  assert.equal(typeof next.choices[0].message.content, 'string');
+  assert.ok(!next.choices[0].message.tool_calls);
+});
+
+test('engine: structured output with a JSON schema', { skip }, async () => {
+  const schema = {
+    type: 'object',
+    properties: {
+      title: { type: 'string', maxLength: 20 },
+      price: { type: 'integer', minimum: 1, maximum: 500 },
+      tags: { type: 'array', items: { type: 'string', enum: ['new', 'sale', 'eco'] }, maxItems: 3 },
+    },
+    required: ['title', 'price', 'tags'],
+    additionalProperties: false,
+  };
+  for (const seed of [1, 2, 3]) {
+    const r = await client.chat.completions.create({
+      model: 'assistant',
+      messages: [{ role: 'user', content: 'Describe the red shoes as JSON.' }],
+      response_format: { type: 'json_schema', json_schema: { name: 'product', strict: true, schema } },
+      max_tokens: 200,
+      seed,
+    });
+    assert.equal(r.choices[0].finish_reason, 'stop');
+    const v = JSON.parse(r.choices[0].message.content);
+    assert.deepEqual(Object.keys(v), ['title', 'price', 'tags']);
+    assert.ok(Number.isInteger(v.price) && v.price >= 1 && v.price <= 500);
+    assert.ok([...v.title].length <= 20);
+    assert.ok(v.tags.every((t) => ['new', 'sale', 'eco'].includes(t)));
+  }
+  await assert.rejects(
+    client.chat.completions.create({
+      model: 'assistant',
+      messages: [{ role: 'user', content: 'x' }],
+      response_format: { type: 'json_schema', json_schema: { name: 'p', schema: { type: 'string', pattern: '^a' } } },
+    }),
+    (e) => e instanceof OpenAI.BadRequestError && /'pattern'/.test(e.message));
+});

@@ -124,6 +124,8 @@ def test_request_errors(gateway):
     st, _, b = gateway.chat("x", model="gpt-9-ultra")
     assert st == 404 and error_of(b)["code"] == "model_not_found"
     st, _, b = gateway.post("/v1/images/generations", {"model": "assistant", "prompt": "x"})
+    assert st == 404 and error_of(b)["code"] == "endpoint_not_served"
+    st, _, b = gateway.post("/v1/no/such/thing", {"model": "assistant", "prompt": "x"})
     assert st == 404 and error_of(b)["code"] == "unknown_url"
     st, _, b = gateway.request("GET", "/v1/chat/completions")
     assert st == 405

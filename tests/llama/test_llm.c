@@ -35,6 +35,8 @@
 #include "core/utf8.h"
 #include "engine/detok.h"
 #include "engine/llm.h"
+#include "engine/schema_gbnf.h"
+#include "engine/tools.h"
 
 extern char **environ;
 
@@ -889,6 +891,80 @@ static void test_sampling(struct sg_llm *m)
     free(prompt);
 }
 
+/* Grammars made by the schema converter and the tool helpers parse in llama.cpp's grammar
+ * parser, and sampling with them gives JSON (checked with jansson). */
+static void test_schema_grammars(struct sg_llm *m)
+{
+    static const char *const schemas[] = {
+        "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":12},"
+        "\"color\":{\"enum\":[\"red\",\"green\"]},\"n\":{\"type\":\"integer\",\"minimum\":-5,"
+        "\"maximum\":120}},\"required\":[\"name\",\"color\"],\"additionalProperties\":false}",
+        "{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"sku\":{\"type\":"
+        "\"string\",\"format\":\"uuid\"},\"d\":{\"type\":\"string\",\"format\":\"date-time\"}}},"
+        "\"minItems\":1,\"maxItems\":2}",
+        "{\"anyOf\":[{\"type\":\"number\"},{\"type\":[\"boolean\",\"null\"]},{\"const\":\"x\"}]}",
+        "{\"$defs\":{\"a\":{\"type\":\"string\",\"format\":\"email\"}},\"properties\":{\"p\":{"
+        "\"$ref\":\"#/$defs/a\"},\"q\":{\"type\":\"number\",\"minimum\":0,\"maximum\":10}}}",
+        "{}",
+        "{\"type\":\"string\",\"format\":\"date\",\"nullable\":true}",
+    };
+    char *prompt = chat(m, "Answer in JSON.", "Describe a product.");
+    for (size_t i = 0; i < sizeof(schemas) / sizeof(schemas[0]); i++) {
+        json_error_t je;
+        json_t *s = json_loads(schemas[i], JSON_DECODE_ANY, &je);
+        char *g = NULL;
+        struct sg_error err = {0};
+        CHECK(s && sg_schema_to_gbnf(s, NULL, &g, &err) == 0, "schema %zu: %s", i, err.msg);
+        json_decref(s);
+        if (!g)
+            continue;
+        struct sg_llm_params p;
+        sg_llm_params_default(&p);
+        p.grammar = g;
+        p.has_seed = true;
+        p.max_tokens = 400;
+        for (int seed = 1; seed <= 1; seed++) {
+            struct coll c;
+            p.seed = (uint64_t)seed;
+            CHECK(run(m, prompt, &p, &c), "schema %zu: run: %s", i, c.errmsg);
+            if (strcmp(c.finish, "stop") == 0) {
+                json_t *v = json_loadb(c.text, c.len, JSON_DECODE_ANY, &je);
+                CHECK(v != NULL, "schema %zu: not JSON: %s", i, c.text);
+                json_decref(v);
+            } else
+                CHECK(strcmp(c.finish, "length") == 0, "schema %zu: finish %s", i, c.finish);
+            coll_free(&c);
+        }
+        free(g);
+    }
+    /* the tool grammars (auto, with a response format, required) parse as well */
+    static const char *const bodies[] = {
+        "{\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":"
+        "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}}},{\"type\":"
+        "\"function\",\"function\":{\"name\":\"ping\"}}]}",
+        "{\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"a\"}}],\"tool_choice\":"
+        "\"required\"}",
+        "{\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"a\"}}],\"response_format\":{"
+        "\"type\":\"json_object\"}}",
+    };
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        json_error_t je;
+        json_t *b = json_loads(bodies[i], 0, &je);
+        struct sg_tools t;
+        struct sg_tools_error te;
+        CHECK(b && sg_tools_prepare(b, &t, &te) == 0, "tools %zu: %s", i, te.msg);
+        json_decref(b);
+        struct sg_llm_params p = greedy(1);
+        p.grammar = t.grammar;
+        struct coll c;
+        CHECK(t.grammar && run(m, prompt, &p, &c), "tools %zu: grammar does not run", i);
+        if (t.grammar)
+            coll_free(&c);
+        sg_tools_free(&t);
+    }
+    free(prompt);
+}
+
 static bool embed(struct sg_llm *m, const char *text, struct coll *c)
 {
     coll_init(c);
@@ -1181,6 +1257,7 @@ int main(int argc, char **argv)
         TIMED("lengths", test_lengths(m));
         TIMED("bad parameters", test_params(m));
         TIMED("grammar, penalties", test_sampling(m));
+        TIMED("schema grammars", test_schema_grammars(m));
         TIMED("embeddings", test_embeddings(m));
         sg_llm_close(m);
     }

@@ -514,6 +514,18 @@ static void test_robustness(void **state)
     sg_findings_free(&f);
     assert_true(email);
     assert_true(iban);
+    /* a text that is normalized (Cyrillic а folds): a finding is widened to whole
+     * characters, but not over stray continuation bytes after it (found by fuzzing,
+     * tests/fuzz/regressions/redact/stray-continuation-*) */
+    static const char u[] =
+        "\xd0\xb0 mail a.b@example.com\x99\x99x and j\xd0\xbehn@example.org\x80";
+    scan_n(det, u, sizeof(u) - 1, &f);
+    assert_int_equal(f.n, 2);
+    assert_int_equal(f.v[0].start, 8);
+    assert_int_equal(f.v[0].end, 8 + 15);
+    assert_int_equal(f.v[1].start, (uint32_t)(strstr(u, "j\xd0\xbehn") - u));
+    assert_int_equal(f.v[1].end, sizeof(u) - 2);
+    sg_findings_free(&f);
     /* empty text, a text of one byte, every byte value */
     scan_n(det, "", 0, &f);
     assert_int_equal(f.n, 0);

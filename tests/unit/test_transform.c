@@ -330,6 +330,27 @@ static void test_streaming_restore_every_split(void **state)
     assert_int_equal(sg_restorer_feed(&r, "Hello there", 11, &out), 0);
     assert_int_equal(out.len, 11);
     sg_restorer_free(&r);
+    /* a surrogate glued to a word is not restored, as by sg_restore, also when a piece
+     * ends right after it or starts right at it (found by fuzzing:
+     * tests/fuzz/regressions/redact/stream-cut-after-surrogate) */
+    char *s = surrogate_of(x, v, "anna@example.com");
+    char glued[256], gwant[256];
+    snprintf(glued, sizeof(glued), "x%s %s_y %s.", s, s, s);
+    snprintf(gwant, sizeof(gwant), "x%s %s_y anna@example.com.", s, s);
+    size_t gn = strlen(glued);
+    for (size_t i = 0; i <= gn; i++) {
+        sg_restorer_init(&r, v, SG_RESTORE_RAW);
+        sg_buf_reset(&out);
+        assert_int_equal(sg_restorer_feed(&r, glued, i, &out), 0);
+        assert_true(r.pending.len <= SG_SURROGATE_HOLD);
+        assert_int_equal(sg_restorer_feed(&r, glued + i, gn - i, &out), 0);
+        assert_int_equal(sg_restorer_finish(&r, &out), 0);
+        assert_int_equal(r.restored, 1);
+        if (out.len != strlen(gwant) || memcmp(out.data, gwant, out.len) != 0)
+            fail_msg("split at %zu: \"%.*s\"", i, (int)out.len, out.data);
+        sg_restorer_free(&r);
+    }
+    free(s);
     sg_buf_free(&out);
     sg_vault_free(v);
 }

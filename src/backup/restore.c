@@ -1,0 +1,246 @@
+/* Restoring a backup archive into a folder: a first pass checks everything and writes
+ * nothing; a second pass writes into a fresh temporary folder next to the target (files
+ * created exclusively, never through links) and checks everything again; only then is
+ * the folder renamed into place (atomically exchanged with an existing one). */
+#include "backup/backup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct wsink {
+    int root; /* the temporary folder */
+    int fd;   /* the file being written, or -1 */
+    const char *path;
+};
+
+/* Opens (creating when missing) the folder of `path` below the root; returns a descriptor
+ * and points `*base` at the file name, or -1 with `err`. */
+static int open_parent(int root, const char *path, const char **base, struct sg_error *err)
+{
+    char comp[SG_BAK_PATH_MAX + 1];
+    int dfd = dup(root);
+    const char *p = path;
+    for (const char *s = strchr(p, '/'); dfd >= 0 && s; s = strchr(p, '/')) {
+        size_t n = (size_t)(s - p);
+        memcpy(comp, p, n);
+        comp[n] = '\0';
+        if (mkdirat(dfd, comp, 0700) != 0 && errno != EEXIST) {
+            sg_error_set(err, SG_EIO, "creating a folder for %.200s: %s", path, strerror(errno));
+            close(dfd);
+            return -1;
+        }
+        int nfd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        close(dfd);
+        dfd = nfd;
+        p = s + 1;
+    }
+    if (dfd < 0)
+        sg_error_set(err, SG_EIO, "opening the folder of %.200s: %s", path, strerror(errno));
+    *base = p;
+    return dfd;
+}
+
+static int ws_begin(void *arg, const char *path, uint32_t mode, uint64_t size, struct sg_error *err)
+{
+    struct wsink *w = arg;
+    const char *base = NULL;
+    int dfd = open_parent(w->root, path, &base, err);
+    if (dfd < 0)
+        return SG_EIO;
+    w->fd = openat(dfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int e = errno;
+    close(dfd);
+    if (w->fd < 0)
+        return sg_error_set(err, SG_EIO, "creating %.200s: %s", path, strerror(e));
+    if (fchmod(w->fd, mode & 0777) != 0)
+        return sg_error_set(err, SG_EIO, "chmod %.200s: %s", path, strerror(errno));
+    w->path = path;
+    return 0;
+}
+
+static int ws_data(void *arg, const uint8_t *p, size_t n, struct sg_error *err)
+{
+    struct wsink *w = arg;
+    while (n) {
+        ssize_t r = write(w->fd, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return sg_error_set(err, SG_EIO, "writing %.200s: %s", w->path,
+                                r < 0 ? strerror(errno) : "short write");
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+static int ws_end(void *arg, struct sg_error *err)
+{
+    struct wsink *w = arg;
+    int rc = 0;
+    if (fsync(w->fd) != 0)
+        rc = sg_error_set(err, SG_EIO, "fsync %.200s: %s", w->path, strerror(errno));
+    close(w->fd);
+    w->fd = -1;
+    return rc;
+}
+
+static int ws_mkdir(void *arg, const char *path, uint32_t mode, struct sg_error *err)
+{
+    struct wsink *w = arg;
+    const char *base = NULL;
+    int dfd = open_parent(w->root, path, &base, err);
+    if (dfd < 0)
+        return SG_EIO;
+    int rc = 0;
+    if (mkdirat(dfd, base, 0700) != 0 && errno != EEXIST)
+        rc = sg_error_set(err, SG_EIO, "creating %.200s: %s", path, strerror(errno));
+    int fd = rc ? -1 : openat(dfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (rc == 0 && (fd < 0 || fchmod(fd, (mode & 0777) | 0700) != 0))
+        rc = sg_error_set(err, SG_EIO, "creating %.200s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    close(dfd);
+    return rc;
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st;
+    (void)flag;
+    (void)f;
+    return remove(p) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+static void rm_tree(const char *dir)
+{
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* 0: missing; 1: an empty folder; 2: a folder with something in it; -1: not a folder. */
+static int dir_state(const char *dir)
+{
+    struct stat st;
+    if (lstat(dir, &st) != 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISDIR(st.st_mode))
+        return -1;
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int state = 1;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            state = 2;
+            break;
+        }
+    }
+    closedir(d);
+    return state;
+}
+
+int sg_bak_restore(const struct sg_bak_restore_opts *o, struct sg_bak_info *info,
+                   struct sg_error *err)
+{
+    struct sg_bak_info local;
+    if (!info)
+        info = &local;
+    memset(info, 0, sizeof(*info));
+    size_t dl = strlen(o->dir);
+    while (dl > 1 && o->dir[dl - 1] == '/')
+        dl--;
+    if (dl == 0 || dl >= PATH_MAX - 40)
+        return sg_error_set(err, SG_EINVAL, "bad target folder");
+    char dir[PATH_MAX], parent[PATH_MAX], tmp[PATH_MAX];
+    memcpy(dir, o->dir, dl);
+    dir[dl] = '\0';
+    int state = dir_state(dir);
+    if (state < 0)
+        return sg_error_set(err, SG_EEXIST, "%s exists and is not a folder", dir);
+    if (state == 2 && !o->force)
+        return sg_error_set(err, SG_EEXIST,
+                            "%s exists and is not empty (use --force to replace it)", dir);
+    const char *slash = strrchr(dir, '/');
+    const char *base = slash ? slash + 1 : dir;
+    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+        return sg_error_set(err, SG_EINVAL, "name the target folder itself, not . or ..");
+    if (slash == dir)
+        snprintf(parent, sizeof(parent), "/");
+    else if (slash)
+        snprintf(parent, sizeof(parent), "%.*s", (int)(slash - dir), dir);
+    else
+        snprintf(parent, sizeof(parent), ".");
+    struct stat pst;
+    if (stat(parent, &pst) != 0 || !S_ISDIR(pst.st_mode))
+        return sg_error_set(err, SG_ENOTFOUND, "the folder %s (where %s goes) does not exist",
+                            parent, base);
+
+    int fd = open(o->archive, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sg_error_set(err, SG_ENOTFOUND, "cannot open %s: %s", o->archive, strerror(errno));
+    /* Pass 1: everything is checked, nothing is written. */
+    struct sg_bak_info first;
+    int rc = sg_bak_read(fd, o->key, o->pubkey, NULL, &first, err);
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    json_decref(first.manifest);
+
+    /* Pass 2: into a temporary folder, checked again. */
+    snprintf(tmp, sizeof(tmp), "%s/.%s.restore-XXXXXX", parent, base);
+    if (!mkdtemp(tmp)) {
+        close(fd);
+        return sg_error_set(err, SG_EIO, "cannot create a folder in %s: %s", parent,
+                            strerror(errno));
+    }
+    struct wsink ws = {.root = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC), .fd = -1};
+    struct sg_bak_sink sink = {ws_begin, ws_data, ws_end, ws_mkdir, &ws};
+    if (ws.root < 0)
+        rc = sg_error_set(err, SG_EIO, "cannot open %s: %s", tmp, strerror(errno));
+    else
+        rc = sg_bak_read(fd, o->key, o->pubkey, &sink, info, err);
+    close(fd);
+    if (ws.fd >= 0)
+        close(ws.fd);
+    if (rc == 0 && memcmp(info->digest, first.digest, 32) != 0)
+        rc = sg_error_set(err, SG_EINVAL, "the archive changed while it was being restored");
+    if (rc == 0 && fsync(ws.root) != 0)
+        rc = sg_error_set(err, SG_EIO, "fsync %s: %s", tmp, strerror(errno));
+    if (ws.root >= 0)
+        close(ws.root);
+    if (rc == 0) {
+        int r;
+        if (state == 0)
+            r = renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_NOREPLACE);
+        else
+            r = renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_EXCHANGE);
+        if (r != 0)
+            rc = sg_error_set(err, errno == EEXIST ? SG_EEXIST : SG_EIO,
+                              "cannot move the restored folder to %s: %s", dir, strerror(errno));
+    }
+    /* On success `tmp` now holds the replaced folder (or nothing); on failure, the partial
+     * restore. Either way it goes. */
+    rm_tree(tmp);
+    if (rc == 0) {
+        int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (pfd >= 0) {
+            fsync(pfd);
+            close(pfd);
+        }
+    }
+    if (rc != 0 || info == &local) {
+        json_decref(info->manifest);
+        info->manifest = NULL;
+    }
+    return rc;
+}

@@ -1,0 +1,361 @@
+/* `sovgate model`: the model store (import, list, verify, promote, rollback, remove). See
+ * docs/models.md. Settings come from the `models` section of --config, or from the flags
+ * (which win). */
+#include "cli/cli.h"
+#include "config/config.h"
+#include "model/enc.h"
+#include "model/gguf.h"
+#include "model/model.h"
+#include "model/oci.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char model_usage[] =
+    "usage: sovgate model <command> [--config FILE | --store DIR] [options]\n"
+    "  import FILE --name N --version V [--license L] [--source S] [--encrypt KEYREF]\n"
+    "                          copy a GGUF into the store, sign its manifest\n"
+    "  list [--json]           every version, its metadata and channels\n"
+    "  verify [N [V]]          signatures and SHA-256 of the weights; with an encryption\n"
+    "                          key (--encryption-key or models.encryption_key) every chunk\n"
+    "                          and the plaintext's SHA-256 too\n"
+    "  promote N V --channel C point channel C of N at version V\n"
+    "  rollback N --channel C  point channel C back at its previous version\n"
+    "  remove N V              remove a version no channel uses\n"
+    "  inspect FILE            print a GGUF file's metadata (reads nothing else)\n"
+    "  push N V REF            upload a version to an OCI registry (REF: host[:port]/repo:tag)\n"
+    "  pull REF                download REF (…:tag or …@sha256:…), verify digests and\n"
+    "                          signature, add it to the store (promote it afterwards)\n"
+    "options: --key REF (signing key), --pubkey REF (public key), --encryption-key REF,\n"
+    "         --audit-db FILE, --no-audit, --chunk BYTES; REF is file:PATH or env:NAME;\n"
+    "         registry: --ca FILE (its CA), --registry-auth REF (user:password)\n";
+
+struct margs {
+    const char *config, *store, *key, *pubkey, *enc, *encrypt, *audit, *name, *version, *license,
+        *source, *channel, *chunk, *ca, *rauth;
+    const char *pos[3];
+    int npos;
+    bool json, no_audit;
+};
+
+static int usage(const char *msg)
+{
+    if (msg)
+        fprintf(stderr, "sovgate model: %s\n", msg);
+    fputs(model_usage, stderr);
+    return 2;
+}
+
+static int fail(const struct sg_error *err)
+{
+    fprintf(stderr, "sovgate model: %s\n", err->msg[0] ? err->msg : sg_strerror(err->code));
+    return 1;
+}
+
+static void report(void *arg, const char *name, const char *version, int rc, const char *msg)
+{
+    (void)arg;
+    printf("%s %s %s%s%s\n", rc ? "FAIL" : "ok  ", name, version, rc ? ": " : "", rc ? msg : "");
+}
+
+static int cmd_inspect(const char *file)
+{
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+        perror(file);
+        return 1;
+    }
+    struct sg_gguf_info g;
+    struct sg_error err = {0};
+    int rc = sg_gguf_read_fd(fileno(f), &g, &err);
+    fclose(f);
+    if (rc)
+        return fail(&err);
+    char hex[65] = "";
+    if (g.has_chat_template)
+        sg_hex_encode(g.chat_template_sha256, 32, hex);
+    const char *ft = sg_gguf_ftype_name(g.file_type);
+    printf("{\"gguf_version\":%u,\"architecture\":\"%s\",\"parameters\":%llu,\"tensors\":%llu,"
+           "\"file_type\":\"%s\",\"context_length\":%llu,\"chat_template_sha256\":\"%s\"}\n",
+           g.version, g.arch, (unsigned long long)g.n_params, (unsigned long long)g.n_tensors,
+           ft ? ft : "", (unsigned long long)g.context_length, hex);
+    return 0;
+}
+
+int sg_cmd_model(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage(NULL);
+    const char *cmd = argv[1];
+    struct margs a = {0};
+    for (int i = 2; i < argc; i++) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char **slot = NULL;
+        if (strcmp(o, "--json") == 0) {
+            a.json = true;
+            continue;
+        }
+        if (strcmp(o, "--no-audit") == 0) {
+            a.no_audit = true;
+            continue;
+        }
+        if (o[0] != '-') {
+            if (a.npos == 3)
+                return usage("too many arguments");
+            a.pos[a.npos++] = o;
+            continue;
+        }
+        static const struct {
+            const char *flag;
+            size_t off;
+        } flags[] = {
+            {"--config", offsetof(struct margs, config)},
+            {"--store", offsetof(struct margs, store)},
+            {"--key", offsetof(struct margs, key)},
+            {"--pubkey", offsetof(struct margs, pubkey)},
+            {"--encryption-key", offsetof(struct margs, enc)},
+            {"--encrypt", offsetof(struct margs, encrypt)},
+            {"--audit-db", offsetof(struct margs, audit)},
+            {"--name", offsetof(struct margs, name)},
+            {"--version", offsetof(struct margs, version)},
+            {"--license", offsetof(struct margs, license)},
+            {"--source", offsetof(struct margs, source)},
+            {"--channel", offsetof(struct margs, channel)},
+            {"--chunk", offsetof(struct margs, chunk)},
+            {"--ca", offsetof(struct margs, ca)},
+            {"--registry-auth", offsetof(struct margs, rauth)},
+        };
+        for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++)
+            if (strcmp(o, flags[f].flag) == 0)
+                slot = (const char **)((char *)&a + flags[f].off);
+        if (!slot)
+            return usage("unknown option");
+        if (!v)
+            return usage("an option lacks its value");
+        *slot = v;
+        i++;
+    }
+    if (strcmp(cmd, "inspect") == 0) {
+        if (a.npos != 1)
+            return usage("inspect needs FILE");
+        return cmd_inspect(a.pos[0]);
+    }
+
+    struct sg_config *cfg = NULL;
+    const char *base = NULL;
+    if (a.config) {
+        struct sg_config_diags d = {0};
+        if (sg_config_load_file(a.config, &cfg, &d) != 0) {
+            for (size_t i = 0; i < d.n; i++)
+                fprintf(stderr, "%s\n", d.v[i].msg);
+            sg_config_diags_free(&d);
+            return 1;
+        }
+        sg_config_diags_free(&d);
+        base = cfg->dir;
+        if (!a.store)
+            a.store = cfg->models.store;
+        if (!a.key)
+            a.key = cfg->models.signing_key;
+        if (!a.pubkey)
+            a.pubkey = cfg->models.public_key;
+        if (!a.enc)
+            a.enc = cfg->models.encryption_key;
+        if (!a.audit)
+            a.audit = cfg->models.audit;
+    }
+    struct sg_error err = {0};
+    uint8_t seed[32], pub[32], ekey[SG_MENC_KEY_LEN];
+    bool need_seed = strcmp(cmd, "import") == 0 || strcmp(cmd, "promote") == 0 ||
+                     strcmp(cmd, "rollback") == 0 || strcmp(cmd, "remove") == 0;
+    bool is_pull = strcmp(cmd, "pull") == 0;
+    int rc = 1;
+    struct sg_model_store *s = NULL;
+    bool have_seed = false, have_pub = false, have_ekey = false;
+    if (!a.store) {
+        rc = usage("no store: --store DIR or models.store in --config");
+        goto out;
+    }
+    if (a.key && (need_seed || !a.pubkey)) {
+        if (sg_model_key_load(a.key, base, true, seed, &err) != 0) {
+            rc = fail(&err);
+            goto out;
+        }
+        have_seed = true;
+    }
+    if (a.pubkey) {
+        if (sg_model_key_load(a.pubkey, base, false, pub, &err) != 0) {
+            rc = fail(&err);
+            goto out;
+        }
+        have_pub = true;
+    }
+    if (need_seed && !have_seed) {
+        rc = usage("this command needs the signing key: --key REF or models.signing_key");
+        goto out;
+    }
+    const char *ekref = strcmp(cmd, "import") == 0 ? a.encrypt : a.enc;
+    if (ekref) {
+        if (sg_menc_key_load(ekref, base, ekey, &err) != 0) {
+            rc = fail(&err);
+            goto out;
+        }
+        have_ekey = true;
+    }
+    struct sg_model_store_opts so = {.root = a.store,
+                                     .signing_key = have_seed ? seed : NULL,
+                                     .public_key = have_pub ? pub : NULL,
+                                     .audit_path = a.no_audit ? "" : a.audit,
+                                     .create = strcmp(cmd, "import") == 0 || is_pull};
+    struct sg_oci_opts oo = {.ca_file = a.ca, .credential = a.rauth, .base_dir = base};
+    if (sg_model_store_open(&so, &s, &err) != 0) {
+        rc = fail(&err);
+        goto out;
+    }
+    if (strcmp(cmd, "import") == 0) {
+        if (a.npos != 1 || !a.name || !a.version) {
+            rc = usage("import needs FILE --name N --version V");
+            goto out;
+        }
+        long chunk = a.chunk ? strtol(a.chunk, NULL, 10) : 0;
+        if (a.chunk && (chunk < (long)SG_MENC_MIN_CHUNK || chunk > (long)SG_MENC_MAX_CHUNK)) {
+            rc = usage("--chunk: 4096 to 67108864 bytes");
+            goto out;
+        }
+        struct sg_model_import_opts io = {.file = a.pos[0],
+                                          .name = a.name,
+                                          .version = a.version,
+                                          .license = a.license,
+                                          .source = a.source,
+                                          .enc_key = have_ekey ? ekey : NULL,
+                                          .chunk = (uint32_t)chunk};
+        json_t *m = NULL;
+        if (sg_model_import(s, &io, &m, &err) != 0) {
+            json_decref(m);
+            rc = fail(&err);
+            goto out;
+        }
+        json_t *p = json_object_get(m, "payload");
+        printf("imported %s %s sha256:%s%s\n", a.name, a.version,
+               json_string_value(json_object_get(json_object_get(p, "weights"), "sha256")),
+               have_ekey ? " (encrypted)" : "");
+        json_decref(m);
+        rc = 0;
+    } else if (strcmp(cmd, "list") == 0) {
+        json_t *l = NULL;
+        if (sg_model_list(s, &l, &err) != 0) {
+            rc = fail(&err);
+            goto out;
+        }
+        if (a.json) {
+            json_dumpf(l, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+            putchar('\n');
+        } else {
+            printf("%-20s %-12s %-10s %-8s %14s %-10s %s\n", "NAME", "VERSION", "ARCH", "TYPE",
+                   "PARAMETERS", "ENCRYPTED", "CHANNELS");
+            size_t i;
+            json_t *e;
+            json_array_foreach(l, i, e)
+            {
+                json_t *g = json_object_get(e, "gguf");
+                const char *err_s = json_string_value(json_object_get(e, "error"));
+                char chs[256] = "";
+                size_t j;
+                json_t *c;
+                json_array_foreach(json_object_get(e, "channels"), j, c)
+                {
+                    size_t n = strlen(chs);
+                    snprintf(chs + n, sizeof(chs) - n, "%s%s", n ? "," : "", json_string_value(c));
+                }
+                printf("%-20s %-12s %-10s %-8s %14lld %-10s %s%s%s\n",
+                       json_string_value(json_object_get(e, "name")),
+                       json_string_value(json_object_get(e, "version")),
+                       err_s ? "?" : json_string_value(json_object_get(g, "architecture")),
+                       err_s ? "?" : json_string_value(json_object_get(g, "file_type")),
+                       (long long)json_integer_value(json_object_get(g, "parameters")),
+                       json_is_object(json_object_get(json_object_get(e, "blob"), "encryption"))
+                           ? "yes"
+                           : "no",
+                       chs, err_s ? " UNVERIFIED: " : "", err_s ? err_s : "");
+            }
+        }
+        json_decref(l);
+        rc = 0;
+    } else if (strcmp(cmd, "verify") == 0) {
+        if (a.npos > 2) {
+            rc = usage("verify [NAME [VERSION]]");
+            goto out;
+        }
+        rc = sg_model_verify(s, a.npos > 0 ? a.pos[0] : NULL, a.npos > 1 ? a.pos[1] : NULL,
+                             have_ekey ? ekey : NULL, report, NULL, &err)
+                 ? fail(&err)
+                 : 0;
+    } else if (strcmp(cmd, "promote") == 0) {
+        if (a.npos != 2 || !a.channel) {
+            rc = usage("promote needs N V --channel C");
+            goto out;
+        }
+        if (sg_model_promote(s, a.pos[0], a.pos[1], a.channel, &err) != 0) {
+            rc = fail(&err);
+            goto out;
+        }
+        printf("%s@%s -> %s\n", a.pos[0], a.channel, a.pos[1]);
+        rc = 0;
+    } else if (strcmp(cmd, "rollback") == 0) {
+        char v[SG_MODEL_NAME_MAX + 1];
+        if (a.npos != 1 || !a.channel) {
+            rc = usage("rollback needs N --channel C");
+            goto out;
+        }
+        if (sg_model_rollback(s, a.pos[0], a.channel, v, &err) != 0) {
+            rc = fail(&err);
+            goto out;
+        }
+        printf("%s@%s -> %s\n", a.pos[0], a.channel, v);
+        rc = 0;
+    } else if (strcmp(cmd, "remove") == 0) {
+        if (a.npos != 2) {
+            rc = usage("remove needs N V");
+            goto out;
+        }
+        if (sg_model_remove(s, a.pos[0], a.pos[1], &err) != 0) {
+            rc = fail(&err);
+            goto out;
+        }
+        printf("removed %s %s\n", a.pos[0], a.pos[1]);
+        rc = 0;
+    } else if (strcmp(cmd, "push") == 0) {
+        char digest[72];
+        if (a.npos != 3) {
+            rc = usage("push needs N V REF");
+            goto out;
+        }
+        if (sg_model_push(s, a.pos[0], a.pos[1], a.pos[2], &oo, digest, &err) != 0) {
+            rc = fail(&err);
+            goto out;
+        }
+        printf("pushed %s %s to %s (%s)\n", a.pos[0], a.pos[1], a.pos[2], digest);
+        rc = 0;
+    } else if (is_pull) {
+        char n[SG_MODEL_NAME_MAX + 1], v[SG_MODEL_NAME_MAX + 1];
+        if (a.npos != 1) {
+            rc = usage("pull needs REF");
+            goto out;
+        }
+        if (sg_model_pull(s, a.pos[0], &oo, n, v, &err) != 0) {
+            rc = fail(&err);
+            goto out;
+        }
+        printf("pulled %s %s from %s\n", n, v, a.pos[0]);
+        rc = 0;
+    } else {
+        rc = usage("unknown command");
+    }
+out:
+    sg_model_store_free(s);
+    sg_secure_zero(seed, sizeof(seed));
+    sg_secure_zero(ekey, sizeof(ekey));
+    sg_config_free(cfg);
+    return rc;
+}

@@ -1,0 +1,121 @@
+/* The model store: versioned, signed, optionally encrypted GGUF weights on local disk.
+ *
+ * Layout under the store root (docs/models.md):
+ *   blobs/sha256/<hex>             the weights as stored (GGUF, or SGMENC01-encrypted),
+ *                                  named by the SHA-256 of the stored bytes
+ *   manifests/<name>/<version>.json  signed manifest (payload + Ed25519 signature)
+ *   channels/<name>.json           signed channel pointers ({"prod": {"version", "history"}})
+ *   tmp/                           files being written (removed on the next change)
+ *   .lock                          flock(2) taken by every change
+ *   audit.db                       the store's own audit trail (src/audit), unless configured
+ * Every file is written to tmp/, fsynced and renamed into place, and its directory fsynced,
+ * so that after any failure (disk full included) every manifest names a blob that exists
+ * and every channel names a manifest that exists. An import that fails leaves nothing.
+ *
+ * Signing: the organisation's Ed25519 key (the same key formats as the audit trail:
+ * PEM PKCS#8 or 64 hex digits). Changing operations need the private key; verification
+ * and loading need only the public key.
+ *
+ * Ownership: a store borrows the option strings for its lifetime and copies the keys
+ * (zeroed when freed). Not thread-safe; one process may change a store at a time (the
+ * lock makes a second one wait). */
+#ifndef SG_MODEL_MODEL_H
+#define SG_MODEL_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "core/crypto.h"
+#include "core/error.h"
+
+#define SG_MODEL_NAME_MAX 64 /* name, version and channel: [A-Za-z0-9._-], not "." first */
+
+struct sg_model_store;
+
+struct sg_model_store_opts {
+    const char *root;           /* the store directory (created when missing) */
+    const uint8_t *signing_key; /* 32-byte Ed25519 seed, or NULL (read-only use) */
+    const uint8_t *public_key;  /* 32 bytes; NULL: derived from signing_key */
+    const char *audit_path;     /* audit trail of the changes; NULL: <root>/audit.db;
+                                   "" : none */
+    bool create;                /* create the directories when missing */
+};
+
+int sg_model_store_open(const struct sg_model_store_opts *o, struct sg_model_store **out,
+                        struct sg_error *err);
+void sg_model_store_free(struct sg_model_store *s);
+
+struct sg_model_import_opts {
+    const char *file; /* the GGUF to copy in */
+    const char *name, *version;
+    const char *license, *source; /* optional, recorded in the manifest */
+    const uint8_t *enc_key;       /* 32-byte master key: encrypt at rest; NULL: plaintext */
+    uint32_t chunk;               /* encryption chunk size (0: 4 MiB) */
+};
+
+/* Copies a GGUF into the store, reads its metadata, writes and signs its manifest, and
+ * records "model.import" in the audit trail. `*manifest` (may be NULL) gets the signed
+ * manifest (caller owns; json_decref). SG_EEXIST when name/version exists, SG_EINVAL for
+ * a file that is not a usable GGUF, SG_EIO (disk full included) with the store unchanged. */
+int sg_model_import(struct sg_model_store *s, const struct sg_model_import_opts *o,
+                    json_t **manifest, struct sg_error *err);
+
+/* Every manifest (verified signatures only: an unverifiable manifest is listed with
+ * "error"), with the channels pointing at it: a JSON array the caller owns. */
+int sg_model_list(struct sg_model_store *s, json_t **out, struct sg_error *err);
+
+/* One line of a verification report. */
+typedef void (*sg_model_report_fn)(void *arg, const char *name, const char *version, int rc,
+                                   const char *msg);
+/* Verifies name/version (version NULL: every version of name; name NULL: everything):
+ * the manifest's signature, the blob's size and SHA-256, and with `enc_key` for encrypted
+ * weights every chunk and the SHA-256 of the plaintext; and the channels' signatures.
+ * Calls `fn` once per manifest. Returns 0 when all verify, else the first failure's code. */
+int sg_model_verify(struct sg_model_store *s, const char *name, const char *version,
+                    const uint8_t *enc_key, sg_model_report_fn fn, void *arg, struct sg_error *err);
+
+/* Points `channel` of `name` at `version` (which must exist and verify its signature);
+ * the previous target goes onto the channel's history. Audited ("model.promote"). */
+int sg_model_promote(struct sg_model_store *s, const char *name, const char *version,
+                     const char *channel, struct sg_error *err);
+/* Points `channel` back at the previous version in its history; `version_out` (may be
+ * NULL, SG_MODEL_NAME_MAX + 1 bytes) gets it. SG_ENOTFOUND when there is no history. */
+int sg_model_rollback(struct sg_model_store *s, const char *name, const char *channel,
+                      char *version_out, struct sg_error *err);
+/* Removes a version's manifest (and its blob when no other manifest uses it). Refuses
+ * (SG_EEXIST) a version a channel points to or keeps in its history. */
+int sg_model_remove(struct sg_model_store *s, const char *name, const char *version,
+                    struct sg_error *err);
+
+/* ---- loading (sovgate-engine) ---- */
+
+/* Resolves "name@channel" or "name:version" to a verified manifest (caller owns; the
+ * payload object, signature checked, and for a channel the channel file's signature). */
+int sg_model_resolve(struct sg_model_store *s, const char *ref, json_t **payload,
+                     struct sg_error *err);
+/* Opens the weights of a verified manifest payload for loading: plaintext weights are
+ * opened and hashed through the returned descriptor; encrypted ones are decrypted with
+ * `enc_key` into a sealed memfd (never onto disk) while the plaintext is hashed. Either
+ * way the SHA-256 must match the signed one. `*fd` (caller closes) reads the GGUF; load it
+ * as /proc/self/fd/<fd>. SG_ECRYPTO/SG_EINVAL with `err` naming what failed. */
+int sg_model_open_weights(struct sg_model_store *s, json_t *payload, const uint8_t *enc_key,
+                          int *fd, struct sg_error *err);
+
+/* The engine's way in: opens the store `root` read-only with the public key `pubkey_ref`,
+ * resolves `ref`, and opens its verified weights (sg_model_open_weights) with the key
+ * `enc_ref` (NULL when not encrypted). `*fd` gets the descriptor to load as
+ * /proc/self/fd/<fd>; `*payload` (may be NULL; caller owns) the verified manifest. */
+int sg_model_open_ref(const char *root, const char *ref, const char *pubkey_ref,
+                      const char *enc_ref, int *fd, json_t **payload, struct sg_error *err);
+
+/* Loads an Ed25519 key from a file:/env: reference (private: `seed`; public: `pub`). */
+int sg_model_key_load(const char *ref, const char *base_dir, bool is_private, uint8_t key[32],
+                      struct sg_error *err);
+
+/* Whether `s` is a valid name, version or channel. */
+bool sg_model_name_ok(const char *s);
+
+#endif

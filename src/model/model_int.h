@@ -1,0 +1,62 @@
+/* Internals of the model store shared by its files (store.c: layout, signing, import;
+ * ops.c: list, verify, channels, loading; stream.c: copying, hashing, encrypting). Not
+ * part of the module's contract (model.h is). */
+#ifndef SG_MODEL_MODEL_INT_H
+#define SG_MODEL_MODEL_INT_H
+
+#include <stdarg.h>
+
+#include "model/enc.h"
+#include "model/model.h"
+
+struct sg_mstore_copy {
+    uint8_t plain_sha[32], blob_sha[32];
+    uint64_t plain_size, blob_size;
+    uint32_t chunk;
+};
+
+int sg_mstore_path(const struct sg_model_store *s, char *out, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int sg_mstore_tmp(const struct sg_model_store *s, char *path, size_t cap, struct sg_error *err);
+int sg_mstore_write_full(int fd, const void *p, size_t n);
+void sg_model_enc_key_id(const uint8_t key[SG_MENC_KEY_LEN], char out[17]);
+
+/* Copies `in` into a new tmp/ file (path into `tmp`), hashing the plaintext and the stored
+ * bytes, encrypting when `enc_key` is given; fsyncs it. On failure nothing is left. */
+int sg_mstore_copy_in(const struct sg_model_store *s, int in, const uint8_t *enc_key,
+                      uint32_t chunk, char *tmp, size_t cap, struct sg_mstore_copy *out,
+                      struct sg_error *err);
+
+/* SHA-256 of a whole file read from `fd` (from offset 0); `size` gets its length. */
+int sg_mstore_hash_fd(int fd, uint8_t sha[32], uint64_t *size, struct sg_error *err);
+
+/* Decrypts the encrypted file `in` with `key`, hashing the plaintext into `sha`, and
+ * writes the plaintext to `out` (or nowhere when `out` < 0). The error names the damaged
+ * chunk. */
+int sg_mstore_decrypt_fd(int in, const uint8_t key[SG_MENC_KEY_LEN], int out, uint8_t sha[32],
+                         uint64_t *size, struct sg_error *err);
+
+/* store.c: manifests (signature and name checked; the whole document), channels (the
+ * checked "channels" object; {} when none), saving them signed, the audit record (takes
+ * `rec`), and the store's lock (also cleans tmp/). */
+json_t *sg_mstore_load_manifest(struct sg_model_store *s, const char *name, const char *version,
+                                struct sg_error *err);
+json_t *sg_mstore_load_channels(struct sg_model_store *s, const char *name, struct sg_error *err);
+int sg_mstore_save_channels(struct sg_model_store *s, const char *name, json_t *channels,
+                            struct sg_error *err);
+int sg_mstore_audit(struct sg_model_store *s, const char *event, json_t *rec, struct sg_error *err);
+int sg_mstore_lock(struct sg_model_store *s, struct sg_error *err);
+
+/* store.c: atomic file writes (tmp, fsync, rename, fsync the folder), folder helpers, and
+ * the signature check of a manifest document from elsewhere (returns its payload,
+ * borrowed from `doc`, or NULL with `err`). */
+int sg_mstore_write_atomic(struct sg_model_store *s, const char *dest, const char *data, size_t n,
+                           struct sg_error *err);
+int sg_mstore_fsync_dir(const char *dir);
+int sg_mstore_mkdir_p(const char *path);
+json_t *sg_mstore_check_manifest(struct sg_model_store *s, json_t *doc, struct sg_error *err);
+/* ops.c: checks the blob a verified payload names (size and SHA-256 of the stored bytes)
+ * and returns it open in `*fd`. */
+int sg_mstore_check_blob(struct sg_model_store *s, json_t *payload, int *fd, struct sg_error *err);
+
+#endif

@@ -1,0 +1,542 @@
+/* The model store's operations after import: list, verify, channels, remove, and loading
+ * verified weights for the engine (see model.h). */
+#include "model/model_int.h"
+#include "model/gguf.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef int (*visit_fn)(void *arg, const char *name, const char *version);
+
+/* Calls fn for every manifests/<name>/<version>.json, sorted by name then version. */
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char **list_dir(const char *path, const char *suffix, size_t *n)
+{
+    *n = 0;
+    DIR *d = opendir(path);
+    if (!d)
+        return NULL;
+    char **v = NULL;
+    size_t cap = 0;
+    size_t sl = suffix ? strlen(suffix) : 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        if (de->d_name[0] == '.')
+            continue;
+        size_t l = strlen(de->d_name);
+        if (suffix && (l <= sl || strcmp(de->d_name + l - sl, suffix) != 0))
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nv = realloc(v, cap * sizeof(*v));
+            if (!nv)
+                break;
+            v = nv;
+        }
+        v[*n] = strndup(de->d_name, l - sl);
+        if (v[*n])
+            (*n)++;
+    }
+    closedir(d);
+    if (*n)
+        qsort(v, *n, sizeof(*v), cmp_str);
+    return v;
+}
+
+static void free_list(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static int visit(struct sg_model_store *s, const char *only_name, visit_fn fn, void *arg)
+{
+    char p[PATH_MAX];
+    size_t nn = 0;
+    sg_mstore_path(s, p, sizeof(p), "manifests");
+    char **names = list_dir(p, NULL, &nn);
+    int rc = 0;
+    for (size_t i = 0; i < nn && !rc; i++) {
+        if (only_name && strcmp(only_name, names[i]) != 0)
+            continue;
+        if (!sg_model_name_ok(names[i]))
+            continue;
+        size_t nv = 0;
+        sg_mstore_path(s, p, sizeof(p), "manifests/%s", names[i]);
+        char **vers = list_dir(p, ".json", &nv);
+        for (size_t j = 0; j < nv && !rc; j++)
+            if (sg_model_name_ok(vers[j]))
+                rc = fn(arg, names[i], vers[j]);
+        free_list(vers, nv);
+    }
+    free_list(names, nn);
+    return rc;
+}
+
+/* ---- list ---- */
+
+struct list_ctx {
+    struct sg_model_store *s;
+    json_t *out;
+};
+
+static int list_one(void *arg, const char *name, const char *version)
+{
+    struct list_ctx *c = arg;
+    struct sg_error err = {0};
+    json_t *doc = sg_mstore_load_manifest(c->s, name, version, &err);
+    json_t *e;
+    if (!doc) {
+        e = json_pack("{s:s,s:s,s:s}", "name", name, "version", version, "error", err.msg);
+    } else {
+        e = json_deep_copy(json_object_get(doc, "payload"));
+        json_decref(doc);
+    }
+    json_t *chs = sg_mstore_load_channels(c->s, name, &err);
+    json_t *mine = json_array();
+    const char *ch;
+    json_t *cv;
+    json_object_foreach(chs, ch, cv)
+    {
+        const char *v = json_string_value(json_object_get(cv, "version"));
+        if (v && strcmp(v, version) == 0)
+            json_array_append_new(mine, json_string(ch));
+    }
+    if (!chs)
+        json_object_set_new(e, "channels_error", json_string(err.msg));
+    json_decref(chs);
+    json_object_set_new(e, "channels", mine);
+    json_array_append_new(c->out, e);
+    return 0;
+}
+
+int sg_model_list(struct sg_model_store *s, json_t **out, struct sg_error *err)
+{
+    struct list_ctx c = {s, json_array()};
+    if (!c.out)
+        return sg_error_set(err, SG_ENOMEM, "out of memory");
+    visit(s, NULL, list_one, &c);
+    *out = c.out;
+    return 0;
+}
+
+/* ---- verify ---- */
+
+/* Checks the blob a payload names: size and SHA-256 of the stored bytes; with `key` for
+ * encrypted weights the chunks and the plaintext's SHA-256; with `outfd` >= 0 the
+ * plaintext is written there (encrypted weights only). `fd_io` (may be NULL) gets the
+ * open blob (plaintext weights: checked through it). */
+static int check_blob(struct sg_model_store *s, json_t *p, const uint8_t *key, int outfd,
+                      bool hash_blob, int *fd_io, struct sg_error *err)
+{
+    json_t *blob = json_object_get(p, "blob"), *w = json_object_get(p, "weights");
+    const char *bhex = json_string_value(json_object_get(blob, "sha256"));
+    const char *whex = json_string_value(json_object_get(w, "sha256"));
+    json_int_t bsize = json_integer_value(json_object_get(blob, "size"));
+    json_t *enc = json_object_get(blob, "encryption");
+    uint8_t bsha[32], wsha[32], got[32];
+    if (!bhex || !whex || sg_hex_decode(bhex, strlen(bhex), bsha, 32) != 0 ||
+        sg_hex_decode(whex, strlen(whex), wsha, 32) != 0)
+        return sg_error_set(err, SG_EINVAL, "the manifest names no blob");
+    char path[PATH_MAX];
+    sg_mstore_path(s, path, sizeof(path), "blobs/sha256/%s", bhex);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sg_error_set(err, SG_ENOTFOUND, "the weights blob %.16s... is missing: %s", bhex,
+                            strerror(errno));
+    struct stat st;
+    int rc = 0;
+    uint64_t n = 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        rc = sg_error_set(err, SG_EIO, "the weights blob is not a regular file");
+    } else if ((json_int_t)st.st_size != bsize) {
+        rc = sg_error_set(err, SG_EINVAL,
+                          "the weights blob has %lld bytes, the manifest says %lld (truncated "
+                          "or replaced)",
+                          (long long)st.st_size, (long long)bsize);
+    } else if (json_is_object(enc) && key) {
+        char kid[17];
+        const char *want = json_string_value(json_object_get(enc, "key_id"));
+        sg_model_enc_key_id(key, kid);
+        if (want && strcmp(want, kid) != 0)
+            rc = sg_error_set(err, SG_ECRYPTO,
+                              "wrong encryption key: the weights were encrypted with key %.16s, "
+                              "this key is %s",
+                              want, kid);
+        else if (!(rc = sg_mstore_decrypt_fd(fd, key, outfd, got, &n, err)) &&
+                 !sg_ct_equal(got, wsha, 32))
+            rc = sg_error_set(err, SG_ECRYPTO,
+                              "the decrypted weights' SHA-256 does not match the manifest");
+    } else if (json_is_object(enc) && outfd >= 0) {
+        rc = sg_error_set(err, SG_EINVAL, "the weights are encrypted: an encryption key is needed");
+    } else if (hash_blob || !json_is_object(enc)) {
+        if (!(rc = sg_mstore_hash_fd(fd, got, &n, err)) && !sg_ct_equal(got, bsha, 32))
+            rc = sg_error_set(err, SG_ECRYPTO,
+                              "the weights' SHA-256 does not match the signed manifest "
+                              "(the weights were changed)");
+    }
+    if (!rc && fd_io) {
+        *fd_io = fd;
+        return 0;
+    }
+    close(fd);
+    return rc;
+}
+
+int sg_mstore_check_blob(struct sg_model_store *s, json_t *payload, int *fd, struct sg_error *err)
+{
+    *fd = -1;
+    return check_blob(s, payload, NULL, -1, true, fd, err);
+}
+
+struct verify_ctx {
+    struct sg_model_store *s;
+    const uint8_t *key;
+    sg_model_report_fn fn;
+    void *arg;
+    int first;
+    size_t count;
+};
+
+static int verify_one(void *arg, const char *name, const char *version)
+{
+    struct verify_ctx *c = arg;
+    struct sg_error err = {0};
+    int rc = 0;
+    json_t *doc = sg_mstore_load_manifest(c->s, name, version, &err);
+    if (!doc)
+        rc = err.code ? err.code : SG_EINVAL;
+    else
+        rc = check_blob(c->s, json_object_get(doc, "payload"), c->key, -1, true, NULL, &err);
+    json_decref(doc);
+    c->count++;
+    if (rc && !c->first)
+        c->first = rc;
+    if (c->fn)
+        c->fn(c->arg, name, version, rc, rc ? err.msg : "ok");
+    return 0;
+}
+
+int sg_model_verify(struct sg_model_store *s, const char *name, const char *version,
+                    const uint8_t *enc_key, sg_model_report_fn fn, void *arg, struct sg_error *err)
+{
+    struct verify_ctx c = {s, enc_key, fn, arg, 0, 0};
+    if (name && version) {
+        verify_one(&c, name, version);
+    } else {
+        visit(s, name, verify_one, &c);
+        if (name && c.count == 0)
+            return sg_error_set(err, SG_ENOTFOUND, "no model %s in the store", name);
+    }
+    /* Channels. */
+    char p[PATH_MAX];
+    size_t nn = 0;
+    sg_mstore_path(s, p, sizeof(p), "channels");
+    char **names = list_dir(p, ".json", &nn);
+    for (size_t i = 0; i < nn; i++) {
+        if (name && strcmp(name, names[i]) != 0)
+            continue;
+        struct sg_error e2 = {0};
+        json_t *ch = sg_mstore_load_channels(s, names[i], &e2);
+        if (!ch) {
+            if (!c.first)
+                c.first = e2.code ? e2.code : SG_EINVAL;
+            if (fn)
+                fn(arg, names[i], "(channels)", e2.code ? e2.code : SG_EINVAL, e2.msg);
+        }
+        json_decref(ch);
+    }
+    free_list(names, nn);
+    if (c.first)
+        return sg_error_set(err, c.first, "the store does not verify");
+    return 0;
+}
+
+/* ---- channels ---- */
+
+int sg_model_promote(struct sg_model_store *s, const char *name, const char *version,
+                     const char *channel, struct sg_error *err)
+{
+    if (!sg_model_name_ok(channel))
+        return sg_error_set(err, SG_EINVAL, "invalid channel name");
+    int rc = sg_mstore_lock(s, err);
+    if (rc)
+        return rc;
+    json_t *doc = sg_mstore_load_manifest(s, name, version, err);
+    if (!doc)
+        return err && err->code ? err->code : SG_EINVAL;
+    json_decref(doc);
+    json_t *chs = sg_mstore_load_channels(s, name, err);
+    if (!chs)
+        return err && err->code ? err->code : SG_EINVAL;
+    json_t *c = json_object_get(chs, channel);
+    const char *prev = json_string_value(json_object_get(c, "version"));
+    if (prev && strcmp(prev, version) == 0) {
+        json_decref(chs);
+        return 0; /* already there */
+    }
+    json_t *hist = json_object_get(c, "history");
+    json_t *nh = json_is_array(hist) ? json_deep_copy(hist) : json_array();
+    char prev_copy[SG_MODEL_NAME_MAX + 1] = "";
+    if (prev) {
+        snprintf(prev_copy, sizeof(prev_copy), "%s", prev);
+        json_array_append_new(nh, json_string(prev));
+        while (json_array_size(nh) > 32)
+            json_array_remove(nh, 0);
+    }
+    json_object_set_new(chs, channel, json_pack("{s:s,s:o}", "version", version, "history", nh));
+    rc = sg_mstore_save_channels(s, name, chs, err);
+    json_decref(chs);
+    if (rc)
+        return rc;
+    return sg_mstore_audit(s, "model.promote",
+                           json_pack("{s:s,s:s,s:s,s:s?}", "name", name, "version", version,
+                                     "channel", channel, "previous",
+                                     prev_copy[0] ? prev_copy : NULL),
+                           err);
+}
+
+int sg_model_rollback(struct sg_model_store *s, const char *name, const char *channel,
+                      char *version_out, struct sg_error *err)
+{
+    if (!sg_model_name_ok(name) || !sg_model_name_ok(channel))
+        return sg_error_set(err, SG_EINVAL, "invalid model or channel name");
+    int rc = sg_mstore_lock(s, err);
+    if (rc)
+        return rc;
+    json_t *chs = sg_mstore_load_channels(s, name, err);
+    if (!chs)
+        return err && err->code ? err->code : SG_EINVAL;
+    json_t *c = json_object_get(chs, channel);
+    json_t *hist = json_object_get(c, "history");
+    const char *cur = json_string_value(json_object_get(c, "version"));
+    size_t hn = json_array_size(hist);
+    if (!cur || hn == 0) {
+        json_decref(chs);
+        return sg_error_set(err, SG_ENOTFOUND, "channel %s of %s has no earlier version", channel,
+                            name);
+    }
+    char prev[SG_MODEL_NAME_MAX + 1], from[SG_MODEL_NAME_MAX + 1];
+    snprintf(prev, sizeof(prev), "%s", json_string_value(json_array_get(hist, hn - 1)));
+    snprintf(from, sizeof(from), "%s", cur);
+    json_t *doc = sg_mstore_load_manifest(s, name, prev, err);
+    if (!doc) {
+        json_decref(chs);
+        return err && err->code ? err->code : SG_EINVAL;
+    }
+    json_decref(doc);
+    json_t *nh = json_deep_copy(hist);
+    json_array_remove(nh, hn - 1);
+    json_object_set_new(chs, channel, json_pack("{s:s,s:o}", "version", prev, "history", nh));
+    rc = sg_mstore_save_channels(s, name, chs, err);
+    json_decref(chs);
+    if (rc)
+        return rc;
+    if (version_out)
+        snprintf(version_out, SG_MODEL_NAME_MAX + 1, "%s", prev);
+    return sg_mstore_audit(s, "model.rollback",
+                           json_pack("{s:s,s:s,s:s,s:s}", "name", name, "channel", channel,
+                                     "version", prev, "from", from),
+                           err);
+}
+
+/* ---- remove ---- */
+
+struct blob_use {
+    struct sg_model_store *s;
+    const char *blob, *skip_name, *skip_version;
+    bool used;
+};
+
+static int blob_used(void *arg, const char *name, const char *version)
+{
+    struct blob_use *u = arg;
+    if (strcmp(name, u->skip_name) == 0 && strcmp(version, u->skip_version) == 0)
+        return 0;
+    struct sg_error err = {0};
+    json_t *doc = sg_mstore_load_manifest(u->s, name, version, &err);
+    const char *b = json_string_value(
+        json_object_get(json_object_get(json_object_get(doc, "payload"), "blob"), "sha256"));
+    if (b && strcmp(b, u->blob) == 0)
+        u->used = true;
+    json_decref(doc);
+    return u->used;
+}
+
+int sg_model_remove(struct sg_model_store *s, const char *name, const char *version,
+                    struct sg_error *err)
+{
+    int rc = sg_mstore_lock(s, err);
+    if (rc)
+        return rc;
+    json_t *doc = sg_mstore_load_manifest(s, name, version, err);
+    if (!doc && (!err || err->code == SG_ENOTFOUND))
+        return err && err->code ? err->code : SG_ENOTFOUND;
+    json_t *chs = sg_mstore_load_channels(s, name, err);
+    if (!chs) {
+        json_decref(doc);
+        return err && err->code ? err->code : SG_EINVAL;
+    }
+    const char *ch;
+    json_t *cv;
+    json_object_foreach(chs, ch, cv)
+    {
+        const char *v = json_string_value(json_object_get(cv, "version"));
+        bool in_hist = false;
+        size_t i;
+        json_t *h;
+        json_array_foreach(json_object_get(cv, "history"), i,
+                           h) if (json_string_value(h) &&
+                                  strcmp(json_string_value(h), version) == 0) in_hist = true;
+        if ((v && strcmp(v, version) == 0) || in_hist) {
+            rc =
+                sg_error_set(err, SG_EEXIST,
+                             "model %s version %s is %s of channel %s: promote another version "
+                             "first",
+                             name, version, in_hist ? "in the rollback history" : "the target", ch);
+            json_decref(chs);
+            json_decref(doc);
+            return rc;
+        }
+    }
+    json_decref(chs);
+    char blob[65] = "";
+    const char *b = json_string_value(
+        json_object_get(json_object_get(json_object_get(doc, "payload"), "blob"), "sha256"));
+    if (b && strlen(b) == 64)
+        snprintf(blob, sizeof(blob), "%s", b);
+    json_decref(doc);
+    char p[PATH_MAX], dir[PATH_MAX];
+    sg_mstore_path(s, p, sizeof(p), "manifests/%s/%s.json", name, version);
+    sg_mstore_path(s, dir, sizeof(dir), "manifests/%s", name);
+    if (unlink(p) != 0)
+        return sg_error_set(err, SG_EIO, "cannot remove %s: %s", p, strerror(errno));
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    rmdir(dir); /* when it was the last version */
+    bool blob_removed = false;
+    if (blob[0]) {
+        struct blob_use u = {s, blob, name, version, false};
+        visit(s, NULL, blob_used, &u);
+        if (!u.used) {
+            sg_mstore_path(s, p, sizeof(p), "blobs/sha256/%s", blob);
+            blob_removed = unlink(p) == 0;
+        }
+    }
+    return sg_mstore_audit(s, "model.remove",
+                           json_pack("{s:s,s:s,s:s,s:b}", "name", name, "version", version, "blob",
+                                     blob, "blob_removed", blob_removed),
+                           err);
+}
+
+/* ---- loading ---- */
+
+int sg_model_resolve(struct sg_model_store *s, const char *ref, json_t **payload,
+                     struct sg_error *err)
+{
+    *payload = NULL;
+    char name[SG_MODEL_NAME_MAX + 1], ver[SG_MODEL_NAME_MAX + 1];
+    const char *at = strchr(ref, '@'), *colon = strchr(ref, ':');
+    const char *sep = at ? at : colon;
+    if (!sep || (size_t)(sep - ref) > SG_MODEL_NAME_MAX || strlen(sep + 1) > SG_MODEL_NAME_MAX)
+        return sg_error_set(err, SG_EINVAL,
+                            "model reference must be name@channel or "
+                            "name:version");
+    snprintf(name, sizeof(name), "%.*s", (int)(sep - ref), ref);
+    snprintf(ver, sizeof(ver), "%s", sep + 1);
+    if (!sg_model_name_ok(name) || !sg_model_name_ok(ver))
+        return sg_error_set(err, SG_EINVAL, "invalid model reference");
+    if (at) {
+        json_t *chs = sg_mstore_load_channels(s, name, err);
+        if (!chs)
+            return err && err->code ? err->code : SG_EINVAL;
+        const char *v = json_string_value(json_object_get(json_object_get(chs, ver), "version"));
+        if (!v) {
+            json_decref(chs);
+            return sg_error_set(err, SG_ENOTFOUND,
+                                "model %s has no channel %s (promote a "
+                                "version to it)",
+                                name, ver);
+        }
+        char channel[SG_MODEL_NAME_MAX + 1];
+        snprintf(channel, sizeof(channel), "%s", ver);
+        snprintf(ver, sizeof(ver), "%s", v);
+        json_decref(chs);
+        (void)channel;
+    }
+    json_t *doc = sg_mstore_load_manifest(s, name, ver, err);
+    if (!doc)
+        return err && err->code ? err->code : SG_EINVAL;
+    *payload = json_incref(json_object_get(doc, "payload"));
+    json_decref(doc);
+    return 0;
+}
+
+int sg_model_open_weights(struct sg_model_store *s, json_t *payload, const uint8_t *enc_key,
+                          int *fd, struct sg_error *err)
+{
+    *fd = -1;
+    json_t *enc = json_object_get(json_object_get(payload, "blob"), "encryption");
+    if (!json_is_object(enc))
+        return check_blob(s, payload, NULL, -1, true, fd, err);
+    if (!enc_key)
+        return sg_error_set(err, SG_EINVAL,
+                            "the weights are encrypted: an encryption key is needed "
+                            "(models.encryption_key)");
+    int mfd = memfd_create("sovgate-model", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (mfd < 0)
+        return sg_error_set(err, SG_EIO, "memfd_create: %s", strerror(errno));
+    int rc = check_blob(s, payload, enc_key, mfd, false, NULL, err);
+    if (!rc &&
+        fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
+        rc = sg_error_set(err, SG_EIO, "cannot seal the decrypted weights: %s", strerror(errno));
+    if (!rc && lseek(mfd, 0, SEEK_SET) != 0)
+        rc = sg_error_set(err, SG_EIO, "lseek: %s", strerror(errno));
+    if (rc) {
+        close(mfd);
+        return rc;
+    }
+    *fd = mfd;
+    return 0;
+}
+
+int sg_model_open_ref(const char *root, const char *ref, const char *pubkey_ref,
+                      const char *enc_ref, int *fd, json_t **payload, struct sg_error *err)
+{
+    *fd = -1;
+    if (payload)
+        *payload = NULL;
+    uint8_t pub[32], key[SG_MENC_KEY_LEN];
+    int rc = sg_model_key_load(pubkey_ref, NULL, false, pub, err);
+    if (rc)
+        return rc;
+    if (enc_ref && enc_ref[0] && (rc = sg_menc_key_load(enc_ref, NULL, key, err)))
+        return rc;
+    struct sg_model_store_opts o = {.root = root, .public_key = pub, .audit_path = ""};
+    struct sg_model_store *s = NULL;
+    json_t *p = NULL;
+    if (!(rc = sg_model_store_open(&o, &s, err)) && !(rc = sg_model_resolve(s, ref, &p, err)))
+        rc = sg_model_open_weights(s, p, enc_ref && enc_ref[0] ? key : NULL, fd, err);
+    sg_secure_zero(key, sizeof(key));
+    sg_model_store_free(s);
+    if (!rc && payload)
+        *payload = p;
+    else
+        json_decref(p);
+    return rc;
+}

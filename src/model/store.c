@@ -1,0 +1,661 @@
+/* The model store (see model.h): files, manifests, channels, signing and the audit. */
+#include "model/model.h"
+#include "audit/audit.h"
+#include "core/secret.h"
+#include "model/enc.h"
+#include "model/gguf.h"
+#include "model/model_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+struct sg_model_store {
+    char root[PATH_MAX];
+    bool has_seed;
+    uint8_t seed[32], pub[32];
+    char key_id[SG_AUDIT_KEY_ID_STR];
+    char audit_path[PATH_MAX]; /* "" : none */
+    int lock_fd;
+};
+
+bool sg_model_name_ok(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > SG_MODEL_NAME_MAX || s[0] == '.' || s[0] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+int sg_model_key_load(const char *ref, const char *base_dir, bool is_private, uint8_t key[32],
+                      struct sg_error *err)
+{
+    if (!ref || !sg_secret_is_ref(ref))
+        return sg_error_set(err, SG_EINVAL, "the %s key must be a reference file:PATH or env:NAME",
+                            is_private ? "signing" : "public");
+    struct sg_secret sec = {0};
+    int rc = sg_secret_load(ref, base_dir, &sec, err);
+    if (!rc)
+        rc = is_private ? sg_audit_key_parse(sec.data ? sec.data : "", sec.len, key, err)
+                        : sg_audit_pubkey_parse(sec.data ? sec.data : "", sec.len, key, err);
+    sg_secret_free(&sec);
+    return rc;
+}
+
+/* ---- paths and files ---- */
+
+int sg_mstore_path(const struct sg_model_store *s, char *out, size_t cap, const char *fmt, ...)
+{
+    char rel[PATH_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(rel, sizeof(rel), fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(rel))
+        return SG_ETOOBIG;
+    n = snprintf(out, cap, "%s/%s", s->root, rel);
+    return n < 0 || (size_t)n >= cap ? SG_ETOOBIG : 0;
+}
+
+int sg_mstore_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+static void dir_of(const char *path, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", path);
+    char *sl = strrchr(out, '/');
+    if (sl && sl != out)
+        *sl = '\0';
+}
+
+int sg_mstore_write_full(int fd, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    while (n) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -1;
+        if (w == 0) {
+            errno = ENOSPC;
+            return -1;
+        }
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* A new temporary file in tmp/ (path into `path`). */
+int sg_mstore_tmp(const struct sg_model_store *s, char *path, size_t cap, struct sg_error *err)
+{
+    if (sg_mstore_path(s, path, cap, "tmp/new-XXXXXX") != 0)
+        return sg_error_set(err, SG_ETOOBIG, "the store path is too long");
+    int fd = mkostemp(path, O_CLOEXEC);
+    if (fd < 0)
+        return sg_error_set(err, SG_EIO, "cannot create a file in %s/tmp: %s", s->root,
+                            strerror(errno));
+    fchmod(fd, 0640);
+    return fd;
+}
+
+/* Writes `data` to `dest` atomically: tmp file, fsync, rename, fsync the directory. */
+int sg_mstore_write_atomic(struct sg_model_store *s, const char *dest, const char *data, size_t n,
+                           struct sg_error *err)
+{
+    char tmp[PATH_MAX];
+    int fd = sg_mstore_tmp(s, tmp, sizeof(tmp), err);
+    if (fd < 0)
+        return fd;
+    if (sg_mstore_write_full(fd, data, n) != 0 || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return sg_error_set(err, SG_EIO, "cannot write %s: %s", dest, strerror(e));
+    }
+    if (close(fd) != 0 || rename(tmp, dest) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return sg_error_set(err, SG_EIO, "cannot write %s: %s", dest, strerror(e));
+    }
+    char dir[PATH_MAX];
+    dir_of(dest, dir, sizeof(dir));
+    if (sg_mstore_fsync_dir(dir) != 0)
+        return sg_error_set(err, SG_EIO, "cannot sync %s: %s", dir, strerror(errno));
+    return 0;
+}
+
+int sg_mstore_mkdir_p(const char *path)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0750) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* json_dumps's memory comes from jansson's allocator (which a program may replace). */
+static void jfree(void *p)
+{
+    json_free_t f = NULL;
+    json_get_alloc_funcs(NULL, &f);
+    if (p)
+        (f ? f : free)(p);
+}
+
+/* ---- signing ---- */
+
+static int sign_text(const struct sg_model_store *s, const char *msg, size_t len, uint8_t sig[64])
+{
+    EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, s->seed, 32);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    size_t n = 64;
+    int ok = k && ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, k) == 1 &&
+             EVP_DigestSign(ctx, sig, &n, (const unsigned char *)msg, len) == 1 && n == 64;
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(k);
+    return ok ? 0 : SG_ECRYPTO;
+}
+
+static bool sig_ok(const uint8_t pub[32], const char *msg, size_t len, const uint8_t sig[64])
+{
+    EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    bool ok = k && ctx && EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, k) == 1 &&
+              EVP_DigestVerify(ctx, sig, 64, (const unsigned char *)msg, len) == 1;
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(k);
+    return ok;
+}
+
+/* The signed text of a payload: "<domain>:" + compact JSON with sorted keys. */
+static char *signed_text(const char *domain, json_t *payload)
+{
+    char *body = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+    if (!body)
+        return NULL;
+    size_t n = strlen(domain) + strlen(body) + 2;
+    char *t = malloc(n);
+    if (t)
+        snprintf(t, n, "%s:%s", domain, body);
+    jfree(body);
+    return t;
+}
+
+/* Wraps a payload into {"payload":..., "signature":{...}} (takes `payload`). */
+static json_t *sign_doc(const struct sg_model_store *s, const char *domain, json_t *payload,
+                        struct sg_error *err)
+{
+    if (!s->has_seed) {
+        json_decref(payload);
+        sg_error_set(err, SG_EINVAL, "this change needs the signing key (models.signing_key)");
+        return NULL;
+    }
+    char *t = signed_text(domain, payload);
+    uint8_t sig[64];
+    if (!t || sign_text(s, t, strlen(t), sig) != 0) {
+        free(t);
+        json_decref(payload);
+        sg_error_set(err, SG_ECRYPTO, "cannot sign the %s", domain);
+        return NULL;
+    }
+    free(t);
+    char hex[129];
+    sg_hex_encode(sig, 64, hex);
+    return json_pack("{s:o,s:{s:s,s:s,s:s}}", "payload", payload, "signature", "alg", "ed25519",
+                     "key_id", s->key_id, "value", hex);
+}
+
+/* Checks a signed document; returns its payload (borrowed from `doc`) or NULL with err. */
+static json_t *check_doc(const struct sg_model_store *s, const char *domain, json_t *doc,
+                         const char *what, struct sg_error *err)
+{
+    json_t *payload = json_object_get(doc, "payload");
+    json_t *sig = json_object_get(doc, "signature");
+    const char *hex = json_string_value(json_object_get(sig, "value"));
+    const char *alg = json_string_value(json_object_get(sig, "alg"));
+    const char *kid = json_string_value(json_object_get(sig, "key_id"));
+    uint8_t raw[64];
+    if (!json_is_object(payload) || !hex || !alg || strcmp(alg, "ed25519") != 0 ||
+        sg_hex_decode(hex, strlen(hex), raw, 64) != 0) {
+        sg_error_set(err, SG_EINVAL, "%s: not a signed document (payload, signature)", what);
+        return NULL;
+    }
+    char *t = signed_text(domain, payload);
+    bool ok = t && sig_ok(s->pub, t, strlen(t), raw);
+    free(t);
+    if (!ok) {
+        if (kid && strcmp(kid, s->key_id) != 0)
+            sg_error_set(err, SG_ECRYPTO, "%s: signed by key %.16s, not by the configured key %s",
+                         what, kid, s->key_id);
+        else
+            sg_error_set(err, SG_ECRYPTO,
+                         "%s: the signature does not verify (the document or its signature "
+                         "was changed)",
+                         what);
+        return NULL;
+    }
+    return payload;
+}
+
+static json_t *load_json(const char *path, struct sg_error *err)
+{
+    char *data = NULL;
+    size_t len = 0;
+    int rc = sg_read_file(path, 1u << 20, &data, &len, err);
+    if (rc)
+        return NULL;
+    json_error_t je;
+    json_t *j = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+    free(data);
+    if (!j || !json_is_object(j)) {
+        json_decref(j);
+        sg_error_set(err, SG_EINVAL, "%s: not a JSON object (%s, line %d)", path, je.text, je.line);
+        return NULL;
+    }
+    return j;
+}
+
+/* Loads and checks manifest name/version; returns the whole document (payload checked,
+ * and its name/version must be the path's). */
+json_t *sg_mstore_load_manifest(struct sg_model_store *s, const char *name, const char *version,
+                                struct sg_error *err)
+{
+    char path[PATH_MAX], what[200];
+    if (!sg_model_name_ok(name) || !sg_model_name_ok(version)) {
+        sg_error_set(err, SG_EINVAL, "invalid model name or version");
+        return NULL;
+    }
+    sg_mstore_path(s, path, sizeof(path), "manifests/%s/%s.json", name, version);
+    snprintf(what, sizeof(what), "manifest %s %s", name, version);
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        sg_error_set(err, SG_ENOTFOUND, "no model %s version %s in the store", name, version);
+        return NULL;
+    }
+    json_t *doc = load_json(path, err);
+    if (!doc)
+        return NULL;
+    json_t *p = check_doc(s, "sovgate-model-manifest:1", doc, what, err);
+    if (p) {
+        const char *n = json_string_value(json_object_get(p, "name"));
+        const char *v = json_string_value(json_object_get(p, "version"));
+        if (!n || !v || strcmp(n, name) != 0 || strcmp(v, version) != 0) {
+            sg_error_set(err, SG_EINVAL, "%s: the signed payload names another model", what);
+            p = NULL;
+        }
+    }
+    if (!p) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+json_t *sg_mstore_check_manifest(struct sg_model_store *s, json_t *doc, struct sg_error *err)
+{
+    return check_doc(s, "sovgate-model-manifest:1", doc, "the pulled manifest", err);
+}
+
+/* Channels of a model: the checked payload's "channels" object, as a new reference. A
+ * missing file is an empty object. */
+json_t *sg_mstore_load_channels(struct sg_model_store *s, const char *name, struct sg_error *err)
+{
+    char path[PATH_MAX], what[120];
+    sg_mstore_path(s, path, sizeof(path), "channels/%s.json", name);
+    snprintf(what, sizeof(what), "channels of %s", name);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return json_object();
+    json_t *doc = load_json(path, err);
+    if (!doc)
+        return NULL;
+    json_t *p = check_doc(s, "sovgate-model-channels:1", doc, what, err);
+    json_t *ch = p ? json_object_get(p, "channels") : NULL;
+    const char *n = p ? json_string_value(json_object_get(p, "name")) : NULL;
+    if (p && (!json_is_object(ch) || !n || strcmp(n, name) != 0)) {
+        sg_error_set(err, SG_EINVAL, "%s: damaged payload", what);
+        ch = NULL;
+    }
+    if (ch)
+        json_incref(ch);
+    json_decref(doc);
+    return ch;
+}
+
+int sg_mstore_save_channels(struct sg_model_store *s, const char *name, json_t *channels,
+                            struct sg_error *err)
+{
+    json_t *doc = sign_doc(s, "sovgate-model-channels:1",
+                           json_pack("{s:s,s:s,s:O}", "schema", "sovgate-model-channels/1", "name",
+                                     name, "channels", channels),
+                           err);
+    if (!doc)
+        return err && err->code ? err->code : SG_ENOMEM;
+    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(doc);
+    if (!text)
+        return sg_error_set(err, SG_ENOMEM, "out of memory");
+    char path[PATH_MAX];
+    sg_mstore_path(s, path, sizeof(path), "channels/%s.json", name);
+    size_t n = strlen(text);
+    text[n] = '\n'; /* json_dumps's NUL becomes the newline; write n+1 bytes */
+    int rc = sg_mstore_write_atomic(s, path, text, n + 1, err);
+    jfree(text);
+    return rc;
+}
+
+/* ---- audit ---- */
+
+static void audit_done(void *arg, int result)
+{
+    *(int *)arg = result;
+}
+
+/* Appends one record {"event":..., members of `rec`} (takes `rec`). */
+int sg_mstore_audit(struct sg_model_store *s, const char *event, json_t *rec, struct sg_error *err)
+{
+    if (!s->audit_path[0]) {
+        json_decref(rec);
+        return 0;
+    }
+    json_object_set_new(rec, "event", json_string(event));
+    json_object_set_new(rec, "store", json_string(s->root));
+    char *text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(rec);
+    if (!text)
+        return sg_error_set(err, SG_ENOMEM, "out of memory");
+    struct sg_audit_opts o = {.path = s->audit_path, .signing_key = s->has_seed ? s->seed : NULL};
+    struct sg_audit *a = NULL;
+    struct sg_error e2 = {0};
+    int result = SG_EIO;
+    int rc = sg_audit_open(&o, &a, &e2);
+    if (!rc) {
+        rc = sg_audit_append(a, text, strlen(text), audit_done, &result);
+        sg_audit_close(a);
+        if (!rc)
+            rc = result;
+    }
+    jfree(text);
+    if (rc)
+        return sg_error_set(err, rc,
+                            "the change was made but its audit record could not be written "
+                            "to %s: %s",
+                            s->audit_path, e2.msg[0] ? e2.msg : sg_strerror(rc));
+    return 0;
+}
+
+/* ---- open / lock ---- */
+
+int sg_model_store_open(const struct sg_model_store_opts *o, struct sg_model_store **out,
+                        struct sg_error *err)
+{
+    *out = NULL;
+    if (!o->root || !o->root[0])
+        return sg_error_set(err, SG_EINVAL, "no model store (models.store or --store)");
+    struct sg_model_store *s = calloc(1, sizeof(*s));
+    if (!s)
+        return sg_error_set(err, SG_ENOMEM, "out of memory");
+    s->lock_fd = -1;
+    if (snprintf(s->root, sizeof(s->root), "%s", o->root) >= (int)sizeof(s->root) - 64) {
+        free(s);
+        return sg_error_set(err, SG_ETOOBIG, "the store path is too long");
+    }
+    if (o->signing_key) {
+        s->has_seed = true;
+        memcpy(s->seed, o->signing_key, 32);
+        if (sg_audit_key_public(s->seed, s->pub) != 0) {
+            sg_model_store_free(s);
+            return sg_error_set(err, SG_ECRYPTO, "unusable signing key");
+        }
+        if (o->public_key && memcmp(o->public_key, s->pub, 32) != 0) {
+            sg_model_store_free(s);
+            return sg_error_set(err, SG_EINVAL,
+                                "the public key is not the signing key's public key");
+        }
+    } else if (o->public_key) {
+        memcpy(s->pub, o->public_key, 32);
+    } else {
+        sg_model_store_free(s);
+        return sg_error_set(err, SG_EINVAL,
+                            "no key to verify the store with (models.public_key or "
+                            "models.signing_key)");
+    }
+    sg_audit_key_id(s->pub, s->key_id);
+    if (!o->audit_path)
+        snprintf(s->audit_path, sizeof(s->audit_path), "%s/audit.db", s->root);
+    else
+        snprintf(s->audit_path, sizeof(s->audit_path), "%s", o->audit_path);
+    static const char *const dirs[] = {"blobs/sha256", "manifests", "channels", "tmp"};
+    for (size_t i = 0; i < 4; i++) {
+        char p[PATH_MAX];
+        sg_mstore_path(s, p, sizeof(p), "%s", dirs[i]);
+        struct stat st;
+        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            continue;
+        if (!o->create || sg_mstore_mkdir_p(p) != 0) {
+            int e = errno;
+            sg_model_store_free(s);
+            return sg_error_set(err, o->create ? SG_EIO : SG_ENOTFOUND,
+                                "%s is not a model store (%s missing%s%s)", o->root, dirs[i],
+                                o->create ? ": " : "", o->create ? strerror(e) : "");
+        }
+    }
+    *out = s;
+    return 0;
+}
+
+void sg_model_store_free(struct sg_model_store *s)
+{
+    if (!s)
+        return;
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
+    sg_secure_zero(s->seed, sizeof(s->seed));
+    free(s);
+}
+
+/* Takes the store's lock and removes what failed changes left in tmp/. */
+int sg_mstore_lock(struct sg_model_store *s, struct sg_error *err)
+{
+    if (s->lock_fd >= 0)
+        return 0;
+    char p[PATH_MAX];
+    sg_mstore_path(s, p, sizeof(p), ".lock");
+    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return sg_error_set(err, SG_EIO, "cannot lock the store %s: %s", s->root, strerror(e));
+    }
+    s->lock_fd = fd;
+    sg_mstore_path(s, p, sizeof(p), "tmp");
+    DIR *d = opendir(p);
+    for (struct dirent *de; d && (de = readdir(d));) {
+        if (de->d_name[0] == '.')
+            continue;
+        char f[PATH_MAX];
+        if (snprintf(f, sizeof(f), "%s/%s", p, de->d_name) < (int)sizeof(f))
+            unlink(f);
+    }
+    if (d)
+        closedir(d);
+    return 0;
+}
+
+/* ---- import ---- */
+
+static void now_iso(char out[32])
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static json_t *gguf_json(const struct sg_gguf_info *g)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "gguf_version", json_integer(g->version));
+    json_object_set_new(j, "architecture", json_string(g->arch));
+    json_object_set_new(j, "model_name", json_string(g->name));
+    json_object_set_new(j, "parameters", json_integer((json_int_t)g->n_params));
+    json_object_set_new(j, "tensors", json_integer((json_int_t)g->n_tensors));
+    const char *ft = sg_gguf_ftype_name(g->file_type);
+    if (!ft && g->dominant_type >= 0)
+        ft = sg_gguf_type_name(g->dominant_type);
+    json_object_set_new(j, "file_type", ft ? json_string(ft) : json_null());
+    json_object_set_new(j, "context_length", json_integer((json_int_t)g->context_length));
+    if (g->has_chat_template) {
+        char hex[65];
+        sg_hex_encode(g->chat_template_sha256, 32, hex);
+        json_object_set_new(j, "chat_template_sha256", json_string(hex));
+    } else {
+        json_object_set_new(j, "chat_template_sha256", json_null());
+    }
+    return j;
+}
+
+void sg_model_enc_key_id(const uint8_t key[SG_MENC_KEY_LEN], char out[17])
+{
+    uint8_t buf[21 + SG_MENC_KEY_LEN], h[32];
+    memcpy(buf, "sovgate-model-key-id:", 21);
+    memcpy(buf + 21, key, SG_MENC_KEY_LEN);
+    sg_sha256(buf, sizeof(buf), h);
+    sg_secure_zero(buf, sizeof(buf));
+    sg_hex_encode(h, 8, out);
+}
+
+int sg_model_import(struct sg_model_store *s, const struct sg_model_import_opts *o,
+                    json_t **manifest, struct sg_error *err)
+{
+    if (manifest)
+        *manifest = NULL;
+    if (!sg_model_name_ok(o->name) || !sg_model_name_ok(o->version))
+        return sg_error_set(err, SG_EINVAL,
+                            "name and version: 1 to 64 of A-Z a-z 0-9 . _ -, not starting "
+                            "with . or -");
+    if (!s->has_seed)
+        return sg_error_set(err, SG_EINVAL, "import needs the signing key (models.signing_key)");
+    int rc = sg_mstore_lock(s, err);
+    if (rc)
+        return rc;
+    char mpath[PATH_MAX], mdir[PATH_MAX];
+    sg_mstore_path(s, mdir, sizeof(mdir), "manifests/%s", o->name);
+    sg_mstore_path(s, mpath, sizeof(mpath), "manifests/%s/%s.json", o->name, o->version);
+    struct stat st;
+    if (stat(mpath, &st) == 0)
+        return sg_error_set(err, SG_EEXIST, "model %s version %s already exists", o->name,
+                            o->version);
+    int in = open(o->file, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return sg_error_set(err, errno == ENOENT ? SG_ENOTFOUND : SG_EIO, "cannot open %s: %s",
+                            o->file, strerror(errno));
+    struct sg_gguf_info g;
+    if ((rc = sg_gguf_read_fd(in, &g, err))) {
+        close(in);
+        return rc;
+    }
+    struct sg_mstore_copy cp = {0};
+    char tmp[PATH_MAX];
+    rc = sg_mstore_copy_in(s, in, o->enc_key, o->chunk ? o->chunk : SG_MENC_DEFAULT_CHUNK, tmp,
+                           sizeof(tmp), &cp, err);
+    close(in);
+    if (rc)
+        return rc;
+    char blob_hex[65], plain_hex[65], blob[PATH_MAX], bdir[PATH_MAX];
+    sg_hex_encode(cp.blob_sha, 32, blob_hex);
+    sg_hex_encode(cp.plain_sha, 32, plain_hex);
+    sg_mstore_path(s, blob, sizeof(blob), "blobs/sha256/%s", blob_hex);
+    sg_mstore_path(s, bdir, sizeof(bdir), "blobs/sha256");
+    bool created = false;
+    if (stat(blob, &st) == 0) {
+        unlink(tmp); /* the same bytes are already stored */
+    } else {
+        if (rename(tmp, blob) != 0 || sg_mstore_fsync_dir(bdir) != 0) {
+            int e = errno;
+            unlink(tmp);
+            unlink(blob);
+            return sg_error_set(err, SG_EIO, "cannot store the blob: %s", strerror(e));
+        }
+        created = true;
+    }
+    char created_at[32];
+    now_iso(created_at);
+    json_t *enc = json_null();
+    if (o->enc_key) {
+        char kid[17];
+        sg_model_enc_key_id(o->enc_key, kid);
+        enc = json_pack("{s:s,s:i,s:s}", "alg", "aes-256-gcm-chunked/1", "chunk",
+                        (json_int_t)cp.chunk, "key_id", kid);
+    }
+    json_t *payload =
+        json_pack("{s:s,s:s,s:s,s:s*,s:s*,s:s,s:o,s:{s:s,s:I},s:{s:s,s:I,s:o}}", "schema",
+                  "sovgate-model/1", "name", o->name, "version", o->version, "license", o->license,
+                  "source", o->source, "created", created_at, "gguf", gguf_json(&g), "weights",
+                  "sha256", plain_hex, "size", (json_int_t)cp.plain_size, "blob", "sha256",
+                  blob_hex, "size", (json_int_t)cp.blob_size, "encryption", enc);
+    json_t *doc =
+        payload ? sign_doc(s, "sovgate-model-manifest:1", json_incref(payload), err) : NULL;
+    char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    rc = text ? 0 : (err && err->code ? err->code : SG_ENOMEM);
+    if (!rc && sg_mstore_mkdir_p(mdir) != 0)
+        rc = sg_error_set(err, SG_EIO, "cannot create %s: %s", mdir, strerror(errno));
+    if (!rc) {
+        size_t n = strlen(text);
+        text[n] = '\n';
+        rc = sg_mstore_write_atomic(s, mpath, text, n + 1, err);
+    }
+    jfree(text);
+    if (rc) {
+        if (created) {
+            unlink(blob);
+            sg_mstore_fsync_dir(bdir);
+        }
+        json_decref(payload);
+        json_decref(doc);
+        return rc;
+    }
+    rc = sg_mstore_audit(s, "model.import",
+                         json_pack("{s:s,s:s,s:s,s:s,s:b}", "name", o->name, "version", o->version,
+                                   "sha256", plain_hex, "blob", blob_hex, "encrypted",
+                                   o->enc_key != NULL),
+                         err);
+    json_decref(payload);
+    if (manifest)
+        *manifest = doc;
+    else
+        json_decref(doc);
+    return rc;
+}

@@ -1,0 +1,506 @@
+"""Backup and restore (docs/operations.md): `sovgate backup` taken while the gateway serves
+a continuous stream of requests, the state wiped, `sovgate restore` into a new folder,
+then `audit verify` passes on the restored trail (whose records are exactly the first
+records of the live one), and the restored configuration starts a gateway that serves
+the same models to the same client keys. With the model store: `model verify` passes
+after a restore with weights, and the restored gateway serves the store's model. Bad
+input: a flipped byte (the error names the chunk), truncation, a wrong key, another
+signer, an existing folder, and archives crafted here (with the `cryptography` package,
+an independent implementation of the documented format) holding `../`, absolute,
+duplicate, link and unlisted entries: each refused with a clear error, nothing written."""
+
+import hashlib
+import json
+import os
+import shutil
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+import sgtest
+
+MKMODEL = os.path.join(sgtest.BUILD, "sovgate-mkmodel")
+ENGINE = os.path.join(sgtest.BUILD, "sovgate-engine")
+
+
+# ---- helpers ----
+
+def org_keys(d):
+    """The organisation's Ed25519 key (made here) and a 32-byte backup key."""
+    org = os.path.join(d, "org.pem")
+    sgtest.run(["audit", "keygen", "--out", org], check=True)
+    pub = os.path.join(d, "org.pub")
+    with open(pub, "w") as f:
+        f.write(sgtest.run(["audit", "pubkey", "--key", org], check=True)
+                .stdout.split("key id")[0])
+    bkey = os.path.join(d, "backup.key")
+    with open(bkey, "w") as f:
+        f.write(os.urandom(32).hex() + "\n")
+    return org, pub, bkey
+
+
+def records(db):
+    p = sgtest.run(["audit", "export", "--db", db, "--format", "jsonl"])
+    assert p.returncode == 0, p.stderr
+    return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+
+
+def verify(db, pub):
+    p = sgtest.run(["audit", "verify", "--db", db, "--pubkey", pub])
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def listing(d):
+    out = []
+    for root, dirs, files in os.walk(d):
+        for x in dirs + files:
+            out.append(os.path.relpath(os.path.join(root, x), d))
+    return sorted(out)
+
+
+class Restored(sgtest.Gateway):
+    """A gateway started on a restored folder's sovgate.yaml."""
+
+    def __init__(self, config, certs, key):
+        self.workdir = os.path.dirname(config)
+        self.tls = certs is not None
+        self.certs = certs
+        self.key = key
+        self.keys = {}
+        self.path = config
+        self.env = {}
+        self.log_path = None
+        self.logs = []
+        self.proc = None
+        self.start()
+
+
+def restore(archive, to, bkey, pub, *extra):
+    return sgtest.run(["restore", archive, "--to", to, "--key", "file:" + bkey,
+                       "--pubkey", pub] + list(extra))
+
+
+# ---- backup under load, wipe, restore ----
+
+def test_backup_under_load_wipe_restore(make_gateway, upstream, workdir):
+    org, pub, bkey = org_keys(workdir)
+    state = os.path.join(workdir, "state")
+    os.mkdir(state)
+    db = os.path.join(state, "audit.db")
+    g = make_gateway(backends=[{"name": "b1", "url": upstream.url}],
+                     routes=[{"model": "assistant", "aliases": ["gpt-4o-mini"],
+                              "backends": ["b1"]},
+                             {"model": "embed", "backends": [{"name": "b1",
+                                                              "model": "fake-embed"}]}],
+                     clients={"shop": None, "blog": ["assistant"]},
+                     extra={"audit": {"path": db, "signing_key": "file:" + org,
+                                      "checkpoint_every": 5}})
+    st, _, body = g.get("/v1/models", key=g.keys["shop"])
+    assert st == 200
+    models_before = sorted(m["id"] for m in json.loads(body)["data"])
+
+    stop = threading.Event()
+    statuses = []
+
+    def load():
+        while not stop.is_set():
+            statuses.append(g.chat("order 4711 for anna.schmidt@example.de")[0])
+
+    t = threading.Thread(target=load)
+    t.start()
+    try:
+        while len(statuses) < 20:
+            time.sleep(0.02)
+        archives = []
+        for i in range(3):
+            n0 = len(statuses)
+            out = os.path.join(workdir, f"backup-{i}.sgb")
+            p = sgtest.run(["backup", "--config", g.path, "--out", out, "--key", "file:" + bkey])
+            assert p.returncode == 0, p.stderr
+            archives.append(out)
+            while len(statuses) < n0 + 5:  # the load went on during and after the backup
+                time.sleep(0.02)
+    finally:
+        stop.set()
+        t.join()
+    assert statuses and all(s == 200 for s in statuses), set(statuses)
+    # No temporary copy or partial archive is left behind.
+    assert not [f for f in os.listdir(state) if f.startswith(".sovgate-backup-")]
+    assert not [f for f in os.listdir(workdir) if ".partial-" in f]
+    g.stop()
+    live = records(db)
+    verify(db, pub)
+
+    # Wipe the state: config, databases, the public certificate. The secrets (TLS key,
+    # signing key) are kept off the archive by default and stay where they were.
+    for p in [g.path, g.db, g.certs["cert"]]:
+        os.remove(p)
+    shutil.rmtree(state)
+
+    to = os.path.join(workdir, "restored")
+    p = restore(archives[-1], to, bkey, pub)
+    assert p.returncode == 0, p.stderr
+    assert "not in the archive: listen.tls.key" in p.stdout
+    files = listing(to)
+    for f in ["sovgate.yaml", "original/sovgate.yaml", "state/keys.db", "state/audit.db",
+              "tls/cert.pem"]:
+        assert f in files, files
+    assert not any("key.pem" in f or "org.pem" in f for f in files), files
+    assert not any(f.endswith("-wal") or f.endswith("-shm") for f in files), files
+
+    # The restored trail verifies and is exactly a prefix of the live one.
+    rdb = os.path.join(to, "state", "audit.db")
+    verify(rdb, pub)
+    rrecs = records(rdb)
+    assert 0 < len(rrecs) <= len(live)
+    assert rrecs == live[:len(rrecs)]
+    assert sum(1 for r in rrecs if r.get("type") == "request") >= 20
+
+    # The restored configuration serves the same models to the same keys.
+    r = Restored(os.path.join(to, "sovgate.yaml"), g.certs, g.keys["shop"])
+    try:
+        st, _, body = r.get("/v1/models", key=g.keys["shop"])
+        assert st == 200
+        assert sorted(m["id"] for m in json.loads(body)["data"]) == models_before
+        assert r.chat("hello")[0] == 200
+        assert r.post("/v1/chat/completions", {"model": "assistant", "messages": [
+            {"role": "user", "content": "hi"}]}, key=g.keys["blog"])[0] == 200
+        assert r.post("/v1/embeddings", {"model": "embed", "input": "x"},
+                      key=g.keys["blog"])[0] == 403
+        assert r.post("/v1/chat/completions", {"model": "assistant", "messages": [
+            {"role": "user", "content": "hi"}]}, key="sg-wrong")[0] == 401
+    finally:
+        assert r.stop() == 0
+    # The restored gateway appended to the restored trail, which still verifies.
+    verify(rdb, pub)
+    assert len(records(rdb)) > len(rrecs)
+
+
+# ---- the model store, weights and secrets ----
+
+@pytest.mark.skipif(not (os.path.exists(MKMODEL) and os.path.exists(ENGINE)),
+                    reason="sovgate-mkmodel / sovgate-engine not built (scripts/fetch-llama)")
+def test_model_store_with_weights_and_secrets(workdir):
+    org, pub, bkey = org_keys(workdir)
+    site = os.path.join(workdir, "site")
+    os.mkdir(site)
+    gguf = os.path.join(workdir, "a.gguf")
+    subprocess.run([MKMODEL, "--vocab", "llama-spm", "--layers", "1", "--embd", "64",
+                    "--heads", "2", "--kv-heads", "1", "--ff", "128", "--type", "q8_0",
+                    "--seed", "1", "--out", gguf, "--threads", "1"],
+                   check=True, capture_output=True, timeout=120)
+    store = os.path.join(site, "store")
+    enc = os.path.join(site, "enc.key")
+    with open(enc, "w") as f:
+        f.write(os.urandom(32).hex() + "\n")
+    for args in (["import", gguf, "--name", "shop", "--version", "1",
+                  "--encrypt", "file:" + enc],
+                 ["promote", "shop", "1", "--channel", "prod"]):
+        p = sgtest.run(["model"] + args + ["--store", store, "--key", "file:" + org])
+        assert p.returncode == 0, p.stderr
+    g = sgtest.Gateway(site, backends=[
+        {"name": "e1", "kind": "engine", "model": "shop@prod", "ctx": 256, "parallel": 1,
+         "threads": 1}], routes=[{"model": "assistant", "backends": ["e1"]}],
+        extra={"runtime_dir": os.path.join(workdir, "run"),
+               "audit": {"path": os.path.join(site, "audit.db"),
+                         "signing_key": "file:" + org},
+               "models": {"store": store, "public_key": "file:" + pub,
+                          "encryption_key": "file:" + enc}},
+        tls=False, start=False)
+    out = os.path.join(workdir, "full.sgb")
+    p = sgtest.run(["backup", "--config", g.path, "--out", out, "--key", "file:" + bkey,
+                    "--with-weights", "--with-secrets"])
+    assert p.returncode == 0, p.stderr
+    # Wipe the whole site (secrets included: they are in this archive).
+    shutil.rmtree(site)
+    to = os.path.join(workdir, "restored")
+    p = restore(out, to, bkey, pub)
+    assert p.returncode == 0, p.stderr
+    assert "not in the archive" not in p.stdout
+    files = listing(to)
+    assert any(f.startswith("models/blobs/sha256/") for f in files), files
+    assert "secrets/models-encryption.key" in files and "models/audit.db" in files
+    p = sgtest.run(["model", "verify", "--store", os.path.join(to, "models"),
+                    "--pubkey", "file:" + pub])
+    assert p.returncode == 0, p.stdout + p.stderr
+    verify(os.path.join(to, "models", "audit.db"), pub)
+    r = Restored(os.path.join(to, "sovgate.yaml"), None, g.key)
+    try:
+        r.wait_ready(timeout=90)
+        st, _, body = r.chat("Hello", max_tokens=4)
+        assert st == 200, body
+    finally:
+        assert r.stop() == 0
+
+
+def test_backup_without_weights_leaves_blobs_out(workdir):
+    """Without --with-weights the store's manifests and channels go in, blobs do not."""
+    org, pub, bkey = org_keys(workdir)
+    store = os.path.join(workdir, "store")
+    for d in ("manifests/shop", "channels", "blobs/sha256", "tmp"):
+        os.makedirs(os.path.join(store, d))
+    for f, data in (("manifests/shop/1.json", "{}"), ("channels/shop.json", "{}"),
+                    ("blobs/sha256/" + "0" * 64, "weights"), ("tmp/partial", "x"),
+                    (".lock", "")):
+        with open(os.path.join(store, f), "w") as fh:
+            fh.write(data)
+    os.symlink("/etc/passwd", os.path.join(store, "manifests", "shop", "link.json"))
+    cfg = os.path.join(workdir, "sovgate.yaml")
+    with open(cfg, "w") as f:
+        json.dump({"listen": {"address": "127.0.0.1:0", "plaintext": True},
+                   "backends": [{"name": "b1", "url": "http://127.0.0.1:9"}],
+                   "routes": [{"model": "assistant", "backends": ["b1"]}],
+                   "models": {"store": "store", "public_key": "file:org.pub"}}, f)
+    out = os.path.join(workdir, "b.sgb")
+    p = sgtest.run(["backup", "--config", cfg, "--out", out, "--key", "file:" + bkey,
+                    "--sign-key", "file:" + org])
+    assert p.returncode == 0, p.stderr
+    to = os.path.join(workdir, "r")
+    p = restore(out, to, bkey, pub)
+    assert p.returncode == 0, p.stderr
+    files = [f for f in listing(to) if not os.path.isdir(os.path.join(to, f))]
+    assert sorted(files) == ["keys/models-public.key", "models/channels/shop.json",
+                             "models/manifests/shop/1.json", "original/sovgate.yaml",
+                             "sovgate.yaml"]
+    with open(os.path.join(to, "sovgate.yaml")) as f:
+        c = json.load(f)
+    assert c["models"] == {"store": "models", "public_key": "file:keys/models-public.key"}
+    assert sgtest.run(["check-config", os.path.join(to, "sovgate.yaml")]).returncode == 0
+
+
+# ---- bad input ----
+
+@pytest.fixture
+def small(workdir):
+    """A small deployment's archive in 4 KiB chunks (several chunks)."""
+    org, pub, bkey = org_keys(workdir)
+    cfg = os.path.join(workdir, "sovgate.yaml")
+    sgtest.run(["keys", "create", "--name", "shop", "--db", os.path.join(workdir, "keys.db")],
+               check=True)
+    with open(cfg, "w") as f:
+        json.dump({"listen": {"address": "127.0.0.1:0", "plaintext": True},
+                   "keys_db": "keys.db",
+                   "backends": [{"name": "b" + str(i), "url": "http://127.0.0.1:9"}
+                                for i in range(60)],
+                   "routes": [{"model": "assistant", "backends": ["b0"]}],
+                   "audit": {"path": "audit.db", "signing_key": "file:org.pem"}}, f)
+    out = os.path.join(workdir, "small.sgb")
+    p = sgtest.run(["backup", "--config", cfg, "--out", out, "--key", "file:" + bkey,
+                    "--chunk", "4096"])
+    assert p.returncode == 0, p.stderr
+    return {"archive": out, "org": org, "pub": pub, "key": bkey, "dir": workdir}
+
+
+def refused(s, archive, needle, key=None, pub=None, to="target"):
+    parent = os.path.join(s["dir"], "restore-area")
+    os.makedirs(parent, exist_ok=True)
+    before = listing(parent)
+    p = restore(archive, os.path.join(parent, to), key or s["key"], pub or s["pub"])
+    assert p.returncode == 1, p.stdout
+    assert needle in p.stderr, p.stderr
+    assert "nothing was written" in p.stderr
+    assert listing(parent) == before
+    return p
+
+
+def test_flipped_byte_names_the_chunk(small):
+    data = bytearray(open(small["archive"], "rb").read())
+    assert len(data) > 64 + 3 * (5 + 4096 + 16) + 104
+    at = 64 + 2 * (5 + 4096 + 16) + 5 + 1000  # inside chunk 2's ciphertext
+    data[at] ^= 0x01
+    bad = os.path.join(small["dir"], "flipped.sgb")
+    open(bad, "wb").write(bytes(data))
+    refused(small, bad, "chunk 2 (archive bytes")
+
+
+def test_truncated(small):
+    data = open(small["archive"], "rb").read()
+    for n, needle in ((len(data) - 1, "truncated"), (len(data) // 2, "truncated"),
+                      (100, "truncated")):
+        bad = os.path.join(small["dir"], f"cut{n}.sgb")
+        open(bad, "wb").write(data[:n])
+        refused(small, bad, needle)
+    # Cut at a chunk border with a trailer glued back: the final chunk is missing.
+    bad = os.path.join(small["dir"], "cut-border.sgb")
+    open(bad, "wb").write(data[:64 + 5 + 4096 + 16] + data[-104:])
+    refused(small, bad, "truncated")
+
+
+def test_wrong_key_and_public_key(small, workdir):
+    other = os.path.join(workdir, "other.key")
+    with open(other, "w") as f:
+        f.write(os.urandom(32).hex())
+    refused(small, small["archive"], "wrong backup key", key=other)
+    d = os.path.join(workdir, "o")
+    os.mkdir(d)
+    _, opub, _ = org_keys(d)
+    refused(small, small["archive"], "not by the given public key", pub=opub)
+
+
+def test_existing_folder(small):
+    parent = os.path.join(small["dir"], "restore-area")
+    target = os.path.join(parent, "target")
+    os.makedirs(target)
+    with open(os.path.join(target, "keep"), "w") as f:
+        f.write("mine")
+    refused(small, small["archive"], "exists and is not empty")
+    assert open(os.path.join(target, "keep")).read() == "mine"
+    # An empty folder is filled; --force replaces a non-empty one.
+    empty = os.path.join(parent, "empty")
+    os.mkdir(empty)
+    assert restore(small["archive"], empty, small["key"], small["pub"]).returncode == 0
+    assert os.path.exists(os.path.join(empty, "sovgate.yaml"))
+    p = restore(small["archive"], target, small["key"], small["pub"], "--force")
+    assert p.returncode == 0, p.stderr
+    assert not os.path.exists(os.path.join(target, "keep"))
+    assert os.path.exists(os.path.join(target, "state", "keys.db"))
+    assert [x for x in os.listdir(parent) if x.startswith(".")] == []
+
+
+# Crafted archives: the format written independently in Python.
+
+def craft(s, recs, manifest=None, chunk=4096):
+    aead = pytest.importorskip("cryptography.hazmat.primitives.ciphers.aead")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    key = bytes.fromhex(open(s["key"]).read().strip())
+    stream = b"SGBKSTR1"
+    entries = []
+    for typ, path, mode, data in recs:
+        pb = path.encode()
+        dg = hashlib.sha256(data).digest()
+        stream += typ + struct.pack("<HIQ", len(pb), mode, len(data)) + pb + data + dg
+        entries.append({"path": path, "mode": mode, "size": len(data), "sha256": dg.hex()})
+        if typ == b"D":
+            entries[-1]["type"] = "dir"
+    m = json.dumps(manifest if manifest is not None else
+                   {"format": "sovgate-backup/1", "entries": entries}).encode()
+    stream += b"M" + struct.pack("<HIQ", 0, 0, len(m)) + m + hashlib.sha256(m).digest()
+    salt, prefix = os.urandom(16), os.urandom(8)
+
+    def hk(info, n):
+        return HKDF(algorithm=hashes.SHA256(), length=n, salt=salt, info=info).derive(key)
+    header = (b"SGBACK01" + struct.pack("<II", 1, chunk) + salt + prefix +
+              hk(b"sovgate-backup/1 check", 32)[:16] + bytes(8))
+    gcm = aead.AESGCM(hk(b"sovgate-backup/1 data", 32))
+    pieces = [stream[i:i + chunk] for i in range(0, len(stream), chunk)]
+    out = header
+    for i, c in enumerate(pieces):
+        chdr = struct.pack("<IB", len(c), 1 if i == len(pieces) - 1 else 0)
+        out += chdr + gcm.encrypt(prefix + struct.pack(">I", i), c,
+                                  header + struct.pack(">Q", i) + chdr)
+    sk = serialization.load_pem_private_key(open(s["org"], "rb").read(), None)
+    msg = b"sovgate-backup:1:" + hashlib.sha256(out).hexdigest().encode()
+    pubraw = sk.public_key().public_bytes(serialization.Encoding.Raw,
+                                          serialization.PublicFormat.Raw)
+    out += b"SGBKSIG1" + pubraw + sk.sign(msg)
+    path = os.path.join(s["dir"], f"crafted-{len(os.listdir(s['dir']))}.sgb")
+    open(path, "wb").write(out)
+    return path
+
+
+def test_crafted_archive_is_readable(small):
+    """The independent writer agrees with the reader (the format is as documented)."""
+    a = craft(small, [(b"F", "sovgate.yaml", 0o600, b"x: 1\n"),
+                      (b"D", "state", 0o750, b""), (b"D", "empty", 0o700, b""),
+                      (b"F", "state/big", 0o644, os.urandom(10000))])
+    to = os.path.join(small["dir"], "ok")
+    p = restore(a, to, small["key"], small["pub"])
+    assert p.returncode == 0, p.stderr
+    assert open(os.path.join(to, "sovgate.yaml")).read() == "x: 1\n"
+    assert os.stat(os.path.join(to, "state", "big")).st_size == 10000
+    assert os.listdir(os.path.join(to, "empty")) == []
+    assert os.stat(os.path.join(to, "state")).st_mode & 0o777 == 0o750
+
+
+@pytest.mark.parametrize("recs,needle", [
+    ([(b"F", "ok", 0o600, b"1"), (b"F", "../escape", 0o600, b"evil")], "refused entry path"),
+    ([(b"F", "a/../../escape", 0o600, b"evil")], "refused entry path"),
+    ([(b"F", "/tmp/sovgate-abs-escape", 0o600, b"evil")], "refused entry path"),
+    ([(b"F", "a", 0o600, b"1"), (b"F", "a", 0o600, b"2")], "duplicate entry a"),
+    ([(b"F", "x/y", 0o600, b"1"), (b"F", "x", 0o600, b"2")], "also a folder"),
+    ([(b"L", "link", 0o777, b"/etc/passwd")], "only regular files"),
+    ([(b"F", "x", 0o600, b"1"), (b"D", "x/y", 0o700, b"")], "also a folder"),
+    ([(b"D", "d", 0o700, b"data")], "a folder with content"),
+    ([(b"D", "../up", 0o700, b"")], "refused entry path"),
+    ([(b"F", "suid", 0o4755, b"#!/bin/sh")], "not a plain file mode"),
+])
+def test_crafted_hostile_entries(small, recs, needle):
+    refused(small, craft(small, recs), needle)
+    assert not os.path.exists("/tmp/sovgate-abs-escape")
+
+
+def test_crafted_manifest_mismatch(small):
+    refused(small, craft(small, [(b"F", "a", 0o600, b"1")],
+                         manifest={"format": "sovgate-backup/1", "entries": []}),
+            "manifest lists 0 entries")
+
+
+def test_block_yaml_rewritten_in_place(workdir):
+    """A hand-written configuration (block style, comments, quotes, non-ASCII text,
+    relative and file: paths) keeps its text; only the paths change."""
+    org, pub, bkey = org_keys(workdir)
+    certs = sgtest.make_certs(workdir)
+    sgtest.run(["keys", "create", "--name", "shop", "--db", os.path.join(workdir, "k.db")],
+               check=True)
+    text = ("# Filiale München – gateway\n"
+            "listen:\n"
+            "  address: \"127.0.0.1:0\"\n"
+            "  tls:\n"
+            "    cert: 'certs/cert.pem'   # öffentlich\n"
+            f"    key: file:{certs['key']}\n"
+            "keys_db: k.db\n"
+            "backends:\n"
+            "  - name: b1\n"
+            "    url: \"http://127.0.0.1:9\"\n"
+            "routes:\n"
+            "  - {model: assistant, backends: [b1]}\n"
+            "audit:\n"
+            "  path: audit.db\n"
+            "  signing_key: \"file:org.pem\"\n")
+    cfg = os.path.join(workdir, "sovgate.yaml")
+    with open(cfg, "w", encoding="utf-8") as f:
+        f.write(text)
+    out = os.path.join(workdir, "b.sgb")
+    p = sgtest.run(["backup", "--config", cfg, "--out", out, "--key", "file:" + bkey])
+    assert p.returncode == 0, p.stderr
+    p = sgtest.run(["restore", out, "--verify-only", "--key", "file:" + bkey, "--pubkey", pub])
+    assert p.returncode == 0 and "verified: signature" in p.stdout, p.stderr
+    to = os.path.join(workdir, "r")
+    assert restore(out, to, bkey, pub).returncode == 0
+    got = open(os.path.join(to, "sovgate.yaml"), encoding="utf-8").read()
+    want = (text.replace("'certs/cert.pem'", '"tls/cert.pem"')
+            .replace(f"file:{certs['key']}", f'"file:{certs["key"]}"')
+            .replace("keys_db: k.db", 'keys_db: "state/keys.db"')
+            .replace("path: audit.db", 'path: "state/audit.db"')
+            .replace('"file:org.pem"', f'"file:{org}"'))
+    assert got == want
+    assert open(os.path.join(to, "original", "sovgate.yaml"), encoding="utf-8").read() == text
+    assert sgtest.run(["check-config", os.path.join(to, "sovgate.yaml")]).returncode == 0
+
+
+def test_usage_errors(workdir):
+    org, pub, bkey = org_keys(workdir)
+    cfg = os.path.join(workdir, "sovgate.yaml")
+    with open(cfg, "w") as f:
+        json.dump({"listen": {"address": "127.0.0.1:0", "plaintext": True},
+                   "backends": [{"name": "b1", "url": "http://127.0.0.1:9"}],
+                   "routes": [{"model": "assistant", "backends": ["b1"]}]}, f)
+    out = os.path.join(workdir, "b.sgb")
+    # No backup key; no signing key anywhere; a key that is not 32 bytes.
+    assert sgtest.run(["backup", "--config", cfg, "--out", out]).returncode == 2
+    p = sgtest.run(["backup", "--config", cfg, "--out", out, "--key", "file:" + bkey])
+    assert p.returncode == 1 and "audit.signing_key" in p.stderr
+    short = os.path.join(workdir, "short.key")
+    with open(short, "w") as f:
+        f.write("abcd")
+    p = sgtest.run(["backup", "--config", cfg, "--out", out, "--key", "file:" + short,
+                    "--sign-key", "file:" + org])
+    assert p.returncode == 1 and "64 hex digits" in p.stderr
+    assert not os.path.exists(out) and not [f for f in os.listdir(workdir) if ".partial-" in f]
+    # restore insists on a public key.
+    assert sgtest.run(["restore", out, "--to", os.path.join(workdir, "r"), "--key",
+                       "file:" + bkey]).returncode == 2

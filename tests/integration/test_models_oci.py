@@ -1,0 +1,341 @@
+"""`sovgate model push/pull` against a real OCI registry: Debian's docker-registry
+(distribution) started here on loopback with TLS (the development CA) and htpasswd
+(bcrypt) authentication, and a second one with token authentication (bearer tokens from
+oci_token_server.py). Push, pull by tag and by digest, then verify and promote; bad
+passwords, an untrusted certificate, a registry serving tampered weights or a manifest
+of another digest, a manifest signed by another key, resumed and poisoned partial
+downloads, and malformed references: each refused with a clear error and nothing added
+to the store."""
+
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+import sgtest
+from test_models import CHUNK, blob_path, keys, mkmodel, models, ok  # noqa: F401 (fixtures)
+
+REGISTRY = shutil.which("docker-registry")
+HTPASSWD = shutil.which("htpasswd")
+
+pytestmark = pytest.mark.skipif(
+    not (REGISTRY and HTPASSWD and os.path.exists(os.path.join(sgtest.BUILD, "sovgate-mkmodel"))),
+    reason="docker-registry, htpasswd (apache2-utils) or sovgate-mkmodel missing "
+           "(scripts/setup installs them)")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    d = str(tmp_path_factory.mktemp("registry"))
+    certs = sgtest.make_certs(d)
+    with open(os.path.join(d, "htpasswd"), "w") as f:
+        f.write(subprocess.run([HTPASSWD, "-Bbn", "alice", "s3cret"], check=True,
+                               capture_output=True, text=True).stdout)
+    port = free_port()
+    cfg = {"version": 0.1, "log": {"level": "warn"},
+           "storage": {"filesystem": {"rootdirectory": os.path.join(d, "data")}},
+           "http": {"addr": f"127.0.0.1:{port}",
+                    "tls": {"certificate": certs["cert"], "key": certs["key"]}},
+           "auth": {"htpasswd": {"realm": "sovgate-test", "path": os.path.join(d, "htpasswd")}}}
+    with open(os.path.join(d, "config.yml"), "w") as f:
+        json.dump(cfg, f)  # JSON is YAML
+    log = open(os.path.join(d, "registry.log"), "w")
+    proc = subprocess.Popen([REGISTRY, "serve", os.path.join(d, "config.yml")], stdout=log,
+                            stderr=log)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    cred = os.path.join(d, "cred")
+    with open(cred, "w") as f:
+        f.write("alice:s3cret\n")
+    bad = os.path.join(d, "bad")
+    with open(bad, "w") as f:
+        f.write("alice:wrong\n")
+    yield {"host": f"127.0.0.1:{port}", "ca": certs["ca"], "cred": cred, "bad": bad,
+           "data": os.path.join(d, "data")}
+    proc.terminate()
+    proc.wait(10)
+    log.close()
+
+
+def mo(store, keys, *args, pub=None, sign=True, reg=None, cred=True, ca=True):
+    a = ["model"] + list(args) + ["--store", store]
+    if sign:
+        a += ["--key", "file:" + keys["org"]]
+    if pub:
+        a += ["--pubkey", "file:" + pub]
+    if reg and ca:
+        a += ["--ca", reg["ca"]]
+    if reg and cred:
+        a += ["--registry-auth", "file:" + (reg["cred"] if cred is True else cred)]
+    return sgtest.run(a)
+
+
+def reg_blob(reg, digest):
+    hexd = digest.split(":")[1]
+    return os.path.join(reg["data"], "docker", "registry", "v2", "blobs", "sha256", hexd[:2],
+                        hexd, "data")
+
+
+def names(store, keys):
+    p = ok(mo(store, keys, "list", "--json", sign=False, pub=keys["pub"]))
+    return [(e["name"], e["version"]) for e in json.loads(p.stdout)]
+
+
+def test_push_pull_verify_promote(tmp_path, keys, models, registry):
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    ok(mo(a, keys, "import", models[0], "--name", "shop", "--version", "1",
+          "--encrypt", "file:" + keys["enc"], "--chunk", str(CHUNK)))
+    ref = f"{registry['host']}/sovgate/shop:1"
+    p = ok(mo(a, keys, "push", "shop", "1", ref, reg=registry))
+    digest = p.stdout.strip().split("(")[1].rstrip(")")
+    assert digest.startswith("sha256:") and len(digest) == 71
+    # pushing again is fine (the blobs are there already)
+    ok(mo(a, keys, "push", "shop", "1", ref, reg=registry))
+    # pull by tag into a store that holds only the public key
+    p = ok(mo(b, keys, "pull", ref, sign=False, pub=keys["pub"], reg=registry))
+    assert "pulled shop 1" in p.stdout
+    with open(blob_path(a, "shop", "1"), "rb") as f1, open(blob_path(b, "shop", "1"), "rb") as f2:
+        assert f1.read() == f2.read()  # still encrypted, byte for byte
+    ok(mo(b, keys, "verify", "--encryption-key", "file:" + keys["enc"], sign=False,
+          pub=keys["pub"]))
+    ok(mo(b, keys, "promote", "shop", "1", "--channel", "prod"))
+    # again: nothing to do; by digest into a third store
+    ok(mo(b, keys, "pull", ref, sign=False, pub=keys["pub"], reg=registry))
+    c = str(tmp_path / "c")
+    ok(mo(c, keys, "pull", f"{registry['host']}/sovgate/shop@{digest}", sign=False,
+          pub=keys["pub"], reg=registry))
+    assert names(c, keys) == [("shop", "1")]
+    ev = sgtest.run(["audit", "export", "--db", os.path.join(b, "audit.db")]).stdout
+    assert '"event":"model.pull"' in ev
+
+
+def test_auth_and_tls_failures(tmp_path, keys, models, registry):
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    ok(mo(a, keys, "import", models[1], "--name", "x", "--version", "1"))
+    ref = f"{registry['host']}/sovgate/x:1"
+    p = mo(a, keys, "push", "x", "1", ref, reg=registry, cred=registry["bad"])
+    assert p.returncode == 1 and "authentication failed (HTTP 401)" in p.stderr
+    p = mo(a, keys, "push", "x", "1", ref, reg=registry, cred=False)
+    assert p.returncode == 1 and "authentication failed (HTTP 401)" in p.stderr
+    p = mo(a, keys, "push", "x", "1", ref, reg=registry, ca=False)  # the system's CAs
+    assert p.returncode == 1 and "certificate" in p.stderr.lower()
+    ok(mo(a, keys, "push", "x", "1", ref, reg=registry))
+    p = mo(b, keys, "pull", ref, sign=False, pub=keys["pub"], reg=registry, cred=registry["bad"])
+    assert p.returncode == 1 and "authentication failed" in p.stderr
+    p = mo(b, keys, "pull", f"{registry['host']}/sovgate/x:nope", sign=False, pub=keys["pub"],
+           reg=registry)
+    assert p.returncode == 1 and "not found" in p.stderr
+    assert names(b, keys) == []
+
+
+def test_bad_references(tmp_path, keys):
+    s = str(tmp_path / "s")
+    for ref in ("noslash", "/repo:tag", "host/repo", "host/Repo:tag", "host/repo@sha256:abc",
+                "host/re..po/:x", "ho st/repo:tag", "host/repo:" + "t" * 200):
+        p = mo(s, keys, "pull", ref, sign=False, pub=keys["pub"])
+        assert p.returncode == 1 and "registry reference" in p.stderr, ref
+
+
+def test_tampered_registry_content(tmp_path, keys, models, registry):
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    ok(mo(a, keys, "import", models[0], "--name", "t", "--version", "1"))
+    ref = f"{registry['host']}/sovgate/t:1"
+    digest = ok(mo(a, keys, "push", "t", "1", ref, reg=registry)).stdout.split("(")[1][:-2]
+    with open(os.path.join(a, "manifests", "t", "1.json")) as f:
+        weights = "sha256:" + json.load(f)["payload"]["blob"]["sha256"]
+    data = reg_blob(registry, weights)
+    saved = open(data, "rb").read()
+    # the registry serves other weights under the signed digest
+    with open(data, "r+b") as f:
+        f.seek(1000)
+        f.write(b"\xff\xfe")
+    p = mo(b, keys, "pull", ref, sign=False, pub=keys["pub"], reg=registry)
+    assert p.returncode == 1 and "not the signed" in p.stderr
+    assert names(b, keys) == [] and os.listdir(os.path.join(b, "partial")) == []
+    assert glob.glob(os.path.join(b, "blobs", "sha256", "*")) == []
+    with open(data, "wb") as f:
+        f.write(saved)
+    # the registry answers a digest with another manifest
+    mdata = reg_blob(registry, digest)
+    msaved = open(mdata, "rb").read()
+    doc = json.loads(msaved)
+    doc["annotations"]["org.opencontainers.image.title"] = "t:2"
+    with open(mdata, "w") as f:
+        json.dump(doc, f)
+    p = mo(b, keys, "pull", f"{registry['host']}/sovgate/t@{digest}", sign=False,
+           pub=keys["pub"], reg=registry)
+    assert p.returncode == 1 and "manifest of another digest" in p.stderr
+    with open(mdata, "wb") as f:
+        f.write(msaved)
+    # a genuine model signed by another organisation's key
+    p = mo(b, keys, "pull", ref, sign=False, pub=keys["other_pub"], reg=registry)
+    assert p.returncode == 1 and "not by the configured key" in p.stderr
+    assert names(b, keys) == []
+    ok(mo(b, keys, "pull", ref, sign=False, pub=keys["pub"], reg=registry))
+
+
+def test_resumed_and_poisoned_partial_download(tmp_path, keys, models, registry):
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    ok(mo(a, keys, "import", models[1], "--name", "r", "--version", "1"))
+    ref = f"{registry['host']}/sovgate/r:1"
+    ok(mo(a, keys, "push", "r", "1", ref, reg=registry))
+    src = blob_path(a, "r", "1")
+    hexd = os.path.basename(src)
+    part = os.path.join(b, "partial", hexd)
+    os.makedirs(os.path.dirname(part))
+    for d in ("blobs/sha256", "manifests", "channels", "tmp"):
+        os.makedirs(os.path.join(b, d), exist_ok=True)
+    # half of the weights from an interrupted pull: the pull continues from there
+    data = open(src, "rb").read()
+    with open(part, "wb") as f:
+        f.write(data[:len(data) // 2])
+    ok(mo(b, keys, "pull", ref, sign=False, pub=keys["pub"], reg=registry))
+    assert not os.path.exists(part)
+    assert open(blob_path(b, "r", "1"), "rb").read() == data
+    # a poisoned partial file: the digest check refuses, the file is dropped, a retry works
+    c = str(tmp_path / "c")
+    shutil.copytree(os.path.join(b), c, ignore=shutil.ignore_patterns("*.json", "audit.db"))
+    shutil.rmtree(os.path.join(c, "blobs"))
+    os.makedirs(os.path.join(c, "blobs", "sha256"))
+    with open(os.path.join(c, "partial", hexd), "wb") as f:
+        f.write(b"\0" * 1000)
+    p = mo(c, keys, "pull", ref, sign=False, pub=keys["pub"], reg=registry)
+    assert p.returncode == 1 and "not the signed" in p.stderr
+    assert not os.path.exists(os.path.join(c, "partial", hexd))
+    ok(mo(c, keys, "pull", ref, sign=False, pub=keys["pub"], reg=registry))
+    ok(mo(c, keys, "verify", sign=False, pub=keys["pub"]))
+
+
+def put_manifest(registry, repo, tag, doc):
+    """Stores an arbitrary manifest in the registry (as a hostile or foreign publisher)."""
+    import base64
+    import http.client
+    import ssl
+    ctx = ssl.create_default_context(cafile=registry["ca"])
+    host, port = registry["host"].split(":")
+    c = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=10)
+    auth = base64.b64encode(b"alice:s3cret").decode()
+    c.request("PUT", f"/v2/{repo}/manifests/{tag}", body=json.dumps(doc),
+              headers={"Authorization": "Basic " + auth,
+                       "Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    r = c.getresponse()
+    r.read()
+    assert r.status == 201, r.status
+
+
+def test_foreign_and_inconsistent_artifacts(tmp_path, keys, models, registry):
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    ok(mo(a, keys, "import", models[0], "--name", "f", "--version", "1"))
+    ok(mo(a, keys, "push", "f", "1", f"{registry['host']}/sovgate/f:1", reg=registry))
+    cfg_path = os.path.join(a, "manifests", "f", "1.json")
+    cfg = open(cfg_path, "rb").read()
+    import hashlib
+    cdig = "sha256:" + hashlib.sha256(cfg).hexdigest()
+    with open(cfg_path) as f:
+        blob = json.load(f)["payload"]["blob"]
+    layer = {"mediaType": "application/vnd.sovgate.model.weights.v1",
+             "digest": "sha256:" + blob["sha256"], "size": blob["size"]}
+    base = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json"}
+    # a container image's config type: not ours
+    put_manifest(registry, "sovgate/f", "image", dict(base, config={
+        "mediaType": "application/vnd.oci.image.config.v1+json", "digest": cdig,
+        "size": len(cfg)}, layers=[layer]))
+    p = mo(b, keys, "pull", f"{registry['host']}/sovgate/f:image", sign=False, pub=keys["pub"],
+           reg=registry)
+    assert p.returncode == 1 and "is not a Sovgate model" in p.stderr
+    # our config, but a layer that is not the signed weights (another existing blob)
+    put_manifest(registry, "sovgate/f", "swapped", dict(base, config={
+        "mediaType": "application/vnd.sovgate.model.manifest.v1+json", "digest": cdig,
+        "size": len(cfg)}, layers=[dict(layer, digest=cdig, size=len(cfg))]))
+    p = mo(b, keys, "pull", f"{registry['host']}/sovgate/f:swapped", sign=False,
+           pub=keys["pub"], reg=registry)
+    assert p.returncode == 1 and "not the ones the signed manifest names" in p.stderr
+    # two layers
+    put_manifest(registry, "sovgate/f", "two", dict(base, config={
+        "mediaType": "application/vnd.sovgate.model.manifest.v1+json", "digest": cdig,
+        "size": len(cfg)}, layers=[layer, layer]))
+    p = mo(b, keys, "pull", f"{registry['host']}/sovgate/f:two", sign=False, pub=keys["pub"],
+           reg=registry)
+    assert p.returncode == 1 and "is not a Sovgate model" in p.stderr
+    assert names(b, keys) == []
+
+
+@pytest.fixture(scope="module")
+def token_registry(tmp_path_factory):
+    """The registry with token authentication: a token service (oci_token_server.py) on
+    another port issues the bearer tokens."""
+    pytest.importorskip("cryptography")
+    d = str(tmp_path_factory.mktemp("token-registry"))
+    certs = sgtest.make_certs(d)
+    tport, rport = free_port(), free_port()
+    tok = subprocess.Popen(
+        ["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "oci_token_server.py"), d,
+         str(tport), certs["cert"], certs["key"], "alice", "s3cret"],
+        stdout=subprocess.PIPE, text=True)
+    assert tok.stdout.readline().strip() == "ready"
+    cfg = {"version": 0.1, "log": {"level": "warn"},
+           "storage": {"filesystem": {"rootdirectory": os.path.join(d, "data")}},
+           "http": {"addr": f"127.0.0.1:{rport}",
+                    "tls": {"certificate": certs["cert"], "key": certs["key"]}},
+           "auth": {"token": {"realm": f"https://127.0.0.1:{tport}/token",
+                              "service": "sovgate-registry", "issuer": "sovgate-test-issuer",
+                              "rootcertbundle": os.path.join(d, "token-ca.pem")}}}
+    with open(os.path.join(d, "config.yml"), "w") as f:
+        json.dump(cfg, f)
+    log = open(os.path.join(d, "registry.log"), "w")
+    proc = subprocess.Popen([REGISTRY, "serve", os.path.join(d, "config.yml")], stdout=log,
+                            stderr=log)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", rport), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    cred, bad = os.path.join(d, "cred"), os.path.join(d, "bad")
+    with open(cred, "w") as f:
+        f.write("alice:s3cret\n")
+    with open(bad, "w") as f:
+        f.write("alice:wrong\n")
+    yield {"host": f"127.0.0.1:{rport}", "ca": certs["ca"], "cred": cred, "bad": bad,
+           "data": os.path.join(d, "data")}
+    proc.terminate()
+    proc.wait(10)
+    tok.terminate()
+    tok.wait(10)
+    log.close()
+
+
+def test_bearer_token_registry(tmp_path, keys, models, token_registry):
+    reg = token_registry
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    ok(mo(a, keys, "import", models[0], "--name", "tk", "--version", "1",
+          "--encrypt", "file:" + keys["enc"], "--chunk", str(CHUNK)))
+    ref = f"{reg['host']}/sovgate/tk:1"
+    ok(mo(a, keys, "push", "tk", "1", ref, reg=reg))
+    ok(mo(b, keys, "pull", ref, sign=False, pub=keys["pub"], reg=reg))
+    ok(mo(b, keys, "verify", "--encryption-key", "file:" + keys["enc"], sign=False,
+          pub=keys["pub"]))
+    for cred in (reg["bad"], False):
+        p = mo(str(tmp_path / "c"), keys, "pull", ref, sign=False, pub=keys["pub"], reg=reg,
+               cred=cred)
+        assert p.returncode == 1
+        assert "authentication failed at its token service (HTTP 401)" in p.stderr
