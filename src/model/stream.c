@@ -407,8 +407,19 @@ int sg_mstore_decrypt_fd(int in, const uint8_t key[SG_MENC_KEY_LEN], int out, ui
         rc = sg_error_set(err, SG_EIO, "cannot size the decrypted weights: %s", strerror(errno));
     /* Decrypt straight into the output's pages (one copy less); write(2) when the output
      * cannot be mapped. Unmapped again before anyone seals the output. */
+    /* Allocate the output's pages in one call and map them populated: faulting in a memfd's
+     * pages one by one while decrypting doubled the decryption's time. An output that
+     * cannot be preallocated this way is faulted in as written. */
+    int mflags = MAP_SHARED;
     if (!rc && out >= 0 && m.size) {
-        void *map = mmap(NULL, (size_t)m.size, PROT_READ | PROT_WRITE, MAP_SHARED, out, 0);
+        if (fallocate(out, 0, 0, (off_t)m.size) == 0)
+            mflags |= MAP_POPULATE;
+        else if (errno == ENOSPC)
+            rc = sg_error_set(err, SG_EIO, "cannot hold the decrypted weights in memory: %s",
+                              strerror(errno));
+    }
+    if (!rc && out >= 0 && m.size) {
+        void *map = mmap(NULL, (size_t)m.size, PROT_READ | PROT_WRITE, mflags, out, 0);
         c.map = map == MAP_FAILED ? NULL : map;
     }
     struct pipe p = {.consume = dec_consume, .ctx = &c};
