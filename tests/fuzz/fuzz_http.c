@@ -4,9 +4,9 @@
  * (sg_api_route, with the other API dialects and a name taken from the path, then the
  * method check); the rest is the body: the chunked decoder, fed once whole and once in
  * fuzzer-chosen pieces, or a Content-Length body. A complete body of a proxied endpoint is
- * decoded as stage_decode() does (sg_api_decode, or for the Anthropic and Azure dialects
- * the translation and sg_api_validate; not yet Gemini, Ollama, Responses) and its model
- * routed as stage_model() does (sg_config_find_route on a fixed configuration with
+ * decoded as stage_decode() does (sg_api_decode, or for the other dialects the translation
+ * and sg_api_validate; for Responses without the stored history) and its model routed as
+ * stage_model() does (sg_config_find_route on a fixed configuration with
  * aliases). The same head also goes through the upstream response parser.
  *
  * The pipeline's stages are static and need a running worker, so the order of calls is
@@ -171,9 +171,28 @@ static json_t *decode_dialect(const struct sg_endpoint_info *ep, const char *pat
         }
     } else if (ep->dialect == SG_DIALECT_AZURE) {
         json_object_set_new(chat, "model", json_string(path_model));
+    } else if (ep->dialect == SG_DIALECT_GEMINI || ep->dialect == SG_DIALECT_OLLAMA) {
+        const char *p = ep->path;
+        chat = ep->dialect == SG_DIALECT_OLLAMA ? sg_ollama_request(ep, j, e)
+               : ep->ep == SG_EP_EMBEDDINGS
+                   ? sg_gemini_embed_request(j, path_model, strstr(p, ":batch") != NULL, e)
+                   : sg_gemini_request(j, path_model, strstr(p, ":stream") != NULL, e);
+        json_decref(j);
+        if (!chat) {
+            FUZZ_CHECK(e->status >= 400 && e->status < 500 && e->message[0]);
+            return NULL;
+        }
+    } else if (ep->dialect == SG_DIALECT_RESPONSES) {
+        /* the translation; the stored history (sg_responses_decode) needs a gateway */
+        struct sg_responses_params rp = {0};
+        chat = sg_responses_request(j, &rp, e);
+        sg_responses_params_free(&rp);
+        json_decref(j);
+        if (!chat) {
+            FUZZ_CHECK(e->status >= 400 && e->status < 500 && e->message[0]);
+            return NULL;
+        }
     } else {
-        /* Responses (stateful: sg_responses_decode needs the request), Gemini and Ollama
-         * are not translated here yet: add them as decode_dialect() in pipeline.c does */
         json_decref(j);
         return NULL;
     }
