@@ -116,7 +116,7 @@ static void apply_limits_cb(evutil_socket_t fd, short what, void *arg)
     sg_snapshot_unref(s);
 }
 
-static void reload(struct sg_runtime *rt)
+static int reload(struct sg_runtime *rt)
 {
     struct sg_config *cfg = NULL;
     struct sg_snapshot *old = sg_runtime_snapshot(rt);
@@ -163,6 +163,21 @@ out:
     sg_metrics_add(sg_metrics_shard(rt->metrics, 0), SG_M_RELOADS, 1,
                    SG_LABELS({"result", result}));
     sg_snapshot_unref(old);
+    return strcmp(result, "ok") == 0 ? 0 : -1;
+}
+
+/* Supervisor hooks: a model switch publishes a snapshot with the new engine's socket, and
+ * its steps go to the audit trail when there is one. */
+static int republish_hook(void *arg)
+{
+    return reload(arg);
+}
+
+static void audit_hook(void *arg, const char *json)
+{
+    struct sg_runtime *rt = arg;
+    if (rt->audit && sg_audit_append(rt->audit, json, strlen(json), NULL, NULL) != 0)
+        sg_log(SG_LOG_ERROR, "audit", "cannot record a model switch in the audit trail");
 }
 
 /* ---- workers ---- */
@@ -426,8 +441,10 @@ int sg_gateway_serve(const struct sg_serve_opts *opts)
         sg_log(SG_LOG_ERROR, "startup", "%s", err.msg);
         goto out;
     }
-    if (!(rt.supervisor = sg_supervisor_new(m.base, &err)) ||
-        sg_supervisor_apply(rt.supervisor, c) != 0) {
+    struct sg_supervisor_hooks hooks = {republish_hook, audit_hook, &rt};
+    if ((rt.supervisor = sg_supervisor_new(m.base, &err)))
+        sg_supervisor_set_hooks(rt.supervisor, &hooks);
+    if (!rt.supervisor || sg_supervisor_apply(rt.supervisor, c) != 0) {
         sg_log(SG_LOG_ERROR, "startup", "%s", err.msg[0] ? err.msg : "cannot start engines");
         goto out;
     }

@@ -4,6 +4,7 @@
 #include "core/secret.h"
 #include "http/tls.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,8 +83,15 @@ int sg_snapshot_build(struct sg_config *cfg, uint64_t generation, struct sg_snap
                 goto fail;
             rt->credential = sec.data; /* ownership moves; zeroed in snapshot_free */
         }
+        /* An engine switched to a new model version listens on its second socket. */
+        char alt[4200];
+        const char *upath = b->unix_path;
+        if (b->kind == SG_BACKEND_ENGINE && upath && sg_backend_alt_socket(rt->state)) {
+            snprintf(alt, sizeof(alt), "%s%s", upath, SG_ENGINE_ALT_SUFFIX);
+            upath = alt;
+        }
         struct sg_error terr = {0};
-        if (sg_upstream_target_new(b->base_url, b->unix_path, b->ca_file, &rt->target, &terr)) {
+        if (sg_upstream_target_new(b->base_url, upath, b->ca_file, &rt->target, &terr)) {
             rc = sg_error_set(err, terr.code, "backend %s: %s", b->name, terr.msg);
             goto fail;
         }

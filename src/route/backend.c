@@ -15,6 +15,7 @@ struct sg_backend_state {
     atomic_int health;
     atomic_uint_fast64_t next_check_us;
     atomic_uint backoff_ms;
+    atomic_bool alt_socket;
 };
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -56,6 +57,16 @@ void sg_backend_registry_free(void)
         reg_head = n;
     }
     pthread_mutex_unlock(&reg_mu);
+}
+
+bool sg_backend_alt_socket(const struct sg_backend_state *s)
+{
+    return atomic_load(&((struct sg_backend_state *)s)->alt_socket);
+}
+
+void sg_backend_set_alt_socket(struct sg_backend_state *s, bool alt)
+{
+    atomic_store(&s->alt_socket, alt);
 }
 
 const char *sg_backend_state_name(const struct sg_backend_state *s)

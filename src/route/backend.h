@@ -35,4 +35,12 @@ void sg_backend_set_backoff(struct sg_backend_state *s, uint32_t ms);
 /* Seconds until the next probe (at least 1), for Retry-After. */
 uint32_t sg_backend_retry_after(const struct sg_backend_state *s);
 
+/* Engine backends (kind: engine) have two socket paths: the configured one and the same
+ * path with SG_ENGINE_ALT_SUFFIX. A model switch (route/supervisor.h) starts the new engine
+ * on the path not in use and, once it is healthy, flips this flag so that snapshots built
+ * from then on send new requests to it. Thread-safe (atomic). */
+#define SG_ENGINE_ALT_SUFFIX ".b"
+bool sg_backend_alt_socket(const struct sg_backend_state *s);
+void sg_backend_set_alt_socket(struct sg_backend_state *s, bool alt);
+
 #endif

@@ -18,8 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,7 +34,10 @@
 #define MAX_RULES 24
 #define BACKOFF_MIN_MS 1000u
 #define BACKOFF_MAX_MS 30000u
-#define STABLE_US (60ull * 1000000) /* running this long resets the backoff */
+#define STABLE_US (60ull * 1000000)          /* running this long resets the backoff */
+#define SWITCH_TIMEOUT_US (180ull * 1000000) /* a new model version must be healthy by then */
+#define PROBE_MS 250u                        /* health probes of a new version */
+#define RETIRE_MS 1000u /* switched: the old engine gets SIGTERM this much later */
 
 #ifndef SG_ENGINE_LIB_DIR
 #define SG_ENGINE_LIB_DIR ""
@@ -62,13 +68,31 @@ struct eng {
     struct event *restart;
     unsigned backoff_ms;
     uint64_t started_us;
+    /* Model switches (store models): the engine on the new version is a candidate of the
+     * running one until it is healthy; then they trade places and the old one retires. */
+    char *base;      /* spec without the pinned model version: equal means "switchable" */
+    char *model_ref; /* name@channel, or NULL */
+    char version[SG_MODEL_NAME_MAX + 1], sha256[65]; /* what the channel pinned; "" unknown */
+    char sock[PATH_MAX];                             /* the socket it listens on */
+    bool alt;                                        /* that socket is the second path */
+    bool retired;       /* replaced by a switch or a failed candidate: exit is no failure */
+    struct eng *cand;   /* the switch in progress, or NULL */
+    struct eng *owner;  /* for a candidate: the engine it is to replace */
+    struct event *tick; /* candidate: health probes; retired engine: the SIGTERM delay */
+    uint64_t switch_deadline_us;
 };
 
 struct sg_supervisor {
     struct event_base *base;
     struct eng *list;
     struct event *sigchld;
+    struct sg_supervisor_hooks hooks;
 };
+
+void sg_supervisor_set_hooks(struct sg_supervisor *sv, const struct sg_supervisor_hooks *h)
+{
+    sv->hooks = *h;
+}
 
 int sg_supervisor_default_binary(char *out, size_t cap)
 {
@@ -264,10 +288,14 @@ static void eng_free(struct eng *e)
         bufferevent_free(e->err);
     if (e->restart)
         event_free(e->restart);
+    if (e->tick)
+        event_free(e->tick);
     for (int i = 0; i < e->nargs; i++)
         free(e->args[i]);
     free(e->name);
     free(e->spec);
+    free(e->base);
+    free(e->model_ref);
     free(e);
 }
 
@@ -300,7 +328,10 @@ static void on_err_read(struct bufferevent *bev, void *arg)
             if (b.data)
                 sg_log_write_raw(b.data, b.len);
             sg_buf_free(&b);
-            if (strstr(line, "\"event\":\"engine_ready\"")) {
+            if (strstr(line, "\"event\":\"engine_ready\"") && e->owner) {
+                struct timeval now = {0, 0}; /* a candidate: probe it now */
+                evtimer_add(e->tick, &now);
+            } else if (strstr(line, "\"event\":\"engine_ready\"") && !e->retired) {
                 /* Ready: check its health now rather than at the next backoff step. */
                 sg_backend_set_backoff(e->state, 0);
                 sg_backend_schedule(e->state, sg_clock_us());
@@ -349,7 +380,8 @@ static void spawn(struct eng *e)
         sg_log(SG_LOG_ERROR, "engine", "cannot start engine %s: %s", e->name, strerror(errno));
         return;
     }
-    sg_backend_set_health(e->state, SG_HEALTH_DOWN, "engine starting");
+    if (!e->owner) /* a candidate: the running engine still serves */
+        sg_backend_set_health(e->state, SG_HEALTH_DOWN, "engine starting");
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0)
@@ -358,6 +390,10 @@ static void spawn(struct eng *e)
     if (pid < 0) {
         close(p[0]);
         sg_log(SG_LOG_ERROR, "engine", "cannot start engine %s: %s", e->name, strerror(errno));
+        if (e->owner) { /* a candidate is not retried: the switch fails */
+            e->st = E_STOPPED;
+            return;
+        }
         e->st = E_RESTART_WAIT;
         struct timeval tv = {BACKOFF_MAX_MS / 1000, 0};
         evtimer_add(e->restart, &tv);
@@ -382,6 +418,9 @@ static void spawn(struct eng *e)
     sg_logline_end(&l);
 }
 
+static void fail_switch(struct eng *e, const char *why);
+static void on_tick(evutil_socket_t fd, short what, void *arg);
+
 static void exited(struct eng *e, int status)
 {
     struct sg_supervisor *sv = e->sv;
@@ -393,7 +432,15 @@ static void exited(struct eng *e, int status)
     else
         snprintf(why, sizeof(why), "engine stopped");
     e->pid = 0;
-    sg_backend_report_failure(e->state, why);
+    if (e->owner) { /* a candidate that died before it was healthy */
+        char reason[160];
+        snprintf(reason, sizeof(reason), "the new engine exited before it was healthy (%s)", why);
+        e->st = E_STOPPED;
+        fail_switch(e->owner, reason);
+        return;
+    }
+    if (!e->retired)
+        sg_backend_report_failure(e->state, why);
     if (e->st == E_STOPPING || e->remove) {
         sg_log(SG_LOG_INFO, "engine", "engine %s stopped (%s)", e->name, why);
         e->st = E_STOPPED;
@@ -429,6 +476,10 @@ static void on_sigchld(evutil_socket_t fd, short what, void *arg)
         for (struct eng *e = sv->list; e; e = e->next) {
             if (e->pid == pid) {
                 exited(e, status);
+                break;
+            }
+            if (e->cand && e->cand->pid == pid) {
+                exited(e->cand, status);
                 break;
             }
         }
@@ -484,11 +535,13 @@ static void abs_ref(const char *dir, const char *ref, char *out, size_t cap, cha
 }
 
 /* For a backend naming a store model (name@channel): the version the channel points at
- * now, as "name:version", so that a reload after `sovgate model promote` restarts the
- * engine on the new version (its settings changed). The engine verifies it again itself.
+ * now, as "name:version", so that a reload after `sovgate model promote` switches the
+ * backend to an engine on the new version (see start_switch); `e` gets the version and the
+ * weights' digest. The engine verifies it again itself.
  * When the channel cannot be resolved here the reference is passed as it is, and the
  * engine refuses it with the reason in the log. */
-static void pin_model_ref(const struct sg_config *cfg, const char *ref, char *out, size_t cap)
+static void pin_model_ref(const struct sg_config *cfg, const char *ref, char *out, size_t cap,
+                          struct eng *e)
 {
     snprintf(out, cap, "%s", ref);
     uint8_t pub[32];
@@ -499,9 +552,13 @@ static void pin_model_ref(const struct sg_config *cfg, const char *ref, char *ou
     struct sg_model_store_opts o = {.root = cfg->models.store, .public_key = pub, .audit_path = ""};
     struct sg_model_store *st = NULL;
     json_t *p = NULL;
-    if (sg_model_store_open(&o, &st, &err) == 0 && sg_model_resolve(st, ref, &p, &err) == 0)
-        snprintf(out, cap, "%s:%s", json_string_value(json_object_get(p, "name")),
-                 json_string_value(json_object_get(p, "version")));
+    if (sg_model_store_open(&o, &st, &err) == 0 && sg_model_resolve(st, ref, &p, &err) == 0) {
+        const char *v = json_string_value(json_object_get(p, "version"));
+        const char *h = json_string_value(json_object_get(json_object_get(p, "weights"), "sha256"));
+        snprintf(e->version, sizeof(e->version), "%s", v ? v : "");
+        snprintf(out, cap, "%s:%s", json_string_value(json_object_get(p, "name")), e->version);
+        snprintf(e->sha256, sizeof(e->sha256), "%s", h ? h : "");
+    }
     json_decref(p);
     sg_model_store_free(st);
 }
@@ -509,12 +566,14 @@ static void pin_model_ref(const struct sg_config *cfg, const char *ref, char *ou
 /* Prepares an engine record (argv, rules) from a backend's settings (and, for a store
  * model, the configuration's `models` section). */
 static struct eng *eng_new(struct sg_supervisor *sv, const struct sg_config_backend *b,
-                           const struct sg_config *cfg)
+                           const struct sg_config *cfg, bool alt)
 {
     struct eng *e = calloc(1, sizeof(*e));
     if (!e)
         return NULL;
     e->sv = sv;
+    e->alt = alt;
+    snprintf(e->sock, sizeof(e->sock), "%s%s", b->unix_path, alt ? SG_ENGINE_ALT_SUFFIX : "");
     char bin[PATH_MAX];
     if (b->engine.binary)
         snprintf(bin, sizeof(bin), "%s", b->engine.binary);
@@ -530,7 +589,7 @@ static struct eng *eng_new(struct sg_supervisor *sv, const struct sg_config_back
     char pinned[2 * SG_MODEL_NAME_MAX + 2] = "", pubref[PATH_MAX + 8], encref[PATH_MAX + 8];
     char pubpath[PATH_MAX], encpath[PATH_MAX];
     if (ref) {
-        pin_model_ref(cfg, ref, pinned, sizeof(pinned));
+        pin_model_ref(cfg, ref, pinned, sizeof(pinned), e);
         abs_ref(cfg->dir, cfg->models.public_key, pubref, sizeof(pubref), pubpath, sizeof(pubpath));
         abs_ref(cfg->dir, cfg->models.encryption_key, encref, sizeof(encref), encpath,
                 sizeof(encpath));
@@ -539,7 +598,7 @@ static struct eng *eng_new(struct sg_supervisor *sv, const struct sg_config_back
                           ref ? "--model-ref" : "--model",
                           ref ? pinned : b->engine.model,
                           "--socket",
-                          b->unix_path,
+                          e->sock,
                           "--name",
                           b->name,
                           "--ctx",
@@ -561,26 +620,37 @@ static struct eng *eng_new(struct sg_supervisor *sv, const struct sg_config_back
         na -= 6; /* no store arguments */
     else if (!cfg->models.encryption_key)
         na -= 2;
-    struct sg_buf spec;
+    /* The spec names the configured socket (which of the two paths is in use is no
+     * setting); the base leaves out the pinned version. */
+    struct sg_buf spec, base;
     sg_buf_init(&spec, 1 << 16);
+    sg_buf_init(&base, 1 << 16);
     for (size_t i = 0; i < na; i++) {
         if (!(e->args[i] = strdup(argv[i]))) {
             e->nargs = (int)i;
             eng_free(e);
             sg_buf_free(&spec);
+            sg_buf_free(&base);
             return NULL;
         }
-        sg_buf_puts(&spec, argv[i]);
+        const char *sv_arg = i == 4 ? b->unix_path : argv[i];
+        sg_buf_puts(&spec, sv_arg);
         sg_buf_puts(&spec, "\x1f");
+        sg_buf_puts(&base, i == 2 && ref ? ref : sv_arg);
+        sg_buf_puts(&base, "\x1f");
     }
     e->nargs = (int)na;
     e->args[na] = NULL;
     e->spec = sg_buf_steal(&spec);
+    e->base = sg_buf_steal(&base);
+    e->model_ref = ref ? strdup(ref) : NULL;
     e->name = strdup(b->name);
     e->state = sg_backend_state_get(b->name, b->url);
     e->restart = evtimer_new(sv->base, on_restart, e);
+    e->tick = evtimer_new(sv->base, on_tick, e);
     dirname_of(b->unix_path, e->socket_dir, sizeof(e->socket_dir));
-    if (!e->spec || !e->name || !e->state || !e->restart) {
+    if (!e->spec || !e->base || (ref && !e->model_ref) || !e->name || !e->state || !e->restart ||
+        !e->tick) {
         eng_free(e);
         return NULL;
     }
@@ -628,23 +698,232 @@ static void stop(struct eng *e)
     }
 }
 
+/* ---- model switches ---- */
+
+/* One record for the log and the audit trail: model.switch_started, _completed, _failed. */
+static void switch_record(struct eng *e, struct eng *c, const char *event, const char *why)
+{
+    struct sg_supervisor *sv = e->sv;
+    struct sg_logline l;
+    sg_logline_begin(&l, strcmp(event, "model.switch_failed") == 0 ? SG_LOG_WARN : SG_LOG_INFO,
+                     "model_switch");
+    sg_logline_str(&l, "engine", e->name);
+    sg_logline_str(&l, "step", event);
+    sg_logline_str(&l, "model", e->model_ref ? e->model_ref : "");
+    sg_logline_str(&l, "old_version", e->version);
+    sg_logline_str(&l, "new_version", c->version);
+    sg_logline_int(&l, "new_pid", c->pid);
+    if (why)
+        sg_logline_str(&l, "reason", why);
+    sg_logline_end(&l);
+    if (!sv->hooks.audit)
+        return;
+    json_t *r =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "event", event, "backend", e->name,
+                  "model", e->model_ref ? e->model_ref : "", "old_version", e->version,
+                  "new_version", c->version, "old_sha256", e->sha256, "new_sha256", c->sha256);
+    if (r && why)
+        json_object_set_new(r, "reason", json_string(why));
+    char *text = r ? json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    if (text)
+        sv->hooks.audit(sv->hooks.arg, text);
+    else
+        sg_log(SG_LOG_ERROR, "engine", "cannot write the %s audit record: out of memory", event);
+    json_free_t jf = NULL; /* json_dumps's memory comes from jansson's allocator */
+    json_get_alloc_funcs(NULL, &jf);
+    if (text)
+        (jf ? jf : free)(text);
+    json_decref(r);
+}
+
+/* Whether the engine listening at `path` answers GET /health with 200 (waits at most
+ * about a second: engines are local). */
+static bool probe_health(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return false;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    struct timeval tv = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    static const char req[] = "GET /health HTTP/1.1\r\nHost: engine\r\nConnection: close\r\n\r\n";
+    char buf[16] = {0};
+    size_t got = 0;
+    bool ok = false;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof(req) - 1)) {
+        while (got < 12) {
+            ssize_t n = recv(fd, buf + got, 12 - got, 0);
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        ok = got == 12 && memcmp(buf, "HTTP/1.1 200", 12) == 0;
+    }
+    close(fd);
+    return ok;
+}
+
+/* Swaps `a` (in the list) for `b` (not in it). */
+static void list_replace(struct sg_supervisor *sv, struct eng *a, struct eng *b)
+{
+    for (struct eng **p = &sv->list; *p; p = &(*p)->next) {
+        if (*p == a) {
+            b->next = a->next;
+            *p = b;
+            a->next = NULL;
+            return;
+        }
+    }
+}
+
+/* Hands a stopped-or-stopping engine that is in no list to the list, to be reaped. */
+static void retire(struct eng *e)
+{
+    e->retired = true;
+    e->remove = true;
+    e->owner = NULL;
+    evtimer_del(e->tick);
+    if (e->pid > 0) {
+        stop(e);
+        e->next = e->sv->list;
+        e->sv->list = e;
+    } else {
+        if (e->err)
+            on_err_read(e->err, e); /* last words */
+        eng_free(e);
+    }
+}
+
+static void fail_switch(struct eng *e, const char *why)
+{
+    struct eng *c = e->cand;
+    e->cand = NULL;
+    switch_record(e, c, "model.switch_failed", why);
+    retire(c);
+}
+
+static void complete_switch(struct eng *e)
+{
+    struct sg_supervisor *sv = e->sv;
+    struct eng *c = e->cand;
+    evtimer_del(c->tick);
+    /* New requests go to the new engine from the next snapshot on; the old one stays in
+     * the list (to be reaped) and keeps answering what it has in flight. */
+    e->cand = NULL;
+    c->owner = NULL;
+    list_replace(sv, e, c);
+    e->next = sv->list;
+    sv->list = e;
+    e->remove = true;
+    e->retired = true;
+    sg_backend_set_alt_socket(c->state, c->alt);
+    sg_backend_set_health(c->state, SG_HEALTH_UP, "new model version healthy");
+    if (sv->hooks.republish && sv->hooks.republish(sv->hooks.arg) != 0) {
+        /* Still on the old snapshot: undo. */
+        sg_backend_set_alt_socket(c->state, e->alt);
+        unlink_eng(sv, e);
+        list_replace(sv, c, e);
+        e->remove = false;
+        e->retired = false;
+        e->cand = c;
+        c->owner = e;
+        fail_switch(e, "the configuration could not be reloaded to switch");
+        return;
+    }
+    switch_record(e, c, "model.switch_completed", NULL);
+    struct timeval tv = {RETIRE_MS / 1000, (RETIRE_MS % 1000) * 1000};
+    evtimer_add(e->tick, &tv);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct eng *c = arg;
+    if (c->retired) { /* the drain delay of a replaced engine is over */
+        if (c->st == E_RUNNING)
+            stop(c);
+        return;
+    }
+    if (!c->owner || c->st != E_RUNNING)
+        return;
+    if (probe_health(c->sock)) {
+        complete_switch(c->owner);
+        return;
+    }
+    if (sg_clock_us() >= c->switch_deadline_us) {
+        char why[96];
+        snprintf(why, sizeof(why), "the new engine was not healthy within %llu s",
+                 (unsigned long long)(SWITCH_TIMEOUT_US / 1000000));
+        fail_switch(c->owner, why);
+        return;
+    }
+    struct timeval tv = {0, PROBE_MS * 1000};
+    evtimer_add(c->tick, &tv);
+}
+
+/* Starts an engine on the channel's new version next to the running `e`. */
+static void start_switch(struct eng *e, const struct sg_config_backend *b,
+                         const struct sg_config *cfg)
+{
+    struct eng *c = eng_new(e->sv, b, cfg, !e->alt);
+    if (!c) {
+        sg_log(SG_LOG_ERROR, "engine", "cannot switch engine %s: out of memory", e->name);
+        return;
+    }
+    c->owner = e;
+    c->switch_deadline_us = sg_clock_us() + SWITCH_TIMEOUT_US;
+    e->cand = c;
+    spawn(c);
+    switch_record(e, c, "model.switch_started", NULL);
+    if (c->pid <= 0) {
+        fail_switch(e, "cannot start the new engine");
+        return;
+    }
+    struct timeval tv = {0, PROBE_MS * 1000};
+    evtimer_add(c->tick, &tv);
+}
+
 int sg_supervisor_apply(struct sg_supervisor *sv, const struct sg_config *cfg)
 {
     /* Stop what is gone or changed. */
     for (struct eng *e = sv->list, *next; e; e = next) {
         next = e->next;
+        if (e->remove) /* already on its way out */
+            continue;
         bool keep = false;
         for (size_t i = 0; i < cfg->nbackends && !keep; i++) {
             const struct sg_config_backend *b = &cfg->backends[i];
             if (b->kind != SG_BACKEND_ENGINE || strcmp(b->name, e->name) != 0)
                 continue;
-            struct eng *probe = eng_new(sv, b, cfg);
-            keep = probe && strcmp(probe->spec, e->spec) == 0;
-            if (probe)
-                eng_free(probe);
+            struct eng *probe = eng_new(sv, b, cfg, e->alt);
+            if (!probe)
+                break;
+            keep = strcmp(probe->spec, e->spec) == 0;
+            if (keep && e->cand) /* back to the running version */
+                fail_switch(e, "the channel points at the running version again");
+            /* Only the store model's version changed, and the running engine serves: start
+             * the new version next to it (or let the switch under way go on). */
+            bool switchable = !keep && e->model_ref && strcmp(probe->base, e->base) == 0 &&
+                              e->st == E_RUNNING && sg_backend_health(e->state) == SG_HEALTH_UP &&
+                              strlen(b->unix_path) + strlen(SG_ENGINE_ALT_SUFFIX) <
+                                  sizeof(((struct sockaddr_un *)0)->sun_path);
+            if (switchable && e->cand && strcmp(e->cand->spec, probe->spec) != 0)
+                fail_switch(e, "the channel changed again before the switch completed");
+            if (switchable && !e->cand)
+                start_switch(e, b, cfg);
+            keep = keep || switchable;
+            eng_free(probe);
         }
         if (keep)
             continue;
+        if (e->cand)
+            fail_switch(e, "the engine restarts with new settings");
         e->remove = true;
         stop(e);
         if (e->st == E_STOPPED) {
@@ -662,7 +941,8 @@ int sg_supervisor_apply(struct sg_supervisor *sv, const struct sg_config *cfg)
             running = !e->remove && strcmp(e->name, b->name) == 0;
         if (running)
             continue;
-        struct eng *e = eng_new(sv, b, cfg);
+        struct sg_backend_state *st = sg_backend_state_get(b->name, b->url);
+        struct eng *e = eng_new(sv, b, cfg, st && sg_backend_alt_socket(st));
         if (!e)
             return SG_ENOMEM;
         e->next = sv->list;
@@ -676,8 +956,16 @@ void sg_supervisor_free(struct sg_supervisor *sv, unsigned grace_ms)
 {
     if (!sv)
         return;
-    for (struct eng *e = sv->list; e; e = e->next)
+    for (struct eng *e = sv->list; e; e = e->next) {
+        if (e->cand) { /* a switch under way: the candidate joins the list */
+            struct eng *c = e->cand;
+            e->cand = NULL;
+            c->owner = NULL;
+            c->next = e->next;
+            e->next = c;
+        }
         stop(e);
+    }
     uint64_t deadline = sg_clock_us() + (uint64_t)grace_ms * 1000;
     for (;;) {
         bool any = false;

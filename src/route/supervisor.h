@@ -10,6 +10,18 @@
  * process itself (event "engine_isolation") before it starts. The engine also dies with
  * the gateway (PR_SET_PDEATHSIG).
  *
+ * Model switches: when a reload finds that an engine backend's store model (name@channel)
+ * now resolves to another version and nothing else changed, and the running engine is
+ * healthy, the supervisor starts a second engine on the new version on the backend's other
+ * socket (route/backend.h), keeps the running one serving, probes the new one's /health,
+ * and once it answers flips the backend's socket and has the runtime publish a new
+ * snapshot (hooks.republish): new requests go to the new engine, requests in flight finish
+ * on the old one, which gets SIGTERM a second later (it then drains what it still has).
+ * A new engine that exits or is not healthy within 180 s is stopped and the old one keeps
+ * serving. Each step is logged (event "model_switch") and given to hooks.audit as
+ * {"event":"model.switch_started"|"model.switch_completed"|"model.switch_failed",
+ *  "backend","model","old_version","new_version","old_sha256","new_sha256"[,"reason"]}.
+ *
  * Runs on the gateway's main thread, on the main event loop (it handles SIGCHLD there). */
 #ifndef SG_ROUTE_SUPERVISOR_H
 #define SG_ROUTE_SUPERVISOR_H
@@ -21,12 +33,24 @@
 
 struct sg_supervisor;
 
+/* What the runtime does for the supervisor (main thread). `republish` rebuilds and
+ * publishes the snapshot from the configuration (0 on success; it may call
+ * sg_supervisor_apply); `audit` records one compact JSON object (copied). Either may be
+ * NULL. */
+struct sg_supervisor_hooks {
+    int (*republish)(void *arg);
+    void (*audit)(void *arg, const char *json);
+    void *arg;
+};
+
 /* Creates a supervisor on the main loop `base`. NULL with `err` on failure. */
 struct sg_supervisor *sg_supervisor_new(struct event_base *base, struct sg_error *err);
 /* Makes the running engines match the engine backends of `cfg`: starts new ones, stops
  * those that are gone, and restarts those whose settings changed. Engines with unchanged
- * settings keep running across reloads. Copies what it needs from `cfg`. */
+ * settings keep running across reloads; those whose store model's version alone changed are
+ * switched (above). Copies what it needs from `cfg`. */
 int sg_supervisor_apply(struct sg_supervisor *s, const struct sg_config *cfg);
+void sg_supervisor_set_hooks(struct sg_supervisor *s, const struct sg_supervisor_hooks *h);
 /* Stops every engine (SIGTERM, then SIGKILL after `grace_ms`) and frees the supervisor. */
 void sg_supervisor_free(struct sg_supervisor *s, unsigned grace_ms);
 

@@ -1,0 +1,204 @@
+"""Model updates without a failed request (docs/models.md, "Updating a model"): the gateway
+runs an engine on `model: shop@prod`; while client threads send chat requests continuously
+(streaming and not), the test promotes a new version and sends SIGHUP. The supervisor
+starts a second engine on the new version, switches new requests to it once its /health
+answers, and stops the old one. Asserted: no failed request, answers after the switch come
+from the new engine (its own counters grow, the old process is gone), the audit trail has
+model.switch_started and model.switch_completed with both versions and weight digests; and
+a switch to tampered weights (the new engine refuses them) fails, is audited, and the
+running engine keeps serving, again with no failed request."""
+
+import http.client
+import json
+import os
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+import sgtest
+from test_models import ENGINE, blob_path, flip, keys, m, mkmodel, ok  # noqa: F401
+
+pytestmark = pytest.mark.skipif(not os.path.exists(ENGINE), reason="sovgate-engine not built")
+
+
+class Load:
+    """Client threads sending chat requests until stopped; every failure is kept."""
+
+    def __init__(self, g):
+        self.g = g
+        self.stop = threading.Event()
+        self.ok = 0
+        self.failures = []
+        self.mu = threading.Lock()
+        self.threads = [threading.Thread(target=self.run, args=(s,), daemon=True)
+                        for s in (False, True, False)]
+
+    def one(self, stream):
+        st, _, body = self.g.chat("Tell me a story", stream=stream, max_tokens=6,
+                                  temperature=0)
+        if st != 200:
+            return f"status {st}: {body[:200]!r}"
+        if stream:
+            if b"data: [DONE]" not in body or b'"error"' in body:
+                return f"stream without [DONE] or with an error: {body[-200:]!r}"
+        elif not json.loads(body)["choices"][0]["message"]["content"] and \
+                json.loads(body)["usage"]["completion_tokens"] < 1:
+            return f"empty answer: {body[:200]!r}"
+        return None
+
+    def run(self, stream):
+        while not self.stop.is_set():
+            try:
+                why = self.one(stream)
+            except Exception as e:  # a reset or a timeout is a failed request too
+                why = f"{type(e).__name__}: {e}"
+            with self.mu:
+                if why:
+                    self.failures.append(why)
+                else:
+                    self.ok += 1
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(60)
+
+    def count(self):
+        with self.mu:
+            return self.ok
+
+
+def engine_health(sock):
+    class C(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(sock)
+    c = C("localhost", timeout=10)
+    c.request("GET", "/health")
+    r = c.getresponse()
+    return json.loads(r.read())
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "\nState:\tZ" not in f.read()
+    except FileNotFoundError:
+        return False
+
+
+def audit_records(db):
+    out = sgtest.run(["audit", "export", "--db", db], check=True).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def switch_step(g, step, since):
+    return g.wait_log(lambda j: j.get("event") == "model_switch" and j.get("step") == step,
+                      timeout=90, since=since)
+
+
+def test_switch_under_load_and_failed_switch(tmp_path, keys):  # noqa: F811
+    store = str(tmp_path / "store")
+    d = tmp_path / "models"
+    d.mkdir()
+    v1, v2, v3 = (mkmodel(str(d / f"{i}.gguf"), 10 + i) for i in (1, 2, 3))
+    ok(m(store, keys, "import", v1, "--name", "shop", "--version", "1"))
+    ok(m(store, keys, "promote", "shop", "1", "--channel", "prod"))
+    run_dir = str(tmp_path / "run")
+    gw = str(tmp_path / "gw")
+    os.makedirs(gw)
+    db = str(tmp_path / "audit.db")
+    g = sgtest.Gateway(
+        gw,
+        backends=[{"name": "e1", "kind": "engine", "model": "shop@prod", "ctx": 256,
+                   "parallel": 2, "threads": 1}],
+        routes=[{"model": "assistant", "backends": ["e1"]}],
+        extra={"runtime_dir": run_dir,
+               "models": {"store": store, "public_key": "file:" + keys["pub"]},
+               "audit": {"path": db, "signing_key": "file:" + keys["org"]}},
+        tls=False)
+    try:
+        g.wait_ready(timeout=90)
+        first = g.log_events("engine_ready")[0]
+        old_sock = first["socket"]
+        old_pid = g.log_events("engine_start")[0]["pid"]
+        ok(m(store, keys, "import", v2, "--name", "shop", "--version", "2"))
+        ok(m(store, keys, "import", v3, "--name", "shop", "--version", "3"))
+
+        # ---- a switch under load ----
+        with Load(g) as load:
+            while load.count() < 3:
+                time.sleep(0.1)
+                assert not load.failures, load.failures
+            ok(m(store, keys, "promote", "shop", "2", "--channel", "prod"))
+            mark = g.mark()
+            g.signal(signal.SIGHUP)
+            done = switch_step(g, "model.switch_completed", mark)
+            assert done["old_version"] == "1" and done["new_version"] == "2"
+            new_pid = done["new_pid"]
+            before = load.count()
+            deadline = time.time() + 30
+            while (load.count() < before + 6 or alive(old_pid)) and time.time() < deadline:
+                time.sleep(0.1)
+        assert not load.failures, load.failures[:5]
+        assert load.count() >= before + 6
+        assert not alive(old_pid), "the old engine is still running"
+        assert alive(new_pid)
+        new_sock = old_sock + ".b"
+        assert os.path.exists(new_sock) and not os.path.exists(old_sock)
+        # the new engine answers the gateway's requests: its own counters grow
+        h0 = engine_health(new_sock)["tokens_generated"]
+        st, _, body = g.chat("Hello", max_tokens=4)
+        assert st == 200, body
+        assert engine_health(new_sock)["tokens_generated"] > h0
+        # a reload with the channel unchanged keeps the new engine
+        mark = g.mark()
+        g.signal(signal.SIGHUP)
+        g.wait_log(lambda j: j.get("event") == "reload", timeout=10, since=mark)
+        time.sleep(0.5)
+        assert not [j for j in g.log_events()[mark:] if j.get("event") == "engine_start"]
+
+        # ---- a failed switch: v3's weights are tampered after the promotion ----
+        ok(m(store, keys, "promote", "shop", "3", "--channel", "prod"))
+        flip(blob_path(store, "shop", "3"), 4096)
+        with Load(g) as load:
+            while load.count() < 3:
+                time.sleep(0.1)
+            mark = g.mark()
+            g.signal(signal.SIGHUP)
+            failed = switch_step(g, "model.switch_failed", mark)
+            assert failed["old_version"] == "2" and failed["new_version"] == "3"
+            assert "exited" in failed["reason"]
+            before = load.count()
+            while load.count() < before + 6:
+                time.sleep(0.1)
+        assert not load.failures, load.failures[:5]
+        assert alive(new_pid)
+        assert g.wait_log(lambda j: "refusing model shop:3" in j.get("msg", ""), since=mark)
+        h0 = engine_health(new_sock)["tokens_generated"]
+        st, _, body = g.chat("Hello", max_tokens=4)
+        assert st == 200, body
+        assert engine_health(new_sock)["tokens_generated"] > h0
+    finally:
+        g.stop()
+
+    # ---- the audit trail: each step, with versions and digests; the chain verifies ----
+    p = sgtest.run(["audit", "verify", "--db", db, "--pubkey", keys["pub"]])
+    assert p.returncode == 0, p.stdout + p.stderr
+    recs = [r for r in audit_records(db) if r.get("event", "").startswith("model.switch")]
+    steps = [(r["event"], r["old_version"], r["new_version"]) for r in recs]
+    assert steps == [("model.switch_started", "1", "2"), ("model.switch_completed", "1", "2"),
+                     ("model.switch_started", "2", "3"), ("model.switch_failed", "2", "3")]
+    for r in recs:
+        assert r["backend"] == "e1" and r["model"] == "shop@prod"
+        assert len(r["old_sha256"]) == 64 and len(r["new_sha256"]) == 64
+        assert r["old_sha256"] != r["new_sha256"]
+    assert "exited" in recs[3]["reason"]
