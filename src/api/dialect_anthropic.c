@@ -1,5 +1,6 @@
 /* Anthropic Messages <-> OpenAI chat completions. */
 #include "api/dialect.h"
+#include "api/dialect_int.h"
 #include "core/crypto.h"
 #include "core/error.h"
 #include "core/json.h"
@@ -98,11 +99,7 @@ static int blocks(json_t *out, const char *role, const json_t *content, size_t m
                 fail(e, p, "A tool_use block needs id, name and an input object.");
                 goto bad;
             }
-            /* sg_json_dump, not json_dumps: the gateway gives jansson its own allocator */
-            struct sg_buf a;
-            sg_buf_init(&a, 16u << 20);
-            json_t *args = sg_json_dump(input, &a) == 0 ? json_stringn(a.data, a.len) : NULL;
-            sg_buf_free(&a);
+            json_t *args = sg_dialect_json_string(input);
             json_array_append_new(calls, json_pack("{s:O,s:s,s:{s:O,s:o}}", "id", id, "type",
                                                    "function", "function", "name", name,
                                                    "arguments", args ? args : json_string("{}")));

@@ -3,11 +3,11 @@
  * generationConfig, tools and toolConfig, embedContent) and the error shape. The answers
  * and streams are in dialect_stream.c. */
 #include "api/dialect.h"
+#include "api/dialect_int.h"
 #include "core/error.h"
 #include "core/json.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -119,35 +119,13 @@ int sg_gemini_error(const struct sg_api_error *e, struct sg_buf *out)
 
 /* ---- requests ---- */
 
-static json_t *fail(struct sg_api_error *e, const char *param, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static json_t *fail(struct sg_api_error *e, const char *param, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    sg_api_error_set(e, 400, "invalid_request_error", "invalid_value", param, "%s", msg);
-    return NULL;
-}
-
-static json_t *dump_string(const json_t *v)
-{
-    struct sg_buf a;
-    sg_buf_init(&a, 16u << 20);
-    json_t *s = sg_json_dump(v, &a) == 0 ? json_stringn(a.data ? a.data : "", a.len) : NULL;
-    sg_buf_free(&a);
-    return s;
-}
-
 /* Gemini's Schema (an OpenAPI subset with upper-case type names) -> JSON schema. */
 static json_t *schema_of(const json_t *in, int depth, struct sg_api_error *e)
 {
     if (depth > 64)
-        return fail(e, "schema", "The schema is nested too deeply.");
+        return sg_dialect_fail(e, "schema", "The schema is nested too deeply.");
     if (!json_is_object(in))
-        return fail(e, "schema", "A schema must be an object.");
+        return sg_dialect_fail(e, "schema", "A schema must be an object.");
     json_t *out = json_object();
     const char *k;
     json_t *v;
@@ -218,7 +196,7 @@ static json_t *content_text(const json_t *c, const char *param, struct sg_api_er
         return json_copy((json_t *)c);
     const json_t *parts = json_object_get(c, "parts");
     if (!json_is_array(parts))
-        return fail(e, param, "%s must be a Content with parts.", param);
+        return sg_dialect_fail(e, param, "%s must be a Content with parts.", param);
     struct sg_buf b;
     sg_buf_init(&b, 64u << 20);
     size_t i;
@@ -228,13 +206,13 @@ static json_t *content_text(const json_t *c, const char *param, struct sg_api_er
         const json_t *t = json_object_get(p, "text");
         if (!json_is_string(t)) {
             sg_buf_free(&b);
-            return fail(e, param, "%s: only text parts are supported here.", param);
+            return sg_dialect_fail(e, param, "%s: only text parts are supported here.", param);
         }
         if (b.len)
             sg_buf_append(&b, "\n", 1);
         if (sg_buf_append(&b, json_string_value(t), json_string_length(t)) != 0) {
             sg_buf_free(&b);
-            return fail(e, param, "%s is too large.", param);
+            return sg_dialect_fail(e, param, "%s is too large.", param);
         }
     }
     json_t *s = json_stringn(b.data ? b.data : "", b.len);
@@ -291,20 +269,20 @@ static int content_msgs(json_t *om, const json_t *c, size_t ci, struct conv *cv,
     char p[96];
     snprintf(p, sizeof(p), "contents[%zu]", ci);
     if (!json_is_object(c)) {
-        fail(e, p, "%s must be an object.", p);
+        sg_dialect_fail(e, p, "%s must be an object.", p);
         return -1;
     }
     const json_t *rv = json_object_get(c, "role");
     const char *role = rv ? json_string_value(rv) : "user";
     if (!role || (strcmp(role, "user") != 0 && strcmp(role, "model") != 0 &&
                   strcmp(role, "function") != 0)) {
-        fail(e, p, "%s.role must be \"user\" or \"model\".", p);
+        sg_dialect_fail(e, p, "%s.role must be \"user\" or \"model\".", p);
         return -1;
     }
     bool model = strcmp(role, "model") == 0;
     const json_t *parts = json_object_get(c, "parts");
     if (!json_is_array(parts) || json_array_size(parts) == 0) {
-        fail(e, p, "%s.parts must be a non-empty array.", p);
+        sg_dialect_fail(e, p, "%s.parts must be a non-empty array.", p);
         return -1;
     }
     json_t *items = json_array(), *calls = json_array();
@@ -316,7 +294,7 @@ static int content_msgs(json_t *om, const json_t *c, size_t ci, struct conv *cv,
     {
         snprintf(p, sizeof(p), "contents[%zu].parts[%zu]", ci, i);
         if (!json_is_object(part)) {
-            fail(e, p, "%s must be an object.", p);
+            sg_dialect_fail(e, p, "%s must be an object.", p);
             goto bad;
         }
         const json_t *t = json_object_get(part, "text");
@@ -325,7 +303,7 @@ static int content_msgs(json_t *om, const json_t *c, size_t ci, struct conv *cv,
         const json_t *fr = json_object_get(part, "functionResponse");
         if (t) {
             if (!json_is_string(t)) {
-                fail(e, p, "%s.text must be a string.", p);
+                sg_dialect_fail(e, p, "%s.text must be a string.", p);
                 goto bad;
             }
             if (json_is_true(json_object_get(part, "thought")))
@@ -334,21 +312,21 @@ static int content_msgs(json_t *om, const json_t *c, size_t ci, struct conv *cv,
             if (ntext++)
                 sg_buf_append(&text, "\n", 1);
             if (sg_buf_append(&text, json_string_value(t), json_string_length(t)) != 0) {
-                fail(e, p, "The request is too large.");
+                sg_dialect_fail(e, p, "The request is too large.");
                 goto bad;
             }
         } else if (inl) {
             const char *mt = json_string_value(json_object_get(inl, "mimeType"));
             const char *data = json_string_value(json_object_get(inl, "data"));
             if (!mt || !data) {
-                fail(e, p, "%s.inlineData needs mimeType and data strings.", p);
+                sg_dialect_fail(e, p, "%s.inlineData needs mimeType and data strings.", p);
                 goto bad;
             }
             if (strncmp(mt, "image/", 6) != 0 || model) {
-                fail(e, p,
-                     "%s: inline data of type %.40s is not supported by this deployment "
-                     "(images in user turns only).",
-                     p, mt);
+                sg_dialect_fail(e, p,
+                                "%s: inline data of type %.40s is not supported by this deployment "
+                                "(images in user turns only).",
+                                p, mt);
                 goto bad;
             }
             struct sg_buf u;
@@ -358,7 +336,7 @@ static int content_msgs(json_t *om, const json_t *c, size_t ci, struct conv *cv,
             json_t *url = rc == 0 ? json_stringn(u.data, u.len) : NULL;
             sg_buf_free(&u);
             if (!url) {
-                fail(e, p, "The request is too large.");
+                sg_dialect_fail(e, p, "The request is too large.");
                 goto bad;
             }
             json_array_append_new(
@@ -368,14 +346,15 @@ static int content_msgs(json_t *om, const json_t *c, size_t ci, struct conv *cv,
             const json_t *name = json_object_get(fc, "name");
             const json_t *args = json_object_get(fc, "args");
             if (!model || !json_is_string(name) || (args && !json_is_object(args))) {
-                fail(e, p, "%s.functionCall needs a name and an args object, in a model turn.", p);
+                sg_dialect_fail(
+                    e, p, "%s.functionCall needs a name and an args object, in a model turn.", p);
                 goto bad;
             }
             char id[48];
             call_id(cv, fc, id, sizeof(id));
-            json_t *a = args ? dump_string(args) : json_string("{}");
+            json_t *a = args ? sg_dialect_json_string(args) : json_string("{}");
             if (!a) {
-                fail(e, p, "The request is too large.");
+                sg_dialect_fail(e, p, "The request is too large.");
                 goto bad;
             }
             json_array_append_new(calls,
@@ -386,13 +365,14 @@ static int content_msgs(json_t *om, const json_t *c, size_t ci, struct conv *cv,
             const json_t *name = json_object_get(fr, "name");
             const json_t *resp = json_object_get(fr, "response");
             if (model || !json_is_string(name) || !json_is_object(resp)) {
-                fail(e, p,
-                     "%s.functionResponse needs a name and a response object, in a user turn.", p);
+                sg_dialect_fail(
+                    e, p, "%s.functionResponse needs a name and a response object, in a user turn.",
+                    p);
                 goto bad;
             }
-            json_t *content = dump_string(resp);
+            json_t *content = sg_dialect_json_string(resp);
             if (!content) {
-                fail(e, p, "The request is too large.");
+                sg_dialect_fail(e, p, "The request is too large.");
                 goto bad;
             }
             /* tool results answer the preceding model turn: they come first */
@@ -409,8 +389,8 @@ static int content_msgs(json_t *om, const json_t *c, size_t ci, struct conv *cv,
                     break;
                 }
             }
-            fail(e, p, "%s: parts of kind \"%.40s\" are not supported by this deployment.", p,
-                 kind);
+            sg_dialect_fail(
+                e, p, "%s: parts of kind \"%.40s\" are not supported by this deployment.", p, kind);
             goto bad;
         }
     }
@@ -443,7 +423,8 @@ static int num(json_t *out, const char *to, const json_t *cfg, const char *from,
     if (!v || json_is_null(v))
         return 0;
     if (integer ? !json_is_integer(v) : !json_is_number(v)) {
-        fail(e, from, "generationConfig.%s must be %s.", from, integer ? "an integer" : "a number");
+        sg_dialect_fail(e, from, "generationConfig.%s must be %s.", from,
+                        integer ? "an integer" : "a number");
         return -1;
     }
     json_object_set(out, to, (json_t *)v);
@@ -455,7 +436,7 @@ static int generation_config(json_t *out, const json_t *gc, struct sg_api_error 
     if (!gc)
         return 0;
     if (!json_is_object(gc)) {
-        fail(e, "generationConfig", "generationConfig must be an object.");
+        sg_dialect_fail(e, "generationConfig", "generationConfig must be an object.");
         return -1;
     }
     if (num(out, "temperature", gc, "temperature", false, e) ||
@@ -467,7 +448,8 @@ static int generation_config(json_t *out, const json_t *gc, struct sg_api_error 
         return -1;
     const json_t *cc = json_object_get(gc, "candidateCount");
     if (cc && !json_is_null(cc) && (!json_is_integer(cc) || json_integer_value(cc) != 1)) {
-        fail(e, "candidateCount", "generationConfig.candidateCount: only 1 is supported.");
+        sg_dialect_fail(e, "candidateCount",
+                        "generationConfig.candidateCount: only 1 is supported.");
         return -1;
     }
     const json_t *stop = json_object_get(gc, "stopSequences");
@@ -480,7 +462,8 @@ static int generation_config(json_t *out, const json_t *gc, struct sg_api_error 
             ok = ok && json_is_string(s);
         }
         if (!ok) {
-            fail(e, "stopSequences", "generationConfig.stopSequences must be an array of strings.");
+            sg_dialect_fail(e, "stopSequences",
+                            "generationConfig.stopSequences must be an array of strings.");
             return -1;
         }
         json_object_set(out, "stop", (json_t *)stop);
@@ -491,14 +474,16 @@ static int generation_config(json_t *out, const json_t *gc, struct sg_api_error 
     json_array_foreach(mods, i, m)
     {
         if (!json_is_string(m) || strcmp(json_string_value(m), "TEXT") != 0) {
-            fail(e, "responseModalities",
-                 "Only TEXT responses are served by this deployment (responseModalities).");
+            sg_dialect_fail(
+                e, "responseModalities",
+                "Only TEXT responses are served by this deployment (responseModalities).");
             return -1;
         }
     }
     const json_t *mt = json_object_get(gc, "responseMimeType");
     if (mt && !json_is_string(mt)) {
-        fail(e, "responseMimeType", "generationConfig.responseMimeType must be a string.");
+        sg_dialect_fail(e, "responseMimeType",
+                        "generationConfig.responseMimeType must be a string.");
         return -1;
     }
     const char *mime = json_string_value(mt);
@@ -511,7 +496,8 @@ static int generation_config(json_t *out, const json_t *gc, struct sg_api_error 
             json_t *js;
             if (json_object_get(gc, "responseJsonSchema")) {
                 if (!json_is_object(schema)) {
-                    fail(e, "responseJsonSchema", "responseJsonSchema must be an object.");
+                    sg_dialect_fail(e, "responseJsonSchema",
+                                    "responseJsonSchema must be an object.");
                     return -1;
                 }
                 js = json_copy((json_t *)schema);
@@ -525,11 +511,13 @@ static int generation_config(json_t *out, const json_t *gc, struct sg_api_error 
         }
         json_object_set_new(out, "response_format", rf);
     } else if (mime && strcmp(mime, "text/plain") != 0) {
-        fail(e, "responseMimeType",
-             "responseMimeType %.40s is not supported (application/json or text/plain).", mime);
+        sg_dialect_fail(e, "responseMimeType",
+                        "responseMimeType %.40s is not supported (application/json or text/plain).",
+                        mime);
         return -1;
     } else if (schema) {
-        fail(e, "responseSchema", "responseSchema needs responseMimeType application/json.");
+        sg_dialect_fail(e, "responseSchema",
+                        "responseSchema needs responseMimeType application/json.");
         return -1;
     }
     return 0;
@@ -538,7 +526,7 @@ static int generation_config(json_t *out, const json_t *gc, struct sg_api_error 
 static json_t *tools_of(const json_t *tools, struct sg_api_error *e)
 {
     if (!json_is_array(tools))
-        return fail(e, "tools", "tools must be an array.");
+        return sg_dialect_fail(e, "tools", "tools must be an array.");
     json_t *out = json_array();
     size_t i;
     const json_t *t;
@@ -548,22 +536,22 @@ static json_t *tools_of(const json_t *tools, struct sg_api_error *e)
         json_t *v;
         if (!json_is_object(t)) {
             json_decref(out);
-            return fail(e, "tools", "Each tool must be an object.");
+            return sg_dialect_fail(e, "tools", "Each tool must be an object.");
         }
         json_object_foreach((json_t *)t, k, v)
         {
             if (strcmp(k, "functionDeclarations") != 0) {
                 json_decref(out);
-                return fail(e, "tools",
-                            "Tools of kind \"%.40s\" are not served by this "
-                            "deployment (functionDeclarations only).",
-                            k);
+                return sg_dialect_fail(e, "tools",
+                                       "Tools of kind \"%.40s\" are not served by this "
+                                       "deployment (functionDeclarations only).",
+                                       k);
             }
             size_t j;
             const json_t *fd;
             if (!json_is_array(v)) {
                 json_decref(out);
-                return fail(e, "tools", "functionDeclarations must be an array.");
+                return sg_dialect_fail(e, "tools", "functionDeclarations must be an array.");
             }
             json_array_foreach(v, j, fd)
             {
@@ -573,9 +561,9 @@ static json_t *tools_of(const json_t *tools, struct sg_api_error *e)
                 const json_t *ps = json_object_get(fd, "parameters");
                 if (!json_is_string(name) || (pjs && !json_is_object(pjs))) {
                     json_decref(out);
-                    return fail(e, "tools",
-                                "Each function declaration needs a name (and "
-                                "object parameters).");
+                    return sg_dialect_fail(e, "tools",
+                                           "Each function declaration needs a name (and "
+                                           "object parameters).");
                 }
                 json_t *params = pjs  ? json_copy((json_t *)pjs)
                                  : ps ? schema_of(ps, 0, e)
@@ -601,13 +589,13 @@ static int tool_config(json_t *out, const json_t *tc, struct sg_api_error *e)
         return 0;
     const json_t *fcc = json_object_get(tc, "functionCallingConfig");
     if (!json_is_object(tc) || (fcc && !json_is_object(fcc))) {
-        fail(e, "toolConfig", "toolConfig.functionCallingConfig must be an object.");
+        sg_dialect_fail(e, "toolConfig", "toolConfig.functionCallingConfig must be an object.");
         return -1;
     }
     const json_t *mv = json_object_get(fcc, "mode");
     const char *mode = json_string_value(mv);
     if (mv && !mode) {
-        fail(e, "toolConfig", "functionCallingConfig.mode must be a string.");
+        sg_dialect_fail(e, "toolConfig", "functionCallingConfig.mode must be a string.");
         return -1;
     }
     const json_t *allowed = json_object_get(fcc, "allowedFunctionNames");
@@ -625,7 +613,7 @@ static int tool_config(json_t *out, const json_t *tc, struct sg_api_error *e)
         else
             json_object_set_new(out, "tool_choice", json_string("required"));
     } else {
-        fail(e, "toolConfig", "functionCallingConfig.mode %.32s is not known.", mode);
+        sg_dialect_fail(e, "toolConfig", "functionCallingConfig.mode %.32s is not known.", mode);
         return -1;
     }
     return 0;
@@ -634,12 +622,13 @@ static int tool_config(json_t *out, const json_t *tc, struct sg_api_error *e)
 json_t *sg_gemini_request(const json_t *in, const char *model, bool stream, struct sg_api_error *e)
 {
     if (!json_is_object(in))
-        return fail(e, NULL, "The request body must be a JSON object.");
+        return sg_dialect_fail(e, NULL, "The request body must be a JSON object.");
     if (json_object_get(in, "cachedContent"))
-        return fail(e, "cachedContent", "Cached contents are not served by this deployment.");
+        return sg_dialect_fail(e, "cachedContent",
+                               "Cached contents are not served by this deployment.");
     const json_t *contents = json_object_get(in, "contents");
     if (!json_is_array(contents) || json_array_size(contents) == 0)
-        return fail(e, "contents", "contents: a non-empty array is required.");
+        return sg_dialect_fail(e, "contents", "contents: a non-empty array is required.");
     json_t *out = json_pack("{s:s}", "model", model);
     json_t *om = json_array();
     json_object_set_new(out, "messages", om);
@@ -659,7 +648,7 @@ json_t *sg_gemini_request(const json_t *in, const char *model, bool stream, stru
             goto bad;
     }
     if (json_array_size(om) == 0) {
-        fail(e, "contents", "contents holds no text.");
+        sg_dialect_fail(e, "contents", "contents holds no text.");
         goto bad;
     }
     if (generation_config(out, json_object_get(in, "generationConfig"), e) != 0)
@@ -690,14 +679,14 @@ json_t *sg_gemini_embed_request(const json_t *in, const char *model, bool batch,
                                 struct sg_api_error *e)
 {
     if (!json_is_object(in))
-        return fail(e, NULL, "The request body must be a JSON object.");
+        return sg_dialect_fail(e, NULL, "The request body must be a JSON object.");
     json_t *out = json_pack("{s:s}", "model", model);
     const json_t *dims = NULL;
     if (batch) {
         const json_t *reqs = json_object_get(in, "requests");
         if (!json_is_array(reqs) || json_array_size(reqs) == 0) {
             json_decref(out);
-            return fail(e, "requests", "requests: a non-empty array is required.");
+            return sg_dialect_fail(e, "requests", "requests: a non-empty array is required.");
         }
         json_t *inputs = json_array();
         json_object_set_new(out, "input", inputs);
@@ -727,7 +716,8 @@ json_t *sg_gemini_embed_request(const json_t *in, const char *model, bool batch,
     }
     if (dims && !json_is_integer(dims)) {
         json_decref(out);
-        return fail(e, "outputDimensionality", "outputDimensionality must be an integer.");
+        return sg_dialect_fail(e, "outputDimensionality",
+                               "outputDimensionality must be an integer.");
     }
     if (dims)
         json_object_set(out, "dimensions", (json_t *)dims);

@@ -3,10 +3,10 @@
  * system, options, format, tools; /api/embed and /api/embeddings) and the error shape
  * {"error":"…"}. The answers and NDJSON streams are in dialect_stream.c. */
 #include "api/dialect.h"
+#include "api/dialect_int.h"
 #include "core/error.h"
 #include "core/json.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,19 +32,6 @@ int sg_ollama_error(const struct sg_api_error *e, struct sg_buf *out)
     int rc = o ? sg_json_dump(o, out) : SG_ENOMEM;
     json_decref(o);
     return rc;
-}
-
-static json_t *fail(struct sg_api_error *e, const char *param, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static json_t *fail(struct sg_api_error *e, const char *param, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    sg_api_error_set(e, 400, "invalid_request_error", "invalid_value", param, "%s", msg);
-    return NULL;
 }
 
 /* base64 image -> a data URL; the type is read from the first bytes. */
@@ -76,7 +63,7 @@ static json_t *with_images(const char *role, const json_t *text, const json_t *i
     if (!images || json_is_null(images) || (json_is_array(images) && !json_array_size(images)))
         return json_pack("{s:s,s:O}", "role", role, "content", text);
     if (!json_is_array(images))
-        return fail(e, param, "%s.images must be an array of base64 strings.", param);
+        return sg_dialect_fail(e, param, "%s.images must be an array of base64 strings.", param);
     json_t *parts = json_array();
     if (json_string_length(text))
         json_array_append_new(parts, json_pack("{s:s,s:O}", "type", "text", "text", text));
@@ -87,27 +74,18 @@ static json_t *with_images(const char *role, const json_t *text, const json_t *i
         json_t *p = image_part(img);
         if (!p) {
             json_decref(parts);
-            return fail(e, param, "%s.images[%zu] is not a base64 JPEG, PNG, GIF or WebP image.",
-                        param, i);
+            return sg_dialect_fail(
+                e, param, "%s.images[%zu] is not a base64 JPEG, PNG, GIF or WebP image.", param, i);
         }
         json_array_append_new(parts, p);
     }
     return json_pack("{s:s,s:o}", "role", role, "content", parts);
 }
 
-static json_t *dump_string(const json_t *v)
-{
-    struct sg_buf a;
-    sg_buf_init(&a, 16u << 20);
-    json_t *s = sg_json_dump(v, &a) == 0 ? json_stringn(a.data ? a.data : "", a.len) : NULL;
-    sg_buf_free(&a);
-    return s;
-}
-
 static json_t *messages_of(const json_t *msgs, struct sg_api_error *e)
 {
     if (!json_is_array(msgs) || json_array_size(msgs) == 0)
-        return fail(e, "messages", "messages: a non-empty array is required.");
+        return sg_dialect_fail(e, "messages", "messages: a non-empty array is required.");
     json_t *out = json_array(), *pending = json_array();
     unsigned next_id = 0;
     size_t i;
@@ -121,11 +99,11 @@ static json_t *messages_of(const json_t *msgs, struct sg_api_error *e)
         if (!json_is_object(m) || !role ||
             (strcmp(role, "system") != 0 && strcmp(role, "user") != 0 &&
              strcmp(role, "assistant") != 0 && strcmp(role, "tool") != 0)) {
-            fail(e, p, "%s.role must be system, user, assistant or tool.", p);
+            sg_dialect_fail(e, p, "%s.role must be system, user, assistant or tool.", p);
             goto bad;
         }
         if (content && !json_is_string(content) && !json_is_null(content)) {
-            fail(e, p, "%s.content must be a string.", p);
+            sg_dialect_fail(e, p, "%s.content must be a string.", p);
             goto bad;
         }
         json_t *text = json_is_string(content) ? json_copy((json_t *)content) : json_string("");
@@ -157,7 +135,7 @@ static json_t *messages_of(const json_t *msgs, struct sg_api_error *e)
             if (calls && !json_is_array(calls) && !json_is_null(calls)) {
                 json_decref(text);
                 json_decref(om);
-                fail(e, p, "%s.tool_calls must be an array.", p);
+                sg_dialect_fail(e, p, "%s.tool_calls must be an array.", p);
                 goto bad;
             }
             json_t *oc = json_array();
@@ -172,13 +150,14 @@ static json_t *messages_of(const json_t *msgs, struct sg_api_error *e)
                     json_decref(text);
                     json_decref(om);
                     json_decref(oc);
-                    fail(e, p, "%s.tool_calls[%zu] needs function.name and an arguments object.", p,
-                         j);
+                    sg_dialect_fail(
+                        e, p, "%s.tool_calls[%zu] needs function.name and an arguments object.", p,
+                        j);
                     goto bad;
                 }
                 char id[32];
                 snprintf(id, sizeof(id), "call_%u", next_id++);
-                json_t *a = args ? dump_string(args) : json_string("{}");
+                json_t *a = args ? sg_dialect_json_string(args) : json_string("{}");
                 json_array_append_new(oc, json_pack("{s:s,s:s,s:{s:O,s:o}}", "id", id, "type",
                                                     "function", "function", "name", name,
                                                     "arguments", a ? a : json_string("{}")));
@@ -213,7 +192,8 @@ static int option(json_t *out, const char *to, const json_t *opts, const char *f
     if (!v || json_is_null(v))
         return 0;
     if (integer ? !json_is_integer(v) : !json_is_number(v)) {
-        fail(e, from, "options.%s must be %s.", from, integer ? "an integer" : "a number");
+        sg_dialect_fail(e, from, "options.%s must be %s.", from,
+                        integer ? "an integer" : "a number");
         return -1;
     }
     json_object_set(out, to, (json_t *)v);
@@ -225,7 +205,7 @@ static int options_of(json_t *out, const json_t *opts, struct sg_api_error *e)
     if (!opts || json_is_null(opts))
         return 0;
     if (!json_is_object(opts)) {
-        fail(e, "options", "options must be an object.");
+        sg_dialect_fail(e, "options", "options must be an object.");
         return -1;
     }
     if (option(out, "temperature", opts, "temperature", false, e) ||
@@ -250,7 +230,7 @@ static int options_of(json_t *out, const json_t *opts, struct sg_api_error *e)
             ok = ok && json_is_string(s);
         }
         if (!ok) {
-            fail(e, "stop", "options.stop must be a string or an array of strings.");
+            sg_dialect_fail(e, "stop", "options.stop must be a string or an array of strings.");
             return -1;
         }
         json_object_set(out, "stop", (json_t *)stop);
@@ -272,7 +252,7 @@ static int format_of(json_t *out, const json_t *f, struct sg_api_error *e)
                                       "name", "response", "schema", f));
         return 0;
     }
-    fail(e, "format", "format must be \"json\" or a JSON schema object.");
+    sg_dialect_fail(e, "format", "format must be \"json\" or a JSON schema object.");
     return -1;
 }
 
@@ -281,7 +261,7 @@ static int tools_of(json_t *out, const json_t *tools, struct sg_api_error *e)
     if (!tools || json_is_null(tools))
         return 0;
     if (!json_is_array(tools)) {
-        fail(e, "tools", "tools must be an array.");
+        sg_dialect_fail(e, "tools", "tools must be an array.");
         return -1;
     }
     size_t i;
@@ -291,7 +271,8 @@ static int tools_of(json_t *out, const json_t *tools, struct sg_api_error *e)
         const json_t *fn = json_object_get(t, "function");
         const json_t *ps = json_object_get(fn, "parameters");
         if (!json_is_string(json_object_get(fn, "name")) || (ps && !json_is_object(ps))) {
-            fail(e, "tools", "tools[%zu] needs function.name (and object parameters).", i);
+            sg_dialect_fail(e, "tools", "tools[%zu] needs function.name (and object parameters).",
+                            i);
             return -1;
         }
     }
@@ -304,10 +285,10 @@ json_t *sg_ollama_request(const struct sg_endpoint_info *ep, const json_t *in,
                           struct sg_api_error *e)
 {
     if (!json_is_object(in))
-        return fail(e, NULL, "The request body must be a JSON object.");
+        return sg_dialect_fail(e, NULL, "The request body must be a JSON object.");
     const json_t *model = json_object_get(in, "model");
     if (!json_is_string(model) || json_string_length(model) == 0)
-        return fail(e, "model", "model is required.");
+        return sg_dialect_fail(e, "model", "model is required.");
     json_t *out = json_pack("{s:O}", "model", model);
     const char *path = ep->path;
     if (strcmp(path, "/api/embed") == 0 || strcmp(path, "/api/embeddings") == 0) {
@@ -322,15 +303,16 @@ json_t *sg_ollama_request(const struct sg_endpoint_info *ep, const json_t *in,
         }
         if (!ok || (legacy && !json_is_string(input))) {
             json_decref(out);
-            return fail(e, legacy ? "prompt" : "input",
-                        legacy ? "prompt must be a string."
-                               : "input must be a string or a non-empty array of strings.");
+            return sg_dialect_fail(e, legacy ? "prompt" : "input",
+                                   legacy
+                                       ? "prompt must be a string."
+                                       : "input must be a string or a non-empty array of strings.");
         }
         json_object_set(out, "input", (json_t *)input);
         const json_t *dims = json_object_get(in, "dimensions");
         if (dims && !json_is_integer(dims)) {
             json_decref(out);
-            return fail(e, "dimensions", "dimensions must be an integer.");
+            return sg_dialect_fail(e, "dimensions", "dimensions must be an integer.");
         }
         if (dims)
             json_object_set(out, "dimensions", (json_t *)dims);
@@ -342,13 +324,13 @@ json_t *sg_ollama_request(const struct sg_endpoint_info *ep, const json_t *in,
         const json_t *sys = json_object_get(in, "system");
         if (!json_is_string(prompt) || (sys && !json_is_string(sys) && !json_is_null(sys))) {
             json_decref(out);
-            return fail(e, "prompt", "prompt (and system) must be strings.");
+            return sg_dialect_fail(e, "prompt", "prompt (and system) must be strings.");
         }
         if (json_object_get(in, "suffix")) {
             json_decref(out);
-            return fail(e, "suffix",
-                        "suffix (fill-in-the-middle) is not served by this "
-                        "deployment.");
+            return sg_dialect_fail(e, "suffix",
+                                   "suffix (fill-in-the-middle) is not served by this "
+                                   "deployment.");
         }
         msgs = json_array();
         if (json_string_length(sys))
@@ -381,7 +363,7 @@ json_t *sg_ollama_request(const struct sg_endpoint_info *ep, const json_t *in,
     const json_t *stream = json_object_get(in, "stream");
     if (stream && !json_is_boolean(stream) && !json_is_null(stream)) {
         json_decref(out);
-        return fail(e, "stream", "stream must be a boolean.");
+        return sg_dialect_fail(e, "stream", "stream must be a boolean.");
     }
     if (!json_is_false(stream)) /* Ollama streams unless told not to */
         json_object_set_new(out, "stream", json_true());
