@@ -3,6 +3,7 @@
  * chunk size (plus the manifest and one path per entry), whatever the archive's size. */
 #include "backup/backup.h"
 
+#include "core/bytes.h"
 #include "core/crypto.h"
 #include "core/secret.h"
 
@@ -13,9 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
 
 static const char MAGIC[8] = {'S', 'G', 'B', 'A', 'C', 'K', '0', '1'};
 static const char SIGMAGIC[8] = {'S', 'G', 'B', 'K', 'S', 'I', 'G', '1'};
@@ -26,56 +25,14 @@ static const char STRMAGIC[8] = {'S', 'G', 'B', 'K', 'S', 'T', 'R', '1'};
 
 /* ---- small helpers ---- */
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static int hkdf(const uint8_t key[SG_BAK_KEY_LEN], const uint8_t salt[16], const char *info,
-                uint8_t *out, size_t n)
-{
-    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-    EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
-    OSSL_PARAM ps[5];
-    ps[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
-    ps[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, SG_BAK_KEY_LEN);
-    ps[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, 16);
-    ps[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, strlen(info));
-    ps[4] = OSSL_PARAM_construct_end();
-    int ok = ctx && EVP_KDF_derive(ctx, out, n, ps) == 1;
-    EVP_KDF_CTX_free(ctx);
-    EVP_KDF_free(kdf);
-    return ok ? 0 : SG_ECRYPTO;
-}
-
 /* The file key and key check of a header's salt. */
 static int derive(const uint8_t key[SG_BAK_KEY_LEN], const uint8_t salt[16], uint8_t fkey[32],
                   uint8_t check[16])
 {
-    if (hkdf(key, salt, "sovgate-backup/1 data", fkey, 32) != 0)
+    if (sg_hkdf_sha256(key, SG_BAK_KEY_LEN, salt, 16, "sovgate-backup/1 data", fkey, 32) != 0)
         return SG_ECRYPTO;
     uint8_t c[32];
-    if (hkdf(key, salt, "sovgate-backup/1 check", c, 32) != 0)
+    if (sg_hkdf_sha256(key, SG_BAK_KEY_LEN, salt, 16, "sovgate-backup/1 check", c, 32) != 0)
         return SG_ECRYPTO;
     memcpy(check, c, 16);
     sg_secure_zero(c, sizeof(c));
@@ -221,7 +178,7 @@ static int w_emit(struct sg_bak_writer *w, bool final, struct sg_error *err)
     if (w->idx > UINT32_MAX)
         return sg_error_set(err, SG_ETOOBIG, "the archive has too many chunks");
     uint8_t chdr[CHDR], iv[12], aad[SG_BAK_HEADER + 8 + CHDR];
-    put32(chdr, (uint32_t)w->used);
+    sg_put_le32(chdr, (uint32_t)w->used);
     chdr[4] = final ? 1 : 0;
     chunk_iv(w->header, w->idx, iv);
     chunk_aad(w->header, w->idx, chdr, aad);
@@ -293,8 +250,8 @@ int sg_bak_writer_open(const struct sg_bak_writer_opts *o, struct sg_bak_writer 
         goto fail;
     }
     memcpy(w->header, MAGIC, 8);
-    put32(w->header + 8, 1);
-    put32(w->header + 12, chunk);
+    sg_put_le32(w->header + 8, 1);
+    sg_put_le32(w->header + 12, chunk);
     rc = SG_ECRYPTO;
     if (sg_random_bytes(w->header + 16, 16) != 0 || sg_random_bytes(w->header + 32, 8) != 0 ||
         derive(o->key, w->header + 16, w->fkey, check) != 0 ||
@@ -346,8 +303,8 @@ static int w_record_head(struct sg_bak_writer *w, char type, const char *path, u
     h[0] = (uint8_t)type;
     h[1] = (uint8_t)pl;
     h[2] = (uint8_t)(pl >> 8);
-    put32(h + 3, mode);
-    put64(h + 7, size);
+    sg_put_le32(h + 3, mode);
+    sg_put_le64(h + 7, size);
     int rc = w_put(w, h, RHDR, err);
     return rc ? rc : w_put(w, path, pl, err);
 }
@@ -556,8 +513,8 @@ static int p_start_record(struct rd *r, struct sg_error *err)
 {
     r->type = (char)r->tmp[0];
     size_t pl = (size_t)r->tmp[1] | (size_t)r->tmp[2] << 8;
-    r->mode = get32(r->tmp + 3);
-    r->size = get64(r->tmp + 7);
+    r->mode = sg_get_le32(r->tmp + 3);
+    r->size = sg_get_le64(r->tmp + 7);
     if (r->type == 'M') {
         if (pl != 0 || r->mode != 0)
             return sg_error_set(err, SG_EINVAL, "malformed manifest record");
@@ -815,11 +772,12 @@ int sg_bak_read(int fd, const uint8_t key[SG_BAK_KEY_LEN], const uint8_t pubkey[
     if (rc != 0)
         return rc;
     static const uint8_t zero8[8] = {0};
-    uint32_t chunk = get32(header + 12);
+    uint32_t chunk = sg_get_le32(header + 12);
     if (memcmp(header, MAGIC, 8) != 0)
         return sg_error_set(err, SG_EINVAL, "not a sovgate backup (bad magic)");
-    if (get32(header + 8) != 1)
-        return sg_error_set(err, SG_EINVAL, "unsupported backup version %u", get32(header + 8));
+    if (sg_get_le32(header + 8) != 1)
+        return sg_error_set(err, SG_EINVAL, "unsupported backup version %u",
+                            sg_get_le32(header + 8));
     if (chunk < SG_BAK_MIN_CHUNK || chunk > SG_BAK_MAX_CHUNK || memcmp(header + 56, zero8, 8))
         return sg_error_set(err, SG_EINVAL, "malformed backup header");
     uint64_t end = fsize - SG_BAK_TRAILER;
@@ -869,7 +827,7 @@ int sg_bak_read(int fd, const uint8_t key[SG_BAK_KEY_LEN], const uint8_t pubkey[
         }
         if ((rc = read_at(fd, chdr, CHDR, pos, err)) != 0)
             goto done;
-        uint32_t len = get32(chdr);
+        uint32_t len = sg_get_le32(chdr);
         uint8_t flags = chdr[4];
         final = flags == 1;
         if (flags > 1 || len > chunk || (!final && len != chunk) || idx > UINT32_MAX) {

@@ -2,10 +2,14 @@
 #include "core/crypto.h"
 #include "core/error.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+
+#include <string.h>
 
 void sg_sha256(const void *p, size_t n, uint8_t out[SG_SHA256_LEN])
 {
@@ -84,4 +88,21 @@ bool sg_ct_equal(const void *a, const void *b, size_t n)
 void sg_secure_zero(void *p, size_t n)
 {
     OPENSSL_cleanse(p, n);
+}
+
+int sg_hkdf_sha256(const uint8_t *key, size_t key_len, const uint8_t *salt, size_t salt_len,
+                   const char *info, uint8_t *out, size_t n)
+{
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    EVP_KDF_CTX *ctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+    EVP_KDF_free(kdf);
+    OSSL_PARAM ps[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)key, key_len),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, salt_len),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, strlen(info)),
+        OSSL_PARAM_construct_end()};
+    int ok = ctx && EVP_KDF_derive(ctx, out, n, ps) == 1;
+    EVP_KDF_CTX_free(ctx);
+    return ok ? 0 : SG_ECRYPTO;
 }

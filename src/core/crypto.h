@@ -22,6 +22,10 @@ int sg_hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t n);
 size_t sg_b64url_encode(const uint8_t *p, size_t n, char *out, size_t cap);
 /* Compares two equal-length byte strings in time independent of their content. */
 bool sg_ct_equal(const void *a, const void *b, size_t n);
+/* HKDF-SHA256 (RFC 5869) of `key` with `salt` and the text `info` into `out[0..n)`.
+ * Returns 0 or SG_ECRYPTO. */
+int sg_hkdf_sha256(const uint8_t *key, size_t key_len, const uint8_t *salt, size_t salt_len,
+                   const char *info, uint8_t *out, size_t n);
 /* Overwrites `n` bytes in a way the compiler cannot optimize away. */
 void sg_secure_zero(void *p, size_t n);
 

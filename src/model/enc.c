@@ -1,40 +1,14 @@
 /* Chunked AES-256-GCM for model weights (see enc.h). */
 #include "model/enc.h"
+#include "core/bytes.h"
 #include "core/crypto.h"
 #include "core/secret.h"
 
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
 
 static const char magic[8] = {'S', 'G', 'M', 'E', 'N', 'C', '0', '1'};
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
 
 bool sg_menc_is_encrypted(const uint8_t *p, size_t n)
 {
@@ -79,18 +53,8 @@ uint64_t sg_menc_encrypted_size(uint64_t size, uint32_t chunk)
 
 static int derive(struct sg_menc *m, const uint8_t master[SG_MENC_KEY_LEN], struct sg_error *err)
 {
-    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-    EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
-    EVP_KDF_free(kdf);
-    static const char info[] = "sovgate-model-encryption/1";
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)master, SG_MENC_KEY_LEN),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, m->header + 24, 16),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, sizeof(info) - 1),
-        OSSL_PARAM_construct_end()};
-    int ok = kctx && EVP_KDF_derive(kctx, m->key, SG_MENC_KEY_LEN, params) == 1;
-    EVP_KDF_CTX_free(kctx);
+    int ok = sg_hkdf_sha256(master, SG_MENC_KEY_LEN, m->header + 24, 16,
+                            "sovgate-model-encryption/1", m->key, SG_MENC_KEY_LEN) == 0;
     if (!ok)
         return sg_error_set(err, SG_ECRYPTO, "cannot derive the file key (HKDF)");
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
@@ -113,9 +77,9 @@ int sg_menc_seal_init(struct sg_menc *m, const uint8_t master[SG_MENC_KEY_LEN], 
     if (m->nchunks > UINT32_MAX)
         return sg_error_set(err, SG_ETOOBIG, "the model is too large for this chunk size");
     memcpy(m->header, magic, 8);
-    put32(m->header + 8, 1);
-    put32(m->header + 12, chunk);
-    put64(m->header + 16, size);
+    sg_put_le32(m->header + 8, 1);
+    sg_put_le32(m->header + 12, chunk);
+    sg_put_le64(m->header + 16, size);
     if (sg_random_bytes(m->header + 24, 24) != 0)
         return sg_error_set(err, SG_ECRYPTO, "no random bytes");
     return derive(m, master, err);
@@ -187,14 +151,14 @@ int sg_menc_open_init(struct sg_menc *m, const uint8_t master[SG_MENC_KEY_LEN],
     memset(m, 0, sizeof(*m));
     if (memcmp(header, magic, 8) != 0)
         return sg_error_set(err, SG_EINVAL, "not an encrypted model (no SGMENC01 header)");
-    if (get32(header + 8) != 1)
+    if (sg_get_le32(header + 8) != 1)
         return sg_error_set(err, SG_EINVAL, "unsupported encrypted model version %u",
-                            get32(header + 8));
+                            sg_get_le32(header + 8));
     static const uint8_t zero[16] = {0};
     if (memcmp(header + 48, zero, 16) != 0)
         return sg_error_set(err, SG_EINVAL, "damaged encryption header (reserved bytes)");
-    m->chunk = get32(header + 12);
-    m->size = get64(header + 16);
+    m->chunk = sg_get_le32(header + 12);
+    m->size = sg_get_le64(header + 16);
     if (m->chunk < SG_MENC_MIN_CHUNK || m->chunk > SG_MENC_MAX_CHUNK)
         return sg_error_set(err, SG_EINVAL, "damaged encryption header (chunk size %u)", m->chunk);
     if (m->size > (1ull << 50))
