@@ -158,6 +158,9 @@ void sg_req_fail(struct sg_req *r);
 void sg_req_release(struct sg_req *r);
 /* Headers every API response carries (x-request-id). */
 size_t sg_req_headers(struct sg_req *r, struct sg_http_out_header *h, size_t cap);
+/* Answers with the JSON object `o` (owned: released here) and `status`; NULL or a failed
+ * serialization answers 500 "Out of memory." instead. Finishes the request. */
+void sg_req_respond_json(struct sg_req *r, int status, json_t *o);
 
 /* The upstream relay (proxy.c): routes the request and answers it. */
 void sg_proxy_start(struct sg_req *r);

@@ -33,6 +33,22 @@ static void respond_json(struct sg_req *r, int status, const char *body, size_t 
     sg_http_respond(r->http, status, h, n, "application/json", body, len, false);
 }
 
+void sg_req_respond_json(struct sg_req *r, int status, json_t *o)
+{
+    struct sg_buf b;
+    sg_buf_init(&b, 256u << 20);
+    if (!o || sg_json_dump(o, &b) != 0) {
+        json_decref(o);
+        sg_buf_free(&b);
+        sg_api_error_set(&r->err, 500, "server_error", NULL, NULL, "Out of memory.");
+        sg_req_fail(r);
+        return;
+    }
+    json_decref(o);
+    respond_json(r, status, b.data, b.len);
+    sg_buf_free(&b);
+}
+
 /* Sends r->err. */
 static void send_error(struct sg_req *r)
 {
@@ -339,18 +355,7 @@ static void serve_models(struct sg_req *r)
         json_decref(o);
         o = d;
     }
-    struct sg_buf b;
-    sg_buf_init(&b, 16u << 20);
-    if (!o || sg_json_dump(o, &b) != 0) {
-        json_decref(o);
-        sg_buf_free(&b);
-        sg_api_error_set(&r->err, 500, "server_error", NULL, NULL, "Out of memory.");
-        sg_req_fail(r);
-        return;
-    }
-    json_decref(o);
-    respond_json(r, 200, b.data, b.len);
-    sg_buf_free(&b);
+    sg_req_respond_json(r, 200, o);
 }
 
 static void serve_metrics(struct sg_req *r)

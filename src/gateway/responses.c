@@ -342,24 +342,6 @@ static void not_found(struct sg_req *r)
     sg_req_fail(r);
 }
 
-static void respond(struct sg_req *r, json_t *o)
-{
-    struct sg_buf b;
-    sg_buf_init(&b, 256u << 20);
-    if (!o || sg_json_dump(o, &b) != 0) {
-        json_decref(o);
-        sg_buf_free(&b);
-        sg_api_error_set(&r->err, 500, "server_error", NULL, NULL, "Out of memory.");
-        sg_req_fail(r);
-        return;
-    }
-    json_decref(o);
-    struct sg_http_out_header h[4];
-    size_t n = sg_req_headers(r, h, 4);
-    sg_http_respond(r->http, 200, h, n, "application/json", b.data, b.len, false);
-    sg_buf_free(&b);
-}
-
 /* Restores the surrogates of a stored Response object in place. */
 static int restore_response(struct sg_req *r, json_t *resp, const json_t *map)
 {
@@ -429,8 +411,9 @@ void sg_responses_serve(struct sg_req *r)
             not_found(r);
             return;
         }
-        respond(r, json_pack("{s:s,s:s,s:b}", "id", r->path_model, "object", "response.deleted",
-                             "deleted", 1));
+        sg_req_respond_json(r, 200,
+                            json_pack("{s:s,s:s,s:b}", "id", r->path_model, "object",
+                                      "response.deleted", "deleted", 1));
         return;
     }
     json_t *rec = load(r, r->path_model);
@@ -450,5 +433,5 @@ void sg_responses_serve(struct sg_req *r)
         sg_req_fail(r);
         return;
     }
-    respond(r, resp);
+    sg_req_respond_json(r, 200, resp);
 }
