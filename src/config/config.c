@@ -298,6 +298,8 @@ static void load_backend(struct cfg_ld *l, yaml_node_t *n, const char *path,
         } else if (strcmp(k, "pin_sha256") == 0) {
             size_t np = 0;
             const char **pins = cfg_str_list(l, v, kp, &np);
+            /* a repeated key (reported elsewhere) replaces the list: count from zero */
+            b->npins = 0;
             b->pins = sg_arena_calloc(l->a, (np ? np : 1) * 32);
             for (size_t i = 0; b->pins && i < np; i++) {
                 unsigned char raw[48];
