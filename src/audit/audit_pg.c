@@ -8,6 +8,7 @@
  * instance by instance, through the same streaming verifier. */
 #include "audit/audit_int.h"
 #include "core/buf.h"
+#include "core/dynlib.h"
 #include "core/log.h"
 
 #include <errno.h>
@@ -20,6 +21,51 @@
 #include <time.h>
 
 #include <libpq-fe.h>
+
+/* libpq, opened when a replica is configured or verified (core/dynlib.h): a gateway
+ * without PostgreSQL never maps it. */
+static struct {
+    __typeof__(PQclear) *PQclear;
+    __typeof__(PQconnectdbParams) *PQconnectdbParams;
+    __typeof__(PQerrorMessage) *PQerrorMessage;
+    __typeof__(PQexec) *PQexec;
+    __typeof__(PQexecParams) *PQexecParams;
+    __typeof__(PQfinish) *PQfinish;
+    __typeof__(PQgetResult) *PQgetResult;
+    __typeof__(PQgetisnull) *PQgetisnull;
+    __typeof__(PQgetlength) *PQgetlength;
+    __typeof__(PQgetvalue) *PQgetvalue;
+    __typeof__(PQntuples) *PQntuples;
+    __typeof__(PQputCopyData) *PQputCopyData;
+    __typeof__(PQputCopyEnd) *PQputCopyEnd;
+    __typeof__(PQresultErrorMessage) *PQresultErrorMessage;
+    __typeof__(PQresultStatus) *PQresultStatus;
+    __typeof__(PQsetNoticeProcessor) *PQsetNoticeProcessor;
+    __typeof__(PQstatus) *PQstatus;
+    __typeof__(PQtransactionStatus) *PQtransactionStatus;
+} pq;
+#define PQ_SYM(f)                                                                                  \
+    {                                                                                              \
+#f, &pq.f                                                                                  \
+    }
+static const struct sg_dynsym pq_syms[] = {
+    PQ_SYM(PQclear),        PQ_SYM(PQconnectdbParams),
+    PQ_SYM(PQerrorMessage), PQ_SYM(PQexec),
+    PQ_SYM(PQexecParams),   PQ_SYM(PQfinish),
+    PQ_SYM(PQgetResult),    PQ_SYM(PQgetisnull),
+    PQ_SYM(PQgetlength),    PQ_SYM(PQgetvalue),
+    PQ_SYM(PQntuples),      PQ_SYM(PQputCopyData),
+    PQ_SYM(PQputCopyEnd),   PQ_SYM(PQresultErrorMessage),
+    PQ_SYM(PQresultStatus), PQ_SYM(PQsetNoticeProcessor),
+    PQ_SYM(PQstatus),       PQ_SYM(PQtransactionStatus),
+};
+static struct sg_dynlib pq_lib = {"libpq.so.5",
+                                  "libpq5",
+                                  pq_syms,
+                                  sizeof(pq_syms) / sizeof(pq_syms[0]),
+                                  PTHREAD_MUTEX_INITIALIZER,
+                                  false,
+                                  ""};
 
 #define PG_BATCH 2000
 #define PG_BACKOFF_MAX_MS 30000
@@ -75,29 +121,29 @@ static PGconn *pg_connect(const char *conninfo)
     /* connect_timeout first: the operator's connection string overrides it. */
     const char *keys[] = {"connect_timeout", "dbname", NULL};
     const char *vals[] = {"5", conninfo, NULL};
-    PGconn *c = PQconnectdbParams(keys, vals, 1);
+    PGconn *c = pq.PQconnectdbParams(keys, vals, 1);
     if (c)
-        PQsetNoticeProcessor(c, quiet, NULL);
+        pq.PQsetNoticeProcessor(c, quiet, NULL);
     return c;
 }
 
 /* Copies the server's message (first line only, bounded) for logs and errors. */
 static void pg_msg(char *out, size_t cap, PGconn *c, const PGresult *r)
 {
-    const char *m = r ? PQresultErrorMessage(r) : NULL;
+    const char *m = r ? pq.PQresultErrorMessage(r) : NULL;
     if (!m || !*m)
-        m = c ? PQerrorMessage(c) : "no connection";
+        m = c ? pq.PQerrorMessage(c) : "no connection";
     size_t n = strcspn(m, "\r\n");
     snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), m);
 }
 
 static bool exec_ok(PGconn *c, const char *sql, char *err, size_t cap)
 {
-    PGresult *r = PQexec(c, sql);
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    PGresult *r = pq.PQexec(c, sql);
+    bool ok = pq.PQresultStatus(r) == PGRES_COMMAND_OK || pq.PQresultStatus(r) == PGRES_TUPLES_OK;
     if (!ok && err && cap)
         pg_msg(err, cap, c, r);
-    PQclear(r);
+    pq.PQclear(r);
     return ok;
 }
 
@@ -127,7 +173,7 @@ static uint64_t be64(const char *p)
 static void pg_drop(struct sg_audit_pg *p)
 {
     if (p->conn)
-        PQfinish(p->conn);
+        pq.PQfinish(p->conn);
     p->conn = NULL;
     p->synced = false;
 }
@@ -137,7 +183,7 @@ static int fail(struct sg_audit_pg *p, const PGresult *r, const char *what)
     char m[SG_ERROR_MSG_MAX - 64];
     pg_msg(m, sizeof(m), p->conn, r);
     snprintf(p->errmsg, sizeof(p->errmsg), "%s: %s", what, m);
-    if (p->conn && PQtransactionStatus(p->conn) == PQTRANS_INERROR)
+    if (p->conn && pq.PQtransactionStatus(p->conn) == PQTRANS_INERROR)
         exec_ok(p->conn, "ROLLBACK", NULL, 0);
     pg_drop(p);
     atomic_store(&p->healthy, false);
@@ -148,35 +194,35 @@ static int fail(struct sg_audit_pg *p, const PGresult *r, const char *what)
 static int sync_state(struct sg_audit_pg *p)
 {
     const char *params[1] = {p->instance};
-    PGresult *r = PQexecParams(p->conn,
-                               "SELECT seq, hash FROM sovgate_audit_records WHERE instance = $1 "
-                               "ORDER BY seq DESC LIMIT 1",
-                               1, NULL, params, NULL, NULL, 1);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    PGresult *r = pq.PQexecParams(p->conn,
+                                  "SELECT seq, hash FROM sovgate_audit_records WHERE instance = $1 "
+                                  "ORDER BY seq DESC LIMIT 1",
+                                  1, NULL, params, NULL, NULL, 1);
+    if (pq.PQresultStatus(r) != PGRES_TUPLES_OK) {
         int rc = fail(p, r, "reading the shared trail");
-        PQclear(r);
+        pq.PQclear(r);
         return rc;
     }
     uint64_t seq = 0;
     uint8_t hash[SG_SHA256_LEN] = {0};
-    bool have = PQntuples(r) == 1 && PQgetlength(r, 0, 0) == 8;
+    bool have = pq.PQntuples(r) == 1 && pq.PQgetlength(r, 0, 0) == 8;
     if (have) {
-        seq = be64(PQgetvalue(r, 0, 0));
-        if (PQgetlength(r, 0, 1) == SG_SHA256_LEN)
-            memcpy(hash, PQgetvalue(r, 0, 1), SG_SHA256_LEN);
+        seq = be64(pq.PQgetvalue(r, 0, 0));
+        if (pq.PQgetlength(r, 0, 1) == SG_SHA256_LEN)
+            memcpy(hash, pq.PQgetvalue(r, 0, 1), SG_SHA256_LEN);
     }
-    PQclear(r);
-    r = PQexecParams(p->conn,
-                     "SELECT coalesce(max(seq), 0)::bigint FROM sovgate_audit_checkpoints "
-                     "WHERE instance = $1",
-                     1, NULL, params, NULL, NULL, 1);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQgetlength(r, 0, 0) != 8) {
+    pq.PQclear(r);
+    r = pq.PQexecParams(p->conn,
+                        "SELECT coalesce(max(seq), 0)::bigint FROM sovgate_audit_checkpoints "
+                        "WHERE instance = $1",
+                        1, NULL, params, NULL, NULL, 1);
+    if (pq.PQresultStatus(r) != PGRES_TUPLES_OK || pq.PQgetlength(r, 0, 0) != 8) {
         int rc = fail(p, r, "reading the shared trail");
-        PQclear(r);
+        pq.PQclear(r);
         return rc;
     }
-    p->pg_cp = be64(PQgetvalue(r, 0, 0));
-    PQclear(r);
+    p->pg_cp = be64(pq.PQgetvalue(r, 0, 0));
+    pq.PQclear(r);
 
     struct sg_audit_vcp anchor;
     struct sg_error err = {0};
@@ -220,17 +266,18 @@ static int sync_state(struct sg_audit_pg *p)
                             anchor.seq ? anchor.ts : NULL,
                             anchor.seq && anchor.sig_len ? sig : NULL,
                             anchor.seq && anchor.key_id[0] ? anchor.key_id : NULL};
-        r = PQexecParams(p->conn,
-                         "INSERT INTO sovgate_audit_instances (instance, anchor_seq, anchor_hash,"
-                         " anchor_ts, anchor_signature, anchor_key_id) VALUES ($1, $2, $3, $4, "
-                         "$5, $6) ON CONFLICT (instance) DO NOTHING",
-                         6, NULL, v, NULL, NULL, 0);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        r = pq.PQexecParams(
+            p->conn,
+            "INSERT INTO sovgate_audit_instances (instance, anchor_seq, anchor_hash,"
+            " anchor_ts, anchor_signature, anchor_key_id) VALUES ($1, $2, $3, $4, "
+            "$5, $6) ON CONFLICT (instance) DO NOTHING",
+            6, NULL, v, NULL, NULL, 0);
+        if (pq.PQresultStatus(r) != PGRES_COMMAND_OK) {
             int rc = fail(p, r, "registering the instance");
-            PQclear(r);
+            pq.PQclear(r);
             return rc;
         }
-        PQclear(r);
+        pq.PQclear(r);
         seq = anchor.seq;
     }
     if (seq < anchor.seq) {
@@ -273,18 +320,19 @@ static int copy_bytea(struct sg_buf *b, const void *p, size_t n)
 
 static bool copy_send(struct sg_audit_pg *p, const char *sql, const char *data, size_t len)
 {
-    PGresult *r = PQexec(p->conn, sql);
-    bool ok = PQresultStatus(r) == PGRES_COPY_IN;
-    PQclear(r);
+    PGresult *r = pq.PQexec(p->conn, sql);
+    bool ok = pq.PQresultStatus(r) == PGRES_COPY_IN;
+    pq.PQclear(r);
     if (!ok)
         return false;
-    if ((len && PQputCopyData(p->conn, data, (int)len) != 1) || PQputCopyEnd(p->conn, NULL) != 1)
+    if ((len && pq.PQputCopyData(p->conn, data, (int)len) != 1) ||
+        pq.PQputCopyEnd(p->conn, NULL) != 1)
         return false;
-    r = PQgetResult(p->conn);
-    ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    while ((r = PQgetResult(p->conn)))
-        PQclear(r);
+    r = pq.PQgetResult(p->conn);
+    ok = pq.PQresultStatus(r) == PGRES_COMMAND_OK;
+    pq.PQclear(r);
+    while ((r = pq.PQgetResult(p->conn)))
+        pq.PQclear(r);
     return ok;
 }
 
@@ -417,7 +465,7 @@ static int round_once(struct sg_audit_pg *p)
     }
     if (!p->conn) {
         p->conn = pg_connect(p->conninfo);
-        if (!p->conn || PQstatus(p->conn) != CONNECTION_OK)
+        if (!p->conn || pq.PQstatus(p->conn) != CONNECTION_OK)
             return fail(p, NULL, "connecting");
         if (!ensure_schema(p->conn, p->errmsg, sizeof(p->errmsg))) {
             pg_drop(p);
@@ -495,6 +543,9 @@ int sg_audit_pg_start(const char *conninfo, const char *path, const char *instan
                       struct sg_audit_pg **out, struct sg_error *err)
 {
     *out = NULL;
+    int rc = sg_dynlib_open(&pq_lib, err);
+    if (rc)
+        return rc;
     struct sg_audit_pg *p = calloc(1, sizeof(*p));
     if (!p || !(p->conninfo = strdup(conninfo)) || !(p->path = strdup(path))) {
         if (p)
@@ -573,110 +624,112 @@ static int verify_instance(PGconn *c, const char *instance, const uint8_t *pubke
     struct sg_audit_vcp anchor = {0}, *cps = NULL;
     size_t ncps = 0;
     int rc = 0;
-    PGresult *r = PQexecParams(c,
-                               "SELECT anchor_seq, anchor_hash, anchor_ts, anchor_signature, "
-                               "anchor_key_id FROM sovgate_audit_instances WHERE instance = $1",
-                               1, NULL, params, NULL, NULL, 1);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    PGresult *r = pq.PQexecParams(c,
+                                  "SELECT anchor_seq, anchor_hash, anchor_ts, anchor_signature, "
+                                  "anchor_key_id FROM sovgate_audit_instances WHERE instance = $1",
+                                  1, NULL, params, NULL, NULL, 1);
+    if (pq.PQresultStatus(r) != PGRES_TUPLES_OK) {
         char m[160];
         pg_msg(m, sizeof(m), c, r);
-        PQclear(r);
+        pq.PQclear(r);
         return sg_error_set(err, SG_EIO, "PostgreSQL: %s", m);
     }
-    if (PQntuples(r) == 1 && PQgetlength(r, 0, 0) == 8 && be64(PQgetvalue(r, 0, 0)) > 0) {
-        anchor.seq = be64(PQgetvalue(r, 0, 0));
-        if (PQgetlength(r, 0, 1) == SG_SHA256_LEN) {
-            memcpy(anchor.hash, PQgetvalue(r, 0, 1), SG_SHA256_LEN);
+    if (pq.PQntuples(r) == 1 && pq.PQgetlength(r, 0, 0) == 8 && be64(pq.PQgetvalue(r, 0, 0)) > 0) {
+        anchor.seq = be64(pq.PQgetvalue(r, 0, 0));
+        if (pq.PQgetlength(r, 0, 1) == SG_SHA256_LEN) {
+            memcpy(anchor.hash, pq.PQgetvalue(r, 0, 1), SG_SHA256_LEN);
             anchor.hash_len = SG_SHA256_LEN;
         }
         snprintf(anchor.ts, sizeof(anchor.ts), "%.*s",
-                 PQgetlength(r, 0, 2) < 40 ? PQgetlength(r, 0, 2) : 0, PQgetvalue(r, 0, 2));
-        if (PQgetlength(r, 0, 3) > 0) {
-            size_t n = (size_t)PQgetlength(r, 0, 3);
-            memcpy(anchor.sig, PQgetvalue(r, 0, 3), n < SG_AUDIT_SIG_LEN ? n : SG_AUDIT_SIG_LEN);
+                 pq.PQgetlength(r, 0, 2) < 40 ? pq.PQgetlength(r, 0, 2) : 0,
+                 pq.PQgetvalue(r, 0, 2));
+        if (pq.PQgetlength(r, 0, 3) > 0) {
+            size_t n = (size_t)pq.PQgetlength(r, 0, 3);
+            memcpy(anchor.sig, pq.PQgetvalue(r, 0, 3), n < SG_AUDIT_SIG_LEN ? n : SG_AUDIT_SIG_LEN);
             anchor.sig_len = n;
         }
         snprintf(anchor.key_id, sizeof(anchor.key_id), "%.*s",
-                 PQgetlength(r, 0, 4) < SG_AUDIT_KEY_ID_STR ? PQgetlength(r, 0, 4) : 0,
-                 PQgetvalue(r, 0, 4));
+                 pq.PQgetlength(r, 0, 4) < SG_AUDIT_KEY_ID_STR ? pq.PQgetlength(r, 0, 4) : 0,
+                 pq.PQgetvalue(r, 0, 4));
     }
-    PQclear(r);
-    r = PQexecParams(c,
-                     "SELECT seq, hash, ts, signature, key_id FROM sovgate_audit_checkpoints "
-                     "WHERE instance = $1 ORDER BY seq",
-                     1, NULL, params, NULL, NULL, 1);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        PQclear(r);
+    pq.PQclear(r);
+    r = pq.PQexecParams(c,
+                        "SELECT seq, hash, ts, signature, key_id FROM sovgate_audit_checkpoints "
+                        "WHERE instance = $1 ORDER BY seq",
+                        1, NULL, params, NULL, NULL, 1);
+    if (pq.PQresultStatus(r) != PGRES_TUPLES_OK) {
+        pq.PQclear(r);
         return sg_error_set(err, SG_EIO, "PostgreSQL: cannot read checkpoints");
     }
-    ncps = (size_t)PQntuples(r);
+    ncps = (size_t)pq.PQntuples(r);
     cps = calloc(ncps ? ncps : 1, sizeof(*cps));
     if (!cps) {
-        PQclear(r);
+        pq.PQclear(r);
         return sg_error_set(err, SG_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < ncps; i++) {
         struct sg_audit_vcp *cp = &cps[i];
         int row = (int)i;
-        cp->seq = PQgetlength(r, row, 0) == 8 ? be64(PQgetvalue(r, row, 0)) : 0;
-        if (PQgetlength(r, row, 1) == SG_SHA256_LEN) {
-            memcpy(cp->hash, PQgetvalue(r, row, 1), SG_SHA256_LEN);
+        cp->seq = pq.PQgetlength(r, row, 0) == 8 ? be64(pq.PQgetvalue(r, row, 0)) : 0;
+        if (pq.PQgetlength(r, row, 1) == SG_SHA256_LEN) {
+            memcpy(cp->hash, pq.PQgetvalue(r, row, 1), SG_SHA256_LEN);
             cp->hash_len = SG_SHA256_LEN;
         }
         snprintf(cp->ts, sizeof(cp->ts), "%.*s",
-                 PQgetlength(r, row, 2) < 40 ? PQgetlength(r, row, 2) : 0, PQgetvalue(r, row, 2));
-        if (!PQgetisnull(r, row, 3) && PQgetlength(r, row, 3) > 0) {
-            size_t n = (size_t)PQgetlength(r, row, 3);
-            memcpy(cp->sig, PQgetvalue(r, row, 3), n < SG_AUDIT_SIG_LEN ? n : SG_AUDIT_SIG_LEN);
+                 pq.PQgetlength(r, row, 2) < 40 ? pq.PQgetlength(r, row, 2) : 0,
+                 pq.PQgetvalue(r, row, 2));
+        if (!pq.PQgetisnull(r, row, 3) && pq.PQgetlength(r, row, 3) > 0) {
+            size_t n = (size_t)pq.PQgetlength(r, row, 3);
+            memcpy(cp->sig, pq.PQgetvalue(r, row, 3), n < SG_AUDIT_SIG_LEN ? n : SG_AUDIT_SIG_LEN);
             cp->sig_len = n;
         }
         snprintf(cp->key_id, sizeof(cp->key_id), "%.*s",
-                 PQgetlength(r, row, 4) < SG_AUDIT_KEY_ID_STR ? PQgetlength(r, row, 4) : 0,
-                 PQgetvalue(r, row, 4));
+                 pq.PQgetlength(r, row, 4) < SG_AUDIT_KEY_ID_STR ? pq.PQgetlength(r, row, 4) : 0,
+                 pq.PQgetvalue(r, row, 4));
     }
-    PQclear(r);
+    pq.PQclear(r);
     struct sg_audit_verifier v;
     if ((rc = sg_audit_verifier_begin(&v, pubkey, &anchor, cps, ncps, rep, where, err)))
         goto out;
-    r = PQexecParams(c,
-                     "DECLARE sg_audit_rows NO SCROLL CURSOR FOR SELECT seq, ts, content, hash "
-                     "FROM sovgate_audit_records WHERE instance = $1 ORDER BY seq",
-                     1, NULL, params, NULL, NULL, 1);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        PQclear(r);
+    r = pq.PQexecParams(c,
+                        "DECLARE sg_audit_rows NO SCROLL CURSOR FOR SELECT seq, ts, content, hash "
+                        "FROM sovgate_audit_records WHERE instance = $1 ORDER BY seq",
+                        1, NULL, params, NULL, NULL, 1);
+    if (pq.PQresultStatus(r) != PGRES_COMMAND_OK) {
+        pq.PQclear(r);
         rc = sg_error_set(err, SG_EIO, "PostgreSQL: cannot read records");
         goto out;
     }
-    PQclear(r);
+    pq.PQclear(r);
     for (;;) {
-        r = PQexecParams(c, "FETCH 5000 FROM sg_audit_rows", 0, NULL, NULL, NULL, NULL, 1);
-        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-            PQclear(r);
+        r = pq.PQexecParams(c, "FETCH 5000 FROM sg_audit_rows", 0, NULL, NULL, NULL, NULL, 1);
+        if (pq.PQresultStatus(r) != PGRES_TUPLES_OK) {
+            pq.PQclear(r);
             rc = sg_error_set(err, SG_EIO, "PostgreSQL: cannot read records");
             break;
         }
-        int n = PQntuples(r);
+        int n = pq.PQntuples(r);
         for (int i = 0; i < n && !rc; i++) {
             char ts[SG_AUDIT_TS_LEN + 8];
             snprintf(ts, sizeof(ts), "%.*s",
-                     PQgetlength(r, i, 1) < (int)sizeof(ts) ? PQgetlength(r, i, 1) : 0,
-                     PQgetvalue(r, i, 1));
+                     pq.PQgetlength(r, i, 1) < (int)sizeof(ts) ? pq.PQgetlength(r, i, 1) : 0,
+                     pq.PQgetvalue(r, i, 1));
             struct sg_audit_row row = {
-                .seq = PQgetlength(r, i, 0) == 8 ? be64(PQgetvalue(r, i, 0)) : 0,
+                .seq = pq.PQgetlength(r, i, 0) == 8 ? be64(pq.PQgetvalue(r, i, 0)) : 0,
                 .ts = ts,
-                .content = PQgetvalue(r, i, 2),
-                .len = (size_t)PQgetlength(r, i, 2),
-                .hash = (const uint8_t *)PQgetvalue(r, i, 3),
-                .hash_len = (size_t)PQgetlength(r, i, 3),
+                .content = pq.PQgetvalue(r, i, 2),
+                .len = (size_t)pq.PQgetlength(r, i, 2),
+                .hash = (const uint8_t *)pq.PQgetvalue(r, i, 3),
+                .hash_len = (size_t)pq.PQgetlength(r, i, 3),
             };
             rc = sg_audit_verifier_record(&v, &row, err);
         }
-        PQclear(r);
+        pq.PQclear(r);
         if (rc || n == 0)
             break;
     }
-    r = PQexec(c, "CLOSE sg_audit_rows");
-    PQclear(r);
+    r = pq.PQexec(c, "CLOSE sg_audit_rows");
+    pq.PQclear(r);
     if (!rc)
         rc = sg_audit_verifier_end(&v, err);
 out:
@@ -694,42 +747,46 @@ int sg_audit_verify_pg(const char *conninfo, const char *instance, const uint8_t
     memset(rep, 0, sizeof(*rep));
     if (instances)
         *instances = 0;
+    int rc = sg_dynlib_open(&pq_lib, err);
+    if (rc)
+        return rc;
     PGconn *c = pg_connect(conninfo);
-    if (!c || PQstatus(c) != CONNECTION_OK) {
+    if (!c || pq.PQstatus(c) != CONNECTION_OK) {
         char m[160];
         pg_msg(m, sizeof(m), c, NULL);
-        PQfinish(c);
+        pq.PQfinish(c);
         return sg_error_set(err, SG_EUNAVAIL, "cannot connect to PostgreSQL: %s", m);
     }
     char m[160];
-    int rc = 0;
+    rc = 0;
     /* One snapshot for the whole check while gateways go on writing. */
     if (!exec_ok(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", m, sizeof(m))) {
-        PQfinish(c);
+        pq.PQfinish(c);
         return sg_error_set(err, SG_EIO, "PostgreSQL: %s", m);
     }
     const char *params[1] = {instance};
     PGresult *r =
-        instance ? PQexecParams(c,
-                                "SELECT instance FROM sovgate_audit_instances WHERE instance = $1 "
-                                "UNION SELECT DISTINCT instance FROM sovgate_audit_records WHERE "
-                                "instance = $1",
-                                1, NULL, params, NULL, NULL, 0)
-                 : PQexec(c, "SELECT instance FROM sovgate_audit_instances UNION SELECT DISTINCT "
-                             "instance FROM sovgate_audit_records ORDER BY 1");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        instance
+            ? pq.PQexecParams(c,
+                              "SELECT instance FROM sovgate_audit_instances WHERE instance = $1 "
+                              "UNION SELECT DISTINCT instance FROM sovgate_audit_records WHERE "
+                              "instance = $1",
+                              1, NULL, params, NULL, NULL, 0)
+            : pq.PQexec(c, "SELECT instance FROM sovgate_audit_instances UNION SELECT DISTINCT "
+                           "instance FROM sovgate_audit_records ORDER BY 1");
+    if (pq.PQresultStatus(r) != PGRES_TUPLES_OK) {
         pg_msg(m, sizeof(m), c, r);
         rc = sg_error_set(err, SG_EIO, "PostgreSQL: %s", m);
-    } else if (instance && PQntuples(r) == 0) {
+    } else if (instance && pq.PQntuples(r) == 0) {
         rc = sg_error_set(err, SG_ENOTFOUND, "PostgreSQL has no instance %.20s", instance);
     }
-    for (int i = 0; !rc && i < PQntuples(r); i++) {
-        rc = verify_instance(c, PQgetvalue(r, i, 0), pubkey, rep, err);
+    for (int i = 0; !rc && i < pq.PQntuples(r); i++) {
+        rc = verify_instance(c, pq.PQgetvalue(r, i, 0), pubkey, rep, err);
         if (!rc && instances)
             (*instances)++;
     }
-    PQclear(r);
+    pq.PQclear(r);
     exec_ok(c, "COMMIT", m, sizeof(m));
-    PQfinish(c);
+    pq.PQfinish(c);
     return rc;
 }

@@ -1,5 +1,6 @@
 /* Push and pull of store models through an OCI registry (see oci.h), with libcurl. */
 #include "model/oci.h"
+#include "core/dynlib.h"
 #include "core/secret.h"
 #include "model/model_int.h"
 
@@ -13,8 +14,44 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* the type-checking macros of curl/typecheck-gcc.h would expand cu.curl_easy_setopt(...) */
+#define CURL_DISABLE_TYPECHECK
 #include <curl/curl.h>
 #include <openssl/evp.h>
+
+/* libcurl, opened when a registry is first contacted (core/dynlib.h): a gateway process
+ * that never pushes or pulls a model never maps it. */
+static struct {
+    __typeof__(curl_easy_cleanup) *curl_easy_cleanup;
+    __typeof__(curl_easy_escape) *curl_easy_escape;
+    __typeof__(curl_easy_getinfo) *curl_easy_getinfo;
+    __typeof__(curl_easy_init) *curl_easy_init;
+    __typeof__(curl_easy_perform) *curl_easy_perform;
+    __typeof__(curl_easy_reset) *curl_easy_reset;
+    __typeof__(curl_easy_setopt) *curl_easy_setopt;
+    __typeof__(curl_easy_strerror) *curl_easy_strerror;
+    __typeof__(curl_free) *curl_free;
+    __typeof__(curl_global_init) *curl_global_init;
+    __typeof__(curl_slist_append) *curl_slist_append;
+    __typeof__(curl_slist_free_all) *curl_slist_free_all;
+} cu;
+#define CU_SYM(f)                                                                                  \
+    {                                                                                              \
+#f, &cu.f                                                                                  \
+    }
+static const struct sg_dynsym cu_syms[] = {
+    CU_SYM(curl_easy_cleanup), CU_SYM(curl_easy_escape),   CU_SYM(curl_easy_getinfo),
+    CU_SYM(curl_easy_init),    CU_SYM(curl_easy_perform),  CU_SYM(curl_easy_reset),
+    CU_SYM(curl_easy_setopt),  CU_SYM(curl_easy_strerror), CU_SYM(curl_free),
+    CU_SYM(curl_global_init),  CU_SYM(curl_slist_append),  CU_SYM(curl_slist_free_all),
+};
+static struct sg_dynlib cu_lib = {"libcurl.so.4",
+                                  "libcurl4",
+                                  cu_syms,
+                                  sizeof(cu_syms) / sizeof(cu_syms[0]),
+                                  PTHREAD_MUTEX_INITIALIZER,
+                                  false,
+                                  ""};
 
 #define MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define MT_CONFIG "application/vnd.sovgate.model.manifest.v1+json"
@@ -154,7 +191,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
     size_t len = size * n;
     if (r->fd >= 0) {
         long st = 0;
-        curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &st);
+        cu.curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &st);
         if (st != 200 && st != 206)
             return len; /* an error's body never goes into the download */
         if (r->written + len > r->cap) {
@@ -193,15 +230,15 @@ static void resp_init(struct resp *r, size_t max)
 /* The TLS, timeout and protocol settings of every request. */
 static void tls_opts(struct oci *c, CURL *h)
 {
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    cu.curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+    cu.curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    cu.curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    cu.curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     if (c->ca)
-        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+        cu.curl_easy_setopt(h, CURLOPT_CAINFO, c->ca);
+    cu.curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    cu.curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    cu.curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
 }
 
 /* One parameter of a WWW-Authenticate challenge: key="value". */
@@ -241,28 +278,28 @@ static int fetch_token(struct oci *c, const char *www)
     challenge_param(www, "service", service, sizeof(service));
     challenge_param(www, "scope", scope, sizeof(scope));
     CURL *h = c->h;
-    curl_easy_reset(h);
-    char *es = curl_easy_escape(h, service, 0), *esc = curl_easy_escape(h, scope, 0);
+    cu.curl_easy_reset(h);
+    char *es = cu.curl_easy_escape(h, service, 0), *esc = cu.curl_easy_escape(h, scope, 0);
     snprintf(url, sizeof(url), "%s%sservice=%s%s%s", realm, strchr(realm, '?') ? "&" : "?",
              es ? es : "", scope[0] ? "&scope=" : "", scope[0] && esc ? esc : "");
-    curl_free(es);
-    curl_free(esc);
+    cu.curl_free(es);
+    cu.curl_free(esc);
     struct resp r;
     resp_init(&r, 64 * 1024);
     tls_opts(c, h);
-    curl_easy_setopt(h, CURLOPT_URL, url);
+    cu.curl_easy_setopt(h, CURLOPT_URL, url);
     if (c->userpwd) {
-        curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        curl_easy_setopt(h, CURLOPT_USERPWD, c->userpwd);
+        cu.curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        cu.curl_easy_setopt(h, CURLOPT_USERPWD, c->userpwd);
     }
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_token);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
-    CURLcode cc = curl_easy_perform(h);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
+    cu.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_token);
+    cu.curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
+    CURLcode cc = cu.curl_easy_perform(h);
+    cu.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
     int rc = 0;
     if (cc != CURLE_OK)
         rc = sg_error_set(c->err, SG_EUNAVAIL, "token service of %s: %s", c->r.host,
-                          curl_easy_strerror(cc));
+                          cu.curl_easy_strerror(cc));
     else if (r.status == 401 || r.status == 403)
         rc = sg_error_set(c->err, SG_EDENIED,
                           "registry %s: authentication failed at its token service (HTTP %ld): "
@@ -320,7 +357,7 @@ static int request_once(struct oci *c, const char *method, const char *url, cons
         return sg_error_set(c->err, SG_EPROTO, "the registry sent us to another origin: %.120s",
                             url);
     CURL *h = c->h;
-    curl_easy_reset(h);
+    cu.curl_easy_reset(h);
     r->h = h;
     struct curl_slist *hd = NULL;
     char line[256];
@@ -329,48 +366,48 @@ static int request_once(struct oci *c, const char *method, const char *url, cons
         char *ah = malloc(n);
         if (ah) {
             snprintf(ah, n, "Authorization: Bearer %s", c->bearer);
-            hd = curl_slist_append(hd, ah);
+            hd = cu.curl_slist_append(hd, ah);
             sg_secure_zero(ah, n);
             free(ah);
         }
     }
     if (ctype) {
         snprintf(line, sizeof(line), "Content-Type: %s", ctype);
-        hd = curl_slist_append(hd, line);
+        hd = cu.curl_slist_append(hd, line);
     }
     if (accept) {
         snprintf(line, sizeof(line), "Accept: %s", accept);
-        hd = curl_slist_append(hd, line);
+        hd = cu.curl_slist_append(hd, line);
     }
     if (range) {
         snprintf(line, sizeof(line), "%s", range);
-        hd = curl_slist_append(hd, line);
+        hd = cu.curl_slist_append(hd, line);
     }
-    curl_easy_setopt(h, CURLOPT_URL, url);
+    cu.curl_easy_setopt(h, CURLOPT_URL, url);
     tls_opts(c, h);
     if (c->userpwd && !c->bearer) {
-        curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        curl_easy_setopt(h, CURLOPT_USERPWD, c->userpwd);
+        cu.curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        cu.curl_easy_setopt(h, CURLOPT_USERPWD, c->userpwd);
     }
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L); /* stalled for 60 s: give up */
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    cu.curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L); /* stalled for 60 s: give up */
+    cu.curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+    cu.curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
+    cu.curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    cu.curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+    cu.curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    cu.curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
     if (strcmp(method, "HEAD") == 0)
-        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+        cu.curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     else if (strcmp(method, "GET") != 0)
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+        cu.curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     if (body || strcmp(method, "PUT") == 0 || strcmp(method, "POST") == 0 ||
         strcmp(method, "PATCH") == 0) {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
+        cu.curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+        cu.curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
     }
-    CURLcode cc = curl_easy_perform(h);
-    curl_slist_free_all(hd);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+    CURLcode cc = cu.curl_easy_perform(h);
+    cu.curl_slist_free_all(hd);
+    cu.curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
     if (r->too_big)
         return sg_error_set(c->err, SG_EPROTO,
                             "the registry's answer to %s is larger than "
@@ -380,7 +417,7 @@ static int request_once(struct oci *c, const char *method, const char *url, cons
         return sg_error_set(c->err, SG_EIO, "cannot write the download: %s", strerror(errno));
     if (cc != CURLE_OK)
         return sg_error_set(c->err, SG_EUNAVAIL, "registry %s: %s", c->r.host,
-                            curl_easy_strerror(cc));
+                            cu.curl_easy_strerror(cc));
     if (r->status == 401 || r->status == 403)
         return sg_error_set(c->err, SG_EDENIED,
                             "registry %s: authentication failed (HTTP %ld): check the "
@@ -422,8 +459,11 @@ static int oci_open(struct oci *c, const char *ref, const struct sg_oci_opts *o,
         if (!c->userpwd)
             return sg_error_set(err, SG_ENOMEM, "out of memory");
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (!(c->h = curl_easy_init()))
+    rc = sg_dynlib_open(&cu_lib, err);
+    if (rc)
+        return rc;
+    cu.curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (!(c->h = cu.curl_easy_init()))
         return sg_error_set(err, SG_ENOMEM, "cannot start libcurl");
     return 0;
 }
@@ -431,7 +471,7 @@ static int oci_open(struct oci *c, const char *ref, const struct sg_oci_opts *o,
 static void oci_close(struct oci *c)
 {
     if (c->h)
-        curl_easy_cleanup(c->h);
+        cu.curl_easy_cleanup(c->h);
     if (c->userpwd) {
         sg_secure_zero(c->userpwd, strlen(c->userpwd));
         free(c->userpwd);
