@@ -306,8 +306,28 @@ struct main_ctx {
     struct sg_runtime *rt;
     struct event_base *base;
     struct event *drain_timer;
+    struct event *channel_watch; /* persistent, every CHANNEL_WATCH_MS */
     uint64_t drain_deadline;
 };
+
+/* How often the channel files of store models (name@channel) are checked: a `sovgate model
+ * promote` or `rollback` switches the engines within this long, without a SIGHUP. */
+#define CHANNEL_WATCH_MS 1000
+
+static void on_channel_watch(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct main_ctx *m = arg;
+    struct sg_runtime *rt = m->rt;
+    if (!rt->supervisor || atomic_load(&rt->draining) ||
+        !sg_supervisor_channels_changed(rt->supervisor))
+        return;
+    sg_log(SG_LOG_INFO, "engine", "a model channel changed: applying it to the engines");
+    struct sg_snapshot *s = sg_runtime_snapshot(rt);
+    sg_supervisor_apply(rt->supervisor, s->cfg);
+    sg_snapshot_unref(s);
+}
 
 static void drain_check(evutil_socket_t fd, short what, void *arg)
 {
@@ -448,6 +468,10 @@ int sg_gateway_serve(const struct sg_serve_opts *opts)
         sg_log(SG_LOG_ERROR, "startup", "%s", err.msg[0] ? err.msg : "cannot start engines");
         goto out;
     }
+    struct timeval watch = {CHANNEL_WATCH_MS / 1000, (CHANNEL_WATCH_MS % 1000) * 1000};
+    if (!(m.channel_watch = event_new(m.base, -1, EV_PERSIST, on_channel_watch, &m)) ||
+        event_add(m.channel_watch, &watch) != 0)
+        goto out;
     int port = sg_http_server_port(rt.workers[0].http);
     for (int i = 0; i < rt.nworkers; i++) {
         if (pthread_create(&rt.workers[i].thread, NULL, worker_main, &rt.workers[i]) != 0) {
@@ -501,6 +525,8 @@ out:
             event_free(sigs[i]);
     if (m.drain_timer)
         event_free(m.drain_timer);
+    if (m.channel_watch)
+        event_free(m.channel_watch);
     if (m.base)
         event_base_free(m.base);
     sg_health_stop(rt.health);

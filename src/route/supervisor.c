@@ -80,6 +80,16 @@ struct eng {
     struct eng *owner;  /* for a candidate: the engine it is to replace */
     struct event *tick; /* candidate: health probes; retired engine: the SIGTERM delay */
     uint64_t switch_deadline_us;
+    /* name@channel: the channel file and what stat() said of it when the channel was
+     * resolved, so that a promotion is noticed without a reload (channels_changed). */
+    char chan_path[PATH_MAX];
+    struct chan_sig {
+        dev_t dev;
+        ino_t ino;
+        off_t size;
+        struct timespec mtime;
+        bool exists;
+    } chan_sig;
 };
 
 struct sg_supervisor {
@@ -534,6 +544,21 @@ static void abs_ref(const char *dir, const char *ref, char *out, size_t cap, cha
         snprintf(out, cap, "%s", ref ? ref : "");
 }
 
+static struct chan_sig chan_stat(const char *path)
+{
+    struct stat sb;
+    struct chan_sig g = {0};
+    if (stat(path, &sb) == 0)
+        g = (struct chan_sig){sb.st_dev, sb.st_ino, sb.st_size, sb.st_mtim, true};
+    return g;
+}
+
+static bool chan_sig_equal(const struct chan_sig *a, const struct chan_sig *b)
+{
+    return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
 /* For a backend naming a store model (name@channel): the version the channel points at
  * now, as "name:version", so that a reload after `sovgate model promote` switches the
  * backend to an engine on the new version (see start_switch); `e` gets the version and the
@@ -552,6 +577,12 @@ static void pin_model_ref(const struct sg_config *cfg, const char *ref, char *ou
     struct sg_model_store_opts o = {.root = cfg->models.store, .public_key = pub, .audit_path = ""};
     struct sg_model_store *st = NULL;
     json_t *p = NULL;
+    const char *at = strchr(ref, '@');
+    if (at && (size_t)(at - ref) <= SG_MODEL_NAME_MAX) {
+        snprintf(e->chan_path, sizeof(e->chan_path), "%s/channels/%.*s.json", cfg->models.store,
+                 (int)(at - ref), ref);
+        e->chan_sig = chan_stat(e->chan_path);
+    }
     if (sg_model_store_open(&o, &st, &err) == 0 && sg_model_resolve(st, ref, &p, &err) == 0) {
         const char *v = json_string_value(json_object_get(p, "version"));
         const char *h = json_string_value(json_object_get(json_object_get(p, "weights"), "sha256"));
@@ -887,6 +918,22 @@ static void start_switch(struct eng *e, const struct sg_config_backend *b,
     }
     struct timeval tv = {0, PROBE_MS * 1000};
     evtimer_add(c->tick, &tv);
+}
+
+bool sg_supervisor_channels_changed(struct sg_supervisor *sv)
+{
+    bool changed = false;
+    for (struct eng *e = sv->list; e; e = e->next) {
+        if (e->remove || !e->chan_path[0])
+            continue;
+        struct chan_sig now = chan_stat(e->chan_path);
+        if (!chan_sig_equal(&now, &e->chan_sig)) {
+            /* noted once: a promotion that fails to switch is not retried every tick */
+            e->chan_sig = now;
+            changed = true;
+        }
+    }
+    return changed;
 }
 
 int sg_supervisor_apply(struct sg_supervisor *sv, const struct sg_config *cfg)

@@ -10,21 +10,24 @@
  * process itself (event "engine_isolation") before it starts. The engine also dies with
  * the gateway (PR_SET_PDEATHSIG).
  *
- * Model switches: when a reload finds that an engine backend's store model (name@channel)
- * now resolves to another version and nothing else changed, and the running engine is
- * healthy, the supervisor starts a second engine on the new version on the backend's other
- * socket (route/backend.h), keeps the running one serving, probes the new one's /health,
- * and once it answers flips the backend's socket and has the runtime publish a new
- * snapshot (hooks.republish): new requests go to the new engine, requests in flight finish
- * on the old one, which gets SIGTERM a second later (it then drains what it still has).
- * A new engine that exits or is not healthy within 180 s is stopped and the old one keeps
- * serving. Each step is logged (event "model_switch") and given to hooks.audit as
+ * Model switches: when a reload (SIGHUP, or the runtime's channel watch: a `sovgate model
+ * promote` or `rollback` rewrote the channel file) finds that an engine backend's store
+ * model (name@channel) now resolves to another version and nothing else changed, and the running
+ * engine is healthy, the supervisor starts a second engine on the new version on the backend's
+ * other socket (route/backend.h), keeps the running one serving, probes the new one's /health, and
+ * once it answers flips the backend's socket and has the runtime publish a new snapshot
+ * (hooks.republish): new requests go to the new engine, requests in flight finish on the old one,
+ * which gets SIGTERM a second later (it then drains what it still has). A new engine that exits or
+ * is not healthy within 180 s is stopped and the old one keeps serving. Each step is logged (event
+ * "model_switch") and given to hooks.audit as
  * {"event":"model.switch_started"|"model.switch_completed"|"model.switch_failed",
  *  "backend","model","old_version","new_version","old_sha256","new_sha256"[,"reason"]}.
  *
  * Runs on the gateway's main thread, on the main event loop (it handles SIGCHLD there). */
 #ifndef SG_ROUTE_SUPERVISOR_H
 #define SG_ROUTE_SUPERVISOR_H
+
+#include <stdbool.h>
 
 #include <event2/event.h>
 
@@ -50,6 +53,11 @@ struct sg_supervisor *sg_supervisor_new(struct event_base *base, struct sg_error
  * settings keep running across reloads; those whose store model's version alone changed are
  * switched (above). Copies what it needs from `cfg`. */
 int sg_supervisor_apply(struct sg_supervisor *s, const struct sg_config *cfg);
+/* Whether the channel file of any running engine's name@channel model changed (stat:
+ * inode, size, mtime) since the channel was last resolved or this last said so; each change
+ * is reported once. The runtime polls it and then applies its current configuration again,
+ * which switches the engines whose channel now points at another version. */
+bool sg_supervisor_channels_changed(struct sg_supervisor *s);
 void sg_supervisor_set_hooks(struct sg_supervisor *s, const struct sg_supervisor_hooks *h);
 /* Stops every engine (SIGTERM, then SIGKILL after `grace_ms`) and frees the supervisor. */
 void sg_supervisor_free(struct sg_supervisor *s, unsigned grace_ms);
