@@ -376,8 +376,10 @@ static size_t run_words_add(size_t k, const char *const *list, uint8_t tag)
     return k;
 }
 
+/* The first-name gazetteer (generated, scripts/gen-gazetteer.py): `count` names in one
+ * string, each followed by a NUL. */
 extern const size_t sg_gazetteer_count;
-extern const char *const sg_gazetteer[];
+extern const char sg_gazetteer_blob[];
 static struct sg_wordset ws_gazetteer = SG_WORDSET(NULL);
 
 void sg_names_init(void)
@@ -394,7 +396,15 @@ void sg_names_init(void)
     nr = run_words_add(nr, stop_words, TAG_STOP);
     ws_run.count = run_words_add(nr, company_words, TAG_COMPANY);
     sg_wordset_build(&ws_run);
-    ws_gazetteer.words = sg_gazetteer;
+    /* the word table points into the blob; made once per process and never freed */
+    const char **gz = malloc((sg_gazetteer_count + 1) * sizeof(*gz));
+    if (!gz)
+        abort(); /* start-up: nothing sensible to fall back to */
+    const char *g = sg_gazetteer_blob;
+    for (size_t i = 0; i < sg_gazetteer_count; i++, g += strlen(g) + 1)
+        gz[i] = g;
+    gz[sg_gazetteer_count] = NULL;
+    ws_gazetteer.words = (const char *const *)gz;
     ws_gazetteer.count = sg_gazetteer_count;
     sg_wordset_build(&ws_street_particle);
     sg_wordset_build(&ws_street_type);
