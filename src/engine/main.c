@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -1074,6 +1075,11 @@ int main(int argc, char **argv)
         sg_llm_close(e.llm);
         return 1;
     }
+    /* The socket file this engine made. A restarted engine (new settings) binds the same
+     * path while this one may still be draining: at exit this one removes the path only
+     * if it is still its own socket. */
+    struct stat own = {0};
+    bool own_ok = stat(sock, &own) == 0;
     struct event *sigs[2] = {evsignal_new(e.base, SIGTERM, on_signal, &e),
                              evsignal_new(e.base, SIGINT, on_signal, &e)};
     for (int i = 0; i < 2; i++)
@@ -1100,7 +1106,9 @@ int main(int argc, char **argv)
             event_free(sigs[i]);
     event_base_free(e.base);
     sg_llm_close(e.llm);
-    unlink(sock);
+    struct stat now;
+    if (own_ok && stat(sock, &now) == 0 && now.st_dev == own.st_dev && now.st_ino == own.st_ino)
+        unlink(sock);
     sg_pool_thread_release();
     libevent_global_shutdown();
     sg_log(SG_LOG_INFO, "engine", "stopped");

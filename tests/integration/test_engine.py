@@ -405,6 +405,38 @@ def test_engine_killed_restarts_and_serves(eng1):
     assert a["usage"]["completion_tokens"] == 4
 
 
+def test_engine_restarted_with_new_settings_keeps_its_socket(eng1):
+    """A reload that changes an engine's settings restarts it on the same socket path. The
+    old engine drains and exits while the new one already listens there: the old one must
+    not take the new one's socket with it when it exits."""
+    g = eng1.g
+    old_pid = eng1.pid()
+    # A long answer in flight keeps the old engine draining while the new one starts.
+    s = send_stream(g, {"model": "assistant", "max_tokens": 4000, "temperature": 1, "seed": 5,
+                        "messages": [{"role": "user", "content": "Write a long story."}]})
+    assert read_events(s, 3, 10).count(b"data: ") >= 3
+    mark = g.mark()
+    g.config["backends"][0]["threads"] = 2
+    g.write_config()
+    try:
+        g.signal(signal.SIGHUP)
+        g.wait_log(lambda j: j.get("event") == "engine_start" and j.get("pid") != old_pid,
+                   since=mark, timeout=15)
+        g.wait_log(lambda j: j.get("event") == "engine_ready" and j.get("engine") == "e1",
+                   since=mark, timeout=60)
+        # the old engine finishes (or is cut off after its 10 s drain) and is reaped
+        s.close()
+        g.wait_log(lambda j: "engine e1 stopped" in j.get("msg", ""), since=mark, timeout=30)
+        assert stat.S_ISSOCK(os.stat(eng1.sock).st_mode)
+        g.wait_ready(timeout=15)
+        a = eng1.chat("after the settings changed", max_tokens=3, temperature=0)
+        assert a["usage"]["completion_tokens"] == 3
+    finally:
+        s.close()
+        g.config["backends"][0]["threads"] = 1
+        g.write_config()
+
+
 # ---- isolation, logs ----
 
 def socket_inodes(pid):
