@@ -93,9 +93,11 @@ int sg_model_remove(struct sg_model_store *s, const char *name, const char *vers
 /* ---- loading (sovgate-engine) ---- */
 
 /* Resolves "name@channel" or "name:version" to a verified manifest (caller owns; the
- * payload object, signature checked, and for a channel the channel file's signature). */
+ * payload object, signature checked, and for a channel the channel file's signature).
+ * `channel_seq` (may be NULL) gets the channel file's signed sequence number, which every
+ * promote and rollback increases (0 for name:version or a file older than sequence numbers). */
 int sg_model_resolve(struct sg_model_store *s, const char *ref, json_t **payload,
-                     struct sg_error *err);
+                     uint64_t *channel_seq, struct sg_error *err);
 /* Opens the weights of a verified manifest payload for loading: plaintext weights are
  * opened and hashed through the returned descriptor; encrypted ones are decrypted with
  * `enc_key` into a sealed memfd (never onto disk) while the plaintext is hashed. Either

@@ -41,9 +41,12 @@ int sg_mstore_decrypt_fd(int in, const uint8_t key[SG_MENC_KEY_LEN], int out, ui
  * `rec`), and the store's lock (also cleans tmp/). */
 json_t *sg_mstore_load_manifest(struct sg_model_store *s, const char *name, const char *version,
                                 struct sg_error *err);
-json_t *sg_mstore_load_channels(struct sg_model_store *s, const char *name, struct sg_error *err);
+/* `seq` (may be NULL) gets the channel file's sequence number: 0 for a missing file or one
+ * written before sequence numbers; save writes `seq`, which must be the loaded one + 1. */
+json_t *sg_mstore_load_channels(struct sg_model_store *s, const char *name, uint64_t *seq,
+                                struct sg_error *err);
 int sg_mstore_save_channels(struct sg_model_store *s, const char *name, json_t *channels,
-                            struct sg_error *err);
+                            uint64_t seq, struct sg_error *err);
 int sg_mstore_audit(struct sg_model_store *s, const char *event, json_t *rec, struct sg_error *err);
 int sg_mstore_lock(struct sg_model_store *s, struct sg_error *err);
 

@@ -104,7 +104,7 @@ static int list_one(void *arg, const char *name, const char *version)
         e = json_deep_copy(json_object_get(doc, "payload"));
         json_decref(doc);
     }
-    json_t *chs = sg_mstore_load_channels(c->s, name, &err);
+    json_t *chs = sg_mstore_load_channels(c->s, name, NULL, &err);
     json_t *mine = json_array();
     const char *ch;
     json_t *cv;
@@ -249,7 +249,7 @@ int sg_model_verify(struct sg_model_store *s, const char *name, const char *vers
         if (name && strcmp(name, names[i]) != 0)
             continue;
         struct sg_error e2 = {0};
-        json_t *ch = sg_mstore_load_channels(s, names[i], &e2);
+        json_t *ch = sg_mstore_load_channels(s, names[i], NULL, &e2);
         if (!ch) {
             if (!c.first)
                 c.first = e2.code ? e2.code : SG_EINVAL;
@@ -278,7 +278,8 @@ int sg_model_promote(struct sg_model_store *s, const char *name, const char *ver
     if (!doc)
         return err && err->code ? err->code : SG_EINVAL;
     json_decref(doc);
-    json_t *chs = sg_mstore_load_channels(s, name, err);
+    uint64_t seq = 0;
+    json_t *chs = sg_mstore_load_channels(s, name, &seq, err);
     if (!chs)
         return err && err->code ? err->code : SG_EINVAL;
     json_t *c = json_object_get(chs, channel);
@@ -297,7 +298,7 @@ int sg_model_promote(struct sg_model_store *s, const char *name, const char *ver
             json_array_remove(nh, 0);
     }
     json_object_set_new(chs, channel, json_pack("{s:s,s:o}", "version", version, "history", nh));
-    rc = sg_mstore_save_channels(s, name, chs, err);
+    rc = sg_mstore_save_channels(s, name, chs, seq + 1, err);
     json_decref(chs);
     if (rc)
         return rc;
@@ -316,7 +317,8 @@ int sg_model_rollback(struct sg_model_store *s, const char *name, const char *ch
     int rc = sg_mstore_lock(s, err);
     if (rc)
         return rc;
-    json_t *chs = sg_mstore_load_channels(s, name, err);
+    uint64_t seq = 0;
+    json_t *chs = sg_mstore_load_channels(s, name, &seq, err);
     if (!chs)
         return err && err->code ? err->code : SG_EINVAL;
     json_t *c = json_object_get(chs, channel);
@@ -340,7 +342,7 @@ int sg_model_rollback(struct sg_model_store *s, const char *name, const char *ch
     json_t *nh = json_deep_copy(hist);
     json_array_remove(nh, hn - 1);
     json_object_set_new(chs, channel, json_pack("{s:s,s:o}", "version", prev, "history", nh));
-    rc = sg_mstore_save_channels(s, name, chs, err);
+    rc = sg_mstore_save_channels(s, name, chs, seq + 1, err);
     json_decref(chs);
     if (rc)
         return rc;
@@ -384,7 +386,7 @@ int sg_model_remove(struct sg_model_store *s, const char *name, const char *vers
     json_t *doc = sg_mstore_load_manifest(s, name, version, err);
     if (!doc && (!err || err->code == SG_ENOTFOUND))
         return err && err->code ? err->code : SG_ENOTFOUND;
-    json_t *chs = sg_mstore_load_channels(s, name, err);
+    json_t *chs = sg_mstore_load_channels(s, name, NULL, err);
     if (!chs) {
         json_decref(doc);
         return err && err->code ? err->code : SG_EINVAL;
@@ -447,9 +449,11 @@ int sg_model_remove(struct sg_model_store *s, const char *name, const char *vers
 /* ---- loading ---- */
 
 int sg_model_resolve(struct sg_model_store *s, const char *ref, json_t **payload,
-                     struct sg_error *err)
+                     uint64_t *channel_seq, struct sg_error *err)
 {
     *payload = NULL;
+    if (channel_seq)
+        *channel_seq = 0;
     char name[SG_MODEL_NAME_MAX + 1], ver[SG_MODEL_NAME_MAX + 1];
     const char *at = strchr(ref, '@'), *colon = strchr(ref, ':');
     const char *sep = at ? at : colon;
@@ -462,7 +466,7 @@ int sg_model_resolve(struct sg_model_store *s, const char *ref, json_t **payload
     if (!sg_model_name_ok(name) || !sg_model_name_ok(ver))
         return sg_error_set(err, SG_EINVAL, "invalid model reference");
     if (at) {
-        json_t *chs = sg_mstore_load_channels(s, name, err);
+        json_t *chs = sg_mstore_load_channels(s, name, channel_seq, err);
         if (!chs)
             return err && err->code ? err->code : SG_EINVAL;
         const char *v = json_string_value(json_object_get(json_object_get(chs, ver), "version"));
@@ -530,7 +534,7 @@ int sg_model_open_ref(const char *root, const char *ref, const char *pubkey_ref,
     struct sg_model_store_opts o = {.root = root, .public_key = pub, .audit_path = ""};
     struct sg_model_store *s = NULL;
     json_t *p = NULL;
-    if (!(rc = sg_model_store_open(&o, &s, err)) && !(rc = sg_model_resolve(s, ref, &p, err)))
+    if (!(rc = sg_model_store_open(&o, &s, err)) && !(rc = sg_model_resolve(s, ref, &p, NULL, err)))
         rc = sg_model_open_weights(s, p, enc_ref && enc_ref[0] ? key : NULL, fd, err);
     sg_secure_zero(key, sizeof(key));
     sg_model_store_free(s);

@@ -329,9 +329,12 @@ json_t *sg_mstore_check_manifest(struct sg_model_store *s, json_t *doc, struct s
 
 /* Channels of a model: the checked payload's "channels" object, as a new reference. A
  * missing file is an empty object. */
-json_t *sg_mstore_load_channels(struct sg_model_store *s, const char *name, struct sg_error *err)
+json_t *sg_mstore_load_channels(struct sg_model_store *s, const char *name, uint64_t *seq,
+                                struct sg_error *err)
 {
     char path[PATH_MAX], what[120];
+    if (seq)
+        *seq = 0;
     sg_mstore_path(s, path, sizeof(path), "channels/%s.json", name);
     snprintf(what, sizeof(what), "channels of %s", name);
     struct stat st;
@@ -343,10 +346,14 @@ json_t *sg_mstore_load_channels(struct sg_model_store *s, const char *name, stru
     json_t *p = check_doc(s, "sovgate-model-channels:1", doc, what, err);
     json_t *ch = p ? json_object_get(p, "channels") : NULL;
     const char *n = p ? json_string_value(json_object_get(p, "name")) : NULL;
-    if (p && (!json_is_object(ch) || !n || strcmp(n, name) != 0)) {
+    json_t *sq = p ? json_object_get(p, "seq") : NULL;
+    if (p && (!json_is_object(ch) || !n || strcmp(n, name) != 0 ||
+              (sq && (!json_is_integer(sq) || json_integer_value(sq) < 1)))) {
         sg_error_set(err, SG_EINVAL, "%s: damaged payload", what);
         ch = NULL;
     }
+    if (ch && sq && seq)
+        *seq = (uint64_t)json_integer_value(sq);
     if (ch)
         json_incref(ch);
     json_decref(doc);
@@ -354,11 +361,13 @@ json_t *sg_mstore_load_channels(struct sg_model_store *s, const char *name, stru
 }
 
 int sg_mstore_save_channels(struct sg_model_store *s, const char *name, json_t *channels,
-                            struct sg_error *err)
+                            uint64_t seq, struct sg_error *err)
 {
+    /* The sequence number is signed with the rest: a gateway that has seen sequence N
+     * refuses an older, genuinely signed channel file put back (docs/models.md). */
     json_t *doc = sign_doc(s, "sovgate-model-channels:1",
-                           json_pack("{s:s,s:s,s:O}", "schema", "sovgate-model-channels/1", "name",
-                                     name, "channels", channels),
+                           json_pack("{s:s,s:s,s:O,s:I}", "schema", "sovgate-model-channels/1",
+                                     "name", name, "channels", channels, "seq", (json_int_t)seq),
                            err);
     if (!doc)
         return err && err->code ? err->code : SG_ENOMEM;

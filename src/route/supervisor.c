@@ -83,6 +83,7 @@ struct eng {
     /* name@channel: the channel file and what stat() said of it when the channel was
      * resolved, so that a promotion is noticed without a reload (channels_changed). */
     char chan_path[PATH_MAX];
+    uint64_t chan_seq; /* the channel file's signed sequence number when it was resolved */
     struct chan_sig {
         dev_t dev;
         ino_t ino;
@@ -583,7 +584,8 @@ static void pin_model_ref(const struct sg_config *cfg, const char *ref, char *ou
                  (int)(at - ref), ref);
         e->chan_sig = chan_stat(e->chan_path);
     }
-    if (sg_model_store_open(&o, &st, &err) == 0 && sg_model_resolve(st, ref, &p, &err) == 0) {
+    if (sg_model_store_open(&o, &st, &err) == 0 &&
+        sg_model_resolve(st, ref, &p, &e->chan_seq, &err) == 0) {
         const char *v = json_string_value(json_object_get(p, "version"));
         const char *h = json_string_value(json_object_get(json_object_get(p, "weights"), "sha256"));
         snprintf(e->version, sizeof(e->version), "%s", v ? v : "");
@@ -954,6 +956,22 @@ int sg_supervisor_apply(struct sg_supervisor *sv, const struct sg_config *cfg)
             keep = strcmp(probe->spec, e->spec) == 0;
             if (keep && e->cand) /* back to the running version */
                 fail_switch(e, "the channel points at the running version again");
+            /* A channel file older than the one the running engine (or the switch under way)
+             * came from is a signed file put back, not a promotion: keep what runs. */
+            uint64_t seen =
+                e->cand && e->cand->chan_seq > e->chan_seq ? e->cand->chan_seq : e->chan_seq;
+            if (!keep && e->model_ref && strcmp(probe->base, e->base) == 0 &&
+                probe->chan_seq < seen) {
+                char why[200];
+                snprintf(why, sizeof(why),
+                         "the channel file is older than one already seen (sequence %llu < "
+                         "%llu): a replayed channel file? Promote again to move the channel",
+                         (unsigned long long)probe->chan_seq, (unsigned long long)seen);
+                switch_record(e, probe, "model.switch_failed", why);
+                eng_free(probe);
+                keep = true;
+                continue;
+            }
             /* Only the store model's version changed, and the running engine serves: start
              * the new version next to it (or let the switch under way go on). */
             bool switchable = !keep && e->model_ref && strcmp(probe->base, e->base) == 0 &&

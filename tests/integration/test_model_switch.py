@@ -112,6 +112,9 @@ def test_switch_under_load_and_failed_switch(tmp_path, keys):  # noqa: F811
     v1, v2, v3 = (mkmodel(str(d / f"{i}.gguf"), 10 + i) for i in (1, 2, 3))
     ok(m(store, keys, "import", v1, "--name", "shop", "--version", "1"))
     ok(m(store, keys, "promote", "shop", "1", "--channel", "prod"))
+    channel_file = os.path.join(store, "channels", "shop.json")
+    with open(channel_file, "rb") as f:
+        channel_v1 = f.read()  # genuinely signed, sequence 1
     run_dir = str(tmp_path / "run")
     gw = str(tmp_path / "gw")
     os.makedirs(gw)
@@ -165,6 +168,24 @@ def test_switch_under_load_and_failed_switch(tmp_path, keys):  # noqa: F811
         time.sleep(0.5)
         assert not [j for j in g.log_events()[mark:] if j.get("event") == "engine_start"]
 
+        # ---- a replayed channel file: the signed file of version 1 put back ----
+        with open(channel_file, "rb") as f:
+            channel_v2 = f.read()
+        assert json.loads(channel_v2)["payload"]["seq"] == 2
+        mark = g.mark()
+        with open(channel_file + ".tmp", "wb") as f:
+            f.write(channel_v1)
+        os.replace(channel_file + ".tmp", channel_file)
+        refused = switch_step(g, "model.switch_failed", mark)
+        assert refused["old_version"] == "2" and refused["new_version"] == "1"
+        assert "replayed" in refused["reason"] and "1 < 2" in refused["reason"]
+        time.sleep(1.5)
+        assert not [j for j in g.log_events()[mark:] if j.get("event") == "engine_start"]
+        assert alive(new_pid)
+        with open(channel_file + ".tmp", "wb") as f:
+            f.write(channel_v2)
+        os.replace(channel_file + ".tmp", channel_file)
+
         # ---- a failed switch: v3's weights are tampered (promote checks only signatures) ----
         flip(blob_path(store, "shop", "3"), 4096)
         with Load(g) as load:
@@ -199,9 +220,11 @@ def test_switch_under_load_and_failed_switch(tmp_path, keys):  # noqa: F811
     recs = [r for r in audit_records(db) if r.get("event", "").startswith("model.switch")]
     steps = [(r["event"], r["old_version"], r["new_version"]) for r in recs]
     assert steps == [("model.switch_started", "1", "2"), ("model.switch_completed", "1", "2"),
+                     ("model.switch_failed", "2", "1"),
                      ("model.switch_started", "2", "3"), ("model.switch_failed", "2", "3")]
     for r in recs:
         assert r["backend"] == "e1" and r["model"] == "shop@prod"
         assert len(r["old_sha256"]) == 64 and len(r["new_sha256"]) == 64
         assert r["old_sha256"] != r["new_sha256"]
-    assert "exited" in recs[3]["reason"]
+    assert "replayed" in recs[2]["reason"]
+    assert "exited" in recs[4]["reason"]
