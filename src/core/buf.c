@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 void sg_buf_init(struct sg_buf *b, size_t max)
 {
     b->data = NULL;
@@ -109,6 +113,21 @@ static inline uint64_t special_bytes(uint64_t x)
 size_t sg_json_plain_prefix(const char *s, size_t n)
 {
     size_t i = 0;
+#ifdef __SSE2__
+    /* 16 bytes at a time (every JSON string of every request and answer comes through
+     * here). As signed bytes, c < 0x20 holds for the controls and for every byte >= 0x80. */
+    const __m128i lim = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'),
+                  bslash = _mm_set1_epi8('\\');
+    while (i + 16 <= n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i hit = _mm_or_si128(_mm_cmplt_epi8(v, lim), _mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                                                                        _mm_cmpeq_epi8(v, bslash)));
+        unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+        if (mask)
+            return i + (size_t)__builtin_ctz(mask);
+        i += 16;
+    }
+#endif
     while (i + 8 <= n) {
         uint64_t x;
         memcpy(&x, s + i, 8);

@@ -112,7 +112,12 @@ void sg_logline_begin(struct sg_logline *l, enum sg_log_level lvl, const char *e
         return;
     sg_buf_reserve(&l->b, 1024);
     sg_clock_iso8601(ts, sizeof(ts));
-    sg_buf_printf(&l->b, "{\"ts\":\"%s\",\"level\":\"%s\",\"event\":\"", ts, level_names[lvl]);
+    /* appends, not printf: one line per request, and printf's parsing was most of it */
+    sg_buf_puts(&l->b, "{\"ts\":\"");
+    sg_buf_puts(&l->b, ts);
+    sg_buf_puts(&l->b, "\",\"level\":\"");
+    sg_buf_puts(&l->b, level_names[lvl]);
+    sg_buf_puts(&l->b, "\",\"event\":\"");
     sg_buf_json_escape(&l->b, event, strlen(event));
     sg_buf_puts(&l->b, "\"");
 }
@@ -123,13 +128,12 @@ static bool field(struct sg_logline *l, const char *key)
 {
     if (!l->on || l->b.len + 64 > l->b.max)
         return false;
-    size_t mark = l->b.len;
-    if (sg_buf_puts(&l->b, ",\"") || sg_buf_json_escape(&l->b, key, strlen(key)) ||
-        sg_buf_puts(&l->b, "\":")) {
-        l->b.len = mark;
-        return false;
-    }
-    return true;
+    /* Keys are the program's own identifiers (log.h): written as they are, in one append. */
+    char k[SG_LOG_KEY_MAX + 4] = ",\"";
+    size_t kl = strnlen(key, SG_LOG_KEY_MAX);
+    memcpy(k + 2, key, kl);
+    memcpy(k + 2 + kl, "\":", 2);
+    return sg_buf_append(&l->b, k, kl + 4) == 0;
 }
 
 void sg_logline_str(struct sg_logline *l, const char *key, const char *val)

@@ -25,7 +25,10 @@ void sg_log(enum sg_log_level lvl, const char *event, const char *fmt, ...)
  *   sg_logline_str(&l, "client", name); sg_logline_int(&l, "status", 200);
  *   sg_logline_end(&l);
  * Fields past the line's size cap (8 KiB) are dropped; sg_logline_end always writes a
- * complete JSON object and frees the line. */
+ * complete JSON object and frees the line. Keys are the program's own string literals,
+ * plain identifiers of at most SG_LOG_KEY_MAX bytes ([A-Za-z0-9_]): they are written as
+ * they are, not escaped. Values are escaped. */
+#define SG_LOG_KEY_MAX 48
 struct sg_logline {
     struct sg_buf b;
     bool on;

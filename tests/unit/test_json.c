@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "core/buf.h"
 #include "core/error.h"
 #include "core/json.h"
 
@@ -183,14 +184,39 @@ static void test_agrees_with_jansson(void **state)
     }
 }
 
+/* The vector scan of sg_json_plain_prefix against the byte-by-byte definition: every
+ * special byte (controls, '"', '\\', 0x80..0xff) at every position of strings of every
+ * length up to 40, so each of the 16-byte, 8-byte and byte loops meets it. */
+static void test_plain_prefix(void **state)
+{
+    (void)state;
+    char s[48];
+    const unsigned char specials[] = {0x00, 0x01, 0x1f, '"', '\\', 0x7f + 1, 0xc3, 0xff};
+    for (size_t n = 0; n <= 40; n++) {
+        memset(s, 'a', sizeof(s));
+        assert_int_equal(sg_json_plain_prefix(s, n), n);
+        for (size_t at = 0; at < n; at++) {
+            for (size_t k = 0; k < sizeof(specials); k++) {
+                memset(s, 'a', sizeof(s));
+                s[at] = (char)specials[k];
+                if (at + 1 < n)
+                    s[at + 1] = '"'; /* a later special does not matter */
+                assert_int_equal(sg_json_plain_prefix(s, n), at);
+            }
+            /* bytes that are not special: space, '~', 0x7f */
+            memset(s, 'a', sizeof(s));
+            s[at] = at % 3 == 0 ? ' ' : at % 3 == 1 ? '~' : 0x7f;
+            assert_int_equal(sg_json_plain_prefix(s, n), n);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_values),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_depth),
-        cmocka_unit_test(test_dump_cap),
-        cmocka_unit_test(test_agrees_with_jansson),
+        cmocka_unit_test(test_plain_prefix), cmocka_unit_test(test_values),
+        cmocka_unit_test(test_errors),       cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_dump_cap),     cmocka_unit_test(test_agrees_with_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
