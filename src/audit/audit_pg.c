@@ -44,10 +44,7 @@ static struct {
     __typeof__(PQstatus) *PQstatus;
     __typeof__(PQtransactionStatus) *PQtransactionStatus;
 } pq;
-#define PQ_SYM(f)                                                                                  \
-    {                                                                                              \
-#f, &pq.f                                                                                  \
-    }
+#define PQ_SYM(f) SG_DYNSYM(pq, f)
 static const struct sg_dynsym pq_syms[] = {
     PQ_SYM(PQclear),        PQ_SYM(PQconnectdbParams),
     PQ_SYM(PQerrorMessage), PQ_SYM(PQexec),
@@ -59,13 +56,7 @@ static const struct sg_dynsym pq_syms[] = {
     PQ_SYM(PQresultStatus), PQ_SYM(PQsetNoticeProcessor),
     PQ_SYM(PQstatus),       PQ_SYM(PQtransactionStatus),
 };
-static struct sg_dynlib pq_lib = {"libpq.so.5",
-                                  "libpq5",
-                                  pq_syms,
-                                  sizeof(pq_syms) / sizeof(pq_syms[0]),
-                                  PTHREAD_MUTEX_INITIALIZER,
-                                  false,
-                                  ""};
+static struct sg_dynlib pq_lib = SG_DYNLIB("libpq.so.5", "libpq5", pq_syms);
 
 #define PG_BATCH 2000
 #define PG_BACKOFF_MAX_MS 30000

@@ -36,6 +36,15 @@ struct sg_dynlib {
     char failed[SG_ERROR_MSG_MAX]; /* why the first attempt failed ("" before one) */
 };
 
+/* Static tables: SG_DYNSYM(tab, f) is the entry for function f whose slot is tab.f;
+ * SG_DYNLIB(soname, package, syms) initializes a struct sg_dynlib for the array `syms`. */
+/* clang-format off */
+#define SG_DYNSYM(tab, f) {#f, &(tab).f}
+#define SG_DYNLIB(soname, package, syms) \
+    {(soname), (package), (syms), sizeof(syms) / sizeof((syms)[0]), PTHREAD_MUTEX_INITIALIZER, \
+     false, ""}
+/* clang-format on */
+
 /* Opens the library and fills every slot, once per process; later calls return the first
  * call's outcome at once. Thread-safe. Returns 0, or SG_EUNAVAIL with `err` naming the
  * library, its package and the loader's reason (a missing library or symbol); then no

@@ -35,23 +35,14 @@ static struct {
     __typeof__(curl_slist_append) *curl_slist_append;
     __typeof__(curl_slist_free_all) *curl_slist_free_all;
 } cu;
-#define CU_SYM(f)                                                                                  \
-    {                                                                                              \
-#f, &cu.f                                                                                  \
-    }
+#define CU_SYM(f) SG_DYNSYM(cu, f)
 static const struct sg_dynsym cu_syms[] = {
     CU_SYM(curl_easy_cleanup), CU_SYM(curl_easy_escape),   CU_SYM(curl_easy_getinfo),
     CU_SYM(curl_easy_init),    CU_SYM(curl_easy_perform),  CU_SYM(curl_easy_reset),
     CU_SYM(curl_easy_setopt),  CU_SYM(curl_easy_strerror), CU_SYM(curl_free),
     CU_SYM(curl_global_init),  CU_SYM(curl_slist_append),  CU_SYM(curl_slist_free_all),
 };
-static struct sg_dynlib cu_lib = {"libcurl.so.4",
-                                  "libcurl4",
-                                  cu_syms,
-                                  sizeof(cu_syms) / sizeof(cu_syms[0]),
-                                  PTHREAD_MUTEX_INITIALIZER,
-                                  false,
-                                  ""};
+static struct sg_dynlib cu_lib = SG_DYNLIB("libcurl.so.4", "libcurl4", cu_syms);
 
 #define MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define MT_CONFIG "application/vnd.sovgate.model.manifest.v1+json"
