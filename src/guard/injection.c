@@ -3,8 +3,12 @@
  *
  * One pass over the text does everything at once, byte by byte with no backtracking:
  *   - words: UTF-8 decoded, folded (lower case, accents, look-alikes), looked up in the
- *     lexicon (a 64 Kibit filter first: most words are not in it), phrases completed,
- *     rules advanced; the same for the word's rot13 decoding in a second view;
+ *     lexicon (a prefix filter and a 64 Kibit filter first: most words are not in it),
+ *     phrases completed, rules advanced; the same for the word's rot13 decoding in a
+ *     second view. Runs of ASCII letters and digits are read 8 bytes at a time. The rules
+ *     advance as bit sets (one bit per rule, one set per element): a word's class set
+ *     names the rule elements it matches (computed once per class set of the lexicon),
+ *     and only the rules whose previous element is live cost anything more;
  *   - markup: HTML comments, tags (attributes, and elements hidden by their style), and
  *     markdown alt text and comments make a "hidden" region whose rule hits also count
  *     as hidden_markup; chat-template tokens are recognized where they start;
@@ -35,16 +39,26 @@
 /* Below this a signal does not fire (weak hits weighted down, e.g. in the system prompt). */
 #define FIRE_MIN 15
 #define WEAK 40 /* weaker signals are reported but add nothing to the score */
+#define BYTES(b) (UINT64_C(0x0101010101010101) * (b)) /* b in each byte of a uint64_t */
 #define LEXICAL                                                                                    \
     (SG_INJ_BIT(SG_INJ_OVERRIDE) | SG_INJ_BIT(SG_INJ_ROLEPLAY) | SG_INJ_BIT(SG_INJ_EXTRACTION) |   \
      SG_INJ_BIT(SG_INJ_TOOL_INSTRUCTIONS))
 
 struct dict_ent {
     uint64_t classes;
-    uint64_t starts[2], looks[2]; /* the rules its classes start / look at (candidates) */
     uint32_t h, off;
     uint16_t id;
+    uint16_t cset; /* index in sg_injection.csets of its classes (0: none a rule uses) */
     uint8_t len;
+    uint8_t phrase_max; /* = sg_injection.phrase_max[id], here to save a memory access */
+};
+
+/* The rule elements a set of word classes matches (see el_match), computed once per
+ * distinct class set of the lexicon so that a word costs a copy, not a computation. */
+struct cset {
+    uint64_t classes;
+    uint64_t em[INJ_RULE_MAX_EL][2];
+    bool need_all; /* some element it matches needs flags (`all`): check per word */
 };
 
 struct phrase_ent {
@@ -62,14 +76,27 @@ struct sg_injection {
     uint32_t nwords;
     struct phrase_ent *phrases;
     uint32_t nphrases;
-    uint8_t *phrase_max;       /* by word id: words of the longest phrase ending in it */
-    uint64_t rules_of[64][2];  /* per class: the rules (bit k = inj_rules[k]) that look at it */
-    uint64_t starts_of[64][2]; /* per class: the rules whose first element it is */
-    uint64_t rule_classes;     /* every class some rule looks at */
-    uint64_t bloom[1024];      /* 65,536 bits over the low 16 bits of word hashes */
-    /* the first three bytes of every lexicon word of three or more (37^3 bits): a word
-     * whose prefix is not here is not hashed at all, in either view */
-    uint64_t prefix[(37 * 37 * 37 + 63) / 64];
+    uint8_t *phrase_max; /* by word id: words of the longest phrase ending in it */
+    /* per class c and element index e: the rules (bit k = inj_rules[k]) whose element e
+     * has c among its `any` classes; a word's classes select the (rule, element) pairs it
+     * can match with a few ORs instead of a walk over every element of every rule */
+    uint64_t el_of[64][INJ_RULE_MAX_EL][2];
+    uint64_t el_all[INJ_RULE_MAX_EL][2];           /* the rules whose element e has `all` flags */
+    uint64_t el_last[INJ_RULE_MAX_EL][2];          /* the signal rules whose last element is e */
+    uint64_t rule_classes;                         /* every class some rule looks at */
+    size_t nderive;                                /* inj_rules[0..nderive) are derivation rules */
+    uint64_t derive_rules;                         /* their bits (nderive <= 64) */
+    uint64_t signal_rules[2];                      /* the others' */
+    uint16_t gap1[INJ_MAX_RULES][INJ_RULE_MAX_EL]; /* el[e].gap + 1 */
+    struct cset *csets;                            /* [0]: no class a rule uses */
+    uint32_t ncsets;
+    struct cset colon;    /* the ':' token */
+    uint64_t bloom[1024]; /* 65,536 bits over the low 16 bits of word hashes */
+    /* the first three bytes of every lexicon word of three or more, 5 bits of each
+     * (PREFIX below; letters and digits share some, which only lets a few more words
+     * through to the real lookup), and the same of their rot13 decodings: a word whose
+     * prefix is not in them is not looked up, in that view */
+    uint64_t prefix[(1 << 15) / 64], prefix13[(1 << 15) / 64];
 };
 
 /* ---------------------------------------------------------------- folding ---- */
@@ -158,7 +185,7 @@ static uint32_t fnv(const char *w, size_t n)
 
 /* The hash of a lexicon word: 8 bytes at a time. `w` must be readable up to 7 bytes past
  * its end (the word buffers have that slack; the bytes are masked off). */
-static uint32_t whash(const char *w, size_t n)
+static inline uint32_t whash(const char *w, size_t n)
 {
     uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15ull, x;
     size_t i = 0;
@@ -200,8 +227,8 @@ static inline uint64_t mix(uint64_t k, uint16_t id)
     return k ^ (k >> 29);
 }
 
-static const struct dict_ent *lookup_h(const struct sg_injection *d, const char *w, size_t n,
-                                       uint32_t h)
+static inline const struct dict_ent *lookup_h(const struct sg_injection *d, const char *w, size_t n,
+                                              uint32_t h)
 {
     for (uint32_t j = h & (DICT_CAP - 1);; j = (j + 1) & (DICT_CAP - 1)) {
         const struct dict_ent *e = &d->dict[j];
@@ -212,7 +239,18 @@ static const struct dict_ent *lookup_h(const struct sg_injection *d, const char 
     }
 }
 
-static uint8_t p3[256]; /* index of a folded byte in the prefix filter (0..36) */
+/* The prefix filters' index of a folded word of three or more bytes. */
+static inline unsigned prefix_ix(const unsigned char *w)
+{
+    return (w[0] & 31u) << 10 | (w[1] & 31u) << 5 | (w[2] & 31u);
+}
+
+static inline bool bit_set(const uint64_t *bits, unsigned x)
+{
+    return bits[x / 64] >> (x % 64) & 1;
+}
+
+static uint8_t r13[256]; /* rot13 of a folded byte */
 
 /* The id of word w (added with no classes when new), 0 when the lexicon is full. */
 static uint16_t dict_add(struct sg_injection *d, const char *w, size_t n, uint64_t classes)
@@ -239,9 +277,12 @@ static uint16_t dict_add(struct sg_injection *d, const char *w, size_t n, uint64
     }
     memcpy(d->pool + d->pool_len, w, n);
     if (n >= 3) {
-        unsigned x = p3[(unsigned char)w[0]] * 1369u + p3[(unsigned char)w[1]] * 37u +
-                     p3[(unsigned char)w[2]];
+        const unsigned char *u = (const unsigned char *)w;
+        unsigned char rot[3] = {r13[u[0]], r13[u[1]], r13[u[2]]};
+        unsigned x = prefix_ix(u), y = prefix_ix(rot);
         d->prefix[x / 64] |= UINT64_C(1) << (x % 64);
+        /* a word whose rot13 decoding starts like this one starts like `rot` */
+        d->prefix13[y / 64] |= UINT64_C(1) << (y % 64);
     }
     struct dict_ent *e = &d->dict[j];
     e->h = h;
@@ -346,7 +387,6 @@ enum { B_LOWER = 1, B_UPPER = 2, B_DIGIT = 4, B_SYM = 8, B_PAD = 16 };
 /* Byte classes, filled once (sg_injection_new) so the scanner needs no ctype calls. */
 static uint8_t actab[128];
 static uint8_t b64tab[256];
-static uint8_t r13[256];  /* rot13 of a folded byte */
 static uint8_t wtab[256]; /* ASCII letters and digits folded; 0 for anything else */
 static uint8_t ftab[256]; /* their kind: W_LOWER, W_UPPER, W_DIGIT; 0 for anything else */
 enum { W_LOWER = 1, W_UPPER = 2, W_DIGIT = 4 };
@@ -382,9 +422,6 @@ static void tables_init(void)
                             : actab[c] == A_UPPER ? W_UPPER
                             : actab[c] == A_DIGIT ? W_DIGIT
                                                   : 0);
-        p3[c] = (uint8_t)(c >= 'a' && c <= 'z'   ? c - 'a'
-                          : c >= '0' && c <= '9' ? 26 + c - '0'
-                                                 : 36);
     }
     for (int c = 0; c < 256; c++) {
         b64val[c] = -1;
@@ -406,11 +443,12 @@ static void tables_init(void)
 #define RING_MASK 7 /* the ring holds 8 >= RING ids */
 
 struct view {
-    uint16_t ring[RING_MASK + 1];   /* ids of the last lexicon words ... */
-    uint32_t rpos[RING_MASK + 1];   /* ... and their positions: a phrase is consecutive */
-    unsigned head;                  /* ring[head] is the latest */
-    uint64_t armed[2];              /* rules with a partial match that may still complete */
-    uint32_t expire[INJ_MAX_RULES]; /* after this word position the rule is not armed */
+    uint16_t ring[RING_MASK + 1]; /* ids of the last lexicon words ... */
+    uint32_t rpos[RING_MASK + 1]; /* ... and their positions: a phrase is consecutive */
+    unsigned head;                /* ring[head] is the latest */
+    /* bit k of live[e]: rule k's element e was completed at st[k][e] (maybe too long ago
+     * by now: checked when a word could continue it) */
+    uint64_t live[INJ_RULE_MAX_EL - 1][2];
     uint32_t st[INJ_MAX_RULES][INJ_RULE_MAX_EL - 1]; /* per rule: where element k was last
                                                         completed (word position), 0: never */
 };
@@ -493,78 +531,135 @@ static void fire(struct scan *s, const struct inj_rule *r, int view, bool hidden
         hit(s, SG_INJ_ENCODED, r->strength + 10 < 55 ? 55 : r->strength + 10, s->wstart);
 }
 
-/* The rules a word with classes m must visit: those it can start, and the armed ones
- * (with a partial match) that look at one of its classes. A frequent word ("the", "you")
- * mostly starts nothing and finds nothing armed, so it costs a few instructions. */
-static void candidates(const struct sg_injection *d, const struct view *v, uint64_t m,
-                       uint64_t set[2])
+/* Takes away from em the elements that need flags or classes (`all`) m lacks. */
+static void el_all(const struct sg_injection *d, uint64_t m, uint64_t em[INJ_RULE_MAX_EL][2])
 {
-    set[0] = set[1] = 0;
-    uint64_t any[2] = {0, 0};
-    for (m &= d->rule_classes; m; m &= m - 1) {
-        int c = __builtin_ctzll(m);
-        set[0] |= d->starts_of[c][0];
-        set[1] |= d->starts_of[c][1];
-        any[0] |= d->rules_of[c][0];
-        any[1] |= d->rules_of[c][1];
+    for (int e = 0; e < INJ_RULE_MAX_EL; e++)
+        for (int w = 0; w < 2; w++)
+            for (uint64_t b = em[e][w] & d->el_all[e][w]; b; b &= b - 1) {
+                uint64_t all = inj_rules[w * 64 + __builtin_ctzll(b)].el[e].all;
+                if ((m & all) != all)
+                    em[e][w] &= ~(b & -b);
+            }
+}
+
+/* The elements matched by classes alone (`all` not checked: el_all does that). */
+static void el_any(const struct sg_injection *d, uint64_t m, uint64_t em[INJ_RULE_MAX_EL][2])
+{
+    memset(em, 0, sizeof(uint64_t) * INJ_RULE_MAX_EL * 2);
+    for (uint64_t c = m & d->rule_classes; c; c &= c - 1) {
+        const uint64_t(*x)[2] = d->el_of[__builtin_ctzll(c)];
+        for (int e = 0; e < INJ_RULE_MAX_EL; e++) {
+            em[e][0] |= x[e][0];
+            em[e][1] |= x[e][1];
+        }
     }
-    set[0] |= any[0] & v->armed[0];
-    set[1] |= any[1] & v->armed[1];
 }
 
-static inline bool within(const uint32_t *st, int e, uint32_t p, uint8_t gap)
+/* Which rule elements a word with classes (and flags) m matches: bit k of em[e][k / 64]
+ * is set when inj_rules[k].el[e] has one of m's classes in `any` and all of its `all`. */
+static void el_match(const struct sg_injection *d, uint64_t m, uint64_t em[INJ_RULE_MAX_EL][2])
 {
-    return st[e] && p - st[e] <= gap + 1u;
+    el_any(d, m, em);
+    el_all(d, m, em);
 }
 
-/* Advances the rules a word with classes m visits, in rule order (the derivation rules
- * first). Elements are tried from the last to the first, so one word never completes two
- * consecutive elements. */
-static void rules(struct scan *s, struct view *v, uint64_t m, uint64_t set[2], int view,
-                  bool hidden)
+/* The elements of a lexicon class set (or the colon's) matched by a word with `flags`. */
+static inline void cset_match(const struct sg_injection *d, const struct cset *c, uint64_t flags,
+                              uint64_t em[INJ_RULE_MAX_EL][2])
+{
+    memcpy(em, c->em, sizeof(c->em));
+    if (c->need_all)
+        el_all(d, c->classes | flags, em);
+}
+
+static inline bool within(uint32_t st, uint32_t p, uint16_t gap1)
+{
+    return st && p - st <= gap1;
+}
+
+/* Element e (the rules of word w in x, which match it) of the signal rules at position p:
+ * those whose element e - 1 was completed too long ago drop out; the others fire (their
+ * last element) or complete element e here. Returns the rules that fire. */
+static inline uint64_t advance_el(const struct sg_injection *d, struct view *v, int w, int e,
+                                  uint64_t x, uint32_t p)
+{
+    for (uint64_t b = e > 0 ? x : 0; b; b &= b - 1) {
+        size_t k = (size_t)w * 64 + (size_t)__builtin_ctzll(b);
+        if (!within(v->st[k][e - 1], p, d->gap1[k][e])) {
+            x &= ~(b & -b); /* too long ago: the rule starts over */
+            v->live[e - 1][w] &= ~(b & -b);
+        }
+    }
+    uint64_t fired = x & d->el_last[e][w];
+    x &= ~d->el_last[e][w];
+    if (e < INJ_RULE_MAX_EL - 1 && x) { /* (element 3 is always the last) */
+        v->live[e][w] |= x;
+        for (; x; x &= x - 1)
+            v->st[(size_t)w * 64 + (size_t)__builtin_ctzll(x)][e] = p;
+    }
+    return fired;
+}
+
+/* Advances the rules for a word at position p with classes (and flags) m, that matches
+ * the rule elements em (el_match). Element e of a rule advances when the word matches it
+ * and element e - 1 was completed at most its gap + 1 positions before (or e is the first
+ * element): it is completed here (st = p), or, the last element, the rule fires. Every
+ * check uses the state from before this word (elements are taken from the last to the
+ * first), so one word never completes two consecutive elements.
+ *
+ * The derivation rules come first and run one by one: one that completes adds its class
+ * to the word, for the elements of itself still to check and for every later rule. The
+ * signal rules then run all at once, one bit per rule, element by element: only the
+ * words that match a rule's element with its previous element live cost anything, and
+ * the order in which the rules of one word fire does not matter (every hit of a word has
+ * the same offset and strength only grows). */
+static void rules(struct scan *s, struct view *v, uint64_t m, uint64_t em[INJ_RULE_MAX_EL][2],
+                  int view, bool hidden)
 {
     const struct sg_injection *d = s->d;
     uint32_t p = s->pos;
-    for (int w = 0; w < 2; w++)
-        while (set[w]) {
-            size_t k = (size_t)(w * 64 + __builtin_ctzll(set[w]));
-            uint64_t bit = set[w] & -set[w];
-            set[w] &= set[w] - 1;
+    if ((em[0][0] | em[1][0] | em[2][0] | em[3][0]) & d->derive_rules)
+        for (size_t k = 0; k < d->nderive; k++) {
             const struct inj_rule *r = &inj_rules[k];
-            uint32_t *st = v->st[k];
-            if ((v->armed[w] & bit) && p > v->expire[k])
-                v->armed[w] &= ~bit; /* every partial match is too old now */
+            uint64_t bit = UINT64_C(1) << k;
             for (int e = r->n - 1; e >= 0; e--) {
-                const struct inj_el *el = &r->el[e];
-                if (!(m & el->any) || (m & el->all) != el->all)
+                if (!(em[e][0] & bit))
                     continue;
-                if (e > 0 && !((v->armed[w] & bit) && within(st, e - 1, p, el->gap)))
+                if (e > 0 &&
+                    !((v->live[e - 1][0] & bit) && within(v->st[k][e - 1], p, d->gap1[k][e])))
                     continue;
                 if (e < r->n - 1) {
-                    st[e] = p;
-                    uint32_t until = p + r->el[e + 1].gap + 1u;
-                    if (!(v->armed[w] & bit) || until > v->expire[k])
-                        v->expire[k] = until;
-                    v->armed[w] |= bit;
+                    v->st[k][e] = p;
+                    v->live[e][0] |= bit;
                     continue;
                 }
-                if (r->sig != INJ_DERIVE) {
-                    fire(s, r, view, hidden);
-                    continue;
-                }
-                /* a derived class: the rules after this one see it on this word */
-                uint64_t more[2];
-                candidates(d, v, r->derive & ~m, more);
                 m |= r->derive;
-                for (int x = 0; x < 2; x++) {
-                    size_t from = k + 1;
-                    uint64_t keep = from >= (size_t)(x + 1) * 64 ? 0
-                                    : from <= (size_t)x * 64     ? ~UINT64_C(0)
-                                                                 : ~UINT64_C(0) << (from - x * 64);
-                    set[x] |= more[x] & keep;
-                }
+                el_match(d, m, em);
             }
         }
+    uint64_t fired[2] = {0, 0};
+    for (int w = 0; w < 2; w++) {
+        /* the rules whose element e this word matches, with element e - 1 live */
+        uint64_t sig = d->signal_rules[w];
+        uint64_t h3 = em[3][w] & sig & v->live[2][w], h2 = em[2][w] & sig & v->live[1][w];
+        uint64_t h1 = em[1][w] & sig & v->live[0][w], h0 = em[0][w] & sig;
+        if (!(h0 | h1 | h2 | h3))
+            continue;
+        /* from the last element to the first: every check sees the state from before
+         * this word */
+        if (h3)
+            fired[w] |= advance_el(d, v, w, 3, h3, p);
+        if (h2)
+            fired[w] |= advance_el(d, v, w, 2, h2, p);
+        if (h1)
+            fired[w] |= advance_el(d, v, w, 1, h1, p);
+        if (h0)
+            fired[w] |= advance_el(d, v, w, 0, h0, p);
+    }
+    for (int w = 0; w < 2; w++)
+        for (; fired[w]; fired[w] &= fired[w] - 1)
+            fire(s, &inj_rules[(size_t)w * 64 + (size_t)__builtin_ctzll(fired[w])], view, hidden);
 }
 
 /* The classes the phrases ending at the latest word add. */
@@ -594,6 +689,23 @@ static uint64_t phrase_classes(const struct sg_injection *d, const struct view *
     return m;
 }
 
+/* rules() for a word of class set c (with flags). */
+static inline void cset_rules(struct scan *s, struct view *v, const struct cset *c, uint64_t flags,
+                              int view, bool hidden)
+{
+    /* Most lexicon words ("the", "you", "de") start no rule and continue none that is
+     * live: nothing to do. (The `all` flags only ever take elements away.) */
+    uint64_t any = 0;
+    for (int w = 0; w < 2; w++)
+        any |= c->em[0][w] | (c->em[1][w] & v->live[0][w]) | (c->em[2][w] & v->live[1][w]) |
+               (c->em[3][w] & v->live[2][w]);
+    if (!any)
+        return;
+    uint64_t em[INJ_RULE_MAX_EL][2];
+    cset_match(s->d, c, flags, em);
+    rules(s, v, c->classes | flags, em, view, hidden);
+}
+
 /* A lexicon word in a view: phrases, then rules. */
 static void view_word(struct scan *s, int view, const struct dict_ent *e, uint64_t flags,
                       bool hidden)
@@ -602,20 +714,17 @@ static void view_word(struct scan *s, int view, const struct dict_ent *e, uint64
     v->head = (v->head + 1) & RING_MASK;
     v->ring[v->head] = e->id;
     v->rpos[v->head] = s->pos;
+    const struct sg_injection *d = s->d;
     uint64_t m = e->classes, extra = 0;
-    if (s->d->phrase_max[e->id])
-        extra = phrase_classes(s->d, v, s->pos) & ~m;
-    if (!((m | extra) & s->d->rule_classes))
-        return;
-    uint64_t set[2] = {e->starts[0] | (e->looks[0] & v->armed[0]),
-                       e->starts[1] | (e->looks[1] & v->armed[1])};
+    if (e->phrase_max)
+        extra = phrase_classes(d, v, s->pos) & ~m;
     if (extra) {
-        uint64_t more[2];
-        candidates(s->d, v, extra, more);
-        set[0] |= more[0];
-        set[1] |= more[1];
+        uint64_t em[INJ_RULE_MAX_EL][2];
+        el_match(d, m | extra | flags, em);
+        rules(s, v, m | extra | flags, em, view, hidden);
+        return;
     }
-    rules(s, v, m | extra | flags, set, view, hidden);
+    cset_rules(s, v, &d->csets[e->cset], flags, view, hidden);
 }
 
 static void advance(struct scan *s, uint32_t by)
@@ -623,17 +732,11 @@ static void advance(struct scan *s, uint32_t by)
     s->pos += by;
     if (s->pos > 0xF0000000u) { /* 4 G words: forget partial matches, start over */
         for (int k = 0; k < 2; k++) {
-            s->v[k].armed[0] = s->v[k].armed[1] = 0;
+            memset(s->v[k].live, 0, sizeof(s->v[k].live));
             memset(s->v[k].st, 0, sizeof(s->v[k].st));
         }
         s->pos = 1;
     }
-}
-
-static inline bool prefix_ok(const struct sg_injection *d, unsigned a, unsigned b, unsigned c)
-{
-    unsigned x = p3[a] * 1369u + p3[b] * 37u + p3[c];
-    return d->prefix[x / 64] >> (x % 64) & 1;
 }
 
 static const struct dict_ent *lookup(const struct sg_injection *d, const char *w, size_t n)
@@ -644,19 +747,21 @@ static const struct dict_ent *lookup(const struct sg_injection *d, const char *w
     return lookup_h(d, w, n, h);
 }
 
-static void flush(struct scan *s)
+/* The word just read (s->w[0..wl), wl > 0) ends: look it up, advance the rules. */
+static void flush_word(struct scan *s)
 {
     size_t n = s->wl;
-    if (!n)
-        return;
     const struct sg_injection *d = s->d;
     const unsigned char *w = (const unsigned char *)s->w;
     const struct dict_ent *e = NULL, *r = NULL;
     if (!s->wover) {
-        if (n < 3 || prefix_ok(d, w[0], w[1], w[2]))
-            e = lookup(d, s->w, n);
-        if (!e && n >= 3 && !(s->wkind & W_DIGIT) &&
-            prefix_ok(d, r13[w[0]], r13[w[1]], r13[w[2]])) {
+        /* both filters at once, without a branch between them (which of the shop's words
+         * are in the lexicon is a coin toss for the branch predictor) */
+        uint32_t h = whash(s->w, n);
+        unsigned x = n >= 3 ? prefix_ix(w) : 0;
+        if ((n < 3 || bit_set(d->prefix, x)) & (unsigned)(d->bloom[(h >> 6) & 1023] >> (h & 63)))
+            e = lookup_h(d, s->w, n, h);
+        if (!e && n >= 3 && !(s->wkind & W_DIGIT) && bit_set(d->prefix13, x)) {
             char t[WORD_MAX + 8];
             for (size_t i = 0; i < n; i++)
                 t[i] = (char)r13[w[i]];
@@ -696,6 +801,13 @@ static void flush(struct scan *s)
     s->zw_pending = false;
 }
 
+/* Ends the word being read, if any (separators often follow each other: no call then). */
+static inline void flush(struct scan *s)
+{
+    if (s->wl)
+        flush_word(s);
+}
+
 static inline void push(struct scan *s, char c, size_t i)
 {
     if (!s->wl)
@@ -731,13 +843,10 @@ static void colon(struct scan *s, size_t i)
 {
     flush(s);
     s->wstart = i;
-    uint64_t m = CB(C_COLON) | (s->line_words < 5 ? CB(F_LINEHEAD) : 0);
+    uint64_t flags = s->line_words < 5 ? CB(F_LINEHEAD) : 0;
     bool hidden = HIDDEN(s);
-    for (int k = 0; k < 2; k++) {
-        uint64_t set[2];
-        candidates(s->d, &s->v[k], m, set);
-        rules(s, &s->v[k], m, set, k, hidden);
-    }
+    for (int k = 0; k < 2; k++)
+        cset_rules(s, &s->v[k], &s->d->colon, flags, k, hidden);
     advance(s, 1);
 }
 
@@ -843,6 +952,8 @@ static bool hidden_attrs(const unsigned char *a, size_t n)
         if ((a[i - 1] == ' ' || a[i - 1] == '\t' || a[i - 1] == '\n') &&
             starts_ci(a, n, i, "hidden") && (i + 6 == n || strchr(" \t\n/=", a[i + 6])))
             return true;
+    if (!memchr(a, ':', n)) /* every style below has one */
+        return false;
     char b[256];
     size_t m = 0;
     for (size_t i = 0; i < n && m < sizeof(b) - 1; i++)
@@ -930,7 +1041,7 @@ static size_t angle(struct scan *s, const unsigned char *t, size_t n, size_t i)
     if (closing) {
         if (s->hidden_tag == h)
             s->hidden_tag = 0;
-    } else if (!s->hidden_tag && t[e - 1] != '/' && !void_tag(name) && hidden_attrs(t + j, e - j)) {
+    } else if (!s->hidden_tag && t[e - 1] != '/' && hidden_attrs(t + j, e - j) && !void_tag(name)) {
         s->hidden_tag = h;
     }
     s->in_tag = true; /* the attributes are read as words, hidden */
@@ -1133,11 +1244,27 @@ static void unicode(struct scan *s, uint32_t cp, size_t i)
     }
 }
 
+#define TEXTLIKE_MAX 512 /* textlike() looks at this many bytes */
+
 /* Whether decoded bytes are text: printable ASCII or valid UTF-8, with spaces. */
 static bool textlike(const unsigned char *b, size_t m)
 {
-    size_t k = m < 512 ? m : 512, ok = 0, sp = 0;
+    size_t k = m < TEXTLIKE_MAX ? m : TEXTLIKE_MAX, ok = 0, sp = 0;
     for (size_t i = 0; i < k;) {
+        if (k - i >= 8) { /* 8 printable ASCII bytes (0x20..0x7e) at once (SWAR) */
+            uint64_t x, y;
+            memcpy(&x, b + i, 8);
+            y = x & BYTES(0x7f);
+            uint64_t printable = (y + BYTES(0x80 - 0x20)) & ~(y + BYTES(0x7f - 0x7e)) & ~x;
+            if ((printable & BYTES(0x80)) == BYTES(0x80)) {
+                uint64_t t = x ^ BYTES(' '); /* a zero byte where x has a space */
+                uint64_t zero = ~(((t & BYTES(0x7f)) + BYTES(0x7f)) | t) & BYTES(0x80);
+                ok += 8;
+                sp += (size_t)__builtin_popcountll(zero);
+                i += 8;
+                continue;
+            }
+        }
         unsigned char c = b[i];
         if ((c >= 0x20 && c < 0x7f) || c == '\n' || c == '\r' || c == '\t') {
             ok++;
@@ -1181,26 +1308,46 @@ static void decode_scan(struct scan *s, const unsigned char *r, size_t n, bool h
     struct scan sub;
     scan_init(&sub, s->d, s->src, s->depth + 1);
     size_t m = 0;
-    bool first = true;
+    bool first = true, checked = false;
     uint32_t acc = 0;
     int bits = 0;
     for (size_t i = 0; i < n; i++) {
-        unsigned char c = r[i];
-        if (c == '\r' || c == '\n')
-            continue;
-        if (hex) {
-            acc = (acc << 4) | (uint32_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
-            bits += 4;
+        int8_t a, b, c, e;
+        /* four base64 characters at once when they are neither padding nor line breaks
+         * (b64val < 0) and start on a byte boundary (bits == 0: m is then a multiple of
+         * 3, and so is sizeof(buf)): the three bytes the per-character path makes */
+        if (!hex && bits == 0 && n - i >= 4 && sizeof(buf) - m >= 3 &&
+            ((a = b64val[r[i]]) | (b = b64val[r[i + 1]]) | (c = b64val[r[i + 2]]) |
+             (e = b64val[r[i + 3]])) >= 0) {
+            buf[m++] = (unsigned char)(a << 2 | b >> 4);
+            buf[m++] = (unsigned char)(b << 4 | c >> 2);
+            buf[m++] = (unsigned char)(c << 6 | e);
+            i += 3;
         } else {
-            if (c == '=')
-                break;
-            acc = (acc << 6) | (uint32_t)b64val[c];
-            bits += 6;
+            unsigned char ch = r[i];
+            if (ch == '\r' || ch == '\n')
+                continue;
+            if (hex) {
+                acc = (acc << 4) | (uint32_t)(ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10);
+                bits += 4;
+            } else {
+                if (ch == '=')
+                    break;
+                acc = (acc << 6) | (uint32_t)b64val[ch];
+                bits += 6;
+            }
+            if (bits >= 8) {
+                bits -= 8;
+                buf[m++] = (unsigned char)(acc >> bits);
+                acc &= (1u << bits) - 1;
+            }
         }
-        if (bits >= 8) {
-            bits -= 8;
-            buf[m++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
+        /* textlike() reads the first TEXTLIKE_MAX bytes at most: no need to decode more
+         * of a run that is not text */
+        if (first && !checked && m >= TEXTLIKE_MAX) {
+            if (!textlike(buf, m))
+                return;
+            checked = true;
         }
         if (m == sizeof(buf)) {
             if (first && !textlike(buf, m))
@@ -1259,6 +1406,29 @@ static inline void b64_step(struct scan *s, const unsigned char *t, size_t n, si
     b64_end(s, t, i);
 }
 
+/* Eight bytes at once (SWAR): the top bit of each byte of the result is set when that
+ * byte of x is an ASCII letter or digit; the letters' and digits' kinds are ORed into
+ * *kind (W_LOWER, W_UPPER, W_DIGIT) for the first `take` bytes (0..8). Range checks on
+ * 7-bit values: v + (0x80 - lo) has its top bit set iff v >= lo, v + (0x7f - hi) iff
+ * v > hi, and neither sum carries into the next byte (0x7f + 0x80 = 0xff). */
+static inline uint64_t alnum8(uint64_t x)
+{
+    uint64_t y = x & BYTES(0x7f), l = y | BYTES(0x20); /* l: letters in lower case */
+    uint64_t letter = (l + BYTES(0x80 - 'a')) & ~(l + BYTES(0x7f - 'z'));
+    uint64_t digit = (y + BYTES(0x80 - '0')) & ~(y + BYTES(0x7f - '9'));
+    return (letter | digit) & ~x & BYTES(0x80); /* ~x: not a byte >= 0x80 */
+}
+
+static inline unsigned kinds8(uint64_t x, uint64_t ok)
+{
+    /* among letters and digits, letters have bit 0x40 and lower-case letters bit 0x20:
+     * shifted to the top bit of their byte (bits that cross into the next byte are
+     * masked off by `ok`, which only has top bits) */
+    uint64_t letter = (x << 1) & ok, lower = (x << 2) & letter;
+    return (unsigned)(lower != 0) * W_LOWER + (unsigned)(letter != lower) * W_UPPER +
+           (unsigned)(letter != ok) * W_DIGIT;
+}
+
 /* A run of ASCII letters and digits, in a tight loop on locals (stores into the word
  * buffer would otherwise make the compiler reload the scanner's fields every byte). */
 static size_t letters(struct scan *s, const unsigned char *t, size_t n, size_t i)
@@ -1266,11 +1436,39 @@ static size_t letters(struct scan *s, const unsigned char *t, size_t n, size_t i
     unsigned wl = s->wl, kind = 0, f;
     char *w = s->w;
     size_t j = i, lim = n - i > WORD_MAX - wl ? i + (WORD_MAX - wl) : n;
-    while (j < lim && (f = ftab[t[j]])) {
+    bool ended = false; /* the run ended before lim */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* Eight bytes at a time while they fit in the word buffer (wl + 8 <= WORD_MAX): all
+     * eight are folded and stored (ASCII letters and digits fold to c | 0x20), but only
+     * those before the first byte that is not a letter or digit count; the rest of the
+     * buffer is never read (wl marks the end). The first byte is a letter or digit. */
+    while (j + 8 <= lim) {
+        uint64_t x, ok;
+        memcpy(&x, t + j, 8);
+        ok = alnum8(x);
+        uint64_t folded = x | BYTES(0x20);
+        memcpy(w + wl, &folded, 8);
+        if (ok == BYTES(0x80)) {
+            kind |= kinds8(x, ok);
+            wl += 8;
+            j += 8;
+            continue;
+        }
+        uint64_t stop = ~ok & BYTES(0x80); /* the top bit of the bytes that end it */
+        unsigned take = (unsigned)__builtin_ctzll(stop) / 8;
+        ok &= (stop & -stop) - 1; /* only the bytes before the first that ends it */
+        kind |= kinds8(x, ok);
+        wl += take;
+        j += take;
+        ended = true;
+        break;
+    }
+#endif
+    while (!ended && j < lim && (f = ftab[t[j]])) {
         kind |= f;
         w[wl++] = (char)wtab[t[j++]];
     }
-    if (j == lim && j < n && ftab[t[j]]) { /* longer than any lexicon word */
+    if (!ended && j == lim && j < n && ftab[t[j]]) { /* longer than any lexicon word */
         s->wover = true;
         while (j < n && (f = ftab[t[j]])) {
             kind |= f;
@@ -1297,6 +1495,18 @@ static size_t letters(struct scan *s, const unsigned char *t, size_t n, size_t i
     return j;
 }
 
+/* A space at t[i]: what b64_step() and ascii() do for it, shortened (the most frequent
+ * separator). */
+static inline void space(struct scan *s, const unsigned char *t, size_t i)
+{
+    if (s->depth == 0 && s->b64_len) {
+        if (s->b64_len >= B64_MIN)
+            b64_end(s, t, i);
+        s->b64_len = 0;
+    }
+    flush(s);
+}
+
 static void scan_text(struct scan *s, const unsigned char *t, size_t n)
 {
     size_t i = 0;
@@ -1307,6 +1517,14 @@ static void scan_text(struct scan *s, const unsigned char *t, size_t n)
             s->flag_seq = false;
             if (ftab[c]) {
                 i = letters(s, t, n, i);
+                /* a word is most often followed by a space (zw_run and flag_seq are
+                 * already reset: they were before the word) */
+                if (i < n && t[i] == ' ')
+                    space(s, t, i++);
+                continue;
+            }
+            if (c == ' ') {
+                space(s, t, i++);
                 continue;
             }
             if (s->depth == 0)
@@ -1429,6 +1647,78 @@ void sg_inj_result_merge(struct sg_inj_result *acc, const struct sg_inj_result *
     acc->flagged = acc->flagged || r->flagged;
 }
 
+/* The rule tables: which rule elements each class is in, and the rules' gaps. The
+ * derivation rules must come first (rules() runs them before the others). */
+_Static_assert(INJ_MAX_RULES <= 128, "the rules are the bits of two uint64_t");
+
+static int rules_compile(struct sg_injection *d)
+{
+    if (inj_nrules > INJ_MAX_RULES)
+        return SG_EINVAL;
+    while (d->nderive < inj_nrules && inj_rules[d->nderive].sig == INJ_DERIVE) {
+        if (d->nderive == 64)
+            return SG_EINVAL; /* rules() keeps them in one word */
+        d->derive_rules |= UINT64_C(1) << d->nderive++;
+    }
+    for (size_t k = 0; k < inj_nrules; k++) {
+        const struct inj_rule *r = &inj_rules[k];
+        uint64_t bit = UINT64_C(1) << (k % 64);
+        if (r->n < 1 || r->n > INJ_RULE_MAX_EL || (k >= d->nderive && r->sig == INJ_DERIVE))
+            return SG_EINVAL;
+        if (r->sig != INJ_DERIVE) {
+            d->el_last[r->n - 1][k / 64] |= bit;
+            d->signal_rules[k / 64] |= bit;
+        }
+        for (int e = 0; e < r->n; e++) {
+            d->gap1[k][e] = (uint16_t)(r->el[e].gap + 1);
+            if (r->el[e].all)
+                d->el_all[e][k / 64] |= bit;
+            for (int c = 0; c < 64; c++)
+                if (r->el[e].any & CB(c)) {
+                    d->el_of[c][e][k / 64] |= bit;
+                    d->rule_classes |= CB(c);
+                }
+        }
+    }
+    return 0;
+}
+
+static void cset_init(const struct sg_injection *d, struct cset *c, uint64_t classes)
+{
+    c->classes = classes;
+    el_any(d, classes, c->em);
+    c->need_all = false;
+    for (int e = 0; e < INJ_RULE_MAX_EL; e++)
+        for (int w = 0; w < 2; w++)
+            c->need_all = c->need_all || (c->em[e][w] & d->el_all[e][w]);
+}
+
+/* One struct cset per distinct class set of the lexicon's words that have a class some
+ * rule uses (the others keep cset 0, which matches nothing). */
+static int csets_compile(struct sg_injection *d)
+{
+    d->csets = calloc(d->nwords + 1, sizeof(*d->csets));
+    if (!d->csets)
+        return SG_ENOMEM;
+    d->ncsets = 1; /* [0]: no class */
+    for (uint32_t j = 0; j < DICT_CAP; j++) {
+        struct dict_ent *e = &d->dict[j];
+        uint64_t c = e->classes & d->rule_classes;
+        if (!e->id || !c)
+            continue;
+        uint32_t x = 1;
+        while (x < d->ncsets && d->csets[x].classes != e->classes)
+            x++;
+        if (x == d->ncsets)
+            cset_init(d, &d->csets[d->ncsets++], e->classes);
+        e->cset = (uint16_t)x;
+    }
+    cset_init(d, &d->colon, CB(C_COLON));
+    for (uint32_t j = 0; j < DICT_CAP; j++)
+        d->dict[j].phrase_max = d->phrase_max[d->dict[j].id];
+    return 0;
+}
+
 int sg_injection_new(const struct sg_injection_opts *o, struct sg_injection **out,
                      struct sg_error *err)
 {
@@ -1465,24 +1755,11 @@ int sg_injection_new(const struct sg_injection_opts *o, struct sg_injection **ou
             p += l + (p[l] == '|');
         }
     }
-    for (size_t k = 0; k < inj_nrules; k++)
-        for (int e = 0; e < inj_rules[k].n; e++)
-            for (int c = 0; c < 64; c++)
-                if (inj_rules[k].el[e].any & CB(c)) {
-                    d->rules_of[c][k / 64] |= UINT64_C(1) << (k % 64);
-                    if (e == 0)
-                        d->starts_of[c][k / 64] |= UINT64_C(1) << (k % 64);
-                    d->rule_classes |= CB(c);
-                }
-    for (uint32_t j = 0; j < DICT_CAP; j++) {
-        struct dict_ent *e = &d->dict[j];
-        for (uint64_t m = e->classes & d->rule_classes; e->id && m; m &= m - 1) {
-            int c = __builtin_ctzll(m);
-            for (int x = 0; x < 2; x++) {
-                e->starts[x] |= d->starts_of[c][x];
-                e->looks[x] |= d->rules_of[c][x];
-            }
-        }
+    int rc = rules_compile(d);
+    if (rc || (rc = csets_compile(d))) {
+        sg_injection_free(d);
+        return sg_error_set(err, rc,
+                            rc == SG_ENOMEM ? "out of memory" : "injection rules: cannot compile");
     }
     *out = d;
     return 0;
@@ -1496,6 +1773,7 @@ void sg_injection_free(struct sg_injection *d)
     free(d->pool);
     free(d->phrases);
     free(d->phrase_max);
+    free(d->csets);
     free(d);
 }
 
