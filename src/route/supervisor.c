@@ -75,10 +75,11 @@ struct eng {
     char version[SG_MODEL_NAME_MAX + 1], sha256[65]; /* what the channel pinned; "" unknown */
     char sock[PATH_MAX];                             /* the socket it listens on */
     bool alt;                                        /* that socket is the second path */
-    bool retired;       /* replaced by a switch or a failed candidate: exit is no failure */
-    struct eng *cand;   /* the switch in progress, or NULL */
-    struct eng *owner;  /* for a candidate: the engine it is to replace */
-    struct event *tick; /* candidate: health probes; retired engine: the SIGTERM delay */
+    bool retired;              /* replaced by a switch or a failed candidate: exit is no failure */
+    struct eng *cand;          /* the switch in progress, or NULL */
+    struct eng *owner;         /* for a candidate: the engine it is to replace */
+    struct event *tick;        /* candidate: health probes; retired engine: the SIGTERM delay */
+    struct bufferevent *probe; /* candidate: the health probe in flight, or NULL */
     uint64_t switch_deadline_us;
     /* name@channel: the channel file and what stat() said of it when the channel was
      * resolved, so that a promotion is noticed without a reload (channels_changed). */
@@ -301,6 +302,8 @@ static void eng_free(struct eng *e)
         event_free(e->restart);
     if (e->tick)
         event_free(e->tick);
+    if (e->probe)
+        bufferevent_free(e->probe);
     for (int i = 0; i < e->nargs; i++)
         free(e->args[i]);
     free(e->name);
@@ -769,38 +772,6 @@ static void switch_record(struct eng *e, struct eng *c, const char *event, const
     json_decref(r);
 }
 
-/* Whether the engine listening at `path` answers GET /health with 200 (waits at most
- * about a second: engines are local). */
-static bool probe_health(const char *path)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return false;
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return false;
-    struct timeval tv = {1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    static const char req[] = "GET /health HTTP/1.1\r\nHost: engine\r\nConnection: close\r\n\r\n";
-    char buf[16] = {0};
-    size_t got = 0;
-    bool ok = false;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof(req) - 1)) {
-        while (got < 12) {
-            ssize_t n = recv(fd, buf + got, 12 - got, 0);
-            if (n <= 0)
-                break;
-            got += (size_t)n;
-        }
-        ok = got == 12 && memcmp(buf, "HTTP/1.1 200", 12) == 0;
-    }
-    close(fd);
-    return ok;
-}
-
 /* Swaps `a` (in the list) for `b` (not in it). */
 static void list_replace(struct sg_supervisor *sv, struct eng *a, struct eng *b)
 {
@@ -821,6 +792,10 @@ static void retire(struct eng *e)
     e->remove = true;
     e->owner = NULL;
     evtimer_del(e->tick);
+    if (e->probe) {
+        bufferevent_free(e->probe);
+        e->probe = NULL;
+    }
     if (e->pid > 0) {
         stop(e);
         e->next = e->sv->list;
@@ -873,19 +848,18 @@ static void complete_switch(struct eng *e)
     evtimer_add(e->tick, &tv);
 }
 
-static void on_tick(evutil_socket_t fd, short what, void *arg)
+/* ---- health probes of a candidate: GET /health on its socket, on the main loop ---- */
+
+/* The answer of a probe (or its failure): switch, give up, or probe again later. */
+static void probe_done(struct eng *c, bool healthy)
 {
-    (void)fd;
-    (void)what;
-    struct eng *c = arg;
-    if (c->retired) { /* the drain delay of a replaced engine is over */
-        if (c->st == E_RUNNING)
-            stop(c);
-        return;
+    if (c->probe) {
+        bufferevent_free(c->probe);
+        c->probe = NULL;
     }
     if (!c->owner || c->st != E_RUNNING)
         return;
-    if (probe_health(c->sock)) {
+    if (healthy) {
         complete_switch(c->owner);
         return;
     }
@@ -898,6 +872,62 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     }
     struct timeval tv = {0, PROBE_MS * 1000};
     evtimer_add(c->tick, &tv);
+}
+
+static void probe_read(struct bufferevent *bev, void *arg)
+{
+    struct evbuffer *in = bufferevent_get_input(bev);
+    char status[12];
+    if (evbuffer_get_length(in) < sizeof(status))
+        return;
+    evbuffer_copyout(in, status, sizeof(status));
+    probe_done(arg, memcmp(status, "HTTP/1.1 200", sizeof(status)) == 0);
+}
+
+static void probe_event(struct bufferevent *bev, short what, void *arg)
+{
+    if (what & BEV_EVENT_CONNECTED) {
+        static const char req[] =
+            "GET /health HTTP/1.1\r\nHost: engine\r\nConnection: close\r\n\r\n";
+        bufferevent_write(bev, req, sizeof(req) - 1);
+        return;
+    }
+    probe_done(arg, false); /* refused, closed before the status line, or timed out */
+}
+
+/* Starts a probe; its answer arrives in probe_done. Engines are local: a probe that has no
+ * status line within a second counts as a failed one. */
+static void probe_start(struct eng *c)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t n = strlen(c->sock);
+    if (n >= sizeof(sa.sun_path) ||
+        !(c->probe = bufferevent_socket_new(c->sv->base, -1, BEV_OPT_CLOSE_ON_FREE))) {
+        probe_done(c, false);
+        return;
+    }
+    memcpy(sa.sun_path, c->sock, n + 1);
+    struct timeval limit = {1, 0};
+    bufferevent_setcb(c->probe, probe_read, NULL, probe_event, c);
+    bufferevent_set_timeouts(c->probe, &limit, &limit);
+    bufferevent_enable(c->probe, EV_READ);
+    if (bufferevent_socket_connect(c->probe, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        probe_done(c, false);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct eng *c = arg;
+    if (c->retired) { /* the drain delay of a replaced engine is over */
+        if (c->st == E_RUNNING)
+            stop(c);
+        return;
+    }
+    if (!c->owner || c->st != E_RUNNING || c->probe) /* a probe in flight schedules the next */
+        return;
+    probe_start(c);
 }
 
 /* Starts an engine on the channel's new version next to the running `e`. */
