@@ -6,6 +6,10 @@
  *                                                    adds to a 4 KB chat request (the
  *                                                    request stage and the answer filter)
  *   sg-bench-redact adversarial                      MB/s on hostile 10 MB inputs
+ *   sg-bench-redact dump CORPUS_FILE...              not a timing: every text's findings
+ *                                                    ("TYPE start end") and transformed
+ *                                                    text (under a fixed key), to compare
+ *                                                    the output of two builds byte for byte
  *
  * CORPUS_FILE: JSON lines {"text": ...} (tests/data/pii/generate.py output); the files'
  * texts are interleaved. Each mode prints one line "JSON {...}" with its figures. */
@@ -280,11 +284,49 @@ static int adversarial(struct ctx *c)
     return 0;
 }
 
+/* Prints a line with the string escaped (\n, \\ and \xHH for other control bytes). */
+static void dump_line(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\n')
+            fputs("\\n", stdout);
+        else if (c == '\\')
+            fputs("\\\\", stdout);
+        else if (c < 32 || c == 127)
+            printf("\\x%02x", c);
+        else
+            putchar(c);
+    }
+    putchar('\n');
+}
+
+/* Findings and output of every text, for an equivalence check of two builds (an
+ * optimization must not change what is found): diff the two files. */
+static int dump(struct ctx *c, const struct texts *all)
+{
+    memset(c->rd->key, 'k', 32); /* a fixed key: the same surrogates in both builds */
+    c->rd->keylen = 32;
+    for (size_t i = 0; i < all->n; i++) {
+        struct sg_vault *v = sg_redaction_vault(c->rd, all->len[i] * 4 + 4096);
+        sg_findings_reset(&c->f);
+        sg_buf_reset(&c->out);
+        int rc = sg_redact_text(c->rd, c->sc, v, all->v[i], all->len[i], &c->f, &c->out, NULL);
+        printf("## %zu len=%zu rc=%d n=%zu\n", i, all->len[i], rc, c->f.n);
+        for (size_t k = 0; k < c->f.n; k++)
+            printf("%s %u %u\n", sg_entity_name(c->rd->det, c->f.v[k].type), c->f.v[k].start,
+                   c->f.v[k].end);
+        dump_line(c->out.data ? c->out.data : "", c->out.len);
+        sg_vault_free(v);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: sg-bench-redact throughput SIZE FILE... | chat4k FILE... | "
-                        "adversarial\n");
+                        "adversarial | dump FILE...\n");
         return 2;
     }
     struct ctx c = {0};
@@ -306,6 +348,9 @@ int main(int argc, char **argv)
         rc = chat4k(&c, &all);
     } else if (strcmp(argv[1], "adversarial") == 0) {
         rc = adversarial(&c);
+    } else if (strcmp(argv[1], "dump") == 0 && argc >= 3) {
+        load(&all, argv + 2, argc - 2);
+        rc = dump(&c, &all);
     } else {
         fprintf(stderr, "sg-bench-redact: unknown mode\n");
     }

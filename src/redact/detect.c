@@ -74,7 +74,7 @@ const unsigned char sg_glue[256] = {
     [0xB0] = G16, [0xC0] = G16, [0xD0] = G16, [0xE0] = G16, [0xF0] = G16};
 #undef G16
 
-/* Bytes that start a token scan.starts lists: capitals, digits, Latin-1 and Latin
+/* Bytes that start a token (see struct scan): capitals, digits, Latin-1 and Latin
  * Extended-A lead bytes. */
 static const unsigned char start_tab[256] = {
     ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,  ['5'] = 1,  ['6'] = 1, ['7'] = 1,
@@ -93,53 +93,81 @@ static inline __m128i in_range(__m128i x, unsigned char a, unsigned char b)
 }
 #endif
 
-/* Lists the token starts (out has room for n entries), so the scanners that look at token
- * starts only touch those, and among them the ones that are not digits (caps, room for n
- * entries too; their count in *ncaps): 16 bytes at a time with SSE2, one branch-free
- * table test per byte otherwise. A [0x80..0xFF] glue entry: inside a UTF-8 word no token
- * starts. */
-static size_t token_starts(const unsigned char *t, size_t n, uint32_t *out, uint32_t *caps,
-                           size_t *ncaps)
+/* Bytes after a token start that make it a pair start (struct scan.pairs). */
+static const unsigned char pair_second[256] = {
+    [' '] = 1, ['-'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
+    ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1,
+    ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
+    ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1,
+    ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1};
+
+/* Lists the token starts the scanners look at, so that they only touch those: the ones
+ * that are not digits (caps, room for n entries; returns their count), the pair starts
+ * (pairs, room for n; their count in *npairs) and among those the ones that hold A-Z
+ * (upairs, room for n; their count in *nupairs); 16 bytes at a time with SSE2, one
+ * branch-free table test per byte otherwise. A [0x80..0xFF] glue entry: inside a UTF-8
+ * word no token starts. */
+static size_t token_starts(const unsigned char *t, size_t n, uint32_t *caps, uint32_t *pairs,
+                           size_t *npairs, uint32_t *upairs, size_t *nupairs)
 {
-    *ncaps = 0;
+    *npairs = 0;
+    *nupairs = 0;
     if (n == 0)
         return 0;
-    size_t k = 0, kc = 0, i = 1;
-    out[0] = 0;
+    size_t kc = 0, kp = 0, ku = 0, i = 1;
     caps[0] = 0;
-    k += start_tab[t[0]];
+    pairs[0] = 0;
+    upairs[0] = 0;
     kc += start_tab[t[0]] & !sg_is_digit(t[0]);
+    kp += (sg_is_digit(t[0]) || sg_is_upper(t[0])) && n > 1 && pair_second[t[1]];
+    ku += sg_is_upper(t[0]) && n > 1 && pair_second[t[1]];
 #if defined(__SSE2__)
-    for (; i + 16 <= n; i += 16) {
+    /* 17 bytes from i: the 16 looked at and the byte after the last (a pair's second) */
+    for (; i + 17 <= n; i += 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(t + i));
         __m128i p = _mm_loadu_si128((const __m128i *)(t + i - 1));
+        __m128i y = _mm_loadu_si128((const __m128i *)(t + i + 1));
         __m128i digit = in_range(x, '0', '9');
-        __m128i cap = _mm_or_si128(in_range(x, 'A', 'Z'), in_range(x, 0xC3, 0xC5));
+        __m128i upper = in_range(x, 'A', 'Z');
+        __m128i cap = _mm_or_si128(upper, in_range(x, 0xC3, 0xC5));
         __m128i glue = _mm_or_si128(
             _mm_or_si128(_mm_or_si128(in_range(p, '&', '\''), in_range(p, '-', '9')),
                          _mm_or_si128(in_range(p, '@', 'Z'), in_range(p, 'a', 'z'))),
             _mm_or_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8('_')), in_range(p, 0x80, 0xFF)));
+        __m128i second = _mm_or_si128(_mm_or_si128(in_range(y, '0', '9'), in_range(y, 'A', 'Z')),
+                                      _mm_or_si128(_mm_cmpeq_epi8(y, _mm_set1_epi8(' ')),
+                                                   _mm_cmpeq_epi8(y, _mm_set1_epi8('-'))));
         unsigned cbits = (unsigned)_mm_movemask_epi8(_mm_andnot_si128(glue, cap));
-        unsigned bits = cbits | (unsigned)_mm_movemask_epi8(_mm_andnot_si128(glue, digit));
-        while (bits) {
-            out[k++] = (uint32_t)(i + (size_t)__builtin_ctz(bits));
-            bits &= bits - 1;
-        }
+        unsigned pbits = (unsigned)_mm_movemask_epi8(
+            _mm_andnot_si128(glue, _mm_and_si128(_mm_or_si128(digit, upper), second)));
+        unsigned ubits = pbits & (unsigned)_mm_movemask_epi8(upper);
         while (cbits) {
             caps[kc++] = (uint32_t)(i + (size_t)__builtin_ctz(cbits));
             cbits &= cbits - 1;
+        }
+        while (pbits) {
+            pairs[kp++] = (uint32_t)(i + (size_t)__builtin_ctz(pbits));
+            pbits &= pbits - 1;
+        }
+        while (ubits) {
+            upairs[ku++] = (uint32_t)(i + (size_t)__builtin_ctz(ubits));
+            ubits &= ubits - 1;
         }
     }
 #endif
     for (; i < n; i++) {
         unsigned st = start_tab[t[i]] & (sg_glue[t[i - 1]] ^ 1);
-        out[k] = (uint32_t)i;
-        k += st;
         caps[kc] = (uint32_t)i;
         kc += st & !sg_is_digit(t[i]);
+        unsigned second = i + 1 < n && pair_second[t[i + 1]];
+        pairs[kp] = (uint32_t)i;
+        kp += st & (sg_is_digit(t[i]) || sg_is_upper(t[i])) & second;
+        upairs[ku] = (uint32_t)i;
+        ku += st & sg_is_upper(t[i]) & second;
     }
-    *ncaps = kc;
-    return k;
+    *npairs = kp;
+    *nupairs = ku;
+    return kc;
 }
 
 /* The first position at or after i holding one of the `k` bytes of `set`, or n. */
@@ -179,19 +207,109 @@ static inline size_t find_digit(const unsigned char *t, size_t n, size_t i)
     return i;
 }
 
-/* The first position at or after i holding a byte >= 0x80, or n. */
-static inline size_t find_high(const unsigned char *t, size_t n, size_t i)
+/* The UTF-8 lead bytes of every character fold() changes: C2 (U+00A0, U+00AD), CE..D4
+ * (Greek and Cyrillic, U+0391..U+0501), E1 (U+180E), E2 (U+2002..U+2212), E3 (U+3000), EF
+ * (U+FEFF, U+FF01..U+FF5E). Keep in step with fold(). Lead bytes are never continuation
+ * bytes, so every other character, valid or not, stays as it is. */
+static const unsigned char fold_lead[256] = {
+    [0xC2] = 1, [0xCE] = 1, [0xCF] = 1, [0xD0] = 1, [0xD1] = 1, [0xD2] = 1,
+    [0xD3] = 1, [0xD4] = 1, [0xE1] = 1, [0xE2] = 1, [0xE3] = 1, [0xEF] = 1};
+
+/* The first position at or after i holding a byte of fold_lead, or n: accented Latin
+ * letters (C3 xx, C4 xx, C5 xx), the commonest non-ASCII bytes of shop text, and other
+ * symbols are passed over 16 bytes at a time instead of one stop each. */
+static inline size_t find_fold_lead(const unsigned char *t, size_t n, size_t i)
 {
 #if defined(__SSE2__)
     for (; i + 16 <= n; i += 16) {
-        unsigned bits = (unsigned)_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(t + i)));
+        __m128i x = _mm_loadu_si128((const __m128i *)(t + i));
+        if (!_mm_movemask_epi8(x))
+            continue; /* ASCII only: the common case, one test */
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8((char)0xC2)),
+                                              _mm_cmpeq_epi8(x, _mm_set1_epi8((char)0xEF))),
+                                 _mm_or_si128(in_range(x, 0xCE, 0xD4), in_range(x, 0xE1, 0xE3)));
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
         if (bits)
             return i + (size_t)__builtin_ctz(bits);
     }
 #endif
-    while (i < n && t[i] < 0x80)
+    while (i < n && !fold_lead[t[i]])
         i++;
     return i;
+}
+
+/* The end of the run of digits from k: the first position at or after k that holds no
+ * digit, or min(n, lim) when there is none before (k itself when k is past that). 16
+ * bytes at a time where 16 are left (numbers are read for every digit group). */
+static inline size_t digits_end(const unsigned char *t, size_t n, size_t k, size_t lim)
+{
+    size_t end = lim < n ? lim : n;
+    /* most groups are short ("4111 ", "12,99"): their first bytes one by one */
+    for (size_t s = 0; s < 6; s++, k++)
+        if (k >= end || !sg_is_digit(t[k]))
+            return k;
+#if defined(__SSE2__)
+    for (; k + 16 <= n; k += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(t + k));
+        unsigned bits = ~(unsigned)_mm_movemask_epi8(in_range(x, '0', '9')) & 0xFFFFu;
+        if (bits) {
+            k += (size_t)__builtin_ctz(bits);
+            return k < end ? k : end;
+        }
+        if (k + 16 >= end)
+            return end; /* digits up to the limit */
+    }
+#endif
+    while (k < end && sg_is_digit(t[k]))
+        k++;
+    return k;
+}
+
+/* The end of the token from i: the first position at or after i whose byte is no letter,
+ * digit, '_' or byte >= 0x80 (sg_is_alnum or '_'), nor, with `seps`, '.', '-' or '/';
+ * n when there is none. 16 bytes at a time where 16 are left. */
+static inline size_t ident_end(const unsigned char *t, size_t n, size_t i, bool seps)
+{
+#if defined(__SSE2__)
+    for (; i + 16 <= n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(t + i));
+        /* '-', '.', '/' are 0x2D..0x2F, just before the digits */
+        __m128i m = _mm_or_si128(seps ? in_range(x, '-', '9') : in_range(x, '0', '9'),
+                                 _mm_or_si128(in_range(x, 'A', 'Z'), in_range(x, 'a', 'z')));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8('_')));
+        unsigned bits = ~((unsigned)_mm_movemask_epi8(m) | (unsigned)_mm_movemask_epi8(x)) &
+                        0xFFFFu; /* movemask(x): the bytes >= 0x80 */
+        if (bits)
+            return i + (size_t)__builtin_ctz(bits);
+    }
+#endif
+    while (i < n && (sg_is_alnum(t[i]) || t[i] == '_' ||
+                     (seps && (t[i] == '.' || t[i] == '-' || t[i] == '/'))))
+        i++;
+    return i;
+}
+
+/* The first position p at or after i where t[p] == a and t[p + 1] == b, or n. Where the
+ * first byte alone is frequent (':' before "//", 'J' of "eyJ", 'B' of "-----BEGIN"),
+ * both bytes are compared 16 positions at a time, so the scanners stop only where the pair
+ * is. Reads nothing at or past n. */
+static inline size_t find_pair(const unsigned char *t, size_t n, size_t i, unsigned char a,
+                               unsigned char b)
+{
+#if defined(__SSE2__)
+    for (; i + 17 <= n; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(t + i));
+        __m128i y = _mm_loadu_si128((const __m128i *)(t + i + 1));
+        unsigned bits = (unsigned)_mm_movemask_epi8(_mm_and_si128(
+            _mm_cmpeq_epi8(x, _mm_set1_epi8((char)a)), _mm_cmpeq_epi8(y, _mm_set1_epi8((char)b))));
+        if (bits)
+            return i + (size_t)__builtin_ctz(bits);
+    }
+#endif
+    for (; i + 1 < n; i++)
+        if (t[i] == a && t[i + 1] == b)
+            return i;
+    return n;
 }
 
 /* For detect_fields.c: the next ':' or '=' at or after i. */
@@ -290,10 +408,9 @@ void sg_wordset_build(struct sg_wordset *ws)
     while (cap < 2 * n)
         cap <<= 1;
     ws->slot = calloc(cap, sizeof(*ws->slot));
-    ws->hash = calloc(n ? n : 1, sizeof(*ws->hash));
     ws->len = calloc(n ? n : 1, 1);
     ws->prefix = calloc(n ? n : 1, 1);
-    if (!ws->slot || !ws->hash || !ws->len || !ws->prefix)
+    if (!ws->slot || !ws->len || !ws->prefix)
         abort(); /* start-up, a few hundred KB: nothing sensible to fall back to */
     ws->mask = (uint32_t)(cap - 1);
     for (size_t i = 0; i < n; i++) {
@@ -308,7 +425,6 @@ void sg_wordset_build(struct sg_wordset *ws)
         uint32_t h = WS_BASIS;
         for (size_t k = l; k-- > 0;)
             h = ws_step(h, sg_fold_at(w, k));
-        ws->hash[i] = h;
         ws->len[i] = (uint8_t)l;
         ws->prefix[i] = pre;
         bit_set(ws->head, ws_head(w, l));
@@ -321,9 +437,9 @@ void sg_wordset_build(struct sg_wordset *ws)
                 bit_set(ws->tail, ws_tail(w[l - 2], w[l - 1]));
         }
         uint32_t j = h & ws->mask;
-        while (ws->slot[j])
+        while (ws->slot[j].e1)
             j = (j + 1) & ws->mask;
-        ws->slot[j] = (uint32_t)i + 1;
+        ws->slot[j] = (struct sg_ws_slot){(uint32_t)i + 1, h};
     }
 }
 
@@ -341,9 +457,9 @@ static inline bool ws_entry_is(const struct sg_wordset *ws, uint32_t e, const un
 static bool ws_probe(const struct sg_wordset *ws, uint32_t h, size_t l, bool pre,
                      const unsigned char *t, size_t s)
 {
-    for (uint32_t j = h & ws->mask; ws->slot[j]; j = (j + 1) & ws->mask) {
-        uint32_t e = ws->slot[j] - 1;
-        if (ws->hash[e] == h && ws->len[e] == l && ws->prefix[e] == pre &&
+    for (uint32_t j = h & ws->mask; ws->slot[j].e1; j = (j + 1) & ws->mask) {
+        uint32_t e = ws->slot[j].e1 - 1;
+        if (ws->slot[j].hash == h && ws->len[e] == l && ws->prefix[e] == pre &&
             ws_entry_is(ws, e, t, s, l))
             return true;
     }
@@ -355,9 +471,10 @@ unsigned sg_ws_tags(const struct sg_wordset *ws, uint32_t h, const unsigned char
     if (n == 0 || n >= 64 || !((ws->lens >> n) & 1) || !bit_test(ws->head, ws_head(w, n)))
         return 0;
     unsigned tags = 0;
-    for (uint32_t j = h & ws->mask; ws->slot[j]; j = (j + 1) & ws->mask) {
-        uint32_t e = ws->slot[j] - 1;
-        if (ws->hash[e] == h && ws->len[e] == n && !ws->prefix[e] && ws_entry_is(ws, e, w, 0, n))
+    for (uint32_t j = h & ws->mask; ws->slot[j].e1; j = (j + 1) & ws->mask) {
+        uint32_t e = ws->slot[j].e1 - 1;
+        if (ws->slot[j].hash == h && ws->len[e] == n && !ws->prefix[e] &&
+            ws_entry_is(ws, e, w, 0, n))
             tags |= ws->tags[e];
     }
     return tags;
@@ -771,7 +888,8 @@ static int scan_url_credentials(struct scan *s)
     const unsigned char *t = s->t;
     size_t n = s->n;
     const unsigned char *p = t;
-    while (n >= 3 && (p = memchr(p, ':', (size_t)(t + n - p)))) {
+    /* every ':' not followed by '/' fails the first test below: only ":/" is stopped at */
+    while (n >= 3 && (p = t + find_pair(t, n, (size_t)(p - t), ':', '/')) < t + n) {
         size_t i = (size_t)(p - t);
         p++;
         if (i + 3 >= n || t[i + 1] != '/' || t[i + 2] != '/' || i == 0 || !sg_is_alpha(t[i - 1]))
@@ -875,8 +993,7 @@ static void read_chunk(const unsigned char *t, size_t n, size_t i, struct chunk 
             k++;
         }
         size_t ds = k;
-        while (k < n && sg_is_digit(t[k]) && k - ds < 20)
-            k++;
+        k = digits_end(t, n, k, ds + 20);
         size_t de = k;
         if (de == ds)
             break;
@@ -1366,9 +1483,7 @@ static int scan_numbers(struct scan *s)
             if (st != i && number_start(t, n, i))
                 st = i;
             else {
-                while (i < n && (sg_is_alnum(t[i]) || t[i] == '.' || t[i] == '-' || t[i] == '/' ||
-                                 t[i] == '_'))
-                    i++; /* the rest of an identifier, a version, a price */
+                i = ident_end(t, n, i, true); /* the rest of an identifier, a version, a price */
                 continue;
             }
         }
@@ -1392,8 +1507,7 @@ static int scan_numbers(struct scan *s)
             return rc;
         i = c.end > i ? c.end : i + 1;
         /* skip the rest of a token glued to the chunk */
-        while (i < n && (sg_is_alnum(t[i]) || t[i] == '_'))
-            i++;
+        i = ident_end(t, n, i, false);
     }
     return 0;
 }
@@ -1548,8 +1662,9 @@ static int scan_letter_ids(struct scan *s)
         ['Y'] = 1, ['Z'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
         ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['-'] = 1, [' '] = 1};
     size_t done = 0;
-    for (size_t q = 0; q < s->ncaps; q++) {
-        size_t i = s->caps[q];
+    /* the pair starts that hold a capital: the token starts with such a second byte */
+    for (size_t q = 0; q < s->nupairs; q++) {
+        size_t i = s->upairs[q];
         if (i + 8 >= n)
             break;
         if (i < done || !((sg_ccls[t[i]] & C_UPPER) && second[t[i + 1]]))
@@ -1624,6 +1739,33 @@ static const unsigned char secret_trigger[256] = {
 static bool value_stop(unsigned char c)
 {
     return sg_is_space(c) || c == '"' || c == '\'' || c == '\\';
+}
+
+/* Where the token that ends at i starts, looking back at most 11 bytes: the k <= i with
+ * tokc bytes in [k, i) and, unless k is i - 11 or 0, no tokc byte at k - 1. The 16 bytes
+ * before i at once where there are 16 (every '-' and '_' of the text is looked back from). */
+static inline size_t tok_back(const unsigned char *t, size_t i)
+{
+#if defined(__SSE2__)
+    if (i >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(t + i - 16));
+        __m128i m = _mm_or_si128(_mm_or_si128(in_range(x, '0', '9'), in_range(x, 'A', 'Z')),
+                                 _mm_or_si128(in_range(x, 'a', 'z'),
+                                              _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')),
+                                                           _mm_cmpeq_epi8(x, _mm_set1_epi8('_')))));
+        /* the bytes that are no tokc (movemask(x): the bytes >= 0x80 are), among the last
+         * 11 (bits 5..15: t[i - 11] .. t[i - 1]) */
+        unsigned stop =
+            ~((unsigned)_mm_movemask_epi8(m) | (unsigned)_mm_movemask_epi8(x)) & 0xFFE0u;
+        if (!stop)
+            return i - 11;
+        return i - 16 + (size_t)(31 - __builtin_clz(stop)) + 1;
+    }
+#endif
+    size_t k = i;
+    while (k > 0 && i - k < 11 && tokc(t[k - 1]))
+        k--;
+    return k;
 }
 
 /* The value after a key's ':' or '=' (or "', '" of a PHP define) at `i`: quoted, up to
@@ -1719,11 +1861,11 @@ static size_t bare_password(const unsigned char *t, size_t n, size_t i, size_t *
 static size_t find_str(const unsigned char *t, size_t n, size_t from, const char *s, size_t sl)
 {
     while (from + sl <= n) {
-        const unsigned char *p = memchr(t + from, s[0], n - from - sl + 1);
-        if (!p)
+        /* the first two bytes (sl >= 2), then the rest: the same first match */
+        size_t k = find_pair(t, n, from, (unsigned char)s[0], (unsigned char)s[1]);
+        if (k + sl > n)
             return n;
-        size_t k = (size_t)(p - t);
-        if (memcmp(p, s, sl) == 0)
+        if (memcmp(t + k, s, sl) == 0)
             return k;
         from = k + 1;
     }
@@ -1818,10 +1960,12 @@ static int scan_marked(struct scan *s, const char *mark, size_t ml, size_t key)
     struct pem_track pt = {(size_t)-1, 0};
     size_t i = key;
     while (i < n) {
-        const unsigned char *p = memchr(t + i, mark[key], n - i);
-        if (!p)
+        /* the key byte with the byte before it (key >= 1): a key byte after another byte
+         * fails the memcmp below */
+        size_t k = find_pair(t, n, i - 1, (unsigned char)mark[key - 1], (unsigned char)mark[key]);
+        if (k >= n)
             break;
-        size_t k = (size_t)(p - t);
+        k++;
         i = k + 1;
         size_t st = k - key;
         if (k < key || st + ml > n || memcmp(t + st, mark, ml) != 0 || (st > 0 && tokc(t[st - 1])))
@@ -1888,9 +2032,7 @@ static int scan_secrets(struct scan *s)
         size_t m = 0, ms = 0, vs = 0, vl = 0;
         if (kind == 1) {
             /* "sk-", "ghp_", "xoxb-": the token's start is a few bytes back */
-            size_t k = i;
-            while (k > 0 && i - k < 11 && tokc(t[k - 1]))
-                k--;
+            size_t k = tok_back(t, i);
             if (k == i || i - k >= 11 || k == last_tok || (k > 0 && tokc(t[k - 1])))
                 continue;
             last_tok = k;
@@ -1969,12 +2111,15 @@ struct fold_event {
 struct sg_detect_scratch {
     unsigned char *nt; /* normalized text */
     size_t cap;
-    uint32_t *starts; /* token starts (see token_starts) */
-    uint32_t *caps;   /* the ones that are not digits */
+    uint32_t *caps;  /* token starts that are not digits (see token_starts) */
+    uint32_t *pairs; /* the pair starts */
+    uint32_t *upairs;
     size_t scap;
     struct fold_event *ev;
     size_t nev, evcap;
     struct sg_findings raw;
+    struct sg_finding *tmp; /* room for raw.cap findings: the merge sort's other half */
+    size_t tmpcap;
     hs_scratch_t *hs;
     uint64_t prepared; /* serial of the detector `hs` was last grown for */
 };
@@ -2176,7 +2321,7 @@ static void map_back(const struct sg_detect_scratch *s, size_t p, uint32_t *a, u
  * forms). */
 static bool needs_fold(const unsigned char *t, size_t n)
 {
-    for (size_t i = 0; (i = find_high(t, n, i)) < n; i++) {
+    for (size_t i = 0; (i = find_fold_lead(t, n, i)) < n; i++) {
         unsigned char c = t[i];
         unsigned char d = i + 1 < n ? t[i + 1] : 0;
         switch (c) {
@@ -2222,8 +2367,10 @@ static size_t normalize(struct sg_detect_scratch *s, const unsigned char *t, siz
     s->nev = 0;
     size_t o = 0;
     for (size_t i = 0; i < n;) {
-        /* a run of bytes that stay as they are is copied */
-        size_t r = find_high(t, n, i);
+        /* a run of bytes that stay as they are is copied: up to a lead byte of a
+         * character fold() may change (the bytes before it are ASCII or characters it
+         * leaves as they are) */
+        size_t r = fold_lead[t[i]] ? i : find_fold_lead(t, n, i);
         if (r > i) {
             memcpy(s->nt + o, t + i, r - i);
             o += r - i;
@@ -2293,14 +2440,54 @@ static int rank(unsigned type)
     return type < SG_ENT_BUILTIN ? r[type] : 13;
 }
 
-static int cmp_finding(const void *a, const void *b)
+/* The order findings are resolved in: by start, the longer first, then the more specific
+ * first. Whether a goes before b or ties with it. */
+static inline bool finding_le(const struct sg_finding *a, const struct sg_finding *b)
 {
-    const struct sg_finding *x = a, *y = b;
-    if (x->start != y->start)
-        return x->start < y->start ? -1 : 1;
-    if (x->end != y->end)
-        return x->end > y->end ? -1 : 1; /* longer first */
-    return rank(x->type) - rank(y->type);
+    if (a->start != b->start)
+        return a->start < b->start;
+    if (a->end != b->end)
+        return a->end > b->end;
+    return rank(a->type) <= rank(b->type);
+}
+
+/* Sorts v[0..n) by finding_le, stably, with tmp (room for n) as the other buffer. Each
+ * scanner adds its findings in start order, so the list is a few sorted runs one after
+ * the other (often one): a natural merge sort finds those runs and merges neighbours
+ * until one is left, O(n log runs), no allocation. Stable (ties keep their order: the
+ * left run's finding goes first), so the result is exactly that of the stable qsort
+ * (glibc's merge sort) this replaces, equal custom findings of one span included.
+ * Returns the buffer that holds the sorted list (v or tmp). */
+static struct sg_finding *sort_findings(struct sg_finding *v, struct sg_finding *tmp, size_t n)
+{
+    for (;;) {
+        /* one pass: merge runs two by two from v into tmp (`merged`: the runs made) */
+        size_t i = 0, merged = 0;
+        while (i < n) {
+            size_t a = i, m = i + 1;
+            while (m < n && finding_le(&v[m - 1], &v[m]))
+                m++;
+            merged++;
+            if (m == n && a == 0)
+                return v; /* one run: sorted */
+            size_t e = m;
+            while (e < n && (e == m || finding_le(&v[e - 1], &v[e])))
+                e++;
+            size_t x = a, y = m, o = a;
+            while (x < m && y < e)
+                tmp[o++] = finding_le(&v[x], &v[y]) ? v[x++] : v[y++];
+            while (x < m)
+                tmp[o++] = v[x++];
+            while (y < e)
+                tmp[o++] = v[y++];
+            i = e;
+        }
+        struct sg_finding *sw = v;
+        v = tmp;
+        tmp = sw;
+        if (merged == 1)
+            return v;
+    }
 }
 
 /* Better of two overlapping findings: the longer, then the more specific. */
@@ -2334,9 +2521,11 @@ void sg_detect_scratch_free(struct sg_detect_scratch *s)
         return;
     free(s->nt);
     free(s->ev);
-    free(s->starts);
     free(s->caps);
+    free(s->pairs);
+    free(s->upairs);
     sg_findings_free(&s->raw);
+    free(s->tmp);
     if (s->hs)
         hs_free_scratch(s->hs);
     free(s);
@@ -2390,7 +2579,7 @@ int sg_detect_ex(const struct sg_detector *d, struct sg_detect_scratch *sc,
     /* Only a text with a character that folds is copied into the normalized form: accents,
      * the euro sign and other symbols are scanned where they are. */
     bool ascii = !needs_fold(t, len);
-    struct scan s = {t, len, &sc->raw, 0, 0, NULL, 0, NULL, 0};
+    struct scan s = {t, len, &sc->raw, 0, 0, NULL, 0, NULL, 0, NULL, 0};
     if (!ascii) {
         size_t nl = normalize(sc, t, len);
         if (nl == (size_t)-1)
@@ -2399,18 +2588,22 @@ int sg_detect_ex(const struct sg_detector *d, struct sg_detect_scratch *sc,
         s.n = nl;
     }
     if (sc->scap < s.n + 1) {
-        uint32_t *v = realloc(sc->starts, (s.n + 1) * sizeof(*v));
-        if (v)
-            sc->starts = v;
-        uint32_t *c = v ? realloc(sc->caps, (s.n + 1) * sizeof(*c)) : NULL;
-        if (!c)
+        uint32_t *c = realloc(sc->caps, (s.n + 1) * sizeof(*c));
+        if (c)
+            sc->caps = c;
+        uint32_t *pv = c ? realloc(sc->pairs, (s.n + 1) * sizeof(*pv)) : NULL;
+        if (pv)
+            sc->pairs = pv;
+        uint32_t *uv = pv ? realloc(sc->upairs, (s.n + 1) * sizeof(*uv)) : NULL;
+        if (!uv)
             return SG_ENOMEM;
-        sc->caps = c;
+        sc->upairs = uv;
         sc->scap = s.n + 1;
     }
-    s.starts = sc->starts;
     s.caps = sc->caps;
-    s.nstarts = token_starts(s.t, s.n, sc->starts, sc->caps, &s.ncaps);
+    s.pairs = sc->pairs;
+    s.upairs = sc->upairs;
+    s.ncaps = token_starts(s.t, s.n, sc->caps, sc->pairs, &s.npairs, sc->upairs, &s.nupairs);
     sg_findings_reset(&sc->raw);
     int rc = scan_secrets(&s);
     rc = rc ? rc : scan_url_credentials(&s);
@@ -2437,20 +2630,29 @@ int sg_detect_ex(const struct sg_detector *d, struct sg_detect_scratch *sc,
         return rc;
     /* Resolve overlaps: sweep in start order keeping the better of overlapping ones. */
     struct sg_findings *raw = &sc->raw;
-    if (raw->n > 1) /* qsort's pointer must not be NULL, even for nothing */
-        qsort(raw->v, raw->n, sizeof(*raw->v), cmp_finding);
+    struct sg_finding *sorted = raw->v;
+    if (raw->n > 1) {
+        if (sc->tmpcap < raw->n) {
+            struct sg_finding *v = realloc(sc->tmp, raw->cap * sizeof(*v));
+            if (!v)
+                return SG_ENOMEM;
+            sc->tmp = v;
+            sc->tmpcap = raw->cap;
+        }
+        sorted = sort_findings(raw->v, sc->tmp, raw->n);
+    }
     size_t kept = 0;
     for (size_t i = 0; i < raw->n; i++) {
-        struct sg_finding *f = &raw->v[i];
-        if (kept && f->start < raw->v[kept - 1].end) {
-            if (better(f, &raw->v[kept - 1]))
-                raw->v[kept - 1] = *f;
+        struct sg_finding *f = &sorted[i];
+        if (kept && f->start < sorted[kept - 1].end) {
+            if (better(f, &sorted[kept - 1]))
+                sorted[kept - 1] = *f;
             continue;
         }
-        raw->v[kept++] = *f;
+        sorted[kept++] = *f;
     }
     for (size_t i = 0; i < kept; i++) {
-        struct sg_finding f = raw->v[i];
+        struct sg_finding f = sorted[i];
         if (!ascii) {
             uint32_t a, b, c, e;
             map_back(sc, f.start, &a, &b);

@@ -62,11 +62,15 @@ static inline unsigned char sg_fold_at(const unsigned char *t, size_t i)
  * Two bit filters answer most misses before any hashing: the last two bytes of the exact
  * entries (for sg_ws_ends_at, which does not know where an entry would start) and the
  * first two bytes of all entries (for sg_ws_has, which does). */
+struct sg_ws_slot {
+    uint32_t e1;   /* entry index + 1, 0 when empty */
+    uint32_t hash; /* the entry's: a probe compares it without reading the entry */
+};
 struct sg_wordset {
     const char *const *words; /* NULL-terminated */
     size_t count;             /* or, when words is not NULL-terminated, its length */
-    uint32_t *slot;           /* entry index + 1, 0 when empty */
-    uint32_t *hash;           /* per entry */
+    struct sg_ws_slot *slot;  /* the table: a probe compares the hash in the slot (one cache
+                               * line for eight), the entry's length and text on a match */
     uint8_t *len;             /* per entry, without the '*' */
     uint8_t *prefix;          /* per entry: matches as a prefix */
     uint32_t mask;
@@ -112,16 +116,20 @@ struct scan {
     size_t n;
     struct sg_findings *raw; /* findings in normalized coordinates */
     size_t addr_lo, addr_hi; /* raw->v[addr_lo, addr_hi): the ADDRESS findings, by start */
-    const uint32_t *starts;  /* the token starts: a capital, a digit or a Latin lead byte
-                                after a byte that is not glue (see sg_glue) */
-    size_t nstarts;
-    const uint32_t *caps; /* the token starts that are not digits: A-Z or a Latin lead
-                             byte (C3, C4, C5; whether a capital follows is not checked) */
+    /* Token starts: a capital, a digit or a Latin lead byte after a byte that is not glue
+     * (see sg_glue). Two lists of them, in text order: */
+    const uint32_t *caps; /* those that are not digits: A-Z or a Latin lead byte (C3, C4,
+                             C5; whether a capital follows is not checked) */
     size_t ncaps;
+    const uint32_t *pairs; /* those that hold a digit or A-Z followed by a digit, A-Z, '-'
+                              or a space: where identifiers and postcodes start */
+    size_t npairs;
+    const uint32_t *upairs; /* those of the pairs that hold A-Z */
+    size_t nupairs;
 };
 
 /* Bytes that glue a token to the one before it (letters, digits, _ @ / . - ' &): nothing
- * that scan.starts lists starts after one. */
+ * that scan.caps or scan.pairs lists starts after one. */
 extern const unsigned char sg_glue[256];
 
 /* Adds a raw finding [start, end) of `type`. Returns 0 or SG_ENOMEM. */

@@ -65,8 +65,17 @@ enum sg_action sg_action_default(unsigned type)
 struct entry {
     uint32_t code; /* 30 bits */
     uint16_t type;
-    char *value; /* the original, owned */
+    char *value; /* the original, in one of the vault's blocks */
     size_t len;
+};
+
+/* The originals are copied into blocks of the vault (one allocation for many values, not
+ * one each: a request holds dozens); a block is never moved, so entry.value stays valid,
+ * and is zeroed and freed with the vault. */
+struct vblock {
+    struct vblock *next;
+    size_t used, cap;
+    char data[];
 };
 
 struct sg_vault {
@@ -88,6 +97,7 @@ struct sg_vault {
     uint64_t *noted;        /* digests of values the request carried (sg_vault_note); a set with
                              * open addressing, 0 = empty */
     size_t nnoted, capnoted;
+    struct vblock *blocks; /* the newest first */
 };
 
 /* ---- HMAC-SHA256 ----
@@ -225,7 +235,7 @@ static void sha256_finish(uint32_t st[8], size_t done, const uint8_t *msg, size_
         out[4 * i + 2] = (uint8_t)(st[i] >> 8);
         out[4 * i + 3] = (uint8_t)st[i];
     }
-    sg_secure_zero(blk, sizeof(blk)); /* it held the tail of the value */
+    sg_secure_zero(blk, bl); /* it held the tail of the value (the rest is still zeros) */
 }
 
 /* The key's inner and outer pad states, computed once per vault. */
@@ -282,9 +292,10 @@ void sg_vault_free(struct sg_vault *v)
 {
     if (!v)
         return;
-    for (size_t i = 0; i < v->n; i++) {
-        sg_secure_zero(v->e[i].value, v->e[i].len);
-        free(v->e[i].value);
+    for (struct vblock *b = v->blocks, *next; b; b = next) {
+        next = b->next;
+        sg_secure_zero(b->data, b->used);
+        free(b);
     }
     free(v->e);
     free(v->index);
@@ -340,21 +351,29 @@ static size_t canonical(unsigned type, const char *s, size_t n, char *out, size_
     return o;
 }
 
+/* The message an HMAC is taken of: two bytes that separate the uses (surrogate codes,
+ * digests, hashes), then the value's canonical form (at most 1023 bytes), written in
+ * place. Returns its length; the caller zeroes that many bytes and one more (the
+ * canonical form's NUL) when done: only what was written holds the value. */
+#define SG_MSG_CAP (2 + 1024)
+static size_t mac_msg(unsigned char msg[SG_MSG_CAP], unsigned char a, unsigned char b,
+                      unsigned type, const char *s, size_t n)
+{
+    msg[0] = a;
+    msg[1] = b;
+    return 2 + canonical(type, s, n, (char *)msg + 2, SG_MSG_CAP - 2);
+}
+
 static uint32_t code_of(const struct sg_vault *v, unsigned type, const char *s, size_t n,
                         uint8_t salt)
 {
-    char canon[1024];
-    size_t cl = canonical(type, s, n, canon, sizeof(canon));
-    unsigned char msg[1 + 1 + sizeof(canon)];
-    msg[0] = (unsigned char)type;
-    msg[1] = salt;
-    memcpy(msg + 2, canon, cl);
+    unsigned char msg[SG_MSG_CAP];
+    size_t ml = mac_msg(msg, (unsigned char)type, salt, type, s, n);
     unsigned char mac[32];
-    hmac(v, msg, cl + 2, mac);
+    hmac(v, msg, ml, mac);
     uint32_t c = (uint32_t)mac[0] << 22 | (uint32_t)mac[1] << 14 | (uint32_t)mac[2] << 6 |
                  (uint32_t)mac[3] >> 2;
-    sg_secure_zero(canon, cl + 1); /* only what was written holds the value */
-    sg_secure_zero(msg, cl + 2);
+    sg_secure_zero(msg, ml + 1);
     return c & 0x3FFFFFFF;
 }
 
@@ -415,16 +434,11 @@ static int index_add(struct sg_vault *v, size_t k)
 
 static uint64_t digest64(const struct sg_vault *v, unsigned type, const char *s, size_t n)
 {
-    char canon[1024];
-    size_t cl = canonical(type, s, n, canon, sizeof(canon));
-    unsigned char msg[2 + sizeof(canon)];
-    msg[0] = 'n';
-    msg[1] = (unsigned char)type;
-    memcpy(msg + 2, canon, cl);
+    unsigned char msg[SG_MSG_CAP];
+    size_t ml = mac_msg(msg, 'n', (unsigned char)type, type, s, n);
     unsigned char mac[32];
-    hmac(v, msg, cl + 2, mac);
-    sg_secure_zero(canon, cl + 1); /* only what was written holds the value */
-    sg_secure_zero(msg, cl + 2);
+    hmac(v, msg, ml, mac);
+    sg_secure_zero(msg, ml + 1);
     uint64_t d = 0;
     for (int i = 0; i < 8; i++)
         d = d << 8 | mac[i];
@@ -494,16 +508,29 @@ static int vault_add(struct sg_vault *v, unsigned type, uint32_t code, const cha
         v->e = ne;
         v->cap = cap;
     }
-    char *copy = malloc(n + 1);
-    if (!copy)
-        return SG_ENOMEM;
+    struct vblock *b = v->blocks;
+    if (!b || b->cap - b->used < n + 1) {
+        /* blocks of 1 KiB doubling up to 64 KiB, or one of the value's size */
+        size_t cap = b ? (b->cap < 65536 ? b->cap * 2 : b->cap) : 1024;
+        if (cap < n + 1)
+            cap = n + 1;
+        struct vblock *nb = malloc(sizeof(*nb) + cap);
+        if (!nb)
+            return SG_ENOMEM;
+        nb->next = b;
+        nb->used = 0;
+        nb->cap = cap;
+        v->blocks = b = nb;
+    }
+    char *copy = b->data + b->used;
     memcpy(copy, s, n);
     copy[n] = '\0';
     v->e[v->n] = (struct entry){code, (uint16_t)type, copy, n};
     if (index_add(v, v->n) != 0) {
-        free(copy);
+        sg_secure_zero(copy, n);
         return SG_ENOMEM;
     }
+    b->used += n + 1;
     v->n++;
     v->bytes += n;
     if (type < SG_ENT_MAX && !v->has_type[type]) {
@@ -511,7 +538,7 @@ static int vault_add(struct sg_vault *v, unsigned type, uint32_t code, const cha
         v->types[v->ntypes++] = (uint16_t)type;
         v->first_letters |= 1u << (sg_entity_name(v->d, type)[0] - 'A');
     }
-    return 0; /* cppcheck-suppress memleak ; `copy` is owned by v->e[] now */
+    return 0;
 }
 
 int sg_vault_each(const struct sg_vault *v, sg_vault_entry_fn fn, void *ctx)
@@ -567,12 +594,13 @@ static int64_t vault_put(struct sg_vault *v, unsigned type, const char *s, size_
     return SG_EIO;
 }
 
-/* Appends a, b and c (no printf on the hot path). */
-static int put3(struct sg_buf *out, const char *a, const char *b, const char *c)
+/* Appends a, b and c, of the lengths given (no printf and no strlen on the hot path). */
+static int put3(struct sg_buf *out, const char *a, size_t al, const char *b, size_t bl,
+                const char *c, size_t cl)
 {
-    int rc = sg_buf_append(out, a, strlen(a));
-    rc = rc ? rc : sg_buf_append(out, b, strlen(b));
-    return rc ? rc : sg_buf_append(out, c, strlen(c));
+    int rc = sg_buf_append(out, a, al);
+    rc = rc ? rc : sg_buf_append(out, b, bl);
+    return rc ? rc : sg_buf_append(out, c, cl);
 }
 
 /* ---- transform ---- */
@@ -599,29 +627,24 @@ int sg_transform(struct sg_vault *v, const enum sg_action *actions, const char *
         const char *val = text + x->start;
         size_t vl = x->end - x->start;
         if (!rc && a == SG_ACT_MASK) {
-            rc = put3(out, "[", tn, "]");
+            rc = put3(out, "[", 1, tn, strlen(tn), "]", 1);
         } else if (!rc && a == SG_ACT_PSEUDONYMIZE) {
             int64_t code = vault_put(v, x->type, val, vl);
             if (code < 0)
                 return (int)code;
             char ct[SG_SURROGATE_CODE + 1];
             code_text((uint32_t)code, ct);
-            rc = put3(out, tn, "_", ct);
+            rc = put3(out, tn, strlen(tn), "_", 1, ct, SG_SURROGATE_CODE);
         } else if (!rc && a == SG_ACT_HASH) {
-            char canon[1024];
-            size_t cl = canonical(x->type, val, vl, canon, sizeof(canon));
             /* domain-separated from the surrogate codes: "h" and the type first */
-            unsigned char msg[2 + sizeof(canon)];
-            msg[0] = 'h';
-            msg[1] = (unsigned char)x->type;
-            memcpy(msg + 2, canon, cl);
+            unsigned char msg[SG_MSG_CAP];
+            size_t ml = mac_msg(msg, 'h', (unsigned char)x->type, x->type, val, vl);
             unsigned char mac[32];
-            hmac(v, msg, cl + 2, mac);
-            sg_secure_zero(canon, cl + 1);
-            sg_secure_zero(msg, cl + 2);
+            hmac(v, msg, ml, mac);
+            sg_secure_zero(msg, ml + 1);
             char hex[13];
             sg_hex_encode(mac, 6, hex);
-            rc = put3(out, tn, "#", hex);
+            rc = put3(out, tn, strlen(tn), "#", 1, hex, 12);
         }
         at = x->end;
     }
@@ -730,6 +753,9 @@ static int restore_span(const struct sg_vault *v, enum sg_restore_mode mode, con
     for (size_t i = 0; i < n; i++) {
         unsigned c = (unsigned char)t[i] & ~0x20u; /* upper-case a letter */
         if (c < 'A' || c > 'Z' || !(v->first_letters & (1u << (c - 'A'))))
+            continue;
+        /* inside a word: read_surrogate's first test, without the call */
+        if (i > 0 && (isalnum((unsigned char)t[i - 1]) || t[i - 1] == '_'))
             continue;
         size_t end = 0;
         const struct entry *e = NULL;
