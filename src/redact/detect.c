@@ -2333,6 +2333,7 @@ static bool needs_fold(const unsigned char *t, size_t n)
         case 0xCF:
         case 0xD0:
         case 0xD1:
+        case 0xD2: /* U+0480..U+04BF: Cyrillic shha (U+04BB) folds to 'h' */
         case 0xD3:
         case 0xD4:
             return true;

@@ -400,6 +400,8 @@ static void test_normalization(void **state)
     /* Cyrillic look-alikes (а = U+0430, о = U+043E) */
     expect("an \xd0\xb0nna@gmx.de, Gr\xc3\xbc\xc3\x9f\x65", "EMAIL", "\xd0\xb0nna@gmx.de");
     expect("Kontakt: j\xd0\xbehn@example.org", "EMAIL", "j\xd0\xbehn@example.org");
+    /* the only look-alike is a Cyrillic shha (U+04BB, lead byte 0xD2) */
+    expect("Kontakt: jo\xd2\xbbn@example.org", "EMAIL", "jo\xd2\xbbn@example.org");
     /* no-break spaces inside a phone number; accents before it shift the bytes */
     expect("Téléphone\xc2\xa0: +33\xc2\xa0"
            "6\xc2\xa0"
