@@ -97,3 +97,8 @@ target_link_libraries(sg_llama_test_llm PRIVATE sgengine sgcore Threads::Threads
 add_test(NAME llama_llm
          COMMAND sg_llama_test_llm --mkmodel $<TARGET_FILE:sovgate-mkmodel>)
 set_tests_properties(llama_llm PROPERTIES LABELS llama TIMEOUT 300)
+
+# A diagnostic, not a test: bit-for-bit batch invariance and prompt time of llama.cpp
+# settings (docs/engine.md, "How exact it is").
+add_executable(sg_llama_invariance ${PROJECT_SOURCE_DIR}/tests/llama/invariance.c)
+target_link_libraries(sg_llama_invariance PRIVATE sg_llama ${CMAKE_DL_LIBS} m)

@@ -13,17 +13,33 @@
  *
  * Determinism. The generation context keeps one KV stream per slot (kv_unified off) and,
  * on CPU, runs without flash attention and without weight repacking. With those settings
- * the logits of a sequence do not depend on which other sequences share its batch, nor on
- * how its prompt was split into chunks or reused from the cache: bit for bit with Q4_0
- * (the tests), Q8_0 and Q4_K weights; with F16 weights the last bits of the logits can
- * differ (the tokens did not in our runs). Each setting matters: with a unified KV cache
- * one attention reduction mixes the cells of all sequences; llama.cpp's CPU flash
- * attention takes another kernel (the KV split across threads) for a batch of one token of
- * one sequence over 512 or more cells; the repacked Q4_K kernels round differently for one
- * row (gemv) than for several (gemm). With a GPU the defaults (flash attention auto,
- * repacking) are kept; there the results depend on the batch's shape anyway (measured with
- * CUDA on an H200: greedy texts alone and beside others differ, and so does a request run
- * twice when the second reuses the cached prompt).
+ * the logits of a sequence nearly never depend on which other sequences share its batch,
+ * nor on how its prompt was split into chunks or reused from the cache: bit for bit in the
+ * tests (Q4_0) and in nearly all batch shapes with Q8_0 and Q4_K weights; with F16 weights
+ * the last bits of the logits can differ (the tokens did not in our runs). Nearly, because
+ * llama.cpp splits a step into micro-batches in which every stream has as many tokens (the
+ * first token of a prompt chunk decoded beside generating slots is alone in its stream),
+ * and ggml computes the attention products of a stream with one token with its own dot
+ * products, of a stream with two or more with llamafile's tinyBLAS (llamafile_sgemm
+ * declines n < 2), which sum in another order. The rounding to F16 (KV cache) and Q8_0 (the
+ * next weight product) mostly absorbs the difference, not always: with a 0.5B-shaped Q8_0
+ * or Q4_0 model 1 or 2 of 31 chunk boundaries made the logits differ (by up to 0.03 with 2
+ * layers, 0.06 and one greedy token changed with 24), the same when that token was a
+ * one-token chunk alone (docs/engine.md). The settings each make far more shapes differ:
+ * with a unified KV cache one attention reduction mixes the cells of all sequences;
+ * llama.cpp's CPU flash attention picks its kernel by the shape of the micro-batch (the
+ * cells split across threads for one token of one stream over 512 or more cells, a tiled
+ * kernel with F32 queries for 64 or more tokens of a stream, one query row at a time with
+ * F16 queries otherwise), so every split of a prompt changes the logits (by up to 0.06
+ * with Q4_0, Q8_0 and Q4_K); flash attention belongs to the context and changes the KV
+ * cache's layout, so a flash context for prompt chunks only is no way out either. The
+ * repacked Q4_K kernels round differently for one row (gemv) than for several (gemm); with
+ * the repacked Q4_0 kernels the rare differences above fall on other shapes, somewhat more
+ * of them (3 against 1 in the same runs); Q8_0 has no repacked kernel on x86, so it loses
+ * nothing. (Measured at the pinned release on x86-64 with AVX2.) With a GPU the defaults
+ * (flash attention auto, repacking) are kept; there the results depend on the batch's
+ * shape anyway (measured with CUDA on an H200: greedy texts alone and beside others
+ * differ, and so does a request run twice when the second reuses the cached prompt).
  *
  * Batching. Each step plans what every busy slot contributes to ONE llama_batch: the
  * pending token of each generating slot, then prompt chunks of the slots being prefilled
