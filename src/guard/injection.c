@@ -3,12 +3,16 @@
  *
  * One pass over the text does everything at once, byte by byte with no backtracking:
  *   - words: UTF-8 decoded, folded (lower case, accents, look-alikes), looked up in the
- *     lexicon (a prefix filter and a 64 Kibit filter first: most words are not in it),
- *     phrases completed, rules advanced; the same for the word's rot13 decoding in a
- *     second view. Runs of ASCII letters and digits are read 8 bytes at a time. The rules
- *     advance as bit sets (one bit per rule, one set per element): a word's class set
- *     names the rule elements it matches (computed once per class set of the lexicon),
- *     and only the rules whose previous element is live cost anything more;
+ *     lexicon (a prefix filter and a 64 Kibit filter first: most words are not in it;
+ *     then a 32 KiB table of 32-bit slots and 32-byte word records that hold the word's
+ *     first 16 bytes), phrases completed (only after a word that can come before the
+ *     last word of a phrase), rules advanced; the same for the word's rot13 decoding in a
+ *     second view. Runs of ASCII letters and digits are read 8 bytes at a time (runs too
+ *     long for the lexicon skipped 16 at a time with SSE2). The rules advance as bit sets
+ *     (one bit per rule, one set per element): a word's class set names the rule
+ *     elements it matches (computed once per class set of the lexicon), only the rules
+ *     whose previous element is live cost anything more, and all partial matches are
+ *     dropped at once when the latest is older than any gap;
  *   - markup: HTML comments, tags (attributes, and elements hidden by their style), and
  *     markdown alt text and comments make a "hidden" region whose rule hits also count
  *     as hidden_markup; chat-template tokens are recognized where they start;
@@ -26,6 +30,15 @@
 
 #include "core/utf8.h"
 #include "guard/inj_int.h"
+
+/* SSE2 (the x86-64 baseline) skips runs of letters and digits too long for the lexicon 16
+ * bytes at a time (skip_alnum); elsewhere, or built with -DSG_INJ_NO_SIMD
+ * (test_injection_golden_nosimd checks that both give the same results), 8 bytes at a
+ * time in a uint64_t. */
+#if defined(__SSE2__) && !defined(SG_INJ_NO_SIMD)
+#include <emmintrin.h>
+#define INJ_SSE2 1
+#endif
 
 #define WORD_MAX 40   /* longer words are never in the lexicon */
 #define RING 6        /* phrases have at most this many words */
@@ -53,6 +66,28 @@ struct dict_ent {
     uint8_t phrase_max; /* = sg_injection.phrase_max[id], here to save a memory access */
 };
 
+/* The scanner's copy of a lexicon word (32 bytes; sg_injection.words[id]): its first 16
+ * folded bytes inline, zero-padded, so that a lookup compares two uint64_t instead of
+ * reading the pool (the bytes past 16, of a few long words, are compared in the pool). */
+struct word_ent {
+    uint64_t w[2];
+    uint64_t classes;
+    uint16_t id;
+    uint16_t cset;
+    uint8_t len;
+    uint8_t phrase_max;
+};
+
+/* The lookup table: SLOT_CAP slots of 32 bits (32 KiB, instead of the builder's 196 KiB of
+ * dict_ent), each 0 (empty) or a word's id, its index in `words` (the low SLOT_BITS bits), and the
+ * high bits of its hash (a tag: a slot whose tag differs is skipped without reading the
+ * word). Linear probing from hash & (SLOT_CAP - 1); the lexicon has at most DICT_CAP * 3 /
+ * 4 words, under SLOT_CAP. */
+#define SLOT_BITS 13
+#define SLOT_CAP (1u << SLOT_BITS)
+#define SLOT_IX (SLOT_CAP - 1)
+_Static_assert(DICT_CAP <= SLOT_CAP, "every word index fits in a slot");
+
 /* The rule elements a set of word classes matches (see el_match), computed once per
  * distinct class set of the lexicon so that a word costs a copy, not a computation. */
 struct cset {
@@ -70,13 +105,20 @@ struct phrase_ent {
 struct sg_injection {
     int threshold;
     uint32_t ignore;
-    struct dict_ent *dict;
+    struct dict_ent *dict;  /* the builder's table (freed when compiled: words, slots) */
+    struct word_ent *words; /* by word id (ID_FIRST .. ID_FIRST + nwords - 1) */
+    uint32_t *slots;
+    uint32_t *word_off; /* by word id: the word's bytes in the pool */
     char *pool;
     size_t pool_len, pool_cap;
     uint32_t nwords;
     struct phrase_ent *phrases;
     uint32_t nphrases;
     uint8_t *phrase_max; /* by word id: words of the longest phrase ending in it */
+    /* the last two words of every phrase (bit pair_ix(ids[n - 2], ids[n - 1])): the
+     * phrases ending at a word are looked up only when the word before it is the last but
+     * one of some phrase */
+    uint64_t pairs[1024];
     /* per class c and element index e: the rules (bit k = inj_rules[k]) whose element e
      * has c among its `any` classes; a word's classes select the (rule, element) pairs it
      * can match with a few ORs instead of a walk over every element of every rule */
@@ -88,6 +130,7 @@ struct sg_injection {
     uint64_t derive_rules;                         /* their bits (nderive <= 64) */
     uint64_t signal_rules[2];                      /* the others' */
     uint16_t gap1[INJ_MAX_RULES][INJ_RULE_MAX_EL]; /* el[e].gap + 1 */
+    uint16_t max_gap1;                             /* the largest gap1 of an element e > 0 */
     struct cset *csets;                            /* [0]: no class a rule uses */
     uint32_t ncsets;
     struct cset colon;    /* the ':' token */
@@ -183,42 +226,64 @@ static uint32_t fnv(const char *w, size_t n)
     return h;
 }
 
-/* The hash of a lexicon word: 8 bytes at a time. `w` must be readable up to 7 bytes past
- * its end (the word buffers have that slack; the bytes are masked off). */
-static inline uint32_t whash(const char *w, size_t n)
+/* The low n bytes of x (n <= 8). */
+static inline uint64_t low_bytes(uint64_t x, size_t n)
 {
-    uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15ull, x;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        memcpy(&x, w + i, 8);
-        h = (h ^ x) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-    }
-    if (i < n) {
-        memcpy(&x, w + i, 8);
-        x &= ~UINT64_C(0) >> (8 * (8 - (n - i)));
-        h = (h ^ x) * 0xc4ceb9fe1a85ec53ull;
-        h ^= h >> 29;
-    }
-    return (uint32_t)h ^ (uint32_t)(h >> 32);
+    return n >= 8 ? x : x & ((UINT64_C(1) << (8 * n)) - 1);
 }
 
-/* Whether two words of n bytes are equal; both readable up to 7 bytes past their end. */
+/* A word's first 16 bytes, zero-padded, and its hash (whash). */
+struct wkey {
+    uint64_t a, b;
+    uint32_t h;
+};
+
+/* The hash of a lexicon word. The first 16 bytes (every word but a few long ones) are read
+ * as two masked uint64_t with no branch on the length, which varies from word to word and
+ * is a coin toss for the branch predictor; the rest 8 bytes at a time. `w` must be
+ * readable up to 16 bytes from its start and 7 past its end (the word buffers and the
+ * pool have that slack; the bytes are masked off). */
+static inline struct wkey wkey(const char *w, size_t n)
+{
+    struct wkey k;
+    uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15ull, x;
+    memcpy(&k.a, w, 8);
+    memcpy(&k.b, w + 8, 8);
+    k.a = low_bytes(k.a, n);
+    k.b = low_bytes(k.b, n > 8 ? n - 8 : 0);
+    h = (h ^ k.a) * 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
+    h = (h ^ k.b) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 29;
+    for (size_t i = 16; i < n; i += 8) {
+        memcpy(&x, w + i, 8);
+        h = (h ^ low_bytes(x, n - i)) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    k.h = (uint32_t)h ^ (uint32_t)(h >> 32);
+    return k;
+}
+
+static inline uint32_t whash(const char *w, size_t n)
+{
+    return wkey(w, n).h;
+}
+
+/* Whether two words of n bytes are equal; both readable as for whash. */
 static inline bool word_eq(const char *a, const char *b, size_t n)
 {
-    uint64_t x, y;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        memcpy(&x, a + i, 8);
-        memcpy(&y, b + i, 8);
-        if (x != y)
-            return false;
+    uint64_t x0, y0, x1, y1;
+    memcpy(&x0, a, 8);
+    memcpy(&y0, b, 8);
+    memcpy(&x1, a + 8, 8);
+    memcpy(&y1, b + 8, 8);
+    uint64_t diff = low_bytes(x0 ^ y0, n) | low_bytes(x1 ^ y1, n > 8 ? n - 8 : 0);
+    for (size_t i = 16; i < n && !diff; i += 8) {
+        memcpy(&x0, a + i, 8);
+        memcpy(&y0, b + i, 8);
+        diff = low_bytes(x0 ^ y0, n - i);
     }
-    if (i == n)
-        return true;
-    memcpy(&x, a + i, 8);
-    memcpy(&y, b + i, 8);
-    return ((x ^ y) & (~UINT64_C(0) >> (8 * (8 - (n - i))))) == 0;
+    return diff == 0;
 }
 
 static inline uint64_t mix(uint64_t k, uint16_t id)
@@ -227,14 +292,20 @@ static inline uint64_t mix(uint64_t k, uint16_t id)
     return k ^ (k >> 29);
 }
 
-static inline const struct dict_ent *lookup_h(const struct sg_injection *d, const char *w, size_t n,
-                                              uint32_t h)
+/* The lexicon word w (n bytes, key k), NULL when it is none: most often one slot and one
+ * word read. */
+static inline const struct word_ent *find(const struct sg_injection *d, const char *w, size_t n,
+                                          struct wkey k)
 {
-    for (uint32_t j = h & (DICT_CAP - 1);; j = (j + 1) & (DICT_CAP - 1)) {
-        const struct dict_ent *e = &d->dict[j];
-        if (!e->id)
+    for (uint32_t j = k.h & SLOT_IX;; j = (j + 1) & SLOT_IX) {
+        uint32_t sl = d->slots[j];
+        if (!sl)
             return NULL;
-        if (e->h == h && e->len == n && word_eq(d->pool + e->off, w, n))
+        if ((sl ^ k.h) & ~SLOT_IX)
+            continue; /* another hash */
+        const struct word_ent *e = &d->words[sl & SLOT_IX];
+        if (e->w[0] == k.a && e->w[1] == k.b && e->len == n &&
+            (n <= 16 || word_eq(d->pool + d->word_off[sl & SLOT_IX] + 16, w + 16, n - 16)))
             return e;
     }
 }
@@ -266,7 +337,7 @@ static uint16_t dict_add(struct sg_injection *d, const char *w, size_t n, uint64
     }
     if (d->nwords + ID_FIRST >= DICT_CAP * 3 / 4)
         return 0;
-    if (d->pool_len + n + 8 > d->pool_cap) { /* 8 bytes of slack: word_eq */
+    if (d->pool_len + n + 16 > d->pool_cap) { /* 16 bytes of slack: word_eq */
         size_t cap = d->pool_cap ? d->pool_cap * 2 : 16384;
         char *p = realloc(d->pool, cap);
         if (!p)
@@ -303,6 +374,12 @@ static uint64_t phrase_key(const uint16_t *ids, int n)
     return k;
 }
 
+/* The pair filter's bit of two consecutive word ids (16 bits of a multiplicative hash). */
+static inline unsigned pair_ix(uint16_t prev, uint16_t last)
+{
+    return ((uint32_t)prev * 0x9E3779B1u ^ (uint32_t)last * 0x85EBCA77u) >> 16;
+}
+
 static int phrase_add(struct sg_injection *d, const uint16_t *ids, int n, uint64_t classes)
 {
     uint64_t key = phrase_key(ids, n);
@@ -321,6 +398,8 @@ static int phrase_add(struct sg_injection *d, const uint16_t *ids, int n, uint64
     p->classes = classes;
     memcpy(p->ids, ids, (size_t)n * sizeof(*ids));
     d->nphrases++;
+    unsigned x = pair_ix(ids[n - 2], ids[n - 1]);
+    d->pairs[x / 64] |= UINT64_C(1) << (x % 64);
     if (d->phrase_max[ids[n - 1]] < n)
         d->phrase_max[ids[n - 1]] = (uint8_t)n;
     return 0;
@@ -451,12 +530,13 @@ struct view {
     uint64_t live[INJ_RULE_MAX_EL - 1][2];
     uint32_t st[INJ_MAX_RULES][INJ_RULE_MAX_EL - 1]; /* per rule: where element k was last
                                                         completed (word position), 0: never */
+    uint32_t last_st;                                /* the latest of them, 0: none live */
 };
 
 struct scan {
     const struct sg_injection *d;
     int src, depth;
-    char w[WORD_MAX + 8]; /* the word being read, folded (8 bytes of slack: whash) */
+    char w[WORD_MAX + 8]; /* the word being read, folded (slack: whash, letters) */
     uint8_t wl;
     bool wover;
     uint8_t wkind; /* W_LOWER | W_UPPER | W_DIGIT seen in the word */
@@ -597,6 +677,7 @@ static inline uint64_t advance_el(const struct sg_injection *d, struct view *v, 
         v->live[e][w] |= x;
         for (; x; x &= x - 1)
             v->st[(size_t)w * 64 + (size_t)__builtin_ctzll(x)][e] = p;
+        v->last_st = p;
     }
     return fired;
 }
@@ -631,6 +712,7 @@ static void rules(struct scan *s, struct view *v, uint64_t m, uint64_t em[INJ_RU
                     continue;
                 if (e < r->n - 1) {
                     v->st[k][e] = p;
+                    v->last_st = p;
                     v->live[e][0] |= bit;
                     continue;
                 }
@@ -671,6 +753,9 @@ static uint64_t phrase_classes(const struct sg_injection *d, const struct view *
         unsigned x = (v->head - (unsigned)n + 1) & RING_MASK;
         if (v->rpos[x] != pos - (uint32_t)n + 1)
             break; /* not the word right before */
+        /* every phrase ending here has the word before as its last but one */
+        if (n == 2 && !bit_set(d->pairs, pair_ix(v->ring[x], last)))
+            break;
         key = mix(key, v->ring[x]);
         for (uint32_t j = (uint32_t)key & (PHRASE_CAP - 1); d->phrases[j].n;
              j = (j + 1) & (PHRASE_CAP - 1)) {
@@ -689,12 +774,25 @@ static uint64_t phrase_classes(const struct sg_injection *d, const struct view *
     return m;
 }
 
+/* Forgets every partial match at once when the latest was completed further back than any
+ * gap (a new paragraph, a long stretch of text without rule words): all are too old to go
+ * on. advance_el would find each too old only when a word could continue it, and that
+ * word would pay for the check (more than half of those checks, in shop text). */
+static inline void expire(const struct sg_injection *d, struct view *v, uint32_t p)
+{
+    if (v->last_st && p - v->last_st > d->max_gap1) {
+        memset(v->live, 0, sizeof(v->live));
+        v->last_st = 0;
+    }
+}
+
 /* rules() for a word of class set c (with flags). */
 static inline void cset_rules(struct scan *s, struct view *v, const struct cset *c, uint64_t flags,
                               int view, bool hidden)
 {
     /* Most lexicon words ("the", "you", "de") start no rule and continue none that is
      * live: nothing to do. (The `all` flags only ever take elements away.) */
+    expire(s->d, v, s->pos);
     uint64_t any = 0;
     for (int w = 0; w < 2; w++)
         any |= c->em[0][w] | (c->em[1][w] & v->live[0][w]) | (c->em[2][w] & v->live[1][w]) |
@@ -707,7 +805,7 @@ static inline void cset_rules(struct scan *s, struct view *v, const struct cset 
 }
 
 /* A lexicon word in a view: phrases, then rules. */
-static void view_word(struct scan *s, int view, const struct dict_ent *e, uint64_t flags,
+static void view_word(struct scan *s, int view, const struct word_ent *e, uint64_t flags,
                       bool hidden)
 {
     struct view *v = &s->v[view];
@@ -721,6 +819,7 @@ static void view_word(struct scan *s, int view, const struct dict_ent *e, uint64
     if (extra) {
         uint64_t em[INJ_RULE_MAX_EL][2];
         el_match(d, m | extra | flags, em);
+        expire(d, v, s->pos);
         rules(s, v, m | extra | flags, em, view, hidden);
         return;
     }
@@ -734,17 +833,18 @@ static void advance(struct scan *s, uint32_t by)
         for (int k = 0; k < 2; k++) {
             memset(s->v[k].live, 0, sizeof(s->v[k].live));
             memset(s->v[k].st, 0, sizeof(s->v[k].st));
+            s->v[k].last_st = 0;
         }
         s->pos = 1;
     }
 }
 
-static const struct dict_ent *lookup(const struct sg_injection *d, const char *w, size_t n)
+static const struct word_ent *lookup(const struct sg_injection *d, const char *w, size_t n)
 {
-    uint32_t h = whash(w, n);
-    if (!(d->bloom[(h >> 6) & 1023] & (UINT64_C(1) << (h & 63))))
+    struct wkey k = wkey(w, n);
+    if (!(d->bloom[(k.h >> 6) & 1023] & (UINT64_C(1) << (k.h & 63))))
         return NULL;
-    return lookup_h(d, w, n, h);
+    return find(d, w, n, k);
 }
 
 /* The word just read (s->w[0..wl), wl > 0) ends: look it up, advance the rules. */
@@ -753,14 +853,15 @@ static void flush_word(struct scan *s)
     size_t n = s->wl;
     const struct sg_injection *d = s->d;
     const unsigned char *w = (const unsigned char *)s->w;
-    const struct dict_ent *e = NULL, *r = NULL;
+    const struct word_ent *e = NULL, *r = NULL;
     if (!s->wover) {
         /* both filters at once, without a branch between them (which of the shop's words
          * are in the lexicon is a coin toss for the branch predictor) */
-        uint32_t h = whash(s->w, n);
+        struct wkey k = wkey(s->w, n);
         unsigned x = n >= 3 ? prefix_ix(w) : 0;
-        if ((n < 3 || bit_set(d->prefix, x)) & (unsigned)(d->bloom[(h >> 6) & 1023] >> (h & 63)))
-            e = lookup_h(d, s->w, n, h);
+        if ((n < 3 || bit_set(d->prefix, x)) &
+            (unsigned)(d->bloom[(k.h >> 6) & 1023] >> (k.h & 63)))
+            e = find(d, s->w, n, k);
         if (!e && n >= 3 && !(s->wkind & W_DIGIT) && bit_set(d->prefix13, x)) {
             char t[WORD_MAX + 8];
             for (size_t i = 0; i < n; i++)
@@ -1182,6 +1283,19 @@ static bool is_zero_width(uint32_t cp)
            cp == 0x17B4 || cp == 0x17B5;
 }
 
+/* A zero-width character: dropped ("ig\u200bnore" is "ignore"), counted in words and
+ * runs. */
+static inline void zero_width(struct scan *s, size_t i)
+{
+    if (s->wl)
+        s->zw_pending = true;
+    if (++s->zw_run > s->zw_maxrun) {
+        s->zw_maxrun = s->zw_run;
+        if (s->zw_run == 8)
+            s->inv_where = i;
+    }
+}
+
 static void unicode(struct scan *s, uint32_t cp, size_t i)
 {
     if (cp >= 0xE0000 && cp <= 0xE007F) {
@@ -1199,14 +1313,8 @@ static void unicode(struct scan *s, uint32_t cp, size_t i)
             ascii(s, (unsigned char)(cp - 0xE0000), i);
         return;
     }
-    if (is_zero_width(cp)) { /* dropped: "ig\u200bnore" is "ignore" */
-        if (s->wl)
-            s->zw_pending = true;
-        if (++s->zw_run > s->zw_maxrun) {
-            s->zw_maxrun = s->zw_run;
-            if (s->zw_run == 8)
-                s->inv_where = i;
-        }
+    if (is_zero_width(cp)) {
+        zero_width(s, i);
         return;
     }
     if (cp == 0x202D || cp == 0x202E) { /* LRO, RLO: text displayed in another order */
@@ -1242,6 +1350,26 @@ static void unicode(struct scan *s, uint32_t cp, size_t i)
         else
             flush(s);
     }
+}
+
+/* A Latin letter U+00C0..U+017F (two bytes, 0xC3..0xC5 and a continuation byte: the
+ * accented letters of the lexicon's languages), what unicode() does for it, shortened: it
+ * is no tag, zero-width or bidi character, and fold_cp gives one or two letters or, for
+ * U+00D7 and U+00F7, a separator. */
+static inline void latin(struct scan *s, uint32_t cp, size_t i)
+{
+    const char *f = latin_fold + 2 * (cp - 0xC0);
+    s->zw_run = 0;
+    s->flag_seq = false;
+    s->flag_tags = 0;
+    if (f[0] == '_') {
+        flush(s);
+        return;
+    }
+    push(s, f[0], i);
+    if (f[1] != '_')
+        push(s, f[1], i);
+    s->wkind |= W_LOWER;
 }
 
 #define TEXTLIKE_MAX 512 /* textlike() looks at this many bytes */
@@ -1429,6 +1557,60 @@ static inline unsigned kinds8(uint64_t x, uint64_t ok)
            (unsigned)(letter != ok) * W_DIGIT;
 }
 
+/* The end of a run of ASCII letters and digits that goes on at t[j] and is too long for
+ * the lexicon (a base64 or hex blob, a flood of letters): only its kinds (W_LOWER, W_UPPER,
+ * W_DIGIT, ORed into *kind) and its end matter, taken 16 bytes at a time (SSE2) or 8. */
+static size_t skip_alnum(const unsigned char *t, size_t n, size_t j, unsigned *kind)
+{
+    unsigned k = 0, f;
+#ifdef INJ_SSE2
+    /* The compares are signed: bytes >= 0x80 are negative and in neither range. */
+    while (j + 16 <= n) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(t + j));
+        __m128i l = _mm_or_si128(x, _mm_set1_epi8(0x20));
+        __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(l, _mm_set1_epi8('a' - 1)),
+                                       _mm_cmplt_epi8(l, _mm_set1_epi8('z' + 1)));
+        __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
+                                      _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
+        unsigned lm = (unsigned)_mm_movemask_epi8(letter);
+        unsigned dm = (unsigned)_mm_movemask_epi8(digit);
+        /* bit 0x20 of each byte (lower case, among letters) shifted to its top bit: a
+         * 16-bit shift by 2 moves no bit of one byte into the top bit of the next */
+        unsigned cm = (unsigned)_mm_movemask_epi8(_mm_slli_epi16(x, 2));
+        /* the bytes before the first that ends the run (~(lm | dm) has bit 16 set: all 16
+         * when none does) */
+        unsigned take = (unsigned)__builtin_ctz(~(lm | dm)), m = (1u << take) - 1;
+        k |= (unsigned)((lm & cm & m) != 0) * W_LOWER + (unsigned)((lm & ~cm & m) != 0) * W_UPPER +
+             (unsigned)((dm & m) != 0) * W_DIGIT;
+        j += take;
+        if (take < 16) {
+            *kind |= k;
+            return j;
+        }
+    }
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (j + 8 <= n) { /* as in letters() */
+        uint64_t x, ok;
+        memcpy(&x, t + j, 8);
+        ok = alnum8(x);
+        if (ok != BYTES(0x80)) {
+            uint64_t stop = ~ok & BYTES(0x80);
+            ok &= (stop & -stop) - 1;
+            *kind |= k | kinds8(x, ok);
+            return j + (unsigned)__builtin_ctzll(stop) / 8;
+        }
+        k |= kinds8(x, ok);
+        j += 8;
+    }
+#endif
+    while (j < n && (f = ftab[t[j]])) {
+        k |= f;
+        j++;
+    }
+    *kind |= k;
+    return j;
+}
+
 /* A run of ASCII letters and digits, in a tight loop on locals (stores into the word
  * buffer would otherwise make the compiler reload the scanner's fields every byte). */
 static size_t letters(struct scan *s, const unsigned char *t, size_t n, size_t i)
@@ -1442,7 +1624,7 @@ static size_t letters(struct scan *s, const unsigned char *t, size_t n, size_t i
      * eight are folded and stored (ASCII letters and digits fold to c | 0x20), but only
      * those before the first byte that is not a letter or digit count; the rest of the
      * buffer is never read (wl marks the end). The first byte is a letter or digit. */
-    while (j + 8 <= lim) {
+    while (!ended && j + 8 <= lim) {
         uint64_t x, ok;
         memcpy(&x, t + j, 8);
         ok = alnum8(x);
@@ -1470,10 +1652,7 @@ static size_t letters(struct scan *s, const unsigned char *t, size_t n, size_t i
     }
     if (!ended && j == lim && j < n && ftab[t[j]]) { /* longer than any lexicon word */
         s->wover = true;
-        while (j < n && (f = ftab[t[j]])) {
-            kind |= f;
-            j++;
-        }
+        j = skip_alnum(t, n, j, &kind);
     }
     if (!s->wl)
         s->wstart = i;
@@ -1541,6 +1720,18 @@ static void scan_text(struct scan *s, const unsigned char *t, size_t n)
         if (s->b64_len >= B64_MIN)
             b64_end(s, t, i);
         s->b64_len = 0;
+        if (c >= 0xC3 && c <= 0xC5 && i + 1 < n && (t[i + 1] & 0xC0) == 0x80) {
+            latin(s, (uint32_t)(c & 0x1F) << 6 | (t[i + 1] & 0x3Fu), i);
+            i += 2;
+            continue;
+        }
+        /* U+200B..U+200D (E2 80 8B..8D), the zero-width characters of steganography, as
+         * unicode() takes them */
+        if (c == 0xE2 && n - i >= 3 && t[i + 1] == 0x80 && t[i + 2] >= 0x8B && t[i + 2] <= 0x8D) {
+            zero_width(s, i);
+            i += 3;
+            continue;
+        }
         size_t l = sg_utf8_char_len(t + i, n - i);
         if (!l) { /* invalid UTF-8: a separator */
             flush(s);
@@ -1671,6 +1862,8 @@ static int rules_compile(struct sg_injection *d)
         }
         for (int e = 0; e < r->n; e++) {
             d->gap1[k][e] = (uint16_t)(r->el[e].gap + 1);
+            if (e > 0 && d->gap1[k][e] > d->max_gap1)
+                d->max_gap1 = d->gap1[k][e];
             if (r->el[e].all)
                 d->el_all[e][k / 64] |= bit;
             for (int c = 0; c < 64; c++)
@@ -1719,6 +1912,40 @@ static int csets_compile(struct sg_injection *d)
     return 0;
 }
 
+/* The scanner's lookup table (words, slots) from the builder's, which is freed. A word's
+ * index is its id (ID_FIRST and up: never 0, the empty slot). */
+static int words_compile(struct sg_injection *d)
+{
+    size_t nw = d->nwords + ID_FIRST;
+    d->words = calloc(nw, sizeof(*d->words));
+    d->word_off = calloc(nw, sizeof(*d->word_off));
+    d->slots = calloc(SLOT_CAP, sizeof(*d->slots));
+    if (!d->words || !d->word_off || !d->slots)
+        return SG_ENOMEM;
+    for (uint32_t j = 0; j < DICT_CAP; j++) {
+        const struct dict_ent *de = &d->dict[j];
+        if (!de->id)
+            continue;
+        struct wkey k = wkey(d->pool + de->off, de->len);
+        struct word_ent *e = &d->words[de->id];
+        e->w[0] = k.a;
+        e->w[1] = k.b;
+        e->classes = de->classes;
+        e->id = de->id;
+        e->cset = de->cset;
+        e->len = de->len;
+        e->phrase_max = de->phrase_max;
+        d->word_off[de->id] = de->off;
+        uint32_t x = k.h & SLOT_IX;
+        while (d->slots[x])
+            x = (x + 1) & SLOT_IX;
+        d->slots[x] = (k.h & ~SLOT_IX) | de->id;
+    }
+    free(d->dict);
+    d->dict = NULL;
+    return 0;
+}
+
 int sg_injection_new(const struct sg_injection_opts *o, struct sg_injection **out,
                      struct sg_error *err)
 {
@@ -1756,7 +1983,7 @@ int sg_injection_new(const struct sg_injection_opts *o, struct sg_injection **ou
         }
     }
     int rc = rules_compile(d);
-    if (rc || (rc = csets_compile(d))) {
+    if (rc || (rc = csets_compile(d)) || (rc = words_compile(d))) {
         sg_injection_free(d);
         return sg_error_set(err, rc,
                             rc == SG_ENOMEM ? "out of memory" : "injection rules: cannot compile");
@@ -1770,6 +1997,9 @@ void sg_injection_free(struct sg_injection *d)
     if (!d)
         return;
     free(d->dict);
+    free(d->words);
+    free(d->word_off);
+    free(d->slots);
     free(d->pool);
     free(d->phrases);
     free(d->phrase_max);
