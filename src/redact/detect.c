@@ -408,9 +408,7 @@ void sg_wordset_build(struct sg_wordset *ws)
     while (cap < 2 * n)
         cap <<= 1;
     ws->slot = calloc(cap, sizeof(*ws->slot));
-    ws->len = calloc(n ? n : 1, 1);
-    ws->prefix = calloc(n ? n : 1, 1);
-    if (!ws->slot || !ws->len || !ws->prefix)
+    if (!ws->slot || n >= (1u << 24) - 1)
         abort(); /* start-up, a few hundred KB: nothing sensible to fall back to */
     ws->mask = (uint32_t)(cap - 1);
     for (size_t i = 0; i < n; i++) {
@@ -425,8 +423,6 @@ void sg_wordset_build(struct sg_wordset *ws)
         uint32_t h = WS_BASIS;
         for (size_t k = l; k-- > 0;)
             h = ws_step(h, sg_fold_at(w, k));
-        ws->len[i] = (uint8_t)l;
-        ws->prefix[i] = pre;
         bit_set(ws->head, ws_head(w, l));
         if (pre) {
             ws->plens |= 1ull << l;
@@ -439,7 +435,7 @@ void sg_wordset_build(struct sg_wordset *ws)
         uint32_t j = h & ws->mask;
         while (ws->slot[j].e1)
             j = (j + 1) & ws->mask;
-        ws->slot[j] = (struct sg_ws_slot){(uint32_t)i + 1, h};
+        ws->slot[j] = (struct sg_ws_slot){(unsigned)i + 1, (unsigned)l, pre, h};
     }
 }
 
@@ -458,9 +454,9 @@ static bool ws_probe(const struct sg_wordset *ws, uint32_t h, size_t l, bool pre
                      const unsigned char *t, size_t s)
 {
     for (uint32_t j = h & ws->mask; ws->slot[j].e1; j = (j + 1) & ws->mask) {
-        uint32_t e = ws->slot[j].e1 - 1;
-        if (ws->slot[j].hash == h && ws->len[e] == l && ws->prefix[e] == pre &&
-            ws_entry_is(ws, e, t, s, l))
+        const struct sg_ws_slot *sl = &ws->slot[j];
+        if (sl->hash == h && sl->len == l && sl->prefix == pre &&
+            ws_entry_is(ws, sl->e1 - 1, t, s, l))
             return true;
     }
     return false;
@@ -472,10 +468,9 @@ unsigned sg_ws_tags(const struct sg_wordset *ws, uint32_t h, const unsigned char
         return 0;
     unsigned tags = 0;
     for (uint32_t j = h & ws->mask; ws->slot[j].e1; j = (j + 1) & ws->mask) {
-        uint32_t e = ws->slot[j].e1 - 1;
-        if (ws->slot[j].hash == h && ws->len[e] == n && !ws->prefix[e] &&
-            ws_entry_is(ws, e, w, 0, n))
-            tags |= ws->tags[e];
+        const struct sg_ws_slot *sl = &ws->slot[j];
+        if (sl->hash == h && sl->len == n && !sl->prefix && ws_entry_is(ws, sl->e1 - 1, w, 0, n))
+            tags |= ws->tags[sl->e1 - 1];
     }
     return tags;
 }
@@ -970,6 +965,15 @@ static bool ipv4_at(const unsigned char *t, size_t n, size_t i)
         }
     }
     return !(k < n && (sg_is_digit(t[k]) || (t[k] == '.' && k + 1 < n && sg_is_digit(t[k + 1]))));
+}
+
+/* Whether read_chunk goes on after the digit group that ends at k: a separator, then a
+ * digit or " (" and a digit. */
+static inline bool group_follows(const unsigned char *t, size_t n, size_t k)
+{
+    return k + 1 < n && sep_bit(t[k]) &&
+           (sg_is_digit(t[k + 1]) ||
+            (t[k] == ' ' && t[k + 1] == '(' && k + 2 < n && sg_is_digit(t[k + 2])));
 }
 
 static void read_chunk(const unsigned char *t, size_t n, size_t i, struct chunk *c)
@@ -1484,6 +1488,37 @@ static int scan_numbers(struct scan *s)
                 st = i;
             else {
                 i = ident_end(t, n, i, true); /* the rest of an identifier, a version, a price */
+                continue;
+            }
+        }
+        if (st == i) {
+            /* Most numbers are short: quantities, prices, references ("2", "12,99", "4.5",
+             * "10-12", "250 g"). A run of one or two digit groups with fewer than seven
+             * digits in all, not a year of 1900-2012 alone, with no further group after
+             * it, is a chunk that classify_chunk turns down at once (see its first test,
+             * and the year case) and try_dni too (one group of eight digits), so the code
+             * below would only move on to the chunk's end and over the token glued to it:
+             * do that here without building the chunk. The groups are read as read_chunk
+             * reads them (the same separators). Where read_chunk would end the chunk at
+             * an IPv4 address after the first group, that address's dot is a group after
+             * the second: passed to read_chunk too. */
+            size_t de = digits_end(t, n, i, i + 7);
+            size_t nd = de - i;
+            bool skip = false;
+            if (nd < 7 && !group_follows(t, n, de)) {
+                int y = nd == 4 ? (t[i] - '0') * 1000 + (t[i + 1] - '0') * 100 +
+                                      (t[i + 2] - '0') * 10 + (t[i + 3] - '0')
+                                : 0;
+                skip = y < 1900 || y > 2012;
+            } else if (nd < 6 && group_follows(t, n, de) && sg_is_digit(t[de + 1])) {
+                size_t e2 = digits_end(t, n, de + 1, de + 8);
+                if (nd + (e2 - de - 1) < 7 && !group_follows(t, n, e2)) {
+                    skip = true;
+                    de = e2;
+                }
+            }
+            if (skip) {
+                i = ident_end(t, n, de, false);
                 continue;
             }
         }

@@ -63,7 +63,12 @@ static inline unsigned char sg_fold_at(const unsigned char *t, size_t i)
  * entries (for sg_ws_ends_at, which does not know where an entry would start) and the
  * first two bytes of all entries (for sg_ws_has, which does). */
 struct sg_ws_slot {
-    uint32_t e1;   /* entry index + 1, 0 when empty */
+    /* the entry's index + 1 (0 when empty), its length (without the '*') and whether it is
+     * a prefix entry: a probe tells most entries apart without reading them (the
+     * gazetteer's per-entry arrays would be one cache miss each) */
+    unsigned e1 : 24;
+    unsigned len : 7;
+    unsigned prefix : 1;
     uint32_t hash; /* the entry's: a probe compares it without reading the entry */
 };
 struct sg_wordset {
@@ -71,8 +76,6 @@ struct sg_wordset {
     size_t count;             /* or, when words is not NULL-terminated, its length */
     struct sg_ws_slot *slot;  /* the table: a probe compares the hash in the slot (one cache
                                * line for eight), the entry's length and text on a match */
-    uint8_t *len;             /* per entry, without the '*' */
-    uint8_t *prefix;          /* per entry: matches as a prefix */
     uint32_t mask;
     uint64_t lens;       /* bit L: an exact entry of L bytes (L < 64) */
     uint64_t plens;      /* bit L: a prefix entry of L bytes */

@@ -1416,6 +1416,12 @@ bool sg_detect_is_first_name(const char *word, size_t n)
  * answer. */
 static bool cue_ends_at_t(const unsigned char *t, size_t at, size_t ws, bool last)
 {
+    /* The caller's word [ws, at) holds no white space: with white space (or the text's
+     * start) right before it and 24 bytes at most, the loop below would stop at ws, where
+     * `last` answers; most words of a run are no cue's last word. */
+    if (ws != (size_t)-1 && !last && ws < at && at - ws <= 24 &&
+        (ws == 0 || sg_is_space(t[ws - 1])))
+        return false;
     size_t w = at;
     while (w > 0 && at - w < 24 && !sg_is_space(t[w - 1]))
         w--;

@@ -646,6 +646,24 @@ static void test_name_fast_paths(void **state)
     expect_none_d(det, "Lift Wei", "PERSON");
 }
 
+/* Numbers: one or two short digit groups ("2", "4.5", "10-12") are passed over without
+ * building a chunk; a third group, a year of 1900-2012, seven digits or more, or an IPv4
+ * address after a first group must still be read as before. */
+static void test_number_fast_paths(void **state)
+{
+    (void)state;
+    expect("geboren am 1.3.1985 in Bonn", "DATE_OF_BIRTH", "1.3.1985");
+    expect("born on 3 May 2012 in Leeds", "DATE_OF_BIRTH", "3 May 2012");
+    expect_none("born on 3 May 2013 in Leeds", "DATE_OF_BIRTH");
+    expect("HTTP 200 84.23.1.7 ok", "IP", "84.23.1.7");
+    expect("Tel. 030 1234567", "PHONE", "030 1234567");
+    expect("Tel. 0301 234567", "PHONE", "0301 234567");
+    expect("Call 1 (212) 555-0147 today", "PHONE", "1 (212) 555-0147");
+    expect("DNI 12345678Z", "NATIONAL_ID", "12345678Z");
+    expect("Menge 2, 4.5 kg, Größe 10-12, dann Tel. 030 1234567", "PHONE", "030 1234567");
+    expect_none("Menge 2, 4.5 kg, Größe 10-12, 12,99 EUR, 123456 Stück, 1/2 Liter", NULL);
+}
+
 /* Secrets: the scanner only stops at '-', '_', ':', '=', a comma after a quote and the
  * "sw" of "passwort"/"password" (any case), in the vector loop and in the scalar tail. */
 static void test_secret_triggers(void **state)
@@ -768,6 +786,7 @@ int main(void)
         cmocka_unit_test(test_cap),
         cmocka_unit_test(test_linear_time),
         cmocka_unit_test(test_name_fast_paths),
+        cmocka_unit_test(test_number_fast_paths),
         cmocka_unit_test(test_secret_triggers),
         cmocka_unit_test(test_field_filter),
         cmocka_unit_test(test_surrogate_hmac),
