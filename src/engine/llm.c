@@ -12,21 +12,33 @@
  * on the decode thread while the model is alive, so a caller may release after close.
  *
  * Determinism. The generation context keeps one KV stream per slot (kv_unified off) and,
- * on CPU, runs without flash attention and without weight repacking. With those settings
- * the logits of a sequence nearly never depend on which other sequences share its batch,
- * nor on how its prompt was split into chunks or reused from the cache: bit for bit in the
- * tests (Q4_0) and in nearly all batch shapes with Q8_0 and Q4_K weights; with F16 weights
- * the last bits of the logits can differ (the tokens did not in our runs). Nearly, because
- * llama.cpp splits a step into micro-batches in which every stream has as many tokens (the
- * first token of a prompt chunk decoded beside generating slots is alone in its stream),
- * and ggml computes the attention products of a stream with one token with its own dot
- * products, of a stream with two or more with llamafile's tinyBLAS (llamafile_sgemm
- * declines n < 2), which sum in another order. The rounding to F16 (KV cache) and Q8_0 (the
- * next weight product) mostly absorbs the difference, not always: with a 0.5B-shaped Q8_0
- * or Q4_0 model 1 or 2 of 31 chunk boundaries made the logits differ (by up to 0.03 with 2
- * layers, 0.06 and one greedy token changed with 24), the same when that token was a
- * one-token chunk alone (docs/engine.md). The settings each make far more shapes differ:
- * with a unified KV cache one attention reduction mixes the cells of all sequences;
+ * on CPU, runs without flash attention and without weight repacking; and the scheduling
+ * below keeps every token on one code path whatever else is decoded. With that, the logits
+ * of a greedy job are bit for bit the same whether it ran alone or beside other jobs, and
+ * whatever prompt prefix it reused (Q8_0 and Q4_0 weights at the pinned release on x86-64
+ * with AVX2: test_llm's "batch invariance" check; with F16 weights the last bits of the
+ * logits can differ, the tokens did not in our runs). The path that matters: llama.cpp splits a
+ * llama_decode into micro-batches in which every stream has as many tokens, and ggml
+ * computes the attention products of a stream with ONE token in a micro-batch with its own
+ * dot products, of a stream with two or more with llamafile's tinyBLAS (llamafile_sgemm
+ * declines n < 2), which sum in another order; the rest (softmax, the Q8_0 and Q4_0 weight
+ * products) does not depend on the shape (measured). So:
+ *  - a generated token is always the only token of its stream (one per step), alone or not;
+ *  - a prompt token must always be one of two or more: prompt chunks get llama_decode calls
+ *    apart from generating slots, shared only by chunks of the same length (beside the
+ *    one-token streams of generating slots, or as the rest of the longer of two chunks, its
+ *    first or last tokens would be alone in their stream in a micro-batch; streams with as
+ *    many tokens each go whole into one), and no chunk is one token long: the last chunk of a
+ *    prompt keeps at least two tokens (chunk_len), prefix reuse leaves at least two to
+ *    evaluate (slot_assign). A one-token prompt is always read as one token: the other path,
+ *    but the same one every time;
+ *  - only prompt tokens are reused from a slot's cache (n_exact): a generated token's KV
+ *    entry was made by the one-token path, a fresh prompt would make it by the other.
+ * Otherwise the difference is rare but real: rounding to F16 (KV cache) and Q8_0 (the next
+ * weight product) mostly absorbs it, not always: with a 0.5B-shaped Q8_0 or Q4_0 model 1
+ * or 2 of 31 chunk boundaries made the logits differ (by up to 0.03 with 2 layers, 0.06 and
+ * one greedy token changed with 24; docs/engine.md). The settings each make far more shapes
+ * differ: with a unified KV cache one attention reduction mixes the cells of all sequences;
  * llama.cpp's CPU flash attention picks its kernel by the shape of the micro-batch (the
  * cells split across threads for one token of one stream over 512 or more cells, a tiled
  * kernel with F32 queries for 64 or more tokens of a stream, one query row at a time with
@@ -41,12 +53,16 @@
  * shape anyway (measured with CUDA on an H200: greedy texts alone and beside others
  * differ, and so does a request run twice when the second reuses the cached prompt).
  *
- * Batching. Each step plans what every busy slot contributes to ONE llama_batch: the
- * pending token of each generating slot, then prompt chunks of the slots being prefilled
- * (oldest job first) up to n_batch. The batch is laid out in slot order because, with split
- * KV streams, llama.cpp puts only ascending, consecutive sequence ids into one micro-batch;
- * for the same reason an idle slot between two busy ones gets a throw-away token at the end
- * of its cache (removed right after the step), so that all busy slots decode together.
+ * Batching. Each step is one llama_decode of the pending token of every generating slot
+ * (laid out in slot order because, with split KV streams, llama.cpp puts only ascending,
+ * consecutive sequence ids into one micro-batch; for the same reason a slot between two
+ * generating ones that adds nothing gets a throw-away token at the end of its cache,
+ * removed right after the call, so that all generating slots decode together), then prompt
+ * chunks of the slots reading their prompts, oldest job first, chunks of the same length in
+ * one llama_decode, until n_batch tokens were decoded in the step. That costs nothing
+ * measurable: llama.cpp ran a mixed batch as separate micro-batches anyway (the one-token
+ * streams, then the rest of the chunks). A new job joins at the next step; generating slots
+ * get a token every step.
  *
  * Embeddings. A second context (made on first use, embeddings on, n_ctx = min(slot ctx,
  * 8192)) runs on the decode thread between steps, one job at a time. For a generative model
@@ -100,6 +116,8 @@ struct sg_llm_job {
     struct llama_sampler *chain;   /* penalties, filters, temperature, dist or greedy */
     struct llama_sampler *grammar; /* NULL without a grammar */
     bool argmax;                   /* greedy without penalties or grammar: no chain needed */
+    bool digest;                   /* params.logits_digest: hash every sampled logit vector */
+    uint64_t hash;                 /* that hash (FNV-1a over the logits' bytes) */
     struct sg_detok detok;
     int max_tokens;
     int n_gen;
@@ -110,6 +128,8 @@ struct slot {
     int id;             /* llama.cpp sequence id */
     llama_token *cache; /* the tokens in this slot's KV stream, positions 0..n_cache-1 */
     int n_cache;
+    int n_exact;            /* cache[0..n_exact) was decoded as prompt chunks of 2 or more
+                               tokens: what a new job may reuse (see Determinism) */
     struct sg_llm_job *job; /* NULL when free */
     int n_done;             /* prompt tokens in the cache */
     bool generating;        /* prompt done; `next` waits to be decoded */
@@ -925,6 +945,8 @@ struct sg_llm_job *sg_llm_submit(struct sg_llm *m, const char *prompt, size_t le
     }
     j->n_tokens = n;
     j->max_tokens = p->max_tokens > 0 ? p->max_tokens : 0;
+    j->digest = p->logits_digest;
+    j->hash = 0xcbf29ce484222325ull; /* FNV-1a offset basis */
     if (sg_detok_init(&j->detok, p->stop, p->nstop, err) || build_samplers(m, j, p, err)) {
         job_discard(j);
         return NULL;
@@ -980,9 +1002,12 @@ static void slot_free(struct sg_llm *m, struct slot *s)
     atomic_fetch_sub(&m->st_busy, 1);
 }
 
-/* Gives job j the free slot whose cache shares the longest prefix with its prompt (the
- * least recently used among equals), drops the rest of that cache, and keeps the prefix:
- * all of it but the last prompt token, which must be decoded again for its logits. */
+/* Gives job j the free slot whose cache shares the longest reusable prefix with its prompt
+ * (the least recently used among equals), drops the rest of that cache, and keeps the
+ * prefix. Reusable are the tokens decoded as prompt tokens (n_exact: a generated token's
+ * KV entry was computed by the one-token path, a fresh prompt computes it by the other),
+ * and of those all but the last two prompt tokens: the last must be decoded again for its
+ * logits, and the rest of a prompt is never a one-token chunk (see Determinism). */
 static void slot_assign(struct sg_llm *m, struct sg_llm_job *j)
 {
     struct slot *best = NULL;
@@ -991,7 +1016,7 @@ static void slot_assign(struct sg_llm *m, struct sg_llm_job *j)
         struct slot *s = &m->slots[i];
         if (s->job)
             continue;
-        int lim = s->n_cache < j->n_tokens ? s->n_cache : j->n_tokens;
+        int lim = s->n_exact < j->n_tokens ? s->n_exact : j->n_tokens;
         int lcp = 0;
         while (lcp < lim && s->cache[lcp] == j->tokens[lcp])
             lcp++;
@@ -1000,13 +1025,16 @@ static void slot_assign(struct sg_llm *m, struct sg_llm_job *j)
             best_lcp = lcp;
         }
     }
-    int reuse = best_lcp < j->n_tokens ? best_lcp : j->n_tokens - 1;
+    int reuse = best_lcp < j->n_tokens - 2 ? best_lcp : j->n_tokens - 2;
+    if (reuse < 0)
+        reuse = 0;
     llama_memory_t mem = llama_get_memory(m->ctx);
     if (!llama_memory_seq_rm(mem, best->id, reuse, -1)) {
         llama_memory_seq_rm(mem, best->id, -1, -1);
         reuse = 0;
     }
     best->n_cache = reuse;
+    best->n_exact = reuse;
     best->n_done = reuse;
     best->job = j;
     best->generating = false;
@@ -1027,6 +1055,7 @@ static void finish(struct sg_llm *m, struct slot *s, const char *reason, bool fl
         .prompt_tokens = j->n_tokens,
         .cached_tokens = j->cached,
         .completion_tokens = j->n_gen,
+        .logits_digest = j->digest ? j->hash : 0,
     };
     deliver(j, &ev, true);
     slot_free(m, s);
@@ -1047,6 +1076,11 @@ static llama_token sample(struct sg_llm *m, struct sg_llm_job *j, int idx)
     const float *logits = llama_get_logits_ith(m->ctx, idx);
     if (!logits)
         return -1;
+    if (j->digest) {
+        const unsigned char *bytes = (const unsigned char *)logits;
+        for (size_t i = 0; i < (size_t)m->n_vocab * sizeof(float); i++)
+            j->hash = (j->hash ^ bytes[i]) * 0x100000001b3ull; /* FNV-1a prime */
+    }
     if (j->argmax) { /* what the greedy sampler picks (the first maximum), without the copy */
         int best = 0;
         for (int i = 1; i < m->n_vocab; i++)
@@ -1138,18 +1172,173 @@ static void batch_add(struct llama_batch *b, llama_token t, int pos, int seq, bo
     b->logits[k] = logits;
 }
 
-/* One decode step over all busy slots. What each slot contributes is planned first (the
- * pending token of a generating slot, a prompt chunk for the others, oldest job first, a
- * throw-away token for an idle slot between busy ones); the batch is then laid out in slot
- * order, because llama.cpp groups only ascending, consecutive sequence ids into one
- * micro-batch. */
-static void step(struct sg_llm *m)
+/* llama_decode of m->batch, whose real tokens belong to the slots with n_added > 0; the
+ * throw-away tokens of slots marked dummy are removed from the cache right after. On failure
+ * those slots start over with an empty cache and their jobs fail (nothing is reported when
+ * the engine is closing: the abort callback stopped the call). Returns true on success. */
+static bool decode(struct sg_llm *m)
+{
+    llama_memory_t mem = llama_get_memory(m->ctx);
+    int rc = llama_decode(m->ctx, m->batch);
+    atomic_fetch_add(&m->st_decode, 1);
+    for (int i = 0; i < m->n_slots; i++) {
+        struct slot *s = &m->slots[i];
+        if (s->dummy)
+            llama_memory_seq_rm(mem, s->id, s->n_cache, -1);
+        s->dummy = false;
+    }
+    if (rc == 0)
+        return true;
+    if (atomic_load(&m->stop))
+        return false;
+    sg_log(SG_LOG_ERROR, "engine_decode", "llama_decode failed with %d (%d tokens)", rc,
+           m->batch.n_tokens);
+    for (int i = 0; i < m->n_slots; i++) {
+        struct slot *s = &m->slots[i];
+        if (s->n_added == 0)
+            continue;
+        /* the memory may hold part of the batch: start this slot over */
+        llama_memory_seq_rm(mem, s->id, -1, -1);
+        s->n_cache = 0;
+        s->n_exact = 0;
+        s->n_added = 0;
+        if (s->job)
+            fail(m, s, "the model could not process the request");
+    }
+    return false;
+}
+
+/* The slots whose logits were asked for in the last call sample their next token. */
+static void after_decode(struct sg_llm *m)
+{
+    for (int i = 0; i < m->n_slots; i++) {
+        struct slot *s = &m->slots[i];
+        s->n_added = 0;
+        if (s->i_batch < 0 || !s->job)
+            continue;
+        if (atomic_load(&s->job->cancelled))
+            slot_free(m, s);
+        else
+            on_logits(m, s);
+        s->i_batch = -1;
+    }
+}
+
+/* One llama_decode of the pending token of every generating slot, laid out in slot order
+ * because llama.cpp puts only ascending, consecutive sequence ids into one micro-batch; a
+ * slot between two generating ones that has nothing to add (idle, or reading its prompt)
+ * gets a throw-away token at the end of its cache, so that all generating slots decode
+ * together. Returns the number of tokens generated (slots that took part), or -1 when the
+ * call failed with the engine closing. */
+static int step_generate(struct sg_llm *m)
 {
     struct llama_batch *b = &m->batch;
-    llama_memory_t mem = llama_get_memory(m->ctx);
     b->n_tokens = 0;
+    int lo = m->n_slots, hi = -1, used = 0;
+    for (int i = 0; i < m->n_slots; i++) {
+        if (m->slots[i].job && m->slots[i].generating) {
+            lo = i < lo ? i : lo;
+            hi = i;
+        }
+    }
+    for (int i = lo; i <= hi; i++) {
+        struct slot *s = &m->slots[i];
+        if (s->job && s->generating) {
+            s->n_added = 1;
+            s->i_batch = b->n_tokens;
+            batch_add(b, s->next, s->n_cache, s->id, true);
+            used++;
+        } else if (s->n_cache < m->slot_ctx) {
+            s->dummy = true;
+            batch_add(b, s->n_cache ? s->cache[s->n_cache - 1] : 0, s->n_cache, s->id, false);
+        }
+    }
+    if (used == 0)
+        return 0;
+    if (!decode(m))
+        return atomic_load(&m->stop) ? -1 : used;
+    for (int i = lo; i <= hi; i++) {
+        struct slot *s = &m->slots[i];
+        if (s->n_added)
+            s->cache[s->n_cache++] = s->next; /* in the KV cache now */
+    }
+    after_decode(m);
+    return used;
+}
 
-    int used = 0;
+/* Tokens of a slot's next prompt chunk when `left` prompt tokens are still to be read and
+ * `budget` tokens fit in this step: all of them when they fit, else as many as fit without
+ * leaving exactly one token for the last chunk (n-2 then 2 rather than n-1 then 1); 0 when
+ * only a one-token chunk would fit. So a prompt of two or more tokens is never read in a
+ * one-token chunk (see Determinism); a one-token prompt always is. */
+static int chunk_len(int left, int budget)
+{
+    if (left <= budget)
+        return left;
+    int n = left - budget == 1 ? budget - 1 : budget;
+    return n >= 2 ? n : 0;
+}
+
+/* One llama_decode of the next n prompt tokens of each slot marked in `with` (laid out in
+ * slot order, so that consecutive ones share a micro-batch). Every stream then has its n
+ * tokens in one micro-batch, since they fit in n_batch = n_ubatch tokens. Returns false
+ * when the call failed with the engine closing. */
+static bool step_prompt(struct sg_llm *m, const bool *with, int n)
+{
+    struct llama_batch *b = &m->batch;
+    b->n_tokens = 0;
+    for (int i = 0; i < m->n_slots; i++) {
+        struct slot *s = &m->slots[i];
+        if (!with[i])
+            continue;
+        for (int k = 0; k < n; k++) {
+            int t = s->n_done + k;
+            batch_add(b, s->job->tokens[t], s->n_cache + k, s->id, t == s->job->n_tokens - 1);
+        }
+        s->n_added = n;
+        s->i_batch = s->n_done + n == s->job->n_tokens ? b->n_tokens - 1 : -1;
+    }
+    if (!decode(m)) {
+        for (int i = 0; i < m->n_slots; i++)
+            if (with[i])
+                m->slots[i].i_batch = -1;
+        return !atomic_load(&m->stop);
+    }
+    for (int i = 0; i < m->n_slots; i++) {
+        struct slot *s = &m->slots[i];
+        if (!with[i] || s->n_added == 0)
+            continue;
+        memcpy(s->cache + s->n_cache, s->job->tokens + s->n_done, (size_t)n * sizeof(llama_token));
+        s->n_cache += n;
+        s->n_done += n;
+        if (n >= 2 && s->n_exact == s->n_cache - n)
+            s->n_exact = s->n_cache;
+        atomic_fetch_add(&m->st_prompt, (uint64_t)n);
+    }
+    after_decode(m);
+    return true;
+}
+
+/* Whether slot c reads its prompt and has not read a chunk in this step. */
+static bool reading(const struct slot *c, const bool *read)
+{
+    return c->job && !c->generating && !read[c->id] && c->n_done < c->job->n_tokens &&
+           !atomic_load(&c->job->cancelled);
+}
+
+/* One decode step over all busy slots: first one llama_decode of the next token of every
+ * generating slot, then prompt chunks of the slots reading their prompts, oldest job first,
+ * until n_batch tokens were decoded in the step. Prompt chunks never share a call with
+ * generated tokens, only with chunks of the same length, and are never one token long
+ * (unless the prompt is): llama.cpp would put the first token of a chunk beside generating
+ * slots, and the rest of the longer of two chunks, into a micro-batch where its stream has
+ * one token, whose attention ggml computes differently (see Determinism). The oldest
+ * reading slot sets the chunk length n; other reading slots join its call when n tokens of
+ * theirs fit and do not leave exactly one (prompts that arrive together are read together,
+ * as one micro-batch when they are as long and in consecutive slots). */
+static void step(struct sg_llm *m)
+{
+    bool read[SG_LLM_MAX_PARALLEL] = {false}; /* slots that read a chunk in this step */
     for (int i = 0; i < m->n_slots; i++) {
         struct slot *s = &m->slots[i];
         s->i_batch = -1;
@@ -1157,104 +1346,37 @@ static void step(struct sg_llm *m)
         s->dummy = false;
         if (s->job && atomic_load(&s->job->cancelled))
             slot_free(m, s);
-        if (s->job && s->generating) {
-            s->n_added = 1;
-            used++;
-        }
     }
-    int budget = m->n_batch - used - m->n_slots; /* room is kept for the gap tokens */
+    int used = step_generate(m);
+    if (used < 0)
+        return;
+    int budget = m->n_batch - used;
     for (;;) {
         struct slot *s = NULL;
         for (int i = 0; i < m->n_slots; i++) {
             struct slot *c = &m->slots[i];
-            if (c->job && !c->generating && c->n_added == 0 && c->n_done < c->job->n_tokens &&
-                (!s || c->order < s->order))
+            if (reading(c, read) && (!s || c->order < s->order))
                 s = c;
         }
-        if (!s || budget <= 0)
+        if (!s)
             break;
-        int left = s->job->n_tokens - s->n_done;
-        s->n_added = left < budget ? left : budget;
-        budget -= s->n_added;
-    }
-    int lo = m->n_slots, hi = -1;
-    for (int i = 0; i < m->n_slots; i++) {
-        if (m->slots[i].n_added) {
-            lo = i < lo ? i : lo;
-            hi = i;
-        }
-    }
-    if (hi < 0)
-        return;
-    for (int i = lo + 1; i < hi; i++) {
-        struct slot *s = &m->slots[i];
-        s->dummy = s->n_added == 0 && s->n_cache < m->slot_ctx;
-    }
-    for (int i = lo; i <= hi; i++) {
-        struct slot *s = &m->slots[i];
-        if (s->dummy) {
-            batch_add(b, s->n_cache ? s->cache[s->n_cache - 1] : 0, s->n_cache, s->id, false);
-        } else if (s->n_added && s->generating) {
-            s->i_batch = b->n_tokens;
-            batch_add(b, s->next, s->n_cache, s->id, true);
-        } else if (s->n_added) {
-            for (int k = 0; k < s->n_added; k++) {
-                int t = s->n_done + k;
-                batch_add(b, s->job->tokens[t], s->n_cache + k, s->id, t == s->job->n_tokens - 1);
+        read[s->id] = true;
+        int n = chunk_len(s->job->n_tokens - s->n_done, budget);
+        if (n == 0)
+            continue;
+        budget -= n;
+        bool with[SG_LLM_MAX_PARALLEL] = {false};
+        with[s->id] = true;
+        for (int i = 0; i < m->n_slots && budget >= n; i++) {
+            struct slot *c = &m->slots[i];
+            int left = reading(c, read) ? c->job->n_tokens - c->n_done : 0;
+            if (left >= n && left - n != 1) {
+                with[i] = read[i] = true;
+                budget -= n;
             }
-            if (s->n_done + s->n_added == s->job->n_tokens)
-                s->i_batch = b->n_tokens - 1;
         }
-    }
-
-    int rc = llama_decode(m->ctx, *b);
-    atomic_fetch_add(&m->st_decode, 1);
-    for (int i = 0; i < m->n_slots; i++) {
-        struct slot *s = &m->slots[i];
-        if (s->dummy)
-            llama_memory_seq_rm(mem, s->id, s->n_cache, -1);
-    }
-    if (rc != 0) {
-        if (atomic_load(&m->stop))
+        if (!step_prompt(m, with, n))
             return;
-        sg_log(SG_LOG_ERROR, "engine_decode", "llama_decode failed with %d (%d tokens)", rc,
-               b->n_tokens);
-        for (int i = 0; i < m->n_slots; i++) {
-            struct slot *s = &m->slots[i];
-            if (s->n_added == 0)
-                continue;
-            /* the memory may hold part of the batch: start this slot over */
-            llama_memory_seq_rm(mem, s->id, -1, -1);
-            s->n_cache = 0;
-            s->n_added = 0;
-            if (s->job)
-                fail(m, s, "the model could not process the request");
-        }
-        return;
-    }
-    /* the batch is in the KV cache now */
-    for (int i = 0; i < m->n_slots; i++) {
-        struct slot *s = &m->slots[i];
-        if (s->n_added == 0)
-            continue;
-        if (s->generating) {
-            s->cache[s->n_cache++] = s->next;
-        } else {
-            memcpy(s->cache + s->n_cache, s->job->tokens + s->n_done,
-                   (size_t)s->n_added * sizeof(llama_token));
-            s->n_cache += s->n_added;
-            s->n_done += s->n_added;
-            atomic_fetch_add(&m->st_prompt, (uint64_t)s->n_added);
-        }
-    }
-    for (int i = 0; i < m->n_slots; i++) {
-        struct slot *s = &m->slots[i];
-        if (s->i_batch < 0 || !s->job)
-            continue;
-        if (atomic_load(&s->job->cancelled))
-            slot_free(m, s);
-        else
-            on_logits(m, s);
     }
 }
 

@@ -1,8 +1,9 @@
 /* The inference core of sovgate-engine: one loaded GGUF model served by one decode thread
  * with continuous batching. The model's context is split into `parallel` slots (llama.cpp
  * sequences, each with its own KV cache stream of sg_llm_slot_ctx() tokens). Every decode
- * step puts into ONE llama_batch the next token of each generating slot and prompt chunks
- * of the slots being prefilled; a new job takes a free slot at the next step, jobs beyond
+ * step decodes the next token of each generating slot together, then prompt chunks of the
+ * slots being prefilled (each in a call of its own, so that greedy results do not depend on
+ * what else runs: see llm.c); a new job takes a free slot at the next step, jobs beyond
  * the slots wait in a FIFO queue. A slot keeps its tokens after a job, and a new job goes to
  * the free slot sharing the longest token prefix with its prompt, so only the new tokens
  * are evaluated. Embeddings run on a second, small context on the same decode thread,
@@ -93,6 +94,7 @@ struct sg_llm_params {
     const char *grammar; /* optional GBNF (root rule "root"); copied; NULL = none. Under a
                             grammar, tokens whose text is not complete UTF-8 (byte tokens)
                             are never sampled, so the text is exactly what it checked */
+    bool logits_digest;  /* fill sg_llm_event.logits_digest (tests of batch invariance) */
 };
 /* Fills p with OpenAI's defaults: temperature 1, top_p 1, everything else off, no seed. */
 void sg_llm_params_default(struct sg_llm_params *p);
@@ -107,6 +109,9 @@ struct sg_llm_event {
     int prompt_tokens;         /* DONE / EMBEDDING */
     int cached_tokens;         /* DONE: prompt tokens reused from the slot's KV cache */
     int completion_tokens;     /* DONE */
+    uint64_t logits_digest;    /* DONE, with params.logits_digest: a hash (FNV-1a) of the bits
+                                  of every logit vector the job sampled from, in order; equal
+                                  digests mean bit-identical logits (with high probability) */
     const float *embedding;    /* EMBEDDING: mean-pooled, L2-normalized; valid during the call */
     int dim;
     const char *error; /* ERROR: message (never prompt text) */
