@@ -510,11 +510,15 @@ static int visit_string_or_list(json_t *v, const char *path, sg_api_field_fn fn,
 
 static int visit_message(json_t *m, size_t mi, sg_api_field_fn fn, void *ctx)
 {
+    /* Paths are formatted only for fields that are there: this walk runs for every message
+     * of every request, and snprintf was a good part of its cost. */
     char p[96];
     json_t *content = json_object_get(m, "content");
-    snprintf(p, sizeof(p), "messages[%zu].content", mi);
-    if (json_is_string(content) && fn(content, p, ctx) != 0)
-        return -1;
+    if (json_is_string(content)) {
+        snprintf(p, sizeof(p), "messages[%zu].content", mi);
+        if (fn(content, p, ctx) != 0)
+            return -1;
+    }
     size_t i;
     json_t *part;
     json_array_foreach(content, i, part)
@@ -530,8 +534,11 @@ static int visit_message(json_t *m, size_t mi, sg_api_field_fn fn, void *ctx)
         if (visit_field(json_object_get(call, "function"), "arguments", p, fn, ctx) != 0)
             return -1;
     }
+    json_t *fc = json_object_get(m, "function_call");
+    if (!fc)
+        return 0;
     snprintf(p, sizeof(p), "messages[%zu].function_call.arguments", mi);
-    return visit_field(json_object_get(m, "function_call"), "arguments", p, fn, ctx);
+    return visit_field(fc, "arguments", p, fn, ctx);
 }
 
 int sg_api_text_fields(enum sg_endpoint ep, json_t *body, sg_api_field_fn fn, void *ctx)
