@@ -15,6 +15,8 @@
 
 #include "model/enc.h"
 
+#include "menc_seal.h"
+
 #define CH 4096u
 
 static uint8_t master[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
@@ -26,22 +28,8 @@ static uint8_t *seal(size_t n, uint8_t **plain_out, size_t *flen)
     uint8_t *plain = malloc(n + 1);
     for (size_t i = 0; i < n; i++)
         plain[i] = (uint8_t)(i * 31 + 7);
-    struct sg_menc m;
-    struct sg_error e = {0};
-    assert_int_equal(sg_menc_seal_init(&m, master, n, CH, &e), 0);
-    *flen = (size_t)sg_menc_encrypted_size(n, CH);
-    uint8_t *f = malloc(*flen), *w = f;
-    memcpy(w, m.header, SG_MENC_HEADER);
-    w += SG_MENC_HEADER;
-    for (uint64_t i = 0; i < m.nchunks; i++) {
-        size_t k = sg_menc_chunk_len(&m, i);
-        assert_int_equal(sg_menc_seal_chunk(&m, i, plain + i * CH, k, w, &e), 0);
-        w += k + SG_MENC_TAG;
-    }
-    assert_int_equal((size_t)(w - f), *flen);
-    sg_menc_clear(&m);
     *plain_out = plain;
-    return f;
+    return menc_seal_image(master, plain, n, CH, flen);
 }
 
 /* Decrypts a file image; returns 0 or the first error (its message in `e`). */

@@ -20,6 +20,8 @@
 #include "core/crypto.h"
 #include "model/model_int.h"
 
+#include "menc_seal.h"
+
 #define CH 4096u
 
 static const uint8_t master[32] = {9,  8,  7,  6,  5,  4,  3,  2,  1,  10, 11, 12, 13, 14, 15, 16,
@@ -32,19 +34,7 @@ static int sealed_file(size_t n, uint8_t **plain, size_t *flen)
     uint8_t *p = malloc(n + 1);
     for (size_t i = 0; i < n; i++)
         p[i] = (uint8_t)(i * 131 + (i >> 12));
-    struct sg_menc m;
-    struct sg_error e = {0};
-    assert_int_equal(sg_menc_seal_init(&m, master, n, CH, &e), 0);
-    *flen = (size_t)sg_menc_encrypted_size(n, CH);
-    uint8_t *f = malloc(*flen), *w = f;
-    memcpy(w, m.header, SG_MENC_HEADER);
-    w += SG_MENC_HEADER;
-    for (uint64_t i = 0; i < m.nchunks; i++) {
-        size_t k = sg_menc_chunk_len(&m, i);
-        assert_int_equal(sg_menc_seal_chunk(&m, i, p + i * CH, k, w, &e), 0);
-        w += k + SG_MENC_TAG;
-    }
-    sg_menc_clear(&m);
+    uint8_t *f = menc_seal_image(master, p, n, CH, flen);
     char path[] = "/tmp/sg-test-mstream-XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
