@@ -1,19 +1,21 @@
-/* OpenSSL-backed helpers. */
+/* OpenSSL-backed helpers (SHA-256 of short inputs: core/sha256.c). */
 #include "core/crypto.h"
 #include "core/error.h"
+#include "core/sha256.h"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include <string.h>
 
 void sg_sha256(const void *p, size_t n, uint8_t out[SG_SHA256_LEN])
 {
-    SHA256(p, n, out);
+    uint32_t st[8];
+    memcpy(st, sg_sha256_iv, sizeof(st));
+    sg_sha256_finish(st, 0, p, n, out);
 }
 
 int sg_random_bytes(void *out, size_t n)

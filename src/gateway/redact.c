@@ -38,7 +38,7 @@ struct rx_stream {
 
 /* A text field of the request and its findings (a range of x->f). */
 struct rx_field {
-    const json_t *s; /* the field in r->body (borrowed; r->body is never changed) */
+    const json_t *s; /* the field in r->body (borrowed; its text fields are never changed) */
     size_t start, count;
     const char *path; /* in the HTTP request's arena; set for fields with findings */
 };
@@ -295,7 +295,7 @@ int sg_stage_redact(struct sg_req *r)
     sg_policy_actions(p, rd, pc, SG_DEST_EXTERNAL, x->act[SG_DEST_EXTERNAL]);
     x->client_rule = pc;
     /* A type blocked everywhere refuses the request now, whatever the route. */
-    for (unsigned t = 0; t < SG_ENT_MAX; t++) {
+    for (unsigned t = 0, nt = sg_detector_ntypes(rd->det); t < nt; t++) {
         if (!x->found[t] || x->act[SG_DEST_SOVEREIGN][t] != SG_ACT_BLOCK ||
             x->act[SG_DEST_EXTERNAL][t] != SG_ACT_BLOCK)
             continue;
@@ -326,6 +326,13 @@ json_t *sg_redact_body_for(struct sg_req *r, bool sovereign)
     enum sg_dest d = sovereign ? SG_DEST_SOVEREIGN : SG_DEST_EXTERNAL;
     if (x->body[d])
         return x->body[d];
+    if (x->f.n == 0) {
+        /* Nothing was found, so no field changes: the backend gets the client's body (only
+         * its "model" is set per attempt, as when redaction is off). Copying it cost more
+         * than the detection of a short chat. */
+        x->body[d] = json_incref(r->body);
+        return x->body[d];
+    }
     json_t *copy = json_deep_copy(r->body);
     struct apply_ctx c = {r, x->act[d], 0};
     if (!copy || sg_api_text_fields(r->ep->ep, copy, apply, &c) != 0) {
@@ -673,7 +680,7 @@ void sg_redact_record(struct sg_req *r, json_t *o)
     for (unsigned c = 0; c < sg_policy_nclasses(p); c++)
         if (present & (1u << c))
             json_array_append_new(classes, json_string(sg_policy_class_name(p, c)));
-    for (unsigned t = 0; t < SG_ENT_MAX; t++) {
+    for (unsigned t = 0, nt = sg_detector_ntypes(x->rd->det); t < nt; t++) {
         if (!x->found[t])
             continue;
         json_object_set_new(ents, sg_entity_name(x->rd->det, t),

@@ -228,22 +228,32 @@ const struct sg_policy_client *sg_policy_client(const struct sg_policy *p, const
     return NULL;
 }
 
+/* The detector's entity types: counts and actions of higher numbers are never set. The
+ * per-request loops stop there instead of at SG_ENT_MAX (256). */
+static unsigned ntypes(const struct sg_policy *p)
+{
+    return p->det ? sg_detector_ntypes(p->det) : SG_ENT_MAX;
+}
+
 void sg_policy_actions(const struct sg_policy *p, const struct sg_redaction *rd,
                        const struct sg_policy_client *client, enum sg_dest d,
                        enum sg_action out[SG_ENT_MAX])
 {
-    for (unsigned t = 0; t < SG_ENT_MAX; t++) {
+    unsigned n = ntypes(p);
+    for (unsigned t = 0; t < n; t++) {
         unsigned c = p->class_of[t];
         out[t] = p->explicit_action[t] ? rd->actions[t] : p->action[d][c];
         if (client && !(client->classes & (1u << c)))
             out[t] = client->on_violation;
     }
+    for (unsigned t = n; t < SG_ENT_MAX; t++)
+        out[t] = SG_ACT_ALLOW; /* no such type: nothing of it can be found */
 }
 
 uint32_t sg_policy_classes(const struct sg_policy *p, const uint32_t counts[SG_ENT_MAX])
 {
     uint32_t m = 0;
-    for (unsigned t = 0; t < SG_ENT_MAX; t++)
+    for (unsigned t = 0, n = ntypes(p); t < n; t++)
         if (counts[t])
             m |= 1u << p->class_of[t];
     return m;
@@ -267,7 +277,7 @@ void sg_policy_decide(const struct sg_policy *p, const uint32_t counts[SG_ENT_MA
     /* blocks first, most sensitive class first */
     int bc = -1;
     unsigned btype = 0;
-    for (unsigned t = 0; t < SG_ENT_MAX; t++) {
+    for (unsigned t = 0, n = ntypes(p); t < n; t++) {
         if (!counts[t])
             continue;
         unsigned c = p->class_of[t];
