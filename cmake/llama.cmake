@@ -76,7 +76,9 @@ target_compile_definitions(sovgate-mkmodel PRIVATE
 target_link_libraries(sovgate-mkmodel PRIVATE sgcore sg_llama Threads::Threads m)
 
 # The smoke test: a tiny model made at test time, loaded, templated, tokenized, decoded.
-add_executable(sg_llama_smoke ${PROJECT_SOURCE_DIR}/tests/llama/smoke.c)
+add_executable(sg_llama_smoke ${PROJECT_SOURCE_DIR}/tests/llama/smoke.c
+                              ${PROJECT_SOURCE_DIR}/src/engine/backends.c)
+target_include_directories(sg_llama_smoke PRIVATE ${PROJECT_SOURCE_DIR}/src)
 target_link_libraries(sg_llama_smoke PRIVATE sg_llama ${CMAKE_DL_LIBS} m)
 add_test(NAME llama_smoke
          COMMAND sg_llama_smoke --mkmodel $<TARGET_FILE:sovgate-mkmodel>)
@@ -100,5 +102,7 @@ set_tests_properties(llama_llm PROPERTIES LABELS llama TIMEOUT 300)
 
 # A diagnostic, not a test: bit-for-bit batch invariance and prompt time of llama.cpp
 # settings (docs/engine.md, "How exact it is").
-add_executable(sg_llama_invariance ${PROJECT_SOURCE_DIR}/tests/llama/invariance.c)
+add_executable(sg_llama_invariance ${PROJECT_SOURCE_DIR}/tests/llama/invariance.c
+                                   ${PROJECT_SOURCE_DIR}/src/engine/backends.c)
+target_include_directories(sg_llama_invariance PRIVATE ${PROJECT_SOURCE_DIR}/src)
 target_link_libraries(sg_llama_invariance PRIVATE sg_llama ${CMAKE_DL_LIBS} m)

@@ -73,7 +73,6 @@
 #include "engine/llm.h"
 #include "core/utf8.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -87,6 +86,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "engine/backends.h"
 #include "engine/detok.h"
 #include "ggml-backend.h"
 #include "llama.h"
@@ -204,30 +204,11 @@ static void log_cb(enum ggml_log_level level, const char *text, void *user)
            text);
 }
 
-/* The backends of a GGML_BACKEND_DL build live next to libggml (docs/llama.md). */
-static void load_backends(void)
-{
-    if (ggml_backend_dev_count() > 0)
-        return;
-    Dl_info info;
-    if (dladdr((void *)ggml_backend_load_all, &info) && info.dli_fname) {
-        char dir[4096];
-        int n = snprintf(dir, sizeof dir, "%s", info.dli_fname);
-        char *slash = n > 0 && (size_t)n < sizeof dir ? strrchr(dir, '/') : NULL;
-        if (slash) {
-            *slash = '\0';
-            ggml_backend_load_all_from_path(dir);
-        }
-    }
-    if (ggml_backend_dev_count() == 0)
-        ggml_backend_load_all();
-}
-
 static void global_init(void)
 {
     llama_log_set(log_cb, NULL);
     llama_backend_init();
-    load_backends();
+    sg_llama_load_backends();
 }
 
 /* ---------------------------------------------------------------------------------------

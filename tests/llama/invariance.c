@@ -18,7 +18,6 @@
  * with their prompt lengths --others and sequence 0's prompt split by --beside-cuts; the
  * rest of the prompt is the last chunk). Exit status: 0, 1 when logits differed, 2 on a
  * usage or load error. */
-#include <dlfcn.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,8 +26,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "ggml-backend.h"
 #include "llama.h"
+#include "engine/backends.h"
 
 #define NSEQ 4
 #define PROMPT 600 /* tokens of sequence 0's prompt */
@@ -70,24 +69,6 @@ static void log_cb(enum ggml_log_level level, const char *text, void *user)
     (void)user;
     if (level >= GGML_LOG_LEVEL_WARN)
         fputs(text, stderr);
-}
-
-/* The backends (CPU variants) live next to libggml: dladdr() names the file that holds a
- * ggml function (as in smoke.c). */
-static void load_backends(void)
-{
-    Dl_info info;
-    if (dladdr((void *)ggml_backend_load_all, &info) && info.dli_fname) {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s", info.dli_fname);
-        char *slash = strrchr(dir, '/');
-        if (slash) {
-            *slash = '\0';
-            ggml_backend_load_all_from_path(dir);
-        }
-    }
-    if (ggml_backend_dev_count() == 0)
-        ggml_backend_load_all();
 }
 
 /* tokens [from, from + n) of one sequence in a step */
@@ -388,7 +369,7 @@ int main(int argc, char **argv)
 
     llama_log_set(log_cb, NULL);
     llama_backend_init();
-    load_backends();
+    sg_llama_load_backends();
     struct llama_model_params mp = llama_model_default_params();
     mp.n_gpu_layers = 0;
     mp.use_extra_bufts = repack;

@@ -10,7 +10,6 @@
  *        llama-smoke --model FILE [--tokens N] [--threads N] [--gpu-layers N]
  * Exits 0 when every check passes, 1 otherwise. */
 #include <dirent.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
 #include <spawn.h>
@@ -25,6 +24,7 @@
 
 #include "ggml-backend.h"
 #include "llama.h"
+#include "engine/backends.h"
 
 extern char **environ;
 
@@ -96,28 +96,6 @@ static int same_file(const char *a, const char *b)
     if (fb)
         fclose(fb);
     return rc;
-}
-
-/* The backends of a GGML_BACKEND_DL build (the CPU variants, CUDA) are shared objects that
- * ggml_backend_load_all() looks for only next to the executable and in the current
- * directory. They live next to libggml, so look there: dladdr() names the file that holds
- * a ggml function. */
-static void load_backends(void)
-{
-    if (ggml_backend_dev_count() > 0)
-        return; /* backends linked in statically */
-    Dl_info info;
-    if (dladdr((void *)ggml_backend_load_all, &info) && info.dli_fname) {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s", info.dli_fname);
-        char *slash = strrchr(dir, '/');
-        if (slash) {
-            *slash = '\0';
-            ggml_backend_load_all_from_path(dir);
-        }
-    }
-    if (ggml_backend_dev_count() == 0)
-        ggml_backend_load_all();
 }
 
 /* Decodes `prompt` from an empty cache and samples `n` tokens greedily into `out`.
@@ -358,7 +336,7 @@ int main(int argc, char **argv)
     if (failures == 0) {
         llama_log_set(quiet_log, NULL);
         llama_backend_init();
-        load_backends();
+        sg_llama_load_backends();
         if (ggml_backend_dev_count() == 0) {
             fprintf(stderr, "llama-smoke: FAIL: no ggml backend could be loaded\n");
             failures++;
