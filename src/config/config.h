@@ -205,6 +205,8 @@ struct sg_config {
         const char *public_key;     /* env:/file: reference of its public key, or NULL */
         const char *encryption_key; /* env:/file: reference of the AES-256 key, or NULL */
         const char *audit;          /* the store's audit trail, absolute; NULL: default */
+        const char *state;          /* the gateway's record of accepted channel sequence numbers
+                                     * (route/chanseen.h), absolute; NULL: kept in memory only */
     } models;
     struct {
         struct sg_config_client_limits *clients;

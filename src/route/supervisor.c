@@ -8,6 +8,7 @@
 #include "core/secret.h"
 #include "model/model.h"
 #include "route/backend.h"
+#include "route/chanseen.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -84,7 +85,9 @@ struct eng {
     /* name@channel: the channel file and what stat() said of it when the channel was
      * resolved, so that a promotion is noticed without a reload (channels_changed). */
     char chan_path[PATH_MAX];
-    uint64_t chan_seq; /* the channel file's signed sequence number when it was resolved */
+    uint64_t chan_seq;    /* the channel file's signed sequence number when it was resolved */
+    uint64_t refused_seq; /* not started: models.state recorded this higher sequence number
+                           * for the channel file (a replayed file); 0 otherwise */
     struct chan_sig {
         dev_t dev;
         ino_t ino;
@@ -97,6 +100,7 @@ struct eng {
 struct sg_supervisor {
     struct event_base *base;
     struct eng *list;
+    struct sg_chanseen *seen; /* models.state, or NULL (the check is then in memory only) */
     struct event *sigchld;
     struct sg_supervisor_hooks hooks;
 };
@@ -384,9 +388,28 @@ static void on_restart(evutil_socket_t fd, short what, void *arg)
         spawn(e);
 }
 
+static void refuse_record(struct eng *e, const char *why);
+
 static void spawn(struct eng *e)
 {
     struct sg_supervisor *sv = e->sv;
+    if (e->refused_seq) {
+        char why[300];
+        snprintf(why, sizeof(why),
+                 "the channel file %s is older than one accepted before (sequence %llu < %llu, "
+                 "models.state): a replayed channel file? Promote again to move the channel",
+                 e->chan_path, (unsigned long long)e->chan_seq, (unsigned long long)e->refused_seq);
+        sg_backend_set_health(e->state, SG_HEALTH_DOWN, "replayed channel file");
+        e->st = E_STOPPED;
+        refuse_record(e, why);
+        return;
+    }
+    if (sv->seen && e->version[0] && e->chan_path[0]) {
+        struct sg_error err = {0};
+        if (sg_chanseen_put(sv->seen, e->chan_path, e->chan_seq, &err) != 0)
+            sg_log(SG_LOG_ERROR, "engine", "cannot record the channel's sequence number: %s",
+                   err.msg);
+    }
     int p[2];
     if (mkdir(e->socket_dir, 0700) != 0 && errno != EEXIST)
         sg_log(SG_LOG_WARN, "engine", "cannot create %s: %s", e->socket_dir, strerror(errno));
@@ -626,6 +649,12 @@ static struct eng *eng_new(struct sg_supervisor *sv, const struct sg_config_back
     char pubpath[PATH_MAX], encpath[PATH_MAX];
     if (ref) {
         pin_model_ref(cfg, ref, pinned, sizeof(pinned), e);
+        /* An older channel file than one accepted before (models.state): a signed file put
+         * back while the gateway was not running. The engine is not started on it. */
+        uint64_t rec =
+            e->version[0] && e->chan_path[0] ? sg_chanseen_get(sv->seen, e->chan_path) : 0;
+        if (e->chan_seq < rec)
+            e->refused_seq = rec;
         abs_ref(cfg->dir, cfg->models.public_key, pubref, sizeof(pubref), pubpath, sizeof(pubpath));
         abs_ref(cfg->dir, cfg->models.encryption_key, encref, sizeof(encref), encpath,
                 sizeof(encpath));
@@ -773,6 +802,35 @@ static void switch_record(struct eng *e, struct eng *c, const char *event, const
 }
 
 /* Swaps `a` (in the list) for `b` (not in it). */
+/* An engine not started because its channel file was replayed: logged and audited as
+ * {"event":"model.start_refused","backend","model","version","sha256","reason"}. */
+static void refuse_record(struct eng *e, const char *why)
+{
+    struct sg_supervisor *sv = e->sv;
+    struct sg_logline l;
+    sg_logline_begin(&l, SG_LOG_ERROR, "engine_refused");
+    sg_logline_str(&l, "engine", e->name);
+    sg_logline_str(&l, "model", e->model_ref ? e->model_ref : "");
+    sg_logline_str(&l, "version", e->version);
+    sg_logline_str(&l, "reason", why);
+    sg_logline_end(&l);
+    if (!sv->hooks.audit)
+        return;
+    json_t *r = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "event", "model.start_refused",
+                          "backend", e->name, "model", e->model_ref ? e->model_ref : "", "version",
+                          e->version, "sha256", e->sha256, "reason", why);
+    char *text = r ? json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    if (text)
+        sv->hooks.audit(sv->hooks.arg, text);
+    else
+        sg_log(SG_LOG_ERROR, "engine", "cannot write the model.start_refused audit record");
+    json_free_t jf = NULL; /* json_dumps's memory comes from jansson's allocator */
+    json_get_alloc_funcs(NULL, &jf);
+    if (text)
+        (jf ? jf : free)(text);
+    json_decref(r);
+}
+
 static void list_replace(struct sg_supervisor *sv, struct eng *a, struct eng *b)
 {
     for (struct eng **p = &sv->list; *p; p = &(*p)->next) {
@@ -968,8 +1026,36 @@ bool sg_supervisor_channels_changed(struct sg_supervisor *sv)
     return changed;
 }
 
+/* models.state: (re)opened when its path changes. A file that cannot be read keeps what
+ * was loaded before (a reload) or stops the start (nothing loaded yet): the gateway does
+ * not guess which channel files it accepted. */
+static int seen_sync(struct sg_supervisor *sv, const struct sg_config *cfg)
+{
+    const char *want = cfg->models.state;
+    if (!want) {
+        sg_chanseen_free(sv->seen);
+        sv->seen = NULL;
+        return 0;
+    }
+    if (sv->seen && strcmp(sg_chanseen_path(sv->seen), want) == 0)
+        return 0;
+    struct sg_chanseen *s = NULL;
+    struct sg_error err = {0};
+    int rc = sg_chanseen_open(want, &s, &err);
+    if (rc) {
+        sg_log(SG_LOG_ERROR, "engine", "models.state: %s", err.msg);
+        return rc;
+    }
+    sg_chanseen_free(sv->seen);
+    sv->seen = s;
+    return 0;
+}
+
 int sg_supervisor_apply(struct sg_supervisor *sv, const struct sg_config *cfg)
 {
+    bool first = !sv->list && !sv->seen;
+    if (seen_sync(sv, cfg) != 0 && first)
+        return SG_EINVAL;
     /* Stop what is gone or changed. */
     for (struct eng *e = sv->list, *next; e; e = next) {
         next = e->next;
@@ -990,6 +1076,8 @@ int sg_supervisor_apply(struct sg_supervisor *sv, const struct sg_config *cfg)
              * came from is a signed file put back, not a promotion: keep what runs. */
             uint64_t seen =
                 e->cand && e->cand->chan_seq > e->chan_seq ? e->cand->chan_seq : e->chan_seq;
+            uint64_t rec = sg_chanseen_get(sv->seen, probe->chan_path);
+            seen = rec > seen ? rec : seen;
             if (!keep && e->model_ref && strcmp(probe->base, e->base) == 0 &&
                 probe->chan_seq < seen) {
                 char why[200];
@@ -1095,5 +1183,6 @@ void sg_supervisor_free(struct sg_supervisor *sv, unsigned grace_ms)
         eng_free(e);
     }
     event_free(sv->sigchld);
+    sg_chanseen_free(sv->seen);
     free(sv);
 }

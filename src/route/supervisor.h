@@ -23,6 +23,14 @@
  * {"event":"model.switch_started"|"model.switch_completed"|"model.switch_failed",
  *  "backend","model","old_version","new_version","old_sha256","new_sha256"[,"reason"]}.
  *
+ * Replayed channel files: a channel file whose signed sequence number is below one seen
+ * before is refused: by a running engine's check (model.switch_failed), and, with
+ * `models.state` (route/chanseen.h: the highest number each engine was started on, kept on
+ * disk), also when the gateway starts again: the engine is then not started, the backend
+ * stays down, and hooks.audit gets {"event":"model.start_refused","backend","model",
+ * "version","sha256","reason"} (log event "engine_refused"). An unreadable or damaged
+ * state file makes the first sg_supervisor_apply() fail (a reload keeps the record it had).
+ *
  * Runs on the gateway's main thread, on the main event loop (it handles SIGCHLD there). */
 #ifndef SG_ROUTE_SUPERVISOR_H
 #define SG_ROUTE_SUPERVISOR_H
@@ -51,7 +59,8 @@ struct sg_supervisor *sg_supervisor_new(struct event_base *base, struct sg_error
 /* Makes the running engines match the engine backends of `cfg`: starts new ones, stops
  * those that are gone, and restarts those whose settings changed. Engines with unchanged
  * settings keep running across reloads; those whose store model's version alone changed are
- * switched (above). Copies what it needs from `cfg`. */
+ * switched (above). Copies what it needs from `cfg`. Returns 0, SG_ENOMEM, or SG_EINVAL when
+ * models.state cannot be read on the first call (logged with the file and line). */
 int sg_supervisor_apply(struct sg_supervisor *s, const struct sg_config *cfg);
 /* Whether the channel file of any running engine's name@channel model changed (stat:
  * inode, size, mtime) since the channel was last resolved or this last said so; each change

@@ -228,3 +228,108 @@ def test_switch_under_load_and_failed_switch(tmp_path, keys):  # noqa: F811
         assert r["old_sha256"] != r["new_sha256"]
     assert "replayed" in recs[2]["reason"]
     assert "exited" in recs[4]["reason"]
+
+
+def test_replayed_channel_file_at_start(tmp_path, keys):  # noqa: F811
+    """models.state carries the replay check over a restart: a gateway that starts after
+    an older signed channel file was put back does not start the engine on it (logged,
+    audited, the model answers 503), and picks up the next real promotion by itself."""
+    store = str(tmp_path / "store")
+    d = tmp_path / "models"
+    d.mkdir()
+    v1, v2 = (mkmodel(str(d / f"{i}.gguf"), 20 + i) for i in (1, 2))
+    ok(m(store, keys, "import", v1, "--name", "shop", "--version", "1"))
+    ok(m(store, keys, "promote", "shop", "1", "--channel", "prod"))
+    channel_file = os.path.join(store, "channels", "shop.json")
+    with open(channel_file, "rb") as f:
+        channel_v1 = f.read()  # genuinely signed, sequence 1
+    ok(m(store, keys, "import", v2, "--name", "shop", "--version", "2"))
+    ok(m(store, keys, "promote", "shop", "2", "--channel", "prod"))  # sequence 2
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    state = str(state_dir / "model-channels.state")
+    db = str(tmp_path / "audit.db")
+
+    def gateway(name):
+        os.makedirs(tmp_path / name)
+        return sgtest.Gateway(
+            str(tmp_path / name),
+            backends=[{"name": "e1", "kind": "engine", "model": "shop@prod", "ctx": 256,
+                       "parallel": 1, "threads": 1}],
+            routes=[{"model": "assistant", "backends": ["e1"]}],
+            extra={"runtime_dir": str(tmp_path / "run"),
+                   "models": {"store": store, "public_key": "file:" + keys["pub"],
+                              "state": state},
+                   "audit": {"path": db, "signing_key": "file:" + keys["org"]}},
+            tls=False)
+
+    g = gateway("gw1")
+    try:
+        g.wait_ready(timeout=90)
+        assert g.log_events("engine_start")[0]["model"] == "shop:2"
+    finally:
+        g.stop()
+    with open(state) as f:
+        assert f.read() == f"2 {channel_file}\n"
+    assert os.stat(state).st_mode & 0o777 == 0o600
+
+    # the signed file of version 1 put back while no gateway runs
+    with open(channel_file + ".tmp", "wb") as f:
+        f.write(channel_v1)
+    os.replace(channel_file + ".tmp", channel_file)
+    g = gateway("gw2")
+    try:
+        refused = g.wait_log(lambda j: j.get("event") == "engine_refused", timeout=30)
+        assert refused["engine"] == "e1" and refused["version"] == "1"
+        assert "replayed" in refused["reason"] and "1 < 2" in refused["reason"]
+        assert not g.log_events("engine_start")
+        st, _, _ = g.get("/readyz")
+        assert st == 503
+        st, _, body = g.chat("Hello", max_tokens=2)
+        assert st == 503, body
+        # the next real promotion (sequence 2 again, from the put-back file's 1) is taken up
+        # by the running gateway without a reload
+        mark = g.mark()
+        ok(m(store, keys, "promote", "shop", "2", "--channel", "prod"))
+        start = g.wait_log(lambda j: j.get("event") == "engine_start", timeout=60, since=mark)
+        assert start["model"] == "shop:2"
+        g.wait_ready(timeout=90)
+        st, _, body = g.chat("Hello", max_tokens=2)
+        assert st == 200, body
+    finally:
+        g.stop()
+    with open(state) as f:
+        assert f.read() == f"2 {channel_file}\n"
+    p = sgtest.run(["audit", "verify", "--db", db, "--pubkey", keys["pub"]])
+    assert p.returncode == 0, p.stdout + p.stderr
+    recs = [r for r in audit_records(db) if r.get("event") == "model.start_refused"]
+    assert len(recs) == 1
+    assert recs[0]["backend"] == "e1" and recs[0]["model"] == "shop@prod"
+    assert recs[0]["version"] == "1" and len(recs[0]["sha256"]) == 64
+    assert "replayed" in recs[0]["reason"]
+
+
+def test_damaged_state_file_stops_the_start(tmp_path, keys):  # noqa: F811
+    """A models.state file that does not follow its format is the gateway's own file
+    damaged: the start fails naming the file and line, instead of guessing."""
+    store = str(tmp_path / "store")
+    v1 = mkmodel(str(tmp_path / "1.gguf"), 31)
+    ok(m(store, keys, "import", v1, "--name", "shop", "--version", "1"))
+    ok(m(store, keys, "promote", "shop", "1", "--channel", "prod"))
+    state = str(tmp_path / "model-channels.state")
+    with open(state, "w") as f:
+        f.write("2 /srv/store/channels/shop.json\nnot a line\n")
+    os.makedirs(tmp_path / "gw")
+    with pytest.raises(AssertionError):
+        sgtest.Gateway(
+            str(tmp_path / "gw"),
+            backends=[{"name": "e1", "kind": "engine", "model": "shop@prod", "ctx": 256,
+                       "parallel": 1, "threads": 1}],
+            routes=[{"model": "assistant", "backends": ["e1"]}],
+            extra={"runtime_dir": str(tmp_path / "run"),
+                   "models": {"store": store, "public_key": "file:" + keys["pub"],
+                              "state": state}},
+            tls=False, log_path=str(tmp_path / "gw.log"))
+    with open(tmp_path / "gw.log") as f:
+        log = f.read()
+    assert f"{state}:2: expected a sequence number" in log

@@ -320,6 +320,40 @@ static void test_sizes_and_durations(void **state)
     assert_false(sg_host_is_loopback("10.0.0.1"));
 }
 
+/* models.state: a path resolved against the config's folder; wrong types and an empty
+ * value are errors with their positions. */
+static void test_models_state(void **state)
+{
+    (void)state;
+    struct sg_config *cfg = NULL;
+    struct sg_config_diags d;
+    char yaml[4096];
+    assert_int_equal(load(valid, &cfg, &d), 0);
+    assert_null(cfg->models.state);
+    sg_config_free(cfg);
+    sg_config_diags_free(&d);
+    snprintf(yaml, sizeof(yaml), "%smodels: {store: store, state: state/channels.state}\n",
+             valid);
+    assert_int_equal(load(yaml, &cfg, &d), 0);
+    assert_string_equal(cfg->models.state, "/tmp/state/channels.state");
+    assert_string_equal(cfg->models.store, "/tmp/store");
+    sg_config_free(cfg);
+    sg_config_diags_free(&d);
+    snprintf(yaml, sizeof(yaml), "%smodels: {state: /var/lib/sovgate/channels.state}\n", valid);
+    assert_int_equal(load(yaml, &cfg, &d), 0);
+    assert_string_equal(cfg->models.state, "/var/lib/sovgate/channels.state");
+    sg_config_free(cfg);
+    sg_config_diags_free(&d);
+    snprintf(yaml, sizeof(yaml), "%smodels: {state: \"\"}\n", valid);
+    assert_int_not_equal(load(yaml, &cfg, &d), 0);
+    EXPECT_DIAG(&d, "t.yaml:17:17: models.state: must not be empty");
+    sg_config_diags_free(&d);
+    snprintf(yaml, sizeof(yaml), "%smodels: {state: [a, b]}\n", valid);
+    assert_int_not_equal(load(yaml, &cfg, &d), 0);
+    EXPECT_DIAG(&d, "t.yaml:17:17: models.state: expected a string");
+    sg_config_diags_free(&d);
+}
+
 static void test_redaction(void **state)
 {
     (void)state;
@@ -410,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_credential_reference),
         cmocka_unit_test(test_sizes_and_durations),
+        cmocka_unit_test(test_models_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
