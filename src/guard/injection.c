@@ -10,9 +10,10 @@
  *     second view. Runs of ASCII letters and digits are read 8 bytes at a time (runs too
  *     long for the lexicon skipped 16 at a time with SSE2). The rules advance as bit sets
  *     (one bit per rule, one set per element): a word's class set names the rule
- *     elements it matches (computed once per class set of the lexicon), only the rules
- *     whose previous element is live cost anything more, and all partial matches are
- *     dropped at once when the latest is older than any gap;
+ *     elements it matches (computed once per class set of the lexicon), a word that only
+ *     starts rules adds one entry to a ring of the latest starts, only the rules whose
+ *     previous element is live cost anything more, and all partial matches are dropped
+ *     at once when the latest is older than any gap;
  *   - markup: HTML comments, tags (attributes, and elements hidden by their style), and
  *     markdown alt text and comments make a "hidden" region whose rule hits also count
  *     as hidden_markup; chat-template tokens are recognized where they start;
@@ -94,6 +95,10 @@ struct cset {
     uint64_t classes;
     uint64_t em[INJ_RULE_MAX_EL][2];
     bool need_all; /* some element it matches needs flags (`all`): check per word */
+    /* it matches no element that needs flags, of no derivation rule, and no one-element
+     * rule: when it continues no live rule either, all a word of it does is start the
+     * (signal) rules of em[0] */
+    bool starts_only;
 };
 
 struct phrase_ent {
@@ -469,6 +474,9 @@ static uint8_t b64tab[256];
 static uint8_t wtab[256]; /* ASCII letters and digits folded; 0 for anything else */
 static uint8_t ftab[256]; /* their kind: W_LOWER, W_UPPER, W_DIGIT; 0 for anything else */
 enum { W_LOWER = 1, W_UPPER = 2, W_DIGIT = 4 };
+_Static_assert((int)W_LOWER == (int)B_LOWER && (int)W_UPPER == (int)B_UPPER &&
+                   (int)W_DIGIT == (int)B_DIGIT,
+               "letters() adds a word's kinds to the base64 run's as they are");
 static int8_t b64val[256];
 
 static void tables_init(void)
@@ -520,6 +528,10 @@ static void tables_init(void)
 }
 
 #define RING_MASK 7 /* the ring holds 8 >= RING ids */
+/* The words that completed the first element of some signal rule, the latest STARTS of
+ * them: a rule's first element matters only while the next can follow within its gap, and
+ * rules_compile refuses gaps longer than STARTS words (see started_within). */
+#define STARTS 32
 
 struct view {
     uint16_t ring[RING_MASK + 1]; /* ids of the last lexicon words ... */
@@ -529,8 +541,16 @@ struct view {
      * by now: checked when a word could continue it) */
     uint64_t live[INJ_RULE_MAX_EL - 1][2];
     uint32_t st[INJ_MAX_RULES][INJ_RULE_MAX_EL - 1]; /* per rule: where element k was last
-                                                        completed (word position), 0: never */
+                                                        completed (word position), 0: never;
+                                                        element 0 of the signal rules: in
+                                                        spos/smask instead */
     uint32_t last_st;                                /* the latest of them, 0: none live */
+    /* ring of the last STARTS words that completed the first element of signal rules:
+     * their positions and those rules (bit k of smask[x][k / 64]); one entry per word
+     * instead of one position per rule it starts (a word like "you" starts several) */
+    uint32_t spos[STARTS];
+    uint64_t smask[STARTS][2];
+    unsigned shead; /* spos[shead] is the latest */
 };
 
 struct scan {
@@ -658,15 +678,50 @@ static inline bool within(uint32_t st, uint32_t p, uint16_t gap1)
     return st && p - st <= gap1;
 }
 
-/* Element e (the rules of word w in x, which match it) of the signal rules at position p:
- * those whose element e - 1 was completed too long ago drop out; the others fire (their
- * last element) or complete element e here. Returns the rules that fire. */
+/* The word at position p completed the first element of the signal rules in x. */
+static inline void start_push(struct view *v, const uint64_t x[2], uint32_t p)
+{
+    v->shead = (v->shead + 1) & (STARTS - 1);
+    v->spos[v->shead] = p;
+    v->smask[v->shead][0] = x[0];
+    v->smask[v->shead][1] = x[1];
+    v->live[0][0] |= x[0];
+    v->live[0][1] |= x[1];
+    v->last_st = p;
+}
+
+/* Whether signal rule k (bit `bit` of word w) had its first element completed at most
+ * gap1 words before p: within(st, p, gap1) with st the latest position that completed it.
+ * The ring is walked from the latest entry back; positions only decrease that way, so
+ * the walk stops at the first entry too far back, and the first entry with the bit is
+ * the latest completion. A view gets at most one entry per word position (rules() and
+ * the starts-only path of cset_rules() run once per view and word, after its checks), so
+ * a completion that has left the ring has STARTS later entries at STARTS distinct
+ * positions before p: it is more than STARTS >= gap1 words back, not within either.
+ * Empty entries have no bits. */
+static bool started_within(const struct view *v, int w, uint64_t bit, uint32_t p, uint16_t gap1)
+{
+    for (unsigned i = 0; i < STARTS; i++) {
+        unsigned x = (v->shead - i) & (STARTS - 1);
+        if (p - v->spos[x] > gap1)
+            return false;
+        if (v->smask[x][w] & bit)
+            return true;
+    }
+    return false;
+}
+
+/* Element e > 0 (the rules of word w in x, which match it) of the signal rules at position
+ * p: those whose element e - 1 was completed too long ago drop out; the others fire (their
+ * last element) or complete element e here. Returns the rules that fire. (Element 0 is
+ * rules()'s: start_push.) */
 static inline uint64_t advance_el(const struct sg_injection *d, struct view *v, int w, int e,
                                   uint64_t x, uint32_t p)
 {
-    for (uint64_t b = e > 0 ? x : 0; b; b &= b - 1) {
+    for (uint64_t b = x; b; b &= b - 1) {
         size_t k = (size_t)w * 64 + (size_t)__builtin_ctzll(b);
-        if (!within(v->st[k][e - 1], p, d->gap1[k][e])) {
+        if (e == 1 ? !started_within(v, w, b & -b, p, d->gap1[k][1])
+                   : !within(v->st[k][e - 1], p, d->gap1[k][e])) {
             x &= ~(b & -b); /* too long ago: the rule starts over */
             v->live[e - 1][w] &= ~(b & -b);
         }
@@ -720,7 +775,7 @@ static void rules(struct scan *s, struct view *v, uint64_t m, uint64_t em[INJ_RU
                 el_match(d, m, em);
             }
         }
-    uint64_t fired[2] = {0, 0};
+    uint64_t fired[2] = {0, 0}, start[2] = {0, 0};
     for (int w = 0; w < 2; w++) {
         /* the rules whose element e this word matches, with element e - 1 live */
         uint64_t sig = d->signal_rules[w];
@@ -736,9 +791,14 @@ static void rules(struct scan *s, struct view *v, uint64_t m, uint64_t em[INJ_RU
             fired[w] |= advance_el(d, v, w, 2, h2, p);
         if (h1)
             fired[w] |= advance_el(d, v, w, 1, h1, p);
-        if (h0)
-            fired[w] |= advance_el(d, v, w, 0, h0, p);
+        /* element 0: the one-element rules fire, the others start (recorded after the
+         * loop, so that every check above, in both halves of the rule set, sees the state
+         * from before this word) */
+        fired[w] |= h0 & d->el_last[0][w];
+        start[w] = h0 & ~d->el_last[0][w];
     }
+    if (start[0] | start[1])
+        start_push(v, start, p);
     for (int w = 0; w < 2; w++)
         for (; fired[w]; fired[w] &= fired[w] - 1)
             fire(s, &inj_rules[(size_t)w * 64 + (size_t)__builtin_ctzll(fired[w])], view, hidden);
@@ -793,11 +853,17 @@ static inline void cset_rules(struct scan *s, struct view *v, const struct cset 
     /* Most lexicon words ("the", "you", "de") start no rule and continue none that is
      * live: nothing to do. (The `all` flags only ever take elements away.) */
     expire(s->d, v, s->pos);
-    uint64_t any = 0;
+    uint64_t cont = 0;
     for (int w = 0; w < 2; w++)
-        any |= c->em[0][w] | (c->em[1][w] & v->live[0][w]) | (c->em[2][w] & v->live[1][w]) |
-               (c->em[3][w] & v->live[2][w]);
-    if (!any)
+        cont |= (c->em[1][w] & v->live[0][w]) | (c->em[2][w] & v->live[1][w]) |
+                (c->em[3][w] & v->live[2][w]);
+    if (!cont && c->starts_only) {
+        /* what rules() does then: element 0 of c's rules completed here, nothing fires */
+        if (c->em[0][0] | c->em[0][1])
+            start_push(v, c->em[0], s->pos);
+        return;
+    }
+    if (!(cont | c->em[0][0] | c->em[0][1]))
         return;
     uint64_t em[INJ_RULE_MAX_EL][2];
     cset_match(s->d, c, flags, em);
@@ -823,7 +889,12 @@ static void view_word(struct scan *s, int view, const struct word_ent *e, uint64
         rules(s, v, m | extra | flags, em, view, hidden);
         return;
     }
-    cset_rules(s, v, &d->csets[e->cset], flags, view, hidden);
+    /* a word of no class a rule uses (cset 0, e.g. one that only occurs inside phrases)
+     * starts and continues nothing; expire() can wait for the next word that could
+     * (dropping partial matches sooner or later changes nothing: advance_el finds them
+     * too old as well) */
+    if (e->cset)
+        cset_rules(s, v, &d->csets[e->cset], flags, view, hidden);
 }
 
 static void advance(struct scan *s, uint32_t by)
@@ -833,6 +904,8 @@ static void advance(struct scan *s, uint32_t by)
         for (int k = 0; k < 2; k++) {
             memset(s->v[k].live, 0, sizeof(s->v[k].live));
             memset(s->v[k].st, 0, sizeof(s->v[k].st));
+            memset(s->v[k].spos, 0, sizeof(s->v[k].spos));
+            memset(s->v[k].smask, 0, sizeof(s->v[k].smask));
             s->v[k].last_st = 0;
         }
         s->pos = 1;
@@ -1123,7 +1196,8 @@ static size_t angle(struct scan *s, const unsigned char *t, size_t n, size_t i)
     if (j == ns || !(name[0] >= 'a' && name[0] <= 'z'))
         return i + 1;
     name[j - ns] = '\0';
-    if (j < n && t[j] == '>') {
+    if (j < n && t[j] == '>' && (name[0] == 's' || name[0] == 'e' || name[0] == 'i')) {
+        /* (every name below starts with one of these letters) */
         static const char *const turn[] = {"start_of_turn", "end_of_turn", "im_start", "im_end"};
         static const char *const sys[] = {"system", "sys", "system_prompt"};
         for (size_t k = 0; k < sizeof(turn) / sizeof(turn[0]); k++)
@@ -1231,7 +1305,11 @@ static void md_target(struct scan *s, const unsigned char *t, size_t n, size_t i
     }
 }
 
-static size_t markup(struct scan *s, const unsigned char *t, size_t n, size_t i)
+/* Not inlined: scan_text()'s loop runs for every byte and markup() for few, and inlined,
+ * its many locals (angle, hidden_attrs, bracket, ...) made the compiler spill the loop's
+ * registers (measured: about 1 us per 4 KB slower, gcc 12 -O2). */
+__attribute__((noinline)) static size_t markup(struct scan *s, const unsigned char *t, size_t n,
+                                               size_t i)
 {
     switch (t[i]) {
     case '<':
@@ -1388,7 +1466,10 @@ static bool textlike(const unsigned char *b, size_t m)
                 uint64_t t = x ^ BYTES(' '); /* a zero byte where x has a space */
                 uint64_t zero = ~(((t & BYTES(0x7f)) + BYTES(0x7f)) | t) & BYTES(0x80);
                 ok += 8;
-                sp += (size_t)__builtin_popcountll(zero);
+                /* the number of top bits set: summed into the top byte by a multiply
+                 * (at most 8: no carry), without a popcount call where the target has
+                 * no popcount instruction (the x86-64 baseline) */
+                sp += (size_t)(((zero >> 7) * BYTES(1)) >> 56);
                 i += 8;
                 continue;
             }
@@ -1668,8 +1749,7 @@ static size_t letters(struct scan *s, const unsigned char *t, size_t n, size_t i
             s->b64_kinds = 0;
         }
         s->b64_len += j - i;
-        s->b64_kinds |= (uint8_t)((kind & W_LOWER ? B_LOWER : 0) | (kind & W_UPPER ? B_UPPER : 0) |
-                                  (kind & W_DIGIT ? B_DIGIT : 0));
+        s->b64_kinds |= (uint8_t)kind; /* the same bits (static assert at W_LOWER) */
     }
     return j;
 }
@@ -1873,6 +1953,8 @@ static int rules_compile(struct sg_injection *d)
                 }
         }
     }
+    if (d->max_gap1 > STARTS)
+        return SG_EINVAL; /* started_within() looks STARTS words back */
     return 0;
 }
 
@@ -1881,9 +1963,14 @@ static void cset_init(const struct sg_injection *d, struct cset *c, uint64_t cla
     c->classes = classes;
     el_any(d, classes, c->em);
     c->need_all = false;
-    for (int e = 0; e < INJ_RULE_MAX_EL; e++)
+    uint64_t derive = 0;
+    for (int e = 0; e < INJ_RULE_MAX_EL; e++) {
+        derive |= c->em[e][0] & d->derive_rules;
         for (int w = 0; w < 2; w++)
             c->need_all = c->need_all || (c->em[e][w] & d->el_all[e][w]);
+    }
+    c->starts_only = !c->need_all && !derive && !(c->em[0][0] & d->el_last[0][0]) &&
+                     !(c->em[0][1] & d->el_last[0][1]);
 }
 
 /* One struct cset per distinct class set of the lexicon's words that have a class some
