@@ -36,6 +36,7 @@ enum kind {
     K_ABS,     /* stays where it is: made absolute */
     K_WEIGHTS, /* an engine's GGUF: included with weights (a store ref stays as it is) */
     K_STORE,   /* the model store folder */
+    K_STATE,   /* a small state file of the gateway's own: included when it exists */
 };
 
 struct slot {
@@ -321,6 +322,7 @@ static int handle(struct ctx *c, yaml_node_t *n, const char *key, enum kind kind
     if (sg_path_resolve(c->base, v, abs, sizeof(abs)) != 0)
         return sg_error_set(err, SG_ETOOBIG, "%s: path too long", key);
     bool include = kind == K_PUBFILE || kind == K_PUBREF || kind == K_SQLITE || kind == K_STORE ||
+                   kind == K_STATE ||
                    ((kind == K_SECFILE || kind == K_SECREF) && c->o->with_secrets) ||
                    (kind == K_WEIGHTS && c->o->with_weights);
     int rc = 0;
@@ -336,12 +338,12 @@ static int handle(struct ctx *c, yaml_node_t *n, const char *key, enum kind kind
         }
         return add_repl(c, n, prefix, abs, err);
     }
-    if (kind == K_SQLITE) {
+    if (kind == K_SQLITE || kind == K_STATE) {
         if (access(abs, F_OK) != 0) {
             note(c, "%s: %s does not exist yet; the restored gateway creates it", key, abs);
             return add_repl(c, n, prefix, name, err);
         }
-        rc = add_sqlite(c, abs, name, err);
+        rc = kind == K_SQLITE ? add_sqlite(c, abs, name, err) : add_file(c, abs, name, err);
     } else if (kind == K_STORE) {
         snprintf(c->store_buf, sizeof(c->store_buf), "%s", abs);
         c->store = c->store_buf;
@@ -393,6 +395,7 @@ static int walk_config(struct ctx *c, yaml_document_t *doc, struct sg_error *err
         {map_get(doc, resp, "key"), "responses.key", K_SECREF, "secrets/responses.key"},
         {map_get(doc, models, "store"), "models.store", K_STORE, "models"},
         {map_get(doc, models, "audit"), "models.audit", K_SQLITE, "state/models-audit.db"},
+        {map_get(doc, models, "state"), "models.state", K_STATE, "state/model-channels.state"},
         {map_get(doc, models, "signing_key"), "models.signing_key", K_SECREF,
          "secrets/models-signing.key"},
         {map_get(doc, models, "public_key"), "models.public_key", K_PUBREF,

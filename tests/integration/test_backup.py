@@ -208,8 +208,12 @@ def test_model_store_with_weights_and_secrets(workdir):
                "audit": {"path": os.path.join(site, "audit.db"),
                          "signing_key": "file:" + org},
                "models": {"store": store, "public_key": "file:" + pub,
-                          "encryption_key": "file:" + enc}},
+                          "encryption_key": "file:" + enc,
+                          "state": os.path.join(site, "model-channels.state")}},
         tls=False, start=False)
+    # the channel sequence numbers this site's gateway accepted (models.state)
+    with open(os.path.join(site, "model-channels.state"), "w") as f:
+        f.write(f"1 {store}/channels/shop.json\n")
     out = os.path.join(workdir, "full.sgb")
     p = sgtest.run(["backup", "--config", g.path, "--out", out, "--key", "file:" + bkey,
                     "--with-weights", "--with-secrets"])
@@ -223,6 +227,9 @@ def test_model_store_with_weights_and_secrets(workdir):
     files = listing(to)
     assert any(f.startswith("models/blobs/sha256/") for f in files), files
     assert "secrets/models-encryption.key" in files and "models/audit.db" in files
+    assert "state/model-channels.state" in files
+    with open(os.path.join(to, "sovgate.yaml")) as f:
+        assert json.load(f)["models"]["state"] == "state/model-channels.state"
     p = sgtest.run(["model", "verify", "--store", os.path.join(to, "models"),
                     "--pubkey", "file:" + pub])
     assert p.returncode == 0, p.stdout + p.stderr
@@ -234,6 +241,10 @@ def test_model_store_with_weights_and_secrets(workdir):
         assert st == 200, body
     finally:
         assert r.stop() == 0
+    # the record came back; the restored store's channel file (another path) is added to it
+    with open(os.path.join(to, "state", "model-channels.state")) as f:
+        assert f.read() == (f"1 {store}/channels/shop.json\n"
+                            f"1 {os.path.join(to, 'models')}/channels/shop.json\n")
 
 
 def test_backup_without_weights_leaves_blobs_out(workdir):
