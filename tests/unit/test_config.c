@@ -332,8 +332,7 @@ static void test_models_state(void **state)
     assert_null(cfg->models.state);
     sg_config_free(cfg);
     sg_config_diags_free(&d);
-    snprintf(yaml, sizeof(yaml), "%smodels: {store: store, state: state/channels.state}\n",
-             valid);
+    snprintf(yaml, sizeof(yaml), "%smodels: {store: store, state: state/channels.state}\n", valid);
     assert_int_equal(load(yaml, &cfg, &d), 0);
     assert_string_equal(cfg->models.state, "/tmp/state/channels.state");
     assert_string_equal(cfg->models.store, "/tmp/store");
