@@ -700,6 +700,7 @@ static void set_defaults(struct sg_config *c)
     c->health.interval_ms = 5000;
     c->health.timeout_ms = 2000;
     c->health.max_backoff_ms = 30000;
+    c->models.switch_timeout_ms = 180000;
     c->log_level = SG_LOG_INFO;
     c->redaction.enabled = true;
     c->guard.global_rpm = c->guard.global_concurrent = -1;

@@ -207,6 +207,8 @@ struct sg_config {
         const char *audit;          /* the store's audit trail, absolute; NULL: default */
         const char *state;          /* the gateway's record of accepted channel sequence numbers
                                      * (route/chanseen.h), absolute; NULL: kept in memory only */
+        uint32_t switch_timeout_ms; /* a new model version's engine must be healthy by then;
+                                     * default 180 s */
     } models;
     struct {
         struct sg_config_client_limits *clients;

@@ -56,6 +56,8 @@ void cfg_load_models(struct cfg_ld *l, yaml_node_t *n, const char *path)
                 else
                     c->models.encryption_key = s;
             }
+        } else if (strcmp(k, "switch_timeout") == 0) {
+            cfg_duration(l, v, kp, 1000, 86400000, &c->models.switch_timeout_ms);
         } else {
             cfg_unknown(l, KEYNODE(l, p), kp);
         }

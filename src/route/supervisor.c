@@ -35,10 +35,9 @@
 #define MAX_RULES 24
 #define BACKOFF_MIN_MS 1000u
 #define BACKOFF_MAX_MS 30000u
-#define STABLE_US (60ull * 1000000)          /* running this long resets the backoff */
-#define SWITCH_TIMEOUT_US (180ull * 1000000) /* a new model version must be healthy by then */
-#define PROBE_MS 250u                        /* health probes of a new version */
-#define RETIRE_MS 1000u /* switched: the old engine gets SIGTERM this much later */
+#define STABLE_US (60ull * 1000000) /* running this long resets the backoff */
+#define PROBE_MS 250u               /* health probes of a new version */
+#define RETIRE_MS 1000u             /* switched: the old engine gets SIGTERM this much later */
 
 #ifndef SG_ENGINE_LIB_DIR
 #define SG_ENGINE_LIB_DIR ""
@@ -82,6 +81,7 @@ struct eng {
     struct event *tick;        /* candidate: health probes; retired engine: the SIGTERM delay */
     struct bufferevent *probe; /* candidate: the health probe in flight, or NULL */
     uint64_t switch_deadline_us;
+    uint32_t switch_timeout_ms; /* models.switch_timeout when the switch started */
     /* name@channel: the channel file and what stat() said of it when the channel was
      * resolved, so that a promotion is noticed without a reload (channels_changed). */
     char chan_path[PATH_MAX];
@@ -923,8 +923,9 @@ static void probe_done(struct eng *c, bool healthy)
     }
     if (sg_clock_us() >= c->switch_deadline_us) {
         char why[96];
-        snprintf(why, sizeof(why), "the new engine was not healthy within %llu s",
-                 (unsigned long long)(SWITCH_TIMEOUT_US / 1000000));
+        snprintf(why, sizeof(why),
+                 "the new engine was not healthy within %u ms (models.switch_timeout)",
+                 c->switch_timeout_ms);
         fail_switch(c->owner, why);
         return;
     }
@@ -998,7 +999,8 @@ static void start_switch(struct eng *e, const struct sg_config_backend *b,
         return;
     }
     c->owner = e;
-    c->switch_deadline_us = sg_clock_us() + SWITCH_TIMEOUT_US;
+    c->switch_timeout_ms = cfg->models.switch_timeout_ms;
+    c->switch_deadline_us = sg_clock_us() + (uint64_t)c->switch_timeout_ms * 1000;
     e->cand = c;
     spawn(c);
     switch_record(e, c, "model.switch_started", NULL);

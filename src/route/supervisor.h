@@ -18,7 +18,8 @@
  * once it answers flips the backend's socket and has the runtime publish a new snapshot
  * (hooks.republish): new requests go to the new engine, requests in flight finish on the old one,
  * which gets SIGTERM a second later (it then drains what it still has). A new engine that exits or
- * is not healthy within 180 s is stopped and the old one keeps serving. Each step is logged (event
+ * is not healthy within models.switch_timeout (180 s by default) is stopped and the old one keeps
+ * serving. Each step is logged (event
  * "model_switch") and given to hooks.audit as
  * {"event":"model.switch_started"|"model.switch_completed"|"model.switch_failed",
  *  "backend","model","old_version","new_version","old_sha256","new_sha256"[,"reason"]}.

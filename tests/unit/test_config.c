@@ -330,6 +330,7 @@ static void test_models_state(void **state)
     char yaml[4096];
     assert_int_equal(load(valid, &cfg, &d), 0);
     assert_null(cfg->models.state);
+    assert_int_equal(cfg->models.switch_timeout_ms, 180000);
     sg_config_free(cfg);
     sg_config_diags_free(&d);
     snprintf(yaml, sizeof(yaml), "%smodels: {store: store, state: state/channels.state}\n", valid);
@@ -350,6 +351,22 @@ static void test_models_state(void **state)
     snprintf(yaml, sizeof(yaml), "%smodels: {state: [a, b]}\n", valid);
     assert_int_not_equal(load(yaml, &cfg, &d), 0);
     EXPECT_DIAG(&d, "t.yaml:17:17: models.state: expected a string");
+    sg_config_diags_free(&d);
+    /* models.switch_timeout: a duration from 1 s to a day */
+    snprintf(yaml, sizeof(yaml), "%smodels: {switch_timeout: 20m}\n", valid);
+    assert_int_equal(load(yaml, &cfg, &d), 0);
+    assert_int_equal(cfg->models.switch_timeout_ms, 1200000);
+    sg_config_free(cfg);
+    sg_config_diags_free(&d);
+    snprintf(yaml, sizeof(yaml), "%smodels:\n  switch_timeout: 500ms\nhealth: {interval: 1s}\n",
+             valid);
+    assert_int_not_equal(load(yaml, &cfg, &d), 0);
+    EXPECT_DIAG(&d, "t.yaml:18:19: models.switch_timeout: must be between 1000ms and 86400000ms");
+    sg_config_diags_free(&d);
+    snprintf(yaml, sizeof(yaml), "%smodels: {switch_timeout: soon}\n", valid);
+    assert_int_not_equal(load(yaml, &cfg, &d), 0);
+    EXPECT_DIAG(&d, "t.yaml:17:26: models.switch_timeout: expected a duration such as 500ms, "
+                    "10s, 2m or 1h");
     sg_config_diags_free(&d);
 }
 
