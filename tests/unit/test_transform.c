@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "redact/redaction.h"
 
@@ -68,6 +70,39 @@ static const char *redact(struct fx *x, struct sg_vault *v, const char *text)
 static char *surrogate_of(struct fx *x, struct sg_vault *v, const char *text)
 {
     return strdup(redact(x, v, text));
+}
+
+/* The surrogate code is the documented derivation, checked against OpenSSL's HMAC: 30
+ * bits of HMAC-SHA256(key, type byte | salt 0 | canonical form), as six Crockford base32
+ * digits. (The vault compresses the SHA-256 blocks itself: core/sha256.h.) */
+static void test_surrogate_known_answer(void **state)
+{
+    struct fx *x = *state;
+    const char *vals[] = {"bob@example.com", "Anna.Schmidt@Example.COM",
+                          /* a canonical form over one block with the HMAC's pad */
+                          "a.very.long.local.part.of.an.address.for.two.blocks@example-shop.com"};
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        struct sg_vault *v = sg_redaction_vault(x->rd, 1 << 20);
+        assert_non_null(v);
+        char *got = surrogate_of(x, v, vals[i]);
+        unsigned char msg[256] = {(unsigned char)SG_ENT_EMAIL, 0};
+        size_t n = strlen(vals[i]);
+        for (size_t k = 0; k < n; k++) /* an e-mail's canonical form: lower case */
+            msg[2 + k] = (unsigned char)(vals[i][k] >= 'A' && vals[i][k] <= 'Z' ? vals[i][k] + 32
+                                                                                : vals[i][k]);
+        unsigned char mac[32];
+        unsigned ml = 0;
+        assert_non_null(HMAC(EVP_sha256(), key1, sizeof(key1), msg, 2 + n, mac, &ml));
+        uint32_t c = ((uint32_t)mac[0] << 22 | (uint32_t)mac[1] << 14 | (uint32_t)mac[2] << 6 |
+                      (uint32_t)mac[3] >> 2) &
+                     0x3FFFFFFF;
+        char want[32] = "EMAIL_";
+        for (int d = 5; d >= 0; d--, c >>= 5)
+            want[6 + d] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"[c & 31];
+        assert_string_equal(got, want);
+        free(got);
+        sg_vault_free(v);
+    }
 }
 
 static void test_actions(void **state)
@@ -506,6 +541,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_actions),
+        cmocka_unit_test_setup_teardown(test_surrogate_known_answer, setup, teardown),
         cmocka_unit_test(test_pseudonyms_are_consistent),
         cmocka_unit_test(test_mask_hash_block),
         cmocka_unit_test(test_restore_is_tolerant),
