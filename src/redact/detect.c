@@ -6,10 +6,13 @@
  *
  * Speed: every scanner is one forward pass that only stops at cheap trigger bytes ('@',
  * "://", a digit at the start of a token, an upper-case letter at the start of a token,
- * ':' and '=' after a key, a byte that can start a provider key). Context words are looked
- * up in hashed word sets (sg_wordset), never by comparing a window with every word, and
- * every look-back or look-ahead is bounded by a constant, so the time is linear in the
- * text's length whatever the text holds. */
+ * ':' and '=' after a key, a byte that can start a provider key). One classification pass
+ * (classify) lists the token starts and writes bitmaps of the trigger bytes (digits, ':',
+ * ':' and '=', the secret scanner's bytes, the marks of PEM blocks and JWTs), which the
+ * scanners jump along instead of each searching the text for its own bytes. Context words are
+ * looked up in hashed word sets (sg_wordset), never by comparing a window with every word, and
+ * every look-back or look-ahead is bounded by a constant, so the time is linear in the text's
+ * length whatever the text holds. */
 #include "redact/detect.h"
 #include "core/utf8.h"
 #include "redact/detect_int.h"
@@ -74,6 +77,7 @@ const unsigned char sg_glue[256] = {
     [0xB0] = G16, [0xC0] = G16, [0xD0] = G16, [0xE0] = G16, [0xF0] = G16};
 #undef G16
 
+#if !defined(__SSE2__) /* the tables of classify's scalar code; its SSE2 code tests ranges */
 /* Bytes that start a token (see struct scan): capitals, digits, Latin-1 and Latin
  * Extended-A lead bytes. */
 static const unsigned char start_tab[256] = {
@@ -82,6 +86,7 @@ static const unsigned char start_tab[256] = {
     ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1,  ['L'] = 1,  ['M'] = 1, ['N'] = 1,
     ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1,  ['T'] = 1,  ['U'] = 1, ['V'] = 1,
     ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1, [0xC3] = 1, [0xC4] = 1, [0xC5] = 1};
+#endif
 
 #if defined(__SSE2__)
 /* 16 lanes: 0xFF where a <= x <= b (unsigned). */
@@ -93,6 +98,7 @@ static inline __m128i in_range(__m128i x, unsigned char a, unsigned char b)
 }
 #endif
 
+#if !defined(__SSE2__)
 /* Bytes after a token start that make it a pair start (struct scan.pairs). */
 static const unsigned char pair_second[256] = {
     [' '] = 1, ['-'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
@@ -100,111 +106,131 @@ static const unsigned char pair_second[256] = {
     ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
     ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1,
     ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1};
-
-/* Lists the token starts the scanners look at, so that they only touch those: the ones
- * that are not digits (caps, room for n entries; returns their count), the pair starts
- * (pairs, room for n; their count in *npairs) and among those the ones that hold A-Z
- * (upairs, room for n; their count in *nupairs); 16 bytes at a time with SSE2, one
- * branch-free table test per byte otherwise. A [0x80..0xFF] glue entry: inside a UTF-8
- * word no token starts. */
-static size_t token_starts(const unsigned char *t, size_t n, uint32_t *caps, uint32_t *pairs,
-                           size_t *npairs, uint32_t *upairs, size_t *nupairs)
-{
-    *npairs = 0;
-    *nupairs = 0;
-    if (n == 0)
-        return 0;
-    size_t kc = 0, kp = 0, ku = 0, i = 1;
-    caps[0] = 0;
-    pairs[0] = 0;
-    upairs[0] = 0;
-    kc += start_tab[t[0]] & !sg_is_digit(t[0]);
-    kp += (sg_is_digit(t[0]) || sg_is_upper(t[0])) && n > 1 && pair_second[t[1]];
-    ku += sg_is_upper(t[0]) && n > 1 && pair_second[t[1]];
-#if defined(__SSE2__)
-    /* 17 bytes from i: the 16 looked at and the byte after the last (a pair's second) */
-    for (; i + 17 <= n; i += 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(t + i));
-        __m128i p = _mm_loadu_si128((const __m128i *)(t + i - 1));
-        __m128i y = _mm_loadu_si128((const __m128i *)(t + i + 1));
-        __m128i digit = in_range(x, '0', '9');
-        __m128i upper = in_range(x, 'A', 'Z');
-        __m128i cap = _mm_or_si128(upper, in_range(x, 0xC3, 0xC5));
-        __m128i glue = _mm_or_si128(
-            _mm_or_si128(_mm_or_si128(in_range(p, '&', '\''), in_range(p, '-', '9')),
-                         _mm_or_si128(in_range(p, '@', 'Z'), in_range(p, 'a', 'z'))),
-            _mm_or_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8('_')), in_range(p, 0x80, 0xFF)));
-        __m128i second = _mm_or_si128(_mm_or_si128(in_range(y, '0', '9'), in_range(y, 'A', 'Z')),
-                                      _mm_or_si128(_mm_cmpeq_epi8(y, _mm_set1_epi8(' ')),
-                                                   _mm_cmpeq_epi8(y, _mm_set1_epi8('-'))));
-        unsigned cbits = (unsigned)_mm_movemask_epi8(_mm_andnot_si128(glue, cap));
-        unsigned pbits = (unsigned)_mm_movemask_epi8(
-            _mm_andnot_si128(glue, _mm_and_si128(_mm_or_si128(digit, upper), second)));
-        unsigned ubits = pbits & (unsigned)_mm_movemask_epi8(upper);
-        while (cbits) {
-            caps[kc++] = (uint32_t)(i + (size_t)__builtin_ctz(cbits));
-            cbits &= cbits - 1;
-        }
-        while (pbits) {
-            pairs[kp++] = (uint32_t)(i + (size_t)__builtin_ctz(pbits));
-            pbits &= pbits - 1;
-        }
-        while (ubits) {
-            upairs[ku++] = (uint32_t)(i + (size_t)__builtin_ctz(ubits));
-            ubits &= ubits - 1;
-        }
-    }
 #endif
-    for (; i < n; i++) {
-        unsigned st = start_tab[t[i]] & (sg_glue[t[i - 1]] ^ 1);
-        caps[kc] = (uint32_t)i;
-        kc += st & !sg_is_digit(t[i]);
-        unsigned second = i + 1 < n && pair_second[t[i + 1]];
-        pairs[kp] = (uint32_t)i;
-        kp += st & (sg_is_digit(t[i]) || sg_is_upper(t[i])) & second;
-        upairs[ku] = (uint32_t)i;
-        ku += st & sg_is_upper(t[i]) & second;
+
+/* The bitmaps of struct scan, one word of each per 64 bytes of text (see classify). */
+enum { BM_DIGITS, BM_COLONS, BM_KV, BM_STRIG, BM_MARKS, BM_COUNT };
+
+/* The classification pass: one pass over the text, 64 bytes per step, that lists the token
+ * starts the scanners look at and sets the bits of the class bitmaps (struct scan), so that
+ * each scanner only touches its own bytes without searching for them. Lists the token
+ * starts that are not digits (caps, room for n entries; returns their count), the pair
+ * starts (pairs, room for n; their count in *npairs) and among those the ones that hold
+ * A-Z (upairs, room for n; their count in *nupairs); writes the BM_COUNT bitmaps of nw =
+ * (n + 63) / 64 words each to bm (BM_* x nw). A [0x80..0xFF] glue entry: inside a UTF-8
+ * word no token starts. Each 64-byte step is four SSE2 steps of 16 bytes, or without SSE2
+ * one branch-free table test per byte; both compute the same bits. */
+static size_t classify(const unsigned char *t, size_t n, uint32_t *caps, uint32_t *pairs,
+                       size_t *npairs, uint32_t *upairs, size_t *nupairs, uint64_t *bm, size_t nw)
+{
+    size_t kc = 0, kp = 0, ku = 0;
+    for (size_t w = 0; w < nw; w++) {
+        size_t b = w * 64;
+        uint64_t cap = 0, pair = 0, upair = 0, dig = 0, col = 0, kv = 0, trig = 0, mark = 0;
+#if defined(__SSE2__)
+        /* 16 bytes at q, the byte before each (glue, the 's' of "sw", a quote before ',')
+         * and the byte after each (a pair's second): the 66 bytes t[b - 1 .. b + 64], in
+         * place where the text holds them (every step but the first and the last), else
+         * copied with zeros for what lies before the text or at or past its end: a zero
+         * byte is in no class, is no glue and no pair's second, which is what the scalar
+         * code below makes of the text's edges (it serves where there is no SSE2). (Each
+         * class once per byte, its mask shifted by a bit for the neighbours, was tried:
+         * twice the movemasks, 1 % slower.) */
+        unsigned char edge[80];
+        const unsigned char *base = t + b;
+        if (b == 0 || b + 65 > n) {
+            memset(edge, 0, sizeof(edge));
+            if (b > 0)
+                edge[0] = t[b - 1];
+            memcpy(edge + 1, t + b, n - b < 65 ? n - b : 65);
+            base = edge + 1;
+        }
+        for (unsigned j = 0; j < 4; j++) {
+            const unsigned char *q = base + 16 * j;
+            __m128i x = _mm_loadu_si128((const __m128i *)q);
+            __m128i p = _mm_loadu_si128((const __m128i *)(q - 1));
+            __m128i y = _mm_loadu_si128((const __m128i *)(q + 1));
+            __m128i digit = in_range(x, '0', '9');
+            __m128i upper = in_range(x, 'A', 'Z');
+            __m128i capl = _mm_or_si128(upper, in_range(x, 0xC3, 0xC5));
+            __m128i glue = _mm_or_si128(
+                _mm_or_si128(_mm_or_si128(in_range(p, '&', '\''), in_range(p, '-', '9')),
+                             _mm_or_si128(in_range(p, '@', 'Z'), in_range(p, 'a', 'z'))),
+                _mm_or_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8('_')), in_range(p, 0x80, 0xFF)));
+            __m128i second =
+                _mm_or_si128(_mm_or_si128(in_range(y, '0', '9'), in_range(y, 'A', 'Z')),
+                             _mm_or_si128(_mm_cmpeq_epi8(y, _mm_set1_epi8(' ')),
+                                          _mm_cmpeq_epi8(y, _mm_set1_epi8('-'))));
+            __m128i colon = _mm_cmpeq_epi8(x, _mm_set1_epi8(':'));
+            __m128i keq = _mm_or_si128(colon, _mm_cmpeq_epi8(x, _mm_set1_epi8('=')));
+            /* the secret triggers: '-', '_', ':', '=', a ',' after a quote, a 'w' after an
+             * 's' (either case: | 0x20 makes ASCII letters small) */
+            __m128i pl = _mm_or_si128(p, _mm_set1_epi8(0x20));
+            __m128i xl = _mm_or_si128(x, _mm_set1_epi8(0x20));
+            __m128i tr = _mm_or_si128(keq, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')),
+                                                        _mm_cmpeq_epi8(x, _mm_set1_epi8('_'))));
+            __m128i quote = _mm_or_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8('\'')),
+                                         _mm_cmpeq_epi8(p, _mm_set1_epi8('"')));
+            tr = _mm_or_si128(tr, _mm_and_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(',')), quote));
+            tr = _mm_or_si128(tr, _mm_and_si128(_mm_cmpeq_epi8(xl, _mm_set1_epi8('w')),
+                                                _mm_cmpeq_epi8(pl, _mm_set1_epi8('s'))));
+            /* the key bytes of scan_marked's marks: the 'B' of "-B", the 'J' of "yJ" */
+            __m128i mk = _mm_or_si128(_mm_and_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8('-')),
+                                                    _mm_cmpeq_epi8(x, _mm_set1_epi8('B'))),
+                                      _mm_and_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8('y')),
+                                                    _mm_cmpeq_epi8(x, _mm_set1_epi8('J'))));
+            unsigned sh = 16 * j;
+            unsigned pbits = (unsigned)_mm_movemask_epi8(
+                _mm_andnot_si128(glue, _mm_and_si128(_mm_or_si128(digit, upper), second)));
+            cap |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_andnot_si128(glue, capl)) << sh;
+            pair |= (uint64_t)pbits << sh;
+            upair |= (uint64_t)(pbits & (unsigned)_mm_movemask_epi8(upper)) << sh;
+            dig |= (uint64_t)(unsigned)_mm_movemask_epi8(digit) << sh;
+            col |= (uint64_t)(unsigned)_mm_movemask_epi8(colon) << sh;
+            kv |= (uint64_t)(unsigned)_mm_movemask_epi8(keq) << sh;
+            trig |= (uint64_t)(unsigned)_mm_movemask_epi8(tr) << sh;
+            mark |= (uint64_t)(unsigned)_mm_movemask_epi8(mk) << sh;
+        }
+        if (b == 0)
+            trig &= ~1ull; /* scan_secrets starts at 1: no byte before the first */
+#else
+        {
+            size_t e = b + 64 < n ? b + 64 : n;
+            for (size_t i = b; i < e; i++) {
+                unsigned char c = t[i], pc = i > 0 ? t[i - 1] : 0; /* 0: no glue */
+                uint64_t st = start_tab[c] & (sg_glue[pc] ^ 1);
+                uint64_t second = i + 1 < n && pair_second[t[i + 1]];
+                uint64_t digit = sg_is_digit(c), upper = sg_is_upper(c);
+                unsigned sh = (unsigned)(i - b);
+                cap |= (st & !digit) << sh;
+                pair |= (st & (digit | upper) & second) << sh;
+                upair |= (st & upper & second) << sh;
+                dig |= digit << sh;
+                col |= (uint64_t)(c == ':') << sh;
+                kv |= (uint64_t)(c == ':' || c == '=') << sh;
+                trig |= (uint64_t)(i > 0 && (c == '-' || c == '_' || c == ':' || c == '=' ||
+                                             (c == ',' && (pc == '\'' || pc == '"')) ||
+                                             ((c | 0x20) == 'w' && (pc | 0x20) == 's')))
+                        << sh;
+                mark |= (uint64_t)((pc == '-' && c == 'B') || (pc == 'y' && c == 'J')) << sh;
+            }
+        }
+#endif
+        bm[BM_DIGITS * nw + w] = dig;
+        bm[BM_COLONS * nw + w] = col;
+        bm[BM_KV * nw + w] = kv;
+        bm[BM_STRIG * nw + w] = trig;
+        bm[BM_MARKS * nw + w] = mark;
+        for (; cap; cap &= cap - 1)
+            caps[kc++] = (uint32_t)(b + (size_t)__builtin_ctzll(cap));
+        for (; pair; pair &= pair - 1)
+            pairs[kp++] = (uint32_t)(b + (size_t)__builtin_ctzll(pair));
+        for (; upair; upair &= upair - 1)
+            upairs[ku++] = (uint32_t)(b + (size_t)__builtin_ctzll(upair));
     }
     *npairs = kp;
     *nupairs = ku;
     return kc;
-}
-
-/* The first position at or after i holding one of the `k` bytes of `set`, or n. */
-static inline size_t find_any(const unsigned char *t, size_t n, size_t i, const char *set, int k)
-{
-#if defined(__SSE2__)
-    for (; i + 16 <= n; i += 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(t + i));
-        __m128i m = _mm_cmpeq_epi8(x, _mm_set1_epi8(set[0]));
-        for (int j = 1; j < k; j++)
-            m = _mm_or_si128(m, _mm_cmpeq_epi8(x, _mm_set1_epi8(set[j])));
-        unsigned bits = (unsigned)_mm_movemask_epi8(m);
-        if (bits)
-            return i + (size_t)__builtin_ctz(bits);
-    }
-#endif
-    for (; i < n; i++)
-        for (int j = 0; j < k; j++)
-            if (t[i] == (unsigned char)set[j])
-                return i;
-    return n;
-}
-
-/* The first position at or after i holding a digit, or n. */
-static inline size_t find_digit(const unsigned char *t, size_t n, size_t i)
-{
-#if defined(__SSE2__)
-    for (; i + 16 <= n; i += 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(t + i));
-        unsigned bits = (unsigned)_mm_movemask_epi8(in_range(x, '0', '9'));
-        if (bits)
-            return i + (size_t)__builtin_ctz(bits);
-    }
-#endif
-    while (i < n && !sg_is_digit(t[i]))
-        i++;
-    return i;
 }
 
 /* The UTF-8 lead bytes of every character fold() changes: C2 (U+00A0, U+00AD), CE..D4
@@ -239,30 +265,23 @@ static inline size_t find_fold_lead(const unsigned char *t, size_t n, size_t i)
 }
 
 /* The end of the run of digits from k: the first position at or after k that holds no
- * digit, or min(n, lim) when there is none before (k itself when k is past that). 16
- * bytes at a time where 16 are left (numbers are read for every digit group). */
-static inline size_t digits_end(const unsigned char *t, size_t n, size_t k, size_t lim)
+ * digit, or min(n, lim) when there is none before (k itself when k is past that). Read
+ * from the digit bitmap (struct scan.digits, the text's n bytes): the first zero bit from
+ * k on, a word at a time (numbers are read for every digit group). */
+static inline size_t digits_end(const uint64_t *dig, size_t n, size_t k, size_t lim)
 {
     size_t end = lim < n ? lim : n;
-    /* most groups are short ("4111 ", "12,99"): their first bytes one by one */
-    for (size_t s = 0; s < 6; s++, k++)
-        if (k >= end || !sg_is_digit(t[k]))
-            return k;
-#if defined(__SSE2__)
-    for (; k + 16 <= n; k += 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(t + k));
-        unsigned bits = ~(unsigned)_mm_movemask_epi8(in_range(x, '0', '9')) & 0xFFFFu;
-        if (bits) {
-            k += (size_t)__builtin_ctz(bits);
-            return k < end ? k : end;
-        }
-        if (k + 16 >= end)
+    if (k >= end)
+        return k;
+    size_t w = k >> 6;
+    uint64_t bits = ~dig[w] & (~0ull << (k & 63));
+    while (!bits) {
+        if ((++w << 6) >= end)
             return end; /* digits up to the limit */
+        bits = ~dig[w];
     }
-#endif
-    while (k < end && sg_is_digit(t[k]))
-        k++;
-    return k;
+    size_t e = (w << 6) + (size_t)__builtin_ctzll(bits);
+    return e < end ? e : end;
 }
 
 /* The end of the token from i: the first position at or after i whose byte is no letter,
@@ -310,12 +329,6 @@ static inline size_t find_pair(const unsigned char *t, size_t n, size_t i, unsig
         if (t[i] == a && t[i + 1] == b)
             return i;
     return n;
-}
-
-/* For detect_fields.c: the next ':' or '=' at or after i. */
-size_t sg_find_kv(const unsigned char *t, size_t n, size_t i)
-{
-    return find_any(t, n, i, ":=", 2);
 }
 
 /* ---- findings ---- */
@@ -882,11 +895,16 @@ static int scan_url_credentials(struct scan *s)
 {
     const unsigned char *t = s->t;
     size_t n = s->n;
-    const unsigned char *p = t;
-    /* every ':' not followed by '/' fails the first test below: only ":/" is stopped at */
-    while (n >= 3 && (p = t + find_pair(t, n, (size_t)(p - t), ':', '/')) < t + n) {
-        size_t i = (size_t)(p - t);
-        p++;
+    size_t from = 0;
+    while (n >= 3 && from < n) {
+        /* the next ":/" (every ':' not followed by '/' fails the first test below), from
+         * one ':' of the colon bitmap to the next */
+        size_t i = sg_bm_next(s->colons, from, n);
+        while (i + 1 < n && t[i + 1] != '/')
+            i = sg_bm_next(s->colons, i + 1, n);
+        if (i + 1 >= n)
+            break;
+        from = i + 1;
         if (i + 3 >= n || t[i + 1] != '/' || t[i + 2] != '/' || i == 0 || !sg_is_alpha(t[i - 1]))
             continue;
         size_t u = i + 3, k = u;
@@ -903,7 +921,7 @@ static int scan_url_credentials(struct scan *s)
         int rc = sg_scan_add(s, u, e, SG_ENT_URL_CREDENTIALS);
         if (rc)
             return rc;
-        p = t + e;
+        from = e;
     }
     return 0;
 }
@@ -976,7 +994,9 @@ static inline bool group_follows(const unsigned char *t, size_t n, size_t k)
             (t[k] == ' ' && t[k + 1] == '(' && k + 2 < n && sg_is_digit(t[k + 2])));
 }
 
-static void read_chunk(const unsigned char *t, size_t n, size_t i, struct chunk *c)
+/* Reads the chunk at i; dig: the text's digit bitmap (struct scan.digits). */
+static void read_chunk(const unsigned char *t, const uint64_t *dig, size_t n, size_t i,
+                       struct chunk *c)
 {
     c->start = i;
     c->end = i;
@@ -997,7 +1017,7 @@ static void read_chunk(const unsigned char *t, size_t n, size_t i, struct chunk 
             k++;
         }
         size_t ds = k;
-        k = digits_end(t, n, k, ds + 20);
+        k = digits_end(dig, n, k, ds + 20);
         size_t de = k;
         if (de == ds)
             break;
@@ -1474,7 +1494,7 @@ static int scan_numbers(struct scan *s)
     struct chunk c;
     while (i < n) {
         /* jump to the next digit; a '+' or '(' before it is looked at from there */
-        i = find_digit(t, n, i);
+        i = sg_bm_next(s->digits, i, n);
         if (i >= n)
             break;
         size_t st = i;
@@ -1502,7 +1522,7 @@ static int scan_numbers(struct scan *s)
              * reads them (the same separators). Where read_chunk would end the chunk at
              * an IPv4 address after the first group, that address's dot is a group after
              * the second: passed to read_chunk too. */
-            size_t de = digits_end(t, n, i, i + 7);
+            size_t de = digits_end(s->digits, n, i, i + 7);
             size_t nd = de - i;
             bool skip = false;
             if (nd < 7 && !group_follows(t, n, de)) {
@@ -1511,7 +1531,7 @@ static int scan_numbers(struct scan *s)
                                 : 0;
                 skip = y < 1900 || y > 2012;
             } else if (nd < 6 && group_follows(t, n, de) && sg_is_digit(t[de + 1])) {
-                size_t e2 = digits_end(t, n, de + 1, de + 8);
+                size_t e2 = digits_end(s->digits, n, de + 1, de + 8);
                 if (nd + (e2 - de - 1) < 7 && !group_follows(t, n, e2)) {
                     skip = true;
                     de = e2;
@@ -1522,7 +1542,7 @@ static int scan_numbers(struct scan *s)
                 continue;
             }
         }
-        read_chunk(t, n, st, &c);
+        read_chunk(t, s->digits, n, st, &c);
         if (c.nd == 0) {
             i++;
             continue;
@@ -1986,8 +2006,8 @@ static size_t try_prefix_key(const unsigned char *t, size_t n, size_t i)
     return 0;
 }
 
-/* Tokens found by a distinctive substring: PEM blocks ("-----BEGIN ", found by its 'B')
- * and JWTs ("eyJ", found by its 'J'), with memchr on the rarer byte. */
+/* Tokens found by a distinctive substring: PEM blocks ("-----BEGIN ", found by its "-B")
+ * and JWTs ("eyJ", found by its "yJ"), the pairs classify marks (keep the two in step). */
 static int scan_marked(struct scan *s, const char *mark, size_t ml, size_t key)
 {
     const unsigned char *t = s->t;
@@ -1995,12 +2015,14 @@ static int scan_marked(struct scan *s, const char *mark, size_t ml, size_t key)
     struct pem_track pt = {(size_t)-1, 0};
     size_t i = key;
     while (i < n) {
-        /* the key byte with the byte before it (key >= 1): a key byte after another byte
-         * fails the memcmp below */
-        size_t k = find_pair(t, n, i - 1, (unsigned char)mark[key - 1], (unsigned char)mark[key]);
+        /* the next key byte after the byte before it (key >= 1), from the bitmap of both
+         * marks' (struct scan.marks: the 'B' of "-B", the 'J' of "yJ"), passing over the
+         * other mark's: a key byte after another byte fails the memcmp below */
+        size_t k = sg_bm_next(s->marks, i, n);
+        while (k < n && t[k] != (unsigned char)mark[key])
+            k = sg_bm_next(s->marks, k + 1, n);
         if (k >= n)
             break;
-        k++;
         i = k + 1;
         size_t st = k - key;
         if (k < key || st + ml > n || memcmp(t + st, mark, ml) != 0 || (st > 0 && tokc(t[st - 1])))
@@ -2016,41 +2038,6 @@ static int scan_marked(struct scan *s, const char *mark, size_t ml, size_t key)
     return 0;
 }
 
-/* The next byte at or after i (i >= 1) that scan_secrets looks at: '-', '_', ':', '=', a
- * ',' after a quote, a 'w' or 'W' after an 's' or 'S' (the "sw" of "passwort"). The
- * bytes before are tested in the same vector step, so the many commas and w's of prose
- * cost nothing. */
-static size_t find_secret_trigger(const unsigned char *t, size_t n, size_t i)
-{
-#if defined(__SSE2__)
-    for (; i + 16 <= n; i += 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(t + i));
-        __m128i p = _mm_loadu_si128((const __m128i *)(t + i - 1));
-        __m128i pl = _mm_or_si128(p, _mm_set1_epi8(0x20)); /* ASCII letters in small */
-        __m128i xl = _mm_or_si128(x, _mm_set1_epi8(0x20));
-        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')),
-                                              _mm_cmpeq_epi8(x, _mm_set1_epi8('_'))),
-                                 _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(':')),
-                                              _mm_cmpeq_epi8(x, _mm_set1_epi8('='))));
-        __m128i quote = _mm_or_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8('\'')),
-                                     _mm_cmpeq_epi8(p, _mm_set1_epi8('"')));
-        m = _mm_or_si128(m, _mm_and_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(',')), quote));
-        m = _mm_or_si128(m, _mm_and_si128(_mm_cmpeq_epi8(xl, _mm_set1_epi8('w')),
-                                          _mm_cmpeq_epi8(pl, _mm_set1_epi8('s'))));
-        unsigned bits = (unsigned)_mm_movemask_epi8(m);
-        if (bits)
-            return i + (size_t)__builtin_ctz(bits);
-    }
-#endif
-    for (; i < n; i++) {
-        unsigned char c = t[i], p = t[i - 1];
-        if (c == '-' || c == '_' || c == ':' || c == '=' || (c == ',' && (p == '\'' || p == '"')) ||
-            ((c | 0x20) == 'w' && (p | 0x20) == 's'))
-            return i;
-    }
-    return n;
-}
-
 static int scan_secrets(struct scan *s)
 {
     const unsigned char *t = s->t;
@@ -2059,7 +2046,10 @@ static int scan_secrets(struct scan *s)
     rc = rc ? rc : scan_marked(s, "eyJ", 3, 2);
     size_t last_tok = (size_t)-1; /* the token start last tried as a key */
     for (size_t i = 1; i < n && !rc; i++) {
-        i = find_secret_trigger(t, n, i);
+        /* the next byte scan_secrets looks at (classify: '-', '_', ':', '=', a ',' after a
+         * quote, a 'w' or 'W' after an 's' or 'S', the "sw" of "passwort"; the many commas
+         * and w's of prose are not stopped at) */
+        i = sg_bm_next(s->strig, i, n);
         if (i >= n)
             break;
         unsigned char c = t[i];
@@ -2105,9 +2095,7 @@ static int scan_ipv6(struct scan *s)
 {
     const unsigned char *t = s->t;
     size_t n = s->n;
-    const unsigned char *p = t;
-    while ((p = memchr(p, ':', (size_t)(t + n - p)))) {
-        size_t i = (size_t)(p - t);
+    for (size_t i = 0; (i = sg_bm_next(s->colons, i, n)) < n;) {
         size_t a = i, b = i;
         while (a > 0 && ip6c(t[a - 1]) && i - a < 45)
             a--;
@@ -2117,7 +2105,7 @@ static int scan_ipv6(struct scan *s)
             b--;
         while (a < i && t[a] == '.')
             a++;
-        p = t + (b > i ? b : i + 1);
+        i = b > i ? b : i + 1; /* where the next ':' is looked for */
         if ((a > 0 && (sg_is_alnum(t[a - 1]) || t[a - 1] == '_')) ||
             (b < n && (sg_is_alnum(t[b]) || t[b] == '_')))
             continue;
@@ -2150,6 +2138,8 @@ struct sg_detect_scratch {
     uint32_t *pairs; /* the pair starts */
     uint32_t *upairs;
     size_t scap;
+    uint64_t *bm; /* the class bitmaps (classify): BM_COUNT x bmw words */
+    size_t bmcap; /* words */
     struct fold_event *ev;
     size_t nev, evcap;
     struct sg_findings raw;
@@ -2560,6 +2550,7 @@ void sg_detect_scratch_free(struct sg_detect_scratch *s)
     free(s->caps);
     free(s->pairs);
     free(s->upairs);
+    free(s->bm);
     sg_findings_free(&s->raw);
     free(s->tmp);
     if (s->hs)
@@ -2615,7 +2606,7 @@ int sg_detect_ex(const struct sg_detector *d, struct sg_detect_scratch *sc,
     /* Only a text with a character that folds is copied into the normalized form: accents,
      * the euro sign and other symbols are scanned where they are. */
     bool ascii = !needs_fold(t, len);
-    struct scan s = {t, len, &sc->raw, 0, 0, NULL, 0, NULL, 0, NULL, 0};
+    struct scan s = {.t = t, .n = len, .raw = &sc->raw};
     if (!ascii) {
         size_t nl = normalize(sc, t, len);
         if (nl == (size_t)-1)
@@ -2639,7 +2630,21 @@ int sg_detect_ex(const struct sg_detector *d, struct sg_detect_scratch *sc,
     s.caps = sc->caps;
     s.pairs = sc->pairs;
     s.upairs = sc->upairs;
-    s.ncaps = token_starts(s.t, s.n, sc->caps, sc->pairs, &s.npairs, sc->upairs, &s.nupairs);
+    size_t nw = (s.n + 63) / 64;
+    if (sc->bmcap < BM_COUNT * nw) {
+        uint64_t *bm = realloc(sc->bm, BM_COUNT * nw * sizeof(*bm));
+        if (!bm)
+            return SG_ENOMEM;
+        sc->bm = bm;
+        sc->bmcap = BM_COUNT * nw;
+    }
+    s.ncaps =
+        classify(s.t, s.n, sc->caps, sc->pairs, &s.npairs, sc->upairs, &s.nupairs, sc->bm, nw);
+    s.digits = sc->bm + BM_DIGITS * nw;
+    s.colons = sc->bm + BM_COLONS * nw;
+    s.kv = sc->bm + BM_KV * nw;
+    s.strig = sc->bm + BM_STRIG * nw;
+    s.marks = sc->bm + BM_MARKS * nw;
     sg_findings_reset(&sc->raw);
     int rc = scan_secrets(&s);
     rc = rc ? rc : scan_url_credentials(&s);

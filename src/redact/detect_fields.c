@@ -268,7 +268,7 @@ int sg_detect_fields(const struct sg_detector *d, const struct sg_fieldset *extr
     const unsigned char *t = s->t;
     size_t n = s->n;
     for (size_t i = 1; i < n; i++) {
-        i = sg_find_kv(t, n, i);
+        i = sg_bm_next(s->kv, i, n); /* the next ':' or '=' */
         if (i >= n)
             break;
         unsigned char c = t[i];

@@ -120,7 +120,7 @@ struct scan {
     struct sg_findings *raw; /* findings in normalized coordinates */
     size_t addr_lo, addr_hi; /* raw->v[addr_lo, addr_hi): the ADDRESS findings, by start */
     /* Token starts: a capital, a digit or a Latin lead byte after a byte that is not glue
-     * (see sg_glue). Two lists of them, in text order: */
+     * (see sg_glue). Lists of them, in text order (made by classify in detect.c): */
     const uint32_t *caps; /* those that are not digits: A-Z or a Latin lead byte (C3, C4,
                              C5; whether a capital follows is not checked) */
     size_t ncaps;
@@ -129,7 +129,34 @@ struct scan {
     size_t npairs;
     const uint32_t *upairs; /* those of the pairs that hold A-Z */
     size_t nupairs;
+    /* Bitmaps of byte classes, made in the same pass as the lists above (bit i & 63 of
+     * word i / 64 says whether t[i] is in the class; no bit at or past n is set): the
+     * scanners jump from one byte of their class to the next with sg_bm_next instead of
+     * each searching the text for its own bytes. */
+    const uint64_t *digits; /* 0-9 */
+    const uint64_t *colons; /* ':' */
+    const uint64_t *kv;     /* ':' and '=' (the separators after a key) */
+    const uint64_t *strig;  /* where scan_secrets looks: '-', '_', ':', '=', a ',' after a
+                               quote, a 'w' or 'W' after an 's' or 'S'; never bit 0 */
+    const uint64_t *marks;  /* the 'B' of "-B" and the 'J' of "yJ" (PEM blocks, JWTs) */
 };
+
+/* The first position at or after i whose bit is set in `bm` (a bitmap of struct scan for
+ * a text of n bytes), or n. Reads the words from i's on: a scanner whose i only grows
+ * spends O(n / 64 + jumps) on them in all. */
+static inline size_t sg_bm_next(const uint64_t *bm, size_t i, size_t n)
+{
+    if (i >= n)
+        return n;
+    size_t w = i >> 6, last = (n - 1) >> 6;
+    uint64_t bits = bm[w] & (~0ull << (i & 63));
+    while (!bits) {
+        if (++w > last)
+            return n;
+        bits = bm[w];
+    }
+    return (w << 6) + (size_t)__builtin_ctzll(bits);
+}
 
 /* Bytes that glue a token to the one before it (letters, digits, _ @ / . - ' &): nothing
  * that scan.caps or scan.pairs lists starts after one. */
@@ -141,9 +168,6 @@ int sg_scan_add(struct scan *s, size_t start, size_t end, unsigned type);
 /* Names and addresses (detect_names.c). */
 int sg_detect_names(struct scan *s);
 int sg_detect_addresses(struct scan *s);
-
-/* The next ':' or '=' at or after i, or n (vectorized where the CPU allows). */
-size_t sg_find_kv(const unsigned char *t, size_t n, size_t i);
 
 /* Field names (detect_fields.c). */
 int sg_fields_build(struct sg_detector *d, const struct sg_field_rule *extra, size_t nextra,

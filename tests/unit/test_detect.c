@@ -681,6 +681,49 @@ static void test_secret_triggers(void **state)
     expect_none("the pass-word is a well-known sk-ish sw,word", "SECRET");
 }
 
+/* The classification pass (detect.c: classify) reads the text 64 bytes a step, with the
+ * byte before and after each step, and the scanners jump along its bitmaps and lists: an
+ * entity is found wherever it lies against those steps, at the very start and the very end
+ * of a text included (the steps at the edges are copied and padded), whatever class of
+ * byte triggers its scanner (digits, ':', ':' or '=', '-', the "sw" of "password" after a
+ * step's last byte, the "-B" of a PEM block and the "yJ" of a JWT, capitals). */
+static void test_classify_edges(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *before, *span, *after, *type;
+    } cases[] = {
+        {"pw: ", "Xq7#kLm2", "", "SECRET"},
+        {"", "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789ABCD", "", "SECRET"},
+        {"PASSWORT ", "Soleil904$", "", "SECRET"},
+        {"", "4111 1111 1111 1111", "", "CARD"},
+        {"", "GB82 WEST 1234 5698 7654 32", "", "IBAN"},
+        {"", "2a01:4f8:5155::48af", "", "IP"},
+        {"{\"billing_city\": \"", "Bar", "\"}", "ADDRESS"},
+        {"Sehr geehrte Frau ", "Anna Schmidt", ",", "PERSON"},
+        {"", "anna.schmidt@example.de", "", "EMAIL"},
+        {"redis://", "admin:hm=PT6s", "@db.internal:6379", "URL_CREDENTIALS"},
+        {"Bearer ",
+         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dBjftJeZ4CVPmB92K27uhbUJU1p1r_wW1gFWFOEjXk", "",
+         "SECRET"},
+        {"Key:\n",
+         "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nAKCAQ==\n-----END RSA PRIVATE KEY-----", "",
+         "SECRET"},
+    };
+    char text[512];
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        for (size_t pad = 0; pad <= 140; pad++) {
+            for (int tail = 0; tail < 2; tail++) {
+                /* pad spaces, the entity with its context, and nothing or " ok." after */
+                int len = snprintf(text, sizeof(text), "%*s%s%s%s%s", (int)pad, "", cases[c].before,
+                                   cases[c].span, cases[c].after, tail ? " ok." : "");
+                assert_true(len > 0 && (size_t)len < sizeof(text));
+                expect_at(det, text, cases[c].type, cases[c].span, pad + strlen(cases[c].before));
+            }
+        }
+    }
+}
+
 /* Field names: a filter on the name's length and first and last letters comes before the
  * lookup, for the detector's rules and a request's own rules alike. */
 static void test_field_filter(void **state)
@@ -788,6 +831,7 @@ int main(void)
         cmocka_unit_test(test_name_fast_paths),
         cmocka_unit_test(test_number_fast_paths),
         cmocka_unit_test(test_secret_triggers),
+        cmocka_unit_test(test_classify_edges),
         cmocka_unit_test(test_field_filter),
         cmocka_unit_test(test_surrogate_hmac),
     };
