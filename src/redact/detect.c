@@ -2631,12 +2631,15 @@ int sg_detect_ex(const struct sg_detector *d, struct sg_detect_scratch *sc,
     s.pairs = sc->pairs;
     s.upairs = sc->upairs;
     size_t nw = (s.n + 63) / 64;
-    if (sc->bmcap < BM_COUNT * nw) {
-        uint64_t *bm = realloc(sc->bm, BM_COUNT * nw * sizeof(*bm));
+    /* at least one word each, so that the bitmaps are never NULL (an empty text: NULL + 0
+     * is undefined) */
+    size_t bmwant = BM_COUNT * (nw ? nw : 1);
+    if (sc->bmcap < bmwant) {
+        uint64_t *bm = realloc(sc->bm, bmwant * sizeof(*bm));
         if (!bm)
             return SG_ENOMEM;
         sc->bm = bm;
-        sc->bmcap = BM_COUNT * nw;
+        sc->bmcap = bmwant;
     }
     s.ncaps =
         classify(s.t, s.n, sc->caps, sc->pairs, &s.npairs, sc->upairs, &s.nupairs, sc->bm, nw);
