@@ -12,46 +12,56 @@
  * on the decode thread while the model is alive, so a caller may release after close.
  *
  * Determinism. The generation context keeps one KV stream per slot (kv_unified off) and,
- * on CPU, runs without flash attention and without weight repacking; and the scheduling
- * below keeps every token on one code path whatever else is decoded. With that, the logits
- * of a greedy job are bit for bit the same whether it ran alone or beside other jobs, and
- * whatever prompt prefix it reused (Q8_0 and Q4_0 weights at the pinned release on x86-64
- * with AVX2: test_llm's "batch invariance" check; with F16 weights the last bits of the
- * logits can differ, the tokens did not in our runs). The path that matters: llama.cpp splits a
- * llama_decode into micro-batches in which every stream has as many tokens, and ggml
- * computes the attention products of a stream with ONE token in a micro-batch with its own
- * dot products, of a stream with two or more with llamafile's tinyBLAS (llamafile_sgemm
- * declines n < 2), which sum in another order; the rest (softmax, the Q8_0 and Q4_0 weight
- * products) does not depend on the shape (measured). So:
- *  - a generated token is always the only token of its stream (one per step), alone or not;
- *  - a prompt token must always be one of two or more: prompt chunks get llama_decode calls
- *    apart from generating slots, shared only by chunks of the same length (beside the
- *    one-token streams of generating slots, or as the rest of the longer of two chunks, its
- *    first or last tokens would be alone in their stream in a micro-batch; streams with as
- *    many tokens each go whole into one), and no chunk is one token long: the last chunk of a
- *    prompt keeps at least two tokens (chunk_len), prefix reuse leaves at least two to
- *    evaluate (slot_assign). A one-token prompt is always read as one token: the other path,
- *    but the same one every time;
- *  - only prompt tokens are reused from a slot's cache (n_exact): a generated token's KV
- *    entry was made by the one-token path, a fresh prompt would make it by the other.
- * Otherwise the difference is rare but real: rounding to F16 (KV cache) and Q8_0 (the next
- * weight product) mostly absorbs it, not always: with a 0.5B-shaped Q8_0 or Q4_0 model 1
- * or 2 of 31 chunk boundaries made the logits differ (by up to 0.03 with 2 layers, 0.06 and
- * one greedy token changed with 24; docs/engine.md). The settings each make far more shapes
- * differ: with a unified KV cache one attention reduction mixes the cells of all sequences;
- * llama.cpp's CPU flash attention picks its kernel by the shape of the micro-batch (the
- * cells split across threads for one token of one stream over 512 or more cells, a tiled
- * kernel with F32 queries for 64 or more tokens of a stream, one query row at a time with
- * F16 queries otherwise), so every split of a prompt changes the logits (by up to 0.06
- * with Q4_0, Q8_0 and Q4_K); flash attention belongs to the context and changes the KV
- * cache's layout, so a flash context for prompt chunks only is no way out either. The
- * repacked Q4_K kernels round differently for one row (gemv) than for several (gemm); with
- * the repacked Q4_0 kernels the rare differences above fall on other shapes, somewhat more
- * of them (3 against 1 in the same runs); Q8_0 has no repacked kernel on x86, so it loses
- * nothing. (Measured at the pinned release on x86-64 with AVX2.) With a GPU the defaults
- * (flash attention auto, repacking) are kept; there the results depend on the batch's
- * shape anyway (measured with CUDA on an H200: greedy texts alone and beside others
- * differ, and so does a request run twice when the second reuses the cached prompt).
+ * on CPU, runs without weight repacking and with flash attention (llama.cpp's choice,
+ * "auto"); and the scheduling below keeps every token on one code path whatever else is
+ * decoded. With that, the logits of a greedy job are bit for bit the same whether it ran
+ * alone or beside other jobs, and whatever prompt prefix it reused (Q8_0 and Q4_0 weights
+ * at the pinned release on x86-64 with AVX2: test_llm's "batch invariance" checks; with F16
+ * weights the last bits of the logits can differ, the tokens did not in our runs). The
+ * path that matters: llama.cpp splits a llama_decode into micro-batches in which every
+ * stream has as many tokens, and its CPU flash attention computes a token by one of three
+ * kernels chosen by that shape (ggml-cpu/ops.cpp): tiled (F32 queries) when its stream has
+ * SG_FA_TILE (64) or more tokens in the micro-batch, row by row (F16 queries) with fewer,
+ * and split across the threads and reduced when it is the one token of the only stream of
+ * the micro-batch and the KV view has SG_FA_SPLIT_KV (512) or more cells. Each kernel
+ * computes a row from that row and the stream's cells alone (masked cells are skipped or
+ * add exact zeros), but the three round differently. The rest (softmax, norms, the Q8_0
+ * and Q4_0 weight products) does not depend on the shape (measured). So:
+ *  - a prompt is read in two parts (chunk_len): its whole tiles (tiled_end) in chunks of
+ *    whole tiles, then the rest, fewer than a tile, in chunks of fewer than a tile; the
+ *    rest is read in one-token chunks only when it is one token long (so no token that a
+ *    fresh read takes through the row kernel takes the split one), and such a chunk shares
+ *    no call;
+ *  - prompt chunks get llama_decode calls apart from generating slots, shared only by
+ *    chunks of the same part and length (a chunk beside the one-token streams of generating
+ *    slots, or the rest of the longer of two chunks, would land in a micro-batch with fewer
+ *    tokens of its stream);
+ *  - a generated token is always the only token of its stream (one per step); one whose
+ *    stream's view reaches SG_FA_SPLIT_KV (more than SG_FA_KV_PAD cells) is decoded in a
+ *    call of its own, so it always takes the split kernel, the others together (the row
+ *    kernel, alone or not; splits()). A throw-away token of another slot beside a job that
+ *    generates alone would keep it on the row kernel too, but costs a whole row of every
+ *    weight product: twice the time of a step on the 2-core machine, against the batching
+ *    that long streams lose here (measured, docs/engine.md);
+ *  - reused from a slot's cache are only prompt tokens read the way a fresh read of the new
+ *    prompt reads them (reusable(): whole tiles of the tiled part, or, when the new prompt's
+ *    tiled part ends where the cached one's did, also cached tokens of the rest), never a
+ *    generated token's (made by the one-token path).
+ * Without flash attention (what llama.cpp runs where a backend lacks it) the shape that
+ * matters is a stream's one token in a micro-batch (ggml's own dot products) against two or
+ * more (llamafile's tinyBLAS); the same rules keep that fixed too (by the same reasoning;
+ * the engine's earlier rules, measured, were a subset). Without them the difference
+ * is real: rounding to F16 (KV cache) and Q8_0 (the next weight product) absorbs some of
+ * it, not all: with a 0.5B-shaped Q8_0 model, prompts split at other places or read beside
+ * other jobs changed the logits by up to 0.03-0.09 and, now and then, a greedy token
+ * (docs/engine.md). A unified KV cache makes far more shapes differ (one attention
+ * reduction mixes the cells of all sequences); the repacked Q4_K kernels round differently
+ * for one row (gemv) than for several (gemm), and with the repacked Q4_0 kernels the rare
+ * differences fall on other shapes; Q8_0 has no repacked kernel on x86, so it loses
+ * nothing. With a GPU the defaults (flash attention auto, repacking) are kept; there the
+ * results depend on the batch's shape anyway (measured with CUDA on an H200: greedy texts
+ * alone and beside others differ, and so does a request run twice when the second reuses
+ * the cached prompt).
  *
  * Batching. Each step is one llama_decode of the pending token of every generating slot
  * (laid out in slot order because, with split KV streams, llama.cpp puts only ascending,
@@ -97,6 +107,14 @@
 #define SG_LLM_EMBD_CTX_MAX 8192      /* tokens of one embedding input */
 #define SG_LLM_EMBD_CHUNK 256         /* tokens per embedding decode (causal models) */
 #define SG_LLM_PIECE 256              /* bytes of a token's text, most of the time */
+/* llama.cpp's CPU flash attention at the pinned release (ggml-cpu/ops.cpp, see Determinism):
+ * a stream with SG_FA_TILE or more tokens in a micro-batch takes the tiled kernel, one with
+ * fewer the row kernel; the one token of the only stream of a micro-batch whose KV view
+ * (the used cells rounded up to SG_FA_KV_PAD, llama-kv-cache.cpp) has SG_FA_SPLIT_KV or
+ * more cells is split across threads instead. */
+#define SG_FA_TILE 64
+#define SG_FA_SPLIT_KV 512
+#define SG_FA_KV_PAD 256
 
 enum job_kind { JOB_GEN, JOB_EMBED };
 
@@ -128,8 +146,10 @@ struct slot {
     int id;             /* llama.cpp sequence id */
     llama_token *cache; /* the tokens in this slot's KV stream, positions 0..n_cache-1 */
     int n_cache;
-    int n_exact;            /* cache[0..n_exact) was decoded as prompt chunks of 2 or more
-                               tokens: what a new job may reuse (see Determinism) */
+    int n_exact;            /* cache[0..n_exact) was decoded as prompt tokens by the path
+                               a fresh prompt takes: what a new job may reuse */
+    int n_tiled;            /* cache[0..n_tiled) by the tiled kernel (whole tiles); n_tiled
+                               <= n_exact (see Determinism) */
     struct sg_llm_job *job; /* NULL when free */
     int n_done;             /* prompt tokens in the cache */
     bool generating;        /* prompt done; `next` waits to be decoded */
@@ -147,6 +167,7 @@ struct sg_llm {
     struct llama_context *ectx; /* embeddings, made on first use */
     const struct llama_vocab *vocab;
     int n_slots, slot_ctx, n_batch, n_vocab, n_embd, embd_ctx, embd_chunk, n_threads;
+    int tile; /* SG_FA_TILE, or 0 when a tile never fits a step beside n_slots tokens */
     bool gpu;
     bool embd_native_pool; /* an embedding model with its own pooling: one micro-batch */
     bool embd_failed;
@@ -426,6 +447,7 @@ int sg_llm_open(const struct sg_llm_opts *o, struct sg_llm **out, struct sg_erro
     pthread_cond_init(&m->cv, NULL);
     m->n_slots = parallel;
     m->n_batch = batch;
+    m->tile = batch - parallel >= SG_FA_TILE ? SG_FA_TILE : 0;
     m->n_threads = threads;
     m->gpu = o->gpu_layers != 0 && have_gpu();
 
@@ -459,7 +481,7 @@ int sg_llm_open(const struct sg_llm_opts *o, struct sg_llm **out, struct sg_erro
     cp.kv_unified = false;
     cp.n_threads = threads;
     cp.n_threads_batch = threads;
-    cp.flash_attn_type = m->gpu ? LLAMA_FLASH_ATTN_TYPE_AUTO : LLAMA_FLASH_ATTN_TYPE_DISABLED;
+    cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_AUTO; /* on wherever the backend has it */
     cp.embeddings = false;
     cp.no_perf = true;
     cp.abort_callback = abort_cb;
@@ -983,16 +1005,40 @@ static void slot_free(struct sg_llm *m, struct slot *s)
     atomic_fetch_sub(&m->st_busy, 1);
 }
 
-/* Gives job j the free slot whose cache shares the longest reusable prefix with its prompt
- * (the least recently used among equals), drops the rest of that cache, and keeps the
- * prefix. Reusable are the tokens decoded as prompt tokens (n_exact: a generated token's
- * KV entry was computed by the one-token path, a fresh prompt computes it by the other),
- * and of those all but the last two prompt tokens: the last must be decoded again for its
- * logits, and the rest of a prompt is never a one-token chunk (see Determinism). */
+/* The end of the tiled part of a prompt of n tokens: its whole tiles (see Determinism). */
+static int tiled_end(const struct sg_llm *m, int n)
+{
+    return m->tile ? n - n % m->tile : 0;
+}
+
+/* How many of the first lcp tokens of job j's prompt slot s may keep, so that every kept
+ * token was decoded by the path a fresh read of the prompt takes (see Determinism), and at
+ * least one prompt token is left to decode for the logits: whole tiles of the tiled part;
+ * or, when the prompt's tiled part ends where the cached one did, also the cached tokens of
+ * the rest but two (its last chunk is then never one token, as it is not when read fresh). */
+static int reusable(const struct sg_llm *m, const struct slot *s, const struct sg_llm_job *j,
+                    int lcp)
+{
+    int n = j->n_tokens;
+    int keep = lcp < n - 1 ? lcp : n - 1;
+    keep = keep < s->n_tiled ? keep : s->n_tiled;
+    if (m->tile)
+        keep -= keep % m->tile;
+    if (lcp >= s->n_tiled && tiled_end(m, n) == s->n_tiled) {
+        int rest = lcp < n - 2 ? lcp : n - 2;
+        keep = rest > keep ? rest : keep;
+    }
+    return keep > 0 ? keep : 0;
+}
+
+/* Gives job j the free slot whose cache lets it keep the longest prefix of its prompt
+ * (reusable(); the least recently used among equals), drops the rest of that cache, and
+ * keeps the prefix. Only tokens decoded as prompt tokens count (n_exact: a generated
+ * token's KV entry was made by the one-token path, a prompt token's by another). */
 static void slot_assign(struct sg_llm *m, struct sg_llm_job *j)
 {
     struct slot *best = NULL;
-    int best_lcp = -1;
+    int reuse = -1;
     for (int i = 0; i < m->n_slots; i++) {
         struct slot *s = &m->slots[i];
         if (s->job)
@@ -1001,14 +1047,12 @@ static void slot_assign(struct sg_llm *m, struct sg_llm_job *j)
         int lcp = 0;
         while (lcp < lim && s->cache[lcp] == j->tokens[lcp])
             lcp++;
-        if (lcp > best_lcp || (lcp == best_lcp && s->last_used < best->last_used)) {
+        int keep = reusable(m, s, j, lcp);
+        if (keep > reuse || (keep == reuse && s->last_used < best->last_used)) {
             best = s;
-            best_lcp = lcp;
+            reuse = keep;
         }
     }
-    int reuse = best_lcp < j->n_tokens - 2 ? best_lcp : j->n_tokens - 2;
-    if (reuse < 0)
-        reuse = 0;
     llama_memory_t mem = llama_get_memory(m->ctx);
     if (!llama_memory_seq_rm(mem, best->id, reuse, -1)) {
         llama_memory_seq_rm(mem, best->id, -1, -1);
@@ -1016,6 +1060,7 @@ static void slot_assign(struct sg_llm *m, struct sg_llm_job *j)
     }
     best->n_cache = reuse;
     best->n_exact = reuse;
+    best->n_tiled = reuse < best->n_tiled ? reuse : best->n_tiled;
     best->n_done = reuse;
     best->job = j;
     best->generating = false;
@@ -1182,6 +1227,7 @@ static bool decode(struct sg_llm *m)
         llama_memory_seq_rm(mem, s->id, -1, -1);
         s->n_cache = 0;
         s->n_exact = 0;
+        s->n_tiled = 0;
         s->n_added = 0;
         if (s->job)
             fail(m, s, "the model could not process the request");
@@ -1205,26 +1251,40 @@ static void after_decode(struct sg_llm *m)
     }
 }
 
-/* One llama_decode of the pending token of every generating slot, laid out in slot order
- * because llama.cpp puts only ascending, consecutive sequence ids into one micro-batch; a
- * slot between two generating ones that has nothing to add (idle, or reading its prompt)
- * gets a throw-away token at the end of its cache, so that all generating slots decode
- * together. Returns the number of tokens generated (slots that took part), or -1 when the
- * call failed with the engine closing. */
-static int step_generate(struct sg_llm *m)
+/* The KV view llama.cpp gives a micro-batch whose longest stream holds n cells. */
+static int kv_view(const struct sg_llm *m, int n)
+{
+    int v = (n + SG_FA_KV_PAD - 1) / SG_FA_KV_PAD * SG_FA_KV_PAD;
+    v = v > SG_FA_KV_PAD ? v : SG_FA_KV_PAD;
+    return v < m->slot_ctx ? v : m->slot_ctx;
+}
+
+/* Whether slot s's next generated token would take the split kernel were it alone in its
+ * micro-batch (see Determinism): such a token is always decoded in a call of its own. */
+static bool splits(const struct sg_llm *m, const struct slot *s)
+{
+    return !m->gpu && kv_view(m, s->n_cache + 1) >= SG_FA_SPLIT_KV;
+}
+
+/* One llama_decode of the pending token of the generating slots marked in `with`, laid out
+ * in slot order because llama.cpp puts only ascending, consecutive sequence ids into one
+ * micro-batch; a slot between two of them that adds nothing gets a throw-away token at the
+ * end of its cache, so that all of them decode together. Returns the number of tokens
+ * generated, or -1 when the call failed with the engine closing. */
+static int generate(struct sg_llm *m, const bool *with)
 {
     struct llama_batch *b = &m->batch;
     b->n_tokens = 0;
     int lo = m->n_slots, hi = -1, used = 0;
     for (int i = 0; i < m->n_slots; i++) {
-        if (m->slots[i].job && m->slots[i].generating) {
+        if (with[i]) {
             lo = i < lo ? i : lo;
             hi = i;
         }
     }
     for (int i = lo; i <= hi; i++) {
         struct slot *s = &m->slots[i];
-        if (s->job && s->generating) {
+        if (with[i]) {
             s->n_added = 1;
             s->i_batch = b->n_tokens;
             batch_add(b, s->next, s->n_cache, s->id, true);
@@ -1247,24 +1307,56 @@ static int step_generate(struct sg_llm *m)
     return used;
 }
 
-/* Tokens of a slot's next prompt chunk when `left` prompt tokens are still to be read and
- * `budget` tokens fit in this step: all of them when they fit, else as many as fit without
- * leaving exactly one token for the last chunk (n-2 then 2 rather than n-1 then 1); 0 when
- * only a one-token chunk would fit. So a prompt of two or more tokens is never read in a
- * one-token chunk (see Determinism); a one-token prompt always is. */
-static int chunk_len(int left, int budget)
+/* The pending tokens of every generating slot: those that would take the split kernel
+ * alone (splits()) one call each, the others in one call together. Returns the number of
+ * tokens generated, or -1 when a call failed with the engine closing. */
+static int step_generate(struct sg_llm *m)
 {
-    if (left <= budget)
+    bool together[SG_LLM_MAX_PARALLEL] = {false}, alone[SG_LLM_MAX_PARALLEL] = {false};
+    for (int i = 0; i < m->n_slots; i++) {
+        struct slot *s = &m->slots[i];
+        if (s->job && s->generating)
+            *(splits(m, s) ? &alone[i] : &together[i]) = true;
+    }
+    int used = generate(m, together);
+    for (int i = 0; i < m->n_slots && used >= 0; i++) {
+        if (!alone[i] || !m->slots[i].job)
+            continue;
+        bool one[SG_LLM_MAX_PARALLEL] = {false};
+        one[i] = true;
+        int n = generate(m, one);
+        used = n < 0 ? -1 : used + n;
+    }
+    return used;
+}
+
+/* The tokens of slot s's next prompt chunk when `budget` tokens fit in this step, 0 when
+ * none fit (see Determinism). In the tiled part of the prompt: whole tiles, as many as fit.
+ * In the rest (fewer than a tile, or any length when m->tile is 0): at most a tile less one,
+ * all of them when they fit, else as many as fit without leaving exactly one for the last
+ * chunk (n-2 then 2 rather than n-1 then 1), so the rest is read in one-token chunks only
+ * when it is one token long. *tiled says which part the chunk is of. */
+static int chunk_len(const struct sg_llm *m, const struct slot *s, int budget, bool *tiled)
+{
+    int n = s->job->n_tokens, end = tiled_end(m, n), left;
+    *tiled = s->n_done < end;
+    if (*tiled) {
+        left = end - s->n_done < budget ? end - s->n_done : budget;
+        return left - left % m->tile;
+    }
+    left = n - s->n_done;
+    int cap = budget < SG_FA_TILE - 1 ? budget : SG_FA_TILE - 1;
+    if (left <= cap)
         return left;
-    int n = left - budget == 1 ? budget - 1 : budget;
-    return n >= 2 ? n : 0;
+    int k = left - cap == 1 ? cap - 1 : cap;
+    return k >= 2 ? k : 0;
 }
 
 /* One llama_decode of the next n prompt tokens of each slot marked in `with` (laid out in
  * slot order, so that consecutive ones share a micro-batch). Every stream then has its n
  * tokens in one micro-batch, since they fit in n_batch = n_ubatch tokens. Returns false
  * when the call failed with the engine closing. */
-static bool step_prompt(struct sg_llm *m, const bool *with, int n)
+static bool step_prompt(struct sg_llm *m, const bool *with, int n, bool tiled)
 {
     struct llama_batch *b = &m->batch;
     b->n_tokens = 0;
@@ -1294,6 +1386,8 @@ static bool step_prompt(struct sg_llm *m, const bool *with, int n)
         s->n_done += n;
         if (n >= 2 && s->n_exact == s->n_cache - n)
             s->n_exact = s->n_cache;
+        if (tiled && s->n_tiled == s->n_cache - n)
+            s->n_tiled = s->n_cache;
         atomic_fetch_add(&m->st_prompt, (uint64_t)n);
     }
     after_decode(m);
@@ -1310,13 +1404,11 @@ static bool reading(const struct slot *c, const bool *read)
 /* One decode step over all busy slots: first one llama_decode of the next token of every
  * generating slot, then prompt chunks of the slots reading their prompts, oldest job first,
  * until n_batch tokens were decoded in the step. Prompt chunks never share a call with
- * generated tokens, only with chunks of the same length, and are never one token long
- * (unless the prompt is): llama.cpp would put the first token of a chunk beside generating
- * slots, and the rest of the longer of two chunks, into a micro-batch where its stream has
- * one token, whose attention ggml computes differently (see Determinism). The oldest
- * reading slot sets the chunk length n; other reading slots join its call when n tokens of
- * theirs fit and do not leave exactly one (prompts that arrive together are read together,
- * as one micro-batch when they are as long and in consecutive slots). */
+ * generated tokens, only with chunks of the same part of their prompts and the same length
+ * (see Determinism and chunk_len). The oldest reading slot sets the chunk length n; other
+ * reading slots join its call when n tokens of that part of theirs fit and, in the rest, do
+ * not leave exactly one (prompts that arrive together are read together, as one
+ * micro-batch when they are as long and in consecutive slots). */
 static void step(struct sg_llm *m)
 {
     bool read[SG_LLM_MAX_PARALLEL] = {false}; /* slots that read a chunk in this step */
@@ -1342,21 +1434,26 @@ static void step(struct sg_llm *m)
         if (!s)
             break;
         read[s->id] = true;
-        int n = chunk_len(s->job->n_tokens - s->n_done, budget);
+        bool tiled;
+        int n = chunk_len(m, s, budget, &tiled);
         if (n == 0)
             continue;
         budget -= n;
         bool with[SG_LLM_MAX_PARALLEL] = {false};
         with[s->id] = true;
-        for (int i = 0; i < m->n_slots && budget >= n; i++) {
+        /* others join with a chunk of the same part and length; a one-token chunk never */
+        for (int i = 0; i < m->n_slots && budget >= n && n >= 2; i++) {
             struct slot *c = &m->slots[i];
-            int left = reading(c, read) ? c->job->n_tokens - c->n_done : 0;
-            if (left >= n && left - n != 1) {
+            if (!reading(c, read))
+                continue;
+            int len = c->job->n_tokens, end = tiled_end(m, len);
+            int left = tiled ? end - c->n_done : c->n_done >= end ? len - c->n_done : 0;
+            if (left >= n && (tiled || left - n != 1)) {
                 with[i] = read[i] = true;
                 budget -= n;
             }
         }
-        if (!step_prompt(m, with, n))
+        if (!step_prompt(m, with, n, tiled))
             return;
     }
 }
