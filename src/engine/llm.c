@@ -1053,6 +1053,8 @@ static void slot_assign(struct sg_llm *m, struct sg_llm_job *j)
             reuse = keep;
         }
     }
+    if (!best) /* cannot happen: decode_main takes a job only for a free slot */
+        return;
     llama_memory_t mem = llama_get_memory(m->ctx);
     if (!llama_memory_seq_rm(mem, best->id, reuse, -1)) {
         llama_memory_seq_rm(mem, best->id, -1, -1);
