@@ -1034,11 +1034,15 @@ static int reusable(const struct sg_llm *m, const struct slot *s, const struct s
 /* Gives job j the free slot whose cache lets it keep the longest prefix of its prompt
  * (reusable(); the least recently used among equals), drops the rest of that cache, and
  * keeps the prefix. Only tokens decoded as prompt tokens count (n_exact: a generated
- * token's KV entry was made by the one-token path, a prompt token's by another). */
+ * token's KV entry was made by the one-token path, a prompt token's by another). A prefix
+ * shorter than a tile (a chat template's first tokens, say) is not worth a longer cache:
+ * then the job takes the free slot that caches the fewest tokens (the least recently used
+ * among equals) when that drops fewer cached tokens, so that a long system prompt stays
+ * cached for the jobs that share it. */
 static void slot_assign(struct sg_llm *m, struct sg_llm_job *j)
 {
-    struct slot *best = NULL;
-    int reuse = -1;
+    struct slot *best = NULL, *spare = NULL;
+    int reuse = -1, spare_keep = 0;
     for (int i = 0; i < m->n_slots; i++) {
         struct slot *s = &m->slots[i];
         if (s->job)
@@ -1048,13 +1052,22 @@ static void slot_assign(struct sg_llm *m, struct sg_llm_job *j)
         while (lcp < lim && s->cache[lcp] == j->tokens[lcp])
             lcp++;
         int keep = reusable(m, s, j, lcp);
-        if (keep > reuse || (keep == reuse && s->last_used < best->last_used)) {
+        if (!best || keep > reuse || (keep == reuse && s->last_used < best->last_used)) {
             best = s;
             reuse = keep;
+        }
+        if (!spare || s->n_exact < spare->n_exact ||
+            (s->n_exact == spare->n_exact && s->last_used < spare->last_used)) {
+            spare = s;
+            spare_keep = keep;
         }
     }
     if (!best) /* cannot happen: decode_main takes a job only for a free slot */
         return;
+    if (reuse < SG_FA_TILE && spare->n_exact - spare_keep < best->n_exact - reuse) {
+        best = spare;
+        reuse = spare_keep;
+    }
     llama_memory_t mem = llama_get_memory(m->ctx);
     if (!llama_memory_seq_rm(mem, best->id, reuse, -1)) {
         llama_memory_seq_rm(mem, best->id, -1, -1);

@@ -576,6 +576,41 @@ static void test_prefix_reuse(struct sg_llm *m)
     free(b);
 }
 
+/* A short prompt that shares only a few first tokens with a long cached one (less than a
+ * tile) takes the empty slot rather than the long prompt's, which stays cached: a third
+ * job with the long prompt reuses all of it but its last two tokens. On a new engine of
+ * two slots, with a batch of 9 (no tiles: any common prefix counts, so the short prompt
+ * could keep its first tokens in the long prompt's slot). */
+static void test_keep_long_cache(const char *model)
+{
+    struct sg_llm *m = NULL;
+    struct sg_error err = {0};
+    struct sg_llm_opts o = {
+        .model_path = model, .ctx = 2048, .parallel = 2, .threads = test_threads, .batch = 9};
+    CHECK(sg_llm_open(&o, &m, &err) == 0, "open: %s", err.msg);
+    if (!m)
+        return;
+    char *sys = long_text(80);
+    char *lng = chat(m, sys, "Summarize the rules for class 5 parcels.");
+    char *shrt = chat(m, "Rule 0: parcels of class 0 leave the store", "Hi");
+    struct sg_llm_params p = greedy(4);
+    struct coll a, b, c;
+    CHECK(run(m, lng, &p, &a), "run the long prompt");
+    CHECK(run(m, shrt, &p, &b), "run the short prompt");
+    CHECK(run(m, lng, &p, &c), "run the long prompt again");
+    CHECK(a.cached_tokens == 0 && b.cached_tokens == 0, "cached %d and %d on a new engine",
+          a.cached_tokens, b.cached_tokens);
+    CHECK(c.cached_tokens == c.prompt_tokens - 2, "long prompt again: cached %d of %d",
+          c.cached_tokens, c.prompt_tokens);
+    coll_free(&a);
+    coll_free(&b);
+    coll_free(&c);
+    free(sys);
+    free(lng);
+    free(shrt);
+    sg_llm_close(m);
+}
+
 static void test_cancel(struct sg_llm *m, int parallel)
 {
     char *prompt = chat(m, "You are verbose.", "Write forever.");
@@ -1458,6 +1493,7 @@ int main(int argc, char **argv)
         sg_llm_close(m);
     }
     TIMED("close in flight", test_close_in_flight(model));
+    TIMED("long cache kept", test_keep_long_cache(model));
     /* a batch of 9: the least for 4 slots, prompts in many chunks of the row kernel; of 100:
      * tiles, and rests of one token (129 and 65 tokens) */
     const char *inv = inv_model ? inv_model : have_h64 ? h64 : NULL;
