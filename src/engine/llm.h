@@ -33,7 +33,9 @@ struct sg_llm_opts {
     int parallel;           /* slots; 0 = 4 (1..64) */
     int threads;            /* CPU threads; 0 = the number of online processors */
     int gpu_layers;         /* layers offloaded to a GPU: -1 all, 0 none */
-    int batch;              /* tokens per decode step (n_batch); 0 = 512; at least 2*parallel+1 */
+    int batch;              /* tokens per decode step (n_batch); 0 = 512; at least 2*parallel+1;
+                               below 64+parallel prompts are read without flash attention's
+                               tiled kernel (slower; see llm.c, Determinism) */
 };
 
 /* Loads the model, creates its context and starts the decode thread. On success *out owns
