@@ -767,13 +767,18 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     (void)l;
     (void)salen;
     struct sg_http_server *s = arg;
+    /* The count is shared by every worker: take a place first, then check, so that two
+     * workers accepting at once cannot both take the last one. */
     size_t max = atomic_load(&max_conns);
-    if (s->draining || (max && atomic_load(&open_conns) >= max)) {
+    size_t before = atomic_fetch_add(&open_conns, 1);
+    if (s->draining || (max && before >= max)) {
+        atomic_fetch_sub(&open_conns, 1);
         evutil_closesocket(fd);
         return;
     }
     struct sg_http_conn *c = calloc(1, sizeof(*c));
     if (!c) {
+        atomic_fetch_sub(&open_conns, 1);
         evutil_closesocket(fd);
         return;
     }
@@ -808,9 +813,9 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         if (c->timer)
             event_free(c->timer);
         free(c);
+        atomic_fetch_sub(&open_conns, 1);
         return;
     }
-    atomic_fetch_add(&open_conns, 1);
     s->nconns++;
     c->next = s->conns;
     if (s->conns)

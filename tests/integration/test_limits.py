@@ -9,6 +9,9 @@ import re
 import resource
 import selectors
 import socket
+import subprocess
+import sys
+import threading
 import time
 
 import pytest
@@ -175,6 +178,55 @@ def test_max_connections(make_gateway, upstream):
     time.sleep(0.2)
     assert g.get("/healthz")[0] == 200
 
+
+def test_max_connections_burst(make_gateway, upstream):
+    """Bursts of 40 connections from 8 threads at once against max_connections 20, 30
+    times, with two busy processes on the cores: never more than 20 are served. Both
+    workers accept, and a limit checked before it was counted let one over now and then
+    (21, seen in CI and here under load)."""
+    g = plain_gateway(make_gateway, upstream, limits={"max_connections": 20})
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    worst = 0
+    try:
+        for _ in range(30):
+            start = threading.Barrier(8)
+            socks, lock = [], threading.Lock()
+
+            def burst():
+                start.wait()
+                mine = []
+                for _ in range(5):
+                    try:
+                        mine.append(socket.create_connection(("127.0.0.1", g.port)))
+                    except OSError:
+                        pass
+                with lock:
+                    socks.extend(mine)
+            threads = [threading.Thread(target=burst) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            time.sleep(0.2)
+            alive = 0
+            for s in socks:
+                try:
+                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                    s.settimeout(2)
+                    if s.recv(100).startswith(b"HTTP/1.1 200"):
+                        alive += 1
+                except OSError:
+                    pass
+            worst = max(worst, alive)
+            for s in socks:
+                s.close()
+            time.sleep(0.3)
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+    assert 0 < worst <= 20, worst
+    assert g.get("/healthz")[0] == 200
 
 def test_ten_thousand_idle_connections(make_gateway, upstream):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
