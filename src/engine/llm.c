@@ -67,7 +67,8 @@
  * (laid out in slot order because, with split KV streams, llama.cpp puts only ascending,
  * consecutive sequence ids into one micro-batch; for the same reason a slot between two
  * generating ones that adds nothing gets a throw-away token at the end of its cache,
- * removed right after the call, so that all generating slots decode together), then prompt
+ * removed right after the call, so that all generating slots decode together; on CPU a
+ * slot past SG_FA_KV_PAD cells gets a call of its own instead, see Determinism), then prompt
  * chunks of the slots reading their prompts, oldest job first, chunks of the same length in
  * one llama_decode, until n_batch tokens were decoded in the step. That costs nothing
  * measurable: llama.cpp ran a mixed batch as separate micro-batches anyway (the one-token
@@ -1021,9 +1022,7 @@ static int reusable(const struct sg_llm *m, const struct slot *s, const struct s
 {
     int n = j->n_tokens;
     int keep = lcp < n - 1 ? lcp : n - 1;
-    keep = keep < s->n_tiled ? keep : s->n_tiled;
-    if (m->tile)
-        keep -= keep % m->tile;
+    keep = tiled_end(m, keep < s->n_tiled ? keep : s->n_tiled);
     if (lcp >= s->n_tiled && tiled_end(m, n) == s->n_tiled) {
         int rest = lcp < n - 2 ? lcp : n - 2;
         keep = rest > keep ? rest : keep;
