@@ -1016,7 +1016,10 @@ static int tiled_end(const struct sg_llm *m, int n)
  * token was decoded by the path a fresh read of the prompt takes (see Determinism), and at
  * least one prompt token is left to decode for the logits: whole tiles of the tiled part;
  * or, when the prompt's tiled part ends where the cached one did, also the cached tokens of
- * the rest but two (its last chunk is then never one token, as it is not when read fresh). */
+ * the rest but two (its last chunk is then never one token, as it is not when read fresh).
+ * Keeping "all but two" never reaches back into the tiled part: a prompt of 128 tokens
+ * with a 64-token tile keeps its first tile, not 126 tokens (the two left would be part of
+ * a tile, which no step reads as less than a whole one). */
 static int reusable(const struct sg_llm *m, const struct slot *s, const struct sg_llm_job *j,
                     int lcp)
 {
@@ -1025,7 +1028,8 @@ static int reusable(const struct sg_llm *m, const struct slot *s, const struct s
     keep = tiled_end(m, keep < s->n_tiled ? keep : s->n_tiled);
     if (lcp >= s->n_tiled && tiled_end(m, n) == s->n_tiled) {
         int rest = lcp < n - 2 ? lcp : n - 2;
-        keep = rest > keep ? rest : keep;
+        if (rest >= s->n_tiled && rest > keep)
+            keep = rest;
     }
     return keep > 0 ? keep : 0;
 }

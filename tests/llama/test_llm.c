@@ -450,6 +450,7 @@ static void test_seeded(struct sg_llm *m)
 #define NJOBS 8
 
 static char *long_text(int sentences);
+static char *prompt_of(struct sg_llm *m, const char *text, int n);
 
 /* 8 greedy jobs one by one, then all at once: the same tokens. `system` is the system
  * message all share (a long one puts 1,000 cached tokens under every job). With a short one
@@ -574,6 +575,39 @@ static void test_prefix_reuse(struct sg_llm *m)
     free(sys);
     free(a);
     free(b);
+}
+
+/* The same prompt again when its length is at or just past a tile's end (64 tokens with
+ * the default batch): a cache keeps whole tiles only, so a 128-token prompt keeps its first
+ * tile and reads its second again as a tile (a prompt read fresh takes the tile kernel for
+ * it), one of 129 keeps both tiles and reads its one-token rest, one of 130 keeps both and
+ * reads a two-token rest. Each second run must finish, with the first run's text. (A cache
+ * that kept 126 of 128 tokens left two tokens of a tile that no step would read: the job
+ * never finished.) */
+static void test_reuse_tile_edges(struct sg_llm *m)
+{
+    char *text = long_text(20);
+    const int lens[] = {64, 128, 129, 130};
+    const int want[] = {0, 64, 128, 128};
+    struct sg_llm_params p = greedy(4);
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        char *prompt = prompt_of(m, text, lens[i]);
+        CHECK(prompt, "no prefix of %d tokens", lens[i]);
+        if (!prompt)
+            continue;
+        struct coll a, b;
+        CHECK(run(m, prompt, &p, &a), "%d tokens: first run", lens[i]);
+        CHECK(run(m, prompt, &p, &b), "%d tokens: second run did not finish", lens[i]);
+        CHECK(b.prompt_tokens == lens[i] && b.cached_tokens == want[i],
+              "%d tokens again: cached %d of %d, want %d", lens[i], b.cached_tokens,
+              b.prompt_tokens, want[i]);
+        CHECK_REPRO(a.len == b.len && memcmp(a.text, b.text, a.len) == 0,
+                    "%d tokens: reuse changed the text", lens[i]);
+        coll_free(&a);
+        coll_free(&b);
+        free(prompt);
+    }
+    free(text);
 }
 
 /* A short prompt that shares only a few first tokens with a long cached one (less than a
@@ -1482,6 +1516,7 @@ int main(int argc, char **argv)
         TIMED("greedy batching, long", test_batching(m, rules, true));
         free(rules);
         TIMED("prefix reuse", test_prefix_reuse(m));
+        TIMED("reuse at tile edges", test_reuse_tile_edges(m));
         TIMED("cancel", test_cancel(m, NJOBS));
         TIMED("queue", test_fifo(m, NJOBS));
         TIMED("stop strings", test_stop(m));
