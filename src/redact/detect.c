@@ -1938,9 +1938,13 @@ static size_t try_pem_at(const unsigned char *t, size_t n, size_t i, struct pem_
 {
     if (n - i <= 30 || memcmp(t + i, "-----BEGIN ", 11) != 0)
         return 0;
-    const unsigned char *hdr_end = memchr(t + i + 11, '\n', n - i - 11 < 80 ? n - i - 11 : 80);
+    /* the header line ends at a line break, or at the backslash of a "\n" escape (a key
+     * inside a JSON string, as in tool-call arguments) */
+    size_t hl = 0;
+    for (size_t k = i + 11, e = n - i - 11 < 80 ? n : i + 91; k < e && !hl; k++)
+        if (t[k] == '\n' || t[k] == '\\')
+            hl = k - i;
     static const char kw[] = "PRIVATE KEY-----";
-    size_t hl = hdr_end ? (size_t)(hdr_end - (t + i)) : 0;
     if (!hl || !memmem(t + i, hl, kw, sizeof(kw) - 1))
         return 0;
     size_t from = i + hl;

@@ -213,9 +213,26 @@ static bool is_sp(unsigned char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* Whether w holds a character that detection folds into an ASCII letter or digit: a
+ * full-width form (U+FF01..U+FF5E: EF BC xx, EF BD xx), or a Greek or Cyrillic letter (lead
+ * bytes CE..D4) in a word that also has ASCII letters or digits (a look-alike mixed in). */
+static bool folds_to_ascii(const unsigned char *w, size_t n)
+{
+    bool mixed = false, alnum = false;
+    for (size_t i = 0; i < n; i++) {
+        if (w[i] == 0xEF && i + 1 < n && (w[i + 1] == 0xBC || w[i + 1] == 0xBD))
+            return true;
+        mixed |= w[i] >= 0xCE && w[i] <= 0xD4;
+        alnum |= (w[i] >= '0' && w[i] <= '9') || ((w[i] | 0x20) >= 'a' && (w[i] | 0x20) <= 'z');
+    }
+    return mixed && alnum;
+}
+
 /* A word that could be (the start of) a restricted value. */
 static bool suspicious_word(const unsigned char *w, size_t n)
 {
+    if (folds_to_ascii(w, n))
+        return true;
     static const char *const prefixes[] = {
         "sk-", "sk_",    "rk_",  "pk_",   "ghp_", "gho_",   "ghs_", "ghu_", "github_pat_", "xox",
         "eyJ", "glpat-", "AIza", "-----", "SG.",  "whsec_", "hf_",  "npm_", NULL};
@@ -274,37 +291,72 @@ static bool run_char(unsigned char c)
            c == ')' || c == '+' || c == '\t';
 }
 
+/* The length of the run character that ends at t[j - 1] (0: none): an ASCII one
+ * (run_char), or the full-width form of one (EF BC 88..99: parentheses, '+', ',', '-', '.',
+ * '/', digits) or the ideographic space (E3 80 80), which detection folds into ASCII. Sets
+ * *digit for a digit. */
+static size_t run_char_before(const unsigned char *t, size_t j, bool *digit)
+{
+    unsigned char c = t[j - 1];
+    if (c < 0x80) {
+        if (!run_char(c))
+            return 0;
+        *digit |= c >= '0' && c <= '9';
+        return 1;
+    }
+    if (j >= 3 && t[j - 3] == 0xEF && t[j - 2] == 0xBC && c >= 0x88 && c <= 0x99) {
+        *digit |= c >= 0x90;
+        return 3;
+    }
+    return j >= 3 && t[j - 3] == 0xE3 && t[j - 2] == 0x80 && c == 0x80 ? 3 : 0;
+}
+
+/* Where a value may start in the word t[k, n): the earliest start, at the word's start or
+ * after a byte that is not a letter, digit, '_' or '-' inside it ("KEY=sk-...", "`AKIA..."),
+ * of a part that is suspicious or follows a password-like label; n when there is none. */
+static size_t word_hold(const struct sg_outscan *o, const unsigned char *t, size_t k, size_t n)
+{
+    for (size_t i = k; i < n; i++) {
+        if (i > k) {
+            unsigned char p = t[i - 1];
+            bool part = (p >= '0' && p <= '9') || ((p | 0x20) >= 'a' && (p | 0x20) <= 'z') ||
+                        p == '_' || p == '-' || p >= 0x80;
+            if (part)
+                continue;
+        }
+        if (suspicious_word(t + i, n - i) || after_label(t, i, o->ctx, o->nctx))
+            return i;
+    }
+    return n;
+}
+
 /* Where the part of pending text that must be held back starts. */
 static size_t hold_point(const struct sg_outscan *o)
 {
     const unsigned char *t = (const unsigned char *)o->pending.data;
     size_t n = o->pending.len, h = n;
-    /* a PEM block not yet ended */
-    const unsigned char *b = NULL;
-    for (const unsigned char *p = t; (p = memmem(p, (size_t)(t + n - p), "-----BEGIN", 10));
-         p += 10)
-        b = p;
-    if (b && !memmem(b, (size_t)(t + n - b), "-----END", 8))
-        h = (size_t)(b - t);
-    else if (b) {
-        /* the END line must be complete too */
-        const unsigned char *e = memmem(b, (size_t)(t + n - b), "-----END", 8);
-        if (!memmem(e + 8, (size_t)(t + n - e - 8), "-----", 5))
-            h = (size_t)(b - t);
-    }
-    /* the last word */
+    /* a character cut by the piece's end waits for its other bytes */
+    size_t c = n;
+    while (c > 0 && n - c < 3 && (t[c - 1] & 0xC0) == 0x80)
+        c--;
+    if (c > 0 && t[c - 1] >= 0xC0 &&
+        n - (c - 1) < (t[c - 1] >= 0xF0   ? 4u
+                       : t[c - 1] >= 0xE0 ? 3u
+                                          : 2u))
+        h = c - 1;
+    /* the last word, or the part of it where a value may start */
     size_t k = n;
     while (k > 0 && !is_sp(t[k - 1]))
         k--;
-    if (k < n && k < h && (suspicious_word(t + k, n - k) || after_label(t, k, o->ctx, o->nctx)))
-        h = k;
-    /* a run of digits and separators ending where the held part starts */
-    size_t j = h;
-    bool digit = false;
-    while (j > 0 && h - j < 64 && run_char(t[j - 1])) {
-        digit |= t[j - 1] >= '0' && t[j - 1] <= '9';
-        j--;
+    if (k < n) {
+        size_t w = word_hold(o, t, k, n);
+        h = w < h ? w : h;
     }
+    /* a run of digits and separators ending where the held part starts */
+    size_t j = h, l;
+    bool digit = false;
+    while (j > 0 && h - j < 64 && (l = run_char_before(t, j, &digit)))
+        j -= l;
     if (digit && j > 0 && ((t[j - 1] | 0x20) >= 'a' && (t[j - 1] | 0x20) <= 'z')) {
         /* digits glued to a word ("w0", "v2") are part of that word: the run proper
          * starts after them */
@@ -312,12 +364,29 @@ static size_t hold_point(const struct sg_outscan *o)
             j++;
         digit = false;
         for (size_t i = j; i < h && !digit; i++)
-            digit = t[i] >= '0' && t[i] <= '9';
+            digit =
+                (t[i] >= '0' && t[i] <= '9') || (i + 2 < h && t[i] == 0xEF && t[i + 1] == 0xBC &&
+                                                 t[i + 2] >= 0x90 && t[i + 2] <= 0x99);
     }
     if (digit) {
         while (j < h && is_sp(t[j]))
             j++;
         h = j;
+    }
+    /* a PEM block is held whole until its END line is complete, and never cut: a held
+     * part that would start inside it starts at its BEGIN */
+    const unsigned char *b = NULL;
+    for (const unsigned char *p = t; (p = memmem(p, (size_t)(t + n - p), "-----BEGIN", 10));
+         p += 10)
+        b = p;
+    if (b) {
+        size_t end = n; /* the end of the block: its END line's closing dashes */
+        const unsigned char *e = memmem(b, (size_t)(t + n - b), "-----END", 8);
+        const unsigned char *d = e ? memmem(e + 8, (size_t)(t + n - e - 8), "-----", 5) : NULL;
+        if (d)
+            end = (size_t)(d + 5 - t);
+        if (!d || h < end)
+            h = h < (size_t)(b - t) ? h : (size_t)(b - t);
     }
     return h;
 }

@@ -216,16 +216,57 @@ static size_t canonical(unsigned type, const char *s, size_t n, char *out, size_
 }
 
 /* The message an HMAC is taken of: two bytes that separate the uses (surrogate codes,
- * digests, hashes), then the value's canonical form (at most 1023 bytes), written in
- * place. Returns its length; the caller zeroes that many bytes and one more (the
- * canonical form's NUL) when done: only what was written holds the value. */
+ * digests, hashes), then the value's canonical form, written in place: whole when it has
+ * at most 1023 bytes, else its first 990 bytes and the SHA-256 of all of it (two long
+ * values that differ only past their first kilobyte get different codes). Returns its
+ * length; the caller zeroes that many bytes and one more (the canonical form's NUL) when
+ * done: only what was written holds the value. */
 #define SG_MSG_CAP (2 + 1024)
+#define SG_MSG_HEAD (SG_MSG_CAP - 2 - 1 - SG_SHA256_LEN)
 static size_t mac_msg(unsigned char msg[SG_MSG_CAP], unsigned char a, unsigned char b,
                       unsigned type, const char *s, size_t n)
 {
     msg[0] = a;
     msg[1] = b;
-    return 2 + canonical(type, s, n, (char *)msg + 2, SG_MSG_CAP - 2);
+    char *full = n < SG_MSG_CAP - 2 ? NULL : malloc(n + 1);
+    if (!full) /* short (or no memory: its first 1023 bytes, as before) */
+        return 2 + canonical(type, s, n, (char *)msg + 2, SG_MSG_CAP - 2);
+    size_t l = canonical(type, s, n, full, n + 1);
+    if (l < SG_MSG_CAP - 2) {
+        memcpy(msg + 2, full, l + 1);
+    } else {
+        memcpy(msg + 2, full, SG_MSG_HEAD);
+        sg_sha256(full, l, msg + 2 + SG_MSG_HEAD);
+        l = SG_MSG_HEAD + SG_SHA256_LEN;
+        msg[2 + l] = 0;
+    }
+    sg_secure_zero(full, n + 1);
+    free(full);
+    return 2 + l;
+}
+
+/* Whether two values have the same canonical form, however long. */
+static bool same_canonical(unsigned type, const char *x, size_t nx, const char *y, size_t ny)
+{
+    char sa[1024], sb[1024];
+    char *a = nx < sizeof(sa) ? sa : malloc(nx + 1), *b = ny < sizeof(sb) ? sb : malloc(ny + 1);
+    bool same = false;
+    if (a && b) {
+        size_t la = canonical(type, x, nx, a, a == sa ? sizeof(sa) : nx + 1);
+        size_t lb = canonical(type, y, ny, b, b == sb ? sizeof(sb) : ny + 1);
+        same = la == lb && memcmp(a, b, la) == 0;
+    }
+    if (a) {
+        sg_secure_zero(a, a == sa ? sizeof(sa) : nx + 1);
+        if (a != sa)
+            free(a);
+    }
+    if (b) {
+        sg_secure_zero(b, b == sb ? sizeof(sb) : ny + 1);
+        if (b != sb)
+            free(b);
+    }
+    return same;
 }
 
 static uint32_t code_of(const struct sg_vault *v, unsigned type, const char *s, size_t n,
@@ -442,13 +483,7 @@ static int64_t vault_put(struct sg_vault *v, unsigned type, const char *s, size_
         uint32_t code = code_of(v, type, s, n, salt);
         struct entry *e = vault_find(v, type, code);
         if (e) {
-            char a[1024], b[1024];
-            size_t la = canonical(type, e->value, e->len, a, sizeof(a));
-            size_t lb = canonical(type, s, n, b, sizeof(b));
-            bool same = la == lb && memcmp(a, b, la) == 0;
-            sg_secure_zero(a, la + 1);
-            sg_secure_zero(b, lb + 1);
-            if (same)
+            if (same_canonical(type, e->value, e->len, s, n))
                 return code;
             continue; /* a collision: try the next salt */
         }

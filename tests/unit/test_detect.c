@@ -303,6 +303,11 @@ static void test_secret(void **state)
     expect(pem, "SECRET",
            "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nAKCAQ==\n-----END RSA PRIVATE KEY-----");
     expect_none("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----", "SECRET");
+    /* inside a JSON string (tool-call arguments are scanned as JSON text), lines end in the
+     * two characters \n */
+    expect("{\"k\":\"-----BEGIN PRIVATE KEY-----\\nMIIEow\\nAKCAQ==\\n-----END PRIVATE "
+           "KEY-----\"}",
+           "SECRET", "-----BEGIN PRIVATE KEY-----\\nMIIEow\\nAKCAQ==\\n-----END PRIVATE KEY-----");
     expect_none("The password reset link was sent.", "SECRET");
     expect_none("\"password\": null", "SECRET");
 }

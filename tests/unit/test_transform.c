@@ -537,6 +537,110 @@ static void test_large_and_hostile_input(void **state)
     sg_vault_free(v);
 }
 
+/* Streamed output scanning passes on nothing of a restricted value that the whole answer
+ * masks: for answers whose values start in ways the hold-back once missed (found by
+ * review), every split into two pieces and the one-byte-at-a-time stream give exactly the
+ * whole answer's output, and no piece of the value is in it. */
+static void test_output_scan_split_leaks(void **state)
+{
+    struct fx *x = *state;
+    struct sg_vault *v = sg_redaction_vault(x->rd, 1 << 20);
+    static const struct {
+        const char *text, *value;
+    } cases[] = {
+        /* a PEM block cut right after its END line: the block is held whole */
+        {"Here:\n-----BEGIN PRIVATE "
+         "KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\n"
+         "-----END PRIVATE KEY-----\n```\nDone.",
+         "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"},
+        /* a key after '=' in a word that starts with a lower-case name */
+        {"export OPENAI_API_KEY=sk-proj-abcdefghQWERTYUIOPasdfghjklzxcvbnm0123 now",
+         "sk-proj-abcdefgh"},
+        /* keys and tokens after a backtick */
+        {"Your key is `AKIAZQ3XYWPLKJHGFDSA` here.", "AKIAZQ"},
+        {"t `eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+         "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U` ok",
+         "eyJhbGciOiJIUz"},
+        /* a card number in full-width digits */
+        {"Card \xef\xbc\x94\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91 "
+         "\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91"
+         "\xef\xbc\x91 \xef\xbc\x91\xef\xbc\x91\xef\xbc\x91\xef\xbc\x91 \xef\xbc\x91\xef\xbc\x91"
+         "\xef\xbc\x91\xef\xbc\x91 ok",
+         "\xef\xbc\x94\xef\xbc\x91"},
+    };
+    struct sg_buf whole, out;
+    sg_buf_init(&whole, 1 << 20);
+    sg_buf_init(&out, 1 << 20);
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        const char *text = cases[c].text;
+        size_t n = strlen(text);
+        sg_buf_reset(&whole);
+        scan_restore(x, v, text, NULL, 0, &whole);
+        if (memmem(whole.data, whole.len, cases[c].value, strlen(cases[c].value)))
+            fail_msg("case %zu: the whole answer is not masked: \"%.*s\"", c, (int)whole.len,
+                     whole.data);
+        size_t cuts[1024];
+        for (size_t i = 0; i <= n; i++) {
+            cuts[0] = i;
+            sg_buf_reset(&out);
+            scan_restore(x, v, text, cuts, 1, &out);
+            if (out.len != whole.len || memcmp(out.data, whole.data, out.len) != 0)
+                fail_msg("case %zu, split at %zu: \"%.*s\"", c, i, (int)out.len, out.data);
+        }
+        assert_true(n <= sizeof(cuts) / sizeof(cuts[0]));
+        for (size_t i = 0; i < n; i++)
+            cuts[i] = i + 1;
+        sg_buf_reset(&out);
+        scan_restore(x, v, text, cuts, n, &out);
+        if (out.len != whole.len || memcmp(out.data, whole.data, out.len) != 0)
+            fail_msg("case %zu, byte by byte: \"%.*s\"", c, (int)out.len, out.data);
+    }
+    sg_buf_free(&whole);
+    sg_buf_free(&out);
+    sg_vault_free(v);
+}
+
+/* Two long values (a quoted field value may have 4 KB) that differ only past their first
+ * kilobyte get different surrogates, and each restores to itself (the code's message once
+ * held only the first 1,023 bytes of the canonical form: both got one surrogate, and
+ * restore wrote the first value in both places). */
+static void test_long_values_distinct(void **state)
+{
+    (void)state;
+    struct sg_redaction *rd = NULL;
+    struct sg_error err = {0};
+    assert_int_equal(sg_redaction_default(&rd, &err), 0);
+    struct sg_vault *v = sg_redaction_vault(rd, 1 << 20);
+    const size_t len = 1100;
+    char *t = malloc(2 * len + 2);
+    assert_non_null(t);
+    memset(t, 'a', 2 * len + 1);
+    t[len - 1] = 'X';
+    t[len] = ' ';
+    t[2 * len] = 'Y';
+    t[2 * len + 1] = '\0';
+    struct sg_finding fs[2] = {{0, (uint32_t)len, SG_ENT_FIELD},
+                               {(uint32_t)len + 1, (uint32_t)(2 * len + 1), SG_ENT_FIELD}};
+    struct sg_findings f = {fs, 2, 2, 2, false};
+    struct sg_buf out, back;
+    sg_buf_init(&out, 1 << 20);
+    sg_buf_init(&back, 1 << 20);
+    assert_int_equal(sg_transform(v, NULL, t, strlen(t), &f, &out, NULL), 0);
+    assert_int_equal(sg_vault_count(v), 2);
+    const char *sp = memchr(out.data, ' ', out.len);
+    assert_non_null(sp);
+    assert_false((size_t)(sp - out.data) == out.len - (size_t)(sp - out.data) - 1 &&
+                 memcmp(out.data, sp + 1, (size_t)(sp - out.data)) == 0);
+    assert_int_equal(sg_restore(v, SG_RESTORE_RAW, out.data, out.len, &back), 2);
+    assert_int_equal(back.len, strlen(t));
+    assert_memory_equal(back.data, t, back.len);
+    sg_buf_free(&out);
+    sg_buf_free(&back);
+    free(t);
+    sg_vault_free(v);
+    sg_redaction_free(rd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -548,6 +652,8 @@ int main(void)
         cmocka_unit_test(test_restore_json_mode),
         cmocka_unit_test(test_streaming_restore_every_split),
         cmocka_unit_test(test_output_scan_every_split),
+        cmocka_unit_test(test_output_scan_split_leaks),
+        cmocka_unit_test(test_long_values_distinct),
         cmocka_unit_test(test_vault_many_values),
         cmocka_unit_test(test_vault_limit),
         cmocka_unit_test(test_large_and_hostile_input),
