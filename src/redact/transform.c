@@ -4,6 +4,7 @@
 #include "core/sha256.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -555,8 +556,34 @@ int sg_transform(struct sg_vault *v, const enum sg_action *actions, const char *
 /* Result of trying to read a surrogate at a position. */
 enum sur { SUR_NO = 0, SUR_YES, SUR_PARTIAL };
 
-/* Reads a surrogate of a type the vault holds at t[i]: TYPE (any case), then "_", " ", "-"
- * or "\_", then six code characters with at most one space or line break before each.
+/* Matches the type name `name` at t[i, n) in any case, each '_' in it written as "_", "\_",
+ * " " or "-" (as the separator after the name may be: a model that escapes underscores in
+ * markdown escapes all of them). Returns the index after it, 0 when it is not there, or
+ * SIZE_MAX when the text ends inside a possible match. */
+static size_t match_name(const char *t, size_t n, size_t i, const char *name)
+{
+    size_t k = i;
+    for (const char *p = name; *p; p++, k++) {
+        if (k >= n)
+            return SIZE_MAX;
+        if (*p != '_') {
+            if (tolower((unsigned char)t[k]) != tolower((unsigned char)*p))
+                return 0;
+        } else if (t[k] == '\\') {
+            if (++k >= n)
+                return SIZE_MAX;
+            if (t[k] != '_')
+                return 0;
+        } else if (t[k] != '_' && t[k] != ' ' && t[k] != '-') {
+            return 0;
+        }
+    }
+    return k;
+}
+
+/* Reads a surrogate of a type the vault holds at t[i]: TYPE (any case; see match_name),
+ * then "_", " ", "-" or "\_", then six code characters with at most one space or line
+ * break before each.
  * `before` is the byte before t[0] (the end of the previous piece of a stream), -1 for
  * none; `more` says that more text may follow t[n - 1]. Returns SUR_YES (with *end and
  * *entry), SUR_PARTIAL when the text ends inside a possible surrogate (or, with `more`,
@@ -572,16 +599,13 @@ static enum sur read_surrogate(const struct sg_vault *v, const char *t, size_t n
     enum sur best = SUR_NO;
     for (unsigned ti = 0; ti < v->ntypes; ti++) {
         unsigned type = v->types[ti];
-        const char *name = sg_entity_name(v->d, type);
-        size_t nl = strlen(name);
-        size_t have = n - i < nl ? n - i : nl;
-        if (strncasecmp(t + i, name, have) != 0)
-            continue;
-        if (have < nl) {
+        size_t k = match_name(t, n, i, sg_entity_name(v->d, type));
+        if (k == SIZE_MAX) {
             best = SUR_PARTIAL;
             continue;
         }
-        size_t k = i + nl;
+        if (!k)
+            continue;
         if (k < n && t[k] == '\\') /* markdown-escaped underscore */
             k++;
         if (k >= n) {

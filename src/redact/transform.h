@@ -31,10 +31,11 @@
 enum sg_action { SG_ACT_ALLOW = 0, SG_ACT_MASK, SG_ACT_PSEUDONYMIZE, SG_ACT_HASH, SG_ACT_BLOCK };
 
 #define SG_SURROGATE_CODE 6
-/* The longest surrogate as it may come back: the longest type name (24), a separator of
- * up to two characters ("\_"), and the code with up to one line break (CR LF: two bytes)
- * or space before each of its characters but the first. */
-#define SG_SURROGATE_HOLD (24 + 2 + 3 * SG_SURROGATE_CODE - 2)
+/* The longest surrogate as it may come back: the longest type name (24) with its
+ * underscores escaped ("\_": at most 11 more bytes), a separator of up to two characters
+ * ("\_"), and the code with up to one line break (CR LF: two bytes) or space before each
+ * of its characters but the first. */
+#define SG_SURROGATE_HOLD (24 + 11 + 2 + 3 * SG_SURROGATE_CODE - 2)
 
 const char *sg_action_name(enum sg_action a);
 /* Parses "allow", "mask", "pseudonymize", "hash", "block". Returns 0 or SG_EINVAL. */

@@ -236,6 +236,14 @@ static void test_restore_is_tolerant(void **state)
     /* markdown around it, and the markdown-escaped underscore */
     snprintf(in, sizeof(in), "**%s** and `%s` and EMAIL\\_%s", s, s, code);
     check_restore(v, in, "**anna@example.com** and `anna@example.com` and anna@example.com", 3);
+    /* a type name with underscores, all of them escaped (markdown) */
+    char *dob = surrogate_of(x, v, "born 12.03.1985");
+    const char *dcode = strrchr(dob, '_');
+    assert_non_null(dcode);
+    snprintf(in, sizeof(in), "Born DATE\\_OF\\_BIRTH\\_%s, or date_of-birth %s.", dcode + 1,
+             dcode + 1);
+    check_restore(v, in, "Born 12.03.1985, or 12.03.1985.", 2);
+    free(dob);
     /* the underscore as a space or a dash */
     snprintf(in, sizeof(in), "EMAIL %s / EMAIL-%s", code, code);
     check_restore(v, in, "anna@example.com / anna@example.com", 2);
