@@ -102,6 +102,26 @@ static void fail_head(struct sg_req *r)
     send_error(r);
 }
 
+static int add_text_bytes(json_t *s, const char *path, void *ctx)
+{
+    (void)path;
+    *(size_t *)ctx += json_string_length(s);
+    return 0;
+}
+
+/* A request sent to a backend that ends without a usage object (the client went away, the
+ * stream broke, the backend reports none) is charged an estimate of its prompt on top of
+ * the tokens streamed; one the backend refused (an HTTP error) is not. */
+static void charge_unsettled(struct sg_req *r)
+{
+    if (!r->lease.st || !r->attempts || r->usage || r->up_status >= 400 || !r->snap || !r->body)
+        return;
+    size_t bytes = 0;
+    sg_api_text_fields(r->ep->ep, r->body, add_text_bytes, &bytes);
+    sg_limiter_tokens(r->w->rt->limiter, r->snap->cfg, &r->lease, sg_limit_prompt_estimate(bytes),
+                      sg_clock_us() / 1000);
+}
+
 void sg_req_release(struct sg_req *r)
 {
     sg_audit_detach(r);
@@ -109,7 +129,8 @@ void sg_req_release(struct sg_req *r)
     sg_redact_release(r);
     sg_dstream_free(&r->dstream);
     sg_responses_release(r);
-    sg_limiter_release(r->w->rt->limiter, &r->lease);
+    charge_unsettled(r);
+    sg_limiter_release(r->w->rt->limiter, &r->lease); /* zeroes the lease: charged once */
     if (r->body) {
         json_decref(r->body);
         r->body = NULL;
@@ -648,24 +669,28 @@ static int filter_model_name(struct sg_req *r, json_t *obj)
     return 0;
 }
 
-/* Remembers token usage for the log (and later for limits and audit). */
+/* Remembers token usage for the log and takes it from the token limits. */
 static int filter_usage(struct sg_req *r, json_t *obj)
 {
     json_t *u = json_object_get(obj, "usage");
     uint64_t now_ms = sg_clock_us() / 1000;
-    if (r->stream && json_array_size(json_object_get(obj, "choices"))) {
+    if (r->stream && json_array_size(json_object_get(obj, "choices")) &&
+        r->stream_tokens < SG_LIMIT_TOKENS_MAX) {
         /* tokens count as they stream; the final usage settles the rest */
         r->stream_tokens++;
         sg_limiter_tokens(r->w->rt->limiter, r->snap->cfg, &r->lease, 1, now_ms);
     }
     if (json_is_object(u)) {
-        json_int_t total = json_integer_value(json_object_get(u, "total_tokens"));
-        if (!total)
-            total = json_integer_value(json_object_get(u, "prompt_tokens")) +
-                    json_integer_value(json_object_get(u, "completion_tokens"));
-        sg_limiter_tokens(r->w->rt->limiter, r->snap->cfg, &r->lease, total - r->stream_tokens,
-                          now_ms);
-        r->stream_tokens = total;
+        /* range-checked: each number in [0, SG_LIMIT_TOKENS_MAX], so no sum overflows */
+        int64_t total =
+            sg_limit_usage_tokens(json_integer_value(json_object_get(u, "total_tokens")),
+                                  json_integer_value(json_object_get(u, "prompt_tokens")),
+                                  json_integer_value(json_object_get(u, "completion_tokens")));
+        if (total > r->stream_tokens) { /* r->stream_tokens: the tokens taken so far */
+            sg_limiter_tokens(r->w->rt->limiter, r->snap->cfg, &r->lease, total - r->stream_tokens,
+                              now_ms);
+            r->stream_tokens = total;
+        }
         json_incref(u);
         json_decref(r->usage);
         r->usage = u;
