@@ -274,7 +274,9 @@ ssize_t sg_http_chunked_feed(struct sg_http_chunked *c, const char *in, size_t n
             else if (ch >= 'A' && ch <= 'F')
                 v = ch - 'A' + 10;
             if (v >= 0) {
-                if (++c->digits > 15)
+                /* at most 15 significant digits (leading zeros are legal and do not count),
+                 * and a size line of at most 64 */
+                if (++c->digits > 64 || c->remaining >> 56)
                     return SG_ETOOBIG;
                 c->remaining = c->remaining << 4 | (uint64_t)v;
                 i++;

@@ -27,6 +27,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -96,14 +97,18 @@ int sg_upstream_target_pin(struct sg_upstream_target *t, const uint8_t (*pins)[3
         return SG_ENOMEM;
     memcpy(t->pins, pins, n * 32);
     t->npins = n;
-    /* pinned and unpinned targets must never share pooled connections */
+    /* targets with other pins (or none) must never share pooled connections: a connection
+     * checked against one pin set is not checked against another (the key names the whole
+     * set, not its first pin) */
     size_t kl = strlen(t->key) + 2 * 32 + 8;
     char *k = malloc(kl);
     if (!k)
         return SG_ENOMEM;
+    uint8_t set[32];
     char hex[65];
-    sg_hex_encode(pins[0], 32, hex);
-    snprintf(k, kl, "%s|pin:%s", t->key, hex);
+    sg_sha256(pins, n * 32, set);
+    sg_hex_encode(set, 32, hex);
+    snprintf(k, kl, "%s|pins:%s", t->key, hex);
     free(t->key);
     t->key = k;
     return 0;
@@ -248,6 +253,27 @@ static int resolve(struct sg_upstream_target *t, const char *url, const char *po
     return 0;
 }
 
+/* The SHA-256 of a file's content in hex (64 digits), or "-" when it cannot be read (the
+ * TLS set-up that reads it next says why). */
+static void file_digest_hex(const char *path, char hex[65])
+{
+    strcpy(hex, "-");
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    unsigned char buf[16384], md[EVP_MAX_MD_SIZE];
+    unsigned ml = 0;
+    size_t n;
+    bool ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    while (ok && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+        ok = EVP_DigestUpdate(c, buf, n);
+    if (ok && !ferror(f) && EVP_DigestFinal_ex(c, md, &ml) && ml == 32)
+        sg_hex_encode(md, 32, hex);
+    EVP_MD_CTX_free(c);
+    fclose(f);
+}
+
 int sg_upstream_target_new(const char *base_url, const char *unix_path, const char *ca_file,
                            struct sg_upstream_target **out, struct sg_error *err)
 {
@@ -328,12 +354,17 @@ int sg_upstream_target_new(const char *base_url, const char *unix_path, const ch
         }
     }
     t->desc = sg_buf_steal(&d);
+    /* the CA bundle by its content too: after a reload that changed the file, connections
+     * verified against the old one are not reused */
+    char ca_hex[65] = "";
+    if (ca_file)
+        file_digest_hex(ca_file, ca_hex);
     size_t klen = (t->desc ? strlen(t->desc) : 0) + strlen(t->host_header) +
-                  (ca_file ? strlen(ca_file) : 0) + 16;
+                  (ca_file ? strlen(ca_file) : 0) + sizeof(ca_hex) + 16;
     if (!t->desc || !(t->key = malloc(klen)))
         return target_fail(t, sg_error_set(err, SG_ENOMEM, "out of memory"));
-    snprintf(t->key, klen, "%s|%s|%s|%s", t->tls ? "tls" : "tcp", t->desc, t->host_header,
-             ca_file ? ca_file : "");
+    snprintf(t->key, klen, "%s|%s|%s|%s|%s", t->tls ? "tls" : "tcp", t->desc, t->host_header,
+             ca_file ? ca_file : "", ca_hex);
     if (t->tls) {
         SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
         if (!ctx)
@@ -589,6 +620,8 @@ static void arm_stall(struct sg_upstream_xfer *x)
         evtimer_del(x->stall);
 }
 
+static bool try_again(struct sg_upstream_xfer *x);
+
 static void on_stall(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -596,6 +629,10 @@ static void on_stall(evutil_socket_t fd, short what, void *arg)
     struct sg_upstream_xfer *x = arg;
     char msg[128];
     bool connecting = x->c && !x->c->connected;
+    /* a connect that times out moves on to the target's next address, as one that fails
+     * does (an address that drops packets, like a broken IPv6 route listed first) */
+    if (connecting && x->c->addr + 1 < x->t->naddrs && try_again(x))
+        return;
     if (connecting)
         snprintf(msg, sizeof(msg), "connecting to %s timed out after %u ms", x->t->desc,
                  x->connect_ms);

@@ -230,6 +230,14 @@ static void test_chunked_malformed(void **state)
     assert_int_equal(chunked_all("3\nabc\r\n", 100), SG_EPROTO);    /* bare LF */
     assert_int_equal(chunked_all("3\r\nabc\r\n0\r\nX\n", 100), SG_EPROTO);
     assert_int_equal(chunked_all("ffffffffffffffffff\r\n", 100), SG_ETOOBIG); /* overflow */
+    assert_int_equal(chunked_all("1000000000000000\r\n", 100), SG_ETOOBIG);   /* 16 digits */
+    /* leading zeros are legal and do not count toward the 15 digits */
+    const char *padded = "0000000000000005\r\nhello\r\n0000\r\n\r\n";
+    assert_int_equal(chunked_all(padded, 100), (ssize_t)strlen(padded));
+    char zeros[80];
+    memset(zeros, '0', 65);
+    memcpy(zeros + 65, "5\r\n", 4);
+    assert_int_equal(chunked_all(zeros, 100), SG_ETOOBIG); /* a size line of 66 digits */
     assert_int_equal(chunked_all("10\r\n0123456789abcdef\r\n0\r\n\r\n", 8), SG_ETOOBIG); /* cap */
 }
 
