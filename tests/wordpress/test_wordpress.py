@@ -122,6 +122,17 @@ def test_wp_safe_remote_post(site):
     assert site.capture.total() == (0, 0)
 
 
+def test_percent_encoded_provider_host(site):
+    """api%2eopenai.com is api.openai.com to WordPress's Requests library (and to cURL): the
+    call is rerouted like the plain one, never sent to the provider."""
+    site.capture.reset()
+    r = site.call("encoded", f"Encoded host, {EMAIL}")
+    assert r["ok"] and r["status"] == 200, r
+    assert gateway_line(site, r["request_id"])["source"] == "ai-test-plugin"
+    assert EMAIL not in last_upstream_body(site)
+    assert site.capture.total() == (0, 0)
+
+
 def test_azure_deployment_and_other_provider_keys(site):
     r = site.call("azure", "Azure deployment question")
     assert r["ok"] and r["status"] == 200, r
@@ -202,6 +213,34 @@ def test_fallback_without_curl(site):
                                  j.get("request_id") == out["request_id"], since=mark)
     assert line["source"] == "ai-test-plugin"
     assert EMAIL not in last_upstream_body(site)
+    assert site.capture.total() == (0, 0)
+
+
+def test_other_plugins_cannot_switch_off_tls_verification(site):
+    """A plugin that switches TLS verification off for every call (`https_ssl_verify`, and
+    `sslverify` at the last priority of `http_request_args`) does not switch it off for the
+    gateway: with the right CA bundle the call goes through, verified; with a bundle that
+    did not sign the gateway's certificate (the system's CAs, the default when the setting
+    is empty) it fails, whether rerouted on the cURL handle, sent by Sovgate itself without
+    cURL, or one of Sovgate's own calls."""
+    r = site.call("insecure", f"verified {EMAIL}")
+    assert r["ok"] and r["status"] == 200, r
+    site.configure(ca_bundle="")
+    try:
+        r = site.call("insecure", "not verified")
+        assert not r["ok"] and r["error_code"] == "sovgate_gateway_error", r
+        assert "certificate" in r["error_message"], r
+        own = site.php("add_filter('https_ssl_verify', '__return_false'); "
+                       "$r = Sovgate_Client::request('GET', '/healthz', null, array(), false); "
+                       "return is_wp_error($r) ? $r->get_error_message() : "
+                       "wp_remote_retrieve_response_code($r);")
+        assert isinstance(own, str) and "certificate" in own, own
+        site.configure(ca_bundle="", gateway_url=f"https://localhost:{site.gateway.port}")
+        out = site.php("return ai_test_plugin_call('insecure', 'no cURL, not verified');",
+                       php_args=["-d", "disable_functions=curl_init,curl_exec,curl_multi_exec"])
+        assert not out["ok"] and out["error_code"] == "sovgate_gateway_error", out
+    finally:
+        site.configure()
     assert site.capture.total() == (0, 0)
 
 

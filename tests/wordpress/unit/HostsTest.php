@@ -48,4 +48,87 @@ final class HostsTest extends TestCase {
 		$this->assertNull( Sovgate_Hosts::match( 'llm.example', $list ) );
 		$this->assertNull( Sovgate_Hosts::match( 'x.models.example', $list ) );
 	}
+
+	public function test_official_regional_and_cloud_endpoints_are_defaults() {
+		$d = Sovgate_Hosts::DEFAULTS;
+		foreach ( array( 'eu.api.openai.com', 'us.api.openai.com', 'myshop.cognitiveservices.azure.com', 'myshop.services.ai.azure.com', 'us-central1-aiplatform.googleapis.com', 'europe-west4-aiplatform.googleapis.com', 'aiplatform.googleapis.com', 'codestral.mistral.ai' ) as $host ) {
+			$this->assertNotNull( Sovgate_Hosts::match( $host, $d ), $host );
+		}
+		$this->assertSame( '*-aiplatform.googleapis.com', Sovgate_Hosts::match( 'us-central1-aiplatform.googleapis.com', $d ) );
+		$this->assertNull( Sovgate_Hosts::match( '-aiplatform.googleapis.com', $d ), 'a wildcard needs something in its place' );
+		$this->assertNull( Sovgate_Hosts::match( 'aiplatform.googleapis.com.evil.example', $d ) );
+		$this->assertNull( Sovgate_Hosts::match( 'storage.googleapis.com', $d ) );
+	}
+
+	public function test_dash_wildcards() {
+		$invalid = array();
+		$list    = Sovgate_Hosts::parse_list( "*-llm.example.org\n*-com\n*-\n*-x.", $invalid );
+		$this->assertSame( array( '*-llm.example.org' ), $list );
+		$this->assertSame( array( '*-com', '*-', '*-x' ), $invalid );
+		$this->assertSame( '*-llm.example.org', Sovgate_Hosts::match( 'eu-west-llm.example.org', $list ) );
+		$this->assertNull( Sovgate_Hosts::match( 'llm.example.org', $list ) );
+	}
+
+	/**
+	 * URLs whose host WordPress's Requests library (and cURL) would read differently from
+	 * a plain parse_url(): each must be matched as the provider it really reaches.
+	 */
+	public function test_percent_encoded_and_odd_hosts_are_matched_as_requests_connects() {
+		$d = Sovgate_Hosts::DEFAULTS;
+		foreach ( array(
+			'https://api%2eopenai.com/v1/chat/completions',
+			'https://api%2Eopenai%2Ecom/v1/chat/completions',
+			'https://%61pi.openai.com/v1/chat/completions',
+			'https://API%2eOPENAI.COM./v1/chat/completions',
+			'https://api.openai.com../v1/chat/completions',
+		) as $url ) {
+			$this->assertSame( 'api.openai.com', Sovgate_Hosts::host_of( $url ), $url );
+			$this->assertSame( 'api.openai.com', Sovgate_Hosts::ai_host( $url, $d ), $url );
+			$this->assertSame( 'api.openai.com', self::requests_host( $url ), 'what Requests and cURL connect to: ' . $url );
+		}
+		$this->assertSame( 'x.openai.azure.com', Sovgate_Hosts::ai_host( 'https://x%2Eopenai%2Eazure%2Ecom/openai/v1/chat/completions', $d ) );
+		$this->assertNull( Sovgate_Hosts::ai_host( 'https://example.com/v1/chat/completions', $d ) );
+		$this->assertNull( Sovgate_Hosts::ai_host( 'https://api%2eopenai.com.evil.example/v1', $d ) );
+	}
+
+	public function test_international_names_are_compared_in_ascii() {
+		$this->assertSame( 'xn--bcher-kva.example', Sovgate_Hosts::host_of( 'https://bücher.example/' ) );
+		$this->assertSame( 'xn--bcher-kva.example', Sovgate_Hosts::host_of( 'https://b%C3%BCcher.example/' ) );
+		$this->assertSame( self::requests_host( 'https://bücher.example/' ), Sovgate_Hosts::host_of( 'https://bücher.example/' ) );
+		$list = Sovgate_Hosts::parse_list( 'xn--bcher-kva.example' );
+		$this->assertSame( 'xn--bcher-kva.example', Sovgate_Hosts::ai_host( 'https://bücher.example/v1', $list ) );
+	}
+
+	public function test_hosts_that_cannot_be_read_count_as_ai_hosts() {
+		$d = Sovgate_Hosts::DEFAULTS;
+		foreach ( array(
+			'https://api.openai.com%00.example/v1/chat/completions',
+			'https://api%252eopenai.com/v1/chat/completions',
+			'https://api.openai.com:99999/v1/chat/completions',
+			'https:///v1/chat/completions',
+			'https://exa mple.com/v1',
+		) as $url ) {
+			$this->assertNull( Sovgate_Hosts::host_of( $url ), $url );
+			$host = Sovgate_Hosts::ai_host( $url, $d );
+			$this->assertNotNull( $host, $url );
+			$this->assertMatchesRegularExpression( '/^[\x21-\x7e]+$/', $host, 'printable, for the mark and the logs' );
+		}
+		$this->assertSame( '', Sovgate_Hosts::host_of( 'not a url' ) );
+		$this->assertNull( Sovgate_Hosts::ai_host( 'not a url', $d ) );
+		$this->assertNull( Sovgate_Hosts::ai_host( '', $d ) );
+	}
+
+	/**
+	 * The host WordPress's Requests library connects to: its IRI parser and IDNA encoder
+	 * (Requests::set_defaults()), then the percent-decoding, lower case and trailing-dot
+	 * handling of cURL's own URL parser.
+	 *
+	 * @param string $url A URL.
+	 * @return string
+	 */
+	private static function requests_host( $url ) {
+		$iri = class_exists( '\WpOrg\Requests\Iri' ) ? new \WpOrg\Requests\Iri( $url ) : new Requests_IRI( $url );
+		$idn = class_exists( '\WpOrg\Requests\IdnaEncoder' ) ? '\WpOrg\Requests\IdnaEncoder' : 'Requests_IDNAEncoder';
+		return rtrim( strtolower( rawurldecode( $idn::encode( $iri->ihost ) ) ), '.' );
+	}
 }

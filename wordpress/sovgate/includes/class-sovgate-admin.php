@@ -19,6 +19,14 @@ final class Sovgate_Admin {
 	const GROUP = 'sovgate';
 
 	/**
+	 * The settings that decide where AI calls go and what is intercepted: on a multisite
+	 * network only a network administrator (manage_network_options) changes them.
+	 *
+	 * @var string[]
+	 */
+	const NETWORK_FIELDS = array( 'gateway_url', 'api_key', 'ca_bundle', 'mode', 'hosts' );
+
+	/**
 	 * Adds the hooks.
 	 */
 	public static function register() {
@@ -103,6 +111,22 @@ final class Sovgate_Admin {
 		if ( ! is_array( $input ) ) {
 			return $out;
 		}
+		// Locked settings keep their value (their fields are not even sent by the page).
+		foreach ( self::NETWORK_FIELDS as $name ) {
+			if ( ! self::locked( $name ) ) {
+				continue;
+			}
+			$asked = 'api_key' === $name
+				? ! empty( $input['clear_key'] ) || '' !== trim( (string) ( $input['api_key'] ?? '' ) )
+				: isset( $input[ $name ] );
+			if ( $asked ) {
+				self::error( $name, self::locked_reason( $name ) );
+			}
+			unset( $input[ $name ] );
+			if ( 'api_key' === $name ) {
+				unset( $input['clear_key'] );
+			}
+		}
 		if ( isset( $input['hosts'] ) ) {
 			$invalid = array();
 			$hosts   = Sovgate_Hosts::parse_list( is_array( $input['hosts'] ) ? $input['hosts'] : (string) $input['hosts'], $invalid );
@@ -123,7 +147,8 @@ final class Sovgate_Admin {
 			if ( '' === $url ) {
 				$out['gateway_url'] = '';
 			} else {
-				$problem = Sovgate_Settings::gateway_url_problem( Sovgate_Mapper::gateway_base( $url ), Sovgate_Hosts::parse_list( $out['hosts'] ) );
+				$hosts   = Sovgate_Settings::is_constant( 'hosts' ) ? Sovgate_Settings::get( 'hosts' ) : Sovgate_Hosts::parse_list( $out['hosts'] );
+				$problem = Sovgate_Settings::gateway_url_problem( Sovgate_Mapper::gateway_base( $url ), $hosts );
 				if ( '' === $problem ) {
 					$out['gateway_url'] = $url;
 				} else {
@@ -183,6 +208,42 @@ final class Sovgate_Admin {
 	}
 
 	/**
+	 * Whether the current user cannot change a setting here: fixed by a constant in
+	 * wp-config.php; the gateway URL while SOVGATE_KEY is (whoever could point it
+	 * elsewhere would receive the key); on a multisite network, the NETWORK_FIELDS for
+	 * anyone but a network administrator.
+	 *
+	 * @param string $name Setting.
+	 * @return bool
+	 */
+	public static function locked( $name ) {
+		if ( Sovgate_Settings::is_constant( $name ) ) {
+			return true;
+		}
+		if ( 'gateway_url' === $name && Sovgate_Settings::is_constant( 'api_key' ) ) {
+			return true;
+		}
+		return in_array( $name, self::NETWORK_FIELDS, true ) && is_multisite() && ! current_user_can( 'manage_network_options' );
+	}
+
+	/**
+	 * Why a setting is locked (for the page and the settings error).
+	 *
+	 * @param string $name A locked setting.
+	 * @return string
+	 */
+	private static function locked_reason( $name ) {
+		if ( Sovgate_Settings::is_constant( $name ) ) {
+			/* translators: %s: constant name. */
+			return sprintf( __( 'Set by %s in wp-config.php.', 'sovgate' ), Sovgate_Settings::CONSTANTS[ $name ] );
+		}
+		if ( 'gateway_url' === $name && Sovgate_Settings::is_constant( 'api_key' ) ) {
+			return __( 'Fixed because SOVGATE_KEY is set in wp-config.php (the key goes only to this gateway): set SOVGATE_GATEWAY_URL there to change it.', 'sovgate' );
+		}
+		return __( 'Only a network administrator can change this setting.', 'sovgate' );
+	}
+
+	/**
 	 * The gateway section's introduction.
 	 */
 	public static function section_gateway() {
@@ -207,19 +268,16 @@ final class Sovgate_Admin {
 	}
 
 	/**
-	 * A note when wp-config.php fixes a setting.
+	 * A note when the current user cannot change a setting (see locked()).
 	 *
 	 * @param string $name Setting.
-	 * @return bool Whether it is fixed.
+	 * @return bool Whether it is locked.
 	 */
 	private static function constant_note( $name ) {
-		if ( ! Sovgate_Settings::is_constant( $name ) ) {
+		if ( ! self::locked( $name ) ) {
 			return false;
 		}
-		echo '<p class="description">';
-		/* translators: %s: constant name. */
-		echo esc_html( sprintf( __( 'Set by %s in wp-config.php.', 'sovgate' ), Sovgate_Settings::CONSTANTS[ $name ] ) );
-		echo '</p>';
+		echo '<p class="description">' . esc_html( self::locked_reason( $name ) ) . '</p>';
 		return true;
 	}
 
@@ -227,7 +285,7 @@ final class Sovgate_Admin {
 	 * Gateway URL field.
 	 */
 	public static function field_gateway_url() {
-		$fixed = Sovgate_Settings::is_constant( 'gateway_url' );
+		$fixed = self::locked( 'gateway_url' );
 		printf(
 			'<input type="url" class="regular-text code" id="sovgate_gateway_url" name="%1$s" value="%2$s" placeholder="https://gateway.shop.internal:8443" %3$s />',
 			esc_attr( self::name( 'gateway_url' ) ),
@@ -243,7 +301,7 @@ final class Sovgate_Admin {
 	 * Site key field: write-only, never filled in.
 	 */
 	public static function field_api_key() {
-		$fixed  = Sovgate_Settings::is_constant( 'api_key' );
+		$fixed  = self::locked( 'api_key' );
 		$stored = '' !== (string) Sovgate_Settings::get( 'api_key' );
 		printf(
 			'<input type="password" class="regular-text code" id="sovgate_api_key" name="%1$s" value="" autocomplete="new-password" spellcheck="false" placeholder="%2$s" %3$s />',
@@ -276,10 +334,10 @@ final class Sovgate_Admin {
 			'<input type="text" class="regular-text code" id="sovgate_ca_bundle" name="%1$s" value="%2$s" placeholder="/etc/sovgate/tls/ca.pem" %3$s />',
 			esc_attr( self::name( 'ca_bundle' ) ),
 			esc_attr( (string) Sovgate_Settings::get( 'ca_bundle' ) ),
-			disabled( Sovgate_Settings::is_constant( 'ca_bundle' ), true, false )
+			disabled( self::locked( 'ca_bundle' ), true, false )
 		);
 		if ( ! self::constant_note( 'ca_bundle' ) ) {
-			echo '<p class="description">' . esc_html__( 'A PEM file with the CA that signed the gateway\'s certificate (empty: the system\'s trusted CAs).', 'sovgate' ) . '</p>';
+			echo '<p class="description">' . esc_html__( 'A PEM file with the CA that signed the gateway\'s certificate (empty: the system\'s trusted CAs, e.g. /etc/ssl/certs/ca-certificates.crt).', 'sovgate' ) . '</p>';
 		}
 	}
 
@@ -288,7 +346,7 @@ final class Sovgate_Admin {
 	 */
 	public static function field_mode() {
 		$mode  = Sovgate_Settings::get( 'mode' );
-		$fixed = Sovgate_Settings::is_constant( 'mode' );
+		$fixed = self::locked( 'mode' );
 		$modes = array(
 			'enforce' => __( 'Enforce: AI calls that cannot go through the gateway are blocked', 'sovgate' ),
 			'monitor' => __( 'Monitor: such calls go to the provider and are reported here', 'sovgate' ),
@@ -313,13 +371,15 @@ final class Sovgate_Admin {
 	 */
 	public static function field_hosts() {
 		printf(
-			'<textarea class="large-text code" rows="8" id="sovgate_hosts" name="%1$s">%2$s</textarea>',
+			'<textarea class="large-text code" rows="8" id="sovgate_hosts" name="%1$s" %3$s>%2$s</textarea>',
 			esc_attr( self::name( 'hosts' ) ),
-			esc_textarea( implode( "\n", (array) Sovgate_Settings::get( 'hosts' ) ) )
+			esc_textarea( implode( "\n", (array) Sovgate_Settings::get( 'hosts' ) ) ),
+			disabled( self::locked( 'hosts' ), true, false )
 		);
+		self::constant_note( 'hosts' );
 		echo '<p class="description">';
 		/* translators: %s: the default host list. */
-		echo esc_html( sprintf( __( 'One host per line; *.domain matches every host below domain. Defaults: %s', 'sovgate' ), implode( ', ', Sovgate_Hosts::DEFAULTS ) ) );
+		echo esc_html( sprintf( __( 'One host per line; *.domain matches every host below domain, *-name.domain every host ending in -name.domain. Defaults: %s', 'sovgate' ), implode( ', ', Sovgate_Hosts::DEFAULTS ) ) );
 		echo '</p>';
 	}
 

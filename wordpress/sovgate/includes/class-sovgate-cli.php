@@ -52,7 +52,7 @@ class Sovgate_CLI {
 			),
 			array(
 				'setting' => 'CA bundle',
-				'value'   => '' === $s['ca_bundle'] ? '(system store)' : $s['ca_bundle'],
+				'value'   => '' === $s['ca_bundle'] ? '(WordPress\'s bundle)' : $s['ca_bundle'],
 			),
 			array(
 				'setting' => 'mode',

@@ -2,7 +2,8 @@
 /**
  * AI host list: the defaults, parsing an admin's list, and matching a URL's host.
  *
- * Pure logic (no WordPress calls), unit tested in tests/wordpress/unit.
+ * Pure logic (no WordPress calls; international names use PHP's intl or the IDNA encoder
+ * of WordPress's Requests library), unit tested in tests/wordpress/unit.
  *
  * @package Sovgate
  */
@@ -15,15 +16,23 @@ defined( 'ABSPATH' ) || exit;
 final class Sovgate_Hosts {
 
 	/**
-	 * Hosts intercepted when the admin has not changed the list.
+	 * Hosts intercepted when the admin has not changed the list: the providers' API hosts,
+	 * OpenAI's regional ones (eu.api.openai.com …), Vertex AI's regional endpoints
+	 * (us-central1-aiplatform.googleapis.com …) and Azure's. The must-use loader keeps a
+	 * copy (it runs when this file is missing; tests/wordpress/unit/LoaderTest.php keeps
+	 * them in step).
 	 *
 	 * @var string[]
 	 */
 	const DEFAULTS = array(
 		'api.openai.com',
+		'*.api.openai.com',
 		'api.anthropic.com',
 		'generativelanguage.googleapis.com',
+		'aiplatform.googleapis.com',
+		'*-aiplatform.googleapis.com',
 		'api.mistral.ai',
+		'codestral.mistral.ai',
 		'api.cohere.com',
 		'api.cohere.ai',
 		'openrouter.ai',
@@ -33,12 +42,14 @@ final class Sovgate_Hosts {
 		'api.together.xyz',
 		'api.perplexity.ai',
 		'*.openai.azure.com',
+		'*.cognitiveservices.azure.com',
+		'*.services.ai.azure.com',
 	);
 
 	/**
-	 * Normalizes a host name: lower case, no trailing dot, no IPv6 brackets.
+	 * Normalizes a host name or pattern: lower case, no trailing dots, no IPv6 brackets.
 	 *
-	 * @param string $host A host as found in a URL.
+	 * @param string $host A host as found in a URL, or a pattern.
 	 * @return string The normalized host ('' when empty).
 	 */
 	public static function normalize( $host ) {
@@ -48,14 +59,100 @@ final class Sovgate_Hosts {
 	}
 
 	/**
-	 * The normalized host of a URL ('' when it has none).
+	 * A host as WordPress's HTTP transport connects to it: percent-decoded (Requests and
+	 * cURL decode `api%2eopenai.com` to api.openai.com), lower case, without trailing dots
+	 * and IPv6 brackets, an international name in its ASCII (xn--) form.
+	 *
+	 * @param string $host A host as found in a URL.
+	 * @return string|null The host ('' when empty), or null when it cannot be read as a
+	 *                     host name or IP address (callers fail closed).
+	 */
+	public static function canonical( $host ) {
+		$host = self::normalize( rawurldecode( (string) $host ) );
+		if ( '' === $host ) {
+			return '';
+		}
+		if ( preg_match( '/[^\x00-\x7f]/', $host ) ) {
+			$host = self::to_ascii( $host );
+		}
+		$label = '[a-z0-9_-]+';
+		return null !== $host && preg_match( '/^(?:' . $label . '(?:\.' . $label . ')*|[0-9a-f:.]+)$/', $host ) ? $host : null;
+	}
+
+	/**
+	 * An international host name in ASCII: with PHP's intl (UTS #46), or else the IDNA
+	 * encoder of WordPress's Requests library (what Requests itself sends).
+	 *
+	 * @param string $host A lower-case host with non-ASCII characters.
+	 * @return string|null
+	 */
+	private static function to_ascii( $host ) {
+		if ( function_exists( 'idn_to_ascii' ) ) {
+			$ascii = idn_to_ascii( $host, IDNA_DEFAULT, INTL_IDNA_VARIANT_UTS46 );
+			return is_string( $ascii ) ? rtrim( strtolower( $ascii ), '.' ) : null;
+		}
+		if ( class_exists( '\WpOrg\Requests\IdnaEncoder' ) ) {
+			$encoder = '\WpOrg\Requests\IdnaEncoder';
+		} elseif ( class_exists( 'Requests_IDNAEncoder' ) ) {
+			$encoder = 'Requests_IDNAEncoder';
+		} else {
+			return null;
+		}
+		try {
+			return strtolower( $encoder::encode( $host ) );
+		} catch ( \Throwable $e ) {
+			return null;
+		}
+	}
+
+	/**
+	 * The canonical host of a URL.
 	 *
 	 * @param string $url A URL.
-	 * @return string
+	 * @return string|null The host; '' when the URL has none (it is no http(s) URL); null
+	 *                     when an http(s) URL's host cannot be read.
 	 */
 	public static function host_of( $url ) {
-		$host = self::url_part( (string) $url, PHP_URL_HOST );
-		return self::normalize( is_string( $host ) ? $host : '' );
+		$url  = (string) $url;
+		$host = self::url_part( $url, PHP_URL_HOST );
+		if ( ! is_string( $host ) || '' === $host ) {
+			return preg_match( '#^\s*https?:#i', $url ) ? null : '';
+		}
+		return self::canonical( $host );
+	}
+
+	/**
+	 * The AI host a URL calls, or null when it calls none. A URL whose host cannot be read
+	 * counts as one (fail closed); its host is then given as found, printable.
+	 *
+	 * @param string   $url      A URL.
+	 * @param string[] $patterns Normalized patterns.
+	 * @return string|null
+	 */
+	public static function ai_host( $url, array $patterns ) {
+		$host = self::host_of( $url );
+		if ( null === $host ) {
+			$raw = self::url_part( (string) $url, PHP_URL_HOST );
+			$raw = is_string( $raw ) ? preg_replace( '/[^\x21-\x7e]/', '?', $raw ) : '';
+			return '' === $raw ? 'unreadable-host' : $raw;
+		}
+		return null === self::match( $host, $patterns ) ? null : $host;
+	}
+
+	/**
+	 * A URL's scheme, canonical host and port (`https://host:443`), or null.
+	 *
+	 * @param string $url A URL.
+	 * @return string|null
+	 */
+	public static function origin( $url ) {
+		$scheme = strtolower( (string) self::url_part( (string) $url, PHP_URL_SCHEME ) );
+		$host   = self::host_of( $url );
+		if ( ! in_array( $scheme, array( 'http', 'https' ), true ) || null === $host || '' === $host ) {
+			return null;
+		}
+		$port = self::url_part( (string) $url, PHP_URL_PORT );
+		return $scheme . '://' . $host . ':' . ( $port ? $port : ( 'https' === $scheme ? 443 : 80 ) );
 	}
 
 	/**
@@ -108,8 +205,9 @@ final class Sovgate_Hosts {
 	}
 
 	/**
-	 * Whether a pattern is a host name or a `*.` wildcard over a domain with at least two
-	 * labels (so `*.com` is refused).
+	 * Whether a pattern is a host name, a `*.` wildcard over a domain with at least two
+	 * labels (so `*.com` is refused), or a `*-` wildcard over the end of a first label
+	 * followed by a domain (`*-aiplatform.googleapis.com`).
 	 *
 	 * @param string $pattern A normalized pattern.
 	 * @return bool
@@ -119,24 +217,29 @@ final class Sovgate_Hosts {
 		if ( 0 === strpos( $pattern, '*.' ) ) {
 			return (bool) preg_match( '/^' . $label . '(?:\.' . $label . ')+$/', substr( $pattern, 2 ) );
 		}
+		if ( 0 === strpos( $pattern, '*-' ) ) {
+			return (bool) preg_match( '/^[a-z0-9-]*[a-z0-9](?:\.' . $label . ')+$/', substr( $pattern, 2 ) );
+		}
 		return strlen( $pattern ) <= 253 && (bool) preg_match( '/^' . $label . '(?:\.' . $label . ')*$/', $pattern );
 	}
 
 	/**
 	 * Matches a host against patterns. `*.example.com` matches any host below
-	 * example.com (one label or more), not example.com itself.
+	 * example.com (one label or more), not example.com itself; `*-llm.example.com` any
+	 * host that ends in `-llm.example.com`, not that itself.
 	 *
-	 * @param string   $host     A host (normalized here).
+	 * @param string   $host     A host (made canonical here).
 	 * @param string[] $patterns Normalized patterns.
-	 * @return string|null The pattern that matched, or null.
+	 * @return string|null The pattern that matched, or null (also for an unreadable host:
+	 *                     see ai_host()).
 	 */
 	public static function match( $host, array $patterns ) {
-		$host = self::normalize( $host );
-		if ( '' === $host ) {
+		$host = self::canonical( $host );
+		if ( null === $host || '' === $host ) {
 			return null;
 		}
 		foreach ( $patterns as $pattern ) {
-			if ( 0 === strpos( $pattern, '*.' ) ) {
+			if ( 0 === strpos( $pattern, '*' ) ) {
 				$suffix = substr( $pattern, 1 );
 				if ( strlen( $host ) > strlen( $suffix ) && substr( $host, -strlen( $suffix ) ) === $suffix ) {
 					return $pattern;

@@ -16,6 +16,12 @@
  *    retried against the provider.
  * 5. `http_response`: the site's `sovgate_response` filter.
  *
+ * And `requests-requests.before_request` (last), where WordPress has applied every
+ * setting of a call (`sslverify`, `https_ssl_verify`): a call to the gateway, or to an AI
+ * host while the gateway is configured, is verified with the gateway's CA bundle whatever
+ * another plugin set; one whose verification is switched off after that is refused
+ * before its transport connects (guard_tls()).
+ *
  * @package Sovgate
  */
 
@@ -55,6 +61,7 @@ final class Sovgate_Interceptor {
 		add_action( 'http_api_curl', array( __CLASS__, 'recheck_curl' ), PHP_INT_MAX, 3 );
 		add_action( 'http_api_debug', array( __CLASS__, 'explain_error' ), 10, 5 );
 		add_filter( 'http_response', array( __CLASS__, 'response' ), 10, 3 );
+		add_action( 'requests-requests.before_request', array( __CLASS__, 'guard_tls' ), PHP_INT_MAX, 5 );
 	}
 
 	/**
@@ -69,8 +76,8 @@ final class Sovgate_Interceptor {
 			return $args;
 		}
 		unset( $args[ self::ARG ] );
-		$host = Sovgate_Hosts::host_of( (string) $url );
-		if ( null === Sovgate_Hosts::match( $host, Sovgate_Settings::get( 'hosts' ) ) ) {
+		$host = Sovgate_Hosts::ai_host( (string) $url, Sovgate_Settings::get( 'hosts' ) );
+		if ( null === $host ) {
 			return $args;
 		}
 		$source = Sovgate_Source::detect();
@@ -162,8 +169,8 @@ final class Sovgate_Interceptor {
 	 * @return array|null
 	 */
 	private static function lost_mark( $url ) {
-		$host = Sovgate_Hosts::host_of( (string) $url );
-		if ( null === Sovgate_Hosts::match( $host, Sovgate_Settings::get( 'hosts' ) ) ) {
+		$host = Sovgate_Hosts::ai_host( (string) $url, Sovgate_Settings::get( 'hosts' ) );
+		if ( null === $host ) {
 			return null;
 		}
 		return array(
@@ -251,6 +258,13 @@ final class Sovgate_Interceptor {
 		}
 		$meta = $args[ self::ARG ];
 		$id   = $meta['id'];
+		if ( self::tls_message() === $response->get_error_message() ) {
+			// Refused by guard_tls() before anything was sent.
+			unset( self::$rerouted[ $id ] );
+			$blocked = self::block( $meta, $url, 'tls_off', __( 'another plugin switched off TLS verification of the gateway connection', 'sovgate' ) );
+			self::replace_error( $response, 'sovgate_blocked', $blocked->get_error_message(), $blocked->get_error_data() );
+			return;
+		}
 		if ( isset( self::$killed[ $id ] ) ) {
 			$reason = self::$killed[ $id ];
 			unset( self::$killed[ $id ], self::$rerouted[ $id ] );
@@ -274,6 +288,66 @@ final class Sovgate_Interceptor {
 			)
 		);
 		Sovgate_Events::record( 'gateway_error', $meta['host'], $meta['source'], $original );
+	}
+
+	/**
+	 * The last word on the TLS settings of a call to the gateway (`requests.before_request`
+	 * of WordPress's Requests library, last priority: after `sslverify`, `https_ssl_verify`
+	 * and every other filter). The call is verified with the gateway's CA bundle, host
+	 * name included. A callback that runs after this one and switches verification off
+	 * does not get the call sent: the transport's first hook (cURL or fsockopen) sees the
+	 * options the transport got and throws (WP_Http turns that into a WP_Error).
+	 *
+	 * @param string $url     The request URL.
+	 * @param array  $headers Headers.
+	 * @param mixed  $data    Body.
+	 * @param string $type    Method.
+	 * @param array  $options Requests options (changed in place).
+	 */
+	public static function guard_tls( &$url, &$headers, &$data, &$type, &$options ) {
+		if ( ! is_array( $options ) || ! isset( $options['hooks'] ) || ! self::gateway_bound( (string) $url ) ) {
+			return;
+		}
+		$ca                    = Sovgate_Settings::ca_bundle();
+		$verify                = '' === $ca ? true : $ca;
+		$options['verify']     = $verify;
+		$options['verifyname'] = true;
+		$check                 = static function () use ( &$options, $verify ) {
+			if ( $verify !== ( $options['verify'] ?? null ) || false === ( $options['verifyname'] ?? true ) ) {
+				$class = class_exists( '\WpOrg\Requests\Exception' ) ? '\WpOrg\Requests\Exception' : 'Requests_Exception';
+				throw new $class( self::tls_message(), 'sovgate_tls' );
+			}
+		};
+		$options['hooks']->register( 'curl.before_request', $check );
+		$options['hooks']->register( 'fsockopen.before_request', $check );
+	}
+
+	/**
+	 * Whether a request goes to the gateway: Sovgate's own calls and its fallback (the
+	 * gateway's scheme, host and port), and, while Sovgate is configured, calls to AI hosts
+	 * (rerouted on the cURL handle).
+	 *
+	 * @param string $url The request URL.
+	 * @return bool
+	 */
+	private static function gateway_bound( $url ) {
+		$gateway = Sovgate_Settings::gateway_base();
+		if ( '' === $gateway ) {
+			return false;
+		}
+		if ( Sovgate_Hosts::origin( $gateway ) === Sovgate_Hosts::origin( $url ) ) {
+			return true;
+		}
+		return Sovgate_Settings::is_configured() && null !== Sovgate_Hosts::ai_host( $url, Sovgate_Settings::get( 'hosts' ) );
+	}
+
+	/**
+	 * The error of a call to the gateway whose TLS verification was switched off.
+	 *
+	 * @return string
+	 */
+	public static function tls_message() {
+		return __( 'Sovgate refused to send a call to its gateway: another plugin switched off TLS verification of the connection (a late requests-requests.before_request callback).', 'sovgate' );
 	}
 
 	/**

@@ -1,7 +1,8 @@
 <?php
 /**
  * The plugin's settings: one option array, defaults, and wp-config.php constants that
- * override it (SOVGATE_GATEWAY_URL, SOVGATE_KEY, SOVGATE_CA_BUNDLE, SOVGATE_MODE).
+ * override it (SOVGATE_GATEWAY_URL, SOVGATE_KEY, SOVGATE_CA_BUNDLE, SOVGATE_MODE,
+ * SOVGATE_HOSTS).
  *
  * @package Sovgate
  */
@@ -27,6 +28,20 @@ final class Sovgate_Settings {
 		'api_key'     => 'SOVGATE_KEY',
 		'ca_bundle'   => 'SOVGATE_CA_BUNDLE',
 		'mode'        => 'SOVGATE_MODE',
+		'hosts'       => 'SOVGATE_HOSTS',
+	);
+
+	/**
+	 * Where systems keep their trusted CAs (Debian and Ubuntu, Fedora and RHEL, Alpine and
+	 * the BSDs, openSUSE); PHP's OpenSSL default is tried after these.
+	 *
+	 * @var string[]
+	 */
+	const SYSTEM_CA_FILES = array(
+		'/etc/ssl/certs/ca-certificates.crt',
+		'/etc/pki/tls/certs/ca-bundle.crt',
+		'/etc/ssl/cert.pem',
+		'/etc/ssl/ca-bundle.pem',
 	);
 
 	/**
@@ -69,7 +84,8 @@ final class Sovgate_Settings {
 		$all   = array_merge( self::defaults(), is_array( $saved ) ? $saved : array() );
 		foreach ( self::CONSTANTS as $name => $constant ) {
 			if ( defined( $constant ) ) {
-				$all[ $name ] = (string) constant( $constant );
+				$value        = constant( $constant );
+				$all[ $name ] = 'hosts' === $name && is_array( $value ) ? $value : (string) $value;
 			}
 		}
 		if ( ! in_array( $all['mode'], array( 'enforce', 'monitor' ), true ) ) {
@@ -133,6 +149,9 @@ final class Sovgate_Settings {
 		}
 		$scheme = strtolower( (string) Sovgate_Hosts::url_part( $url, PHP_URL_SCHEME ) );
 		$host   = Sovgate_Hosts::host_of( $url );
+		if ( null === $host ) {
+			return __( 'The gateway URL\'s host name cannot be read.', 'sovgate' );
+		}
 		if ( '' === $host || ! in_array( $scheme, array( 'http', 'https' ), true ) ) {
 			return __( 'The gateway URL must be an https:// URL.', 'sovgate' );
 		}
@@ -140,7 +159,7 @@ final class Sovgate_Settings {
 			return __( 'The gateway URL must not contain a user name, password or query.', 'sovgate' );
 		}
 		if ( 'http' === $scheme && ! self::is_loopback( $host ) ) {
-			return __( 'Plain http:// is allowed only for a gateway on this machine (127.0.0.1, ::1, localhost); use https://.', 'sovgate' );
+			return __( 'Plain http:// is allowed only for a gateway on this machine (localhost, 127.0.0.0/8, [::1]); use https://.', 'sovgate' );
 		}
 		$hosts = null === $hosts ? self::all()['hosts'] : $hosts;
 		if ( null !== Sovgate_Hosts::match( $host, $hosts ) ) {
@@ -150,13 +169,17 @@ final class Sovgate_Settings {
 	}
 
 	/**
-	 * Whether a host is a loopback address or localhost.
+	 * Whether a host is localhost, an IPv4 address in 127.0.0.0/8 or ::1.
 	 *
-	 * @param string $host Normalized host.
+	 * @param string $host Canonical host (Sovgate_Hosts::host_of()).
 	 * @return bool
 	 */
 	public static function is_loopback( $host ) {
-		return 'localhost' === $host || '::1' === $host || 0 === strpos( $host, '127.' );
+		$host = (string) $host;
+		if ( 'localhost' === $host || '::1' === $host ) {
+			return true;
+		}
+		return false !== filter_var( $host, FILTER_VALIDATE_IP, FILTER_FLAG_IPV4 ) && 0 === strpos( $host, '127.' );
 	}
 
 	/**
@@ -169,13 +192,33 @@ final class Sovgate_Settings {
 	}
 
 	/**
-	 * The CA bundle to verify the gateway's certificate with ('' for the default store).
+	 * The CA bundle to verify the gateway's certificate with: the one set, or (none set)
+	 * the system's trusted CAs; '' when neither can be read (WordPress's own bundle is
+	 * then used).
 	 *
 	 * @return string
 	 */
 	public static function ca_bundle() {
 		$ca = (string) self::get( 'ca_bundle' );
-		return ( '' !== $ca && is_readable( $ca ) ) ? $ca : '';
+		if ( '' === $ca ) {
+			return self::system_ca_file();
+		}
+		return is_readable( $ca ) ? $ca : '';
+	}
+
+	/**
+	 * The system's file of trusted CAs ('' when none is found).
+	 *
+	 * @return string
+	 */
+	public static function system_ca_file() {
+		$openssl = function_exists( 'openssl_get_cert_locations' ) ? openssl_get_cert_locations() : array();
+		foreach ( array_merge( self::SYSTEM_CA_FILES, array( (string) ( $openssl['default_cert_file'] ?? '' ) ) ) as $file ) {
+			if ( '' !== $file && is_file( $file ) && is_readable( $file ) ) {
+				return $file;
+			}
+		}
+		return '';
 	}
 
 	/**

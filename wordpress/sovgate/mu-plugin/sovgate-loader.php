@@ -7,7 +7,8 @@
  *
  * Copy this file to wp-content/mu-plugins/sovgate-loader.php. It loads
  * wp-content/plugins/sovgate/sovgate.php (or SOVGATE_PLUGIN_FILE), active or not in the
- * plugin list. Without the plugin's files, it blocks the default AI hosts (fail closed).
+ * plugin list. Without the plugin's files, it blocks the default AI hosts and those of
+ * SOVGATE_HOSTS (fail closed).
  *
  * @package Sovgate
  */
@@ -27,9 +28,21 @@ if ( is_readable( $sovgate_loader_main ) ) {
 	add_filter(
 		'pre_http_request',
 		static function ( $pre, $args, $url ) {
-			$host = strtolower( rtrim( (string) wp_parse_url( $url, PHP_URL_HOST ), '.' ) );
-			$ai   = array( 'api.openai.com', 'api.anthropic.com', 'generativelanguage.googleapis.com', 'api.mistral.ai', 'api.cohere.com', 'api.cohere.ai', 'openrouter.ai', 'api.groq.com', 'api.deepseek.com', 'api.x.ai', 'api.together.xyz', 'api.perplexity.ai' );
-			if ( false === $pre && ( in_array( $host, $ai, true ) || '.openai.azure.com' === substr( $host, -17 ) ) ) {
+			// Sovgate_Hosts::DEFAULTS (kept in step by tests/wordpress/unit/LoaderTest.php), and
+			// SOVGATE_HOSTS. Hosts are compared percent-decoded, as WordPress connects to them.
+			$ai   = array( 'api.openai.com', '*.api.openai.com', 'api.anthropic.com', 'generativelanguage.googleapis.com', 'aiplatform.googleapis.com', '*-aiplatform.googleapis.com', 'api.mistral.ai', 'codestral.mistral.ai', 'api.cohere.com', 'api.cohere.ai', 'openrouter.ai', 'api.groq.com', 'api.deepseek.com', 'api.x.ai', 'api.together.xyz', 'api.perplexity.ai', '*.openai.azure.com', '*.cognitiveservices.azure.com', '*.services.ai.azure.com' );
+			$more = defined( 'SOVGATE_HOSTS' ) ? SOVGATE_HOSTS : array();
+			$ai   = array_merge( $ai, is_array( $more ) ? $more : preg_split( '/[\s,]+/', (string) $more ) );
+			$host = wp_parse_url( (string) $url, PHP_URL_HOST );
+			$host = rtrim( strtolower( rawurldecode( is_string( $host ) ? $host : '' ) ), '.' );
+			// An http(s) URL whose host cannot be read here (none, or not plain ASCII) too.
+			$hit = preg_match( '#^\s*https?:#i', (string) $url ) && ! preg_match( '/^[a-z0-9_.:\[\]-]+$/', $host );
+			foreach ( $ai as $pattern ) {
+				$pattern = rtrim( strtolower( trim( (string) $pattern ) ), '.' );
+				$suffix  = substr( $pattern, 1 );
+				$hit     = $hit || ( '' !== $pattern && ( $host === $pattern || ( '*' === $pattern[0] && strlen( $host ) > strlen( $suffix ) && substr( $host, -strlen( $suffix ) ) === $suffix ) ) );
+			}
+			if ( false === $pre && $hit ) {
 				return new WP_Error( 'sovgate_blocked', 'Sovgate blocked an AI call to ' . $host . ': the Sovgate plugin files are missing (wp-content/plugins/sovgate). Reinstall the plugin, or remove wp-content/mu-plugins/sovgate-loader.php.' );
 			}
 			return $pre;

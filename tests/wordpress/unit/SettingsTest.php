@@ -1,0 +1,45 @@
+<?php
+/**
+ * Settings: the gateway URL's checks (plain http only on loopback), the CA bundle, and
+ * the constants of wp-config.php.
+ *
+ * @package Sovgate_Tests
+ */
+
+use PHPUnit\Framework\TestCase;
+
+final class SettingsTest extends TestCase {
+
+	protected function setUp(): void {
+		sg_wp_reset();
+	}
+
+	public function test_plain_http_only_for_loopback() {
+		foreach ( array( 'http://127.0.0.1:8080', 'http://127.1.2.3:8080/v1', 'http://localhost:8080', 'http://LOCALHOST.:8080', 'http://[::1]:8080' ) as $url ) {
+			$this->assertSame( '', Sovgate_Settings::gateway_url_problem( $url, array() ), $url );
+		}
+		foreach ( array( 'http://127.attacker.example/', 'http://127.0.0.1.nip.io/', 'http://127.evil/', 'http://localhost.attacker.example/', 'http://[::2]/', 'http://gateway.shop.internal/' ) as $url ) {
+			$this->assertStringContainsString( 'Plain http://', Sovgate_Settings::gateway_url_problem( $url, array() ), $url );
+		}
+		$this->assertFalse( Sovgate_Settings::is_loopback( '127.attacker.example' ) );
+		$this->assertFalse( Sovgate_Settings::is_loopback( '127.0.0.256' ) );
+		$this->assertTrue( Sovgate_Settings::is_loopback( '127.255.255.254' ) );
+		$this->assertSame( '', Sovgate_Settings::gateway_url_problem( 'https://127.attacker.example/', array() ), 'https may go anywhere' );
+	}
+
+	public function test_gateway_url_naming_a_provider_in_disguise_is_refused() {
+		foreach ( array( 'https://api%2eopenai.com/v1', 'https://EU.api.openai.com./v1', 'https://api.openai.com%00.x/' ) as $url ) {
+			$this->assertNotSame( '', Sovgate_Settings::gateway_url_problem( $url, Sovgate_Hosts::DEFAULTS ), $url );
+		}
+	}
+
+	public function test_empty_ca_bundle_means_the_systems_trusted_cas() {
+		$system = Sovgate_Settings::system_ca_file();
+		if ( is_readable( '/etc/ssl/certs/ca-certificates.crt' ) ) {
+			$this->assertNotSame( '', $system );
+		}
+		$this->assertSame( $system, Sovgate_Settings::ca_bundle() );
+		sg_wp_reset( array( 'ca_bundle' => __FILE__ ) );
+		$this->assertSame( __FILE__, Sovgate_Settings::ca_bundle() );
+	}
+}
