@@ -24,6 +24,7 @@ struct item {
     sg_audit_done_fn done;
     void *arg;
     size_t len;
+    bool members; /* the object has members (not "{}" or "{ }") */
     char json[];
 };
 
@@ -33,11 +34,12 @@ struct sg_audit {
     uint32_t cp_every, cp_interval_ms, queue_max, retry_ms;
     size_t queue_max_bytes;
     EVP_PKEY *key; /* NULL: unsigned checkpoints */
+    uint8_t pub[SG_AUDIT_KEY_LEN];
     char key_id[SG_AUDIT_KEY_ID_STR];
 
     /* The store and the chain: the writer thread's alone once it runs. */
     sqlite3 *db;
-    sqlite3_stmt *st_begin, *st_commit, *st_rec, *st_cp;
+    sqlite3_stmt *st_begin, *st_commit, *st_rec, *st_cp, *st_meta;
     dev_t dev;
     ino_t ino;
     uint64_t seq;                /* last durable record */
@@ -58,6 +60,7 @@ struct sg_audit {
     uint64_t refused_while_failed;
     char failed_at[SG_AUDIT_TS_LEN + 1];
     char fail_msg[160];
+    char recover_msg[SG_ERROR_MSG_MAX]; /* why the last recovery was refused (logged once) */
     pthread_t thr;
     bool thr_started;
     struct sg_audit_pg *pg;
@@ -83,7 +86,9 @@ static int64_t wall_ms(void)
 
 /* ---- validation ---- */
 
-static int validate(const char *json, size_t len)
+/* Checks a record; `*members` tells whether the object has any (white space alone between
+ * its braces is none). */
+static int validate(const char *json, size_t len, bool *members)
 {
     if (!json || len < 2)
         return SG_EINVAL;
@@ -101,6 +106,7 @@ static int validate(const char *json, size_t len)
     int rc = json_is_object(v) && !json_object_get(v, "seq") && !json_object_get(v, "ts")
                  ? 0
                  : SG_EINVAL;
+    *members = rc == 0 && json_object_size(v) > 0;
     json_decref(v);
     return rc;
 }
@@ -113,7 +119,8 @@ static void finalize_stmts(struct sg_audit *a)
     sqlite3_finalize(a->st_commit);
     sqlite3_finalize(a->st_rec);
     sqlite3_finalize(a->st_cp);
-    a->st_begin = a->st_commit = a->st_rec = a->st_cp = NULL;
+    sqlite3_finalize(a->st_meta);
+    a->st_begin = a->st_commit = a->st_rec = a->st_cp = a->st_meta = NULL;
 }
 
 static void close_db(struct sg_audit *a)
@@ -124,136 +131,62 @@ static void close_db(struct sg_audit *a)
     a->db = NULL;
 }
 
-/* Reads the chain's tail and checks it: the last record's seq, time and hash recompute
- * from its predecessor (or the anchor), and no checkpoint points past it. */
-static int load_state(struct sg_audit *a, struct sg_error *err)
+/* The chain's tip as read from the store at open (applied once everything checked out). */
+struct tip {
+    uint64_t seq, cp_seq;
+    uint8_t prev[SG_SHA256_LEN];
+    int64_t last_ms;
+};
+
+/* The writer's own public key when it signs and made `key_id`, else NULL. */
+static const uint8_t *own_key(const struct sg_audit *a, const char *key_id)
 {
-    struct sg_audit_vcp anchor;
-    int rc = sg_audit_anchor_get(a->db, &anchor, err);
+    return a->key && strcmp(key_id, a->key_id) == 0 ? a->pub : NULL;
+}
+
+/* Reads the chain's tail and checks it before anything is signed over it: every record
+ * after the newest checkpoint (and that checkpoint's own record) recomputes, the
+ * checkpoint's signature when this key made it, no checkpoint points past the last record,
+ * and the unsigned records are what the writer state allows (signed by this key when
+ * there are any). */
+static int load_state(struct sg_audit *a, struct tip *tip, struct sg_error *err)
+{
+    struct sg_audit_tail t;
+    struct sg_audit_state st;
+    struct sg_error e = {0};
+    uint64_t bad = 0;
+    int rc = sg_audit_tail_verify(a->db, a->key ? a->pub : NULL, a->key_id, &t, &e);
+    if (!rc)
+        rc = sg_audit_state_get(a->db, a->instance, &st, &e);
+    if (!rc) {
+        /* Unsigned records are signed next: the state that allows them must be this key's. */
+        bool tail = t.end > t.last_cp;
+        const uint8_t *pub = tail && a->key ? a->pub : own_key(a, st.key_id);
+        rc = sg_audit_state_check(a->db, &st, pub, &t.anchor, t.end, t.last_cp, &bad, &e);
+    }
+    if (rc == SG_EINVAL)
+        return sg_error_set(err, rc,
+                            "audit trail %s: %s; refusing to open it (nothing was signed): run "
+                            "`sovgate audit verify`",
+                            a->path, e.msg);
     if (rc)
-        return rc;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(a->db,
-                           "SELECT seq, ts, content, hash FROM records ORDER BY seq DESC LIMIT 2",
-                           -1, &st, NULL) != SQLITE_OK)
-        return sg_error_set(err, SG_EIO, "audit trail %s: %s", a->path, sqlite3_errmsg(a->db));
-    uint64_t seq = anchor.seq, pseq = 0;
-    uint8_t hash[SG_SHA256_LEN] = {0}, phash[SG_SHA256_LEN] = {0};
-    char ts[SG_AUDIT_TS_LEN + 1] = "";
-    struct sg_buf content;
-    sg_buf_init(&content, SG_AUDIT_RECORD_MAX + 2 * SG_AUDIT_PREFIX_MAX);
-    int step = sqlite3_step(st);
-    bool have = step == SQLITE_ROW, have_prev = false;
-    rc = 0;
-    if (have) {
-        seq = (uint64_t)sqlite3_column_int64(st, 0);
-        const char *t = (const char *)sqlite3_column_text(st, 1);
-        const void *c = sqlite3_column_blob(st, 2);
-        size_t clen = (size_t)sqlite3_column_bytes(st, 2);
-        const void *h = sqlite3_column_blob(st, 3);
-        if (!t || strlen(t) != SG_AUDIT_TS_LEN || !h || sqlite3_column_bytes(st, 3) != 32 ||
-            sg_buf_append(&content, c ? c : "", clen) != 0) {
-            rc = SG_EINVAL;
-        } else {
-            memcpy(ts, t, SG_AUDIT_TS_LEN + 1);
-            memcpy(hash, h, SG_SHA256_LEN);
-        }
-        if (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
-            pseq = (uint64_t)sqlite3_column_int64(st, 0);
-            const void *ph = sqlite3_column_blob(st, 3);
-            if (ph && sqlite3_column_bytes(st, 3) == 32) {
-                memcpy(phash, ph, SG_SHA256_LEN);
-                have_prev = true;
-            }
-        }
-    }
-    if (step != SQLITE_ROW && step != SQLITE_DONE && !rc) {
-        rc = sg_error_set(err, SG_EIO, "audit trail %s: %s", a->path, sqlite3_errmsg(a->db));
-        sqlite3_finalize(st);
-        sg_buf_free(&content);
-        return rc;
-    }
-    sqlite3_finalize(st);
-    if (have && !rc) {
-        /* The last record's predecessor hash. */
-        uint8_t before[SG_SHA256_LEN] = {0};
-        if (seq <= anchor.seq)
-            rc = SG_EINVAL;
-        else if (seq - 1 == anchor.seq)
-            memcpy(before, anchor.seq ? anchor.hash : before, SG_SHA256_LEN);
-        else if (have_prev && pseq == seq - 1)
-            memcpy(before, phash, SG_SHA256_LEN);
-        else
-            rc = SG_EINVAL;
-        char pre[SG_AUDIT_PREFIX_MAX];
-        size_t pn = sg_audit_prefix(seq, ts, pre);
-        uint8_t calc[SG_SHA256_LEN];
-        if (!rc && (content.len < pn + 1 || memcmp(content.data, pre, pn) != 0))
-            rc = SG_EINVAL;
-        if (!rc) {
-            sg_audit_chain_hash(before, content.data, content.len, calc);
-            if (!sg_ct_equal(calc, hash, SG_SHA256_LEN))
-                rc = SG_EINVAL;
-        }
-        if (rc)
-            sg_error_set(err, SG_EINVAL,
-                         "audit trail %s: the last record (seq %" PRIu64
-                         ") does not verify; run `sovgate audit verify`",
-                         a->path, seq);
-    }
-    sg_buf_free(&content);
-    if (rc)
-        return rc;
-    if (!have) {
-        memcpy(hash, anchor.hash, SG_SHA256_LEN); /* zeros without an anchor */
-        memcpy(ts, anchor.seq ? anchor.ts : "", anchor.seq ? SG_AUDIT_TS_LEN + 1 : 1);
-    }
-    /* The last checkpoint must not point past the last record (truncation) and must match
-     * the record it names. */
-    uint64_t cp_seq = anchor.seq;
-    char cp_ts[SG_AUDIT_TS_LEN + 1];
-    memcpy(cp_ts, ts, sizeof(cp_ts));
-    if (sqlite3_prepare_v2(a->db,
-                           "SELECT c.seq, c.hash, r.hash, c.ts FROM checkpoints c LEFT JOIN "
-                           "records r "
-                           "ON r.seq = c.seq ORDER BY c.seq DESC LIMIT 1",
-                           -1, &st, NULL) != SQLITE_OK)
-        return sg_error_set(err, SG_EIO, "audit trail %s: %s", a->path, sqlite3_errmsg(a->db));
-    if ((step = sqlite3_step(st)) == SQLITE_ROW) {
-        uint64_t cs = (uint64_t)sqlite3_column_int64(st, 0);
-        const void *ch = sqlite3_column_blob(st, 1);
-        const void *rh = sqlite3_column_blob(st, 2);
-        bool ok = cs <= seq && ch && sqlite3_column_bytes(st, 1) == 32 &&
-                  (cs <= anchor.seq ||
-                   (rh && sqlite3_column_bytes(st, 2) == 32 && memcmp(ch, rh, 32) == 0));
-        if (!ok) {
-            sqlite3_finalize(st);
-            return sg_error_set(err, SG_EINVAL,
-                                "audit trail %s: checkpoint %" PRIu64
-                                " does not match the records (seq %" PRIu64
-                                " is the last): truncated or altered; run `sovgate audit verify`",
-                                a->path, cs, seq);
-        }
-        if (cs > cp_seq)
-            cp_seq = cs;
-        /* A checkpoint's time (e.g. the one written at close) may be later than the last
-         * record's: later records never get an earlier time. */
-        const char *ct = (const char *)sqlite3_column_text(st, 3);
-        if (ct && strlen(ct) == SG_AUDIT_TS_LEN && strcmp(ct, ts) > 0)
-            memcpy(cp_ts, ct, SG_AUDIT_TS_LEN + 1);
-    } else if (step != SQLITE_DONE) {
-        sqlite3_finalize(st);
-        return sg_error_set(err, SG_EIO, "audit trail %s: %s", a->path, sqlite3_errmsg(a->db));
-    }
-    sqlite3_finalize(st);
-    a->seq = seq;
-    memcpy(a->prev, hash, SG_SHA256_LEN);
+        return sg_error_set(err, rc, "audit trail %s: %s", a->path, e.msg);
     int64_t ms = 0;
-    a->last_ms = cp_ts[0] && sg_audit_parse_time(cp_ts, 0, &ms) == 0 ? ms : 0;
-    a->cp_seq = cp_seq;
-    a->pending_since_us = seq > cp_seq ? mono_us() : 0;
-    atomic_store(&a->n_seq, seq);
+    tip->seq = t.end;
+    tip->cp_seq = t.last_cp;
+    memcpy(tip->prev, t.hash, SG_SHA256_LEN);
+    tip->last_ms = t.ts[0] && sg_audit_parse_time(t.ts, 0, &ms) == 0 ? ms : 0;
     return 0;
+}
+
+static void apply_tip(struct sg_audit *a, const struct tip *tip)
+{
+    a->seq = tip->seq;
+    a->cp_seq = tip->cp_seq;
+    memcpy(a->prev, tip->prev, SG_SHA256_LEN);
+    a->last_ms = tip->last_ms;
+    a->pending_since_us = tip->seq > tip->cp_seq ? mono_us() : 0;
+    atomic_store(&a->n_seq, tip->seq);
 }
 
 static int prepare_stmts(struct sg_audit *a, struct sg_error *err)
@@ -266,14 +199,16 @@ static int prepare_stmts(struct sg_audit *a, struct sg_error *err)
         sqlite3_prepare_v2(a->db,
                            "INSERT INTO checkpoints (seq, hash, ts, signature, key_id) "
                            "VALUES (?1, ?2, ?3, ?4, ?5)",
-                           -1, &a->st_cp, NULL) != SQLITE_OK)
+                           -1, &a->st_cp, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(a->db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", -1,
+                           &a->st_meta, NULL) != SQLITE_OK)
         return sg_error_set(err, SG_EIO, "audit trail %s: %s", a->path, sqlite3_errmsg(a->db));
     return 0;
 }
 
-/* Opens the file (which must exist), checks its format and tail, prepares statements and
- * remembers the file's identity. */
-static int open_store(struct sg_audit *a, bool create, struct sg_error *err)
+/* Opens the file (which must exist), checks its format and tail (into `tip`), prepares
+ * statements and remembers the file's identity. */
+static int open_store(struct sg_audit *a, bool create, struct tip *tip, struct sg_error *err)
 {
     if (!create) {
         /* The file itself must be a SQLite database: a WAL left by the file that was there
@@ -300,7 +235,7 @@ static int open_store(struct sg_audit *a, bool create, struct sg_error *err)
     if (!rc)
         memcpy(a->instance, inst, sizeof(inst));
     if (!rc)
-        rc = load_state(a, err);
+        rc = load_state(a, tip, err);
     if (!rc)
         rc = prepare_stmts(a, err);
     struct stat st;
@@ -369,7 +304,8 @@ static int insert_cp(struct sg_audit *a, struct chain *c)
     return 0;
 }
 
-static int insert_record(struct sg_audit *a, struct chain *c, const char *json, size_t len)
+static int insert_record(struct sg_audit *a, struct chain *c, const char *json, size_t len,
+                         bool members)
 {
     now_ts(a);
     uint64_t seq = c->seq + 1;
@@ -377,7 +313,7 @@ static int insert_record(struct sg_audit *a, struct chain *c, const char *json, 
     size_t pn = sg_audit_prefix(seq, a->ts, pre);
     sg_buf_reset(&a->content);
     int rc = sg_buf_append(&a->content, pre, pn);
-    if (!rc && len > 2)
+    if (!rc && members)
         rc = sg_buf_append(&a->content, ",", 1);
     if (!rc)
         rc = sg_buf_append(&a->content, json + 1, len - 1);
@@ -401,11 +337,46 @@ static int insert_record(struct sg_audit *a, struct chain *c, const char *json, 
     return 0;
 }
 
+static int meta_set(struct sg_audit *a, const char *key, const char *value)
+{
+    sqlite3_bind_text(a->st_meta, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(a->st_meta, 2, value, -1, SQLITE_STATIC);
+    return step_done(a->st_meta);
+}
+
+/* Writes the writer state (audit_int.h) at the chain's tip `c`, signed with the key. */
+static int put_state(struct sg_audit *a, const struct chain *c, bool closed)
+{
+    now_ts(a);
+    char text[SG_AUDIT_STATE_MAX], sighex[2 * SG_AUDIT_SIG_LEN + 1] = "";
+    size_t n =
+        sg_audit_state_message(a->instance, closed, c->seq, c->prev, a->cp_every, a->ts, text);
+    if (a->key) {
+        uint8_t sig[SG_AUDIT_SIG_LEN];
+        if (sg_audit_sign(a->key, text, n, sig) != 0)
+            return SG_ECRYPTO;
+        sg_hex_encode(sig, SG_AUDIT_SIG_LEN, sighex);
+    }
+    int rc = meta_set(a, "writer_state", text);
+    if (!rc)
+        rc = meta_set(a, "writer_state_signature", sighex);
+    if (!rc)
+        rc = meta_set(a, "writer_state_key_id", a->key ? a->key_id : "");
+    return rc;
+}
+
+enum {
+    TX_SIGN = 1,   /* a checkpoint over unsigned records, due or not */
+    TX_OPENED = 2, /* then the "open" writer state */
+    TX_CLOSED = 4, /* then the "closed" writer state */
+};
+
 /* One transaction: the optional `sys` record first, then the queued `items`, checkpoints
- * by count, and one by time when due (or when `force_cp` and records are unsigned).
- * Applies the new chain state only when the commit succeeded. */
+ * by count, one by time when due (or with TX_SIGN when records are unsigned), then the
+ * writer state with TX_OPENED or TX_CLOSED. Applies the new chain state only when the
+ * commit succeeded. */
 static int transaction(struct sg_audit *a, const char *sys, size_t syslen, const struct item *items,
-                       bool force_cp, uint64_t *nrec)
+                       unsigned flags, uint64_t *nrec)
 {
     struct stat st;
     if (stat(a->path, &st) != 0 || st.st_dev != a->dev || st.st_ino != a->ino) {
@@ -421,14 +392,17 @@ static int transaction(struct sg_audit *a, const char *sys, size_t syslen, const
     uint64_t t0 = mono_us();
     int rc = step_done(a->st_begin);
     if (!rc && sys)
-        rc = insert_record(a, &c, sys, syslen);
+        rc = insert_record(a, &c, sys, syslen, true);
     for (const struct item *it = items; !rc && it; it = it->next)
-        rc = insert_record(a, &c, it->json, it->len);
+        rc = insert_record(a, &c, it->json, it->len, it->members);
     if (!rc && c.seq > c.cp_seq &&
-        (force_cp || mono_us() - c.pending_since_us >= (uint64_t)a->cp_interval_ms * 1000u)) {
+        ((flags & TX_SIGN) ||
+         mono_us() - c.pending_since_us >= (uint64_t)a->cp_interval_ms * 1000u)) {
         now_ts(a);
         rc = insert_cp(a, &c);
     }
+    if (!rc && (flags & (TX_OPENED | TX_CLOSED)))
+        rc = put_state(a, &c, flags & TX_CLOSED);
     if (!rc)
         rc = step_done(a->st_commit);
     if (rc) {
@@ -496,16 +470,57 @@ static void enter_failed(struct sg_audit *a, struct item *batch)
     finish_items(rest, SG_EIO);
 }
 
+/* Whether the reopened store (its tip `tip`) still holds the last durable record as it
+ * was written: an older copy of the trail, or a fork of it, would drop acknowledged records
+ * and hand their seqs out again. */
+static int holds_durable(struct sg_audit *a, const struct tip *tip, struct sg_error *err)
+{
+    if (a->seq == 0)
+        return 0;
+    struct sg_audit_vcp anchor;
+    uint8_t h[SG_SHA256_LEN];
+    int rc = SG_ENOTFOUND;
+    if (tip->seq >= a->seq && (rc = sg_audit_anchor_get(a->db, &anchor, err)) == 0) {
+        rc = sg_audit_hash_at(a->db, &anchor, a->seq, h);
+        if (rc == SG_ENOTFOUND && a->seq < anchor.seq)
+            return 0; /* pruned meanwhile, past the record */
+    }
+    if (!rc && sg_ct_equal(h, a->prev, SG_SHA256_LEN))
+        return 0;
+    return sg_error_set(err, SG_EINVAL,
+                        "audit trail %s no longer holds record %" PRIu64
+                        " as it was written (its last record is %" PRIu64
+                        "): an older copy of the trail or a fork of it; not recovering from "
+                        "it (put the right file back, or restart to start from this one)",
+                        a->path, a->seq, tip->seq);
+}
+
+/* A refused recovery: logged when its reason changes (the writer retries every retry_ms). */
+static void recover_refused(struct sg_audit *a, const char *why)
+{
+    snprintf(a->fail_msg, sizeof(a->fail_msg), "%s", why);
+    if (strcmp(a->recover_msg, why) == 0)
+        return;
+    snprintf(a->recover_msg, sizeof(a->recover_msg), "%s", why);
+    sg_log(SG_LOG_ERROR, "audit_not_recovered", "audit store still failed: %s", why);
+}
+
 /* After a failure: reopen the file (it may have been replaced, or a failed commit may have
- * reached the disk after all) and write the recovery record. */
+ * reached the disk after all), check that it still holds every durable record, and write
+ * the recovery record. */
 static bool try_recover(struct sg_audit *a)
 {
     struct sg_error err = {0};
+    struct tip tip;
     close_db(a);
-    if (open_store(a, false, &err) != 0) {
-        snprintf(a->fail_msg, sizeof(a->fail_msg), "%s", err.msg);
+    int rc = open_store(a, false, &tip, &err);
+    if (!rc && (rc = holds_durable(a, &tip, &err)))
+        close_db(a);
+    if (rc) {
+        recover_refused(a, err.msg);
         return false;
     }
+    apply_tip(a, &tip);
     pthread_mutex_lock(&a->mu);
     uint64_t refused = a->refused_while_failed;
     char failed_at[SG_AUDIT_TS_LEN + 1];
@@ -521,12 +536,13 @@ static bool try_recover(struct sg_audit *a)
     sg_buf_json_escape(&b, a->fail_msg, strlen(a->fail_msg));
     int brc = sg_buf_puts(&b, "\"}");
     uint64_t n = 0;
-    bool ok = brc == 0 && transaction(a, b.data, b.len, NULL, false, &n) == 0;
+    bool ok = brc == 0 && transaction(a, b.data, b.len, NULL, 0, &n) == 0;
     sg_buf_free(&b);
     if (!ok)
         return false;
     pthread_mutex_lock(&a->mu);
     a->failed = false;
+    a->recover_msg[0] = '\0';
     atomic_store(&a->healthy, true);
     pthread_mutex_unlock(&a->mu);
     sg_log(SG_LOG_WARN, "audit_recovered",
@@ -573,7 +589,7 @@ static void *writer_main(void *p)
                 if (now >= due) {
                     pthread_mutex_unlock(&a->mu);
                     uint64_t n = 0;
-                    if (transaction(a, NULL, 0, NULL, true, &n) != 0)
+                    if (transaction(a, NULL, 0, NULL, TX_SIGN, &n) != 0)
                         enter_failed(a, NULL);
                     pthread_mutex_lock(&a->mu);
                     continue;
@@ -592,17 +608,18 @@ static void *writer_main(void *p)
         atomic_store(&a->n_queued, 0);
         pthread_mutex_unlock(&a->mu);
         uint64_t n = 0;
-        if (transaction(a, NULL, 0, batch, false, &n) == 0)
+        if (transaction(a, NULL, 0, batch, 0, &n) == 0)
             finish_items(batch, 0);
         else
             enter_failed(a, batch);
         pthread_mutex_lock(&a->mu);
     }
     pthread_mutex_unlock(&a->mu);
-    /* Closing: everything queued was written (or failed); sign what is left. */
-    if (!a->failed && a->seq > a->cp_seq) {
+    /* Closing: everything queued was written (or failed); sign what is left and say that
+     * nothing is unsigned. */
+    if (!a->failed) {
         uint64_t n = 0;
-        if (transaction(a, NULL, 0, NULL, true, &n) != 0)
+        if (transaction(a, NULL, 0, NULL, TX_SIGN | TX_CLOSED, &n) != 0)
             atomic_store(&a->healthy, false);
     }
     return NULL;
@@ -649,13 +666,12 @@ int sg_audit_open(const struct sg_audit_opts *o, struct sg_audit **out, struct s
     atomic_store(&a->healthy, true);
     int rc = 0;
     if (o->signing_key) {
-        uint8_t pub[SG_AUDIT_KEY_LEN];
         if (!(a->key = sg_audit_pkey_private(o->signing_key)) ||
-            sg_audit_key_public(o->signing_key, pub) != 0) {
+            sg_audit_key_public(o->signing_key, a->pub) != 0) {
             rc = sg_error_set(err, SG_ECRYPTO, "audit signing key unusable");
             goto fail;
         }
-        sg_audit_key_id(pub, a->key_id);
+        sg_audit_key_id(a->pub, a->key_id);
     }
     /* Create the file ourselves so that it is private from the start. */
     bool created = false;
@@ -675,18 +691,18 @@ int sg_audit_open(const struct sg_audit_opts *o, struct sg_audit **out, struct s
     struct stat st;
     if (stat(a->path, &st) == 0 && st.st_size == 0)
         created = true; /* an empty file (e.g. made by an operator with the right mode) */
-    if ((rc = open_store(a, created, err)))
+    struct tip tip;
+    if ((rc = open_store(a, created, &tip, err)))
         goto fail;
+    apply_tip(a, &tip);
     if (created)
         fsync_dir_of(a->path); /* the WAL file's directory entry */
-    if (a->seq > a->cp_seq) {
-        /* A crash left records after the last checkpoint: sign them now. */
-        uint64_t n = 0;
-        if (transaction(a, NULL, 0, NULL, true, &n) != 0) {
-            rc =
-                sg_error_set(err, SG_EIO, "audit trail %s: cannot write: %s", a->path, a->fail_msg);
-            goto fail;
-        }
+    /* Sign what a crash left after the last checkpoint (checked by load_state) and say
+     * where this writer starts. */
+    uint64_t n = 0;
+    if (transaction(a, NULL, 0, NULL, TX_SIGN | TX_OPENED, &n) != 0) {
+        rc = sg_error_set(err, SG_EIO, "audit trail %s: cannot write: %s", a->path, a->fail_msg);
+        goto fail;
     }
     if (o->postgres && o->postgres[0] &&
         (rc = sg_audit_pg_start(o->postgres, a->path, a->instance, &a->pg, err)))
@@ -734,7 +750,8 @@ void sg_audit_close(struct sg_audit *a)
 int sg_audit_append(struct sg_audit *a, const char *json, size_t len, sg_audit_done_fn done,
                     void *arg)
 {
-    int rc = a ? validate(json, len) : SG_EINVAL;
+    bool members = false;
+    int rc = a ? validate(json, len, &members) : SG_EINVAL;
     struct item *it = NULL;
     if (!rc && !(it = malloc(sizeof(*it) + len)))
         rc = SG_ENOMEM;
@@ -743,6 +760,7 @@ int sg_audit_append(struct sg_audit *a, const char *json, size_t len, sg_audit_d
         it->done = done;
         it->arg = arg;
         it->len = len;
+        it->members = members;
         memcpy(it->json, json, len);
         pthread_mutex_lock(&a->mu);
         if (a->stop)

@@ -26,8 +26,10 @@
  * record still queued get SG_EIO, every later append fails at once (done is called with
  * SG_EIO from within sg_audit_append) until a write succeeds again (the writer retries
  * every `retry_ms`, reopening the file when it was replaced), and sg_audit_healthy() says
- * so. A done callback must be quick (it delays the next commit), may call
- * sg_audit_append(), and must not call sg_audit_close().
+ * so. The writer recovers only from a file that still holds the last durable record as it
+ * was written (not from an older copy or a fork of the trail). A done callback must be
+ * quick (it delays the next commit), may call sg_audit_append(), and must not call
+ * sg_audit_close().
  *
  * Ownership: the trail copies everything it is given. */
 #ifndef SG_AUDIT_AUDIT_H
@@ -64,16 +66,20 @@ struct sg_audit_opts {
                                         sink, or NULL (see sg_audit_stats' pg_* fields) */
 };
 
-/* Opens (creating the file and schema when needed), checks that the existing chain's tail
- * is intact (the last record's hash recomputes, no checkpoint points past it), writes a
- * checkpoint over records a crash left unsigned, and starts the writer thread (and the
- * PostgreSQL replicator when configured). Returns 0 or an SG_E* code with `err`: SG_EIO
- * when the file cannot be opened or written, SG_EINVAL when it is not an audit trail or
- * its tail is damaged, SG_ECRYPTO when the key is unusable. */
+/* Opens (creating the file and schema when needed), checks the existing chain's tail
+ * (every record after the newest checkpoint, and that checkpoint's record, recompute; the
+ * checkpoint's signature when this key made it; no checkpoint points past the last record;
+ * the unsigned records are what the writer state allows, see sg_audit_verify), writes a
+ * checkpoint over records a crash left unsigned and the "open" writer state, and starts
+ * the writer thread (and the PostgreSQL replicator when configured). A tail that does not
+ * pass is never signed. Returns 0 or an SG_E* code with `err`: SG_EIO when the file cannot
+ * be opened or written, SG_EINVAL when it is not an audit trail or its tail does not
+ * verify, SG_ECRYPTO when the key is unusable. */
 int sg_audit_open(const struct sg_audit_opts *o, struct sg_audit **out, struct sg_error *err);
-/* Writes what is queued, a final checkpoint, stops the writer (and gives the PostgreSQL
- * replicator up to 5 s to catch up) and closes. Every pending done callback has been
- * called when it returns. NULL is accepted. */
+/* Writes what is queued, a final checkpoint and the "closed" writer state (unless the
+ * store has failed), stops the writer (and gives the PostgreSQL replicator up to 5 s to
+ * catch up) and closes. Every pending done callback has been called when it returns. NULL
+ * is accepted. */
 void sg_audit_close(struct sg_audit *a);
 
 /* One record: a JSON object as text, already serialized by the caller: `{` first and `}`
@@ -147,15 +153,28 @@ struct sg_audit_verify_report {
     uint64_t bad_seq;       /* when not intact: the seq of the first bad record or
                                checkpoint (0 when the problem is not at one record) */
     char instance[SG_AUDIT_KEY_ID_STR];
+    /* The writer state (SQLite trails): "open" (a writer runs, or crashed), "closed" (closed
+     * cleanly), or "" (none: a trail an older version wrote, or a PostgreSQL trail). */
+    char state[8];
+    uint64_t state_seq;        /* where it opened (open) or closed (closed) */
+    uint32_t checkpoint_every; /* the open writer's cadence: unsigned_tail stays below it */
+    /* After pruning: the anchor checkpoint's time (signed), and when and before what time
+     * the prune says it ran (meta, not signed: a removal of the oldest records up to a
+     * checkpoint cannot be told from a prune). */
+    char anchor_ts[SG_AUDIT_TS_LEN + 1];
+    char pruned_at[SG_AUDIT_TS_LEN + 1], pruned_before[SG_AUDIT_TS_LEN + 1];
 };
 
 /* Verifies the whole trail in `path`: the format, every record's seq, time and hash, the
  * chain from the anchor (or from zero), every checkpoint (its hash against the record's;
  * with `pubkey` (32 raw bytes) its signature and key id, and every checkpoint must be
- * signed; without it only the hashes are checked), and that no checkpoint points past the
- * last record (truncation). Returns 0 when intact, SG_EINVAL with `err` naming the first
- * bad record or checkpoint (and `rep->bad_seq`), or SG_EIO when the file cannot be read.
- * `rep` may be NULL. */
+ * signed; without it only the hashes are checked), that no checkpoint points past the
+ * last record (truncation), and the tail rule: records after the last checkpoint are
+ * allowed only as the writer state in meta explains them (none after a clean close; fewer
+ * than the open writer's checkpoint_every; none without a state), the state matching the
+ * record it names and, with `pubkey`, signed by it. Returns 0 when intact, SG_EINVAL with
+ * `err` naming the first bad record or checkpoint (and `rep->bad_seq`), or SG_EIO when the
+ * file cannot be read. `rep` may be NULL. */
 int sg_audit_verify(const char *path, const uint8_t *pubkey, struct sg_audit_verify_report *rep,
                     struct sg_error *err);
 

@@ -69,6 +69,67 @@ int sg_audit_sign(EVP_PKEY *k, const char *msg, size_t len, uint8_t sig[SG_AUDIT
 bool sg_audit_sig_ok(const uint8_t pub[SG_AUDIT_KEY_LEN], const char *msg, size_t len,
                      const uint8_t *sig, size_t siglen);
 
+/* ---- the writer state ----
+ * The writer's signed word on where records may be left unsigned, in meta (`writer_state`,
+ * `writer_state_signature` in hex or empty, `writer_state_key_id`):
+ *   sovgate-audit-state:1:<instance>:<open|closed>:<seq>:<hex hash_seq>:<checkpoint_every>:<ts>
+ * "open": written when the writer opens, after it signed everything up to <seq>; records
+ * after the last checkpoint are then fewer than <checkpoint_every> (a running writer or a
+ * crash). "closed": written at a clean close, after the final checkpoint at <seq> (the last
+ * record): nothing is unsigned. */
+#define SG_AUDIT_STATE_MAX 192
+
+struct sg_audit_state {
+    bool present, closed;
+    uint64_t seq;
+    uint8_t hash[SG_SHA256_LEN];
+    uint32_t every;
+    char ts[SG_AUDIT_TS_LEN + 1];
+    char text[SG_AUDIT_STATE_MAX]; /* the signed text */
+    uint8_t sig[SG_AUDIT_SIG_LEN];
+    size_t sig_len; /* 0: unsigned */
+    char key_id[SG_AUDIT_KEY_ID_STR];
+};
+
+/* The state's signed text; returns its length. */
+size_t sg_audit_state_message(const char *instance, bool closed, uint64_t seq,
+                              const uint8_t hash[SG_SHA256_LEN], uint32_t every, const char *ts,
+                              char out[SG_AUDIT_STATE_MAX]);
+/* Reads the writer state of the trail `instance` (present false when there is none).
+ * Returns 0, SG_EINVAL (damaged, or another trail's) or SG_EIO. */
+int sg_audit_state_get(sqlite3 *db, const char *instance, struct sg_audit_state *out,
+                       struct sg_error *err);
+
+/* The stored hash of record `seq` (the anchor's at the anchor, zeros at 0). Returns 0,
+ * SG_ENOTFOUND (no such record, or pruned), SG_EINVAL (damaged) or SG_EIO. */
+int sg_audit_hash_at(sqlite3 *db, const struct sg_audit_vcp *anchor, uint64_t seq,
+                     uint8_t out[SG_SHA256_LEN]);
+
+/* The tail rule, once the chain up to `end` verified and `last_cp` is the last checkpoint
+ * (or the anchor): the records after `last_cp` must be what the writer state allows to be
+ * unsigned (none after "closed"; fewer than its checkpoint_every after "open", and
+ * "open" not past `last_cp`; none without a state), and the state must match the
+ * record it names (and, with `pubkey`, be signed by it). Returns 0, SG_EINVAL with `err`
+ * and `*bad_seq` (0 when not at one record), or SG_EIO. */
+int sg_audit_state_check(sqlite3 *db, const struct sg_audit_state *st, const uint8_t *pubkey,
+                         const struct sg_audit_vcp *anchor, uint64_t end, uint64_t last_cp,
+                         uint64_t *bad_seq, struct sg_error *err);
+
+/* The chain's tail as the writer checks it at open: every record after the newest
+ * checkpoint (or the anchor), that checkpoint's own record recomputed from its predecessor
+ * and compared with it, and its signature when `key_id` made it (`pubkey`). */
+struct sg_audit_tail {
+    struct sg_audit_vcp anchor, cp; /* cp.seq 0: no checkpoint after the anchor */
+    uint64_t end;                   /* the last record (the anchor's seq, or 0, when none) */
+    uint8_t hash[SG_SHA256_LEN];    /* its hash */
+    char ts[SG_AUDIT_TS_LEN + 1];   /* its time, or the later of it and the newest
+                                       checkpoint's time */
+    uint64_t last_cp;               /* the newest checkpoint's seq, or the anchor's */
+};
+/* Returns 0, SG_EINVAL with `err` (naming the record or checkpoint) or SG_EIO. */
+int sg_audit_tail_verify(sqlite3 *db, const uint8_t *pubkey, const char *key_id,
+                         struct sg_audit_tail *t, struct sg_error *err);
+
 /* ---- the streaming verifier ---- */
 
 struct sg_audit_verifier {

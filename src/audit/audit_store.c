@@ -221,6 +221,79 @@ int sg_audit_anchor_get(sqlite3 *db, struct sg_audit_vcp *out, struct sg_error *
     return 0;
 }
 
+size_t sg_audit_state_message(const char *instance, bool closed, uint64_t seq,
+                              const uint8_t hash[SG_SHA256_LEN], uint32_t every, const char *ts,
+                              char out[SG_AUDIT_STATE_MAX])
+{
+    char hex[2 * SG_SHA256_LEN + 1];
+    sg_hex_encode(hash, SG_SHA256_LEN, hex);
+    int n = snprintf(out, SG_AUDIT_STATE_MAX,
+                     "sovgate-audit-state:1:%.16s:%s:%" PRIu64 ":%s:%" PRIu32 ":%.24s", instance,
+                     closed ? "closed" : "open", seq, hex, every, ts);
+    return n < 0 ? 0 : (size_t)n >= SG_AUDIT_STATE_MAX ? SG_AUDIT_STATE_MAX - 1 : (size_t)n;
+}
+
+/* Parses the state's text into `s` and `inst`; only the exact text the writer writes is
+ * taken (it is written again from the parsed fields and compared). */
+static int parse_state(const char *text, struct sg_audit_state *s, char inst[SG_AUDIT_KEY_ID_STR])
+{
+    static const char magic[] = "sovgate-audit-state:1:";
+    if (strncmp(text, magic, sizeof(magic) - 1) != 0)
+        return SG_EINVAL;
+    char mode[8], hex[2 * SG_SHA256_LEN + 1];
+    unsigned long long seq = 0, every = 0;
+    int n = 0;
+    const char *p = text + sizeof(magic) - 1;
+    if (sscanf(p, "%16[0-9a-f]:%7[a-z]:%llu:%64[0-9a-f]:%llu:%n", inst, mode, &seq, hex, &every,
+               &n) != 5 ||
+        n == 0 || strlen(p + n) != SG_AUDIT_TS_LEN)
+        return SG_EINVAL;
+    s->closed = strcmp(mode, "closed") == 0;
+    if ((!s->closed && strcmp(mode, "open") != 0) || seq > INT64_MAX || every == 0 ||
+        every > UINT32_MAX || sg_hex_decode(hex, strlen(hex), s->hash, SG_SHA256_LEN) != 0)
+        return SG_EINVAL;
+    s->seq = seq;
+    s->every = (uint32_t)every;
+    memcpy(s->ts, p + n, SG_AUDIT_TS_LEN + 1);
+    char again[SG_AUDIT_STATE_MAX];
+    sg_audit_state_message(inst, s->closed, s->seq, s->hash, s->every, s->ts, again);
+    return strcmp(again, text) == 0 ? 0 : SG_EINVAL;
+}
+
+int sg_audit_state_get(sqlite3 *db, const char *instance, struct sg_audit_state *out,
+                       struct sg_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = sg_audit_meta_get(db, "writer_state", out->text, sizeof(out->text));
+    if (rc == SG_ENOTFOUND)
+        return 0;
+    if (rc == SG_EIO)
+        return sg_error_set(err, SG_EIO, "cannot read the writer state");
+    char inst[SG_AUDIT_KEY_ID_STR] = "", v[2 * SG_AUDIT_SIG_LEN + 1] = "";
+    if (rc || parse_state(out->text, out, inst) != 0)
+        return sg_error_set(err, SG_EINVAL, "the writer state in meta is damaged");
+    if (strcmp(inst, instance) != 0)
+        return sg_error_set(err, SG_EINVAL,
+                            "the writer state belongs to instance %s, not to this trail "
+                            "(instance %s): copied from another trail",
+                            inst, instance);
+    rc = sg_audit_meta_get(db, "writer_state_signature", v, sizeof(v));
+    if (rc == SG_EIO)
+        return sg_error_set(err, SG_EIO, "cannot read the writer state");
+    if (rc == 0 && v[0]) {
+        if (sg_hex_decode(v, strlen(v), out->sig, SG_AUDIT_SIG_LEN) != 0)
+            return sg_error_set(err, SG_EINVAL, "the writer state's signature is damaged");
+        out->sig_len = SG_AUDIT_SIG_LEN;
+    } else if (rc != 0 && rc != SG_ENOTFOUND) {
+        return sg_error_set(err, SG_EINVAL, "the writer state's signature is damaged");
+    }
+    if (sg_audit_meta_get(db, "writer_state_key_id", v, sizeof(v)) == 0 &&
+        strlen(v) < SG_AUDIT_KEY_ID_STR)
+        memcpy(out->key_id, v, strlen(v) + 1);
+    out->present = true;
+    return 0;
+}
+
 void sg_audit_chain_hash(const uint8_t prev[SG_SHA256_LEN], const char *content, size_t len,
                          uint8_t out[SG_SHA256_LEN])
 {

@@ -203,6 +203,29 @@ static void copy_text(char *out, size_t cap, const unsigned char *s, int n)
     }
 }
 
+/* A checkpoint from a row (seq, hash, ts, signature, key_id). */
+static void cp_of(sqlite3_stmt *st, struct sg_audit_vcp *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->seq = (uint64_t)sqlite3_column_int64(st, 0);
+    const void *h = sqlite3_column_blob(st, 1);
+    int hn = sqlite3_column_bytes(st, 1);
+    if (h && hn == SG_SHA256_LEN) {
+        memcpy(c->hash, h, SG_SHA256_LEN);
+        c->hash_len = SG_SHA256_LEN;
+    }
+    copy_text(c->ts, sizeof(c->ts), sqlite3_column_text(st, 2), sqlite3_column_bytes(st, 2));
+    const void *s = sqlite3_column_blob(st, 3);
+    int sn = sqlite3_column_bytes(st, 3);
+    if (s && sn > 0) {
+        /* A signature of the wrong length is kept as "signed, badly". */
+        memcpy(c->sig, s, sn < SG_AUDIT_SIG_LEN ? (size_t)sn : SG_AUDIT_SIG_LEN);
+        c->sig_len = (size_t)sn;
+    }
+    copy_text(c->key_id, sizeof(c->key_id), sqlite3_column_text(st, 4),
+              sqlite3_column_bytes(st, 4));
+}
+
 /* Reads every checkpoint, sorted by seq, into a malloc'd array. */
 static int load_cps(sqlite3 *db, const char *path, struct sg_audit_vcp **out, size_t *n,
                     struct sg_error *err)
@@ -227,25 +250,7 @@ static int load_cps(sqlite3 *db, const char *path, struct sg_audit_vcp **out, si
             *out = p;
             cap = ncap;
         }
-        struct sg_audit_vcp *c = &(*out)[(*n)++];
-        memset(c, 0, sizeof(*c));
-        c->seq = (uint64_t)sqlite3_column_int64(st, 0);
-        const void *h = sqlite3_column_blob(st, 1);
-        int hn = sqlite3_column_bytes(st, 1);
-        if (h && hn == SG_SHA256_LEN) {
-            memcpy(c->hash, h, SG_SHA256_LEN);
-            c->hash_len = SG_SHA256_LEN;
-        }
-        copy_text(c->ts, sizeof(c->ts), sqlite3_column_text(st, 2), sqlite3_column_bytes(st, 2));
-        const void *s = sqlite3_column_blob(st, 3);
-        int sn = sqlite3_column_bytes(st, 3);
-        if (s && sn > 0) {
-            /* A signature of the wrong length is kept as "signed, badly". */
-            memcpy(c->sig, s, sn < SG_AUDIT_SIG_LEN ? (size_t)sn : SG_AUDIT_SIG_LEN);
-            c->sig_len = (size_t)sn;
-        }
-        copy_text(c->key_id, sizeof(c->key_id), sqlite3_column_text(st, 4),
-                  sqlite3_column_bytes(st, 4));
+        cp_of(st, &(*out)[(*n)++]);
     }
     sqlite3_finalize(st);
     if (step != SQLITE_DONE)
@@ -261,6 +266,284 @@ static void row_of(sqlite3_stmt *st, struct sg_audit_row *r)
     r->len = (size_t)sqlite3_column_bytes(st, 2);
     r->hash = sqlite3_column_blob(st, 3);
     r->hash_len = (size_t)sqlite3_column_bytes(st, 3);
+}
+
+/* ---- the tail rule ---- */
+
+/* The stored hash and time of record `seq`; *found false when there is none. */
+static int stored_record(sqlite3 *db, uint64_t seq, uint8_t hash[SG_SHA256_LEN],
+                         char ts[SG_AUDIT_TS_LEN + 1], bool *found)
+{
+    sqlite3_stmt *st = NULL;
+    *found = false;
+    if (sqlite3_prepare_v2(db, "SELECT hash, ts FROM records WHERE seq = ?1", -1, &st, NULL) !=
+        SQLITE_OK)
+        return SG_EIO;
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)(seq > INT64_MAX ? INT64_MAX : seq));
+    int step = sqlite3_step(st), rc = 0;
+    if (step == SQLITE_ROW) {
+        const void *h = sqlite3_column_blob(st, 0);
+        const char *t = (const char *)sqlite3_column_text(st, 1);
+        if (!h || sqlite3_column_bytes(st, 0) != SG_SHA256_LEN || !t ||
+            strlen(t) != SG_AUDIT_TS_LEN) {
+            rc = SG_EINVAL;
+        } else {
+            memcpy(hash, h, SG_SHA256_LEN);
+            memcpy(ts, t, SG_AUDIT_TS_LEN + 1);
+            *found = true;
+        }
+    } else if (step != SQLITE_DONE) {
+        rc = SG_EIO;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int sg_audit_hash_at(sqlite3 *db, const struct sg_audit_vcp *anchor, uint64_t seq,
+                     uint8_t out[SG_SHA256_LEN])
+{
+    if (seq == 0 || seq == anchor->seq) {
+        if (seq)
+            memcpy(out, anchor->hash, SG_SHA256_LEN);
+        else
+            memset(out, 0, SG_SHA256_LEN);
+        return 0;
+    }
+    if (seq < anchor->seq)
+        return SG_ENOTFOUND;
+    char ts[SG_AUDIT_TS_LEN + 1];
+    bool found = false;
+    int rc = stored_record(db, seq, out, ts, &found);
+    return rc ? rc : found ? 0 : SG_ENOTFOUND;
+}
+
+static int state_bad(uint64_t *bad_seq, uint64_t seq, struct sg_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int state_bad(uint64_t *bad_seq, uint64_t seq, struct sg_error *err, const char *fmt, ...)
+{
+    char msg[SG_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    *bad_seq = seq;
+    return sg_error_set(err, SG_EINVAL, "%s", msg);
+}
+
+static int state_signature(const struct sg_audit_state *st, const uint8_t *pubkey,
+                           uint64_t *bad_seq, struct sg_error *err)
+{
+    char kid[SG_AUDIT_KEY_ID_STR];
+    sg_audit_key_id(pubkey, kid);
+    if (st->sig_len == 0)
+        return state_bad(bad_seq, 0, err, "the writer state is not signed");
+    if (st->key_id[0] && strcmp(st->key_id, kid) != 0)
+        return state_bad(bad_seq, 0, err, "the writer state was signed by key %s, not by key %s",
+                         st->key_id, kid);
+    if (!sg_audit_sig_ok(pubkey, st->text, strlen(st->text), st->sig, st->sig_len))
+        return state_bad(bad_seq, 0, err,
+                         "the writer state's signature does not verify (forged or altered, or "
+                         "signed by another key)");
+    return 0;
+}
+
+int sg_audit_state_check(sqlite3 *db, const struct sg_audit_state *st, const uint8_t *pubkey,
+                         const struct sg_audit_vcp *anchor, uint64_t end, uint64_t last_cp,
+                         uint64_t *bad_seq, struct sg_error *err)
+{
+    uint64_t tail = end > last_cp ? end - last_cp : 0;
+    *bad_seq = 0;
+    if (!st->present) {
+        if (!tail)
+            return 0;
+        return state_bad(bad_seq, last_cp + 1, err,
+                         "records %" PRIu64 "..%" PRIu64 " are after the last checkpoint and "
+                         "there is no writer state: a crash cannot be told from removed "
+                         "checkpoints (a trail an older version left after a crash: start "
+                         "that version once and stop it cleanly)",
+                         last_cp + 1, end);
+    }
+    int rc = pubkey ? state_signature(st, pubkey, bad_seq, err) : 0;
+    if (rc)
+        return rc;
+    const char *did = st->closed ? "closed" : "opened";
+    if (st->seq > end)
+        return state_bad(bad_seq, end + 1, err,
+                         "the writer %s the trail at seq %" PRIu64
+                         ", but the last record is %" PRIu64 ": the records after it were removed",
+                         did, st->seq, end);
+    uint8_t h[SG_SHA256_LEN];
+    rc = sg_audit_hash_at(db, anchor, st->seq, h);
+    if (rc == SG_EIO)
+        return sg_error_set(err, SG_EIO, "cannot read record %" PRIu64, st->seq);
+    if (rc == SG_EINVAL || (rc == 0 && !sg_ct_equal(h, st->hash, SG_SHA256_LEN)))
+        return state_bad(bad_seq, st->seq, err,
+                         "the writer state (%s at seq %" PRIu64 ") does not match record %" PRIu64
+                         " (the record or the state was altered)",
+                         did, st->seq, st->seq);
+    if (st->closed && end > st->seq)
+        return state_bad(bad_seq, st->seq + 1, err,
+                         "the writer closed the trail at seq %" PRIu64 ", yet records %" PRIu64
+                         "..%" PRIu64 " follow without it having opened again",
+                         st->seq, st->seq + 1, end);
+    if (st->closed && tail)
+        return state_bad(bad_seq, last_cp + 1, err,
+                         "the writer closed the trail at seq %" PRIu64 ", yet records %" PRIu64
+                         "..%" PRIu64 " are not covered by a checkpoint: checkpoints were removed",
+                         st->seq, last_cp + 1, end);
+    if (!st->closed && last_cp < st->seq)
+        return state_bad(bad_seq, last_cp + 1, err,
+                         "the writer opened at seq %" PRIu64 " with every record up to it "
+                         "signed, yet the last checkpoint is at %" PRIu64
+                         ": checkpoints were removed",
+                         st->seq, last_cp);
+    if (!st->closed && tail >= st->every)
+        return state_bad(bad_seq, last_cp + 1, err,
+                         "%" PRIu64 " records after the last checkpoint (seq %" PRIu64
+                         "): a writer with checkpoint_every %" PRIu32 " leaves at most %" PRIu32
+                         " unsigned: checkpoints were removed",
+                         tail, last_cp, st->every, st->every - 1);
+    return 0;
+}
+
+/* The newest checkpoint (cp->seq 0 when there is none). */
+static int newest_cp(sqlite3 *db, struct sg_audit_vcp *cp)
+{
+    memset(cp, 0, sizeof(*cp));
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT seq, hash, ts, signature, key_id FROM checkpoints ORDER BY "
+                           "seq DESC LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return SG_EIO;
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        cp_of(st, cp);
+    sqlite3_finalize(st);
+    return step == SQLITE_ROW || step == SQLITE_DONE ? 0 : SG_EIO;
+}
+
+/* Where the writer's walk starts: after the record before the newest checkpoint's (its
+ * stored hash), or after the anchor (or zero) when no checkpoint lies past it. */
+static int walk_start(sqlite3 *db, const struct sg_audit_tail *t, struct sg_audit_vcp *from,
+                      struct sg_error *err)
+{
+    *from = t->anchor;
+    if (!t->cp.seq || t->cp.seq - 1 == t->anchor.seq)
+        return 0;
+    bool found = false;
+    int rc = stored_record(db, t->cp.seq - 1, from->hash, from->ts, &found);
+    if (rc == SG_EIO)
+        return sg_error_set(err, SG_EIO, "cannot read record %" PRIu64, t->cp.seq - 1);
+    if (rc || !found)
+        return sg_error_set(err, SG_EINVAL,
+                            "checkpoint %" PRIu64 " names record %" PRIu64 ", but record %" PRIu64
+                            " before it is %s: truncated or altered",
+                            t->cp.seq, t->cp.seq, t->cp.seq - 1, rc ? "damaged" : "missing");
+    memset(from->sig, 0, sizeof(from->sig));
+    from->seq = t->cp.seq - 1;
+    from->hash_len = SG_SHA256_LEN;
+    from->sig_len = 0;
+    from->key_id[0] = '\0';
+    return 0;
+}
+
+/* The newest checkpoint's signature, when this writer's key made it. */
+static int cp_signature(const struct sg_audit_vcp *cp, const uint8_t *pubkey, const char *key_id,
+                        struct sg_error *err)
+{
+    if (!pubkey || !cp->seq || !cp->sig_len || strcmp(cp->key_id, key_id) != 0)
+        return 0;
+    char msg[SG_AUDIT_MSG_MAX];
+    size_t n = sg_audit_cp_message(cp->seq, cp->hash, cp->ts, msg);
+    if (cp->hash_len != SG_SHA256_LEN || !sg_audit_sig_ok(pubkey, msg, n, cp->sig, cp->sig_len))
+        return sg_error_set(err, SG_EINVAL,
+                            "checkpoint %" PRIu64 ": the signature does not verify (forged or "
+                            "altered)",
+                            cp->seq);
+    return 0;
+}
+
+int sg_audit_tail_verify(sqlite3 *db, const uint8_t *pubkey, const char *key_id,
+                         struct sg_audit_tail *t, struct sg_error *err)
+{
+    memset(t, 0, sizeof(*t));
+    int rc = sg_audit_anchor_get(db, &t->anchor, err);
+    if (rc)
+        return rc;
+    if (newest_cp(db, &t->cp))
+        return sg_error_set(err, SG_EIO, "%s", sqlite3_errmsg(db));
+    char cp_ts[sizeof(t->cp.ts)];
+    memcpy(cp_ts, t->cp.ts, sizeof(cp_ts));
+    if (t->cp.seq <= t->anchor.seq)
+        memset(&t->cp, 0, sizeof(t->cp)); /* a stale row before the anchor */
+    struct sg_audit_vcp from;
+    struct sg_audit_verifier v;
+    if ((rc = cp_signature(&t->cp, pubkey, key_id, err)) || (rc = walk_start(db, t, &from, err)) ||
+        (rc = sg_audit_verifier_begin(&v, NULL, &from, &t->cp, t->cp.seq ? 1 : 0, NULL, NULL, err)))
+        return rc;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT seq, ts, content, hash FROM records WHERE seq > ?1 ORDER BY seq",
+                           -1, &st, NULL) != SQLITE_OK)
+        return sg_error_set(err, SG_EIO, "%s", sqlite3_errmsg(db));
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)from.seq);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct sg_audit_row r;
+        row_of(st, &r);
+        if ((rc = sg_audit_verifier_record(&v, &r, err)))
+            break;
+    }
+    if (!rc && step != SQLITE_DONE)
+        rc = sg_error_set(err, SG_EIO, "%s", sqlite3_errmsg(db));
+    sqlite3_finalize(st);
+    if (!rc)
+        rc = sg_audit_verifier_end(&v, err);
+    if (rc)
+        return rc;
+    t->end = v.next_seq - 1;
+    memcpy(t->hash, v.prev, SG_SHA256_LEN);
+    memcpy(t->ts, v.last_ts, sizeof(t->ts));
+    /* A checkpoint's time (e.g. the one written at close) may be later than the last
+     * record's: later records never get an earlier time. */
+    if (strlen(cp_ts) == SG_AUDIT_TS_LEN && strcmp(cp_ts, t->ts) > 0)
+        memcpy(t->ts, cp_ts, sizeof(t->ts));
+    t->last_cp = t->cp.seq ? t->cp.seq : t->anchor.seq;
+    return 0;
+}
+
+/* The anchor's time and the (unsigned) prune notes, for the report. */
+static void report_anchor(sqlite3 *db, const struct sg_audit_vcp *anchor,
+                          struct sg_audit_verify_report *rep)
+{
+    if (!anchor->seq)
+        return;
+    memcpy(rep->anchor_ts, anchor->ts,
+           strlen(anchor->ts) == SG_AUDIT_TS_LEN ? SG_AUDIT_TS_LEN + 1 : 1);
+    if (sg_audit_meta_get(db, "pruned_at", rep->pruned_at, sizeof(rep->pruned_at)) != 0)
+        rep->pruned_at[0] = '\0';
+    if (sg_audit_meta_get(db, "pruned_before", rep->pruned_before, sizeof(rep->pruned_before)) != 0)
+        rep->pruned_before[0] = '\0';
+}
+
+/* The tail rule over a verified chain (see sg_audit_state_check). */
+static int check_tail(sqlite3 *db, const uint8_t *pubkey, const struct sg_audit_vcp *anchor,
+                      const struct sg_audit_verifier *v, struct sg_audit_verify_report *rep,
+                      struct sg_error *err)
+{
+    struct sg_audit_state st;
+    int rc = sg_audit_state_get(db, rep->instance, &st, err);
+    if (rc)
+        return rc;
+    if (st.present) {
+        snprintf(rep->state, sizeof(rep->state), "%s", st.closed ? "closed" : "open");
+        rep->state_seq = st.seq;
+        rep->checkpoint_every = st.every;
+    }
+    return sg_audit_state_check(db, &st, pubkey, anchor, v->next_seq - 1, v->last_cp_seq,
+                                &rep->bad_seq, err);
 }
 
 int sg_audit_verify(const char *path, const uint8_t *pubkey, struct sg_audit_verify_report *rep,
@@ -298,7 +581,10 @@ int sg_audit_verify(const char *path, const uint8_t *pubkey, struct sg_audit_ver
         rc = sql_fail(db, path, err);
         goto out;
     }
-    rc = sg_audit_verifier_end(&v, err);
+    if ((rc = sg_audit_verifier_end(&v, err)))
+        goto out;
+    report_anchor(db, &anchor, rep);
+    rc = check_tail(db, pubkey, &anchor, &v, rep, err);
 out:
     sqlite3_finalize(st);
     free(cps);

@@ -111,6 +111,47 @@ static int print_bad_row(void *arg, const struct sg_audit_row *r)
     return 1;
 }
 
+/* What pruning removed, and what of that is proven: the anchor is a signed checkpoint, the
+ * prune's own notes in meta are not. */
+static void print_anchor(const struct sg_audit_verify_report *rep)
+{
+    if (!rep->anchor_seq)
+        return;
+    printf("anchor: the records up to seq %" PRIu64 " were removed; the chain starts after "
+           "checkpoint %" PRIu64 " (signed, made %s)\n",
+           rep->anchor_seq, rep->anchor_seq, rep->anchor_ts[0] ? rep->anchor_ts : "?");
+    if (rep->pruned_at[0])
+        printf("  the trail says `audit prune` removed them at %s (records before %s); that note "
+               "is not signed:\n",
+               rep->pruned_at, rep->pruned_before[0] ? rep->pruned_before : "?");
+    else
+        printf("  no prune note in the trail (pruned_at): not removed by `audit prune`?\n");
+    printf("  check the anchor's time against the retention policy (removing the oldest records "
+           "up to a checkpoint looks the same as a prune)\n");
+}
+
+/* The writer state and the records it leaves unsigned (the tail rule, docs/audit.md). */
+static void print_writer_state(const struct sg_audit_verify_report *rep)
+{
+    if (strcmp(rep->state, "closed") == 0)
+        printf("writer: closed cleanly at seq %" PRIu64 "\n", rep->state_seq);
+    else if (strcmp(rep->state, "open") == 0)
+        printf("writer: open since seq %" PRIu64 ", checkpoint_every %" PRIu32
+               " (a gateway writes the trail, or stopped without closing it)\n",
+               rep->state_seq, rep->checkpoint_every);
+    if (!rep->unsigned_tail)
+        return;
+    printf("note: the last %" PRIu64 " records (seq %" PRIu64 "..%" PRIu64
+           ") are after the last checkpoint, not signed yet",
+           rep->unsigned_tail, rep->last_seq - rep->unsigned_tail + 1, rep->last_seq);
+    if (rep->checkpoint_every)
+        printf(" (the writer leaves at most %" PRIu32 "; it signs them within its checkpoint "
+               "interval, at close, or when it starts again)\n",
+               rep->checkpoint_every - 1);
+    else
+        printf(" (the writer signs them within its checkpoint interval, or at close)\n");
+}
+
 static int cmd_verify(const struct audit_args *a)
 {
     if (!a->db == !a->postgres)
@@ -156,11 +197,8 @@ static int cmd_verify(const struct audit_args *a)
     if (rep.anchor_seq)
         printf(", pruned up to seq %" PRIu64 " (signed anchor)", rep.anchor_seq);
     printf("\n");
-    if (rep.unsigned_tail)
-        printf("note: the last %" PRIu64
-               " records are after the last checkpoint (the writer signs them within its "
-               "checkpoint interval, or at close)\n",
-               rep.unsigned_tail);
+    print_anchor(&rep);
+    print_writer_state(&rep);
     if (!a->pubkey)
         fprintf(stderr, "sovgate audit verify: no --pubkey: checkpoint signatures were not "
                         "checked (hash chain only)\n");

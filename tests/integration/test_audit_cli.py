@@ -289,6 +289,51 @@ def test_auditor_recipe_with_standard_tools(workdir, keys, trail):
     c.close()
     p = recipe(bad)
     assert p.returncode == 1 and "checkpoint 257" in p.stdout
+    # Checkpoints deleted and the chain recomputed over a rewritten record: the tail rule.
+    shutil.copy(trail, bad)
+    forge_without_checkpoints(bad, rewrite=255, drop_from=257)
+    p = recipe(bad)
+    assert p.returncode == 1 and "writer state" in p.stdout, p.stdout + p.stderr
+
+
+def forge_without_checkpoints(db, rewrite, drop_from):
+    """What someone with write access but without the key does to a closed trail: delete
+    every checkpoint, rewrite one record, recompute the chain, drop the newest records."""
+    c = sqlite3.connect(db)
+    c.execute("DELETE FROM checkpoints")
+    anchor = c.execute("SELECT value FROM meta WHERE key = 'anchor_hash'").fetchone()
+    prev = bytes.fromhex(anchor[0]) if anchor else bytes(32)
+    for seq, content in c.execute("SELECT seq, CAST(content AS BLOB) FROM records "
+                                  "ORDER BY seq").fetchall():
+        if seq == rewrite:
+            content = content[:-1] + b',"forged":true}'
+        prev = hashlib.sha256(prev + content).digest()
+        c.execute("UPDATE records SET content = ?, hash = ? WHERE seq = ?",
+                  (content.decode(), prev, seq))
+    c.execute("DELETE FROM records WHERE seq >= ?", (drop_from,))
+    c.commit()
+    c.close()
+
+
+def test_verify_tail_rule(workdir, keys, trail):
+    """The review's reproduction: all checkpoints deleted, record 2 rewritten, the chain
+    recomputed, record 3 dropped. A cleanly closed trail has no unsigned record: exit 1."""
+    k, pub = keys
+    small = os.path.join(workdir, "small.db")
+    write_trail(small, 3, key=k, every=1000, threads=1)
+    p = sgtest.run(["audit", "verify", "--db", small, "--pubkey", pub])
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "writer: closed cleanly at seq 3" in p.stdout and "note:" not in p.stdout
+    forge_without_checkpoints(small, rewrite=2, drop_from=3)
+    for args in (["--pubkey", pub], []):
+        p = sgtest.run(["audit", "verify", "--db", small] + args)
+        assert p.returncode == 1, p.stdout + p.stderr
+        assert "FAILED" in p.stdout
+    # The gateway's writer refuses to open it (and so never signs the forgery).
+    p = subprocess.run([DRIVER, "--db", small, "--records", "1", "--threads", "1", "--key",
+                        open(k).read()], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, **sgtest.SAN_ENV})
+    assert p.returncode != 0 and "refusing to open" in p.stdout + p.stderr
 
 
 # ---- PostgreSQL ----
@@ -460,20 +505,17 @@ def test_postgres_outage_catches_up(workdir, keys, pg):
         pg.start()
     assert pg.psql(f"SELECT count(*) FROM sovgate_audit_records WHERE instance = '{inst}'"
                    ).strip() == "100"
+    # (a copy of the file as it is now, for the end)
+    copy = os.path.join(workdir, "copy.db")
+    shutil.copy(db, copy)
     # The next start catches up from the last seq the server has.
     write_trail(db, 5, key=k, postgres=pg.conninfo, every=40)
     assert pg.psql(f"SELECT count(*), max(seq) FROM sovgate_audit_records WHERE instance = "
                    f"'{inst}'").strip() == "405|405"
     p = sgtest.run(["audit", "verify", "--postgres", pg.conninfo, "--pubkey", pub])
     assert p.returncode == 0, p.stdout + p.stderr
-    # A second file claiming the same instance id (a copied trail) is not mixed in.
-    copy = os.path.join(workdir, "copy.db")
-    shutil.copy(db, copy)
-    c = sqlite3.connect(copy)
-    c.execute("DELETE FROM records WHERE seq > 400")
-    c.execute("DELETE FROM checkpoints WHERE seq > 400")
-    c.commit()
-    c.close()
+    # A second file claiming the same instance id (the older copy, going on with records
+    # 401.. of its own) is not mixed in.
     write_trail(copy, 20, key=k, postgres=pg.conninfo, every=40)
     assert pg.psql(f"SELECT count(*) FROM sovgate_audit_records WHERE instance = '{inst}'"
                    ).strip() == "405"

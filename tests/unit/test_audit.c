@@ -791,14 +791,23 @@ static void test_tamper_reorder(void **state)
     expect_bad(w, NULL, 5);
 }
 
-/* Rewrites record `seq` and recomputes every later hash and every checkpoint hash: what an
- * attacker with write access but without the key can do. */
-static void rewrite_chain_from(const char *path, uint64_t seq)
+/* Rewrites record `seq` and recomputes every later hash and every checkpoint hash (and
+ * with `state`, the writer state's hash): what an attacker with write access but without
+ * the key can do. */
+static void rewrite_chain(const char *path, uint64_t seq, bool state)
 {
     sqlite3 *db = db_open(path);
     sqlite3_stmt *st = NULL, *up = NULL;
     uint8_t prev[32] = {0};
-    char sql[128];
+    char sql[256], last_hex[65] = "";
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT lower(hex(hash)) FROM records ORDER BY seq DESC "
+                                        "LIMIT 1",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(last_hex, sizeof(last_hex), "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
     snprintf(sql, sizeof(sql), "SELECT hash FROM records WHERE seq = %" PRIu64, seq - 1);
     assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
     if (sqlite3_step(st) == SQLITE_ROW)
@@ -839,8 +848,22 @@ static void rewrite_chain_from(const char *path, uint64_t seq)
     sqlite3_finalize(st);
     sqlite3_finalize(up);
     sqlite3_finalize(cp);
+    /* The writer state names the last record's hash: the attacker rewrites that too (its
+     * signature then no longer verifies). */
+    char new_hex[65];
+    sg_hex_encode(prev, 32, new_hex);
+    snprintf(sql, sizeof(sql),
+             "UPDATE meta SET value = replace(value, '%s', '%s') WHERE key = 'writer_state'",
+             last_hex, new_hex);
+    if (state)
+        db_exec(db, sql);
     db_exec(db, "COMMIT");
     sqlite3_close(db);
+}
+
+static void rewrite_chain_from(const char *path, uint64_t seq)
+{
+    rewrite_chain(path, seq, true);
 }
 
 static void test_tamper_forged_chain_and_checkpoints(void **state)
@@ -1177,6 +1200,326 @@ static void test_failed_store_disk_full(void **state)
     rmtree(d);
 }
 
+/* ---- the unsigned tail, the writer state, recovery from a rolled-back file ---- */
+
+/* Like expect_bad, and the message names `needle`. */
+static void expect_bad_msg(const char *path, const uint8_t *key, uint64_t bad_seq,
+                           const char *needle)
+{
+    expect_bad(path, key, bad_seq);
+    struct sg_error err = {0};
+    assert_int_equal(sg_audit_verify(path, key, NULL, &err), SG_EINVAL);
+    if (!strstr(err.msg, needle))
+        fprintf(stderr, "expected \"%s\" in: %s\n", needle, err.msg);
+    assert_non_null(strstr(err.msg, needle));
+}
+
+static void exec_on(const char *path, const char *sql)
+{
+    sqlite3 *db = db_open(path);
+    db_exec(db, sql);
+    sqlite3_close(db);
+}
+
+/* Appends record `seq` as a forger without the key would: well-formed, its hash chained to
+ * the record before it. */
+static void append_raw(const char *path, uint64_t seq)
+{
+    sqlite3 *db = db_open(path);
+    sqlite3_stmt *st = NULL;
+    char sql[160], content[256];
+    snprintf(sql, sizeof(sql), "SELECT hash, ts FROM records WHERE seq = %" PRIu64, seq - 1);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    uint8_t buf[32 + sizeof(content)], h[32];
+    char ts[32];
+    memcpy(buf, sqlite3_column_blob(st, 0), 32);
+    snprintf(ts, sizeof(ts), "%s", (const char *)sqlite3_column_text(st, 1));
+    sqlite3_finalize(st);
+    int n = snprintf(content, sizeof(content), "{\"seq\":%" PRIu64 ",\"ts\":\"%s\",\"forged\":1}",
+                     seq, ts);
+    memcpy(buf + 32, content, (size_t)n);
+    sg_sha256(buf, 32 + (size_t)n, h);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "INSERT INTO records (seq, ts, content, hash) VALUES "
+                                        "(?1, ?4, ?2, ?3)",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+    sqlite3_bind_text(st, 2, content, n, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, h, 32, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, ts, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* What a crash (kill -9, power loss) leaves: `n` records written with a checkpoint every
+ * `every` (none by time), the file and its WAL copied to `dst` while the writer was open
+ * and idle, never closed. */
+static void make_crash_image(const char *dir, const char *dst, uint32_t every, unsigned n)
+{
+    char live[600];
+    snprintf(live, sizeof(live), "%s/live-%u-%u.db", dir, every, n);
+    struct sg_audit *a = open_trail(live, every, 600000, true);
+    write_records(a, 1, n);
+    copy_trail(live, dst);
+    sg_audit_close(a);
+}
+
+static void open_refused(const char *path, const char *needle)
+{
+    struct sg_audit_opts o = {.path = path, .signing_key = seed, .checkpoint_every = 10};
+    struct sg_audit *a = NULL;
+    struct sg_error err = {0};
+    int rc = sg_audit_open(&o, &a, &err);
+    if (rc != SG_EINVAL || !strstr(err.msg, needle))
+        fprintf(stderr, "expected open to refuse with \"%s\": rc %d: %s\n", needle, rc, err.msg);
+    assert_int_equal(rc, SG_EINVAL);
+    assert_null(a);
+    assert_non_null(strstr(err.msg, needle));
+}
+
+/* A crash tail shorter than the writer's cadence verifies (reported as unsigned); one that
+ * only removed checkpoints can explain does not. */
+static void test_verify_tail_rule(void **state)
+{
+    (void)state;
+    char *d = tmpdir(), path[512], w[512];
+    path_in(path, sizeof(path), d, "crash.db");
+    path_in(w, sizeof(w), d, "w.db");
+    make_crash_image(d, path, 10, 25); /* checkpoints at 10 and 20; 21..25 unsigned */
+    struct sg_audit_verify_report rep;
+    assert_int_equal(verify(path, pub, &rep), 0);
+    assert_int_equal(rep.unsigned_tail, 5);
+    assert_string_equal(rep.state, "open");
+    assert_int_equal(rep.state_seq, 0);
+    assert_int_equal(rep.checkpoint_every, 10);
+    assert_int_equal(verify(path, NULL, &rep), 0);
+    /* The last checkpoint removed: 15 unsigned records, more than a writer that signs
+     * every 10 leaves. */
+    copy_trail(path, w);
+    exec_on(w, "DELETE FROM checkpoints WHERE seq = 20");
+    expect_bad_msg(w, pub, 11, "checkpoint_every 10");
+    expect_bad(w, NULL, 11);
+    copy_trail(path, w);
+    exec_on(w, "DELETE FROM checkpoints");
+    expect_bad(w, pub, 1);
+    /* The writer state removed as well (or only it): a crash can no longer be told from
+     * removed checkpoints. */
+    copy_trail(path, w);
+    exec_on(w, "DELETE FROM checkpoints WHERE seq = 20; DELETE FROM meta WHERE key LIKE "
+               "'writer_state%'");
+    expect_bad_msg(w, pub, 11, "no writer state");
+    copy_trail(path, w);
+    exec_on(w, "DELETE FROM meta WHERE key LIKE 'writer_state%'");
+    expect_bad_msg(w, pub, 21, "no writer state");
+    /* The state's cadence raised to cover the gap: its signature no longer verifies. */
+    copy_trail(path, w);
+    exec_on(w, "DELETE FROM checkpoints WHERE seq = 20; UPDATE meta SET value = substr(value, "
+               "1, length(value) - 27) || '1000' || substr(value, length(value) - 24) WHERE "
+               "key = 'writer_state'");
+    assert_int_equal(verify(w, NULL, &rep), 0); /* hashes only: the edit is consistent */
+    expect_bad_msg(w, pub, 0, "writer state");
+    /* A state signature altered; a state copied from another trail. */
+    copy_trail(path, w);
+    exec_on(w, "UPDATE meta SET value = (CASE WHEN substr(value, 1, 1) = '0' THEN '1' ELSE "
+               "'0' END) || substr(value, 2) WHERE key = 'writer_state_signature'");
+    assert_int_equal(verify(w, NULL, &rep), 0);
+    expect_bad_msg(w, pub, 0, "signature");
+    copy_trail(path, w);
+    exec_on(w, "UPDATE meta SET value = '0123456789abcdef' WHERE key = 'instance'");
+    expect_bad_msg(w, NULL, 0, "instance");
+    rmtree(d);
+}
+
+/* A trail closed cleanly has no unsigned record; the review's reproduction: all
+ * checkpoints deleted, record 2 rewritten, the chain recomputed, record 3 dropped. */
+static void test_verify_closed_trail(void **state)
+{
+    (void)state;
+    char *d = tmpdir(), path[512], w[512];
+    path_in(path, sizeof(path), d, "t.db");
+    path_in(w, sizeof(w), d, "w.db");
+    struct sg_audit *a = open_trail(path, 0, 0, true); /* the defaults: 1000 records, 10 s */
+    write_records(a, 1, 3);
+    sg_audit_close(a);
+    struct sg_audit_verify_report rep;
+    assert_int_equal(verify(path, pub, &rep), 0);
+    assert_int_equal(rep.unsigned_tail, 0);
+    assert_string_equal(rep.state, "closed");
+    assert_int_equal(rep.state_seq, 3);
+    copy_trail(path, w);
+    exec_on(w, "DELETE FROM checkpoints");
+    rewrite_chain_from(w, 2);
+    exec_on(w, "DELETE FROM records WHERE seq = 3");
+    expect_bad_msg(w, NULL, 3, "closed");
+    /* (rewrite_chain_from also rewrote the state's hash, so its signature fails first) */
+    expect_bad_msg(w, pub, 0, "writer state");
+    /* The review's steps exactly, the state left as the writer wrote it. */
+    copy_trail(path, w);
+    exec_on(w, "DELETE FROM checkpoints");
+    rewrite_chain(w, 2, false);
+    exec_on(w, "DELETE FROM records WHERE seq = 3");
+    expect_bad_msg(w, pub, 3, "closed");
+    expect_bad(w, NULL, 3);
+    /* ... and with the writer state deleted too. */
+    exec_on(w, "DELETE FROM meta WHERE key LIKE 'writer_state%'");
+    expect_bad_msg(w, pub, 1, "no writer state");
+    /* Only the final checkpoint removed: 3 unsigned records after a clean close. */
+    copy_trail(path, w);
+    exec_on(w, "DELETE FROM checkpoints");
+    expect_bad_msg(w, pub, 1, "closed");
+    /* Truncated at a checkpoint, the records and checkpoints after it deleted. */
+    path_in(path, sizeof(path), d, "t2.db");
+    a = open_trail(path, 10, 600000, true);
+    write_records(a, 1, 25); /* checkpoints at 10, 20 and (close) 25 */
+    sg_audit_close(a);
+    copy_trail(path, w);
+    exec_on(w, "DELETE FROM records WHERE seq > 20; DELETE FROM checkpoints WHERE seq > 20");
+    expect_bad_msg(w, pub, 21, "closed");
+    open_refused(w, "closed");
+    /* A well-formed record appended after the close without the writer. */
+    copy_trail(path, w);
+    append_raw(w, 26);
+    expect_bad_msg(w, pub, 26, "closed");
+    expect_bad(w, NULL, 26);
+    open_refused(w, "closed");
+    assert_int_equal(db_int(w, "SELECT max(seq) FROM checkpoints"), 25); /* never signed */
+    rmtree(d);
+}
+
+/* The writer never signs a tail that does not verify. */
+static void test_open_refuses_forged_tail(void **state)
+{
+    (void)state;
+    char *d = tmpdir(), path[512], w[512];
+    path_in(path, sizeof(path), d, "crash.db");
+    path_in(w, sizeof(w), d, "w.db");
+    make_crash_image(d, path, 10, 25);
+    /* A record in the unsigned tail altered, not the last one. */
+    copy_trail(path, w);
+    flip(w, "records", "content", 23, 30, 0x02);
+    open_refused(w, "record 23");
+    assert_int_equal(db_int(w, "SELECT max(seq) FROM checkpoints"), 20); /* nothing signed */
+    /* Its stored hash altered instead. */
+    copy_trail(path, w);
+    flip(w, "records", "hash", 22, 3, 0x10);
+    open_refused(w, "record 22");
+    assert_int_equal(db_int(w, "SELECT max(seq) FROM checkpoints"), 20);
+    /* The last checkpoint's signature forged (under this key's id). */
+    copy_trail(path, w);
+    flip(w, "checkpoints", "signature", 20, 5, 0x04);
+    open_refused(w, "signature");
+    assert_int_equal(db_int(w, "SELECT max(seq) FROM checkpoints"), 20);
+    /* A checkpoint removed: more unsigned records than the cadence. */
+    copy_trail(path, w);
+    exec_on(w, "DELETE FROM checkpoints WHERE seq = 20");
+    open_refused(w, "checkpoint_every 10");
+    assert_int_equal(db_int(w, "SELECT count(*) FROM checkpoints"), 1);
+    /* The writer state removed, or its signature altered. */
+    copy_trail(path, w);
+    exec_on(w, "DELETE FROM meta WHERE key LIKE 'writer_state%'");
+    open_refused(w, "no writer state");
+    copy_trail(path, w);
+    exec_on(w, "UPDATE meta SET value = (CASE WHEN substr(value, 1, 1) = '0' THEN '1' ELSE "
+               "'0' END) || substr(value, 2) WHERE key = 'writer_state_signature'");
+    open_refused(w, "signature");
+    assert_int_equal(db_int(w, "SELECT max(seq) FROM checkpoints"), 20);
+    /* Untouched: the crash tail is signed at open and the chain goes on. */
+    copy_trail(path, w);
+    struct sg_audit *a = open_trail(w, 10, 600000, true);
+    assert_int_equal(db_int(w, "SELECT max(seq) FROM checkpoints"), 25);
+    write_records(a, 26, 2);
+    sg_audit_close(a);
+    struct sg_audit_verify_report rep;
+    assert_int_equal(verify(w, pub, &rep), 0);
+    assert_int_equal(rep.records, 27);
+    assert_int_equal(rep.unsigned_tail, 0);
+    assert_string_equal(rep.state, "closed");
+    assert_int_equal(rep.state_seq, 27);
+    rmtree(d);
+}
+
+/* Puts `src` in place of the trail at `path` the way an operator restoring a copy does:
+ * the old WAL and index go, the copy is renamed into place. */
+static void replace_trail(const char *path, const char *src)
+{
+    char tmp[600], side[600];
+    snprintf(side, sizeof(side), "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", path);
+    unlink(side);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    copy_file(src, tmp);
+    assert_int_equal(rename(tmp, path), 0);
+}
+
+static void expect_stays_failed(struct sg_audit *a, uint64_t seq)
+{
+    struct counter c;
+    counter_init(&c);
+    /* Queued and failed by the writer, or refused at once when the trail is failed already. */
+    int rc = append_str(a, "{\"after\":\"replace\"}", &c);
+    assert_true(rc == 0 || rc == SG_EIO);
+    assert_true(counter_wait(&c, 1, 10000));
+    assert_int_equal(c.last_rc, SG_EIO);
+    sleep_ms(400); /* several retries against the copy */
+    assert_false(sg_audit_healthy(a));
+    assert_int_equal(append_str(a, "{\"while\":\"failed\"}", NULL), SG_EIO);
+    struct sg_audit_stats s;
+    sg_audit_stats(a, &s);
+    assert_int_equal(s.seq, seq);
+}
+
+/* A failed store is recovered only from a file that still holds the last durable record:
+ * an older copy or a fork of the trail would drop acknowledged records and reuse seqs. */
+static void test_failed_store_rolled_back(void **state)
+{
+    (void)state;
+    char *d = tmpdir(), path[512], old[512], fork_[512], good[512];
+    path_in(path, sizeof(path), d, "t.db");
+    path_in(old, sizeof(old), d, "old.db");
+    path_in(fork_, sizeof(fork_), d, "fork.db");
+    path_in(good, sizeof(good), d, "good.db");
+    struct sg_audit *a = open_trail(path, 10, 600000, true);
+    write_records(a, 1, 3);
+    sg_audit_close(a);
+    copy_trail(path, old);
+    copy_trail(path, fork_);
+    a = open_trail(fork_, 10, 600000, true);
+    write_records(a, 100, 5); /* seq 4..8 too, with other records */
+    sg_audit_close(a);
+    a = open_trail(path, 10, 600000, true);
+    write_records(a, 4, 5); /* seq 4..8 durable */
+    sqlite3 *db = db_open(path);
+    db_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    sqlite3_close(db);
+    copy_file(path, good);
+    /* The file replaced with the older copy: the writer stays failed. */
+    replace_trail(path, old);
+    expect_stays_failed(a, 8);
+    assert_int_equal(db_int(path, "SELECT count(*) FROM records"), 3);
+    /* With a fork that has a seq 8 of its own: the same. */
+    replace_trail(path, fork_);
+    expect_stays_failed(a, 8);
+    assert_int_equal(db_int(path, "SELECT count(*) FROM records WHERE content LIKE "
+                                  "'%audit.recovered%'"),
+                     0);
+    /* The right file back: it recovers and goes on. */
+    replace_trail(path, good);
+    assert_true(wait_healthy(a, true, 10000));
+    write_records(a, 9, 1);
+    sg_audit_close(a);
+    struct sg_audit_verify_report rep;
+    assert_int_equal(verify(path, pub, &rep), 0);
+    assert_int_equal(rep.records, 10); /* 8, the recovery record, 1 */
+    assert_int_equal(db_int(path, "SELECT count(*) FROM records WHERE seq = 9 AND "
+                                  "json_extract(content, '$.event') = 'audit.recovered'"),
+                     1);
+    rmtree(d);
+}
+
 /* ---- hostile records ---- */
 
 static void test_hostile_records(void **state)
@@ -1279,21 +1622,27 @@ static void test_hostile_records(void **state)
         "{\"u\":\"\\u00e9\xc3\xa9\xf0\x9f\x98\x80\",\"esc\":\"\\\"\\\\\\n\"}",
         "{ \"spaced\" : [ 1 , 2 ] }",
         "{\"big\":9223372036854775807,\"r\":-1.5e-300}",
+        /* No members, only white space: no comma after the trail's own members. */
+        "{ }",
+        "{    }",
     };
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         assert_int_equal(append_str(a, good[i], &c), 0);
-    n += 5;
+    n += 7;
     assert_true(counter_wait(&c, n, 10000));
     sg_audit_close(a);
     assert_int_equal(verify(path, NULL, NULL), 0);
-    assert_int_equal(db_int(path, "SELECT count(*) FROM records"), 6);
+    assert_int_equal(db_int(path, "SELECT count(*) FROM records"), 8);
     assert_int_equal(
         db_int(path,
                "SELECT count(*) FROM records WHERE content = '{\"seq\":4,\"ts\":\"'||ts||"
                "'\",\"u\":\"\\u00e9'||char(233)||char(128512)||'\",\"esc\":\"\\\"\\\\\\n\"}'"),
         1);
     /* Every stored record is valid JSON (SQLite's parser agrees). */
-    assert_int_equal(db_int(path, "SELECT count(*) FROM records WHERE json_valid(content)"), 6);
+    assert_int_equal(db_int(path, "SELECT count(*) FROM records WHERE json_valid(content)"), 8);
+    assert_int_equal(db_int(path, "SELECT count(*) FROM records WHERE seq = 7 AND content = "
+                                  "'{\"seq\":7,\"ts\":\"' || ts || '\" }'"),
+                     1);
     rmtree(d);
 }
 
@@ -1313,6 +1662,16 @@ static void test_prune(void **state)
     sg_audit_close(a);
     struct sg_audit_prune_result res;
     struct sg_error err = {0};
+    char cp20_ts[32];
+    sqlite3 *db = db_open(path);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT ts FROM checkpoints WHERE seq = 20", -1, &st, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    snprintf(cp20_ts, sizeof(cp20_ts), "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
     /* Nothing older than the first record: nothing pruned. */
     assert_int_equal(sg_audit_prune(path, 1000, pub, &res, &err), 0);
     assert_int_equal(res.pruned, 0);
@@ -1325,6 +1684,12 @@ static void test_prune(void **state)
     assert_int_equal(rep.anchor_seq, 20);
     assert_int_equal(rep.first_seq, 21);
     assert_int_equal(rep.records, 30);
+    /* The anchor's (signed) time and the prune's own (unsigned) notes are reported. */
+    assert_string_equal(rep.anchor_ts, cp20_ts);
+    assert_int_equal(strlen(rep.pruned_at), SG_AUDIT_TS_LEN);
+    char before_ts[SG_AUDIT_TS_LEN + 1];
+    sg_audit_format_time(mid, before_ts);
+    assert_string_equal(rep.pruned_before, before_ts);
     assert_int_equal(db_int(path, "SELECT min(seq) FROM checkpoints"), 30);
     /* The chain goes on after a restart. */
     a = open_trail(path, 10, 60000, true);
@@ -1339,7 +1704,7 @@ static void test_prune(void **state)
     flip(work, "records", "content", 21, 40, 0x01);
     expect_bad(work, pub, 21);
     copy_trail(path, work);
-    sqlite3 *db = db_open(work);
+    db = db_open(work);
     db_exec(db, "UPDATE meta SET value = (CASE WHEN substr(value, 1, 1) = '0' THEN '1' ELSE "
                 "'0' END) || substr(value, 2) WHERE key = 'anchor_hash'");
     sqlite3_close(db);
@@ -1650,6 +2015,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_refuses_damaged, golden_setup, golden_teardown),
         cmocka_unit_test(test_failed_store_replaced_file),
         cmocka_unit_test(test_failed_store_removed_file),
+        cmocka_unit_test(test_failed_store_rolled_back),
+        cmocka_unit_test(test_verify_tail_rule),
+        cmocka_unit_test(test_verify_closed_trail),
+        cmocka_unit_test(test_open_refuses_forged_tail),
         cmocka_unit_test(test_hostile_records),
         cmocka_unit_test(test_prune),
         cmocka_unit_test_setup_teardown(test_scan, golden_setup, golden_teardown),
