@@ -246,27 +246,24 @@ static size_t mac_msg(unsigned char msg[SG_MSG_CAP], unsigned char a, unsigned c
     return 2 + l;
 }
 
-/* Whether two values have the same canonical form, however long. */
+/* Whether two values have the same canonical form, however long. Zeroes what it wrote. */
 static bool same_canonical(unsigned type, const char *x, size_t nx, const char *y, size_t ny)
 {
     char sa[1024], sb[1024];
     char *a = nx < sizeof(sa) ? sa : malloc(nx + 1), *b = ny < sizeof(sb) ? sb : malloc(ny + 1);
     bool same = false;
+    size_t la = 0, lb = 0;
     if (a && b) {
-        size_t la = canonical(type, x, nx, a, a == sa ? sizeof(sa) : nx + 1);
-        size_t lb = canonical(type, y, ny, b, b == sb ? sizeof(sb) : ny + 1);
+        la = canonical(type, x, nx, a, a == sa ? sizeof(sa) : nx + 1);
+        lb = canonical(type, y, ny, b, b == sb ? sizeof(sb) : ny + 1);
         same = la == lb && memcmp(a, b, la) == 0;
+        sg_secure_zero(a, la + 1);
+        sg_secure_zero(b, lb + 1);
     }
-    if (a) {
-        sg_secure_zero(a, a == sa ? sizeof(sa) : nx + 1);
-        if (a != sa)
-            free(a);
-    }
-    if (b) {
-        sg_secure_zero(b, b == sb ? sizeof(sb) : ny + 1);
-        if (b != sb)
-            free(b);
-    }
+    if (a != sa)
+        free(a);
+    if (b != sb)
+        free(b);
     return same;
 }
 
