@@ -3,14 +3,17 @@
  * (which win). */
 #include "cli/cli.h"
 #include "config/config.h"
+#include "core/secret.h"
 #include "model/enc.h"
 #include "model/gguf.h"
 #include "model/model.h"
 #include "model/oci.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char model_usage[] =
     "usage: sovgate model <command> [--config FILE | --store DIR] [options]\n"
@@ -22,21 +25,25 @@ static const char model_usage[] =
     "                          and the plaintext's SHA-256 too\n"
     "  promote N V --channel C point channel C of N at version V\n"
     "  rollback N --channel C  point channel C back at its previous version\n"
+    "                          (both refuse a channel file older than this signer signed,\n"
+    "                          a put-back file: --accept-older-channels builds on it anyway)\n"
     "  remove N V              remove a version no channel uses\n"
     "  inspect FILE            print a GGUF file's metadata (reads nothing else)\n"
     "  push N V REF            upload a version to an OCI registry (REF: host[:port]/repo:tag)\n"
     "  pull REF                download REF (…:tag or …@sha256:…), verify digests and\n"
     "                          signature, add it to the store (promote it afterwards)\n"
     "options: --key REF (signing key), --pubkey REF (public key), --encryption-key REF,\n"
-    "         --audit-db FILE, --no-audit, --chunk BYTES; REF is file:PATH or env:NAME;\n"
+    "         --audit-db FILE, --no-audit, --chunk BYTES, --signer-state FILE (the\n"
+    "         channel files this signer signed; default: the key file's path + .seq);\n"
+    "         REF is file:PATH or env:NAME;\n"
     "         registry: --ca FILE (its CA), --registry-auth REF (user:password)\n";
 
 struct margs {
     const char *config, *store, *key, *pubkey, *enc, *encrypt, *audit, *name, *version, *license,
-        *source, *channel, *chunk, *ca, *rauth;
+        *source, *channel, *chunk, *ca, *rauth, *signer_state;
     const char *pos[3];
     int npos;
-    bool json, no_audit;
+    bool json, no_audit, accept_older;
 };
 
 static int usage(const char *msg)
@@ -57,6 +64,32 @@ static void report(void *arg, const char *name, const char *version, int rc, con
 {
     (void)arg;
     printf("%s %s %s%s%s\n", rc ? "FAIL" : "ok  ", name, version, rc ? ": " : "", rc ? msg : "");
+}
+
+/* The signer's state file (absolute): --signer-state, else the signing key's file + ".seq";
+ * "" when the key is no file (env:) and none was named. */
+static int signer_state_path(const struct margs *a, const char *base, char *out, size_t cap)
+{
+    char rel[PATH_MAX], cwd[PATH_MAX];
+    out[0] = '\0';
+    if (a->signer_state) {
+        if (snprintf(rel, sizeof(rel), "%s", a->signer_state) >= (int)sizeof(rel))
+            return SG_ETOOBIG;
+    } else if (a->key && strncmp(a->key, "file:", 5) == 0) {
+        if (sg_path_resolve(base, a->key + 5, rel, sizeof(rel) - 4) != 0)
+            return SG_ETOOBIG;
+        strcat(rel, ".seq");
+    } else {
+        return 0;
+    }
+    int n;
+    if (rel[0] == '/')
+        n = snprintf(out, cap, "%s", rel);
+    else if (getcwd(cwd, sizeof(cwd)))
+        n = snprintf(out, cap, "%s/%s", cwd, rel);
+    else
+        return SG_EIO;
+    return n < 0 || (size_t)n >= cap ? SG_ETOOBIG : 0;
 }
 
 static int cmd_inspect(const char *file)
@@ -100,6 +133,10 @@ int sg_cmd_model(int argc, char **argv)
             a.no_audit = true;
             continue;
         }
+        if (strcmp(o, "--accept-older-channels") == 0) {
+            a.accept_older = true;
+            continue;
+        }
         if (o[0] != '-') {
             if (a.npos == 3)
                 return usage("too many arguments");
@@ -125,6 +162,7 @@ int sg_cmd_model(int argc, char **argv)
             {"--chunk", offsetof(struct margs, chunk)},
             {"--ca", offsetof(struct margs, ca)},
             {"--registry-auth", offsetof(struct margs, rauth)},
+            {"--signer-state", offsetof(struct margs, signer_state)},
         };
         for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++)
             if (strcmp(o, flags[f].flag) == 0)
@@ -203,11 +241,24 @@ int sg_cmd_model(int argc, char **argv)
         }
         have_ekey = true;
     }
+    char sstate[PATH_MAX];
+    if (signer_state_path(&a, base, sstate, sizeof(sstate)) != 0) {
+        rc = usage("--signer-state (or the signing key's path) is too long, or the working "
+                   "directory unknown");
+        goto out;
+    }
+    bool moves = strcmp(cmd, "promote") == 0 || strcmp(cmd, "rollback") == 0;
+    if (moves && !sstate[0])
+        fprintf(stderr, "sovgate model: note: no signer state (the key is not a file: name one "
+                        "with --signer-state FILE), so a channel file put back into the store "
+                        "is not noticed here\n");
     struct sg_model_store_opts so = {.root = a.store,
                                      .signing_key = have_seed ? seed : NULL,
                                      .public_key = have_pub ? pub : NULL,
                                      .audit_path = a.no_audit ? "" : a.audit,
-                                     .create = strcmp(cmd, "import") == 0 || is_pull};
+                                     .create = strcmp(cmd, "import") == 0 || is_pull,
+                                     .signer_state = sstate[0] ? sstate : NULL,
+                                     .accept_older_channels = a.accept_older};
     struct sg_oci_opts oo = {.ca_file = a.ca, .credential = a.rauth, .base_dir = base};
     if (sg_model_store_open(&so, &s, &err) != 0) {
         rc = fail(&err);

@@ -42,6 +42,20 @@ struct sg_model_store_opts {
     const char *audit_path;     /* audit trail of the changes; NULL: <root>/audit.db;
                                    "" : none */
     bool create;                /* create the directories when missing */
+    /* The signer's own record of the channel files it signed (absolute path, the format of
+     * route/chanseen.h; NULL: none): promote and rollback refuse to build on a channel file
+     * older than the one recorded for it, or on another file under the recorded sequence
+     * number (a signed file put back), unless `accept_older_channels`; the new file's
+     * sequence number is then above both. */
+    const char *signer_state;
+    bool accept_older_channels;
+};
+
+/* What tells one channel file from another: its signed sequence number (0: no file, or
+ * one from before sequence numbers) and the SHA-256 of its signed text (zeros: no file). */
+struct sg_model_chanver {
+    uint64_t seq;
+    uint8_t digest[32];
 };
 
 int sg_model_store_open(const struct sg_model_store_opts *o, struct sg_model_store **out,
@@ -94,10 +108,10 @@ int sg_model_remove(struct sg_model_store *s, const char *name, const char *vers
 
 /* Resolves "name@channel" or "name:version" to a verified manifest (caller owns; the
  * payload object, signature checked, and for a channel the channel file's signature).
- * `channel_seq` (may be NULL) gets the channel file's signed sequence number, which every
- * promote and rollback increases (0 for name:version or a file older than sequence numbers). */
+ * `chan` (may be NULL) gets the channel file's signed sequence number, which every promote
+ * and rollback increases, and digest (zeros for name:version). */
 int sg_model_resolve(struct sg_model_store *s, const char *ref, json_t **payload,
-                     uint64_t *channel_seq, struct sg_error *err);
+                     struct sg_model_chanver *chan, struct sg_error *err);
 /* Opens the weights of a verified manifest payload for loading: plaintext weights are
  * opened and hashed through the returned descriptor; encrypted ones are decrypted with
  * `enc_key` into a sealed memfd (never onto disk) while the plaintext is hashed. Either

@@ -9,6 +9,10 @@
 #include "model/enc.h"
 #include "model/model.h"
 
+/* Stored weights are read-only (0440: the store's group may read them, as every store
+ * file; nobody writes them in place). */
+#define SG_MSTORE_BLOB_MODE 0440
+
 struct sg_mstore_copy {
     uint8_t plain_sha[32], blob_sha[32];
     uint64_t plain_size, blob_size;
@@ -41,12 +45,19 @@ int sg_mstore_decrypt_fd(int in, const uint8_t key[SG_MENC_KEY_LEN], int out, ui
  * `rec`), and the store's lock (also cleans tmp/). */
 json_t *sg_mstore_load_manifest(struct sg_model_store *s, const char *name, const char *version,
                                 struct sg_error *err);
-/* `seq` (may be NULL) gets the channel file's sequence number: 0 for a missing file or one
- * written before sequence numbers; save writes `seq`, which must be the loaded one + 1. */
-json_t *sg_mstore_load_channels(struct sg_model_store *s, const char *name, uint64_t *seq,
-                                struct sg_error *err);
+/* `ver` (may be NULL) gets the channel file's sequence number (0 for a missing file or one
+ * written before sequence numbers) and digest. Save builds on `base` (what load gave, under
+ * the lock): checked against the signer's state first; writes base->seq + 1 (or above
+ * what the signer recorded, with accept_older_channels); `out` gets the new file's. */
+json_t *sg_mstore_load_channels(struct sg_model_store *s, const char *name,
+                                struct sg_model_chanver *ver, struct sg_error *err);
 int sg_mstore_save_channels(struct sg_model_store *s, const char *name, json_t *channels,
-                            uint64_t seq, struct sg_error *err);
+                            const struct sg_model_chanver *base, struct sg_model_chanver *out,
+                            struct sg_error *err);
+/* After a channel file `ver` was written and audited (`rc`: the audit's result): records it
+ * in the signer's state. Returns `rc`, or when that is 0 the state's failure. */
+int sg_mstore_signer_note(struct sg_model_store *s, const char *name,
+                          const struct sg_model_chanver *ver, int rc, struct sg_error *err);
 int sg_mstore_audit(struct sg_model_store *s, const char *event, json_t *rec, struct sg_error *err);
 int sg_mstore_lock(struct sg_model_store *s, struct sg_error *err);
 

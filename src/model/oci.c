@@ -760,7 +760,8 @@ static int pull_blob(struct oci *c, struct sg_model_store *s, const char *hex, u
                           "sha256:%.16s...: refused",
                           ghex, hex);
     }
-    if (!rc && (fsync(fd) != 0 || rename(part, blob) != 0 || sg_mstore_fsync_dir(bdir) != 0))
+    if (!rc && (fsync(fd) != 0 || fchmod(fd, SG_MSTORE_BLOB_MODE) != 0 || rename(part, blob) != 0 ||
+                sg_mstore_fsync_dir(bdir) != 0))
         rc = sg_error_set(c->err, SG_EIO, "cannot store the weights: %s", strerror(errno));
     close(fd);
     return rc;

@@ -278,8 +278,8 @@ int sg_model_promote(struct sg_model_store *s, const char *name, const char *ver
     if (!doc)
         return err && err->code ? err->code : SG_EINVAL;
     json_decref(doc);
-    uint64_t seq = 0;
-    json_t *chs = sg_mstore_load_channels(s, name, &seq, err);
+    struct sg_model_chanver ver, nv;
+    json_t *chs = sg_mstore_load_channels(s, name, &ver, err);
     if (!chs)
         return err && err->code ? err->code : SG_EINVAL;
     json_t *c = json_object_get(chs, channel);
@@ -298,15 +298,15 @@ int sg_model_promote(struct sg_model_store *s, const char *name, const char *ver
             json_array_remove(nh, 0);
     }
     json_object_set_new(chs, channel, json_pack("{s:s,s:o}", "version", version, "history", nh));
-    rc = sg_mstore_save_channels(s, name, chs, seq + 1, err);
+    rc = sg_mstore_save_channels(s, name, chs, &ver, &nv, err);
     json_decref(chs);
     if (rc)
         return rc;
-    return sg_mstore_audit(s, "model.promote",
-                           json_pack("{s:s,s:s,s:s,s:s?}", "name", name, "version", version,
-                                     "channel", channel, "previous",
-                                     prev_copy[0] ? prev_copy : NULL),
-                           err);
+    rc = sg_mstore_audit(s, "model.promote",
+                         json_pack("{s:s,s:s,s:s,s:s?}", "name", name, "version", version,
+                                   "channel", channel, "previous", prev_copy[0] ? prev_copy : NULL),
+                         err);
+    return sg_mstore_signer_note(s, name, &nv, rc, err);
 }
 
 int sg_model_rollback(struct sg_model_store *s, const char *name, const char *channel,
@@ -317,8 +317,8 @@ int sg_model_rollback(struct sg_model_store *s, const char *name, const char *ch
     int rc = sg_mstore_lock(s, err);
     if (rc)
         return rc;
-    uint64_t seq = 0;
-    json_t *chs = sg_mstore_load_channels(s, name, &seq, err);
+    struct sg_model_chanver ver, nv;
+    json_t *chs = sg_mstore_load_channels(s, name, &ver, err);
     if (!chs)
         return err && err->code ? err->code : SG_EINVAL;
     json_t *c = json_object_get(chs, channel);
@@ -342,16 +342,17 @@ int sg_model_rollback(struct sg_model_store *s, const char *name, const char *ch
     json_t *nh = json_deep_copy(hist);
     json_array_remove(nh, hn - 1);
     json_object_set_new(chs, channel, json_pack("{s:s,s:o}", "version", prev, "history", nh));
-    rc = sg_mstore_save_channels(s, name, chs, seq + 1, err);
+    rc = sg_mstore_save_channels(s, name, chs, &ver, &nv, err);
     json_decref(chs);
     if (rc)
         return rc;
     if (version_out)
         snprintf(version_out, SG_MODEL_NAME_MAX + 1, "%s", prev);
-    return sg_mstore_audit(s, "model.rollback",
-                           json_pack("{s:s,s:s,s:s,s:s}", "name", name, "channel", channel,
-                                     "version", prev, "from", from),
-                           err);
+    rc = sg_mstore_audit(s, "model.rollback",
+                         json_pack("{s:s,s:s,s:s,s:s}", "name", name, "channel", channel, "version",
+                                   prev, "from", from),
+                         err);
+    return sg_mstore_signer_note(s, name, &nv, rc, err);
 }
 
 /* ---- remove ---- */
@@ -380,12 +381,18 @@ static int blob_used(void *arg, const char *name, const char *version)
 int sg_model_remove(struct sg_model_store *s, const char *name, const char *version,
                     struct sg_error *err)
 {
+    /* The names become paths: checked before anything is looked up or removed. */
+    if (!sg_model_name_ok(name) || !sg_model_name_ok(version))
+        return sg_error_set(err, SG_EINVAL,
+                            "invalid model name or version (1 to 64 of A-Z a-z 0-9 . _ -, not "
+                            "starting with . or -)");
     int rc = sg_mstore_lock(s, err);
     if (rc)
         return rc;
+    /* Only a manifest that verifies is removed (its blob is known from it). */
     json_t *doc = sg_mstore_load_manifest(s, name, version, err);
-    if (!doc && (!err || err->code == SG_ENOTFOUND))
-        return err && err->code ? err->code : SG_ENOTFOUND;
+    if (!doc)
+        return err && err->code ? err->code : SG_EINVAL;
     json_t *chs = sg_mstore_load_channels(s, name, NULL, err);
     if (!chs) {
         json_decref(doc);
@@ -449,11 +456,11 @@ int sg_model_remove(struct sg_model_store *s, const char *name, const char *vers
 /* ---- loading ---- */
 
 int sg_model_resolve(struct sg_model_store *s, const char *ref, json_t **payload,
-                     uint64_t *channel_seq, struct sg_error *err)
+                     struct sg_model_chanver *chan, struct sg_error *err)
 {
     *payload = NULL;
-    if (channel_seq)
-        *channel_seq = 0;
+    if (chan)
+        memset(chan, 0, sizeof(*chan));
     char name[SG_MODEL_NAME_MAX + 1], ver[SG_MODEL_NAME_MAX + 1];
     const char *at = strchr(ref, '@'), *colon = strchr(ref, ':');
     const char *sep = at ? at : colon;
@@ -466,7 +473,7 @@ int sg_model_resolve(struct sg_model_store *s, const char *ref, json_t **payload
     if (!sg_model_name_ok(name) || !sg_model_name_ok(ver))
         return sg_error_set(err, SG_EINVAL, "invalid model reference");
     if (at) {
-        json_t *chs = sg_mstore_load_channels(s, name, channel_seq, err);
+        json_t *chs = sg_mstore_load_channels(s, name, chan, err);
         if (!chs)
             return err && err->code ? err->code : SG_EINVAL;
         const char *v = json_string_value(json_object_get(json_object_get(chs, ver), "version"));

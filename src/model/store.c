@@ -5,6 +5,7 @@
 #include "model/enc.h"
 #include "model/gguf.h"
 #include "model/model_int.h"
+#include "route/chanseen.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -27,6 +28,9 @@ struct sg_model_store {
     char key_id[SG_AUDIT_KEY_ID_STR];
     char audit_path[PATH_MAX]; /* "" : none */
     int lock_fd;
+    const char *signer_state; /* NULL: none */
+    bool accept_older;
+    struct sg_chanseen *signer; /* opened by the first channel change */
 };
 
 bool sg_model_name_ok(const char *s)
@@ -327,14 +331,32 @@ json_t *sg_mstore_check_manifest(struct sg_model_store *s, json_t *doc, struct s
     return check_doc(s, "sovgate-model-manifest:1", doc, "the pulled manifest", err);
 }
 
+#define CHANNELS_DOMAIN "sovgate-model-channels:1"
+
+/* SHA-256 of a channel payload's signed text: what tells two files under one sequence
+ * number apart. */
+static int chan_digest(json_t *payload, uint8_t out[32])
+{
+    char *t = signed_text(CHANNELS_DOMAIN, payload);
+    if (!t)
+        return SG_ENOMEM;
+    sg_sha256(t, strlen(t), out);
+    free(t);
+    return 0;
+}
+
 /* Channels of a model: the checked payload's "channels" object, as a new reference. A
  * missing file is an empty object. */
-json_t *sg_mstore_load_channels(struct sg_model_store *s, const char *name, uint64_t *seq,
-                                struct sg_error *err)
+json_t *sg_mstore_load_channels(struct sg_model_store *s, const char *name,
+                                struct sg_model_chanver *ver, struct sg_error *err)
 {
     char path[PATH_MAX], what[120];
-    if (seq)
-        *seq = 0;
+    if (ver)
+        memset(ver, 0, sizeof(*ver));
+    if (!sg_model_name_ok(name)) {
+        sg_error_set(err, SG_EINVAL, "invalid model name");
+        return NULL;
+    }
     sg_mstore_path(s, path, sizeof(path), "channels/%s.json", name);
     snprintf(what, sizeof(what), "channels of %s", name);
     struct stat st;
@@ -343,7 +365,7 @@ json_t *sg_mstore_load_channels(struct sg_model_store *s, const char *name, uint
     json_t *doc = load_json(path, err);
     if (!doc)
         return NULL;
-    json_t *p = check_doc(s, "sovgate-model-channels:1", doc, what, err);
+    json_t *p = check_doc(s, CHANNELS_DOMAIN, doc, what, err);
     json_t *ch = p ? json_object_get(p, "channels") : NULL;
     const char *n = p ? json_string_value(json_object_get(p, "name")) : NULL;
     json_t *sq = p ? json_object_get(p, "seq") : NULL;
@@ -352,23 +374,104 @@ json_t *sg_mstore_load_channels(struct sg_model_store *s, const char *name, uint
         sg_error_set(err, SG_EINVAL, "%s: damaged payload", what);
         ch = NULL;
     }
-    if (ch && sq && seq)
-        *seq = (uint64_t)json_integer_value(sq);
+    if (ch && ver) {
+        ver->seq = sq ? (uint64_t)json_integer_value(sq) : 0;
+        if (chan_digest(p, ver->digest) != 0) {
+            sg_error_set(err, SG_ENOMEM, "out of memory");
+            ch = NULL;
+        }
+    }
     if (ch)
         json_incref(ch);
     json_decref(doc);
     return ch;
 }
 
+/* ---- the signer's state ---- */
+
+/* The signer's key for a channel file: its absolute path through the store's real path. */
+static int signer_key(const struct sg_model_store *s, const char *name, char *out, size_t cap,
+                      struct sg_error *err)
+{
+    char real[PATH_MAX];
+    if (!realpath(s->root, real))
+        return sg_error_set(err, SG_EIO, "cannot resolve the store path %s: %s", s->root,
+                            strerror(errno));
+    int n = snprintf(out, cap, "%s/channels/%s.json", real, name);
+    return n < 0 || (size_t)n >= cap ? sg_error_set(err, SG_ETOOBIG, "the store path is too long")
+                                     : 0;
+}
+
+/* Whether the signer may build on channel file `base` of `name`; `seq` gets the new file's
+ * sequence number. A file older than the one the signer last signed for it, or another
+ * file under that number, is a signed file put back (docs/models.md). */
+static int signer_check(struct sg_model_store *s, const char *name,
+                        const struct sg_model_chanver *base, uint64_t *seq, struct sg_error *err)
+{
+    *seq = base->seq + 1;
+    if (!s->signer_state)
+        return 0;
+    char key[PATH_MAX];
+    int rc = s->signer ? 0 : sg_chanseen_open(s->signer_state, &s->signer, err);
+    if (rc || (rc = signer_key(s, name, key, sizeof(key), err)))
+        return rc;
+    uint64_t rec = 0;
+    enum sg_chanseen_verdict v =
+        sg_chanseen_check(s->signer, key, base->seq, base->seq ? base->digest : NULL, &rec);
+    if (v == SG_CHANSEEN_OK)
+        return 0;
+    if (s->accept_older) {
+        *seq = (rec > base->seq ? rec : base->seq) + 1;
+        return 0;
+    }
+    if (v == SG_CHANSEEN_OLDER)
+        return sg_error_set(err, SG_EINVAL,
+                            "channels/%s.json has sequence %llu, older than the %llu this "
+                            "signer signed: a replayed file? Put the newest back or pass "
+                            "--accept-older-channels",
+                            name, (unsigned long long)base->seq, (unsigned long long)rec);
+    return sg_error_set(err, SG_EINVAL,
+                        "channels/%s.json is not the file this signer signed as sequence %llu: "
+                        "a replayed file? Put the newest back or pass --accept-older-channels",
+                        name, (unsigned long long)rec);
+}
+
+int sg_mstore_signer_note(struct sg_model_store *s, const char *name,
+                          const struct sg_model_chanver *ver, int rc, struct sg_error *err)
+{
+    char key[PATH_MAX];
+    struct sg_error e2 = {0};
+    if (!s->signer)
+        return rc;
+    if (signer_key(s, name, key, sizeof(key), &e2) == 0 &&
+        sg_chanseen_put(s->signer, key, ver->seq, ver->digest, &e2) == 0)
+        return rc;
+    if (rc)
+        return rc;
+    return sg_error_set(err, e2.code ? e2.code : SG_EIO,
+                        "channels/%s.json was written (sequence %llu), the signer's state was "
+                        "not: %s",
+                        name, (unsigned long long)ver->seq, e2.msg);
+}
+
 int sg_mstore_save_channels(struct sg_model_store *s, const char *name, json_t *channels,
-                            uint64_t seq, struct sg_error *err)
+                            const struct sg_model_chanver *base, struct sg_model_chanver *out,
+                            struct sg_error *err)
 {
     /* The sequence number is signed with the rest: a gateway that has seen sequence N
      * refuses an older, genuinely signed channel file put back (docs/models.md). */
-    json_t *doc = sign_doc(s, "sovgate-model-channels:1",
-                           json_pack("{s:s,s:s,s:O,s:I}", "schema", "sovgate-model-channels/1",
-                                     "name", name, "channels", channels, "seq", (json_int_t)seq),
-                           err);
+    uint64_t seq = 0;
+    int rc = signer_check(s, name, base, &seq, err);
+    if (rc)
+        return rc;
+    json_t *payload = json_pack("{s:s,s:s,s:O,s:I}", "schema", "sovgate-model-channels/1", "name",
+                                name, "channels", channels, "seq", (json_int_t)seq);
+    out->seq = seq;
+    if (!payload || chan_digest(payload, out->digest) != 0) {
+        json_decref(payload);
+        return sg_error_set(err, SG_ENOMEM, "out of memory");
+    }
+    json_t *doc = sign_doc(s, CHANNELS_DOMAIN, payload, err);
     if (!doc)
         return err && err->code ? err->code : SG_ENOMEM;
     char *text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -379,7 +482,7 @@ int sg_mstore_save_channels(struct sg_model_store *s, const char *name, json_t *
     sg_mstore_path(s, path, sizeof(path), "channels/%s.json", name);
     size_t n = strlen(text);
     text[n] = '\n'; /* json_dumps's NUL becomes the newline; write n+1 bytes */
-    int rc = sg_mstore_write_atomic(s, path, text, n + 1, err);
+    rc = sg_mstore_write_atomic(s, path, text, n + 1, err);
     jfree(text);
     return rc;
 }
@@ -436,6 +539,8 @@ int sg_model_store_open(const struct sg_model_store_opts *o, struct sg_model_sto
     if (!s)
         return sg_error_set(err, SG_ENOMEM, "out of memory");
     s->lock_fd = -1;
+    s->signer_state = o->signer_state;
+    s->accept_older = o->accept_older_channels;
     if (snprintf(s->root, sizeof(s->root), "%s", o->root) >= (int)sizeof(s->root) - 64) {
         free(s);
         return sg_error_set(err, SG_ETOOBIG, "the store path is too long");
@@ -490,6 +595,7 @@ void sg_model_store_free(struct sg_model_store *s)
         return;
     if (s->lock_fd >= 0)
         close(s->lock_fd);
+    sg_chanseen_free(s->signer);
     sg_secure_zero(s->seed, sizeof(s->seed));
     free(s);
 }
@@ -612,7 +718,8 @@ int sg_model_import(struct sg_model_store *s, const struct sg_model_import_opts 
     if (stat(blob, &st) == 0) {
         unlink(tmp); /* the same bytes are already stored */
     } else {
-        if (rename(tmp, blob) != 0 || sg_mstore_fsync_dir(bdir) != 0) {
+        if (chmod(tmp, SG_MSTORE_BLOB_MODE) != 0 || rename(tmp, blob) != 0 ||
+            sg_mstore_fsync_dir(bdir) != 0) {
             int e = errno;
             unlink(tmp);
             unlink(blob);

@@ -1,5 +1,6 @@
 /* See chanseen.h. */
 #include "route/chanseen.h"
+#include "core/crypto.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,10 +15,12 @@
 struct entry {
     char *path;
     uint64_t seq;
+    bool has_digest;
+    uint8_t digest[32];
 };
 
 struct sg_chanseen {
-    char *path;
+    char *path; /* NULL: in memory only */
     struct entry *v;
     size_t n, cap;
 };
@@ -40,7 +43,14 @@ static struct entry *find(const struct sg_chanseen *s, const char *p, size_t n)
     return NULL;
 }
 
-static int add(struct sg_chanseen *s, const char *p, size_t n, uint64_t seq)
+static void set_digest(struct entry *e, const uint8_t *digest)
+{
+    e->has_digest = digest != NULL;
+    if (digest)
+        memcpy(e->digest, digest, 32);
+}
+
+static int add(struct sg_chanseen *s, const char *p, size_t n, uint64_t seq, const uint8_t *digest)
 {
     if (s->n == SG_CHANSEEN_MAX)
         return SG_ETOOBIG;
@@ -55,11 +65,21 @@ static int add(struct sg_chanseen *s, const char *p, size_t n, uint64_t seq)
     char *c = strndup(p, n);
     if (!c)
         return SG_ENOMEM;
-    s->v[s->n++] = (struct entry){c, seq};
+    s->v[s->n] = (struct entry){.path = c, .seq = seq};
+    set_digest(&s->v[s->n++], digest);
     return 0;
 }
 
-/* One line without its '\n': "<seq> <path>". */
+/* 64 lowercase hex digits at `l` into `digest`. */
+static bool parse_digest(const char *l, uint8_t digest[32])
+{
+    for (size_t i = 0; i < 64; i++)
+        if (!((l[i] >= '0' && l[i] <= '9') || (l[i] >= 'a' && l[i] <= 'f')))
+            return false;
+    return sg_hex_decode(l, 64, digest, 32) == 0;
+}
+
+/* One line without its '\n': "<seq> <digest> <path>", or "<seq> <path>" (digest unknown). */
 static const char *parse_line(struct sg_chanseen *s, const char *l, size_t n)
 {
     size_t i = 0;
@@ -76,11 +96,19 @@ static const char *parse_line(struct sg_chanseen *s, const char *l, size_t n)
         return "expected one space after the sequence number";
     const char *p = l + i + 1;
     size_t pn = n - i - 1;
+    uint8_t digest[32];
+    bool has_digest = pn > 65 && p[0] != '/' && p[64] == ' ';
+    if (has_digest && !parse_digest(p, digest))
+        return "expected a digest of 64 lowercase hex digits";
+    if (has_digest) {
+        p += 65;
+        pn -= 65;
+    }
     if (!path_ok(p, pn))
         return "expected the absolute path of a channel file";
     if (find(s, p, pn))
         return "channel file listed twice";
-    int rc = add(s, p, pn, seq);
+    int rc = add(s, p, pn, seq, has_digest ? digest : NULL);
     return rc == SG_ETOOBIG ? "too many channel files" : rc ? "out of memory" : NULL;
 }
 
@@ -88,7 +116,7 @@ int sg_chanseen_open(const char *path, struct sg_chanseen **out, struct sg_error
 {
     *out = NULL;
     if (!path || !path_ok(path, strlen(path)))
-        return sg_error_set(err, SG_EINVAL, "models.state: not an absolute path");
+        return sg_error_set(err, SG_EINVAL, "the state file must be an absolute path");
     struct sg_chanseen *s = calloc(1, sizeof(*s));
     if (!s || !(s->path = strdup(path))) {
         free(s);
@@ -146,6 +174,11 @@ int sg_chanseen_open(const char *path, struct sg_chanseen **out, struct sg_error
     return 0;
 }
 
+struct sg_chanseen *sg_chanseen_new(void)
+{
+    return calloc(1, sizeof(struct sg_chanseen));
+}
+
 void sg_chanseen_free(struct sg_chanseen *s)
 {
     if (!s)
@@ -166,6 +199,21 @@ uint64_t sg_chanseen_get(const struct sg_chanseen *s, const char *chan_path)
 {
     const struct entry *e = s && chan_path ? find(s, chan_path, strlen(chan_path)) : NULL;
     return e ? e->seq : 0;
+}
+
+enum sg_chanseen_verdict sg_chanseen_check(const struct sg_chanseen *s, const char *chan_path,
+                                           uint64_t seq, const uint8_t *digest, uint64_t *recorded)
+{
+    const struct entry *e = s && chan_path ? find(s, chan_path, strlen(chan_path)) : NULL;
+    if (recorded)
+        *recorded = e ? e->seq : 0;
+    if (!e)
+        return SG_CHANSEEN_OK;
+    if (seq < e->seq)
+        return SG_CHANSEEN_OLDER;
+    if (seq == e->seq && seq > 0 && digest && e->has_digest && memcmp(digest, e->digest, 32) != 0)
+        return SG_CHANSEEN_OTHER;
+    return SG_CHANSEEN_OK;
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -194,8 +242,13 @@ static int save(const struct sg_chanseen *s, struct sg_error *err)
         return sg_error_set(err, SG_EIO, "cannot write %s: %s", s->path, strerror(errno));
     int ok = 1;
     for (size_t i = 0; ok && i < s->n; i++) {
-        char num[24];
+        char num[24 + 65];
         int k = snprintf(num, sizeof(num), "%llu ", (unsigned long long)s->v[i].seq);
+        if (s->v[i].has_digest) {
+            sg_hex_encode(s->v[i].digest, 32, num + k);
+            num[k + 64] = ' ';
+            k += 65;
+        }
         ok = write_all(fd, num, (size_t)k) == 0 &&
              write_all(fd, s->v[i].path, strlen(s->v[i].path)) == 0 && write_all(fd, "\n", 1) == 0;
     }
@@ -225,24 +278,48 @@ static int save(const struct sg_chanseen *s, struct sg_error *err)
     return 0;
 }
 
-int sg_chanseen_put(struct sg_chanseen *s, const char *chan_path, uint64_t seq,
-                    struct sg_error *err)
+/* Records one entry in memory; `*changed` tells whether anything did. */
+static int record(struct sg_chanseen *s, const char *chan_path, uint64_t seq, const uint8_t *digest,
+                  bool *changed, struct sg_error *err)
 {
     size_t n = chan_path ? strlen(chan_path) : 0;
     if (!path_ok(chan_path, n))
         return sg_error_set(err, SG_EINVAL, "not an absolute channel file path");
     struct entry *e = find(s, chan_path, n);
-    if (e && e->seq >= seq)
+    if (e && (e->seq > seq || (e->seq == seq && (e->has_digest || !digest))))
         return 0;
+    int rc = 0;
     if (e) {
         e->seq = seq;
-    } else {
-        int rc = add(s, chan_path, n, seq);
-        if (rc == SG_ETOOBIG)
-            return sg_error_set(err, rc, "%s: more than %d channel files", s->path,
-                                SG_CHANSEEN_MAX);
-        if (rc)
-            return sg_error_set(err, rc, "out of memory");
+        set_digest(e, digest);
+    } else if ((rc = add(s, chan_path, n, seq, digest)) == SG_ETOOBIG) {
+        return sg_error_set(err, rc, "%s: more than %d channel files",
+                            s->path ? s->path : "the record", SG_CHANSEEN_MAX);
+    } else if (rc) {
+        return sg_error_set(err, rc, "out of memory");
     }
-    return save(s, err);
+    *changed = true;
+    return 0;
+}
+
+int sg_chanseen_put(struct sg_chanseen *s, const char *chan_path, uint64_t seq,
+                    const uint8_t *digest, struct sg_error *err)
+{
+    bool changed = false;
+    int rc = record(s, chan_path, seq, digest, &changed, err);
+    return rc || !changed || !s->path ? rc : save(s, err);
+}
+
+int sg_chanseen_merge(struct sg_chanseen *dst, const struct sg_chanseen *src, struct sg_error *err)
+{
+    bool changed = false;
+    int first = 0;
+    for (size_t i = 0; src && i < src->n; i++) {
+        const struct entry *e = &src->v[i];
+        int rc = record(dst, e->path, e->seq, e->has_digest ? e->digest : NULL, &changed,
+                        first ? NULL : err);
+        first = first ? first : rc;
+    }
+    int rc = !changed || !dst->path ? 0 : save(dst, first ? NULL : err);
+    return first ? first : rc;
 }

@@ -85,9 +85,13 @@ struct eng {
     /* name@channel: the channel file and what stat() said of it when the channel was
      * resolved, so that a promotion is noticed without a reload (channels_changed). */
     char chan_path[PATH_MAX];
-    uint64_t chan_seq;    /* the channel file's signed sequence number when it was resolved */
-    uint64_t refused_seq; /* not started: models.state recorded this higher sequence number
-                           * for the channel file (a replayed file); 0 otherwise */
+    uint64_t chan_seq;       /* the channel file's signed sequence number when it was resolved */
+    uint8_t chan_digest[32]; /* and the digest of its signed text */
+    /* Not started: the channel file is older than one accepted before, or another file under
+     * the sequence number accepted before (a replayed file, or one built on it); refused_seq
+     * is the number accepted before. SG_CHANSEEN_OK otherwise. */
+    enum sg_chanseen_verdict refused;
+    uint64_t refused_seq;
     struct chan_sig {
         dev_t dev;
         ino_t ino;
@@ -100,7 +104,10 @@ struct eng {
 struct sg_supervisor {
     struct event_base *base;
     struct eng *list;
-    struct sg_chanseen *seen; /* models.state, or NULL (the check is then in memory only) */
+    /* The channel files accepted (the sequence number and digest each engine was started
+     * on): in models.state, or in memory only. It belongs to the channel files, not to an
+     * engine, so it outlives restarts with new settings. NULL before the first apply. */
+    struct sg_chanseen *seen;
     struct event *sigchld;
     struct sg_supervisor_hooks hooks;
 };
@@ -390,23 +397,40 @@ static void on_restart(evutil_socket_t fd, short what, void *arg)
 
 static void refuse_record(struct eng *e, const char *why);
 
+/* Why a channel file (sequence `seq`) that the record measured as `v` against the sequence
+ * number `rec` accepted before is not taken up. */
+static void replay_reason(const struct sg_supervisor *sv, enum sg_chanseen_verdict v, uint64_t seq,
+                          uint64_t rec, char *why, size_t cap)
+{
+    const char *where = sv->seen && sg_chanseen_path(sv->seen) ? ", models.state" : "";
+    if (v == SG_CHANSEEN_OLDER)
+        snprintf(why, cap,
+                 "the channel file is older than one already seen (sequence %llu < %llu%s): a "
+                 "replayed channel file? Promote again to move the channel",
+                 (unsigned long long)seq, (unsigned long long)rec, where);
+    else
+        snprintf(why, cap,
+                 "the channel file is not the one already seen under sequence %llu%s (another "
+                 "file signed with that number: built on a replayed channel file?) Promote "
+                 "again to move the channel",
+                 (unsigned long long)rec, where);
+}
+
 static void spawn(struct eng *e)
 {
     struct sg_supervisor *sv = e->sv;
-    if (e->refused_seq) {
-        char why[300];
-        snprintf(why, sizeof(why),
-                 "the channel file %s is older than one accepted before (sequence %llu < %llu, "
-                 "models.state): a replayed channel file? Promote again to move the channel",
-                 e->chan_path, (unsigned long long)e->chan_seq, (unsigned long long)e->refused_seq);
-        sg_backend_set_health(e->state, SG_HEALTH_DOWN, "replayed channel file");
+    if (e->refused != SG_CHANSEEN_OK) {
+        char why[400];
+        replay_reason(sv, e->refused, e->chan_seq, e->refused_seq, why, sizeof(why));
+        if (!e->owner) /* a candidate's switch fails instead; the running engine serves */
+            sg_backend_set_health(e->state, SG_HEALTH_DOWN, "replayed channel file");
         e->st = E_STOPPED;
         refuse_record(e, why);
         return;
     }
     if (sv->seen && e->version[0] && e->chan_path[0]) {
         struct sg_error err = {0};
-        if (sg_chanseen_put(sv->seen, e->chan_path, e->chan_seq, &err) != 0)
+        if (sg_chanseen_put(sv->seen, e->chan_path, e->chan_seq, e->chan_digest, &err) != 0)
             sg_log(SG_LOG_ERROR, "engine", "cannot record the channel's sequence number: %s",
                    err.msg);
     }
@@ -603,6 +627,7 @@ static void pin_model_ref(const struct sg_config *cfg, const char *ref, char *ou
         return;
     struct sg_model_store_opts o = {.root = cfg->models.store, .public_key = pub, .audit_path = ""};
     struct sg_model_store *st = NULL;
+    struct sg_model_chanver ver;
     json_t *p = NULL;
     const char *at = strchr(ref, '@');
     if (at && (size_t)(at - ref) <= SG_MODEL_NAME_MAX) {
@@ -610,8 +635,9 @@ static void pin_model_ref(const struct sg_config *cfg, const char *ref, char *ou
                  (int)(at - ref), ref);
         e->chan_sig = chan_stat(e->chan_path);
     }
-    if (sg_model_store_open(&o, &st, &err) == 0 &&
-        sg_model_resolve(st, ref, &p, &e->chan_seq, &err) == 0) {
+    if (sg_model_store_open(&o, &st, &err) == 0 && sg_model_resolve(st, ref, &p, &ver, &err) == 0) {
+        e->chan_seq = ver.seq;
+        memcpy(e->chan_digest, ver.digest, sizeof(e->chan_digest));
         const char *v = json_string_value(json_object_get(p, "version"));
         const char *h = json_string_value(json_object_get(json_object_get(p, "weights"), "sha256"));
         snprintf(e->version, sizeof(e->version), "%s", v ? v : "");
@@ -649,12 +675,12 @@ static struct eng *eng_new(struct sg_supervisor *sv, const struct sg_config_back
     char pubpath[PATH_MAX], encpath[PATH_MAX];
     if (ref) {
         pin_model_ref(cfg, ref, pinned, sizeof(pinned), e);
-        /* An older channel file than one accepted before (models.state): a signed file put
-         * back while the gateway was not running. The engine is not started on it. */
-        uint64_t rec =
-            e->version[0] && e->chan_path[0] ? sg_chanseen_get(sv->seen, e->chan_path) : 0;
-        if (e->chan_seq < rec)
-            e->refused_seq = rec;
+        /* An older channel file than one accepted before (in this run, or before a restart
+         * with models.state), or another file under the number accepted: a signed file put
+         * back, or one built on it. The engine is not started on it. */
+        if (e->version[0] && e->chan_path[0])
+            e->refused = sg_chanseen_check(sv->seen, e->chan_path, e->chan_seq, e->chan_digest,
+                                           &e->refused_seq);
         abs_ref(cfg->dir, cfg->models.public_key, pubref, sizeof(pubref), pubpath, sizeof(pubpath));
         abs_ref(cfg->dir, cfg->models.encryption_key, encref, sizeof(encref), encpath,
                 sizeof(encpath));
@@ -1028,34 +1054,57 @@ bool sg_supervisor_channels_changed(struct sg_supervisor *sv)
     return changed;
 }
 
-/* models.state: (re)opened when its path changes. A file that cannot be read keeps what
- * was loaded before (a reload) or stops the start (nothing loaded yet): the gateway does
- * not guess which channel files it accepted. */
+/* The record of accepted channel files: models.state, (re)opened when its path changes, or
+ * one in memory. What was recorded before goes into the new record (it belongs to the
+ * channel files, not to where it is kept). A file that cannot be read keeps what was loaded
+ * before (a reload) or stops the start (nothing loaded yet): the gateway does not guess
+ * which channel files it accepted. */
 static int seen_sync(struct sg_supervisor *sv, const struct sg_config *cfg)
 {
     const char *want = cfg->models.state;
-    if (!want) {
-        sg_chanseen_free(sv->seen);
-        sv->seen = NULL;
-        return 0;
-    }
-    if (sv->seen && strcmp(sg_chanseen_path(sv->seen), want) == 0)
+    const char *have = sv->seen ? sg_chanseen_path(sv->seen) : NULL;
+    if (sv->seen && (want ? have && strcmp(have, want) == 0 : !have))
         return 0;
     struct sg_chanseen *s = NULL;
     struct sg_error err = {0};
-    int rc = sg_chanseen_open(want, &s, &err);
+    int rc = 0;
+    if (want)
+        rc = sg_chanseen_open(want, &s, &err);
+    else if (!(s = sg_chanseen_new()))
+        rc = sg_error_set(&err, SG_ENOMEM, "out of memory");
     if (rc) {
         sg_log(SG_LOG_ERROR, "engine", "models.state: %s", err.msg);
         return rc;
     }
+    if (sv->seen && sg_chanseen_merge(s, sv->seen, &err) != 0)
+        sg_log(SG_LOG_ERROR, "engine", "models.state: %s", err.msg);
     sg_chanseen_free(sv->seen);
     sv->seen = s;
     return 0;
 }
 
+/* Whether the channel file `probe` resolved must not be taken up by the running `e`: older
+ * than, or another file under the number of, one accepted before (the record, or what `e`
+ * and the switch under way came from). `why` gets the reason. */
+static bool replayed(const struct sg_supervisor *sv, const struct eng *e, const struct eng *probe,
+                     char *why, size_t cap)
+{
+    uint64_t rec = 0;
+    enum sg_chanseen_verdict v =
+        sg_chanseen_check(sv->seen, probe->chan_path, probe->chan_seq, probe->chan_digest, &rec);
+    uint64_t own = e->cand && e->cand->chan_seq > e->chan_seq ? e->cand->chan_seq : e->chan_seq;
+    if (v == SG_CHANSEEN_OK && probe->chan_seq < own) {
+        v = SG_CHANSEEN_OLDER;
+        rec = own;
+    }
+    if (v != SG_CHANSEEN_OK)
+        replay_reason(sv, v, probe->chan_seq, rec, why, cap);
+    return v != SG_CHANSEEN_OK;
+}
+
 int sg_supervisor_apply(struct sg_supervisor *sv, const struct sg_config *cfg)
 {
-    bool first = !sv->list && !sv->seen;
+    bool first = !sv->list && !(sv->seen && sg_chanseen_path(sv->seen));
     if (seen_sync(sv, cfg) != 0 && first)
         return SG_EINVAL;
     /* Stop what is gone or changed. */
@@ -1075,18 +1124,11 @@ int sg_supervisor_apply(struct sg_supervisor *sv, const struct sg_config *cfg)
             if (keep && e->cand) /* back to the running version */
                 fail_switch(e, "the channel points at the running version again");
             /* A channel file older than the one the running engine (or the switch under way)
-             * came from is a signed file put back, not a promotion: keep what runs. */
-            uint64_t seen =
-                e->cand && e->cand->chan_seq > e->chan_seq ? e->cand->chan_seq : e->chan_seq;
-            uint64_t rec = sg_chanseen_get(sv->seen, probe->chan_path);
-            seen = rec > seen ? rec : seen;
+             * came from, or another file under a number accepted, is a signed file put back
+             * (or built on one), not a promotion: keep what runs. */
+            char why[400];
             if (!keep && e->model_ref && strcmp(probe->base, e->base) == 0 &&
-                probe->chan_seq < seen) {
-                char why[200];
-                snprintf(why, sizeof(why),
-                         "the channel file is older than one already seen (sequence %llu < "
-                         "%llu): a replayed channel file? Promote again to move the channel",
-                         (unsigned long long)probe->chan_seq, (unsigned long long)seen);
+                replayed(sv, e, probe, why, sizeof(why))) {
                 switch_record(e, probe, "model.switch_failed", why);
                 eng_free(probe);
                 keep = true;

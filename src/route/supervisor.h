@@ -25,9 +25,12 @@
  *  "backend","model","old_version","new_version","old_sha256","new_sha256"[,"reason"]}.
  *
  * Replayed channel files: a channel file whose signed sequence number is below one seen
- * before is refused: by a running engine's check (model.switch_failed), and, with
- * `models.state` (route/chanseen.h: the highest number each engine was started on, kept on
- * disk), also when the gateway starts again: the engine is then not started, the backend
+ * before, or equal to it with another digest (a file built on a put-back one), is refused.
+ * The record (route/chanseen.h: per channel file, the highest number an engine was started
+ * on and that file's digest) lives in memory, and with `models.state` on disk too; it
+ * belongs to the channel files, not to an engine. A running engine's check gives
+ * model.switch_failed; an engine (re)started on such a file (after a restart with
+ * `models.state`, or a reload that changed other settings) is not started, the backend
  * stays down, and hooks.audit gets {"event":"model.start_refused","backend","model",
  * "version","sha256","reason"} (log event "engine_refused"). An unreadable or damaged
  * state file makes the first sg_supervisor_apply() fail (a reload keeps the record it had).

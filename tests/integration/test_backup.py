@@ -242,9 +242,16 @@ def test_model_store_with_weights_and_secrets(workdir):
     finally:
         assert r.stop() == 0
     # the record came back; the restored store's channel file (another path) is added to it
+    # (the gateway writes "<seq> <digest of the channel file's signed text> <path>", and
+    # reads the line written above, from before digests were kept, as it is)
+    restored_chan = os.path.join(to, "models", "channels", "shop.json")
+    with open(restored_chan) as f:
+        signed = "sovgate-model-channels:1:" + json.dumps(
+            json.load(f)["payload"], separators=(",", ":"), sort_keys=True)
+    digest = hashlib.sha256(signed.encode()).hexdigest()
     with open(os.path.join(to, "state", "model-channels.state")) as f:
         assert f.read() == (f"1 {store}/channels/shop.json\n"
-                            f"1 {os.path.join(to, 'models')}/channels/shop.json\n")
+                            f"1 {digest} {restored_chan}\n")
 
 
 def test_backup_without_weights_leaves_blobs_out(workdir):

@@ -8,9 +8,11 @@ model.switch_started and model.switch_completed with both versions and weight di
 a switch to tampered weights (the new engine refuses them) fails, is audited, and the
 running engine keeps serving, again with no failed request."""
 
+import hashlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import threading
@@ -98,6 +100,21 @@ def alive(pid):
 def audit_records(db):
     out = sgtest.run(["audit", "export", "--db", db], check=True).stdout
     return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def chan_digest(path):
+    """SHA-256 of a channel file's signed text, as the gateway records it (models.state)."""
+    with open(path) as f:
+        payload = json.load(f)["payload"]
+    text = "sovgate-model-channels:1:" + json.dumps(payload, separators=(",", ":"),
+                                                      sort_keys=True, ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def put_back(path, data):
+    with open(path + ".tmp", "wb") as f:
+        f.write(data)
+    os.replace(path + ".tmp", path)
 
 
 def switch_step(g, step, since):
@@ -270,7 +287,7 @@ def test_replayed_channel_file_at_start(tmp_path, keys):  # noqa: F811
     finally:
         g.stop()
     with open(state) as f:
-        assert f.read() == f"2 {channel_file}\n"
+        assert f.read() == f"2 {chan_digest(channel_file)} {channel_file}\n"
     assert os.stat(state).st_mode & 0o777 == 0o600
 
     # the signed file of version 1 put back while no gateway runs
@@ -287,10 +304,14 @@ def test_replayed_channel_file_at_start(tmp_path, keys):  # noqa: F811
         assert st == 503
         st, _, body = g.chat("Hello", max_tokens=2)
         assert st == 503, body
-        # the next real promotion (sequence 2 again, from the put-back file's 1) is taken up
-        # by the running gateway without a reload
+        # the signing CLI refuses to build on the put-back file too (it signed sequence 2);
+        # the operator's promotion that knowingly builds on it gets sequence 3, and the
+        # running gateway takes it up without a reload
+        p = m(store, keys, "promote", "shop", "2", "--channel", "prod")
+        assert p.returncode == 1 and "older than the 2 this signer signed" in p.stderr
         mark = g.mark()
-        ok(m(store, keys, "promote", "shop", "2", "--channel", "prod"))
+        ok(m(store, keys, "promote", "shop", "2", "--channel", "prod",
+             "--accept-older-channels"))
         start = g.wait_log(lambda j: j.get("event") == "engine_start", timeout=60, since=mark)
         assert start["model"] == "shop:2"
         g.wait_ready(timeout=90)
@@ -299,7 +320,7 @@ def test_replayed_channel_file_at_start(tmp_path, keys):  # noqa: F811
     finally:
         g.stop()
     with open(state) as f:
-        assert f.read() == f"2 {channel_file}\n"
+        assert f.read() == f"3 {chan_digest(channel_file)} {channel_file}\n"
     p = sgtest.run(["audit", "verify", "--db", db, "--pubkey", keys["pub"]])
     assert p.returncode == 0, p.stdout + p.stderr
     recs = [r for r in audit_records(db) if r.get("event") == "model.start_refused"]
@@ -307,6 +328,87 @@ def test_replayed_channel_file_at_start(tmp_path, keys):  # noqa: F811
     assert recs[0]["backend"] == "e1" and recs[0]["model"] == "shop@prod"
     assert recs[0]["version"] == "1" and len(recs[0]["sha256"]) == 64
     assert "replayed" in recs[0]["reason"]
+
+
+def test_replay_without_state_and_built_on_replay(tmp_path, keys):  # noqa: F811
+    """Without models.state the running gateway remembers the sequence number and digest
+    of the channel file it started on, for the channel file, not for one engine: (1) a
+    channel file signed under the same number but built on a put-back file (a signer without
+    its state promoted another channel on it: prod back at 1, history lost) is refused like
+    an older one; (2) a reload that also changes another backend setting rebuilds the engine
+    and still refuses the put-back file (the backend stays down); (3) the next real
+    promotion is taken up."""
+    store = str(tmp_path / "store")
+    d = tmp_path / "models"
+    d.mkdir()
+    for i in (1, 2, 3):
+        ok(m(store, keys, "import", mkmodel(str(d / f"{i}.gguf"), 40 + i), "--name", "shop",
+             "--version", str(i)))
+    ok(m(store, keys, "promote", "shop", "1", "--channel", "prod"))
+    channel_file = os.path.join(store, "channels", "shop.json")
+    with open(channel_file, "rb") as f:
+        channel_v1 = f.read()  # genuinely signed, sequence 1
+    ok(m(store, keys, "promote", "shop", "2", "--channel", "prod"))  # sequence 2
+    # a file built on the put-back one by a signer without its state, in a copy of the store
+    fork = str(tmp_path / "fork")
+    shutil.copytree(store, fork, ignore=shutil.ignore_patterns("audit.db"))
+    put_back(os.path.join(fork, "channels", "shop.json"), channel_v1)
+    ok(m(fork, keys, "promote", "shop", "3", "--channel", "staging", "--no-audit",
+         "--signer-state", str(tmp_path / "fresh.seq")))
+    with open(os.path.join(fork, "channels", "shop.json"), "rb") as f:
+        built_on_replay = f.read()
+    doc = json.loads(built_on_replay)["payload"]
+    assert doc["seq"] == 2 and doc["channels"]["prod"] == {"version": "1", "history": []}
+    os.makedirs(tmp_path / "gw")
+    g = sgtest.Gateway(
+        str(tmp_path / "gw"),
+        backends=[{"name": "e1", "kind": "engine", "model": "shop@prod", "ctx": 256,
+                   "parallel": 1, "threads": 1}],
+        routes=[{"model": "assistant", "backends": ["e1"]}],
+        extra={"runtime_dir": str(tmp_path / "run"),
+               "models": {"store": store, "public_key": "file:" + keys["pub"]}},
+        tls=False)
+    try:
+        g.wait_ready(timeout=90)
+        assert g.log_events("engine_start")[0]["model"] == "shop:2"
+        # (1) another file under sequence 2
+        mark = g.mark()
+        put_back(channel_file, built_on_replay)
+        refused = switch_step(g, "model.switch_failed", mark)
+        assert refused["old_version"] == "2" and refused["new_version"] == "1"
+        assert "not the one already seen under sequence 2" in refused["reason"]
+        assert "replayed" in refused["reason"]
+        time.sleep(1.5)
+        assert not [j for j in g.log_events()[mark:] if j.get("event") == "engine_start"]
+        st, _, body = g.chat("Hello", max_tokens=2)
+        assert st == 200, body
+        # (2) the older file put back, and a reload that changes another setting
+        mark = g.mark()
+        put_back(channel_file, channel_v1)
+        assert "1 < 2" in switch_step(g, "model.switch_failed", mark)["reason"]
+        mark = g.mark()
+        g.config["backends"][0]["threads"] = 2
+        g.write_config()
+        g.signal(signal.SIGHUP)
+        refused = g.wait_log(lambda j: j.get("event") == "engine_refused", timeout=30,
+                             since=mark)
+        assert refused["version"] == "1"
+        assert "replayed" in refused["reason"] and "1 < 2" in refused["reason"]
+        time.sleep(1.5)
+        assert not [j for j in g.log_events()[mark:] if j.get("event") == "engine_start"]
+        st, _, body = g.chat("Hello", max_tokens=2)
+        assert st == 503, body
+        # (3) the next real promotion (built knowingly on the put-back file: sequence 3)
+        mark = g.mark()
+        ok(m(store, keys, "promote", "shop", "2", "--channel", "prod",
+             "--accept-older-channels"))
+        start = g.wait_log(lambda j: j.get("event") == "engine_start", timeout=60, since=mark)
+        assert start["model"] == "shop:2"
+        g.wait_ready(timeout=90)
+        st, _, body = g.chat("Hello", max_tokens=2)
+        assert st == 200, body
+    finally:
+        g.stop()
 
 
 def test_damaged_state_file_stops_the_start(tmp_path, keys):  # noqa: F811

@@ -94,8 +94,14 @@ def blob_path(store, name, version):
         return os.path.join(store, "blobs", "sha256", json.load(f)["payload"]["blob"]["sha256"])
 
 
+def writable(path):
+    """Stored weights are read-only (0440); whoever owns the store can still chmod them."""
+    os.chmod(path, 0o640)
+    return path
+
+
 def flip(path, offset):
-    with open(path, "r+b") as f:
+    with open(writable(path), "r+b") as f:
         f.seek(offset)
         b = f.read(1)
         f.seek(offset)
@@ -234,6 +240,75 @@ def test_tampering(tmp_path, keys, models):
     assert p.returncode == 1 and "signature does not verify" in p.stderr
 
 
+def test_remove_stays_in_the_store(tmp_path, keys, models):
+    """`model remove` takes only valid names and versions: one that climbs out of the store
+    is refused and nothing outside it is touched (it used to unlink
+    <store>/manifests/../../victim/x.json and remove the folder); a manifest that does not
+    verify is not removed either. Stored weights are read-only (0440)."""
+    store = str(tmp_path / "a" / "store")
+    ok(m(store, keys, "import", models[0], "--name", "a", "--version", "1"))
+    victim = tmp_path / "a" / "victim"
+    victim.mkdir()
+    (victim / "x.json").write_text("precious")
+    for name, version in (("../../victim", "x"), ("a", "../../../victim/x"), ("..", "x")):
+        p = m(store, keys, "remove", name, version)
+        assert p.returncode == 1, (name, version)
+        assert "invalid model name or version" in p.stderr, p.stderr
+    assert (victim / "x.json").read_text() == "precious"
+    assert os.stat(blob_path(store, "a", "1")).st_mode & 0o7777 == 0o440
+    p = m(store, keys, "remove", "a", "2")
+    assert p.returncode == 1 and "no model a version 2 in the store" in p.stderr
+    mp = manifest_path(store, "a", "1")
+    with open(mp) as f:
+        doc = json.load(f)
+    doc["payload"]["license"] = "proprietary"
+    with open(mp, "w") as f:
+        json.dump(doc, f)
+    p = m(store, keys, "remove", "a", "1")
+    assert p.returncode == 1 and "signature does not verify" in p.stderr
+    assert os.path.exists(mp)
+
+
+def signer_state(keys):
+    """The signing CLI's record of the channel files it signed (next to the key)."""
+    with open(keys["org"] + ".seq") as f:
+        return f.read()
+
+
+def test_signer_refuses_a_put_back_channel_file(tmp_path, keys, models):
+    """The signing CLI keeps its own record (`<key file>.seq`) of the channel files it
+    signed: after an older signed channel file was put back, the next change (even of
+    another channel) is refused instead of signing the old pointers under a new sequence
+    number; --accept-older-channels builds on it knowingly, above both numbers."""
+    store = str(tmp_path / "store")
+    for v, f in (("1", models[0]), ("2", models[1]), ("3", models[0])):
+        ok(m(store, keys, "import", f, "--name", "a", "--version", v))
+    ok(m(store, keys, "promote", "a", "1", "--channel", "prod"))
+    cp = os.path.join(store, "channels", "a.json")
+    with open(cp, "rb") as f:
+        seq1 = f.read()
+    ok(m(store, keys, "promote", "a", "2", "--channel", "prod"))
+    line = f" {os.path.realpath(store)}/channels/a.json\n"
+    assert [ln for ln in signer_state(keys).splitlines(True) if ln.endswith(line)][0] \
+        .startswith("2 ")
+    with open(cp, "wb") as f:
+        f.write(seq1)
+    p = m(store, keys, "promote", "a", "3", "--channel", "staging")
+    assert p.returncode == 1
+    assert "channels/a.json has sequence 1, older than the 2 this signer signed" in p.stderr
+    with open(cp, "rb") as f:
+        assert f.read() == seq1  # nothing signed
+    p = m(store, keys, "rollback", "a", "--channel", "prod")
+    assert p.returncode == 1
+    ok(m(store, keys, "promote", "a", "2", "--channel", "prod", "--accept-older-channels"))
+    with open(cp) as f:
+        assert json.load(f)["payload"]["seq"] == 3
+    assert [ln for ln in signer_state(keys).splitlines(True) if ln.endswith(line)][0] \
+        .startswith("3 ")
+    ok(m(store, keys, "promote", "a", "3", "--channel", "staging"))
+    assert os.stat(keys["org"] + ".seq").st_mode & 0o777 == 0o600
+
+
 def test_wrong_keys(tmp_path, keys, models):
     store = str(tmp_path / "store")
     ok(m(store, keys, "import", models[0], "--name", "a", "--version", "1",
@@ -267,7 +342,7 @@ def test_truncated_and_damaged_encrypted(tmp_path, keys, models):
     assert p.returncode == 1 and "SHA-256 does not match" in p.stdout
     # truncated (a download cut short)
     shutil.copy(saved, blob)
-    with open(blob, "r+b") as f:
+    with open(writable(blob), "r+b") as f:
         f.truncate(os.path.getsize(saved) - (CHUNK + 16) - 5)
     p = m(store, keys, "verify", "--encryption-key", "file:" + keys["enc"], sign=False,
           pub=keys["pub"])

@@ -1,6 +1,8 @@
 /* Unit tests of the record of accepted channel sequence numbers (route/chanseen.h): it
  * survives a reopen, only ever grows, is written atomically with mode 0600, and a damaged,
- * oversized or wrong-type state file is a clear error naming the line, never a guess. */
+ * oversized or wrong-type state file is a clear error naming the line, never a guess; the
+ * digest kept with each number tells another file signed under that number (built on a
+ * replayed one) from the file accepted; a record in memory and a merge into a new one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -62,20 +64,20 @@ static void test_roundtrip_and_only_grows(void **st)
     struct sg_error err = {0};
     assert_int_equal(sg_chanseen_open(state, &s, &err), 0); /* no file yet: empty */
     assert_int_equal(sg_chanseen_get(s, "/srv/store/channels/shop.json"), 0);
-    assert_int_equal(sg_chanseen_put(s, "/srv/store/channels/shop.json", 2, &err), 0);
-    assert_int_equal(sg_chanseen_put(s, "/srv/store/channels/faq.json", 7, &err), 0);
+    assert_int_equal(sg_chanseen_put(s, "/srv/store/channels/shop.json", 2, NULL, &err), 0);
+    assert_int_equal(sg_chanseen_put(s, "/srv/store/channels/faq.json", 7, NULL, &err), 0);
     assert_string_equal(read_file(state),
                         "2 /srv/store/channels/shop.json\n7 /srv/store/channels/faq.json\n");
     struct stat sb;
     assert_int_equal(stat(state, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0600);
     /* lower or equal: nothing changes, on disk either */
-    assert_int_equal(sg_chanseen_put(s, "/srv/store/channels/shop.json", 1, &err), 0);
-    assert_int_equal(sg_chanseen_put(s, "/srv/store/channels/shop.json", 2, &err), 0);
+    assert_int_equal(sg_chanseen_put(s, "/srv/store/channels/shop.json", 1, NULL, &err), 0);
+    assert_int_equal(sg_chanseen_put(s, "/srv/store/channels/shop.json", 2, NULL, &err), 0);
     assert_int_equal(sg_chanseen_get(s, "/srv/store/channels/shop.json"), 2);
     assert_string_equal(read_file(state),
                         "2 /srv/store/channels/shop.json\n7 /srv/store/channels/faq.json\n");
-    assert_int_equal(sg_chanseen_put(s, "/srv/store/channels/shop.json", 3, &err), 0);
+    assert_int_equal(sg_chanseen_put(s, "/srv/store/channels/shop.json", 3, NULL, &err), 0);
     sg_chanseen_free(s);
     assert_int_equal(sg_chanseen_open(state, &s, &err), 0);
     assert_int_equal(sg_chanseen_get(s, "/srv/store/channels/shop.json"), 3);
@@ -83,7 +85,7 @@ static void test_roundtrip_and_only_grows(void **st)
     assert_int_equal(sg_chanseen_get(s, "/srv/store/channels/shop.jso"), 0);
     assert_string_equal(sg_chanseen_path(s), state);
     /* the largest sequence number there is */
-    assert_int_equal(sg_chanseen_put(s, "/a", UINT64_MAX, &err), 0);
+    assert_int_equal(sg_chanseen_put(s, "/a", UINT64_MAX, NULL, &err), 0);
     sg_chanseen_free(s);
     assert_int_equal(sg_chanseen_open(state, &s, &err), 0);
     assert_true(sg_chanseen_get(s, "/a") == UINT64_MAX);
@@ -151,8 +153,8 @@ static void test_oversized_and_too_many(void **st)
     struct sg_error err = {0};
     assert_int_equal(sg_chanseen_open(state, &s, &err), 0);
     assert_int_equal(sg_chanseen_get(s, "/s/4095"), 1);
-    assert_int_equal(sg_chanseen_put(s, "/s/new", 1, &err), SG_ETOOBIG);
-    assert_int_equal(sg_chanseen_put(s, "/s/17", 2, &err), 0); /* a known one still grows */
+    assert_int_equal(sg_chanseen_put(s, "/s/new", 1, NULL, &err), SG_ETOOBIG);
+    assert_int_equal(sg_chanseen_put(s, "/s/17", 2, NULL, &err), 0); /* a known one still grows */
     sg_chanseen_free(s);
 }
 
@@ -178,20 +180,106 @@ static void test_wrong_type_and_hostile(void **st)
     assert_int_equal(sg_chanseen_open(NULL, &s, &err), SG_EINVAL);
     /* paths that cannot be recorded */
     assert_int_equal(sg_chanseen_open(state, &s, &err), 0);
-    assert_int_equal(sg_chanseen_put(s, "relative.json", 1, &err), SG_EINVAL);
-    assert_int_equal(sg_chanseen_put(s, "/a\nb", 1, &err), SG_EINVAL);
-    assert_int_equal(sg_chanseen_put(s, "", 1, &err), SG_EINVAL);
-    assert_int_equal(sg_chanseen_put(s, NULL, 1, &err), SG_EINVAL);
+    assert_int_equal(sg_chanseen_put(s, "relative.json", 1, NULL, &err), SG_EINVAL);
+    assert_int_equal(sg_chanseen_put(s, "/a\nb", 1, NULL, &err), SG_EINVAL);
+    assert_int_equal(sg_chanseen_put(s, "", 1, NULL, &err), SG_EINVAL);
+    assert_int_equal(sg_chanseen_put(s, NULL, 1, NULL, &err), SG_EINVAL);
     assert_int_equal(sg_chanseen_get(s, NULL), 0);
     sg_chanseen_free(s);
     /* a folder that does not exist: the write fails clearly, the value stays in memory */
     char gone[160];
     snprintf(gone, sizeof(gone), "%s/no-such-folder/state", dir);
     assert_int_equal(sg_chanseen_open(gone, &s, &err), 0);
-    assert_int_equal(sg_chanseen_put(s, "/s/c.json", 4, &err), SG_EIO);
+    assert_int_equal(sg_chanseen_put(s, "/s/c.json", 4, NULL, &err), SG_EIO);
     assert_non_null(strstr(err.msg, "cannot write"));
     assert_int_equal(sg_chanseen_get(s, "/s/c.json"), 4);
     sg_chanseen_free(s);
+}
+
+static const uint8_t D1[32] = {1, 2, 3}, D2[32] = {9, 9, 9};
+
+static void test_digest_and_verdicts(void **st)
+{
+    (void)st;
+    struct sg_chanseen *s = NULL;
+    struct sg_error err = {0};
+    const char *shop = "/srv/store/channels/shop.json";
+    /* a record from before digests: "<seq> <path>" */
+    write_file(state, "2 /srv/store/channels/shop.json\n", 32);
+    assert_int_equal(sg_chanseen_open(state, &s, &err), 0);
+    uint64_t rec = 99;
+    assert_int_equal(sg_chanseen_check(s, shop, 2, D1, &rec), SG_CHANSEEN_OK); /* unknown */
+    assert_int_equal(rec, 2);
+    assert_int_equal(sg_chanseen_check(s, shop, 1, D1, NULL), SG_CHANSEEN_OLDER);
+    assert_int_equal(sg_chanseen_check(s, "/other.json", 1, D1, &rec), SG_CHANSEEN_OK);
+    assert_int_equal(rec, 0);
+    /* the same number with its digest now known: filled in, written */
+    assert_int_equal(sg_chanseen_put(s, shop, 2, D1, &err), 0);
+    char want[200];
+    snprintf(want, sizeof(want),
+             "2 0102030000000000000000000000000000000000000000000000000000000000 %s\n", shop);
+    assert_string_equal(read_file(state), want);
+    /* another file under that number: refused, and the first one's digest stays */
+    assert_int_equal(sg_chanseen_check(s, shop, 2, D2, &rec), SG_CHANSEEN_OTHER);
+    assert_int_equal(sg_chanseen_check(s, shop, 2, D1, NULL), SG_CHANSEEN_OK);
+    assert_int_equal(sg_chanseen_check(s, shop, 2, NULL, NULL), SG_CHANSEEN_OK);
+    assert_int_equal(sg_chanseen_check(s, shop, 3, D2, NULL), SG_CHANSEEN_OK);
+    assert_int_equal(sg_chanseen_put(s, shop, 2, D2, &err), 0);
+    assert_string_equal(read_file(state), want);
+    sg_chanseen_free(s);
+    /* it survives a reopen */
+    assert_int_equal(sg_chanseen_open(state, &s, &err), 0);
+    assert_int_equal(sg_chanseen_check(s, shop, 2, D2, NULL), SG_CHANSEEN_OTHER);
+    assert_int_equal(sg_chanseen_put(s, shop, 3, D2, &err), 0);
+    assert_int_equal(sg_chanseen_check(s, shop, 3, D1, NULL), SG_CHANSEEN_OTHER);
+    assert_int_equal(sg_chanseen_check(s, shop, 3, D2, NULL), SG_CHANSEEN_OK);
+    sg_chanseen_free(s);
+    /* sequence 0 (files from before sequence numbers) cannot be told apart: never OTHER */
+    assert_int_equal(sg_chanseen_open(state, &s, &err), 0);
+    assert_int_equal(sg_chanseen_put(s, "/z.json", 0, D1, &err), 0);
+    assert_int_equal(sg_chanseen_check(s, "/z.json", 0, D2, NULL), SG_CHANSEEN_OK);
+    sg_chanseen_free(s);
+    /* nothing recorded at all */
+    assert_int_equal(sg_chanseen_check(NULL, shop, 1, D1, &rec), SG_CHANSEEN_OK);
+    assert_int_equal(rec, 0);
+    /* a damaged digest is named */
+    BAD("1 01020300000000000000000000000000000000000000000000000000000000zz /x\n", SG_EINVAL,
+        ":1: expected a digest of 64 lowercase hex digits");
+    BAD("1 0102030000000000000000000000000000000000000000000000000000000000 x\n", SG_EINVAL,
+        ":1: expected the absolute path");
+}
+
+static void test_memory_and_merge(void **st)
+{
+    (void)st;
+    struct sg_error err = {0};
+    struct sg_chanseen *m = sg_chanseen_new();
+    assert_non_null(m);
+    assert_null(sg_chanseen_path(m));
+    assert_int_equal(sg_chanseen_put(m, "/s/a.json", 2, D1, &err), 0);
+    assert_int_equal(sg_chanseen_put(m, "/s/b.json", 5, NULL, &err), 0);
+    assert_int_equal(sg_chanseen_get(m, "/s/a.json"), 2);
+    assert_int_equal(sg_chanseen_check(m, "/s/a.json", 2, D2, NULL), SG_CHANSEEN_OTHER);
+    assert_int_equal(access(state, F_OK), -1); /* no file anywhere */
+    /* into a file that knows more of one channel file and less of another */
+    write_file(state, "7 /s/b.json\n1 /s/a.json\n", 24);
+    struct sg_chanseen *f = NULL;
+    assert_int_equal(sg_chanseen_open(state, &f, &err), 0);
+    assert_int_equal(sg_chanseen_merge(f, m, &err), 0);
+    assert_int_equal(sg_chanseen_get(f, "/s/a.json"), 2);
+    assert_int_equal(sg_chanseen_get(f, "/s/b.json"), 7);
+    assert_int_equal(sg_chanseen_check(f, "/s/a.json", 2, D2, NULL), SG_CHANSEEN_OTHER);
+    sg_chanseen_free(f);
+    assert_int_equal(sg_chanseen_open(state, &f, &err), 0); /* written */
+    assert_int_equal(sg_chanseen_check(f, "/s/a.json", 2, D2, NULL), SG_CHANSEEN_OTHER);
+    /* and back into memory */
+    struct sg_chanseen *m2 = sg_chanseen_new();
+    assert_int_equal(sg_chanseen_merge(m2, f, &err), 0);
+    assert_int_equal(sg_chanseen_get(m2, "/s/b.json"), 7);
+    assert_int_equal(sg_chanseen_check(m2, "/s/a.json", 1, D1, NULL), SG_CHANSEEN_OLDER);
+    sg_chanseen_free(m2);
+    sg_chanseen_free(f);
+    sg_chanseen_free(m);
 }
 
 int main(void)
@@ -201,6 +289,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_oversized_and_too_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_type_and_hostile, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_digest_and_verdicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_and_merge, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,370 @@
+/* Unit tests of the model store's changes (src/model/store.c, ops.c) on a real store in a
+ * temporary folder, with small GGUF files written here: `remove` takes only valid names and
+ * removes nothing outside the store, nor a manifest that does not verify; stored weights
+ * are read-only; promote and rollback with the signer's state refuse to build on a channel
+ * file put back (older than signed, or another file under the number signed), build above
+ * both when told to, and the channel digest tells a file built on a replay from the one
+ * signed before under the same number. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "model/model.h"
+#include "route/chanseen.h"
+
+static const uint8_t seed[32] = {7,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
+                                 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
+
+static char dir[64], store[128], signer[128];
+
+static int setup(void **st)
+{
+    (void)st;
+    snprintf(dir, sizeof(dir), "/tmp/sg-mstore-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(store, sizeof(store), "%s/a/b/store", dir);
+    snprintf(signer, sizeof(signer), "%s/org.pem.seq", dir);
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- a small GGUF (header, one tensor, its data) ---- */
+
+struct gb {
+    uint8_t p[512];
+    size_t n;
+};
+
+static void u8(struct gb *b, uint8_t v)
+{
+    assert_true(b->n < sizeof(b->p));
+    b->p[b->n++] = v;
+}
+
+static void u32(struct gb *b, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        u8(b, (uint8_t)(v >> (8 * i)));
+}
+
+static void u64(struct gb *b, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        u8(b, (uint8_t)(v >> (8 * i)));
+}
+
+static void str(struct gb *b, const char *s)
+{
+    u64(b, strlen(s));
+    for (const char *c = s; *c; c++)
+        u8(b, (uint8_t)*c);
+}
+
+/* Writes a GGUF whose data bytes depend on `fill` into dir/<name>; returns its path. */
+static const char *gguf(const char *name, uint8_t fill)
+{
+    static char path[160];
+    struct gb b = {.n = 0};
+    u8(&b, 'G'), u8(&b, 'G'), u8(&b, 'U'), u8(&b, 'F');
+    u32(&b, 3);
+    u64(&b, 1); /* tensors */
+    u64(&b, 1); /* metadata pairs */
+    str(&b, "general.architecture");
+    u32(&b, 8);
+    str(&b, "llama");
+    str(&b, "w");
+    u32(&b, 1);
+    u64(&b, 16);
+    u32(&b, 0); /* F32 */
+    u64(&b, 0);
+    for (int i = 0; i < 64; i++)
+        u8(&b, fill);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b.p, 1, b.n, f), b.n);
+    assert_int_equal(fclose(f), 0);
+    return path;
+}
+
+static struct sg_model_store *open_store(const char *signer_state, bool accept_older)
+{
+    struct sg_model_store_opts o = {.root = store,
+                                    .signing_key = seed,
+                                    .audit_path = "",
+                                    .create = true,
+                                    .signer_state = signer_state,
+                                    .accept_older_channels = accept_older};
+    struct sg_model_store *s = NULL;
+    struct sg_error err = {0};
+    assert_int_equal(sg_model_store_open(&o, &s, &err), 0);
+    return s;
+}
+
+static void import(struct sg_model_store *s, const char *version, uint8_t fill)
+{
+    char file[32];
+    snprintf(file, sizeof(file), "m-%s.gguf", version);
+    struct sg_model_import_opts io = {.file = gguf(file, fill), .name = "m", .version = version};
+    struct sg_error err = {0};
+    if (sg_model_import(s, &io, NULL, &err) != 0)
+        fail_msg("import %s: %s", version, err.msg);
+}
+
+static void write_file(const char *path, const char *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    assert_int_equal(fclose(f), 0);
+}
+
+static char *read_file(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *buf = malloc(1 << 16);
+    assert_non_null(buf);
+    *n = fread(buf, 1, 1 << 16, f);
+    fclose(f);
+    return buf;
+}
+
+static void expect_err(int rc, int code, const struct sg_error *err, const char *msg)
+{
+    assert_int_equal(rc, code);
+    if (!strstr(err->msg, msg))
+        fail_msg("expected \"%s\" in \"%s\"", msg, err->msg);
+}
+
+/* ---- remove ---- */
+
+static void test_remove_stays_in_the_store(void **st)
+{
+    (void)st;
+    struct sg_model_store *s = open_store(NULL, false);
+    import(s, "1", 1);
+    /* victims beside the store and above it: <store>/manifests/../../victim is
+     * dir/a/b/victim, one more ../ is dir/a/victim, and so on */
+    const char *names[] = {
+        "../../victim", "../../../victim", "../../../../victim", "..", ".", "a/b", ""};
+    const char *above[] = {"/a/b", "/a", ""}; /* where each climb above ends */
+    char vdir[3][200], victim[3][220];
+    for (int i = 0; i < 3; i++) {
+        snprintf(vdir[i], sizeof(vdir[i]), "%s%s/victim", dir, above[i]);
+        assert_int_equal(mkdir(vdir[i], 0700), 0);
+        snprintf(victim[i], sizeof(victim[i]), "%s/x.json", vdir[i]);
+        write_file(victim[i], "precious", 8);
+    }
+    struct sg_error err = {0};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        expect_err(sg_model_remove(s, names[i], "x", &err), SG_EINVAL, &err,
+                   "invalid model name or version");
+        expect_err(sg_model_remove(s, "m", names[i], &err), SG_EINVAL, &err,
+                   "invalid model name or version");
+    }
+    expect_err(sg_model_remove(s, NULL, "x", &err), SG_EINVAL, &err, "invalid");
+    for (int i = 0; i < 3; i++) {
+        struct stat sb;
+        assert_int_equal(stat(victim[i], &sb), 0);
+        assert_int_equal(stat(vdir[i], &sb), 0);
+    }
+    /* an unknown version is named as such */
+    expect_err(sg_model_remove(s, "m", "9", &err), SG_ENOTFOUND, &err,
+               "no model m version 9 in the store");
+    /* a manifest that does not verify is not removed (nor its blob) */
+    char mpath[256];
+    snprintf(mpath, sizeof(mpath), "%s/manifests/m/1.json", store);
+    size_t n = 0;
+    char *m = read_file(mpath, &n);
+    char *at = strstr(m, "\"llama\"");
+    assert_non_null(at);
+    at[1] = 'L';
+    write_file(mpath, m, n);
+    free(m);
+    expect_err(sg_model_remove(s, "m", "1", &err), SG_ECRYPTO, &err, "does not verify");
+    assert_int_equal(access(mpath, F_OK), 0);
+    sg_model_store_free(s);
+}
+
+static void test_blobs_are_read_only(void **st)
+{
+    (void)st;
+    struct sg_model_store *s = open_store(NULL, false);
+    import(s, "1", 1);
+    json_t *p = NULL;
+    struct sg_error err = {0};
+    assert_int_equal(sg_model_resolve(s, "m:1", &p, NULL, &err), 0);
+    char blob[256];
+    snprintf(blob, sizeof(blob), "%s/blobs/sha256/%s", store,
+             json_string_value(json_object_get(json_object_get(p, "blob"), "sha256")));
+    json_decref(p);
+    struct stat sb;
+    assert_int_equal(stat(blob, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0440);
+    sg_model_store_free(s);
+}
+
+/* ---- the signer's state ---- */
+
+static void chanver(struct sg_model_store *s, const char *ref, struct sg_model_chanver *v)
+{
+    json_t *p = NULL;
+    struct sg_error err = {0};
+    if (sg_model_resolve(s, ref, &p, v, &err) != 0)
+        fail_msg("resolve %s: %s", ref, err.msg);
+    json_decref(p);
+}
+
+static void promote(struct sg_model_store *s, const char *v, const char *ch)
+{
+    struct sg_error err = {0};
+    if (sg_model_promote(s, "m", v, ch, &err) != 0)
+        fail_msg("promote %s %s: %s", v, ch, err.msg);
+}
+
+static void test_signer_refuses_a_put_back_channel_file(void **st)
+{
+    (void)st;
+    struct sg_model_store *s = open_store(signer, false);
+    for (int i = 1; i <= 3; i++) {
+        char v[4];
+        snprintf(v, sizeof(v), "%d", i);
+        import(s, v, (uint8_t)i);
+    }
+    char chan[256];
+    snprintf(chan, sizeof(chan), "%s/channels/m.json", store);
+    promote(s, "1", "prod"); /* sequence 1 */
+    size_t n1 = 0;
+    char *seq1 = read_file(chan, &n1);
+    promote(s, "2", "prod"); /* sequence 2 */
+    struct sg_model_chanver real2;
+    chanver(s, "m@prod", &real2);
+    assert_int_equal(real2.seq, 2);
+    /* the record: "2 <digest> <the channel file through the store's real path>" */
+    size_t n = 0;
+    char *rec = read_file(signer, &n);
+    char want[400], real[256], hex[65];
+    assert_non_null(realpath(store, real));
+    sg_hex_encode(real2.digest, 32, hex);
+    snprintf(want, sizeof(want), "2 %s %s/channels/m.json\n", hex, real);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(rec, want, n);
+    free(rec);
+    struct stat sb;
+    assert_int_equal(stat(signer, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+
+    /* the signed file of sequence 1 put back: the next unrelated change is refused, and
+     * the store keeps the put-back file */
+    write_file(chan, seq1, n1);
+    struct sg_error err = {0};
+    expect_err(sg_model_promote(s, "m", "3", "staging", &err), SG_EINVAL, &err,
+               "channels/m.json has sequence 1, older than the 2 this signer signed");
+    assert_non_null(strstr(err.msg, "--accept-older-channels"));
+    struct sg_model_chanver now;
+    chanver(s, "m@prod", &now);
+    assert_int_equal(now.seq, 1);
+    /* a signer without its state builds sequence 2 on it (prod back at 1, history lost):
+     * genuinely signed, but another file than the sequence 2 signed before */
+    sg_model_store_free(s); /* one store at a time: each holds the store's lock */
+    s = open_store(NULL, false);
+    promote(s, "3", "staging");
+    sg_model_store_free(s);
+    s = open_store(signer, false);
+    struct sg_model_chanver fake2;
+    chanver(s, "m@prod", &fake2);
+    assert_int_equal(fake2.seq, 2);
+    assert_memory_not_equal(fake2.digest, real2.digest, 32);
+    /* which the gateway's record tells apart (route/chanseen.h) */
+    struct sg_chanseen *gw = sg_chanseen_new();
+    assert_int_equal(sg_chanseen_put(gw, chan, real2.seq, real2.digest, &err), 0);
+    assert_int_equal(sg_chanseen_check(gw, chan, fake2.seq, fake2.digest, NULL), SG_CHANSEEN_OTHER);
+    assert_int_equal(sg_chanseen_check(gw, chan, now.seq, now.digest, NULL), SG_CHANSEEN_OLDER);
+    sg_chanseen_free(gw);
+    /* and so does the signer with its state */
+    expect_err(sg_model_promote(s, "m", "2", "prod", &err), SG_EINVAL, &err,
+               "channels/m.json is not the file this signer signed as sequence 2");
+    /* the operator builds on it knowingly: the new sequence number is above both */
+    sg_model_store_free(s);
+    s = open_store(signer, true);
+    promote(s, "2", "prod");
+    chanver(s, "m@prod", &now);
+    assert_int_equal(now.seq, 3);
+    sg_model_store_free(s);
+    size_t n3 = 0;
+    char *seq3 = read_file(chan, &n3);
+    /* and the next change needs no flag */
+    s = open_store(signer, false);
+    promote(s, "1", "staging");
+    chanver(s, "m@staging", &now);
+    assert_int_equal(now.seq, 4);
+    /* rollback refuses a put-back file too (sequence 3 has prod 2, history 1) */
+    write_file(chan, seq3, n3);
+    free(seq3);
+    expect_err(sg_model_rollback(s, "m", "prod", NULL, &err), SG_EINVAL, &err,
+               "has sequence 3, older than the 4");
+    /* a channel file removed is older than signed too */
+    assert_int_equal(unlink(chan), 0);
+    expect_err(sg_model_promote(s, "m", "2", "prod", &err), SG_EINVAL, &err,
+               "has sequence 0, older than the 4");
+    sg_model_store_free(s);
+    free(seq1);
+}
+
+static void test_signer_state_damaged_or_unwritable(void **st)
+{
+    (void)st;
+    struct sg_model_store *s = open_store(signer, false);
+    import(s, "1", 1);
+    import(s, "2", 2);
+    /* a damaged state stops the change, naming the file and line */
+    write_file(signer, "x\n", 2);
+    struct sg_error err = {0};
+    int rc = sg_model_promote(s, "m", "1", "prod", &err);
+    assert_int_equal(rc, SG_EINVAL);
+    char where[200];
+    snprintf(where, sizeof(where), "%s:1: expected a sequence number", signer);
+    if (!strstr(err.msg, where))
+        fail_msg("expected \"%s\" in \"%s\"", where, err.msg);
+    char chan[256];
+    snprintf(chan, sizeof(chan), "%s/channels/m.json", store);
+    assert_int_equal(access(chan, F_OK), -1); /* nothing written */
+    sg_model_store_free(s);
+    /* a state that cannot be written: the change is made, and said to be unrecorded */
+    char gone[200];
+    snprintf(gone, sizeof(gone), "%s/no-such-folder/org.pem.seq", dir);
+    s = open_store(gone, false);
+    expect_err(sg_model_promote(s, "m", "1", "prod", &err), SG_EIO, &err,
+               "channels/m.json was written (sequence 1), the signer's state was not");
+    assert_int_equal(access(chan, F_OK), 0);
+    sg_model_store_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_remove_stays_in_the_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blobs_are_read_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signer_refuses_a_put_back_channel_file, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_signer_state_damaged_or_unwritable, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
