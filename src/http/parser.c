@@ -462,6 +462,10 @@ int sg_http_parse_response_head(const char *buf, size_t n, struct sg_http_respon
         out->body = SG_HTTP_BODY_NONE;
     } else if (chunked) {
         out->body = SG_HTTP_BODY_CHUNKED;
+        /* chunked framing in an HTTP/1.0 answer is faulty (RFC 9112, 6.1): read it, but do
+         * not trust the connection with another request */
+        if (out->minor == 0)
+            out->keep_alive = false;
     } else if (ncl) {
         out->body = out->content_length ? SG_HTTP_BODY_LENGTH : SG_HTTP_BODY_NONE;
     } else {

@@ -268,6 +268,14 @@ static void test_response_heads(void **state)
 
     assert_int_equal(parse_resp("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", &h), 0);
     assert_int_equal(h.body, SG_HTTP_BODY_CHUNKED);
+    assert_true(h.keep_alive);
+    /* chunked framing in HTTP/1.0 is faulty: read, but the connection is not reused */
+    assert_int_equal(parse_resp("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                                "Connection: keep-alive\r\n\r\n",
+                                &h),
+                     0);
+    assert_int_equal(h.body, SG_HTTP_BODY_CHUNKED);
+    assert_false(h.keep_alive);
     /* No length: the body runs until the server closes, and the connection is not reused. */
     assert_int_equal(parse_resp("HTTP/1.0 200 OK\r\n\r\n", &h), 0);
     assert_true(h.close_delimited);
