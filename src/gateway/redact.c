@@ -536,7 +536,11 @@ static int stream_field(struct sg_req *r, json_t *holder, const char *key, int c
     if (!json_is_string(s))
         return 0;
     struct rx_stream *st = stream_get(r, choice, kind, tool);
-    if (!st || stream_step(r->rx, st, json_string_value(s), json_string_length(s), false) != 0)
+    if (!st)
+        return -1;
+    if (st->done && json_string_length(s))
+        st->done = false; /* text after the choice's finish_reason: held and flushed again */
+    if (stream_step(r->rx, st, json_string_value(s), json_string_length(s), false) != 0)
         return -1;
     return set_text(holder, key, &r->rx->b);
 }

@@ -77,14 +77,14 @@ enum fu_mode {
     FU_M_LAZY,   /* non-streaming words=N body with a Content-Length, generated lazily */
 };
 
-enum fu_phase { FU_P_ROLE, FU_P_WORDS, FU_P_FINISH, FU_P_USAGE, FU_P_DONE, FU_P_END };
+enum fu_phase { FU_P_ROLE, FU_P_WORDS, FU_P_FINISH, FU_P_LATE, FU_P_USAGE, FU_P_DONE, FU_P_END };
 
 enum fu_cut { FU_CUT_NONE, FU_CUT_STALL, FU_CUT_DISCONNECT };
 
 /* Directives parsed from a prompt; -1 means "not given". */
 struct fu_directives {
     long long status, stall, split, delay, stall_after, disconnect_after, words;
-    long long bad_json, no_done, garbage, unhex;
+    long long bad_json, no_done, garbage, unhex, late;
     int invalid; /* a directive had an unknown key or an out-of-range value */
     char bad[64];
 };
@@ -106,7 +106,7 @@ struct fu_resp {
     uint64_t nwords;     /* virtual word count */
     uint64_t ntok, itok; /* tokens of TEXT, next token */
     enum fu_phase phase;
-    int include_usage, bad_json, bad_json_sent, no_done;
+    int include_usage, bad_json, bad_json_sent, no_done, late;
     uint64_t ptok, ctok;
     long long split, delay_ms;
     enum fu_cut cut;
@@ -756,7 +756,7 @@ static int fu_gen_next(struct fu_resp *r, struct evbuffer *dst)
                 evbuffer_add(dst, ",\"finish_reason\":null,\"logprobs\":null}]}\n\n", 42);
             break;
         case FU_P_FINISH:
-            r->phase = r->include_usage ? FU_P_USAGE : FU_P_DONE;
+            r->phase = r->late ? FU_P_LATE : r->include_usage ? FU_P_USAGE : FU_P_DONE;
             evbuffer_add(dst, r->pre, r->pre_len);
             if (r->chat)
                 evbuffer_add_printf(dst, "{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}"
@@ -764,6 +764,17 @@ static int fu_gen_next(struct fu_resp *r, struct evbuffer *dst)
             else
                 evbuffer_add_printf(dst, "{\"index\":0,\"text\":\"\",\"finish_reason\":\"stop\","
                                          "\"logprobs\":null}]}\n\n");
+            break;
+        case FU_P_LATE: /* late=1: the echo once more, after the choice's finish_reason */
+            r->phase = r->include_usage ? FU_P_USAGE : FU_P_DONE;
+            evbuffer_add(dst, r->pre, r->pre_len);
+            evbuffer_add_printf(dst, r->chat ? "{\"index\":0,\"delta\":{\"content\":"
+                                             : "{\"index\":0,\"text\":");
+            fu_json_str(dst, r->text ? r->text : "", r->text ? r->text_len : 0);
+            if (r->chat)
+                evbuffer_add(dst, "},\"finish_reason\":null}]}\n\n", 27);
+            else
+                evbuffer_add(dst, ",\"finish_reason\":null,\"logprobs\":null}]}\n\n", 42);
             break;
         case FU_P_USAGE:
             r->phase = FU_P_DONE;
@@ -919,7 +930,7 @@ static void fu_pump(struct fu_conn *c)
 static void fu_dir_init(struct fu_directives *d)
 {
     d->status = d->stall = d->split = d->delay = d->stall_after = d->disconnect_after = -1;
-    d->words = d->bad_json = d->no_done = d->garbage = d->unhex = -1;
+    d->words = d->bad_json = d->no_done = d->garbage = d->unhex = d->late = -1;
     d->invalid = 0;
     d->bad[0] = '\0';
 }
@@ -942,6 +953,7 @@ static void fu_dir_set(struct fu_directives *d, const char *kv, size_t n)
         {"disconnect_after", offsetof(struct fu_directives, disconnect_after), 0, LLONG_MAX / 2},
         {"words", offsetof(struct fu_directives, words), 0, FU_MAX_WORDS},
         {"bad_json", offsetof(struct fu_directives, bad_json), 0, 1},
+        {"late", offsetof(struct fu_directives, late), 0, 1},
         {"no_done", offsetof(struct fu_directives, no_done), 0, 1},
         {"garbage", offsetof(struct fu_directives, garbage), 0, 1},
         {"unhex", offsetof(struct fu_directives, unhex), 0, 1},
@@ -1334,6 +1346,7 @@ static void fu_completion(struct fu_conn *c, int chat, json_t *model, const char
     r->phase = FU_P_ROLE;
     r->include_usage = include_usage;
     r->bad_json = d->bad_json == 1;
+    r->late = d->late == 1;
     r->no_done = d->no_done == 1;
     r->split = d->split > 0 ? d->split : 0;
     r->delay_ms = d->delay > 0 ? d->delay : 0;

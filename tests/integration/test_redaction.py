@@ -86,6 +86,20 @@ def test_streamed_answer_is_restored_across_chunk_borders(gateway, upstream, spl
     assert_nothing_leaked(upstream)
 
 
+def test_text_after_finish_reason_is_restored_and_flushed(gateway, upstream):
+    # a backend that sends more content for a choice after its finish_reason: that text is
+    # scanned and restored like the rest, and nothing of it is held back for good
+    # (it ends in "AB12", which the output scan holds back until it knows what follows)
+    st, _, body = gateway.chat(f"{MESSAGE} Order AB12 [[fake:late=1]]", stream=True)
+    assert st == 200
+    events = sgtest.sse_events(body)
+    assert events[-1] == "[DONE]"
+    want = "[up1] " + MESSAGE.replace(CARD, "[CARD]").replace(IBAN, "[IBAN]") + " Order AB12"
+    assert sgtest.stream_text(events) == want + want
+    raw = body.decode()
+    assert "PERSON_" not in raw and "EMAIL_" not in raw and "PHONE_" not in raw
+
+
 def test_made_up_restricted_values_are_masked_in_answers(gateway, upstream):
     secret = "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
     said = f"Use card 4111 1111 1111 1111 and key {secret} now."
