@@ -110,6 +110,19 @@ static int build_classes(struct sg_policy *p, const struct sg_config *cfg,
             for (size_t k = 0; k < c->ntypes && !rc; k++)
                 rc = assign(p, rd, c->types[k], (unsigned)i, seen, where, err);
         }
+        /* restricted data must be placed on purpose: unlisted types are public, so a list
+         * that forgets them (or names its class otherwise) would send them in clear */
+        char types[128];
+        snprintf(types, sizeof(types), "%s", defaults[0].types);
+        for (char *save = NULL, *t = strtok_r(types, " ", &save); t && !rc;
+             t = strtok_r(NULL, " ", &save)) {
+            int e = sg_entity_lookup(rd->det, t);
+            if (e >= 0 && !seen[e])
+                rc = sg_error_set(err, SG_EINVAL,
+                                  "policy.classes: %s is in no class; restricted types (%s) "
+                                  "must be listed, else they count as public",
+                                  t, defaults[0].types);
+        }
     } else {
         for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]) && !rc; i++) {
             if (!(p->name[i] = strdup(defaults[i].name)))

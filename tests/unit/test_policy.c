@@ -158,7 +158,8 @@ static void test_own_classes(void **state)
     (void)state;
     struct fx *x = load("policy:\n"
                         "  classes:\n"
-                        "    - {name: secret, types: [CARD, SECRET], sovereign: block}\n"
+                        "    - {name: secret, types: [CARD, SECRET, IBAN, NATIONAL_ID, "
+                        "URL_CREDENTIALS], sovereign: block}\n"
                         "    - {name: contact, types: [EMAIL], sovereign: allow, external: hash}\n"
                         "    - {name: rest}\n");
     const struct sg_policy *p = x->p;
@@ -177,6 +178,36 @@ static void test_own_classes(void **state)
     assert_false(v.allowed);
     assert_string_equal(v.rule, "class:secret");
     unload(x);
+}
+
+/* Own classes must list the restricted types (cards, IBANs, national IDs, secrets, URL
+ * credentials) somewhere: unlisted types are public, so a list that forgets them, or puts
+ * them in no class because its class has another name, would send them in clear. */
+static void test_own_classes_must_place_restricted_types(void **state)
+{
+    (void)state;
+    const char *yaml = "listen: {address: \"127.0.0.1:0\", plaintext: true}\n"
+                       "backends: [{name: a, url: \"http://127.0.0.1:1\"}]\n"
+                       "routes: [{model: m, backends: [a]}]\n"
+                       "policy:\n"
+                       "  classes:\n"
+                       "    - {name: personal, types: [EMAIL, PHONE, PERSON, ADDRESS], "
+                       "sovereign: pseudonymize}\n"
+                       "    - {name: pci, types: [CARD], sovereign: mask}\n"
+                       "    - {name: public}\n";
+    struct sg_config *cfg = NULL;
+    struct sg_config_diags d = {0};
+    struct sg_error err = {0};
+    assert_int_equal(sg_config_load_string(yaml, strlen(yaml), "t.yaml", "/tmp", &cfg, &d), 0);
+    sg_config_diags_free(&d);
+    struct sg_redaction *rd = NULL;
+    struct sg_policy *p = NULL;
+    assert_int_equal(sg_redaction_new(cfg, &rd, &err), 0);
+    assert_int_equal(sg_policy_new(cfg, rd, &p, &err), SG_EINVAL);
+    assert_null(p);
+    assert_non_null(strstr(err.msg, "IBAN is in no class"));
+    sg_redaction_free(rd);
+    sg_config_free(cfg);
 }
 
 static void test_fieldsets(void **state)
@@ -228,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_default_classes_and_decisions),
         cmocka_unit_test(test_transfers_clients_and_blocks),
         cmocka_unit_test(test_own_classes),
+        cmocka_unit_test(test_own_classes_must_place_restricted_types),
         cmocka_unit_test(test_fieldsets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
