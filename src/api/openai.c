@@ -535,10 +535,87 @@ static int visit_message(json_t *m, size_t mi, sg_api_field_fn fn, void *ctx)
             return -1;
     }
     json_t *fc = json_object_get(m, "function_call");
-    if (!fc)
+    if (fc) {
+        snprintf(p, sizeof(p), "messages[%zu].function_call.arguments", mi);
+        if (visit_field(fc, "arguments", p, fn, ctx) != 0)
+            return -1;
+    }
+    if (!json_is_string(json_object_get(m, "name")))
         return 0;
-    snprintf(p, sizeof(p), "messages[%zu].function_call.arguments", mi);
-    return visit_field(fc, "arguments", p, fn, ctx);
+    snprintf(p, sizeof(p), "messages[%zu].name", mi);
+    return visit_field(m, "name", p, fn, ctx);
+}
+
+/* Every string in v, depth first in document order; `path` (of length `len`, room for
+ * SG_API_PATH_MAX bytes) names v and is extended for its members. */
+#define SG_API_PATH_MAX 160
+static int visit_all(json_t *v, char *path, size_t len, sg_api_field_fn fn, void *ctx)
+{
+    if (json_is_string(v))
+        return fn(v, path, ctx);
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e)
+    {
+        int n = snprintf(path + len, SG_API_PATH_MAX - len, "[%zu]", i);
+        size_t l = n > 0 && (size_t)n < SG_API_PATH_MAX - len ? len + (size_t)n : len;
+        if (visit_all(e, path, l, fn, ctx) != 0)
+            return -1;
+        path[len] = '\0';
+    }
+    const char *k;
+    json_object_foreach(v, k, e)
+    {
+        int n = snprintf(path + len, SG_API_PATH_MAX - len, ".%s", k);
+        size_t l = n > 0 && (size_t)n < SG_API_PATH_MAX - len ? len + (size_t)n : len;
+        if (visit_all(e, path, l, fn, ctx) != 0)
+            return -1;
+        path[len] = '\0';
+    }
+    return 0;
+}
+
+/* Top-level fields that hold no text a person wrote (numbers, flags, enumerations, a
+ * response schema) or that the walk visits itself. Every other field (tools and their
+ * descriptions, stop, suffix, metadata, and fields this gateway does not know, which go to
+ * the backend unchanged) has each of its strings visited: no text reaches a backend
+ * unseen by redaction and policy. */
+static bool structural(const char *k)
+{
+    static const char *const keys[] = {"model",
+                                       "messages",
+                                       "prompt",
+                                       "input",
+                                       "user",
+                                       "stream",
+                                       "stream_options",
+                                       "temperature",
+                                       "top_p",
+                                       "n",
+                                       "max_tokens",
+                                       "max_completion_tokens",
+                                       "presence_penalty",
+                                       "frequency_penalty",
+                                       "logit_bias",
+                                       "logprobs",
+                                       "top_logprobs",
+                                       "seed",
+                                       "tool_choice",
+                                       "parallel_tool_calls",
+                                       "response_format",
+                                       "encoding_format",
+                                       "dimensions",
+                                       "service_tier",
+                                       "modalities",
+                                       "reasoning_effort",
+                                       "best_of",
+                                       "echo",
+                                       "store",
+                                       NULL};
+    for (const char *const *p = keys; *p; p++)
+        if (strcmp(k, *p) == 0)
+            return true;
+    return false;
 }
 
 int sg_api_text_fields(enum sg_endpoint ep, json_t *body, sg_api_field_fn fn, void *ctx)
@@ -565,5 +642,18 @@ int sg_api_text_fields(enum sg_endpoint ep, json_t *body, sg_api_field_fn fn, vo
     default:
         break;
     }
-    return visit_field(body, "user", "user", fn, ctx);
+    if (visit_field(body, "user", "user", fn, ctx) != 0)
+        return -1;
+    const char *k;
+    json_t *v;
+    json_object_foreach(body, k, v)
+    {
+        if (structural(k))
+            continue;
+        char path[SG_API_PATH_MAX];
+        int n = snprintf(path, sizeof(path), "%s", k);
+        if (visit_all(v, path, n > 0 && (size_t)n < sizeof(path) ? (size_t)n : 0, fn, ctx) != 0)
+            return -1;
+    }
+    return 0;
 }

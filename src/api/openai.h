@@ -82,10 +82,13 @@ int sg_api_validate(enum sg_endpoint ep, json_t *j, const char **model, bool *st
 
 /* The text fields of a validated request body, in a fixed order (so that field i of a
  * copy of a body is field i of the original): chat message contents (strings, and the
- * text of content parts), tool-call and function-call arguments, completion prompts and
- * embedding inputs (a string or each string of an array; token arrays are skipped), and
- * "user". `fn` gets each JSON string with its path ("messages[1].content[0].text");
- * a non-zero return stops the walk and is returned. */
+ * text of content parts), tool-call and function-call arguments and message names,
+ * completion prompts and embedding inputs (a string or each string of an array; token
+ * arrays are skipped), "user", then every string of every other top-level field but the
+ * structural ones (numbers, flags, enumerations, response_format): tools and their
+ * descriptions, stop, suffix, metadata and unknown fields. `fn` gets each JSON string with
+ * its path ("messages[1].content[0].text", "tools[0].function.description"); a non-zero
+ * return stops the walk and is returned. */
 typedef int (*sg_api_field_fn)(json_t *s, const char *path, void *ctx);
 int sg_api_text_fields(enum sg_endpoint ep, json_t *body, sg_api_field_fn fn, void *ctx);
 

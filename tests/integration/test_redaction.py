@@ -86,6 +86,28 @@ def test_streamed_answer_is_restored_across_chunk_borders(gateway, upstream, spl
     assert_nothing_leaked(upstream)
 
 
+def test_text_outside_message_contents_is_redacted(gateway, upstream):
+    # names, stop sequences, tool descriptions, metadata and fields the gateway does not know
+    # go to the backend too: their text is redacted like the messages'
+    body = {"model": "assistant", "max_tokens": 16, "temperature": 0.5,
+            "messages": [{"role": "user", "content": "hello", "name": EMAIL}],
+            "stop": [f"Bye {NAME}"],
+            "tools": [{"type": "function", "function": {
+                "name": "lookup", "description": f"Call {PHONE}, card {CARD}",
+                "parameters": {"type": "object", "properties": {}}}}],
+            "metadata": {"note": f"IBAN {IBAN}"},
+            "x_vendor_extension": {"notes": [f"mail {EMAIL}"]}}
+    st, _, answer = gateway.post("/v1/chat/completions", body)
+    assert st == 200, answer
+    assert_nothing_leaked(upstream)
+    sent = json.loads(upstream_bodies(upstream)[0])
+    assert sent["messages"][0]["name"].startswith("EMAIL_")
+    assert "[CARD]" in sent["tools"][0]["function"]["description"]
+    assert sent["tools"][0]["function"]["name"] == "lookup"
+    assert sent["metadata"]["note"] == "IBAN [IBAN]"
+    assert sent["temperature"] == 0.5 and sent["max_tokens"] == 16
+
+
 def test_text_after_finish_reason_is_restored_and_flushed(gateway, upstream):
     # a backend that sends more content for a choice after its finish_reason: that text is
     # scanned and restored like the rest, and nothing of it is held back for good
