@@ -650,8 +650,8 @@ int sg_api_text_fields(enum sg_endpoint ep, json_t *body, sg_api_field_fn fn, vo
     {
         if (structural(k))
             continue;
-        char path[SG_API_PATH_MAX];
-        int n = snprintf(path, sizeof(path), "%s", k);
+        char path[SG_API_PATH_MAX]; /* a field's name, never empty (found by fuzzing: a key "") */
+        int n = snprintf(path, sizeof(path), "%s", k[0] ? k : "[\"\"]");
         if (visit_all(v, path, n > 0 && (size_t)n < sizeof(path) ? (size_t)n : 0, fn, ctx) != 0)
             return -1;
     }
