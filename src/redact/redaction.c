@@ -229,28 +229,37 @@ static bool folds_to_ascii(const unsigned char *w, size_t n)
 }
 
 /* A word that could be (the start of) a restricted value. */
-static bool suspicious_word(const unsigned char *w, size_t n)
+static bool upper_char(unsigned char c)
 {
-    if (folds_to_ascii(w, n))
-        return true;
+    return (c >= 'A' && c <= 'Z') || c == '_' || c == '-';
+}
+
+/* Whether w starts with a key prefix, or with the start of one when it is shorter. */
+static bool key_prefix(const unsigned char *w, size_t n)
+{
     static const char *const prefixes[] = {
         "sk-", "sk_",    "rk_",  "pk_",   "ghp_", "gho_",   "ghs_", "ghu_", "github_pat_", "xox",
         "eyJ", "glpat-", "AIza", "-----", "SG.",  "whsec_", "hf_",  "npm_", NULL};
-    bool upper = true;
-    for (size_t i = 0; i < n; i++) {
-        if (w[i] >= '0' && w[i] <= '9')
-            return true;
-        if (!((w[i] >= 'A' && w[i] <= 'Z') || w[i] == '_' || w[i] == '-'))
-            upper = false;
-    }
-    if (upper && n >= 2) /* a lone "I" or "A" is a word; IDs and keys start with two */
-        return true;
     for (const char *const *p = prefixes; *p; p++) {
         size_t pl = strlen(*p), m = n < pl ? n : pl;
         if (strncmp((const char *)w, *p, m) == 0)
             return true;
     }
     return false;
+}
+
+static bool suspicious_word(const unsigned char *w, size_t n)
+{
+    if (folds_to_ascii(w, n))
+        return true;
+    bool upper = true;
+    for (size_t i = 0; i < n; i++) {
+        if (w[i] >= '0' && w[i] <= '9')
+            return true;
+        upper = upper && upper_char(w[i]);
+    }
+    /* a lone "I" or "A" is a word; IDs and keys start with two */
+    return (upper && n >= 2) || key_prefix(w, n);
 }
 
 /* Whether the word starting at t[k] follows a password-like label ("password: "). */
@@ -316,15 +325,22 @@ static size_t run_char_before(const unsigned char *t, size_t j, bool *digit)
  * of a part that is suspicious or follows a password-like label; n when there is none. */
 static size_t word_hold(const struct sg_outscan *o, const unsigned char *t, size_t k, size_t n)
 {
-    for (size_t i = k; i < n; i++) {
-        if (i > k) {
-            unsigned char p = t[i - 1];
-            bool part = (p >= '0' && p <= '9') || ((p | 0x20) >= 'a' && (p | 0x20) <= 'z') ||
-                        p == '_' || p == '-' || p >= 0x80;
-            if (part)
-                continue;
-        }
-        if (suspicious_word(t + i, n - i) || after_label(t, i, o->ctx, o->nctx))
+    if (suspicious_word(t + k, n - k) || after_label(t, k, o->ctx, o->nctx))
+        return k;
+    /* The word has no digit and no folded character (its first part would hold), so a
+     * later part is suspicious only when upper case to the word's end, by its key prefix
+     * or after a label: one pass, not one scan to the end per part (a long word of short
+     * parts, such as "a=a=a=..." inside a PEM block, made that quadratic). */
+    size_t u = n; /* where the upper-case end of the word starts */
+    while (u > k && upper_char(t[u - 1]))
+        u--;
+    for (size_t i = k + 1; i < n; i++) {
+        unsigned char p = t[i - 1];
+        if ((p >= '0' && p <= '9') || ((p | 0x20) >= 'a' && (p | 0x20) <= 'z') || p == '_' ||
+            p == '-' || p >= 0x80)
+            continue; /* inside a part */
+        if ((i >= u && n - i >= 2) || key_prefix(t + i, n - i) ||
+            after_label(t, i, o->ctx, o->nctx))
             return i;
     }
     return n;
