@@ -547,30 +547,37 @@ static int visit_message(json_t *m, size_t mi, sg_api_field_fn fn, void *ctx)
 }
 
 /* Every string in v, depth first in document order; `path` (of length `len`, room for
- * SG_API_PATH_MAX bytes) names v and is extended for its members. */
+ * SG_API_PATH_MAX bytes) names v and is extended for its members (a name that does not fit
+ * is left off). */
 #define SG_API_PATH_MAX 160
+static int visit_all(json_t *v, char *path, size_t len, sg_api_field_fn fn, void *ctx);
+
+static int visit_member(json_t *e, char *path, size_t len, int added, sg_api_field_fn fn, void *ctx)
+{
+    size_t l = added > 0 && (size_t)added < SG_API_PATH_MAX - len ? len + (size_t)added : len;
+    int rc = visit_all(e, path, l, fn, ctx);
+    path[len] = '\0';
+    return rc;
+}
+
 static int visit_all(json_t *v, char *path, size_t len, sg_api_field_fn fn, void *ctx)
 {
     if (json_is_string(v))
         return fn(v, path, ctx);
     size_t i;
+    const char *k;
     json_t *e;
     json_array_foreach(v, i, e)
     {
-        int n = snprintf(path + len, SG_API_PATH_MAX - len, "[%zu]", i);
-        size_t l = n > 0 && (size_t)n < SG_API_PATH_MAX - len ? len + (size_t)n : len;
-        if (visit_all(e, path, l, fn, ctx) != 0)
+        if (visit_member(e, path, len, snprintf(path + len, SG_API_PATH_MAX - len, "[%zu]", i), fn,
+                         ctx) != 0)
             return -1;
-        path[len] = '\0';
     }
-    const char *k;
     json_object_foreach(v, k, e)
     {
-        int n = snprintf(path + len, SG_API_PATH_MAX - len, ".%s", k);
-        size_t l = n > 0 && (size_t)n < SG_API_PATH_MAX - len ? len + (size_t)n : len;
-        if (visit_all(e, path, l, fn, ctx) != 0)
+        if (visit_member(e, path, len, snprintf(path + len, SG_API_PATH_MAX - len, ".%s", k), fn,
+                         ctx) != 0)
             return -1;
-        path[len] = '\0';
     }
     return 0;
 }
@@ -651,8 +658,8 @@ int sg_api_text_fields(enum sg_endpoint ep, json_t *body, sg_api_field_fn fn, vo
         if (structural(k))
             continue;
         char path[SG_API_PATH_MAX]; /* a field's name, never empty (found by fuzzing: a key "") */
-        int n = snprintf(path, sizeof(path), "%s", k[0] ? k : "[\"\"]");
-        if (visit_all(v, path, n > 0 && (size_t)n < sizeof(path) ? (size_t)n : 0, fn, ctx) != 0)
+        if (visit_member(v, path, 0, snprintf(path, sizeof(path), "%s", k[0] ? k : "[\"\"]"), fn,
+                         ctx) != 0)
             return -1;
     }
     return 0;
