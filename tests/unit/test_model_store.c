@@ -20,6 +20,8 @@
 #include "model/model.h"
 #include "route/chanseen.h"
 
+#include "gguf_build.h"
+
 static const uint8_t seed[32] = {7,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
                                  16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
 
@@ -46,53 +48,15 @@ static int teardown(void **st)
 
 /* ---- a small GGUF (header, one tensor, its data) ---- */
 
-struct gb {
-    uint8_t p[512];
-    size_t n;
-};
-
-static void u8(struct gb *b, uint8_t v)
-{
-    assert_true(b->n < sizeof(b->p));
-    b->p[b->n++] = v;
-}
-
-static void u32(struct gb *b, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        u8(b, (uint8_t)(v >> (8 * i)));
-}
-
-static void u64(struct gb *b, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        u8(b, (uint8_t)(v >> (8 * i)));
-}
-
-static void str(struct gb *b, const char *s)
-{
-    u64(b, strlen(s));
-    for (const char *c = s; *c; c++)
-        u8(b, (uint8_t)*c);
-}
-
 /* Writes a GGUF whose data bytes depend on `fill` into dir/<name>; returns its path. */
 static const char *gguf(const char *name, uint8_t fill)
 {
     static char path[160];
-    struct gb b = {.n = 0};
-    u8(&b, 'G'), u8(&b, 'G'), u8(&b, 'U'), u8(&b, 'F');
-    u32(&b, 3);
-    u64(&b, 1); /* tensors */
-    u64(&b, 1); /* metadata pairs */
-    str(&b, "general.architecture");
-    u32(&b, 8);
-    str(&b, "llama");
-    str(&b, "w");
-    u32(&b, 1);
-    u64(&b, 16);
-    u32(&b, 0); /* F32 */
-    u64(&b, 0);
+    struct gb b;
+    head(&b, 3, 1, 1); /* one tensor, one metadata pair */
+    kv_str(&b, "general.architecture", "llama");
+    const uint64_t ne[1] = {16};
+    tensor(&b, "w", 1, ne, 0 /* F32 */, 0);
     for (int i = 0; i < 64; i++)
         u8(&b, fill);
     snprintf(path, sizeof(path), "%s/%s", dir, name);
