@@ -178,6 +178,9 @@ int sg_cmd_keys(int argc, char **argv)
             return 1;
         }
         printf("revoked %d key%s\n", count, count == 1 ? "" : "s");
+        if (count) /* as for create: the running gateway reads the database on reload */
+            fprintf(stderr, "A running gateway still accepts %s until it is reloaded (SIGHUP).\n",
+                    count == 1 ? "it" : "them");
         return count ? 0 : 1;
     }
     return sg_cli_usage_error("unknown keys subcommand");

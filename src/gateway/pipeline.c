@@ -153,13 +153,13 @@ void sg_req_release(struct sg_req *r)
 
 /* ---- stages ---- */
 
-/* Finds the presented key: Authorization: Bearer, x-api-key (Anthropic-style clients) or
- * api-key (Azure-style clients). */
-static const char *presented_key(struct sg_req *r, size_t *len)
+/* The key a credential header carries: Authorization's after "Bearer ", the others' whole
+ * value; NULL for other headers and other Authorization schemes. */
+static const char *header_key(const struct sg_http_header *a, size_t *len)
 {
-    const struct sg_http_head *h = sg_http_req_head(r->http);
-    const struct sg_http_header *a = sg_http_find_header(h, "authorization");
-    if (a && a->value_len > 7 && sg_http_ieq(a->value, 7, "bearer ")) {
+    if (sg_http_ieq(a->name, a->name_len, "authorization")) {
+        if (a->value_len <= 7 || !sg_http_ieq(a->value, 7, "bearer "))
+            return NULL;
         const char *k = a->value + 7;
         size_t n = a->value_len - 7;
         while (n && *k == ' ') {
@@ -169,14 +169,47 @@ static const char *presented_key(struct sg_req *r, size_t *len)
         *len = n;
         return k;
     }
-    if ((a = sg_http_find_header(h, "x-api-key")) || (a = sg_http_find_header(h, "api-key")) ||
-        (a = sg_http_find_header(h, "x-goog-api-key"))) {
+    if (sg_http_ieq(a->name, a->name_len, "x-api-key") ||
+        sg_http_ieq(a->name, a->name_len, "api-key") ||
+        sg_http_ieq(a->name, a->name_len, "x-goog-api-key")) {
         *len = a->value_len;
         return a->value;
     }
-    if (r->ep->dialect == SG_DIALECT_GEMINI) /* Gemini clients may send ?key= */
-        return sg_query_param(h->target, h->target_len, "key", len);
     return NULL;
+}
+
+/* Finds the presented key: Authorization: Bearer, x-api-key (Anthropic-style clients),
+ * api-key (Azure-style clients), x-goog-api-key or, for Gemini, ?key=. A request may carry
+ * the same key in several of them; one that carries different keys sets `*conflict` (which
+ * key would count is then a guess, and a proxy in front may have checked the other). */
+static const char *presented_key(struct sg_req *r, size_t *len, bool *conflict)
+{
+    const struct sg_http_head *h = sg_http_req_head(r->http);
+    const char *key = NULL;
+    *conflict = false;
+    for (size_t i = 0; i < h->nheaders; i++) {
+        size_t n = 0;
+        const char *k = header_key(&h->headers[i], &n);
+        if (!k)
+            continue;
+        if (!key) {
+            key = k;
+            *len = n;
+        } else if (n != *len || memcmp(k, key, n) != 0) {
+            *conflict = true;
+        }
+    }
+    if (r->ep->dialect == SG_DIALECT_GEMINI) { /* Gemini clients may send ?key= */
+        size_t n = 0;
+        const char *k = sg_query_param(h->target, h->target_len, "key", &n);
+        if (k && !key) {
+            key = k;
+            *len = n;
+        } else if (k && (n != *len || memcmp(k, key, n) != 0)) {
+            *conflict = true;
+        }
+    }
+    return key;
 }
 
 static int stage_authn(struct sg_req *r)
@@ -184,7 +217,14 @@ static int stage_authn(struct sg_req *r)
     if (!r->ep->auth)
         return 0;
     size_t len = 0;
-    const char *key = presented_key(r, &len);
+    bool conflict = false;
+    const char *key = presented_key(r, &len, &conflict);
+    if (conflict) {
+        sg_api_error_set(&r->err, 401, "invalid_request_error", "conflicting_api_keys", NULL,
+                         "The request carries different API keys (in Authorization, x-api-key, "
+                         "api-key, x-goog-api-key or ?key=). Send one key.");
+        return -1;
+    }
     /* A verified client certificate (mutual TLS) names a client: alone it authenticates
      * as that client; with a key, both must name the same client. */
     char cn[129];

@@ -95,6 +95,42 @@ def test_key_headers(gateway):
         assert st == 200, hdr
 
 
+def test_conflicting_key_headers(gateway):
+    """Two different keys in one request are refused, whichever is valid: which one counts
+    would be a guess, and a proxy in front may have checked the other."""
+    body = {"model": "assistant", "messages": [{"role": "user", "content": "x"}]}
+    for hdr in ({"x-api-key": "sg-other"}, {"api-key": "sg-other"},
+                {"x-goog-api-key": "sg-other"}):
+        st, _, b = gateway.request("POST", "/v1/chat/completions", body=body, headers=hdr)
+        assert st == 401 and error_of(b)["code"] == "conflicting_api_keys", hdr
+        assert b"sg-other" not in b and gateway.key.encode() not in b
+    # the valid key second: refused as well, not taken because it is valid
+    st, _, b = gateway.request("POST", "/v1/chat/completions", body=body, key="sg-other",
+                               headers={"x-api-key": gateway.key})
+    assert st == 401 and error_of(b)["code"] == "conflicting_api_keys"
+    # the same key twice is one key
+    st, _, _ = gateway.request("POST", "/v1/chat/completions", body=body,
+                               headers={"x-api-key": gateway.key, "api-key": gateway.key})
+    assert st == 200
+    # two Authorization headers with different keys (http.client sends both as given)
+    s = gateway.raw_socket()
+    data = json.dumps(body).encode()
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+              b"Authorization: Bearer " + gateway.key.encode() + b"\r\n"
+              b"Authorization: Bearer sg-other\r\nContent-Type: application/json\r\n"
+              b"Content-Length: " + str(len(data)).encode() + b"\r\n\r\n" + data)
+    resp = b""
+    while chunk := s.recv(65536):
+        resp += chunk
+    s.close()
+    assert resp.startswith(b"HTTP/1.1 401") and b"conflicting_api_keys" in resp
+    # an Authorization header of another scheme is not a key
+    st, _, _ = gateway.request("POST", "/v1/chat/completions", body=body, key="",
+                               headers={"Authorization": "Basic dXNlcjpwYXNz",
+                                        "x-api-key": gateway.key})
+    assert st == 200
+
+
 def test_auth_errors(gateway):
     body = {"model": "assistant", "messages": [{"role": "user", "content": "x"}]}
     st, _, b = gateway.request("POST", "/v1/chat/completions", body=body, key="")
