@@ -253,7 +253,8 @@ static int walk_store(struct ctx *c, const char *abs, const char *rel, int depth
             rc = sg_bak_writer_add_dir(c->w, rp, 0700, err); /* empty: files being written */
             continue;
         }
-        if (top && strcmp(n, "blobs") == 0 && !c->o->with_weights) {
+        /* blobs/: the weights; partial/: weights of a pull that did not finish */
+        if (top && (strcmp(n, "blobs") == 0 || strcmp(n, "partial") == 0) && !c->o->with_weights) {
             note(c, "left out %s (weights: use --with-weights)", rp, NULL);
             continue;
         }
@@ -393,9 +394,12 @@ static int walk_config(struct ctx *c, yaml_document_t *doc, struct sg_error *err
         {map_get(doc, red, "key"), "redaction.key", K_SECREF, "secrets/redaction.key"},
         {map_get(doc, resp, "store"), "responses.store", K_FRESH, "state/responses.db"},
         {map_get(doc, resp, "key"), "responses.key", K_SECREF, "secrets/responses.key"},
+        /* models.state before the store: the sequence numbers it records must not be
+         * newer than the channel files in the archive (a restored gateway refuses a
+         * channel file older than its record). */
+        {map_get(doc, models, "state"), "models.state", K_STATE, "state/model-channels.state"},
         {map_get(doc, models, "store"), "models.store", K_STORE, "models"},
         {map_get(doc, models, "audit"), "models.audit", K_SQLITE, "state/models-audit.db"},
-        {map_get(doc, models, "state"), "models.state", K_STATE, "state/model-channels.state"},
         {map_get(doc, models, "signing_key"), "models.signing_key", K_SECREF,
          "secrets/models-signing.key"},
         {map_get(doc, models, "public_key"), "models.public_key", K_PUBREF,
@@ -466,6 +470,11 @@ static char *rewrite(struct ctx *c, const char *text, size_t len, size_t *outlen
     }
     size_t bi = 0, ci = 0, o = 0, r = 0;
     bool skipping = false;
+    /* libyaml skips a UTF-8 byte order mark without counting it in its marks. */
+    if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+        memcpy(out, text, 3);
+        bi = o = 3;
+    }
     while (bi <= len) {
         if (r < c->nrepls && !skipping && ci == c->repls[r].from) {
             size_t tl = strlen(c->repls[r].text);
@@ -553,7 +562,15 @@ int sg_bak_backup(const struct sg_bak_backup_opts *o, struct sg_error *err)
         return sg_error_set(err, SG_EINVAL, "the configuration is not YAML");
     }
     have_doc = true;
+    /* The rewrite works on UTF-8 text (libyaml's marks count characters of it). */
+    bool utf8 = parser.encoding == YAML_UTF8_ENCODING;
     yaml_parser_delete(&parser);
+    if (!utf8) {
+        yaml_document_delete(&doc);
+        free(text);
+        return sg_error_set(err, SG_EINVAL,
+                            "the configuration is not UTF-8: save it as UTF-8 to back it up");
+    }
 
     snprintf(tmpout, sizeof(tmpout), "%s.partial-XXXXXX", o->out);
     int fd = mkstemp(tmpout);

@@ -219,14 +219,29 @@ int sg_bak_restore(const struct sg_bak_restore_opts *o, struct sg_bak_info *info
     if (ws.root >= 0)
         close(ws.root);
     if (rc == 0) {
-        int r;
-        if (state == 0)
+        /* An empty folder is taken only while it is still empty: rmdir refuses it when
+         * something was put there since it was looked at (an exchange would delete that). */
+        struct stat est;
+        bool take_empty = state == 1 && !o->force && lstat(dir, &est) == 0;
+        if (take_empty && rmdir(dir) != 0)
+            rc = errno == ENOTEMPTY || errno == EEXIST
+                     ? sg_error_set(err, SG_EEXIST,
+                                    "%s exists and is not empty (something was put there during "
+                                    "the restore; use --force to replace it)",
+                                    dir)
+                     : sg_error_set(err, SG_EIO, "cannot replace the empty folder %s: %s", dir,
+                                    strerror(errno));
+        int r = 0;
+        if (rc == 0 && (state == 0 || take_empty))
             r = renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_NOREPLACE);
-        else
+        else if (rc == 0)
             r = renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_EXCHANGE);
-        if (r != 0)
+        if (r != 0) {
             rc = sg_error_set(err, errno == EEXIST ? SG_EEXIST : SG_EIO,
                               "cannot move the restored folder to %s: %s", dir, strerror(errno));
+            if (take_empty) /* put the empty folder back */
+                mkdir(dir, est.st_mode & 07777);
+        }
     }
     /* On success `tmp` now holds the replaced folder (or nothing); on failure, the partial
      * restore. Either way it goes. */

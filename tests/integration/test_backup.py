@@ -289,6 +289,136 @@ def test_backup_without_weights_leaves_blobs_out(workdir):
     assert sgtest.run(["check-config", os.path.join(to, "sovgate.yaml")]).returncode == 0
 
 
+def test_backup_leaves_partial_downloads_out(workdir):
+    """An interrupted `model pull` leaves weights in <store>/partial/: they are weights too,
+    so an archive made without --with-weights must not carry them."""
+    org, pub, bkey = org_keys(workdir)
+    store = os.path.join(workdir, "store")
+    for d in ("manifests", "channels", "blobs/sha256", "tmp", "partial"):
+        os.makedirs(os.path.join(store, d))
+    with open(os.path.join(store, "partial", "1" * 64), "wb") as fh:
+        fh.write(os.urandom(50000))
+    cfg = os.path.join(workdir, "sovgate.yaml")
+    with open(cfg, "w") as f:
+        json.dump({"listen": {"address": "127.0.0.1:0", "plaintext": True},
+                   "backends": [{"name": "b1", "url": "http://127.0.0.1:9"}],
+                   "routes": [{"model": "assistant", "backends": ["b1"]}],
+                   "models": {"store": "store", "public_key": "file:org.pub"}}, f)
+    out = os.path.join(workdir, "b.sgb")
+    p = sgtest.run(["backup", "--config", cfg, "--out", out, "--key", "file:" + bkey,
+                    "--sign-key", "file:" + org])
+    assert p.returncode == 0, p.stderr
+    assert "left out models/partial" in p.stderr, p.stderr
+    assert os.path.getsize(out) < 50000
+    to = os.path.join(workdir, "r")
+    assert restore(out, to, bkey, pub).returncode == 0
+    assert not os.path.exists(os.path.join(to, "models", "partial"))
+
+
+def test_config_with_bom_rewritten(workdir):
+    """A configuration saved with a UTF-8 byte order mark (libyaml does not count it in its
+    marks) is rewritten at the right places; a UTF-16 one, which the rewrite cannot keep
+    as it is, is refused with a clear error instead of a restored config that does not
+    load."""
+    org, pub, bkey = org_keys(workdir)
+    sgtest.run(["keys", "create", "--name", "shop", "--db", os.path.join(workdir, "k.db")],
+               check=True)
+    text = ("listen:\n"
+            "  address: \"127.0.0.1:0\"\n"
+            "  plaintext: true\n"
+            "keys_db: k.db\n"
+            "backends:\n"
+            "  - name: b1\n"
+            "    url: \"http://127.0.0.1:9\"\n"
+            "routes:\n"
+            "  - {model: assistant, backends: [b1]}\n"
+            "audit:\n"
+            "  path: audit.db\n"
+            "  signing_key: \"file:org.pem\"\n")
+    cfg = os.path.join(workdir, "sovgate.yaml")
+    with open(cfg, "wb") as f:
+        f.write(b"\xef\xbb\xbf" + text.encode())
+    assert sgtest.run(["check-config", cfg]).returncode == 0
+    out = os.path.join(workdir, "b.sgb")
+    p = sgtest.run(["backup", "--config", cfg, "--out", out, "--key", "file:" + bkey])
+    assert p.returncode == 0, p.stderr
+    to = os.path.join(workdir, "r")
+    assert restore(out, to, bkey, pub).returncode == 0
+    got = open(os.path.join(to, "sovgate.yaml"), "rb").read()
+    want = ("\ufeff" + text.replace("keys_db: k.db", 'keys_db: "state/keys.db"')
+            .replace("path: audit.db", 'path: "state/audit.db"')
+            .replace('"file:org.pem"', f'"file:{org}"')).encode()
+    assert got == want
+    p = sgtest.run(["check-config", os.path.join(to, "sovgate.yaml")])
+    assert p.returncode == 0, p.stdout + p.stderr
+    # UTF-16: loads, but cannot be rewritten byte for byte: refused, nothing written.
+    with open(cfg, "wb") as f:
+        f.write(text.encode("utf-16"))
+    assert sgtest.run(["check-config", cfg]).returncode == 0
+    out16 = os.path.join(workdir, "b16.sgb")
+    p = sgtest.run(["backup", "--config", cfg, "--out", out16, "--key", "file:" + bkey])
+    assert p.returncode == 1 and "UTF-8" in p.stderr, p.stderr
+    assert not os.path.exists(out16)
+    assert not [f for f in os.listdir(workdir) if ".partial-" in f]
+
+
+def test_model_state_not_newer_than_the_store(workdir):
+    """models.state records the channel sequence numbers the gateway accepted; a restored
+    gateway refuses a channel file older than its record. So the archive's record must
+    not be newer than the archive's channel files: when a promotion lands while the backup
+    runs, the record must be read before the store, not after it."""
+    import sqlite3
+    org, pub, bkey = org_keys(workdir)
+    store = os.path.join(workdir, "store")
+    os.makedirs(os.path.join(store, "channels"))
+    chan = os.path.join(store, "channels", "shop.json")
+    state = os.path.join(workdir, "model-channels.state")
+
+    def accepted(seq):  # a promotion, and the gateway starting an engine on it
+        with open(chan, "w") as f:
+            json.dump({"payload": {"seq": seq}}, f)
+        with open(state, "w") as f:
+            f.write(f"{seq} {chan}\n")
+    accepted(1)
+    os.mkdir(os.path.join(workdir, "ma"))
+    madb = os.path.join(workdir, "ma", "models-audit.db")
+    db = sqlite3.connect(madb, isolation_level=None)
+    db.execute("CREATE TABLE t(x)")
+    cfg = os.path.join(workdir, "sovgate.yaml")
+    with open(cfg, "w") as f:
+        json.dump({"listen": {"address": "127.0.0.1:0", "plaintext": True},
+                   "backends": [{"name": "b1", "url": "http://127.0.0.1:9"}],
+                   "routes": [{"model": "assistant", "backends": ["b1"]}],
+                   "models": {"store": "store", "audit": madb, "state": state}}, f)
+    out = os.path.join(workdir, "b.sgb")
+    # Hold the models audit database so that the backup waits there (it comes after the
+    # store in the backup's order), then promote while it waits.
+    db.execute("BEGIN EXCLUSIVE")
+    env = dict(os.environ)
+    env.update(sgtest.SAN_ENV)
+    proc = subprocess.Popen([sgtest.SOVGATE, "backup", "--config", cfg, "--out", out,
+                             "--key", "file:" + bkey, "--sign-key", "file:" + org,
+                             "--quiet"], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.time() + 20
+        while not [x for x in os.listdir(os.path.join(workdir, "ma"))
+                   if x.startswith(".sovgate-backup-")]:
+            assert proc.poll() is None and time.time() < deadline, "the backup did not wait"
+            time.sleep(0.01)
+        accepted(2)
+    finally:
+        db.execute("COMMIT")
+        db.close()
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    to = os.path.join(workdir, "r")
+    assert restore(out, to, bkey, pub).returncode == 0
+    with open(os.path.join(to, "models", "channels", "shop.json")) as f:
+        chan_seq = json.load(f)["payload"]["seq"]
+    with open(os.path.join(to, "state", "model-channels.state")) as f:
+        state_seq = int(f.read().split()[0])
+    assert state_seq <= chan_seq, (state_seq, chan_seq)
+
+
 # ---- bad input ----
 
 @pytest.fixture
@@ -376,6 +506,53 @@ def test_existing_folder(small):
     assert not os.path.exists(os.path.join(target, "keep"))
     assert os.path.exists(os.path.join(target, "state", "keys.db"))
     assert [x for x in os.listdir(parent) if x.startswith(".")] == []
+
+
+def test_empty_target_filled_meanwhile_is_kept(workdir):
+    """An empty target is taken without --force; when something is put into it while the
+    restore runs, the restore must refuse (as for a folder that was not empty), not
+    swap the folder out and delete what was put there."""
+    org, pub, bkey = org_keys(workdir)
+    store = os.path.join(workdir, "store")
+    os.makedirs(os.path.join(store, "manifests"))
+    with open(os.path.join(store, "manifests", "big.json"), "wb") as f:
+        f.write(os.urandom(48 << 20))  # so that writing the restore takes a while
+    cfg = os.path.join(workdir, "sovgate.yaml")
+    with open(cfg, "w") as f:
+        json.dump({"listen": {"address": "127.0.0.1:0", "plaintext": True},
+                   "backends": [{"name": "b1", "url": "http://127.0.0.1:9"}],
+                   "routes": [{"model": "assistant", "backends": ["b1"]}],
+                   "models": {"store": "store", "public_key": "file:org.pub"}}, f)
+    out = os.path.join(workdir, "b.sgb")
+    p = sgtest.run(["backup", "--config", cfg, "--out", out, "--key", "file:" + bkey,
+                    "--sign-key", "file:" + org, "--quiet"])
+    assert p.returncode == 0, p.stderr
+    parent = os.path.join(workdir, "area")
+    target = os.path.join(parent, "target")
+    os.makedirs(target)
+    keep = os.path.join(target, "keep")
+    done = threading.Event()
+
+    def fill():
+        # as soon as the second pass writes its temporary folder, put a file in the target
+        while not done.is_set():
+            if any(x.startswith(".target.restore-") for x in os.listdir(parent)):
+                with open(keep, "w") as f:
+                    f.write("mine")
+                return
+            time.sleep(0.0005)
+
+    t = threading.Thread(target=fill)
+    t.start()
+    try:
+        p = restore(out, target, bkey, pub)
+    finally:
+        done.set()
+        t.join()
+    assert os.path.exists(keep), "the file put into the target meanwhile was deleted"
+    assert open(keep).read() == "mine"
+    assert p.returncode == 1 and "not empty" in p.stderr, p.stdout + p.stderr
+    assert sorted(os.listdir(parent)) == ["target"]
 
 
 # Crafted archives: the format written independently in Python.
