@@ -171,7 +171,7 @@ static json_t *embeddings_of(const json_t *answer)
     json_array_foreach(json_object_get(answer, "data"), i, d)
     {
         const json_t *v = json_object_get(d, "embedding");
-        json_array_append(out, json_is_array(v) ? (json_t *)v : json_array());
+        json_array_append_new(out, json_is_array(v) ? json_incref((json_t *)v) : json_array());
     }
     return out;
 }
@@ -188,7 +188,8 @@ json_t *sg_dstream_response(struct sg_dstream *s, const json_t *answer)
         if (s->dialect == SG_DIALECT_OLLAMA) {
             if (s->op == SG_DOP_EMBED_LEGACY) {
                 json_t *first = json_array_get(e, 0);
-                json_t *o = json_pack("{s:O}", "embedding", first ? first : json_array());
+                json_t *o =
+                    json_pack("{s:o}", "embedding", first ? json_incref(first) : json_array());
                 json_decref(e);
                 return o;
             }
@@ -198,7 +199,8 @@ json_t *sg_dstream_response(struct sg_dstream *s, const json_t *answer)
         }
         if (s->op == SG_DOP_EMBED) {
             json_t *first = json_array_get(e, 0);
-            json_t *o = json_pack("{s:{s:O}}", "embedding", "values", first ? first : json_array());
+            json_t *o = json_pack("{s:{s:o}}", "embedding", "values",
+                                  first ? json_incref(first) : json_array());
             json_decref(e);
             return o;
         }

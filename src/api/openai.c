@@ -4,6 +4,7 @@
 #include "api/openai.h"
 #include "api/dialect.h"
 #include "core/json.h"
+#include "core/utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -94,6 +95,21 @@ const struct sg_endpoint_info *sg_api_endpoint_info(enum sg_endpoint ep)
     return &endpoints[ep];
 }
 
+/* Replaces each byte of `s` that is not part of a valid UTF-8 sequence with '?': a message
+ * that names a client's value cut to a length ("%.40s"), or cut at the end of its buffer,
+ * may end inside a character, and every error shape must stay valid JSON. */
+static void utf8_clean(char *s)
+{
+    for (size_t n = strlen(s), i = 0; i < n;) {
+        size_t l = sg_utf8_char_len((const unsigned char *)s + i, n - i);
+        if (l == 0) {
+            s[i] = '?';
+            l = 1;
+        }
+        i += l;
+    }
+}
+
 void sg_api_error_set(struct sg_api_error *e, int status, const char *type, const char *code,
                       const char *param, const char *fmt, ...)
 {
@@ -105,6 +121,10 @@ void sg_api_error_set(struct sg_api_error *e, int status, const char *type, cons
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof(e->message), fmt, ap);
     va_end(ap);
+    utf8_clean(e->type);
+    utf8_clean(e->code);
+    utf8_clean(e->param);
+    utf8_clean(e->message);
 }
 
 int sg_api_error_json(const struct sg_api_error *e, struct sg_buf *out)

@@ -5,10 +5,11 @@
  *
  * What is stored, per response (when `store` is not false): the conversation exactly as
  * it went to the backend and came back from it, i.e. transformed (personal data as
- * surrogates, restricted data masked), the Response object as the backend's answer made
- * it (transformed too), and, so that later answers can name people again, the part of the
- * request's vault that maps those surrogates to their values. The record is one JSON
- * document encrypted with AES-256-GCM (respstore.c) and expires after responses.ttl.
+ * surrogates, restricted data masked; the answer with the output scan the client's answer
+ * had), the Response object as the backend's answer made it (transformed too), and, so
+ * that later answers can name people again, the part of the request's vault that maps
+ * those surrogates to their values. The record is one JSON document encrypted with
+ * AES-256-GCM (respstore.c) and expires after responses.ttl.
  * A follow-up request puts the stored (transformed) history before its new input; the
  * redact stage imports the stored surrogates into its vault (so the answer is restored
  * and the policy sees the types the conversation carries); nothing is re-sent in clear.
@@ -223,12 +224,68 @@ static int export_entry(unsigned type, const char *code, const char *value, size
         ((json_t **)ctx)[0], json_pack("[s,s,s%]", sg_entity_name(det, type), code, value, len));
 }
 
+/* Output-scans one text of the answer in place (restricted values the request did not
+ * carry are masked), as the client's answer was. Returns 0 or -1. */
+static int mask_text(struct sg_req *r, struct sg_vault *v, json_t *s, struct sg_buf *b)
+{
+    if (!json_is_string(s) || !json_string_length(s))
+        return 0;
+    struct sg_outscan os;
+    sg_outscan_init(&os, r->snap->redaction, r->w->dscratch, v);
+    sg_buf_reset(b);
+    int rc = sg_outscan_text(&os, json_string_value(s), json_string_length(s), b);
+    unsigned masked = os.masked;
+    sg_outscan_free(&os);
+    if (rc)
+        return -1;
+    return masked ? json_string_setn(s, b->data ? b->data : "", b->len) : 0;
+}
+
+/* The backend's answer as it may be kept: a copy with the output scan the client's answer
+ * had (else GET, and the history of later turns, would hold what the client was never
+ * shown). NULL when out of memory or too large. */
+static json_t *masked_answer(struct sg_req *r, const json_t *answer)
+{
+    json_t *a = json_deep_copy(answer);
+    struct sg_vault *v = sg_redact_vault(r);
+    if (!a || !v)
+        return a; /* redaction off: nothing was scanned */
+    json_t *m = json_object_get(json_array_get(json_object_get(a, "choices"), 0), "message");
+    struct sg_buf b;
+    sg_buf_init(&b, r->snap->cfg->limits.max_response + 4096);
+    int rc = mask_text(r, v, json_object_get(m, "content"), &b);
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(m, "tool_calls"), i, c)
+    {
+        if (!rc)
+            rc = mask_text(r, v, json_object_get(json_object_get(c, "function"), "arguments"), &b);
+    }
+    if (b.data)
+        sg_secure_zero(b.data, b.len);
+    sg_buf_free(&b);
+    if (rc) {
+        json_decref(a);
+        return NULL;
+    }
+    return a;
+}
+
 /* Stores the conversation: what was sent (without the instructions) and what came back. */
-static void save(struct sg_req *r, const json_t *answer)
+static void save(struct sg_req *r, const json_t *backend_answer)
 {
     struct sg_resp_req *x = r->rstate;
-    if (!x->p.store || !r->w->rt->respstore || !answer || !r->backend)
+    if (!x->p.store || !r->w->rt->respstore || !backend_answer || !r->backend)
         return;
+    json_t *answer = masked_answer(r, backend_answer);
+    if (!answer) {
+        struct sg_logline l;
+        sg_logline_begin(&l, SG_LOG_WARN, "responses_store");
+        sg_logline_str(&l, "request_id", r->id);
+        sg_logline_str(&l, "error", "too_large");
+        sg_logline_end(&l);
+        return;
+    }
     const json_t *sent = sg_redact_body_for(r, r->backend->cfg->sovereign);
     const json_t *msgs = json_object_get(sent, "messages");
     json_t *hist = json_array(), *vault = json_array();
@@ -260,6 +317,7 @@ static void save(struct sg_req *r, const json_t *answer)
     if (v)
         sg_vault_each(v, export_entry, ctx);
     json_t *resp = sg_responses_response(answer, x->id, x->created, r->model, x->p.echo);
+    json_decref(answer);
     json_t *rec =
         json_pack("{s:i,s:o,s:o,s:o}", "v", 1, "messages", hist, "vault", vault, "response", resp);
     struct sg_buf b;

@@ -159,3 +159,26 @@ def test_azure_deployments(g, upstream):
     assert st == 404
     st, _, _ = g.request("POST", "/openai/deployments/x/images/generations", body={})
     assert st == 404
+
+
+@pytest.mark.parametrize("path,headers,body", [
+    ("/v1/messages", {"anthropic-version": "2023-06-01"},
+     {"model": "claude-3-5-haiku-latest", "max_tokens": 5,
+      "messages": [{"role": "user", "content": [{"type": "\u20ac" * 20}]}]}),
+    ("/v1/responses", {}, {"model": "assistant", "input": [{"type": "\u20ac" * 20}]}),
+    ("/v1/responses", {}, {"model": "assistant", "input": "x",
+                           "tools": [{"type": "\u00e4" + "\u20ac" * 20}]}),
+    ("/v1beta/models/assistant:generateContent", {},
+     {"contents": [{"parts": [{"\u20ac" * 20: 1}]}]}),
+    ("/v1beta/models/assistant:generateContent", {},
+     {"contents": [{"parts": [{"text": "x"}]}],
+      "generationConfig": {"responseMimeType": "\u20ac" * 20}}),
+])
+def test_errors_naming_a_cut_value_stay_valid_utf8(g, upstream, path, headers, body):
+    # A message names a (cut) client value; a cut through a UTF-8 character must not make
+    # the error body unreadable (empty, or JSON that is not UTF-8).
+    st, _, resp = g.request("POST", path, body=body, headers=headers)
+    assert st == 400
+    err = json.loads(resp.decode("utf-8"))
+    assert err
+    assert upstream.api_requests() == []

@@ -234,6 +234,22 @@ def test_delete_and_store_false(g):
     assert st == 405
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_stored_response_keeps_the_output_scan(g, stream):
+    # The model says a card number the request did not carry: the answer masks it, and
+    # so must the stored response that GET returns (and the history a later turn sends).
+    said = "Use card 4111 1111 1111 1111 now."
+    st, _, raw = g.request("POST", "/v1/responses", body={
+        "model": "assistant", "stream": stream, "input": hexed(said)})
+    assert st == 200
+    r = sse(raw)[-1][1]["response"] if stream else json.loads(raw)
+    assert output_text(r) == "[up1] Use card [CARD] now."
+    st, _, got = g.request("GET", f"/v1/responses/{r['id']}")
+    assert st == 200
+    assert output_text(json.loads(got)) == "[up1] Use card [CARD] now."
+    assert b"4111" not in got
+
+
 def test_ttl_expiry(make_gateway, upstream, store):
     store["ttl"] = "1s"
     g = make_gateway(backends=[{"name": "b1", "url": upstream.url}], routes=routes(),

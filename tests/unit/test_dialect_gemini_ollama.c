@@ -252,6 +252,37 @@ static void test_tool_call_limits(void **state)
     sg_buf_free(&out);
 }
 
+/* Embedding answers of an odd shape (no data, an embedding that is not an array) still
+ * give the dialect's shape, and nothing leaks (LSan checks). */
+static void test_odd_embedding_answers(void **state)
+{
+    (void)state;
+    static const char *const paths[] = {"/api/embeddings", "/api/embed"};
+    static const char *const answers[] = {"{\"data\":[]}", "{\"data\":[{\"embedding\":\"x\"}]}"};
+    char m[64];
+    for (size_t a = 0; a < 2; a++) {
+        json_t *j = parse(answers[a]);
+        for (size_t p = 0; p < 2; p++) {
+            struct sg_dstream s;
+            sg_dstream_init(&s, sg_ollama_route(paths[p], strlen(paths[p])), paths[p],
+                            strlen(paths[p]), "e", 0);
+            json_t *o = sg_dstream_response(&s, j);
+            assert_non_null(o);
+            json_decref(o);
+            sg_dstream_free(&s);
+        }
+        static const char g[] = "/v1beta/models/e:embedContent";
+        struct sg_dstream s;
+        sg_dstream_init(&s, sg_gemini_route(g, sizeof(g) - 1, m, sizeof(m)), g, sizeof(g) - 1, "e",
+                        0);
+        json_t *o = sg_dstream_response(&s, j);
+        assert_non_null(json_object_get(json_object_get(o, "embedding"), "values"));
+        json_decref(o);
+        sg_dstream_free(&s);
+        json_decref(j);
+    }
+}
+
 static void test_gemini_request_details(void **state)
 {
     (void)state;
@@ -291,10 +322,15 @@ static void test_gemini_request_details(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_gemini_route),     cmocka_unit_test(test_query_param),
-        cmocka_unit_test(test_unserved),         cmocka_unit_test(test_gemini_array_stream),
-        cmocka_unit_test(test_gemini_sse_error), cmocka_unit_test(test_ollama_ndjson),
-        cmocka_unit_test(test_tool_call_limits), cmocka_unit_test(test_gemini_request_details),
+        cmocka_unit_test(test_gemini_route),
+        cmocka_unit_test(test_query_param),
+        cmocka_unit_test(test_unserved),
+        cmocka_unit_test(test_gemini_array_stream),
+        cmocka_unit_test(test_gemini_sse_error),
+        cmocka_unit_test(test_ollama_ndjson),
+        cmocka_unit_test(test_tool_call_limits),
+        cmocka_unit_test(test_gemini_request_details),
+        cmocka_unit_test(test_odd_embedding_answers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
