@@ -400,6 +400,17 @@ static void not_found(struct sg_req *r)
     sg_req_fail(r);
 }
 
+/* Restores one stored text in place; not a string: nothing to do. Returns 0 or -1. */
+static int restore_text(struct sg_vault *v, enum sg_restore_mode mode, json_t *s, struct sg_buf *b)
+{
+    if (!json_is_string(s))
+        return 0;
+    sg_buf_reset(b);
+    if (sg_restore(v, mode, json_string_value(s), json_string_length(s), b) < 0)
+        return -1;
+    return json_string_setn(s, b->data ? b->data : "", b->len);
+}
+
 /* Restores the surrogates of a stored Response object in place. */
 static int restore_response(struct sg_req *r, json_t *resp, const json_t *map)
 {
@@ -427,27 +438,15 @@ static int restore_response(struct sg_req *r, json_t *resp, const json_t *map)
     json_t *item;
     json_array_foreach(json_object_get(resp, "output"), i, item)
     {
-        json_t *s[64];
-        enum sg_restore_mode mode[64];
-        size_t n = 0, j;
+        size_t j;
         json_t *part;
         json_array_foreach(json_object_get(item, "content"), j, part)
         {
-            if (n < 64 && json_is_string(json_object_get(part, "text"))) {
-                mode[n] = SG_RESTORE_RAW;
-                s[n++] = json_object_get(part, "text");
-            }
+            if (!rc)
+                rc = restore_text(v, SG_RESTORE_RAW, json_object_get(part, "text"), &b);
         }
-        if (json_is_string(json_object_get(item, "arguments"))) {
-            mode[n] = SG_RESTORE_JSON;
-            s[n++] = json_object_get(item, "arguments");
-        }
-        for (j = 0; j < n && !rc; j++) {
-            sg_buf_reset(&b);
-            rc = sg_restore(v, mode[j], json_string_value(s[j]), json_string_length(s[j]), &b) < 0
-                     ? -1
-                     : json_string_setn(s[j], b.data ? b.data : "", b.len);
-        }
+        if (!rc)
+            rc = restore_text(v, SG_RESTORE_JSON, json_object_get(item, "arguments"), &b);
     }
     if (b.data)
         sg_secure_zero(b.data, b.len);
