@@ -157,6 +157,10 @@ struct sg_bak_backup_opts {
     bool with_weights;   /* include model blobs and engine GGUF files */
     bool with_secrets;   /* include secrets held in files (TLS key, file: refs) */
     uint32_t chunk;      /* 0: default */
+    /* How long to wait for the model store's lock (held by `model import`, `promote`,
+     * `remove`, `pull`) before giving up with SG_EUNAVAIL; 0: 30 s. The lock is taken shared
+     * for the walk of the store only. */
+    unsigned store_wait_ms;
     void (*note)(void *arg, const char *line); /* progress lines, or NULL */
     void *note_arg;
 };
@@ -164,7 +168,8 @@ struct sg_bak_backup_opts {
 /* Writes an archive of the deployment of `config` (see docs/operations.md for what goes
  * in): the config rewritten to point into the restored folder, the original config, the
  * SQLite databases copied with SQLite's online backup API (consistent while the gateway
- * writes), public TLS material, the model store and, when asked, weights and secrets.
+ * writes), public TLS material, the model store (walked under its lock, taken shared) and,
+ * when asked, weights and secrets.
  * The archive is written to a temporary file next to `out` and renamed when complete.
  * Returns 0 or an SG_E* code with `err`. */
 int sg_bak_backup(const struct sg_bak_backup_opts *o, struct sg_error *err);

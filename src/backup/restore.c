@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,56 @@ static void rm_tree(const char *dir)
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Whether the resolved path `p` is `dir` or lies below it (both resolved). */
+static bool within(const char *p, const char *dir)
+{
+    size_t n = strlen(dir);
+    if (strcmp(dir, "/") == 0)
+        return true;
+    return strncmp(p, dir, n) == 0 && (p[n] == '\0' || p[n] == '/');
+}
+
+/* Whether `path` (absolute, as the configuration names it) lies inside the resolved folder
+ * `rdir`: the file it names, or the name itself (a link in the folder to a file outside
+ * is deleted with the folder too). */
+static bool names_inside(const char *path, const char *rdir)
+{
+    char r[PATH_MAX], parent[PATH_MAX];
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return false; /* nothing there to delete */
+    if (realpath(path, r) && within(r, rdir))
+        return true;
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path)
+        return false;
+    snprintf(parent, sizeof(parent), "%.*s", (int)(slash - path), path);
+    return realpath(parent, r) && within(r, rdir);
+}
+
+/* `--force` deletes what the target holds. A file that the restored configuration names
+ * by its absolute path because the archive left it out (a secret without --with-secrets,
+ * weights without --with-weights: the manifest's "not_included" entries with a "key") is
+ * not in the archive: when it lies inside the target, the restore would delete the only
+ * copy. Refused, naming it. */
+static int check_left_out(json_t *manifest, const char *dir, const char *rdir, struct sg_error *err)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(manifest, "not_included"), i, e)
+    {
+        const char *key = json_string_value(json_object_get(e, "key"));
+        const char *path = json_string_value(json_object_get(e, "path"));
+        if (!key || !path || path[0] != '/' || !names_inside(path, rdir))
+            continue;
+        return sg_error_set(err, SG_EEXIST,
+                            "%.160s (%.40s, left out of the archive) lies inside %.160s, which "
+                            "--force deletes: move it out of the folder first",
+                            path, key, dir);
+    }
+    return 0;
+}
+
 /* 0: missing; 1: an empty folder; 2: a folder with something in it; -1: not a folder. */
 static int dir_state(const char *dir)
 {
@@ -163,6 +214,16 @@ int sg_bak_restore(const struct sg_bak_restore_opts *o, struct sg_bak_info *info
     char dir[PATH_MAX], parent[PATH_MAX], tmp[PATH_MAX];
     memcpy(dir, o->dir, dl);
     dir[dl] = '\0';
+    /* The archive must outlive the restore: --force deletes what the target held. */
+    char rdir[PATH_MAX], rarch[PATH_MAX];
+    bool have_rdir = realpath(dir, rdir) != NULL;
+    if (have_rdir && realpath(o->archive, rarch) && within(rarch, rdir))
+        return sg_error_set(err, SG_EINVAL,
+                            strcmp(rarch, rdir) == 0
+                                ? "the archive %.110s is the target %.110s: restore into a folder"
+                                : "the archive %.110s lies inside the target folder %.110s, "
+                                  "which the restore replaces: move the archive out first",
+                            rarch, dir);
     int state = dir_state(dir);
     if (state < 0)
         return sg_error_set(err, SG_EEXIST, "%s exists and is not a folder", dir);
@@ -194,7 +255,15 @@ int sg_bak_restore(const struct sg_bak_restore_opts *o, struct sg_bak_info *info
         close(fd);
         return rc;
     }
+    if (state == 2 && !have_rdir)
+        rc = sg_error_set(err, SG_EIO, "cannot resolve the target folder %s", dir);
+    else if (state == 2)
+        rc = check_left_out(first.manifest, dir, rdir, err);
     json_decref(first.manifest);
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
 
     /* Pass 2: into a temporary folder, checked again. */
     snprintf(tmp, sizeof(tmp), "%s/.%s.restore-XXXXXX", parent, base);

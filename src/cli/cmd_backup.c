@@ -13,9 +13,11 @@
 
 static const char backup_usage[] =
     "usage: sovgate backup --config FILE --out FILE --key KEYREF [--sign-key KEYREF]\n"
-    "                      [--with-weights] [--with-secrets] [--chunk BYTES] [--quiet]\n"
+    "                      [--with-weights] [--with-secrets] [--chunk BYTES]\n"
+    "                      [--store-wait SECONDS] [--quiet]\n"
     "  KEYREF is file:PATH or env:NAME. --key: the 32-byte backup key (64 hex digits);\n"
-    "  --sign-key: the organisation's Ed25519 key (default: the config's audit.signing_key)\n";
+    "  --sign-key: the organisation's Ed25519 key (default: the config's audit.signing_key)\n"
+    "  --store-wait: how long to wait for a change of the model store to finish (default 30)\n";
 
 static const char restore_usage[] =
     "usage: sovgate restore FILE --to DIR --key KEYREF --pubkey FILE|KEYREF [--force]\n"
@@ -78,6 +80,13 @@ int sg_cmd_backup(int argc, char **argv)
             if (sg_parse_size(argv[++i], &n) != 0 || n > SG_BAK_MAX_CHUNK)
                 return usage(backup_usage, "bad --chunk");
             o.chunk = (uint32_t)n;
+        } else if (strcmp(a, "--store-wait") == 0 && has) {
+            char *end = NULL;
+            const char *v = argv[++i];
+            unsigned long n = strtoul(v, &end, 10);
+            if (!*v || *end || v[0] == '-' || n < 1 || n > 3600)
+                return usage(backup_usage, "bad --store-wait (1 to 3600 seconds)");
+            o.store_wait_ms = (unsigned)n * 1000u;
         } else if (strcmp(a, "--with-weights") == 0)
             o.with_weights = true;
         else if (strcmp(a, "--with-secrets") == 0)

@@ -7,8 +7,11 @@ after a restore with weights, and the restored gateway serves the store's model.
 input: a flipped byte (the error names the chunk), truncation, a wrong key, another
 signer, an existing folder, and archives crafted here (with the `cryptography` package,
 an independent implementation of the documented format) holding `../`, absolute,
-duplicate, link and unlisted entries: each refused with a clear error, nothing written."""
+duplicate, link and unlisted entries: each refused with a clear error, nothing written.
+`restore --force` refuses to delete the archive or a left-out secret lying in the target;
+the backup walks the model store under its lock (shared) and waits for a change to end."""
 
+import fcntl
 import hashlib
 import json
 import os
@@ -553,6 +556,151 @@ def test_empty_target_filled_meanwhile_is_kept(workdir):
     assert open(keep).read() == "mine"
     assert p.returncode == 1 and "not empty" in p.stderr, p.stdout + p.stderr
     assert sorted(os.listdir(parent)) == ["target"]
+
+
+def test_force_refuses_an_archive_inside_the_target(small):
+    """`--force` deletes what the target held: an archive that lies inside it (by any
+    path: a link to it, `..`) would be deleted by its own restore, so it is refused before
+    anything is written."""
+    parent = os.path.join(small["dir"], "restore-area")
+    target = os.path.join(parent, "target")
+    os.makedirs(os.path.join(target, "sub"))
+    inside = os.path.join(target, "b.sgb")
+    shutil.copy(small["archive"], inside)
+    link = os.path.join(small["dir"], "link.sgb")
+    os.symlink(inside, link)
+    before = listing(parent)
+    for archive in (inside, link, os.path.join(target, "sub", "..", "b.sgb")):
+        p = restore(archive, target, small["key"], small["pub"], "--force")
+        assert p.returncode == 1, p.stdout
+        assert "lies inside the target folder" in p.stderr, p.stderr
+        assert "nothing was written" in p.stderr
+        assert listing(parent) == before
+    # The target itself is the archive: refused too (it is not a folder).
+    p = restore(inside, inside, small["key"], small["pub"], "--force")
+    assert p.returncode == 1 and os.path.isfile(inside), p.stderr
+    # Moved out of the folder, the same archive restores.
+    out = os.path.join(small["dir"], "moved.sgb")
+    os.rename(inside, out)
+    p = restore(out, target, small["key"], small["pub"], "--force")
+    assert p.returncode == 0, p.stderr
+    assert os.path.exists(out)
+
+
+def test_force_refuses_to_delete_a_left_out_secret(workdir):
+    """A secret left out of the archive (no --with-secrets) is named in the restored
+    configuration by its original absolute path; when that path lies inside the folder
+    that `--force` replaces, the restore would delete the only copy. Refused, naming it."""
+    org, pub, bkey = org_keys(workdir)
+    site = os.path.join(workdir, "site")
+    os.mkdir(site)
+    shutil.copy(org, os.path.join(site, "org.pem"))
+    sgtest.run(["keys", "create", "--name", "shop", "--db", os.path.join(site, "keys.db")],
+               check=True)
+    cfg = os.path.join(site, "sovgate.yaml")
+    with open(cfg, "w") as f:
+        json.dump({"listen": {"address": "127.0.0.1:0", "plaintext": True},
+                   "keys_db": "keys.db",
+                   "backends": [{"name": "b1", "url": "http://127.0.0.1:9"}],
+                   "routes": [{"model": "assistant", "backends": ["b1"]}],
+                   "audit": {"path": "audit.db", "signing_key": "file:org.pem"}}, f)
+    out = os.path.join(workdir, "site.sgb")
+    p = sgtest.run(["backup", "--config", cfg, "--out", out, "--key", "file:" + bkey])
+    assert p.returncode == 0, p.stderr
+    secret = os.path.join(site, "org.pem")
+    before = listing(workdir)
+    p = restore(out, site, bkey, pub, "--force")
+    assert p.returncode == 1, p.stdout
+    assert secret in p.stderr and "audit.signing_key" in p.stderr, p.stderr
+    assert "nothing was written" in p.stderr
+    assert listing(workdir) == before
+    assert open(secret).read() == open(org).read()
+    # With the secret in the archive, the same folder is replaced.
+    full = os.path.join(workdir, "full.sgb")
+    p = sgtest.run(["backup", "--config", cfg, "--out", full, "--key", "file:" + bkey,
+                    "--with-secrets"])
+    assert p.returncode == 0, p.stderr
+    p = restore(full, site, bkey, pub, "--force")
+    assert p.returncode == 0, p.stderr
+    assert os.path.exists(os.path.join(site, "secrets", "audit-signing.key"))
+    assert not os.path.exists(secret)
+
+
+def store_deployment(workdir):
+    """A configuration with a small model store (manifests, channels, its lock file)."""
+    org, pub, bkey = org_keys(workdir)
+    store = os.path.join(workdir, "store")
+    for d in ("manifests/shop", "channels", "blobs/sha256", "tmp"):
+        os.makedirs(os.path.join(store, d))
+    for f, data in (("manifests/shop/1.json", "{}"), ("channels/shop.json", "{}"),
+                    (".lock", "")):
+        with open(os.path.join(store, f), "w") as fh:
+            fh.write(data)
+    cfg = os.path.join(workdir, "sovgate.yaml")
+    with open(cfg, "w") as f:
+        json.dump({"listen": {"address": "127.0.0.1:0", "plaintext": True},
+                   "backends": [{"name": "b1", "url": "http://127.0.0.1:9"}],
+                   "routes": [{"model": "assistant", "backends": ["b1"]}],
+                   "models": {"store": "store", "public_key": "file:org.pub"}}, f)
+    return org, pub, bkey, store, cfg
+
+
+def test_backup_waits_for_the_model_store_lock(workdir):
+    """`model import/promote/remove/pull` hold <store>/.lock (flock, exclusive) while they
+    change the store: the backup takes it shared for its walk of the store, so it waits
+    for a change to finish, and runs beside other readers."""
+    org, pub, bkey, store, cfg = store_deployment(workdir)
+    out = os.path.join(workdir, "b.sgb")
+    args = [sgtest.SOVGATE, "backup", "--config", cfg, "--out", out, "--key", "file:" + bkey,
+            "--sign-key", "file:" + org, "--quiet"]
+    env = dict(os.environ)
+    env.update(sgtest.SAN_ENV)
+    with open(os.path.join(store, ".lock"), "r+") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)  # a change in progress
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env)
+        try:
+            time.sleep(1.5)
+            assert proc.poll() is None, "the backup did not wait for the store's lock"
+            assert not os.path.exists(out)
+            # the change writes its manifest, then lets go of the lock
+            with open(os.path.join(store, "manifests", "shop", "2.json"), "w") as fh:
+                fh.write("{}")
+        finally:
+            fcntl.flock(lk, fcntl.LOCK_UN)
+        stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    to = os.path.join(workdir, "r")
+    assert restore(out, to, bkey, pub).returncode == 0
+    assert os.path.exists(os.path.join(to, "models", "manifests", "shop", "2.json"))
+    # Another reader holding the lock shared does not hold the backup up.
+    with open(os.path.join(store, ".lock")) as lk:
+        fcntl.flock(lk, fcntl.LOCK_SH)
+        t0 = time.monotonic()
+        p = sgtest.run(args[1:])
+        assert p.returncode == 0, p.stderr
+        assert time.monotonic() - t0 < 20
+
+
+def test_backup_gives_up_on_a_busy_model_store(workdir):
+    """A change that holds the store's lock longer than --store-wait: the backup stops with
+    a clear error and leaves no archive."""
+    org, pub, bkey, store, cfg = store_deployment(workdir)
+    out = os.path.join(workdir, "b.sgb")
+    with open(os.path.join(store, ".lock"), "r+") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        t0 = time.monotonic()
+        p = sgtest.run(["backup", "--config", cfg, "--out", out, "--key", "file:" + bkey,
+                        "--sign-key", "file:" + org, "--store-wait", "1"])
+        took = time.monotonic() - t0
+    assert p.returncode == 1, p.stdout
+    assert "the model store is busy (an import, promote or pull is running); try again" \
+        in p.stderr, p.stderr
+    assert 0.9 < took < 20, took
+    assert not os.path.exists(out)
+    assert not [f for f in os.listdir(workdir) if ".partial-" in f]
+    assert sgtest.run(["backup", "--config", cfg, "--out", out, "--key", "file:" + bkey,
+                       "--sign-key", "file:" + org, "--store-wait", "0"]).returncode == 2
 
 
 # Crafted archives: the format written independently in Python.
