@@ -6,6 +6,10 @@
  *                                                    adds to a 4 KB chat request (the
  *                                                    request stage and the answer filter)
  *   sg-bench-redact adversarial                      MB/s on hostile 10 MB inputs
+ *   sg-bench-redact stream-adversarial [MB [PIECE]]  MB/s of the streamed answer's output
+ *                                                    scan on hostile answers (2 MB) fed in
+ *                                                    PIECE-byte pieces (64; what it holds
+ *                                                    back between pieces must stay linear)
  *   sg-bench-redact dump CORPUS_FILE...              not a timing: every text's findings
  *                                                    ("TYPE start end") and transformed
  *                                                    text (under a fixed key), to compare
@@ -284,6 +288,64 @@ static int adversarial(struct ctx *c)
     return 0;
 }
 
+/* Hostile answers streamed through the output scan the way the gateway feeds it: pieces
+ * of `piece` bytes (a streamed chunk's content), each piece's output passed on. Held text is
+ * scanned again as pieces arrive, so a hold that grows with its input would make this quadratic. */
+static int stream_adversarial(struct ctx *c, size_t n, size_t piece)
+{
+    static const struct {
+        const char *name, *prefix, *unit;
+    } kinds[] = {{"digits", "", "1"},
+                 {"digit_groups", "", "4111 "},
+                 {"one_word", "", "a"},
+                 {"key_parts", "", "sk-a="},
+                 {"equals_parts", "", "a=a"},
+                 {"fullwidth_digits", "", "\xef\xbc\x91"},
+                 {"capitalised_words", "", "Anna "},
+                 {"pem_words", "-----BEGIN PRIVATE KEY-----\n", "a=a=a=a=a=a=a=\n"},
+                 {"pem_one_word", "-----BEGIN PRIVATE KEY-----\n", "a=a"}};
+    char *buf = malloc(n);
+    struct sg_buf out;
+    sg_buf_init(&out, (size_t)64 << 20);
+    struct sg_vault *v = sg_redaction_vault(c->rd, 1u << 20);
+    printf("JSON {\"mode\":\"stream-adversarial\",\"mb_per_s\":{");
+    double min = 1e9;
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        size_t pl = strlen(kinds[k].prefix), ul = strlen(kinds[k].unit);
+        memcpy(buf, kinds[k].prefix, pl);
+        size_t len = pl + (n - pl) - (n - pl) % ul;
+        for (size_t i = pl; i < len; i++)
+            buf[i] = kinds[k].unit[(i - pl) % ul];
+        struct sg_outscan os;
+        sg_outscan_init(&os, c->rd, c->sc, v);
+        uint64_t t0 = now_ns();
+        int rc = 0;
+        for (size_t off = 0; off < len && rc == 0; off += piece) {
+            sg_buf_reset(&out);
+            rc = sg_outscan_feed(&os, buf + off, len - off < piece ? len - off : piece, &out);
+        }
+        sg_buf_reset(&out);
+        if (rc == 0)
+            rc = sg_outscan_finish(&os, &out);
+        double s = (double)(now_ns() - t0) / 1e9;
+        sg_outscan_free(&os);
+        if (rc != 0) {
+            fprintf(stderr, "sg-bench-redact: output scan failed on %s\n", kinds[k].name);
+            return 1;
+        }
+        double mbps = (double)len / 1e6 / s;
+        if (mbps < min)
+            min = mbps;
+        printf("%s\"%s\":%.1f", k ? "," : "", kinds[k].name, mbps);
+        fflush(stdout);
+    }
+    printf("},\"min_mb_per_s\":%.1f}\n", min);
+    sg_vault_free(v);
+    sg_buf_free(&out);
+    free(buf);
+    return 0;
+}
+
 /* Prints a line with the string escaped (\n, \\ and \xHH for other control bytes). */
 static void dump_line(const char *s, size_t n)
 {
@@ -326,7 +388,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: sg-bench-redact throughput SIZE FILE... | chat4k FILE... | "
-                        "adversarial | dump FILE...\n");
+                        "adversarial | stream-adversarial | dump FILE...\n");
         return 2;
     }
     struct ctx c = {0};
@@ -348,6 +410,10 @@ int main(int argc, char **argv)
         rc = chat4k(&c, &all);
     } else if (strcmp(argv[1], "adversarial") == 0) {
         rc = adversarial(&c);
+    } else if (strcmp(argv[1], "stream-adversarial") == 0) {
+        size_t mb = argc > 2 ? strtoull(argv[2], NULL, 10) : 2;
+        size_t piece = argc > 3 ? strtoull(argv[3], NULL, 10) : 64;
+        rc = mb && piece ? stream_adversarial(&c, mb << 20, piece) : 2;
     } else if (strcmp(argv[1], "dump") == 0 && argc >= 3) {
         load(&all, argv + 2, argc - 2);
         rc = dump(&c, &all);

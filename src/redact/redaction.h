@@ -57,14 +57,18 @@ int sg_redact_text(const struct sg_redaction *r, struct sg_detect_scratch *sc, s
  * holds back the end of the text that could still grow into such a value: a trailing run
  * of digits and separators, an upper-case or secret-looking word, a word after a
  * password-like label, a PEM block until its end line (at most SG_OUTSCAN_MAX_HOLD bytes;
- * past that, what is held is scanned as it is). Ordinary words are never held. */
+ * past that, what is held is scanned as it is). Ordinary words are never held. A hold of
+ * SG_OUTSCAN_LONG_HOLD bytes or more is worked out again only after it grew by a quarter
+ * (the stream as if cut into larger pieces), so the scan stays linear in the text. */
 #define SG_OUTSCAN_MAX_HOLD 16384
+#define SG_OUTSCAN_LONG_HOLD 1024
 
 struct sg_outscan {
     const struct sg_redaction *r; /* borrowed */
     struct sg_detect_scratch *sc; /* borrowed */
     const struct sg_vault *v;     /* borrowed; may be NULL */
     struct sg_buf pending;        /* not yet scanned and written */
+    size_t next_check;            /* pending.len at which the hold is worked out again */
     char ctx[48];                 /* the end of what was written: context for the next scan */
     size_t nctx;
     unsigned masked;                  /* values masked so far */

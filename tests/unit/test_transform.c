@@ -608,6 +608,74 @@ static void test_output_scan_split_leaks(void **state)
     sg_vault_free(v);
 }
 
+/* Holds of SG_OUTSCAN_LONG_HOLD bytes or more are worked out again only after they grew by
+ * a quarter: streamed in small pieces, answers with long holds (a PEM block of 3 KB, a
+ * 3,000-digit run, a word longer than SG_OUTSCAN_MAX_HOLD) give exactly the whole answer's
+ * output, the values in them masked, and what follows them comes out before the end (once a
+ * quarter of the hold's length has followed). */
+static void test_output_scan_long_holds(void **state)
+{
+    struct fx *x = *state;
+    struct sg_vault *v = sg_redaction_vault(x->rd, 1 << 20);
+    struct sg_buf text, whole, out;
+    sg_buf_init(&text, 1 << 20);
+    sg_buf_init(&whole, 1 << 20);
+    sg_buf_init(&out, 1 << 20);
+    for (int c = 0; c < 3; c++) {
+        sg_buf_reset(&text);
+        if (c == 0) {
+            assert_int_equal(sg_buf_puts(&text, "Key:\n-----BEGIN PRIVATE KEY-----\n"), 0);
+            for (int i = 0; i < 48; i++)
+                assert_int_equal(
+                    sg_buf_puts(&text,
+                                "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7abcdefgh\n"),
+                    0);
+            assert_int_equal(sg_buf_puts(&text, "-----END PRIVATE KEY-----\n"), 0);
+        } else {
+            for (int i = 0; i < (c == 1 ? 3000 : SG_OUTSCAN_MAX_HOLD + 5000); i++)
+                assert_int_equal(sg_buf_append(&text, c == 1 ? "7" : "x", 1), 0);
+        }
+        assert_int_equal(sg_buf_puts(&text, " then card 4111 1111 1111 1111 and more words."), 0);
+        for (int i = 0; i < 300; i++) /* more than a quarter of the longest hold */
+            assert_int_equal(sg_buf_puts(&text, " More words."), 0);
+        assert_true(text.len < 1024 * 64);
+        char *t = strndup(text.data, text.len);
+        assert_non_null(t);
+        sg_buf_reset(&whole);
+        scan_restore(x, v, t, NULL, 0, &whole);
+        assert_null(memmem(whole.data, whole.len, "4111 1111", 9));
+        assert_null(memmem(whole.data, whole.len, "MIIEvQIBADAN", 12));
+        static const size_t pieces[] = {1, 3, 7, 64};
+        size_t cuts[64 * 1024];
+        for (size_t p = 0; p < sizeof(pieces) / sizeof(pieces[0]); p++) {
+            size_t nc = 0;
+            for (size_t at = pieces[p]; at < text.len; at += pieces[p])
+                cuts[nc++] = at;
+            sg_buf_reset(&out);
+            scan_restore(x, v, t, cuts, nc, &out);
+            if (out.len != whole.len || memcmp(out.data, whole.data, out.len) != 0)
+                fail_msg("case %d, pieces of %zu: output differs from the whole answer's", c,
+                         pieces[p]);
+        }
+        /* what follows the long hold is passed on before the stream ends */
+        struct sg_outscan os;
+        struct sg_buf mid;
+        sg_buf_init(&mid, 1 << 20);
+        sg_outscan_init(&os, x->rd, x->sc, v);
+        for (size_t at = 0; at < text.len; at += 3)
+            assert_int_equal(
+                sg_outscan_feed(&os, t + at, text.len - at < 3 ? text.len - at : 3, &mid), 0);
+        assert_non_null(memmem(mid.data, mid.len, " then card [CARD]", 17));
+        sg_outscan_free(&os);
+        sg_buf_free(&mid);
+        free(t);
+    }
+    sg_buf_free(&text);
+    sg_buf_free(&whole);
+    sg_buf_free(&out);
+    sg_vault_free(v);
+}
+
 /* Two long values (a quoted field value may have 4 KB) that differ only past their first
  * kilobyte get different surrogates, and each restores to itself (the code's message once
  * held only the first 1,023 bytes of the canonical form: both got one surrogate, and
@@ -661,6 +729,7 @@ int main(void)
         cmocka_unit_test(test_streaming_restore_every_split),
         cmocka_unit_test(test_output_scan_every_split),
         cmocka_unit_test(test_output_scan_split_leaks),
+        cmocka_unit_test(test_output_scan_long_holds),
         cmocka_unit_test(test_long_values_distinct),
         cmocka_unit_test(test_vault_many_values),
         cmocka_unit_test(test_vault_limit),
