@@ -5,6 +5,7 @@
 
 #include "core/buf.h"
 #include "core/json.h"
+#include "core/utf8.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -38,6 +39,8 @@ struct sg_gbnf {
     int nmemo;
     char shared[SG_GBNF_MAX_SHARED][24]; /* names of the shared rules emitted */
     int nshared;
+    long *width; /* by N of rule "sg-sN": its width (see SG_GBNF_MAX_WIDTH), 0 unknown */
+    int nwidth;
     char path[512]; /* where we are, for messages */
     size_t pathlen;
     struct sg_error *err;
@@ -113,6 +116,51 @@ int sg_gbnf_literal(struct sg_buf *b, const char *s, size_t n)
     return rc ? rc : sg_buf_puts(b, "\"");
 }
 
+/* Appends JSON text s (n bytes of valid UTF-8) as GBNF: runs of ASCII as literals, every
+ * other character as itself or its \uXXXX escape (a surrogate pair above U+FFFF). A model
+ * whose vocabulary has a character only as byte tokens, which the engine never samples
+ * under a grammar, can then still write it. Outside strings JSON text is ASCII, so the
+ * escapes are only ever inside a string, where they mean the same character. */
+static int json_literal(struct sg_buf *b, const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    int rc = n ? 0 : sg_gbnf_literal(b, "", 0);
+    for (size_t i = 0; i < n && !rc;) {
+        if (i)
+            rc = sg_buf_puts(b, " ");
+        size_t run = i;
+        while (run < n && u[run] < 0x80)
+            run++;
+        if (run > i) {
+            if (!rc)
+                rc = sg_gbnf_literal(b, s + i, run - i);
+            i = run;
+            continue;
+        }
+        size_t len = sg_utf8_char_len(u + i, n - i);
+        if (len < 2) /* not valid UTF-8 (jansson's strings are): as it is */
+            len = 1;
+        uint32_t cp = len == 2 ? (u[i] & 0x1Fu) << 6 | (u[i + 1] & 0x3Fu)
+                      : len == 3
+                          ? (u[i] & 0x0Fu) << 12 | (u[i + 1] & 0x3Fu) << 6 | (u[i + 2] & 0x3Fu)
+                      : len == 4 ? (u[i] & 0x07u) << 18 | (u[i + 1] & 0x3Fu) << 12 |
+                                       (u[i + 2] & 0x3Fu) << 6 | (u[i + 3] & 0x3Fu)
+                                 : 0;
+        if (!rc)
+            rc = len == 1 ? sg_gbnf_literal(b, s + i, 1) : sg_buf_puts(b, "(");
+        if (!rc && len > 1)
+            rc = sg_gbnf_literal(b, s + i, len);
+        if (!rc && len > 1 && cp < 0x10000)
+            rc = sg_buf_printf(b, " | \"\\\\u%04x\")", (unsigned)cp);
+        else if (!rc && len > 1)
+            rc = sg_buf_printf(b, " | \"\\\\u%04x\\\\u%04x\")",
+                               (unsigned)(0xD800 + ((cp - 0x10000) >> 10)),
+                               (unsigned)(0xDC00 + ((cp - 0x10000) & 0x3FF)));
+        i += len;
+    }
+    return rc;
+}
+
 static bool has_rule(const struct sg_gbnf *g, const char *name)
 {
     size_t n = strlen(name);
@@ -150,6 +198,52 @@ static int shared(struct sg_gbnf *g, const char *name, const char *body)
 static void new_name(struct sg_gbnf *g, char *name, size_t size)
 {
     snprintf(name, size, "sg-s%d", g->seq++);
+}
+
+/* ---- ambiguity ----
+ *
+ * llama.cpp's grammar sampler keeps one parse stack for every way the text so far can be
+ * read, and checks tokens against each. A rule's width bounds how many can be alive at
+ * once inside it: the sum over its alternatives (anyOf, oneOf, enum values, type lists,
+ * nullable, the optional members of an object), the most over the parts of a sequence.
+ * Widths multiply when alternatives nest, so a $ref used at every level (which keeps the
+ * grammar small) would make millions; rules wider than SG_GBNF_MAX_WIDTH are refused. */
+
+/* The width of rule `name`: recorded for "sg-sN" rules, 1 for the shared ones (their
+ * alternatives start differently). */
+static long width_of(const struct sg_gbnf *g, const char *name)
+{
+    if (strncmp(name, "sg-s", 4) != 0 || name[4] < '0' || name[4] > '9')
+        return 1;
+    char *end;
+    long i = strtol(name + 4, &end, 10);
+    if (*end || i >= g->nwidth || g->width[i] < 1)
+        return 1;
+    return g->width[i];
+}
+
+/* Checks width w for rule "sg-sN" `name` (made by new_name) and records it. */
+static int set_width(struct sg_gbnf *g, const char *name, long w)
+{
+    if (w > SG_GBNF_MAX_WIDTH)
+        return fail(g, SG_ETOOBIG,
+                    "the schema's alternatives (anyOf, oneOf, enum, type lists, nullable) can "
+                    "match the same text in more than %d ways",
+                    SG_GBNF_MAX_WIDTH);
+    long i = strtol(name + 4, NULL, 10);
+    if (i >= g->nwidth) {
+        int n = g->nwidth ? g->nwidth : 256;
+        while (n <= i)
+            n *= 2;
+        long *w2 = realloc(g->width, (size_t)n * sizeof(*w2));
+        if (!w2)
+            return oom(g, SG_ENOMEM);
+        memset(w2 + g->nwidth, 0, (size_t)(n - g->nwidth) * sizeof(*w2));
+        g->width = w2;
+        g->nwidth = n;
+    }
+    g->width[i] = w < 1 ? 1 : w;
+    return 0;
 }
 
 /* ---- shared rules ---- */
@@ -307,6 +401,17 @@ static int uint_range(struct sg_buf *b, long long a, long long hi)
     return rc;
 }
 
+/* The number of alternatives of uint_range(a, hi) that can start alike: one per length. */
+static long range_width(long long a, long long hi)
+{
+    long la = 1, lb = 1;
+    for (; a >= 10; a /= 10)
+        la++;
+    for (; hi >= 10; hi /= 10)
+        lb++;
+    return lb - la + 1;
+}
+
 /* Appends alternatives for the integers lo..hi (lo <= hi, both within the 16-digit limit). */
 static int int_range(struct sg_buf *b, long long lo, long long hi)
 {
@@ -398,14 +503,17 @@ static int get_count(struct sg_gbnf *g, const json_t *s, const char *kw, long lo
     return 0;
 }
 
-static int emit_named(struct sg_gbnf *g, struct sg_buf *body, char *name, size_t size)
+/* Emits body as a new rule of width `width`; its name in name. */
+static int emit_named(struct sg_gbnf *g, struct sg_buf *body, long width, char *name, size_t size)
 {
     if (!body->data) {
         sg_buf_free(body);
         return oom(g, SG_ENOMEM);
     }
     new_name(g, name, size);
-    int rc = emit(g, name, body->data);
+    int rc = set_width(g, name, width);
+    if (!rc)
+        rc = emit(g, name, body->data);
     sg_buf_free(body);
     return rc;
 }
@@ -417,7 +525,7 @@ static int put_literal(struct sg_gbnf *g, struct sg_buf *b, const json_t *v)
     sg_buf_init(&t, SG_GBNF_MAX_BYTES);
     int rc = sg_json_dump(v, &t);
     if (!rc)
-        rc = sg_gbnf_literal(b, t.data ? t.data : "", t.len);
+        rc = json_literal(b, t.data ? t.data : "", t.len);
     sg_buf_free(&t);
     return rc ? oom(g, rc) : 0;
 }
@@ -494,7 +602,7 @@ static int conv_enum(struct sg_gbnf *g, const json_t *s, char *name, size_t size
         sg_buf_free(&b);
         return fail(g, SG_EINVAL, "'enum' has no value of the schema's type");
     }
-    return emit_named(g, &b, name, size);
+    return emit_named(g, &b, n, name, size);
 }
 
 /* Resolves a local JSON pointer ("#/$defs/x"). */
@@ -578,6 +686,7 @@ static int conv_alts(struct sg_gbnf *g, const json_t *list, const char *kw, int 
         return fail(g, SG_ETOOBIG, "'%s' has too many alternatives", kw);
     struct sg_buf b;
     sg_buf_init(&b, SG_GBNF_MAX_BYTES);
+    long width = 0;
     size_t i;
     const json_t *sub;
     json_array_foreach(list, i, sub)
@@ -595,8 +704,9 @@ static int conv_alts(struct sg_gbnf *g, const json_t *list, const char *kw, int 
             sg_buf_free(&b);
             return rc;
         }
+        width += width_of(g, child);
     }
-    return emit_named(g, &b, name, size);
+    return emit_named(g, &b, width, name, size);
 }
 
 static int conv_string(struct sg_gbnf *g, const json_t *s, char *name, size_t size)
@@ -728,12 +838,21 @@ static int conv_number(struct sg_gbnf *g, const json_t *s, bool integer, char *n
         return fail(g, SG_EINVAL, "no value satisfies 'minimum'/'maximum'");
     struct sg_buf b;
     sg_buf_init(&b, SG_GBNF_MAX_BYTES);
-    if (integer)
-        rc = int_range(&b, (long long)lo, (long long)hi);
-    else if (lo == hi)
+    long width = 1; /* one alternative per length; "-" and a digit start differently */
+    if (integer) {
+        long long ilo = (long long)lo, ihi = (long long)hi;
+        if (ihi >= 0)
+            width = range_width(ilo < 0 ? 0 : ilo, ihi);
+        if (ilo < 0) {
+            long neg = range_width(ihi >= -1 ? 1 : -ihi, -ilo);
+            width = neg > width ? neg : width;
+        }
+        rc = int_range(&b, ilo, ihi);
+    } else if (lo == hi)
         rc = sg_buf_printf(&b, "\"%lld\"", (long long)lo);
     else {
         /* integer part lo..hi-1 with an optional fraction, or hi exactly */
+        width = range_width((long long)lo, (long long)hi - 1) + 1;
         rc = sg_buf_puts(&b, "(");
         if (!rc)
             rc = uint_range(&b, (long long)lo, (long long)hi - 1);
@@ -744,7 +863,7 @@ static int conv_number(struct sg_gbnf *g, const json_t *s, bool integer, char *n
         sg_buf_free(&b);
         return oom(g, rc);
     }
-    return emit_named(g, &b, name, size);
+    return emit_named(g, &b, width, name, size);
 }
 
 static int conv_array(struct sg_gbnf *g, const json_t *s, int depth, char *name, size_t size)
@@ -793,7 +912,7 @@ static int conv_array(struct sg_gbnf *g, const json_t *s, int depth, char *name,
         sg_buf_free(&b);
         return oom(g, rc);
     }
-    return emit_named(g, &b, name, size);
+    return emit_named(g, &b, width_of(g, item), name, size);
 }
 
 /* One "key":value pair into b. */
@@ -807,7 +926,7 @@ static int put_member(struct sg_gbnf *g, struct sg_buf *b, const char *key, cons
     if (!rc)
         rc = sg_buf_puts(&k, "\":");
     if (!rc)
-        rc = sg_gbnf_literal(b, k.data, k.len);
+        rc = json_literal(b, k.data, k.len);
     if (!rc)
         rc = sg_buf_printf(b, " %s", value);
     sg_buf_free(&k);
@@ -835,10 +954,10 @@ static int conv_object(struct sg_gbnf *g, const json_t *s, int depth, char *name
     struct sg_buf b;
     sg_buf_init(&b, SG_GBNF_MAX_BYTES);
     if (np == 0 && json_array_size(req) == 0) {
+        char val[32] = "", sname[32];
         if (json_is_false(addl))
             rc = sg_buf_puts(&b, "\"{}\"");
         else {
-            char val[32], sname[32];
             if (json_is_object(addl)) {
                 size_t old = path_push(g, ".", "additionalProperties");
                 rc = conv(g, addl, depth + 1, val, sizeof(val));
@@ -857,7 +976,7 @@ static int conv_object(struct sg_gbnf *g, const json_t *s, int depth, char *name
             sg_buf_free(&b);
             return rc;
         }
-        return emit_named(g, &b, name, size);
+        return emit_named(g, &b, width_of(g, val), name, size);
     }
     /* members: required ones (in properties order, then required names not in properties),
      * then the optional ones */
@@ -866,6 +985,7 @@ static int conv_object(struct sg_gbnf *g, const json_t *s, int depth, char *name
     bool *isreq = calloc(cap, sizeof(bool));
     const char **keys = calloc(cap, sizeof(char *));
     size_t n = 0;
+    long width = 1; /* the widest member, or the optional ones that may come next */
     if (!kv || !isreq || !keys) {
         rc = oom(g, SG_ENOMEM);
         goto out;
@@ -887,9 +1007,11 @@ static int conv_object(struct sg_gbnf *g, const json_t *s, int depth, char *name
             goto out;
         struct sg_buf m;
         sg_buf_init(&m, SG_GBNF_MAX_BYTES);
+        long w = width_of(g, val);
         if ((rc = put_member(g, &m, k, val)) != 0 ||
-            (rc = emit_named(g, &m, kv[n], sizeof(kv[n]))) != 0)
+            (rc = emit_named(g, &m, w, kv[n], sizeof(kv[n]))) != 0)
             goto out;
+        width = w > width ? w : width;
         isreq[n] = r;
         keys[n++] = k;
     }
@@ -906,7 +1028,7 @@ static int conv_object(struct sg_gbnf *g, const json_t *s, int depth, char *name
         struct sg_buf m;
         sg_buf_init(&m, SG_GBNF_MAX_BYTES);
         if ((rc = put_member(g, &m, rk, "sg-jv-1")) != 0 ||
-            (rc = emit_named(g, &m, kv[n], sizeof(kv[n]))) != 0)
+            (rc = emit_named(g, &m, 1, kv[n], sizeof(kv[n]))) != 0)
             goto out;
         isreq[n] = true;
         keys[n++] = rk;
@@ -948,7 +1070,8 @@ static int conv_object(struct sg_gbnf *g, const json_t *s, int depth, char *name
     if (!rc && sg_buf_puts(&b, " \"}\""))
         rc = oom(g, SG_ENOMEM);
     if (!rc) {
-        rc = emit_named(g, &b, name, size);
+        long opt = (long)(n - nreq) + 1;
+        rc = emit_named(g, &b, opt > width ? opt : width, name, size);
         b.data = NULL;
     }
 out:
@@ -1061,6 +1184,7 @@ static int conv(struct sg_gbnf *g, const json_t *s, int depth, char *name, size_
                 return fail(g, SG_EINVAL, "'type' must list 1 to 7 types");
             struct sg_buf b;
             sg_buf_init(&b, SG_GBNF_MAX_BYTES);
+            long width = 0;
             size_t i;
             const json_t *t;
             json_array_foreach(type, i, t)
@@ -1077,8 +1201,9 @@ static int conv(struct sg_gbnf *g, const json_t *s, int depth, char *name, size_
                     sg_buf_free(&b);
                     return rc;
                 }
+                width += width_of(g, one);
             }
-            rc = emit_named(g, &b, inner, sizeof(inner));
+            rc = emit_named(g, &b, width, inner, sizeof(inner));
         } else if (type)
             return fail(g, SG_EINVAL, "'type' must be a string or an array of strings");
         else if (json_object_get(s, "properties") || json_object_get(s, "required") ||
@@ -1104,7 +1229,8 @@ static int conv(struct sg_gbnf *g, const json_t *s, int depth, char *name, size_
         char body[80];
         snprintf(body, sizeof(body), "%s | \"null\"", inner);
         new_name(g, name, size);
-        return emit(g, name, body);
+        rc = set_width(g, name, width_of(g, inner) + 1);
+        return rc ? rc : emit(g, name, body);
     }
     snprintf(name, size, "%s", inner);
     return 0;
@@ -1132,6 +1258,7 @@ void sg_gbnf_free(struct sg_gbnf *g)
     if (!g)
         return;
     sg_buf_free(&g->text);
+    free(g->width);
     free(g);
 }
 

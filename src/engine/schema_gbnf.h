@@ -9,7 +9,8 @@
  * most 16 digits, and free-form JSON (`{}`, `json_object`) at most `SG_GBNF_ANY_DEPTH`
  * levels of nesting and 8 members or items per level. Bounding is always valid: a shorter
  * string or array still satisfies maxLength/maxItems; a schema whose minimum cannot be met
- * within the bounds is refused.
+ * within the bounds is refused. So is a schema whose alternatives can match the same
+ * text in more than SG_GBNF_MAX_WIDTH ways (nested alternatives multiply).
  *
  * Supported (everything else is refused with SG_EINVAL naming the keyword, never ignored):
  *   type (a name or a list), enum, const, properties, required, additionalProperties
@@ -22,6 +23,8 @@
  *   recursive), nullable, and the annotations title, description, default, examples,
  *   $schema, $id, $comment, deprecated, readOnly, writeOnly, $defs, definitions.
  * Properties come out in the schema's order, required ones first.
+ * The non-ASCII characters of enum/const values and property names may come as they are or
+ * as their \uXXXX escape (for vocabularies that have them only as byte tokens).
  *
  * Ownership: the caller owns the builder and the schemas it passes (borrowed during each
  * call). Not thread-safe; one builder per grammar. */
@@ -41,6 +44,10 @@
 #define SG_GBNF_MAX_RULES 20000      /* rules of one grammar */
 #define SG_GBNF_MAX_BYTES (1u << 20) /* text of one grammar (the engine's limit) */
 #define SG_GBNF_ANY_DEPTH 4          /* nesting of free-form JSON */
+/* Parses that can be alive at once in llama.cpp's grammar sampler, each checked against the
+ * vocabulary: alternatives (anyOf, oneOf, enum values, type lists, nullable) add, nested
+ * ones multiply. Twice the largest enum; a wider schema is refused with SG_ETOOBIG. */
+#define SG_GBNF_MAX_WIDTH 2048
 
 struct sg_gbnf_opts {
     int max_string; /* characters of a string without a smaller maxLength; 0 = 256 (max 1024) */

@@ -229,6 +229,57 @@ def test_schema_errors_name_the_keyword(eng):
     assert st == 400 and j["error"]["param"] == "tools[0].function.name", j
 
 
+def test_ambiguous_schema_is_refused(eng):
+    """Alternatives that can match the same text multiply llama.cpp's parse stacks when they
+    nest, and a $ref used at every level nests them without making the grammar larger:
+    this schema of a few kilobytes stalled the engine's decode thread (every slot) for
+    minutes per token while its memory grew. It is refused at once."""
+    defs = {"a0": {"type": "string", "maxLength": 3}}
+    for k in range(1, 9):
+        defs[f"a{k}"] = {"anyOf": [{"type": "array", "items": {"$ref": f"#/$defs/a{k - 1}"},
+                                    "minItems": 1, "maxItems": i} for i in range(1, 5)]}
+    t0 = time.time()
+    st, j = engine_call(eng.sock, "POST", "/v1/chat/completions", {
+        "model": "assistant", "messages": [{"role": "user", "content": "x"}],
+        "max_tokens": 12, "response_format": {"type": "json_schema", "json_schema": {
+            "name": "n", "schema": {"$defs": defs, "$ref": "#/$defs/a8"}}}})
+    assert st == 400, j
+    assert j["error"]["param"] == "response_format.json_schema.schema", j
+    assert "ways" in j["error"]["message"], j
+    tool = {"type": "function", "function": {"name": "deep", "parameters": {
+        "$defs": defs, "type": "object", "properties": {"x": {"$ref": "#/$defs/a8"}}}}}
+    st, j = chat_json(eng, messages=[{"role": "user", "content": "x"}], max_tokens=12,
+                      tools=[tool], tool_choice="required")
+    assert st == 400 and j["error"]["param"] == "tools[0].function.parameters", j
+    assert time.time() - t0 < 10
+    assert eng.stats()["slots_busy"] == 0
+
+
+def test_characters_of_byte_tokens_are_written(eng):
+    """A character that the vocabulary has only as byte tokens (never sampled under a
+    grammar: see docs/engine.md) in an enum, a const or a property name is written as its
+    JSON escape. Before, the grammar admitted no token there and the answer ended after
+    its opening quote with finish_reason "stop"."""
+    for value in ["\U0001D11E", "x\U0001F9EC"]:
+        st, j = chat_json(eng, messages=[{"role": "user", "content": "x"}], max_tokens=40,
+                          temperature=0, response_format={"type": "json_schema", "json_schema": {
+                              "name": "n", "schema": {"enum": [value]}}})
+        assert st == 200, j
+        c = j["choices"][0]
+        assert c["finish_reason"] == "stop", c
+        assert json.loads(c["message"]["content"]) == value, c
+    tool = {"type": "function", "function": {"name": "clef", "parameters": {
+        "type": "object", "properties": {"\U0001D11E": {"const": "\U0001F9EC"}},
+        "required": ["\U0001D11E"], "additionalProperties": False}}}
+    st, j = chat_json(eng, messages=[{"role": "user", "content": "x"}], max_tokens=80,
+                      temperature=0, tools=[tool], tool_choice="required")
+    assert st == 200, j
+    c = j["choices"][0]
+    assert c["finish_reason"] == "tool_calls", c
+    call = c["message"]["tool_calls"][0]
+    assert json.loads(call["function"]["arguments"]) == {"\U0001D11E": "\U0001F9EC"}, call
+
+
 # ---- tool calls ----
 
 def check_call(call, tools):

@@ -733,6 +733,90 @@ static void test_hostile(void **state)
     free(out);
 }
 
+/* llama.cpp's grammar sampler keeps one parse stack for every way the text so far can be
+ * read; alternatives that can match the same text multiply them when nested, and a $ref
+ * used in many places nests them without making the grammar larger. Such a schema is
+ * refused (before: a few kilobytes of schema stalled the decode thread for minutes per
+ * token and grew its memory without bound). */
+static void test_ambiguity_is_bounded(void **state)
+{
+    (void)state;
+    struct sg_buf b;
+    sg_buf_init(&b, 1 << 20);
+    /* a_k: an array of a_(k-1), in one of 4 shapes that all match "[...]" */
+    sg_buf_puts(&b, "{\"$defs\":{\"a0\":{\"type\":\"string\",\"maxLength\":3}");
+    for (int k = 1; k <= 8; k++) {
+        sg_buf_printf(&b, ",\"a%d\":{\"anyOf\":[", k);
+        for (int i = 1; i <= 4; i++)
+            sg_buf_printf(&b,
+                          "%s{\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/a%d\"},"
+                          "\"minItems\":1,\"maxItems\":%d}",
+                          i > 1 ? "," : "", k - 1, i);
+        sg_buf_puts(&b, "]}");
+    }
+    sg_buf_puts(&b, "},\"$ref\":\"#/$defs/a8\"}");
+    refused(b.data, SG_ETOOBIG, "ways");
+    /* the same through anyOf alone, and through type lists and nullable */
+    sg_buf_reset(&b);
+    sg_buf_puts(&b, "{\"$defs\":{\"a0\":{\"type\":\"integer\"}");
+    for (int k = 1; k <= 12; k++)
+        sg_buf_printf(&b,
+                      ",\"a%d\":{\"anyOf\":[{\"$ref\":\"#/$defs/a%d\"},{\"$ref\":"
+                      "\"#/$defs/a%d\"},{\"type\":\"null\"}]}",
+                      k, k - 1, k - 1);
+    sg_buf_puts(&b, "},\"$ref\":\"#/$defs/a12\"}");
+    refused(b.data, SG_ETOOBIG, "ways");
+    /* what real schemas do stays fine: an enum of 1,024 values that may be null, 64
+     * alternatives, alternatives inside alternatives, many properties with alternatives */
+    sg_buf_reset(&b);
+    sg_buf_puts(&b, "{\"anyOf\":[{\"type\":\"null\"},{\"enum\":[");
+    for (int i = 0; i < 1024; i++)
+        sg_buf_printf(&b, "%s\"v%d\"", i ? "," : "", i);
+    sg_buf_puts(&b, "]}]}");
+    struct sg_error err;
+    char *g = convert(b.data, &err);
+    if (!g)
+        fail_msg("nullable enum: %s", err.msg);
+    free(g);
+    sg_buf_reset(&b);
+    sg_buf_puts(&b, "{\"type\":\"object\",\"properties\":{");
+    for (int i = 0; i < 200; i++) {
+        sg_buf_printf(&b, "%s\"p%d\":{\"anyOf\":[", i ? "," : "", i);
+        for (int k = 0; k < 8; k++)
+            sg_buf_printf(&b,
+                          "%s{\"type\":\"array\",\"items\":{\"anyOf\":[{\"type\":"
+                          "\"string\",\"maxLength\":%d},{\"type\":\"integer\"}]}}",
+                          k ? "," : "", k + 1);
+        sg_buf_puts(&b, "]}");
+    }
+    sg_buf_puts(&b, "}}");
+    g = convert(b.data, &err);
+    if (!g)
+        fail_msg("wide object: %s", err.msg);
+    free(g);
+    sg_buf_free(&b);
+}
+
+/* A character of an enum, const or property name that a vocabulary has only as byte tokens
+ * (the engine never samples those under a grammar) can also be written as its \uXXXX
+ * escape; before, the grammar admitted no token there and the answer ended unfinished with
+ * finish_reason "stop". */
+static void test_literals_may_be_escaped(void **state)
+{
+    (void)state;
+    const char *good[] = {"\"\xF0\x9D\x84\x9E\"", "\"\\ud834\\udd1e\"", "\"K\xC3\xB6ln\"",
+                          "\"K\\u00f6ln\"", NULL};
+    const char *bad[] = {"\"Koln\"", "\"K\\u00f6\"", "\"\\ud834\"", NULL};
+    expect("{\"enum\":[\"\xF0\x9D\x84\x9E\",\"K\xC3\xB6ln\"]}", good, bad);
+    const char *good2[] = {"[\"\\u20ac\",1]", "[\"\xE2\x82\xAC\",1]", NULL};
+    expect("{\"const\":[\"\xE2\x82\xAC\",1]}", good2, NULL);
+    const char *good3[] = {"{\"gr\xC3\xB6\xC3\x9F\x65\":1}", "{\"gr\\u00f6\\u00dfe\":1}", NULL};
+    const char *bad3[] = {"{\"grosse\":1}", NULL};
+    expect("{\"properties\":{\"gr\xC3\xB6\xC3\x9F\x65\":{\"type\":\"integer\"}},\"required\":["
+           "\"gr\xC3\xB6\xC3\x9F\x65\"]}",
+           good3, bad3);
+}
+
 /* ---- tools.c ---- */
 
 static int prepare(const char *body_json, struct sg_tools *t, struct sg_tools_error *e)
@@ -939,6 +1023,8 @@ int main(void)
         cmocka_unit_test(test_literals_and_combinators),
         cmocka_unit_test(test_refs),
         cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_ambiguity_is_bounded),
+        cmocka_unit_test(test_literals_may_be_escaped),
         cmocka_unit_test(test_tools_prepare),
         cmocka_unit_test(test_tools_errors),
         cmocka_unit_test(test_tools_messages_and_parse),
