@@ -1172,8 +1172,15 @@ static void on_logits(struct sg_llm *m, struct slot *s)
     struct sg_llm_job *j = s->job;
     s->generating = true;
     llama_token tok = sample(m, j, s->i_batch);
+    if (tok < 0 && j->grammar) {
+        /* "stop" would tell the client the text is complete (valid JSON, for a schema) */
+        fail(m, s,
+             "the output grammar allows no token the model can write here; the answer "
+             "is incomplete");
+        return;
+    }
     if (tok < 0) {
-        finish(m, s, "stop", true);
+        fail(m, s, "the model produced no logits");
         return;
     }
     j->n_gen++;

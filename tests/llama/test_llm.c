@@ -949,6 +949,15 @@ static void test_sampling(struct sg_llm *m)
         CHECK(strcmp(c.finish, "stop") == 0, "finish %s", c.finish);
         coll_free(&c);
     }
+    /* a grammar that only byte tokens could go on with (never sampled under a grammar):
+     * the job fails, instead of ending with "stop" on text the grammar does not accept */
+    p.grammar = "root ::= \"x\xF0\x9D\x84\x9E\"";
+    {
+        struct coll c;
+        bool ok = run(m, prompt, &p, &c);
+        CHECK(!ok && c.error, "a dead-end grammar ended with '%s' (finish '%s')", c.text, c.finish);
+        coll_free(&c);
+    }
     /* penalties, min_p and a high temperature: runs, and every piece is valid UTF-8 */
     sg_llm_params_default(&p);
     p.temperature = 2.0f;
