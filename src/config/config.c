@@ -335,8 +335,9 @@ static void load_backend(struct cfg_ld *l, yaml_node_t *n, const char *path,
     }
     if (b->kind == SG_BACKEND_ENGINE) {
         /* The gateway runs it: the address is its own (set once runtime_dir is known). */
+        cfg_join(kp, sizeof(kp), path, "url");
         if (url_node)
-            cfg_diag(l, url_node, "url", "not allowed for kind: engine (the gateway runs it)");
+            cfg_diag(l, url_node, kp, "not allowed for kind: engine (the gateway runs it)");
         if (!b->engine.model && !b->engine.model_ref) {
             cfg_join(kp, sizeof(kp), path, "model");
             cfg_diag(l, n, kp, "required for kind: engine");
@@ -817,6 +818,28 @@ static void load_root(struct cfg_ld *l, yaml_node_t *root)
     }
 }
 
+/* Reports the parser's error with its position. A reader error (bytes that are not UTF-8)
+ * has only a byte offset: its line and column are counted from the text. */
+static void syntax_error(struct cfg_ld *l, const yaml_parser_t *parser, const char *yaml,
+                         size_t len)
+{
+    struct cfg_mark m = {parser->problem_mark.line + 1, parser->problem_mark.column + 1};
+    if (parser->error == YAML_READER_ERROR) {
+        m.line = m.col = 1;
+        for (size_t i = 0; i < parser->problem_offset && i < len; i++) {
+            unsigned char c = (unsigned char)yaml[i];
+            if (c == '\n' || (c == '\r' && (i + 1 >= len || yaml[i + 1] != '\n'))) {
+                m.line++;
+                m.col = 1;
+            } else if ((c & 0xC0) != 0x80 && c != '\r') { /* characters, as libyaml counts */
+                m.col++;
+            }
+        }
+    }
+    cfg_diag_at(l, m, "", "YAML syntax error: %s%s%s", parser->problem ? parser->problem : "?",
+                parser->context ? " " : "", parser->context ? parser->context : "");
+}
+
 int sg_config_load_string(const char *yaml, size_t len, const char *name, const char *dir,
                           struct sg_config **out, struct sg_config_diags *diags)
 {
@@ -846,9 +869,7 @@ int sg_config_load_string(const char *yaml, size_t len, const char *name, const 
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
     if (!yaml_parser_load(&parser, &l.doc)) {
-        struct cfg_mark m = {parser.problem_mark.line + 1, parser.problem_mark.column + 1};
-        cfg_diag_at(&l, m, "", "YAML syntax error: %s%s%s", parser.problem ? parser.problem : "?",
-                    parser.context ? " " : "", parser.context ? parser.context : "");
+        syntax_error(&l, &parser, yaml, len);
         yaml_parser_delete(&parser);
         sg_config_free(c);
         return SG_EINVAL;
@@ -861,6 +882,8 @@ int sg_config_load_string(const char *yaml, size_t len, const char *name, const 
             cfg_diag_at(&l, cfg_mark_of(yaml_document_get_root_node(&extra)), "",
                         "only one YAML document is allowed");
         yaml_document_delete(&extra);
+    } else {
+        syntax_error(&l, &parser, yaml, len); /* after the first document: not ignored */
     }
     yaml_document_delete(&l.doc);
     yaml_parser_delete(&parser);

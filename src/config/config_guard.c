@@ -2,7 +2,9 @@
  * and globally, and the exfiltration guard (distinct personal values per window, prompt
  * size). See docs/configuration.md. */
 #include "config/config_int.h"
+#include "audit/audit.h"
 #include "core/arena.h"
+#include "core/crypto.h"
 #include "guard/injection.h"
 #include "core/secret.h"
 
@@ -202,7 +204,9 @@ void cfg_load_audit(struct cfg_ld *l, yaml_node_t *n, const char *path)
         if (strcmp(k, "path") == 0) {
             const char *s = cfg_str(l, v, kp);
             char full[4096];
-            if (s && sg_path_resolve(c->dir, s, full, sizeof(full)) == 0)
+            if (s && !s[0])
+                cfg_diag(l, v, kp, "must not be empty");
+            else if (s && sg_path_resolve(c->dir, s, full, sizeof(full)) == 0)
                 c->audit.path = sg_arena_strdup(l->a, full);
         } else if (strcmp(k, "signing_key") == 0 || strcmp(k, "postgres") == 0) {
             const char *s = cfg_str(l, v, kp);
@@ -211,8 +215,12 @@ void cfg_load_audit(struct cfg_ld *l, yaml_node_t *n, const char *path)
             } else if (s) {
                 struct sg_secret sec;
                 struct sg_error err = {0};
+                uint8_t seed[SG_AUDIT_KEY_LEN];
                 if (sg_secret_load(s, c->dir, &sec, &err) != 0)
                     cfg_diag(l, v, kp, "%s", err.msg);
+                else if (k[0] == 's' && sg_audit_key_parse(sec.data, sec.len, seed, &err) != 0)
+                    cfg_diag(l, v, kp, "%s", err.msg); /* what the start would refuse */
+                sg_secure_zero(seed, sizeof(seed));
                 sg_secret_free(&sec);
                 if (k[0] == 's')
                     c->audit.signing_key = s;

@@ -171,14 +171,21 @@ bool cfg_map_ok(struct cfg_ld *l, yaml_node_t *n, const char *path)
         cfg_diag(l, n, path, "expected a mapping");
         return false;
     }
+    /* The duplicate check is quadratic: bound the keys as lists bound their items. */
+    if (n->data.mapping.pairs.top - n->data.mapping.pairs.start > SG_CONFIG_MAX_ITEMS) {
+        cfg_diag(l, n, path, "too many keys (at most %d)", SG_CONFIG_MAX_ITEMS);
+        return false;
+    }
     for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
         yaml_node_t *k = cfg_node(l, p->key);
         if (!k || k->type != YAML_SCALAR_NODE) {
             cfg_diag(l, k, path, "keys must be strings");
             return false;
         }
+        /* not cfg_node: comparing keys visits nothing new (the visit count bounds the
+         * expansion of aliases, and must not grow with the square of a mapping's size) */
         for (yaml_node_pair_t *q = n->data.mapping.pairs.start; q < p; q++) {
-            yaml_node_t *k2 = cfg_node(l, q->key);
+            yaml_node_t *k2 = yaml_document_get_node(&l->doc, q->key);
             if (k2 && k2->type == YAML_SCALAR_NODE &&
                 strcmp((char *)k->data.scalar.value, (char *)k2->data.scalar.value) == 0) {
                 char kp[256];

@@ -149,8 +149,30 @@ static uint64_t hash_str(int family, const char *s)
     return h;
 }
 
-/* Renders labels into `out` as {a="x",b="y"} with escaping; values that do not fit are
- * cut (the cap is far above any name the config allows). */
+/* The length of the valid UTF-8 sequence at `p` (1 to 4), or 0 when it is not one
+ * (a stray continuation byte, a cut or overlong sequence, a surrogate, beyond U+10FFFF). */
+static size_t utf8_len(const unsigned char *p)
+{
+    unsigned c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t n = c >= 0xC2 && c <= 0xDF   ? 2
+               : c >= 0xE0 && c <= 0xEF ? 3
+               : c >= 0xF0 && c <= 0xF4 ? 4
+                                        : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F) || (c == 0xF0 && p[1] < 0x90) ||
+        (c == 0xF4 && p[1] > 0x8F))
+        return 0;
+    return n;
+}
+
+/* Renders labels into `out` as {a="x",b="y"} with escaping; bytes that are not UTF-8
+ * (client names from the keys database may hold any) become U+FFFD, as the text format
+ * needs UTF-8; values that do not fit are cut between characters (the cap is far above
+ * any name the config allows). */
 static void render_labels(char *out, size_t cap, const struct sg_label *labels, size_t n)
 {
     size_t o = 0;
@@ -162,20 +184,30 @@ static void render_labels(char *out, size_t cap, const struct sg_label *labels, 
         if (!val)
             val = "";
         size_t nl = strlen(name);
-        if (o + nl + 3 > cap)
+        if (o + nl + 4 > cap) /* ,name=" and the closing quote */
             break;
         out[o++] = first ? '{' : ',';
         memcpy(out + o, name, nl);
         o += nl;
         out[o++] = '=';
         out[o++] = '"';
-        for (; *val && o + 3 < cap; val++) {
-            char c = *val;
-            if (c == '\\' || c == '"' || c == '\n') {
-                out[o++] = '\\';
-                c = c == '\n' ? 'n' : c;
+        for (const unsigned char *v = (const unsigned char *)val; *v;) {
+            size_t cl = utf8_len(v), sl = cl;
+            const char *src = (const char *)v;
+            char esc[2] = {'\\', *src == '\n' ? 'n' : *src};
+            if (cl == 1 && (*v == '\\' || *v == '"' || *v == '\n')) {
+                src = esc;
+                sl = 2;
+            } else if (cl == 0) {
+                src = "\xEF\xBF\xBD"; /* U+FFFD in place of the byte */
+                cl = 1;
+                sl = 3;
             }
-            out[o++] = c;
+            if (o + sl + 1 > cap) /* and the closing quote */
+                break;
+            memcpy(out + o, src, sl);
+            o += sl;
+            v += cl;
         }
         out[o++] = '"';
         first = false;
@@ -187,17 +219,21 @@ static void render_labels(char *out, size_t cap, const struct sg_label *labels, 
 
 static bool table_grow(struct sg_metrics_shard *s);
 
+#define OVERFLOW_LABELS "{overflow=\"_overflow\"}"
+
 /* Finds or creates the series; NULL when the table is full and out of memory. */
 static struct series *lookup(struct sg_metrics_shard *s, int family, const char *labels)
 {
     if (s->n + 1 > s->cap / 2 && !table_grow(s))
         return NULL;
-    if (s->n >= SG_METRICS_MAX_SERIES)
-        labels = "{overflow=\"_overflow\"}";
     size_t i = (size_t)hash_str(family, labels) & (s->cap - 1);
     for (;; i = (i + 1) & (s->cap - 1)) {
         struct series *e = &s->tab[i];
         if (!e->labels) {
+            /* A new series past the cap: counted in the family's overflow series instead
+             * (series that exist go on counting in their own). */
+            if (s->n >= SG_METRICS_MAX_SERIES && strcmp(labels, OVERFLOW_LABELS) != 0)
+                return lookup(s, family, OVERFLOW_LABELS);
             if (!(e->labels = strdup(labels)))
                 return NULL;
             e->family = family;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -449,6 +450,119 @@ static void test_redaction(void **state)
     sg_config_diags_free(&d);
 }
 
+/* What the daemon refuses at start must be refused by the loader (check-config, reload):
+ * an audit signing key that is not a key, empty paths of files the daemon opens. */
+static void test_start_refusals(void **state)
+{
+    (void)state;
+    struct sg_config *c = NULL;
+    struct sg_config_diags d;
+    char yaml[4096];
+    setenv("SG_TEST_NOT_A_KEY", "not a key", 1);
+    setenv("SG_TEST_RESP_KEY", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+           1);
+    snprintf(yaml, sizeof(yaml),
+             "%s"
+             "audit: {path: a.db, signing_key: env:SG_TEST_NOT_A_KEY}\n"
+             "responses: {store: \"\", key: env:SG_TEST_RESP_KEY}\n",
+             valid);
+    assert_int_not_equal(load(yaml, &c, &d), 0);
+    EXPECT_DIAG(&d, "t.yaml:17:34: audit.signing_key: audit signing key: expected a PEM Ed25519 "
+                    "key or 64 hex digits (9 bytes given)");
+    EXPECT_DIAG(&d, "t.yaml:18:20: responses.store: must not be empty");
+    sg_config_diags_free(&d);
+    snprintf(yaml, sizeof(yaml), "%saudit: {path: \"\"}\n", valid);
+    assert_int_not_equal(load(yaml, &c, &d), 0);
+    EXPECT_DIAG(&d, "t.yaml:17:15: audit.path: must not be empty");
+    sg_config_diags_free(&d);
+    /* a valid key still loads */
+    setenv("SG_TEST_NOT_A_KEY", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+           1);
+    snprintf(yaml, sizeof(yaml), "%saudit: {path: a.db, signing_key: env:SG_TEST_NOT_A_KEY}\n",
+             valid);
+    int rc = load(yaml, &c, &d);
+    if (rc)
+        dump(&d);
+    assert_int_equal(rc, 0);
+    sg_config_free(c);
+    sg_config_diags_free(&d);
+    unsetenv("SG_TEST_NOT_A_KEY");
+    unsetenv("SG_TEST_RESP_KEY");
+}
+
+/* Positions and keys of problems libyaml finds outside the first document's tokens. */
+static void test_positions(void **state)
+{
+    (void)state;
+    struct sg_config *c = NULL;
+    struct sg_config_diags d;
+    char yaml[4096];
+    /* Invalid UTF-8 is reported where it is, not at 1:1. */
+    snprintf(yaml, sizeof(yaml), "%slog: {level: \"in\xff\"}\n", valid);
+    assert_int_not_equal(load(yaml, &c, &d), 0);
+    assert_int_equal(d.n, 1);
+    if (!strstr(d.v[0].msg, "t.yaml:17:17: (root): YAML syntax error: invalid leading UTF-8")) {
+        dump(&d);
+        fail();
+    }
+    sg_config_diags_free(&d);
+    /* A syntax error in a second document is an error, not ignored. */
+    snprintf(yaml, sizeof(yaml), "%s---\nfoo: [unclosed\n", valid);
+    assert_int_not_equal(load(yaml, &c, &d), 0);
+    assert_int_equal(d.n, 1);
+    if (!strstr(d.v[0].msg, "t.yaml:19:1: (root): YAML syntax error")) {
+        dump(&d);
+        fail();
+    }
+    sg_config_diags_free(&d);
+    /* The key of an error is its full path. */
+    assert_int_not_equal(load("listen: {address: \"127.0.0.1:1\", plaintext: true}\n"
+                              "backends:\n"
+                              "  - {name: e, kind: engine, model: /etc/hostname, url: \"x\"}\n"
+                              "routes: [{model: m, backends: [e]}]\n",
+                              &c, &d),
+                         0);
+    EXPECT_DIAG(&d, "t.yaml:3:56: backends[0].url: not allowed for kind: engine (the gateway "
+                    "runs it)");
+    sg_config_diags_free(&d);
+}
+
+/* A mapping with very many keys is refused at once, not checked for duplicates in
+ * quadratic time (a 1 MiB file of keys took minutes). */
+static void test_huge_mapping(void **state)
+{
+    (void)state;
+    struct sg_config *c = NULL;
+    struct sg_config_diags d = {0};
+    size_t cap = 1u << 20, o = 0;
+    char *yaml = malloc(cap);
+    assert_non_null(yaml);
+    o += (size_t)snprintf(yaml + o, cap - o, "limits:\n");
+    for (int i = 0; o + 32 < cap - 8; i++)
+        o += (size_t)snprintf(yaml + o, cap - o, "  k%d: 1\n", i);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_not_equal(sg_config_load_string(yaml, o, "t.yaml", "/tmp", &c, &d), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    EXPECT_DIAG(&d, "t.yaml:2:3: limits: too many keys (at most 10000)");
+    if (secs > 5)
+        fail_msg("loading took %.1f s", secs);
+    sg_config_diags_free(&d);
+    /* A mapping of a thousand field rules is not "too complex". */
+    o = (size_t)snprintf(yaml, cap, "%sredaction:\n  fields:\n", valid);
+    for (int i = 0; i < 1000; i++)
+        o += (size_t)snprintf(yaml + o, cap - o, "    f%d: EMAIL\n", i);
+    int rc = load(yaml, &c, &d);
+    if (rc)
+        dump(&d);
+    assert_int_equal(rc, 0);
+    assert_int_equal(c->redaction.nfields, 1000);
+    sg_config_free(c);
+    sg_config_diags_free(&d);
+    free(yaml);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -461,6 +575,9 @@ int main(void)
         cmocka_unit_test(test_credential_reference),
         cmocka_unit_test(test_sizes_and_durations),
         cmocka_unit_test(test_models_state),
+        cmocka_unit_test(test_start_refusals),
+        cmocka_unit_test(test_positions),
+        cmocka_unit_test(test_huge_mapping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
