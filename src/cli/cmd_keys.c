@@ -126,6 +126,11 @@ int sg_cmd_keys(int argc, char **argv)
             sg_config_free(cfg);
             return sg_cli_usage_error("keys create needs --name");
         }
+        if (!sg_config_name_ok(a.name)) {
+            sg_config_free(cfg);
+            return sg_cli_usage_error("keys create: --name must be 1-128 characters of "
+                                      "letters, digits and . _ - : / @ +");
+        }
         const char *models[256];
         size_t nm = 0;
         char *csv = a.models ? strdup(a.models) : NULL;

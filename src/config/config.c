@@ -458,7 +458,7 @@ static void load_route(struct cfg_ld *l, yaml_node_t *n, const char *path,
         } else if (strcmp(k, "aliases") == 0) {
             r->aliases = cfg_str_list(l, v, kp, &r->naliases);
             for (size_t i = 0; i < r->naliases; i++)
-                if (!cfg_name_ok(r->aliases[i]))
+                if (!sg_config_name_ok(r->aliases[i]))
                     cfg_diag(l, v, kp,
                              "alias \"%.64s\" must be 1-128 characters of letters, "
                              "digits and . _ - : / @ +",

@@ -249,6 +249,11 @@ int sg_config_load_file(const char *path, struct sg_config **out, struct sg_conf
 int sg_config_load_string(const char *yaml, size_t len, const char *name, const char *dir,
                           struct sg_config **out, struct sg_config_diags *diags);
 void sg_config_free(struct sg_config *cfg);
+
+/* The rule for every name in the configuration (backends, routes, clients, ...) and for
+ * the client names `sovgate keys create` stores: 1-128 bytes of letters, digits and
+ * . _ - : / @ + (names show in logs, metrics labels and audit records). */
+bool sg_config_name_ok(const char *s);
 void sg_config_diags_free(struct sg_config_diags *d);
 
 /* Looks up a route by public name or alias; NULL when unknown. */

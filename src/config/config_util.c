@@ -242,7 +242,7 @@ const char **cfg_str_list(struct cfg_ld *l, yaml_node_t *n, const char *path, si
 }
 
 /* Names of clients, backends and routes: 1-64 of [A-Za-z0-9._:/-]. */
-bool cfg_name_ok(const char *s)
+bool sg_config_name_ok(const char *s)
 {
     size_t n = strlen(s);
     if (n == 0 || n > 128)
@@ -258,7 +258,7 @@ bool cfg_name_ok(const char *s)
 const char *cfg_name_val(struct cfg_ld *l, yaml_node_t *n, const char *path)
 {
     const char *s = cfg_str(l, n, path);
-    if (s && !cfg_name_ok(s)) {
+    if (s && !sg_config_name_ok(s)) {
         cfg_diag(l, n, path, "must be 1-128 characters of letters, digits and . _ - : / @ +");
         return NULL;
     }

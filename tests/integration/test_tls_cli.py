@@ -123,6 +123,11 @@ def test_keys_cli(workdir):
     assert "plugin-x" in listing and "a,b" in listing and h[:23] in listing
     assert sgtest.run(["keys", "revoke", "--name", "nobody", "--db", db]).returncode == 1
     assert sgtest.run(["keys", "create", "--db", db]).returncode == 2
+    # client names follow the config's name rule: they end up in logs, metrics and audit
+    for bad in ("", "a b", "x" * 129, "shop\nfake", 'a"b', "caf\u00e9"):
+        p = sgtest.run(["keys", "create", "--name", bad, "--db", db])
+        assert p.returncode == 2 and "--name must be" in p.stderr, bad
+    assert sgtest.run(["keys", "create", "--name", "x" * 128, "--db", db]).returncode == 0
     assert sgtest.run(["keys", "frobnicate"]).returncode == 2
     assert sgtest.run(["serve"]).returncode == 2
 
