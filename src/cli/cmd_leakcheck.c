@@ -8,7 +8,9 @@
  * temporary keys database), starts `sovgate serve` on it, and replays a corpus of shop
  * requests full of canary values (personal data, restricted data, the configuration's
  * own custom detector terms) through every route: chat, streaming chat, tool calls,
- * multi-turn, completions (streamed and not), embeddings. It fails when
+ * multi-turn, completions (streamed and not), embeddings; once per backend of the route,
+ * with the backends before it failing (503), so that failover targets are checked too. It
+ * fails when
  *   - any canary reached an EXTERNAL backend (in any byte, also as bare digits), or
  *   - any restricted canary (card, IBAN, secret, national ID) reached ANY backend, or
  *   - the gateway answered something other than 200 or a policy refusal, or died.
@@ -252,6 +254,28 @@ static bool contains(const struct sg_buf *b, const char *needle)
     return b->len && memmem(b->data, b->len, needle, strlen(needle)) != NULL;
 }
 
+/* The value as it is, or inside a JSON string, or inside a JSON string in a JSON string (tool
+ * call arguments): a quote, a backslash or a control character changes its bytes. */
+static bool contains_value(const struct sg_buf *b, const char *v)
+{
+    if (contains(b, v))
+        return true;
+    struct sg_buf e1, e2;
+    sg_buf_init(&e1, 1u << 20);
+    sg_buf_init(&e2, 1u << 20);
+    bool hit = false;
+    if (sg_buf_json_escape(&e1, v, strlen(v)) == 0 && sg_buf_append(&e1, "", 1) == 0 &&
+        strcmp(e1.data, v) != 0) {
+        hit = contains(b, e1.data);
+        if (!hit && sg_buf_json_escape(&e2, e1.data, e1.len - 1) == 0 &&
+            sg_buf_append(&e2, "", 1) == 0)
+            hit = contains(b, e2.data);
+    }
+    sg_buf_free(&e1);
+    sg_buf_free(&e2);
+    return hit;
+}
+
 /* Digits with anything but digits between them, e.g. "5555 5555" vs "5555-5555". */
 static bool contains_digits(const struct sg_buf *b, const char *digits)
 {
@@ -281,6 +305,8 @@ struct run {
     const char *key;
     json_t *routes;
     unsigned sent, ok, refused, failed;
+    bool failing;      /* a failover pass: backends before the one under test fail */
+    unsigned unserved; /* 503 in such a pass: no backend left that the policy allows */
     struct sg_buf resp;
 };
 
@@ -298,6 +324,8 @@ static void send_one(struct run *r, const char *path, json_t *body)
     else if ((st == 403 && contains(&r->resp, "policy_violation")) ||
              (st == 400 && contains(&r->resp, "content_blocked")))
         r->refused++;
+    else if (r->failing && st == 503 && contains(&r->resp, "backend_unavailable"))
+        r->unserved++;
     else {
         r->failed++;
         fprintf(stderr, "leakcheck: %s answered %d\n", path, st);
@@ -358,7 +386,7 @@ static int check(struct lc_captures *cs, const json_t *backends, const char *con
             if (!external && !restricted)
                 continue;
             char digits[64];
-            bool hit = contains(&got, v) ||
+            bool hit = contains_value(&got, v) ||
                        (digits_of(v, digits, sizeof(digits)) && contains_digits(&got, digits));
             if (hit) {
                 leaks++;
@@ -403,15 +431,22 @@ static int count_row(void *arg, const struct sg_audit_row *row)
     return 0;
 }
 
-static unsigned api_requests(struct lc_captures *cs, size_t i)
+/* API requests capture i answered; `failed` gets those it answered 503 on purpose. */
+static unsigned api_requests(struct lc_captures *cs, size_t i, unsigned *failed)
 {
     struct sg_buf b;
     sg_buf_init(&b, (size_t)512 << 20);
     lc_capture_bytes(cs, i, &b);
     unsigned n = 0;
-    for (size_t k = 0; k + 9 <= b.len; k++)
-        if ((k == 0 || b.data[k - 1] == '\n') && memcmp(b.data + k, "POST /v1/", 9) == 0)
+    *failed = 0;
+    for (size_t k = 0; k + 13 <= b.len; k++) {
+        if (k != 0 && b.data[k - 1] != '\n')
+            continue;
+        if (memcmp(b.data + k, "POST /v1/", 9) == 0)
             n++;
+        else if (memcmp(b.data + k, "503 POST /v1/", 13) == 0)
+            (*failed)++;
+    }
     sg_buf_free(&b);
     return n;
 }
@@ -436,13 +471,14 @@ static int audit_check(const char *db, struct lc_captures *cs, const json_t *bac
     {
         if (i >= 64)
             break;
-        unsigned got = api_requests(cs, i);
+        unsigned failed, got = api_requests(cs, i, &failed);
         bool external = json_is_false(json_object_get(b, "sovereign"));
         const char *name = json_string_value(json_object_get(b, "name"));
-        if (got != c.requests[i] || (external && got != c.decisions[i])) {
-            printf("  FAIL: backend %s received %u requests; the audit trail records %u "
-                   "(and %u decisions)\n",
-                   name, got, c.requests[i], c.decisions[i]);
+        /* an external backend's decision comes before the attempt, also a failed one */
+        if (got != c.requests[i] || (external && got + failed != c.decisions[i])) {
+            printf("  FAIL: backend %s answered %u requests (and failed %u); the audit trail "
+                   "records %u (and %u decisions)\n",
+                   name, got, failed, c.requests[i], c.decisions[i]);
             bad++;
         }
     }
@@ -588,11 +624,33 @@ int sg_cmd_leakcheck(int argc, char **argv)
     struct run r = {.port = port, .key = key};
     sg_buf_init(&r.resp, 64u << 20);
     printf("leakcheck: %s, gateway on 127.0.0.1:%d, work folder %s\n", config, port, dir);
-    for (size_t i = 0; i < cfg->nroutes; i++)
-        replay(&r, cfg->routes[i].model, (const char *const *)term_texts, nterms);
+    /* Every backend of a route gets the corpus, also one that is only a failover target: in
+     * pass t the backends before the t-th fail (503), as when they are down in production. */
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        const struct sg_config_route *rt = &cfg->routes[i];
+        for (size_t t = 0; t < rt->ntargets; t++) {
+            bool again = false;
+            for (size_t u = 0; u < t; u++)
+                again = again || strcmp(rt->targets[u].backend, rt->targets[t].backend) == 0;
+            if (again)
+                continue;
+            for (size_t u = 0; u < t; u++)
+                for (size_t b = 0; b < cfg->nbackends; b++)
+                    if (strcmp(cfg->backends[b].name, rt->targets[u].backend) == 0)
+                        lc_capture_set_fail(cs, b, true);
+            r.failing = t > 0;
+            replay(&r, rt->model, (const char *const *)term_texts, nterms);
+            for (size_t b = 0; b < cfg->nbackends; b++)
+                lc_capture_set_fail(cs, b, false);
+        }
+    }
     int alive = waitpid(gw, NULL, WNOHANG) == 0;
     printf("  %u requests: %u answered, %u refused by the policy, %u failed\n", r.sent, r.ok,
            r.refused, r.failed);
+    if (r.unserved)
+        printf("  %u requests unserved while the backends before failed (the policy allows no "
+               "backend after them)\n",
+               r.unserved);
     int leaks = check(cs, backends, terms, nterms);
     /* stop the gateway (its trail is closed and complete), then compare */
     int exit_st = 0;

@@ -19,6 +19,7 @@ struct lc_capture {
     pthread_mutex_t mu;
     struct sg_buf got; /* every request head line and body received */
     unsigned requests;
+    bool fail; /* answer API requests 503 (guarded by mu) */
 };
 
 struct lc_captures {
@@ -58,16 +59,26 @@ static void answer(struct lc_capture *c, struct sg_http_req *req)
     const struct sg_http_head *h = sg_http_req_head(req);
     size_t blen = 0;
     const char *body = sg_http_req_body(req, &blen);
+    bool post = h->method_len == 4 && memcmp(h->method, "POST", 4) == 0;
+    bool api = post && h->path_len >= 4 && memcmp(h->path, "/v1/", 4) == 0;
     pthread_mutex_lock(&c->mu);
+    bool fail = api && c->fail;
     c->requests++;
-    sg_buf_printf(&c->got, "%.*s %.*s\n", (int)h->method_len, h->method, (int)h->path_len, h->path);
+    sg_buf_printf(&c->got, "%s%.*s %.*s\n", fail ? "503 " : "", (int)h->method_len, h->method,
+                  (int)h->path_len, h->path);
     sg_buf_append(&c->got, body ? body : "", blen);
     sg_buf_append(&c->got, "\n", 1);
     pthread_mutex_unlock(&c->mu);
 
     struct sg_buf out;
     sg_buf_init(&out, 16u << 20);
-    bool post = h->method_len == 4 && memcmp(h->method, "POST", 4) == 0;
+    if (fail) {
+        sg_buf_printf(&out, "{\"error\":{\"message\":\"failing on purpose\",\"type\":"
+                            "\"server_error\",\"param\":null,\"code\":null}}");
+        respond(req, 503, "application/json", &out);
+        sg_buf_free(&out);
+        return;
+    }
     if (!post) {
         sg_buf_printf(&out, "{\"object\":\"list\",\"data\":[]}");
         respond(req, 200, "application/json", &out);
@@ -226,6 +237,14 @@ unsigned lc_capture_requests(struct lc_captures *cs, size_t i)
     unsigned n = c->requests;
     pthread_mutex_unlock(&c->mu);
     return n;
+}
+
+void lc_capture_set_fail(struct lc_captures *cs, size_t i, bool fail)
+{
+    struct lc_capture *c = &cs->v[i];
+    pthread_mutex_lock(&c->mu);
+    c->fail = fail;
+    pthread_mutex_unlock(&c->mu);
 }
 
 void lc_captures_stop(struct lc_captures *cs)

@@ -3,6 +3,7 @@
 #ifndef SG_CLI_LEAKCHECK_H
 #define SG_CLI_LEAKCHECK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/buf.h"
@@ -19,6 +20,10 @@ int lc_capture_port(const struct lc_captures *cs, size_t i);
 /* Bytes received by capture i so far; appends a copy to `copy` when not NULL. */
 size_t lc_capture_bytes(struct lc_captures *cs, size_t i, struct sg_buf *copy);
 unsigned lc_capture_requests(struct lc_captures *cs, size_t i);
+/* While `fail` is set, capture i answers API requests (POST /v1/...) 503, as a backend that
+ * is failing: the gateway fails over to the next backend of the route. Such a request is
+ * recorded too (its bytes reached the backend), with its head line as "503 POST /v1/...". */
+void lc_capture_set_fail(struct lc_captures *cs, size_t i, bool fail);
 /* Stops the thread and frees everything. NULL is accepted. */
 void lc_captures_stop(struct lc_captures *cs);
 

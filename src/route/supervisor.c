@@ -57,6 +57,7 @@ struct eng {
     char *spec; /* all settings as one string: a change restarts the engine */
     char *args[MAX_ARGS];
     int nargs;
+    char **envp; /* the gateway's environment less its secrets (secret_var) */
     char socket_dir[PATH_MAX];
     struct rule rules[MAX_RULES];
     int nrules;
@@ -297,7 +298,7 @@ static void child(struct eng *e, int errw, pid_t parent)
         say("\"");
     }
     say("}\n");
-    execv(e->args[0], e->args);
+    execve(e->args[0], e->args, e->envp);
     say("{\"level\":\"error\",\"event\":\"engine_exec\",\"msg\":\"cannot run the engine "
         "binary\"}\n");
     _exit(127);
@@ -317,6 +318,9 @@ static void eng_free(struct eng *e)
         bufferevent_free(e->probe);
     for (int i = 0; i < e->nargs; i++)
         free(e->args[i]);
+    for (size_t i = 0; e->envp && e->envp[i]; i++)
+        free(e->envp[i]);
+    free(e->envp);
     free(e->name);
     free(e->spec);
     free(e->base);
@@ -386,6 +390,18 @@ static void on_err_event(struct bufferevent *bev, short what, void *arg)
 
 static void spawn(struct eng *e);
 
+/* Tries again after the next backoff step (1 s doubling up to 30 s; reset by a run of
+ * STABLE_US): after an exit, or a start that failed before the engine ran. */
+static void restart_later(struct eng *e, bool stable)
+{
+    e->backoff_ms = stable || !e->backoff_ms             ? BACKOFF_MIN_MS
+                    : e->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+                                                         : e->backoff_ms * 2;
+    e->st = E_RESTART_WAIT;
+    struct timeval tv = {e->backoff_ms / 1000, (e->backoff_ms % 1000) * 1000};
+    evtimer_add(e->restart, &tv);
+}
+
 static void on_restart(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -439,6 +455,8 @@ static void spawn(struct eng *e)
         sg_log(SG_LOG_WARN, "engine", "cannot create %s: %s", e->socket_dir, strerror(errno));
     if (pipe2(p, O_CLOEXEC) != 0) {
         sg_log(SG_LOG_ERROR, "engine", "cannot start engine %s: %s", e->name, strerror(errno));
+        if (!e->owner) /* a candidate is not retried: the switch fails */
+            restart_later(e, false);
         return;
     }
     if (!e->owner) /* a candidate: the running engine still serves */
@@ -455,9 +473,7 @@ static void spawn(struct eng *e)
             e->st = E_STOPPED;
             return;
         }
-        e->st = E_RESTART_WAIT;
-        struct timeval tv = {BACKOFF_MAX_MS / 1000, 0};
-        evtimer_add(e->restart, &tv);
+        restart_later(e, false);
         return;
     }
     e->pid = pid;
@@ -511,19 +527,13 @@ static void exited(struct eng *e, int status)
         }
         return;
     }
-    uint64_t ran = sg_clock_us() - e->started_us;
-    e->backoff_ms = ran >= STABLE_US || !e->backoff_ms   ? BACKOFF_MIN_MS
-                    : e->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
-                                                         : e->backoff_ms * 2;
+    restart_later(e, sg_clock_us() - e->started_us >= STABLE_US);
     struct sg_logline l;
     sg_logline_begin(&l, SG_LOG_WARN, "engine_exit");
     sg_logline_str(&l, "engine", e->name);
     sg_logline_str(&l, "reason", why);
     sg_logline_int(&l, "restart_in_ms", e->backoff_ms);
     sg_logline_end(&l);
-    e->st = E_RESTART_WAIT;
-    struct timeval tv = {e->backoff_ms / 1000, (e->backoff_ms % 1000) * 1000};
-    evtimer_add(e->restart, &tv);
 }
 
 static void on_sigchld(evutil_socket_t fd, short what, void *arg)
@@ -648,8 +658,58 @@ static void pin_model_ref(const struct sg_config *cfg, const char *ref, char *ou
     sg_model_store_free(st);
 }
 
-/* Prepares an engine record (argv, rules) from a backend's settings (and, for a store
- * model, the configuration's `models` section). */
+/* Whether the environment entry NAME=VALUE is the variable that `ref` (env:NAME) names. */
+static bool names_var(const char *ref, const char *entry)
+{
+    if (!ref || strncmp(ref, "env:", 4) != 0)
+        return false;
+    size_t n = strlen(ref + 4);
+    return strncmp(entry, ref + 4, n) == 0 && entry[n] == '=';
+}
+
+/* Whether an environment entry holds one of the configuration's secrets (env:NAME): the
+ * engine runs model files and gets none of them, except the store's keys that it is
+ * given itself (`store`). */
+static bool secret_var(const struct sg_config *cfg, bool store, const char *entry)
+{
+    if (store &&
+        (names_var(cfg->models.public_key, entry) || names_var(cfg->models.encryption_key, entry)))
+        return false;
+    const char *refs[] = {cfg->redaction.key,        cfg->audit.signing_key,
+                          cfg->audit.postgres,       cfg->responses.key,
+                          cfg->models.signing_key,   cfg->models.public_key,
+                          cfg->models.encryption_key};
+    for (size_t i = 0; i < sizeof(refs) / sizeof(refs[0]); i++)
+        if (names_var(refs[i], entry))
+            return true;
+    for (size_t i = 0; i < cfg->nbackends; i++)
+        if (names_var(cfg->backends[i].credential, entry))
+            return true;
+    return false;
+}
+
+/* A copy of the gateway's environment without its secrets; NULL when out of memory. */
+static char **engine_env(const struct sg_config *cfg, bool store)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(n + 1, sizeof(*env));
+    for (size_t i = 0, k = 0; env && i < n; i++) {
+        if (secret_var(cfg, store, environ[i]))
+            continue;
+        if (!(env[k++] = strdup(environ[i]))) {
+            for (size_t j = 0; j + 1 < k; j++)
+                free(env[j]);
+            free(env);
+            env = NULL;
+        }
+    }
+    return env;
+}
+
+/* Prepares an engine record (argv, environment, rules) from a backend's settings (and, for
+ * a store model, the configuration's `models` section). */
 static struct eng *eng_new(struct sg_supervisor *sv, const struct sg_config_backend *b,
                            const struct sg_config *cfg, bool alt)
 {
@@ -735,13 +795,14 @@ static struct eng *eng_new(struct sg_supervisor *sv, const struct sg_config_back
     e->spec = sg_buf_steal(&spec);
     e->base = sg_buf_steal(&base);
     e->model_ref = ref ? strdup(ref) : NULL;
+    e->envp = engine_env(cfg, ref != NULL);
     e->name = strdup(b->name);
     e->state = sg_backend_state_get(b->name, b->url);
     e->restart = evtimer_new(sv->base, on_restart, e);
     e->tick = evtimer_new(sv->base, on_tick, e);
     dirname_of(b->unix_path, e->socket_dir, sizeof(e->socket_dir));
-    if (!e->spec || !e->base || (ref && !e->model_ref) || !e->name || !e->state || !e->restart ||
-        !e->tick) {
+    if (!e->spec || !e->base || (ref && !e->model_ref) || !e->envp || !e->name || !e->state ||
+        !e->restart || !e->tick) {
         eng_free(e);
         return NULL;
     }

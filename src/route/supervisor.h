@@ -8,7 +8,9 @@
  * and a Landlock ruleset that lets it read only its model file, the program and its
  * libraries, and create its socket. What could not be applied is logged by the engine
  * process itself (event "engine_isolation") before it starts. The engine also dies with
- * the gateway (PR_SET_PDEATHSIG).
+ * the gateway (PR_SET_PDEATHSIG). Its environment is the gateway's without the variables
+ * that hold the configuration's secrets (env:NAME references), except the model store keys
+ * it is given itself.
  *
  * Model switches: when a reload (SIGHUP, or the runtime's channel watch: a `sovgate model
  * promote` or `rollback` rewrote the channel file) finds that an engine backend's store

@@ -72,3 +72,34 @@ def test_no_network_at_all_external_route_fails_closed():
                        capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "netns: OK" in p.stdout
+
+
+def test_leakcheck_exercises_failover_targets(workdir):
+    # The external backend is only the failover of a healthy sovereign one: in production it
+    # gets the requests whenever the local backend fails, so the check must send it some.
+    import copy
+    cfg = copy.deepcopy(BASE)
+    cfg["routes"] = [{"model": "assistant", "backends": ["local", "cloud"]}]
+    cfg["redaction"]["actions"] = {"EMAIL": "allow"}
+    cfg["policy"] = {"transfers": [{"id": "us", "to": ["US"], "classes": ["personal"]}]}
+    p = sgtest.run(["leakcheck", "--config", write(workdir, cfg), "--keep",
+                    os.path.join(workdir, "keep")])
+    assert p.returncode == 1, p.stdout
+    assert "LEAK: margarete.vollbrecht@example.org (EMAIL) reached external backend cloud" \
+        in p.stdout
+    assert "0 failed" in p.stdout
+
+
+def test_leakcheck_finds_terms_that_json_escapes(workdir):
+    # A custom term with a quote or a backslash travels JSON-escaped: it must still be found.
+    import copy
+    cfg = copy.deepcopy(BASE)
+    cfg["redaction"]["detectors"] = [{"name": "UNRELEASED",
+                                      "terms": ['Projekt "Falke"', "C:\\Roadmap"]}]
+    cfg["policy"] = {"transfers": [{"id": "us", "to": ["US"],
+                                    "classes": ["business_confidential"]}]}
+    p = sgtest.run(["leakcheck", "--config", write(workdir, cfg)])
+    assert p.returncode == 1, p.stdout
+    assert 'LEAK: Projekt "Falke" (custom detector term) reached external backend cloud' \
+        in p.stdout
+    assert 'LEAK: C:\\Roadmap (custom detector term) reached external backend cloud' in p.stdout

@@ -27,7 +27,9 @@ done
 here=$(dirname "$0")
 # Probes of the sandbox, reported as JSON lines on stderr.
 if cat "$here/../secret.txt" >/dev/null 2>&1; then r=true; else r=false; fi
-echo "{\\"event\\":\\"probe\\",\\"read_outside\\":$r}" >&2
+if [ -n "${SG_TEST_SECRET:-}" ]; then k=true; else k=false; fi
+if [ -n "${SG_TEST_PLAIN:-}" ]; then v=true; else v=false; fi
+echo "{\\"event\\":\\"probe\\",\\"read_outside\\":$r,\\"secret_env\\":$k,\\"plain_env\\":$v}" >&2
 echo "{\\"event\\":\\"engine_ready\\",\\"socket\\":\\"$sock\\"}" >&2
 exec "$here/sg-fake-upstream" --unix "$sock" --name "$name"
 """
@@ -130,3 +132,45 @@ def test_engine_settings_validated(workdir):
     assert "url: not allowed for kind: engine" in p.stderr
     assert "backends[0].model: required for kind: engine" in p.stderr
     assert "need kind: engine" in p.stderr
+
+
+def test_engine_restart_that_cannot_start_is_retried(make_gateway, workdir, stand_in):
+    # The restart after a crash cannot even make the pipe for the engine's stderr (the
+    # gateway is out of file descriptors for a moment): it must be tried again later, not
+    # leave the backend down for good.
+    import resource
+    g = engine_gateway(make_gateway, workdir, stand_in)
+    g.wait_ready(timeout=20)
+    pid = engine_pid(g)
+    gw = g.proc.pid
+    soft, hard = resource.prlimit(gw, resource.RLIMIT_NOFILE)
+    mark = g.mark()
+    resource.prlimit(gw, resource.RLIMIT_NOFILE, (8, hard))  # below what is open
+    try:
+        os.kill(pid, signal.SIGKILL)
+        g.wait_log(lambda j: "cannot start engine local" in j.get("msg", ""), since=mark,
+                   timeout=10)
+    finally:
+        resource.prlimit(gw, resource.RLIMIT_NOFILE, (soft, hard))
+    g.wait_log(lambda j: j.get("event") == "engine_start" and j.get("pid") != pid, since=mark,
+               timeout=15)
+    deadline = time.time() + 15
+    while time.time() < deadline and g.chat("again")[0] != 200:
+        time.sleep(0.2)
+    assert g.chat("again")[0] == 200
+
+
+def test_engine_does_not_inherit_the_gateways_secrets(make_gateway, workdir, stand_in):
+    # Secrets given as env:NAME live in the daemon's environment; the engine (which runs
+    # model files) gets the environment without those it is not given itself.
+    g = make_gateway(
+        backends=[{"name": "local", "kind": "engine", "model": stand_in["model"],
+                   "engine_binary": stand_in["binary"], "parallel": 2},
+                  {"name": "other", "url": "http://127.0.0.1:9",
+                   "credential": "env:SG_TEST_SECRET"}],
+        routes=[{"model": "assistant", "backends": ["local", "other"]}],
+        extra={"runtime_dir": os.path.join(workdir, "run")},
+        env={"SG_TEST_SECRET": "sk-not-for-the-engine", "SG_TEST_PLAIN": "1"})
+    probe = g.wait_log(lambda j: j.get("event") == "probe")
+    assert probe["plain_env"] is True
+    assert probe["secret_env"] is False
