@@ -737,15 +737,13 @@ static void load_root(struct cfg_ld *l, yaml_node_t *root)
                 c->user = NULL;
             }
         } else if (strcmp(k, "runtime_dir") == 0) {
-            const char *s = cfg_str(l, v, "runtime_dir");
-            char full[4096];
-            if (s && sg_path_resolve(c->dir, s, full, sizeof(full)) == 0)
-                c->runtime_dir = sg_arena_strdup(l->a, full);
+            const char *s = cfg_path_val(l, v, "runtime_dir");
+            if (s)
+                c->runtime_dir = s;
         } else if (strcmp(k, "keys_db") == 0) {
-            const char *s = cfg_str(l, v, "keys_db");
-            char full[4096];
-            if (s && sg_path_resolve(c->dir, s, full, sizeof(full)) == 0)
-                c->keys_db = sg_arena_strdup(l->a, full);
+            const char *s = cfg_path_val(l, v, "keys_db");
+            if (s)
+                c->keys_db = s;
         } else if (strcmp(k, "clients") == 0) {
             c->clients = cfg_load_list(l, v, "clients", sizeof(*c->clients), &c->nclients,
                                        &l->client_marks, client_item);

@@ -60,6 +60,7 @@ bool cfg_seq_ok(struct cfg_ld *l, yaml_node_t *n, const char *path);
 size_t cfg_seq_len(yaml_node_t *n);
 const char **cfg_str_list(struct cfg_ld *l, yaml_node_t *n, const char *path, size_t *count);
 const char *cfg_name_val(struct cfg_ld *l, yaml_node_t *n, const char *path);
+const char *cfg_path_val(struct cfg_ld *l, yaml_node_t *n, const char *path);
 const char *cfg_file_val(struct cfg_ld *l, yaml_node_t *n, const char *path);
 void *cfg_load_list(struct cfg_ld *l, yaml_node_t *n, const char *path, size_t size, size_t *count,
                     struct cfg_mark **marks,

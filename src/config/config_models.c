@@ -30,14 +30,11 @@ void cfg_load_models(struct cfg_ld *l, yaml_node_t *n, const char *path)
         yaml_node_t *v = cfg_node(l, p->value);
         cfg_join(kp, sizeof(kp), path, k);
         if (strcmp(k, "store") == 0 || strcmp(k, "audit") == 0 || strcmp(k, "state") == 0) {
-            const char *s = cfg_str(l, v, kp);
-            char full[4096];
-            if (s && !s[0])
-                cfg_diag(l, v, kp, "must not be empty");
-            else if (s && sg_path_resolve(c->dir, s, full, sizeof(full)) == 0)
+            const char *s = cfg_path_val(l, v, kp);
+            if (s)
                 *(strcmp(k, "store") == 0   ? &c->models.store
                   : strcmp(k, "audit") == 0 ? &c->models.audit
-                                            : &c->models.state) = sg_arena_strdup(l->a, full);
+                                            : &c->models.state) = s;
         } else if (strcmp(k, "signing_key") == 0 || strcmp(k, "public_key") == 0 ||
                    strcmp(k, "encryption_key") == 0) {
             const char *s = cfg_str(l, v, kp);

@@ -18,12 +18,9 @@ void cfg_load_responses(struct cfg_ld *l, yaml_node_t *n, const char *path)
         yaml_node_t *v = cfg_node(l, p->value);
         cfg_join(kp, sizeof(kp), path, k);
         if (strcmp(k, "store") == 0) {
-            const char *s = cfg_str(l, v, kp);
-            char full[4096];
-            if (s && !s[0])
-                cfg_diag(l, v, kp, "must not be empty");
-            else if (s && sg_path_resolve(c->dir, s, full, sizeof(full)) == 0)
-                c->responses.store = sg_arena_strdup(l->a, full);
+            const char *s = cfg_path_val(l, v, kp);
+            if (s)
+                c->responses.store = s;
         } else if (strcmp(k, "key") == 0) {
             const char *s = cfg_str(l, v, kp);
             if (s && !sg_secret_is_ref(s)) {

@@ -265,6 +265,23 @@ const char *cfg_name_val(struct cfg_ld *l, yaml_node_t *n, const char *path)
     return s;
 }
 
+/* A path the daemon creates or opens later (a folder, a database): not empty, resolved
+ * against the config's folder; NULL (with an error) when it is empty or too long. */
+const char *cfg_path_val(struct cfg_ld *l, yaml_node_t *n, const char *path)
+{
+    const char *s = cfg_str(l, n, path);
+    if (!s)
+        return NULL;
+    char full[4096];
+    if (!s[0])
+        cfg_diag(l, n, path, "must not be empty");
+    else if (sg_path_resolve(l->cfg->dir, s, full, sizeof(full)) != 0)
+        cfg_diag(l, n, path, "path too long (at most %zu bytes once resolved)", sizeof(full) - 1);
+    else
+        return sg_arena_strdup(l->a, full);
+    return NULL;
+}
+
 /* A file path, optionally written as file:PATH; resolved against the config's folder
  * and required to be readable. */
 const char *cfg_file_val(struct cfg_ld *l, yaml_node_t *n, const char *path)

@@ -475,6 +475,21 @@ static void test_start_refusals(void **state)
     assert_int_not_equal(load(yaml, &c, &d), 0);
     EXPECT_DIAG(&d, "t.yaml:17:15: audit.path: must not be empty");
     sg_config_diags_free(&d);
+    /* paths the daemon creates later: empty or too long once resolved is an error, not a
+     * key quietly left at its default (runtime_dir fell back to /run/sovgate) */
+    static char big[12000];
+    char longp[5000];
+    memset(longp, 'p', sizeof(longp) - 1);
+    longp[sizeof(longp) - 1] = '\0';
+    snprintf(big, sizeof(big), "%sruntime_dir: %s\nkeys_db: \"\"\n", valid, longp);
+    assert_int_not_equal(load(big, &c, &d), 0);
+    EXPECT_DIAG(&d, "t.yaml:17:14: runtime_dir: path too long (at most 4095 bytes once resolved)");
+    EXPECT_DIAG(&d, "t.yaml:18:10: keys_db: must not be empty");
+    sg_config_diags_free(&d);
+    snprintf(big, sizeof(big), "%smodels: {store: %s}\n", valid, longp);
+    assert_int_not_equal(load(big, &c, &d), 0);
+    EXPECT_DIAG(&d, "t.yaml:17:17: models.store: path too long (at most 4095 bytes once resolved)");
+    sg_config_diags_free(&d);
     /* a valid key still loads */
     setenv("SG_TEST_NOT_A_KEY", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
            1);
