@@ -339,3 +339,129 @@ def test_bearer_token_registry(tmp_path, keys, models, token_registry):
                cred=cred)
         assert p.returncode == 1
         assert "authentication failed at its token service (HTTP 401)" in p.stderr
+
+
+class FakeRegistry:
+    """A broken or hostile registry on loopback (HTTPS, the development CA) serving one
+    artifact: the version `name`/`version` of `store`, as `push` would have stored it, as
+    repository sovgate/<name>, tag <version>. `mode` changes how it answers: ignore_range
+    (the whole blob with 200 whatever the Range), bearer (a token challenge whose realm is
+    /token here), stall_token (the token service accepts and then says nothing)."""
+
+    def __init__(self, workdir, store, name, version, **mode):
+        import hashlib
+        import http.server
+        import ssl
+        import threading
+        certs = sgtest.make_certs(workdir)
+        cfg = open(os.path.join(store, "manifests", name, version + ".json"), "rb").read()
+        bhex = json.loads(cfg)["payload"]["blob"]["sha256"]
+        weights = open(os.path.join(store, "blobs", "sha256", bhex), "rb").read()
+        cdig = "sha256:" + hashlib.sha256(cfg).hexdigest()
+        man = json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.sovgate.model.manifest.v1+json",
+                       "digest": cdig, "size": len(cfg)},
+            "layers": [{"mediaType": "application/vnd.sovgate.model.weights.v1",
+                        "digest": "sha256:" + bhex, "size": len(weights)}]}).encode()
+        blobs = {cdig: cfg, "sha256:" + bhex: weights}
+        self.weights, self.ranges, self.stop = weights, [], threading.Event()
+        reg = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def send(self, status, body=b"", headers=()):
+                self.send_response(status)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                if self.path.startswith("/token"):
+                    if mode.get("stall_token"):
+                        reg.stop.wait(300)
+                        return
+                    return self.send(200, json.dumps({"token": "t0ken"}).encode())
+                if mode.get("bearer") and self.headers.get("Authorization") != "Bearer t0ken":
+                    realm = f"https://127.0.0.1:{reg.port}/token"
+                    return self.send(401, b"{}", [("WWW-Authenticate", f'Bearer realm="{realm}"'
+                                                   f',service="fake",scope="repository:x:pull"')])
+                parts = self.path.split("/")
+                if self.path == f"/v2/sovgate/{name}/manifests/{version}":
+                    return self.send(200, man, [("Content-Type", json.loads(man)["mediaType"])])
+                if len(parts) == 6 and parts[4] == "blobs" and parts[5] in blobs:
+                    body, rng = blobs[parts[5]], self.headers.get("Range")
+                    reg.ranges.append(rng)
+                    if rng and not mode.get("ignore_range"):
+                        start = int(rng.split("=")[1].rstrip("-"))
+                        return self.send(206, body[start:], [
+                            ("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")])
+                    return self.send(200, body)
+                self.send(404, b"{}")
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.srv.daemon_threads = True
+        self.port = self.srv.server_address[1]
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(certs["cert"], certs["key"])
+        self.srv.socket = ctx.wrap_socket(self.srv.socket, server_side=True)
+        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.thread.start()
+        self.reg = {"host": f"127.0.0.1:{self.port}", "ca": certs["ca"], "cred": None}
+        self.ref = f"127.0.0.1:{self.port}/sovgate/{name}:{version}"
+
+    def close(self):
+        self.stop.set()
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def test_resume_from_a_registry_that_ignores_range(tmp_path, keys, models):
+    """A registry (or a proxy before it) that answers a resumed download's Range with the
+    whole blob (200): the download starts over instead of appending the blob to what the
+    partial file holds (which left a damaged partial file, a misleading error, and the next
+    pull reporting tampered weights)."""
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    ok(mo(a, keys, "import", models[1], "--name", "ir", "--version", "1"))
+    fake = FakeRegistry(str(tmp_path), a, "ir", "1", ignore_range=True)
+    try:
+        data = fake.weights
+        hexd = os.path.basename(blob_path(a, "ir", "1"))
+        for d in ("partial", "blobs/sha256", "manifests", "channels", "tmp"):
+            os.makedirs(os.path.join(b, d), exist_ok=True)
+        with open(os.path.join(b, "partial", hexd), "wb") as f:
+            f.write(data[:len(data) // 2])
+        p = mo(b, keys, "pull", fake.ref, sign=False, pub=keys["pub"], reg=fake.reg, cred=False)
+        assert p.returncode == 0, p.stderr
+        assert fake.ranges[-1] == f"bytes={len(data) // 2}-"
+        assert open(blob_path(b, "ir", "1"), "rb").read() == data
+        assert os.listdir(os.path.join(b, "partial")) == []
+        ok(mo(b, keys, "verify", sign=False, pub=keys["pub"]))
+    finally:
+        fake.close()
+
+
+def test_stalled_token_service_gives_up(tmp_path, keys, models):
+    """A token service that accepts the connection and never answers: the pull gives up
+    (no answer for 60 s, like any request to the registry) instead of hanging forever."""
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    ok(mo(a, keys, "import", models[1], "--name", "st", "--version", "1"))
+    fake = FakeRegistry(str(tmp_path), a, "st", "1", bearer=True, stall_token=True)
+    try:
+        e = dict(os.environ)
+        e.update(sgtest.SAN_ENV)
+        t0 = time.time()
+        p = subprocess.run([sgtest.SOVGATE, "model", "pull", fake.ref, "--store", b, "--pubkey",
+                            "file:" + keys["pub"], "--ca", fake.reg["ca"]],
+                           capture_output=True, text=True, env=e, timeout=120)
+        assert p.returncode == 1 and "token service of" in p.stderr, p.stderr
+        assert time.time() - t0 < 100
+        assert names(b, keys) == []
+    finally:
+        fake.close()
