@@ -9,9 +9,11 @@
  * On the way out (response filter): each answer text is output-scanned (restricted values
  * the request did not carry are masked) and then restored (surrogates replaced by the
  * request's original values). Streamed answers keep one scanner and one restorer per
- * choice and field (content, text, each tool call's arguments); what they hold back is
- * flushed into the chunk that carries the choice's finish_reason, or into one extra chunk
- * before [DONE] when none came. */
+ * choice and field (content, refusal, reasoning, text, each tool call's arguments, the
+ * legacy function_call's arguments); what they hold back is flushed into the chunk that
+ * carries the choice's finish_reason, or into one extra chunk before [DONE] when none came.
+ * An error object's message is answer text too. Token log-probabilities repeat the answer
+ * token by token, where a value spread over tokens cannot be masked: they are dropped. */
 #include "core/arena.h"
 #include "core/clock.h"
 #include "core/json.h"
@@ -23,7 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum field_kind { F_CONTENT, F_TEXT, F_TOOL };
+/* The text fields of a chat delta (and of a whole message) first, by kind. */
+enum field_kind { F_CONTENT, F_REFUSAL, F_REASONING_CONTENT, F_REASONING, F_TEXT, F_TOOL, F_FUNC };
+#define F_NMSG 4
+static const char *const msg_keys[F_NMSG] = {"content", "refusal", "reasoning_content",
+                                             "reasoning"};
 
 struct rx_stream {
     int choice;
@@ -423,7 +429,8 @@ static struct rx_stream *stream_get(struct sg_req *r, int choice, enum field_kin
     s->kind = kind;
     s->tool = tool;
     sg_outscan_init(&s->os, x->rd, r->w->dscratch, x->vault);
-    sg_restorer_init(&s->rs, x->vault, kind == F_TOOL ? SG_RESTORE_JSON : SG_RESTORE_RAW);
+    sg_restorer_init(&s->rs, x->vault,
+                     kind == F_TOOL || kind == F_FUNC ? SG_RESTORE_JSON : SG_RESTORE_RAW);
     return s;
 }
 
@@ -495,10 +502,22 @@ static json_t *tool_entry(json_t *delta, int tool)
     return c && json_array_append_new(calls, c) == 0 ? c : NULL;
 }
 
-/* Flushes every stream of `choice` into `ch` (a choice object of a chunk). */
+/* The object `key` of `obj` (created when absent). */
+static json_t *object_at(json_t *obj, const char *key)
+{
+    json_t *o = json_object_get(obj, key);
+    if (json_is_object(o))
+        return o;
+    o = json_object();
+    return json_object_set_new(obj, key, o) == 0 ? o : NULL;
+}
+
+/* Flushes every stream of `choice` into `ch` (a choice object of a chunk). Returns how many
+ * fields got text, or -1. */
 static int flush_choice(struct sg_req *r, json_t *ch, int choice, bool chat)
 {
     struct sg_redact_req *x = r->rx;
+    int n = 0;
     for (size_t i = 0; i < x->nstreams; i++) {
         struct rx_stream *s = &x->streams[i];
         if (s->choice != choice || s->done)
@@ -516,8 +535,11 @@ static int flush_choice(struct sg_req *r, json_t *ch, int choice, bool chat)
         int rc;
         if (s->kind == F_TEXT) {
             rc = append_text(ch, "text", &x->b);
-        } else if (s->kind == F_CONTENT) {
-            rc = append_text(delta, "content", &x->b);
+        } else if (s->kind < F_NMSG) {
+            rc = append_text(delta, msg_keys[s->kind], &x->b);
+        } else if (s->kind == F_FUNC) {
+            json_t *fc = object_at(delta, "function_call");
+            rc = fc ? append_text(fc, "arguments", &x->b) : -1;
         } else {
             json_t *e = tool_entry(delta, s->tool);
             json_t *fn = json_object_get(e, "function");
@@ -525,8 +547,9 @@ static int flush_choice(struct sg_req *r, json_t *ch, int choice, bool chat)
         }
         if (rc)
             return -1;
+        n++;
     }
-    return 0;
+    return n;
 }
 
 static int stream_field(struct sg_req *r, json_t *holder, const char *key, int choice,
@@ -549,8 +572,14 @@ static int filter_stream_choice(struct sg_req *r, json_t *ch, int idx)
 {
     json_t *delta = json_object_get(ch, "delta");
     bool chat = json_is_object(delta);
+    if (json_object_get(ch, "logprobs") && json_object_set_new(ch, "logprobs", json_null()))
+        return -1;
     if (chat) {
-        if (stream_field(r, delta, "content", idx, F_CONTENT, 0) != 0)
+        for (int k = 0; k < F_NMSG; k++)
+            if (stream_field(r, delta, msg_keys[k], idx, (enum field_kind)k, 0) != 0)
+                return -1;
+        if (stream_field(r, json_object_get(delta, "function_call"), "arguments", idx, F_FUNC, 0) !=
+            0)
             return -1;
         size_t i;
         json_t *call;
@@ -565,16 +594,21 @@ static int filter_stream_choice(struct sg_req *r, json_t *ch, int idx)
     }
     if (stream_field(r, ch, "text", idx, F_TEXT, 0) != 0)
         return -1;
-    if (json_is_string(json_object_get(ch, "finish_reason")))
-        return flush_choice(r, ch, idx, chat || r->ep->ep == SG_EP_CHAT);
+    if (json_is_string(json_object_get(ch, "finish_reason")) &&
+        flush_choice(r, ch, idx, chat || r->ep->ep == SG_EP_CHAT) < 0)
+        return -1;
     return 0;
 }
 
 static int filter_whole_choice(struct sg_req *r, json_t *ch)
 {
     json_t *m = json_object_get(ch, "message");
-    if (whole(r, json_object_get(m, "content"), SG_RESTORE_RAW) != 0 ||
-        whole(r, json_object_get(ch, "text"), SG_RESTORE_RAW) != 0)
+    if (json_object_get(ch, "logprobs") && json_object_set_new(ch, "logprobs", json_null()))
+        return -1;
+    for (int k = 0; k < F_NMSG; k++)
+        if (whole(r, json_object_get(m, msg_keys[k]), SG_RESTORE_RAW) != 0)
+            return -1;
+    if (whole(r, json_object_get(ch, "text"), SG_RESTORE_RAW) != 0)
         return -1;
     size_t i;
     json_t *call;
@@ -594,7 +628,11 @@ int sg_filter_redact(struct sg_req *r, json_t *obj)
     if (!x)
         return 0;
     json_t *choices = json_object_get(obj, "choices");
-    if (r->stream) {
+    /* an error the backend sends (in a stream, or as its answer) may quote the text */
+    if (whole(r, json_object_get(json_object_get(obj, "error"), "message"), SG_RESTORE_RAW) != 0)
+        return -1;
+    if (r->stream && json_is_array(choices)) {
+        /* (an error event has no id to give a closing chunk of our own) */
         const char *id = json_string_value(json_object_get(obj, "id"));
         const char *ob = json_string_value(json_object_get(obj, "object"));
         snprintf(x->chunk_id, sizeof(x->chunk_id), "%s", id ? id : "");
@@ -628,8 +666,9 @@ int sg_redact_stream_flush(struct sg_req *r, struct sg_buf *sse, sg_chunk_fmt_fn
         json_t *chunk =
             json_pack("{s:s,s:s,s:I,s:s,s:[o]}", "id", x->chunk_id, "object", x->chunk_object,
                       "created", x->created, "model", r->model, "choices", ch);
-        int rc = chunk ? flush_choice(r, ch, s->choice, chat) : -1;
-        rc = rc ? rc : fmt(r, chunk, sse);
+        int n = chunk ? flush_choice(r, ch, s->choice, chat) : -1;
+        /* (nothing held back: no chunk; one without text would lack its delta) */
+        int rc = n > 0 ? fmt(r, chunk, sse) : n;
         json_decref(chunk);
         if (rc)
             return -1;

@@ -302,3 +302,171 @@ def test_wordpress_source_and_user_are_logged_when_safe(gateway):
     assert st == 200
     line = gateway.wait_log(lambda j: j.get("event") == "request", since=m)
     assert "source" not in line and "wp_user" not in line
+
+
+# ---- streamed answers from a scripted backend: every text a chunk can carry ----
+
+MADE_UP_CARD = "5500 0000 0000 0004"
+
+
+def scripted_sse_backend(make_events):
+    """A backend that answers every completion with the SSE events make_events(surrogate)
+    returns (dicts as JSON, bytes as they are; a whole "chat.completion" is left out), where
+    surrogate is the e-mail's surrogate in the request it received; non-streamed requests get
+    the first of them whole."""
+    from test_upstream import RawBackend
+    import re
+
+    def handler(i, n, req):
+        if b"/health" in req.split(b"\r\n")[0]:
+            return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", False
+        body = req.partition(b"\r\n\r\n")[2]
+        m = re.search(rb"EMAIL_[0-9A-Z]{6}", body)
+        events = make_events(m.group(0).decode() if m else "EMAIL_NONE")
+        if not json.loads(body).get("stream"):
+            out, ct = json.dumps(events[0]).encode(), b"application/json"
+        else:
+            out, ct = b"", b"text/event-stream"
+            for e in events:
+                if isinstance(e, dict) and e.get("object") == "chat.completion":
+                    continue
+                out += b"data: " + (e if isinstance(e, bytes) else json.dumps(e).encode())
+                out += b"\n\n"
+        return (b"HTTP/1.1 200 OK\r\nContent-Type: " + ct + b"\r\nContent-Length: " +
+                str(len(out)).encode() + b"\r\n\r\n" + out), False
+    return RawBackend(handler)
+
+
+def scripted_gateway(make_gateway, backend):
+    return make_gateway(backends=[{"name": "raw", "url": backend.url, "health_path": "/health"}],
+                        routes=[{"model": "assistant", "backends": ["raw"]}])
+
+
+def chunk(*choices, **top):
+    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "m",
+            "choices": list(choices), **top}
+
+
+def delta(index, finish=None, **d):
+    return {"index": index, "delta": d, "finish_reason": finish}
+
+
+def assert_clean(body):
+    raw = body.decode()
+    assert "EMAIL_" not in raw, raw
+    assert "5500" not in raw, raw
+
+
+def test_streamed_function_call_refusal_and_reasoning_are_restored_and_scanned(make_gateway):
+    # the legacy function_call's arguments, a refusal and the reasoning text are answer text
+    # like the content: surrogates (even split across events) restored, made-up values masked
+    def events(s):
+        return [chunk(delta(0, role="assistant", function_call={"name": "f", "arguments": ""})),
+                chunk(delta(0, function_call={"arguments": '{"to": "' + s[:8]})),
+                chunk(delta(0, function_call={"arguments": s[8:] + '", "card": "5500 0000'})),
+                chunk(delta(0, function_call={"arguments": ' 0000 0004"}'})),
+                chunk(delta(1, reasoning_content=f"card {MADE_UP_CARD}, mail {s[:3]}"),
+                      delta(2, refusal=f"I cannot write to {s[:9]}")),
+                chunk(delta(1, reasoning_content=s[3:]), delta(2, refusal=s[9:] + ".")),
+                chunk(delta(0, "function_call"), delta(1, "stop"), delta(2, "stop")),
+                b"[DONE]"]
+    b = scripted_sse_backend(events)
+    try:
+        g = scripted_gateway(make_gateway, b)
+        st, _, body = g.chat(f"mail {EMAIL}", stream=True, n=3)
+        assert st == 200, body
+        assert_clean(body)
+        ev = sgtest.sse_events(body)
+        assert ev[-1] == "[DONE]"
+        args = reasoning = refusal = ""
+        for e in ev[:-1]:
+            for c in json.loads(e)["choices"]:
+                d = c.get("delta") or {}
+                args += (d.get("function_call") or {}).get("arguments", "")
+                reasoning += d.get("reasoning_content") or ""
+                refusal += d.get("refusal") or ""
+        assert json.loads(args) == {"to": EMAIL, "card": "[CARD]"}
+        assert reasoning == f"card [CARD], mail {EMAIL}"
+        assert refusal == f"I cannot write to {EMAIL}."
+    finally:
+        b.close()
+
+
+def test_whole_answer_refusal_and_reasoning_are_restored_and_scanned(make_gateway):
+    def events(s):
+        return [{"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+                 "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                     "role": "assistant", "content": None,
+                     "refusal": f"Not to {s}", "reasoning_content": f"{s} {MADE_UP_CARD}"}}]}]
+    b = scripted_sse_backend(events)
+    try:
+        g = scripted_gateway(make_gateway, b)
+        st, _, body = g.chat(f"mail {EMAIL}")
+        assert st == 200, body
+        assert_clean(body)
+        m = json.loads(body)["choices"][0]["message"]
+        assert m["refusal"] == f"Not to {EMAIL}"
+        assert m["reasoning_content"] == f"{EMAIL} [CARD]"
+    finally:
+        b.close()
+
+
+def test_logprobs_do_not_carry_what_the_output_scan_masks(make_gateway):
+    # token log-probabilities repeat the answer token by token: a value spread over tokens
+    # cannot be masked there, so they are not passed on while redaction is on
+    def lp(*tokens):
+        return {"content": [{"token": t, "logprob": -0.1, "bytes": list(t.encode()),
+                             "top_logprobs": [{"token": t, "logprob": -0.1}]} for t in tokens]}
+
+    def events(s):
+        return [{"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+                 "choices": [{"index": 0, "finish_reason": "stop",
+                              "message": {"role": "assistant", "content": f"{MADE_UP_CARD} {s}"},
+                              "logprobs": lp("5500", " 0000 0000 0004", " " + s)}]},
+                chunk({"index": 0, "delta": {"content": f"{MADE_UP_CARD} "},
+                       "logprobs": lp("5500", " 0000 0000 0004"), "finish_reason": None}),
+                chunk({"index": 0, "delta": {"content": s}, "logprobs": lp(" " + s),
+                       "finish_reason": "stop"}),
+                b"[DONE]"]
+    b = scripted_sse_backend(events)
+    try:
+        g = scripted_gateway(make_gateway, b)
+        st, _, body = g.chat(f"mail {EMAIL}", logprobs=True, top_logprobs=1)
+        assert st == 200, body
+        assert_clean(body)
+        assert json.loads(body)["choices"][0]["message"]["content"] == f"[CARD] {EMAIL}"
+        st, _, body = g.chat(f"mail {EMAIL}", stream=True, logprobs=True, top_logprobs=1)
+        assert st == 200, body
+        assert_clean(body)
+        assert sgtest.stream_text(sgtest.sse_events(body)) == f"[CARD] {EMAIL}"
+    finally:
+        b.close()
+
+
+def test_error_event_from_the_backend_is_restored_and_scanned(make_gateway):
+    # a backend that fails mid-stream with an error event (vLLM sends one, then [DONE]): its
+    # message is answer text too; the choice it cut off gets no malformed closing chunk
+    def events(s):
+        return [chunk(delta(0, role="assistant", content="Hello")),
+                {"error": {"message": f"cannot go on for {s} with {MADE_UP_CARD}",
+                           "type": "BadRequestError", "code": 400}},
+                b"[DONE]"]
+    b = scripted_sse_backend(events)
+    try:
+        g = scripted_gateway(make_gateway, b)
+        st, _, body = g.chat(f"mail {EMAIL}", stream=True)
+        assert st == 200, body
+        assert_clean(body)
+        ev = sgtest.sse_events(body)
+        assert ev[-1] == "[DONE]"
+        chunks = [json.loads(e) for e in ev[:-1]]
+        errs = [c["error"] for c in chunks if "error" in c]
+        assert len(errs) == 1
+        assert errs[0]["message"] == f"cannot go on for {EMAIL} with [CARD]"
+        for c in chunks:
+            if "error" not in c:
+                assert c["id"] == "chatcmpl-1"
+                for ch in c["choices"]:
+                    assert "delta" in ch, c
+    finally:
+        b.close()
