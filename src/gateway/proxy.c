@@ -230,6 +230,12 @@ static int on_data(void *arg, const char *p, size_t n)
 static void relay_error(struct sg_req *r)
 {
     json_t *j = sg_json_parse(r->resp.data ? r->resp.data : "", r->resp.len, 0, NULL);
+    /* the backend's message may quote the request (surrogates) or the model's text:
+     * restored and output-scanned like an answer; on failure it is not passed on */
+    if (j && sg_filter_redact(r, j) != 0) {
+        json_decref(j);
+        j = NULL;
+    }
     json_t *err = json_object_get(j, "error");
     if (json_is_object(err) && json_is_string(json_object_get(err, "message"))) {
         /* Keep the backend's message, type, code and param where they are strings. */

@@ -470,3 +470,30 @@ def test_error_event_from_the_backend_is_restored_and_scanned(make_gateway):
                     assert "delta" in ch, c
     finally:
         b.close()
+
+
+def test_backend_error_answer_is_restored_and_scanned(make_gateway):
+    """A backend's error answer (a 4xx, passed on to the client) may quote the request it
+    got, with its surrogates, or text the model wrote: its message is restored and
+    output-scanned like an answer."""
+    from test_upstream import RawBackend
+    import re
+
+    def handler(i, n, req):
+        if b"/health" in req.split(b"\r\n")[0]:
+            return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", False
+        m = re.search(rb"EMAIL_[0-9A-Z]{6}", req.partition(b"\r\n\r\n")[2])
+        s = m.group(0).decode() if m else "EMAIL_NONE"
+        out = json.dumps({"error": {"message": f"bad input near {s} and {MADE_UP_CARD}",
+                                    "type": "invalid_request_error", "code": "bad"}}).encode()
+        return (b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+                b"Content-Length: " + str(len(out)).encode() + b"\r\n\r\n" + out), False
+    b = RawBackend(handler)
+    try:
+        g = scripted_gateway(make_gateway, b)
+        st, _, body = g.chat(f"mail {EMAIL}")
+        assert st == 400, body
+        assert_clean(body)
+        assert json.loads(body)["error"]["message"] == f"bad input near {EMAIL} and [CARD]"
+    finally:
+        b.close()
