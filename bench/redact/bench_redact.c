@@ -248,6 +248,28 @@ static int chat4k(struct ctx *c, const struct texts *all)
     return 0;
 }
 
+/* Fills buf (n bytes of room) with prefix, then unit repeated: returns the length, whole
+ * units only. */
+static size_t fill(char *buf, size_t n, const char *prefix, const char *unit)
+{
+    size_t pl = strlen(prefix), ul = strlen(unit);
+    memcpy(buf, prefix, pl);
+    size_t len = pl + (n - pl) - (n - pl) % ul;
+    for (size_t i = pl; i < len; i++)
+        buf[i] = unit[(i - pl) % ul];
+    return len;
+}
+
+/* Prints one kind's MB/s into the JSON line and keeps the minimum. */
+static void report(size_t k, const char *name, size_t len, uint64_t ns, double *min)
+{
+    double mbps = (double)len / 1e6 / ((double)ns / 1e9);
+    if (mbps < *min)
+        *min = mbps;
+    printf("%s\"%s\":%.1f", k ? "," : "", name, mbps);
+    fflush(stdout);
+}
+
 static int adversarial(struct ctx *c)
 {
     static const struct {
@@ -271,17 +293,10 @@ static int adversarial(struct ctx *c)
     printf("JSON {\"mode\":\"adversarial\",\"mb_per_s\":{");
     double min = 1e9;
     for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-        size_t ul = strlen(kinds[k].unit), len = n - n % ul;
-        for (size_t i = 0; i < len; i++)
-            buf[i] = kinds[k].unit[i % ul];
+        size_t len = fill(buf, n, "", kinds[k].unit);
         uint64_t t0 = now_ns();
         redact_one(c, buf, len);
-        double s = (double)(now_ns() - t0) / 1e9;
-        double mbps = (double)len / 1e6 / s;
-        if (mbps < min)
-            min = mbps;
-        printf("%s\"%s\":%.1f", k ? "," : "", kinds[k].name, mbps);
-        fflush(stdout);
+        report(k, kinds[k].name, len, now_ns() - t0, &min);
     }
     printf("},\"min_mb_per_s\":%.1f}\n", min);
     free(buf);
@@ -310,16 +325,12 @@ static int stream_adversarial(struct ctx *c, size_t n, size_t piece)
     struct sg_vault *v = sg_redaction_vault(c->rd, 1u << 20);
     printf("JSON {\"mode\":\"stream-adversarial\",\"mb_per_s\":{");
     double min = 1e9;
-    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-        size_t pl = strlen(kinds[k].prefix), ul = strlen(kinds[k].unit);
-        memcpy(buf, kinds[k].prefix, pl);
-        size_t len = pl + (n - pl) - (n - pl) % ul;
-        for (size_t i = pl; i < len; i++)
-            buf[i] = kinds[k].unit[(i - pl) % ul];
+    int rc = 0;
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]) && rc == 0; k++) {
+        size_t len = fill(buf, n, kinds[k].prefix, kinds[k].unit);
         struct sg_outscan os;
         sg_outscan_init(&os, c->rd, c->sc, v);
         uint64_t t0 = now_ns();
-        int rc = 0;
         for (size_t off = 0; off < len && rc == 0; off += piece) {
             sg_buf_reset(&out);
             rc = sg_outscan_feed(&os, buf + off, len - off < piece ? len - off : piece, &out);
@@ -327,23 +338,20 @@ static int stream_adversarial(struct ctx *c, size_t n, size_t piece)
         sg_buf_reset(&out);
         if (rc == 0)
             rc = sg_outscan_finish(&os, &out);
-        double s = (double)(now_ns() - t0) / 1e9;
+        uint64_t ns = now_ns() - t0;
         sg_outscan_free(&os);
         if (rc != 0) {
             fprintf(stderr, "sg-bench-redact: output scan failed on %s\n", kinds[k].name);
-            return 1;
+            break;
         }
-        double mbps = (double)len / 1e6 / s;
-        if (mbps < min)
-            min = mbps;
-        printf("%s\"%s\":%.1f", k ? "," : "", kinds[k].name, mbps);
-        fflush(stdout);
+        report(k, kinds[k].name, len, ns, &min);
     }
-    printf("},\"min_mb_per_s\":%.1f}\n", min);
+    if (rc == 0)
+        printf("},\"min_mb_per_s\":%.1f}\n", min);
     sg_vault_free(v);
     sg_buf_free(&out);
     free(buf);
-    return 0;
+    return rc ? 1 : 0;
 }
 
 /* Prints a line with the string escaped (\n, \\ and \xHH for other control bytes). */
