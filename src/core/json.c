@@ -254,40 +254,26 @@ static json_t *jp_container(struct jp *j, bool object)
             char *key = jp_string(j, &raw, &kl);
             if (!key && !raw)
                 goto fail;
-            char small[128];
-            bool heap = key != NULL;
-            if (!key) {
-                /* jansson copies keys: short ones need no allocation of their own. */
-                if (kl < sizeof(small)) {
-                    key = small;
-                } else if (!(key = malloc(kl + 1))) {
-                    jp_fail(j, SG_JSON_ENOMEM, "out of memory");
-                    goto fail;
-                } else {
-                    heap = true;
-                }
-                memcpy(key, raw, kl);
-                key[kl] = '\0';
-            }
-            if ((j->flags & SG_JSON_REJECT_DUPLICATES) && json_object_get(c, key)) {
-                if (heap)
-                    free(key);
+            /* Keys never hold NUL (\u0000 is refused), so the length-taking calls see the
+             * same key as the NUL-terminated ones, and a key without escapes is used where
+             * it lies in the input: jansson copies it. */
+            const char *kp = key ? key : raw;
+            if ((j->flags & SG_JSON_REJECT_DUPLICATES) && json_object_getn(c, kp, kl)) {
+                free(key);
                 j->p = key_at;
                 jp_fail(j, SG_JSON_EDUPKEY, "duplicate object key");
                 goto fail;
             }
             jp_ws(j);
             if (j->p >= j->end || *j->p != ':') {
-                if (heap)
-                    free(key);
+                free(key);
                 jp_fail(j, SG_JSON_ESYNTAX, "':' expected");
                 goto fail;
             }
             j->p++;
             json_t *v = jp_value(j);
-            int set = v ? json_object_set_new_nocheck(c, key, v) : -1;
-            if (heap)
-                free(key);
+            int set = v ? json_object_setn_new_nocheck(c, kp, kl, v) : -1;
+            free(key);
             if (set < 0) {
                 if (v)
                     jp_fail(j, SG_JSON_ENOMEM, "out of memory");
@@ -400,10 +386,11 @@ static int dump(const json_t *v, struct sg_buf *out, int depth)
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
         const char *key;
+        size_t key_len;
         json_t *val;
         bool first = true;
         rc = sg_buf_append(out, "{", 1);
-        json_object_foreach((json_t *)v, key, val)
+        json_object_keylen_foreach((json_t *)v, key, key_len, val)
         {
             if (rc)
                 break;
@@ -411,7 +398,7 @@ static int dump(const json_t *v, struct sg_buf *out, int depth)
                 rc = sg_buf_append(out, ",", 1);
             first = false;
             rc = rc ? rc : sg_buf_append(out, "\"", 1);
-            rc = rc ? rc : sg_buf_json_escape(out, key, strlen(key));
+            rc = rc ? rc : sg_buf_json_escape(out, key, key_len);
             rc = rc ? rc : sg_buf_append(out, "\":", 2);
             rc = rc ? rc : dump(val, out, depth + 1);
         }

@@ -116,6 +116,45 @@ static void apply_limits_cb(evutil_socket_t fd, short what, void *arg)
     sg_snapshot_unref(s);
 }
 
+static bool str_differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+/* The first key that only a restart can change and that differs between the running
+ * configuration and a new one, or NULL. The listening sockets and the workers exist once;
+ * privileges are dropped once; the audit trail and the Responses store are opened once
+ * (with their keys and settings). Applying the rest of such a file would leave the gateway
+ * running with a mixture the operator never wrote, so the whole reload is refused. */
+static const char *restart_only_change(const struct sg_config *a, const struct sg_config *b)
+{
+    if (strcmp(a->listen.address, b->listen.address) != 0)
+        return "listen.address";
+    if (a->listen.plaintext != b->listen.plaintext)
+        return "listen.plaintext";
+    if (a->workers != b->workers)
+        return "workers";
+    if (str_differs(a->user, b->user))
+        return "user";
+    if (str_differs(a->audit.path, b->audit.path))
+        return "audit.path";
+    if (str_differs(a->audit.signing_key, b->audit.signing_key))
+        return "audit.signing_key";
+    if (str_differs(a->audit.postgres, b->audit.postgres))
+        return "audit.postgres";
+    if (a->audit.checkpoint_every != b->audit.checkpoint_every)
+        return "audit.checkpoint_every";
+    if (a->audit.checkpoint_interval_ms != b->audit.checkpoint_interval_ms)
+        return "audit.checkpoint_interval";
+    if (str_differs(a->responses.store, b->responses.store))
+        return "responses.store";
+    if (str_differs(a->responses.key, b->responses.key))
+        return "responses.key";
+    if (a->responses.ttl_ms != b->responses.ttl_ms)
+        return "responses.ttl";
+    return NULL;
+}
+
 static int reload(struct sg_runtime *rt)
 {
     struct sg_config *cfg = NULL;
@@ -127,11 +166,12 @@ static int reload(struct sg_runtime *rt)
         sg_log(SG_LOG_ERROR, "reload", "the new configuration is invalid; keeping the current one");
         goto out;
     }
-    if (strcmp(cfg->listen.address, old->cfg->listen.address) != 0 ||
-        cfg->listen.plaintext != old->cfg->listen.plaintext || cfg->workers != old->cfg->workers) {
+    const char *fixed = restart_only_change(old->cfg, cfg);
+    if (fixed) {
         sg_log(SG_LOG_ERROR, "reload",
-               "listen and workers cannot change on reload (restart instead); keeping the "
-               "current configuration");
+               "%s cannot change on reload (restart instead); keeping the current "
+               "configuration",
+               fixed);
         sg_config_free(cfg);
         goto out;
     }

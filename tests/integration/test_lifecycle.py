@@ -3,6 +3,7 @@ without failing any request in flight; an invalid configuration is refused and t
 one kept; SIGTERM drains requests in flight, then exits cleanly."""
 
 import json
+import os
 import signal
 import socket
 import threading
@@ -65,6 +66,52 @@ def test_invalid_reload_keeps_the_running_config(gateway):
     assert any(j.get("event") == "config" and "sovgate.yaml:" in j.get("msg", "")
                for j in gateway.log_events()[mark:])
     assert 'sovgate_config_reloads_total{result="error"} 1' in gateway.get("/metrics")[2].decode()
+
+
+def test_reload_refuses_keys_only_a_restart_can_change(make_gateway, upstream, workdir):
+    """The audit trail, the Responses store, the user and the listener are set up once.
+    A reload that changes one of them is refused whole, naming the key: applying the rest
+    would run a mixture the operator never wrote (say, a new route but records still going
+    to the old audit file)."""
+    audit = os.path.join(workdir, "audit.db")
+    g = make_gateway(backends=[{"name": "b1", "url": upstream.url}],
+                     routes=[{"model": "assistant", "backends": ["b1"]}],
+                     extra={"audit": {"path": audit}, "responses": {"ttl": "1h"}})
+    changes = [
+        ("audit.path", lambda c: c["audit"].update(path=os.path.join(workdir, "other.db"))),
+        ("audit.checkpoint_every", lambda c: c["audit"].update(checkpoint_every=7)),
+        ("responses.ttl", lambda c: c["responses"].update(ttl="2h")),
+        ("responses.store", lambda c: c["responses"].update(
+            store=os.path.join(workdir, "resp.db"), key="file:" + keyfile)),
+        ("user", lambda c: c.update(user="nobody")),
+        ("workers", lambda c: c.update(workers=3)),
+    ]
+    keyfile = os.path.join(workdir, "resp.key")
+    with open(keyfile, "w") as f:
+        f.write("k" * 40)
+    for n, (key, change) in enumerate(changes):
+        cfg = json.loads(json.dumps(g.config))
+        cfg["routes"].append({"model": f"new-{n}", "backends": ["b1"]})
+        change(cfg)
+        g.write_config(cfg)
+        mark = g.mark()
+        g.signal(signal.SIGHUP)
+        line = g.wait_log(lambda j: j.get("event") == "reload" and "keeping" in j.get("msg", ""),
+                          since=mark)
+        assert line["msg"].startswith(key + " cannot change on reload"), (key, line)
+        assert g.chat("old config", model=f"new-{n}")[0] == 404  # nothing of it applied
+        assert g.chat("still here")[0] == 200
+    # the same file with only reloadable changes applies
+    cfg = json.loads(json.dumps(g.config))
+    cfg["routes"].append({"model": "late", "backends": ["b1"]})
+    cfg["audit"]["digests"] = True
+    g.write_config(cfg)
+    mark = g.mark()
+    g.signal(signal.SIGHUP)
+    g.wait_log(lambda j: j.get("event") == "reload" and j.get("generation") == 2, since=mark)
+    assert g.chat("new config", model="late")[0] == 200
+    metrics = g.get("/metrics")[2].decode()
+    assert f'sovgate_config_reloads_total{{result="error"}} {len(changes)}' in metrics
 
 
 def test_keys_created_and_revoked_apply_on_reload(gateway):

@@ -92,11 +92,22 @@ static void test_errors(void **state)
     ERR("\"\xf4\x90\x80\x80\"", SG_JSON_EUTF8, 1); /* above U+10FFFF */
     ERR("\"\xe2\x82\"", SG_JSON_EUTF8, 1);         /* truncated */
     ERR("{\"a\":1,\"b\":2,\"a\":3}", SG_JSON_EDUPKEY, 13);
+    /* a key spelled with an escape is the same key as the plain one, either way round */
+    ERR("{\"model\":1,\"mod\\u0065l\":2}", SG_JSON_EDUPKEY, 11);
+    ERR("{\"mod\\u0065l\":1,\"model\":2}", SG_JSON_EDUPKEY, 16);
     static const char nul[] = "[1,\0]";
     expect_error(nul, sizeof(nul) - 1, SG_JSON_ESYNTAX, 3);
     /* Duplicates are allowed without the flag (the last one wins, as in jansson). */
     json_t *v = sg_json_parse("{\"a\":1,\"a\":2}", 13, 0, NULL);
     assert_int_equal(json_integer_value(json_object_get(v, "a")), 2);
+    json_decref(v);
+    /* keys taken from the input keep exactly their bytes (no neighbour leaks in) */
+    v = sg_json_parse("{\"ab\":1,\"a\":2,\"b\\n\":3}", 22, SG_JSON_REJECT_DUPLICATES, NULL);
+    assert_non_null(v);
+    assert_int_equal(json_object_size(v), 3);
+    assert_int_equal(json_integer_value(json_object_get(v, "ab")), 1);
+    assert_int_equal(json_integer_value(json_object_get(v, "a")), 2);
+    assert_int_equal(json_integer_value(json_object_get(v, "b\n")), 3);
     json_decref(v);
 }
 
