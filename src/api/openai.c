@@ -528,44 +528,6 @@ static int visit_string_or_list(json_t *v, const char *path, sg_api_field_fn fn,
     return 0;
 }
 
-static int visit_message(json_t *m, size_t mi, sg_api_field_fn fn, void *ctx)
-{
-    /* Paths are formatted only for fields that are there: this walk runs for every message
-     * of every request, and snprintf was a good part of its cost. */
-    char p[96];
-    json_t *content = json_object_get(m, "content");
-    if (json_is_string(content)) {
-        snprintf(p, sizeof(p), "messages[%zu].content", mi);
-        if (fn(content, p, ctx) != 0)
-            return -1;
-    }
-    size_t i;
-    json_t *part;
-    json_array_foreach(content, i, part)
-    {
-        snprintf(p, sizeof(p), "messages[%zu].content[%zu].text", mi, i);
-        if (visit_field(part, "text", p, fn, ctx) != 0)
-            return -1;
-    }
-    json_t *call;
-    json_array_foreach(json_object_get(m, "tool_calls"), i, call)
-    {
-        snprintf(p, sizeof(p), "messages[%zu].tool_calls[%zu].function.arguments", mi, i);
-        if (visit_field(json_object_get(call, "function"), "arguments", p, fn, ctx) != 0)
-            return -1;
-    }
-    json_t *fc = json_object_get(m, "function_call");
-    if (fc) {
-        snprintf(p, sizeof(p), "messages[%zu].function_call.arguments", mi);
-        if (visit_field(fc, "arguments", p, fn, ctx) != 0)
-            return -1;
-    }
-    if (!json_is_string(json_object_get(m, "name")))
-        return 0;
-    snprintf(p, sizeof(p), "messages[%zu].name", mi);
-    return visit_field(m, "name", p, fn, ctx);
-}
-
 /* Every string in v, depth first in document order; `path` (of length `len`, room for
  * SG_API_PATH_MAX bytes) names v and is extended for its members (a name that does not fit
  * is left off). */
@@ -598,6 +560,135 @@ static int visit_all(json_t *v, char *path, size_t len, sg_api_field_fn fn, void
         if (visit_member(e, path, len, snprintf(path + len, SG_API_PATH_MAX - len, ".%s", k), fn,
                          ctx) != 0)
             return -1;
+    }
+    return 0;
+}
+
+/* A binary payload of a content part, not text: a base64 data: URL of an image, the base64
+ * of an audio clip or of a file. Scanning it finds nothing a person wrote, costs time on
+ * megabytes, and a "finding" in base64 would corrupt it. */
+static bool binary_payload(const char *key, const char *member, const json_t *v)
+{
+    if (strcmp(key, "image_url") == 0 && strcmp(member, "url") == 0) {
+        /* data:[<media type>][;base64],<data>: only base64 is binary */
+        const char *u = json_string_value(v), *comma = u ? strchr(u, ',') : NULL;
+        return comma && strncmp(u, "data:", 5) == 0 && comma - u >= 12 &&
+               memcmp(comma - 7, ";base64", 7) == 0;
+    }
+    return (strcmp(key, "input_audio") == 0 && strcmp(member, "data") == 0) ||
+           (strcmp(key, "file") == 0 && strcmp(member, "file_data") == 0);
+}
+
+/* Every string of a message but its structure: the role, the type of a content part or a
+ * tool call, and the ids that tie a tool's answer to its call (machine-made, and altering
+ * one breaks the pairing). So a field this gateway does not list (reasoning_content a
+ * client sends back, refusal, audio transcripts, an image's URL, a vendor's extension)
+ * never reaches a backend unseen. Paths are formatted only for fields that are there: this
+ * walk runs for every message of every request. */
+/* Extends the path of length `len` by ".key" or "[i]"; a part that does not fit is left
+ * off. Returns the new length. */
+static size_t path_key(char *p, size_t len, const char *key)
+{
+    int a = snprintf(p + len, SG_API_PATH_MAX - len, ".%s", key);
+    if (a < 0 || (size_t)a >= SG_API_PATH_MAX - len) {
+        p[len] = '\0';
+        return len;
+    }
+    return len + (size_t)a;
+}
+
+static size_t path_index(char *p, size_t len, size_t i)
+{
+    int a = snprintf(p + len, SG_API_PATH_MAX - len, "[%zu]", i);
+    if (a < 0 || (size_t)a >= SG_API_PATH_MAX - len) {
+        p[len] = '\0';
+        return len;
+    }
+    return len + (size_t)a;
+}
+
+/* A content part's members but its type and binary payloads. `p` names the part. */
+static int visit_part(json_t *part, char *p, size_t len, sg_api_field_fn fn, void *ctx)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(part, k, v)
+    {
+        if (strcmp(k, "type") == 0)
+            continue;
+        size_t kl = path_key(p, len, k);
+        int rc = 0;
+        if (!json_is_object(v)) {
+            rc = visit_all(v, p, kl, fn, ctx);
+        } else {
+            const char *bk;
+            json_t *bv;
+            json_object_foreach(v, bk, bv)
+            {
+                if (!binary_payload(k, bk, bv) &&
+                    (rc = visit_all(bv, p, path_key(p, kl, bk), fn, ctx)))
+                    break;
+                p[kl] = '\0';
+            }
+        }
+        p[len] = '\0';
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Every string of a message but its structure: the role, the type of a content part or a
+ * tool call, and the ids that tie a tool's answer to its call (machine-made, and altering
+ * one breaks the pairing). So a field this gateway does not list (reasoning_content a
+ * client sends back, refusal, audio transcripts, an image's URL, a vendor's extension)
+ * never reaches a backend unseen. */
+static int visit_message(json_t *m, size_t mi, sg_api_field_fn fn, void *ctx)
+{
+    char p[SG_API_PATH_MAX];
+    strcpy(p, "messages");
+    size_t bl = path_index(p, 8, mi);
+    const char *k;
+    json_t *v;
+    json_object_foreach(m, k, v)
+    {
+        if (strcmp(k, "role") == 0 || strcmp(k, "tool_call_id") == 0 || json_is_number(v) ||
+            json_is_boolean(v) || json_is_null(v))
+            continue;
+        size_t l = path_key(p, bl, k);
+        int rc = 0;
+        size_t i;
+        json_t *e;
+        if (strcmp(k, "content") == 0 && json_is_array(v)) {
+            json_array_foreach(v, i, e)
+            {
+                if ((rc = visit_part(e, p, path_index(p, l, i), fn, ctx)))
+                    break;
+                p[l] = '\0';
+            }
+        } else if (strcmp(k, "tool_calls") == 0 && json_is_array(v)) {
+            json_array_foreach(v, i, e)
+            {
+                size_t cl = path_index(p, l, i);
+                const char *ck;
+                json_t *cv;
+                json_object_foreach(e, ck, cv)
+                {
+                    if (strcmp(ck, "id") != 0 && strcmp(ck, "type") != 0 &&
+                        (rc = visit_all(cv, p, path_key(p, cl, ck), fn, ctx)))
+                        break;
+                    p[cl] = '\0';
+                }
+                if (rc)
+                    break;
+                p[l] = '\0';
+            }
+        } else {
+            rc = visit_all(v, p, l, fn, ctx);
+        }
+        if (rc)
+            return rc;
+        p[bl] = '\0';
     }
     return 0;
 }

@@ -81,8 +81,8 @@ int sg_api_validate(enum sg_endpoint ep, json_t *j, const char **model, bool *st
                     struct sg_api_error *e);
 
 /* The text fields of a validated request body, in a fixed order (so that field i of a
- * copy of a body is field i of the original): chat message contents (strings, and the
- * text of content parts), tool-call and function-call arguments and message names,
+ * copy of a body is field i of the original): every string of every chat message but its
+ * structure (role, the types of parts and tool calls, tool-call ids, base64 payloads),
  * completion prompts and embedding inputs (a string or each string of an array; token
  * arrays are skipped), "user", then every string of every other top-level field but the
  * structural ones (numbers, flags, enumerations, response_format): tools and their

@@ -820,8 +820,10 @@ struct url_track {
 
 static size_t find_str(const unsigned char *t, size_t n, size_t from, const char *s, size_t sl);
 
-/* Whether the token that ends at `a` (no break between) holds "://": then an '@' after it
- * ends the user information of a URL, not an e-mail address. */
+/* Whether `a` lies in the authority of a URL ("://" earlier in the same token, and no '/',
+ * '?' or '#' after it yet): then an '@' there ends the URL's user information, not an
+ * e-mail address. An address in the path, query or fragment ("?email=anna@shop.de") is an
+ * address. */
 static bool in_url_userinfo(const unsigned char *t, size_t n, size_t a, struct url_track *u)
 {
     for (;;) {
@@ -839,7 +841,8 @@ static bool in_url_userinfo(const unsigned char *t, size_t n, size_t a, struct u
         return false;
     for (; u->clean < a; u->clean++) {
         unsigned char c = t[u->clean];
-        if (sg_is_space(c) || c == '"' || c == '<' || c == '>') {
+        if (sg_is_space(c) || c == '"' || c == '<' || c == '>' || c == '/' || c == '?' ||
+            c == '#') {
             u->broken = true;
             return false;
         }

@@ -191,6 +191,54 @@ def test_tool_calls_and_content_parts(gateway, upstream):
     assert sent["messages"][0]["content"][1]["image_url"]["url"] == "https://shop.example/a.png"
 
 
+def test_every_string_of_a_message_is_redacted(gateway, upstream):
+    """Fields of a message the gateway does not list are text too: the reasoning a client
+    sends back (the gateway restored it in the answer, so it holds the real values), a
+    refusal, a vendor's extension, an image's URL. Only the structure stays as it is: the
+    role, the types, the ids that pair a tool's answer with its call, and binary payloads
+    (a data: URL, base64 audio), whose bytes must not change."""
+    image = "data:image/png;base64," + "QUJD" * 64 + " 5555555555554444"  # a CARD if scanned
+    audio = "UklGRiQAAABXQVZFZm10IBAAAAABAAEA 5555555555554444"
+    body = {"model": "assistant", "messages": [
+        {"role": "user", "content": [
+            {"type": "text", "text": "Hi"},
+            {"type": "image_url", "image_url": {
+                "url": f"https://shop.example/p.png?for={EMAIL}", "detail": "low"}},
+            {"type": "image_url", "image_url": {"url": image}},
+            {"type": "image_url", "image_url": {"url": f"data:text/plain,{EMAIL}"}},
+            {"type": "input_audio", "input_audio": {"data": audio, "format": "wav"}},
+            {"type": "input_text", "text": f"call {PHONE}", "x_vendor": {"note": NAME}}]},
+        {"role": "assistant", "content": "Sure.", "reasoning_content": f"{NAME} wants help",
+         "refusal": f"I cannot mail {EMAIL}", "x_meta": {"who": [NAME, 3, None]},
+         "tool_calls": [{"id": "call_Ab12", "type": "function", "index": 0,
+                         "function": {"name": "lookup", "arguments": f'{{"q": "{EMAIL}"}}'}}]},
+        {"role": "tool", "tool_call_id": "call_Ab12", "name": "lookup",
+         "content": f"found {NAME}"},
+        {"role": "user", "content": "Thanks"}]}
+    st, _, resp = gateway.post("/v1/chat/completions", body)
+    assert st == 200, resp
+    assert_nothing_leaked(upstream)
+    sent = json.loads(upstream_bodies(upstream)[0])["messages"]
+    parts = sent[0]["content"]
+    assert parts[1]["image_url"]["url"].startswith("https://shop.example/p.png?for=EMAIL_")
+    assert parts[1]["image_url"]["detail"] == "low"
+    assert parts[2]["image_url"]["url"] == image  # binary payloads travel unchanged
+    assert parts[3]["image_url"]["url"].startswith("data:text/plain,EMAIL_")  # text, scanned
+    assert parts[4]["input_audio"] == {"data": audio, "format": "wav"}
+    assert parts[5]["text"].startswith("call PHONE_")
+    assert parts[5]["x_vendor"]["note"].startswith("PERSON_")
+    assert [p["type"] for p in parts] == ["text", "image_url", "image_url", "image_url",
+                                          "input_audio", "input_text"]
+    assert sent[1]["reasoning_content"].startswith("PERSON_")
+    assert sent[1]["refusal"].startswith("I cannot mail EMAIL_")
+    assert sent[1]["x_meta"]["who"][0].startswith("PERSON_")
+    assert sent[1]["x_meta"]["who"][1:] == [3, None]
+    call = sent[1]["tool_calls"][0]
+    assert (call["id"], call["type"], call["index"]) == ("call_Ab12", "function", 0)
+    assert json.loads(call["function"]["arguments"])["q"].startswith("EMAIL_")
+    assert sent[2]["tool_call_id"] == "call_Ab12" and sent[2]["role"] == "tool"
+
+
 def test_completions_and_embeddings_are_redacted(gateway, upstream):
     st, _, body = gateway.post("/v1/completions", {"model": "assistant",
                                                    "prompt": f"Write to {EMAIL}"})

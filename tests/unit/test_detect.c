@@ -145,6 +145,13 @@ static void test_url_credentials(void **state)
     expect("redis://admin:hm=PT6s@db.internal:6379", "URL_CREDENTIALS", "admin:hm=PT6s");
     expect_none("https://www.shop.de/account/orders?utm_source=mail", NULL);
     expect_none("see https://example.com:8443/path", "URL_CREDENTIALS");
+    /* an address past the authority (path, query, fragment) is an address */
+    expect("https://shop.example/p.png?for=anna.schmidt@example.de", "EMAIL",
+           "anna.schmidt@example.de");
+    expect("https://shop.example/u/anna.schmidt@example.de/orders", "EMAIL",
+           "anna.schmidt@example.de");
+    expect("https://shop.example/#to=anna.schmidt@example.de", "EMAIL", "anna.schmidt@example.de");
+    expect_none("https://anna.schmidt@example.de:8443/", "EMAIL"); /* user information */
 }
 
 /* ---- numbers ---- */
