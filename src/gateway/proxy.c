@@ -500,9 +500,14 @@ static void try_next(struct sg_req *r)
         sg_req_fail(r);
         return;
     }
+    /* When to try again: the soonest health check of a backend this request may reach (a
+     * healthy backend the policy refuses it says nothing about when it can be served). */
     unsigned ra = 0;
     for (size_t i = 0; i < route->ntargets; i++) {
         const struct sg_backend_rt *be = sg_snapshot_backend(r->snap, route->targets[i].backend);
+        struct sg_policy_verdict v;
+        if (be && !sg_redact_allows(r, be->cfg, &v))
+            continue;
         unsigned x = be ? sg_backend_retry_after(be->state) : 1;
         if (!ra || x < ra)
             ra = x;

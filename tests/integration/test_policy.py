@@ -6,6 +6,7 @@ the same decision without sending anything. Two fake upstreams stand in for a lo
 backend and an external provider; each records exactly what it received."""
 
 import json
+import time
 
 import pytest
 
@@ -54,6 +55,32 @@ def test_personal_data_stays_on_sovereign_backends(make_gateway, two):
     st, _, body = g.chat(f"card {CARD}")
     assert st == 200
     assert sent(cloud)[-1].count("[CARD]") == 1 and "4111" not in sent(cloud)[-1]
+
+
+def test_retry_after_counts_only_backends_the_request_may_reach(make_gateway, two):
+    """Personal data may go only to the local backend; while it is down (its health checks
+    backing off), Retry-After says when it is next checked, not the 1 s of the healthy
+    external backend the policy refuses."""
+    local, cloud = two
+    backends = [{"name": "local", "url": local.url},
+                {"name": "cloud", "url": cloud.url, "sovereign": False, "jurisdiction": "US"}]
+    g = make_gateway(backends=backends, routes=[{"model": "assistant",
+                                                 "backends": ["local", "cloud"]}],
+                     extra={"health": {"interval": "200ms", "max_backoff": "8s"}})
+    g.wait_ready()
+    local.stop()
+    seen = []
+    deadline = time.time() + 15
+    while time.time() < deadline and not any(ra >= 2 for ra in seen):
+        st, h, body = g.chat(f"Mail me at {EMAIL}")
+        assert st == 503, body
+        assert json.loads(body)["error"]["code"] == "backend_unavailable"
+        seen.append(int(h["retry-after"]))
+        time.sleep(0.3)
+    assert any(ra >= 2 for ra in seen), seen
+    assert sent(cloud) == []
+    st, _, body = g.chat("Write two sentences about green tea.")  # public: the cloud serves
+    assert st == 200 and json.loads(body)["choices"][0]["message"]["content"].startswith("[cloud]")
 
 
 def test_no_allowed_backend_is_403_naming_class_and_rule(make_gateway, two):
