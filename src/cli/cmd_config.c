@@ -28,7 +28,15 @@ int sg_cmd_check_config(int argc, char **argv)
     sg_config_diags_free(&d);
     if (rc)
         return 1;
-    /* What the daemon would build at start: TLS context, key table, credentials. */
+    /* What the daemon would build at start (TLS context, key table, detectors, backend
+     * addresses): every problem, each at its key's position. */
+    if (sg_snapshot_check(cfg, &d) != 0) {
+        for (size_t i = 0; i < d.n; i++)
+            fprintf(stderr, "%s\n", d.v[i].msg);
+        sg_config_diags_free(&d);
+        sg_config_free(cfg);
+        return 1;
+    }
     struct sg_snapshot *s = NULL;
     struct sg_error err = {0};
     if (sg_snapshot_build(cfg, 1, &s, &err) != 0) {

@@ -36,6 +36,7 @@ static void load_tls(struct cfg_ld *l, yaml_node_t *n, const char *path)
         const char *k = KEYSTR(l, p);
         yaml_node_t *v = cfg_node(l, p->value);
         cfg_join(kp, sizeof(kp), path, k);
+        cfg_note(l, v, kp); /* the files are read when the TLS context is made */
         if (strcmp(k, "cert") == 0) {
             c->listen.cert = cfg_file_val(l, v, kp);
         } else if (strcmp(k, "key") == 0) {
@@ -279,6 +280,7 @@ static void load_backend(struct cfg_ld *l, yaml_node_t *n, const char *path,
         } else if (strcmp(k, "url") == 0) {
             url_node = v;
             b->url = cfg_str(l, v, kp);
+            cfg_note(l, v, kp); /* resolved when the snapshot is built */
         } else if (strcmp(k, "credential") == 0) {
             const char *s = cfg_str(l, v, kp);
             if (s && !sg_secret_is_ref(s)) {
@@ -723,6 +725,7 @@ static void load_root(struct cfg_ld *l, yaml_node_t *root)
     {
         const char *k = KEYSTR(l, p);
         yaml_node_t *v = cfg_node(l, p->value);
+        cfg_note(l, v, k); /* for problems of a section found after loading */
         if (strcmp(k, "listen") == 0) {
             have_listen = true;
             load_listen(l, v, "listen");

@@ -227,7 +227,16 @@ struct sg_config {
         bool set;
     } egress;
     int log_level; /* enum sg_log_level */
+    /* Positions of the keys whose values are only checked after loading (certificates,
+     * custom detectors' patterns, backend addresses): see sg_config_diag_add. */
+    struct sg_config_where *where;
     struct sg_arena *arena;
+};
+
+struct sg_config_where {
+    const char *key; /* "listen.tls.cert", "backends[2].url", ... */
+    size_t line, col;
+    struct sg_config_where *next;
 };
 
 /* One problem found while loading. */
@@ -255,6 +264,12 @@ void sg_config_free(struct sg_config *cfg);
  * . _ - : / @ + (names show in logs, metrics labels and audit records). */
 bool sg_config_name_ok(const char *s);
 void sg_config_diags_free(struct sg_config_diags *d);
+/* Appends a problem found after loading (the daemon's start, check-config: a certificate
+ * that does not parse, a pattern the matcher refuses, a host that does not resolve) in
+ * the loader's form "FILE:LINE:COLUMN: KEY: reason", with the position the key had in the
+ * file; "FILE: KEY: reason" for a key whose position was not kept. */
+void sg_config_diag_add(struct sg_config_diags *d, const struct sg_config *c, const char *key,
+                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Looks up a route by public name or alias; NULL when unknown. */
 const struct sg_config_route *sg_config_find_route(const struct sg_config *cfg, const char *model);

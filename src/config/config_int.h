@@ -43,6 +43,8 @@ struct cfg_ld {
 void cfg_diag_at(struct cfg_ld *l, struct cfg_mark m, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 struct cfg_mark cfg_mark_of(const yaml_node_t *n);
+/* Keeps the position of `key` (at node n) for sg_config_diag_add. */
+void cfg_note(struct cfg_ld *l, const yaml_node_t *n, const char *key);
 yaml_node_t *cfg_node(struct cfg_ld *l, int id);
 void cfg_join(char *out, size_t cap, const char *path, const char *key);
 void cfg_join_idx(char *out, size_t cap, const char *path, size_t i);

@@ -100,10 +100,12 @@ static void load_detector(struct cfg_ld *l, yaml_node_t *n, const char *path,
                 d->name = NULL;
             }
         } else if (strcmp(k, "regex") == 0) {
+            cfg_note(l, v, kp); /* compiled when the snapshot is built */
             d->regex = cfg_str(l, v, kp);
             if (d->regex && !*d->regex)
                 cfg_diag(l, v, kp, "empty");
         } else if (strcmp(k, "terms") == 0) {
+            cfg_note(l, v, kp);
             d->terms = cfg_str_list(l, v, kp, &d->nterms);
             for (size_t i = 0; i < d->nterms; i++)
                 if (!d->terms[i][0] || strlen(d->terms[i]) > 256)

@@ -23,28 +23,67 @@ struct cfg_mark cfg_mark_of(const yaml_node_t *n)
     return m;
 }
 
-void cfg_diag_at(struct cfg_ld *l, struct cfg_mark m, const char *key, const char *fmt, ...)
+/* A new diagnostic at the end of the list; NULL when it is full or out of memory. */
+static struct sg_config_diag *diag_slot(struct sg_config_diags *d)
 {
-    l->nerr++;
-    struct sg_config_diags *d = l->diags;
     if (!d || d->n >= 1000)
-        return;
+        return NULL;
     if (d->n == d->cap) {
         size_t cap = d->cap ? d->cap * 2 : 16;
         struct sg_config_diag *v = realloc(d->v, cap * sizeof(*v));
         if (!v)
-            return;
+            return NULL;
         d->v = v;
         d->cap = cap;
     }
+    return &d->v[d->n++];
+}
+
+void cfg_diag_at(struct cfg_ld *l, struct cfg_mark m, const char *key, const char *fmt, ...)
+{
+    l->nerr++;
+    struct sg_config_diag *slot = diag_slot(l->diags);
+    if (!slot)
+        return;
     char reason[256];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
-    snprintf(d->v[d->n].msg, sizeof(d->v[d->n].msg), "%s:%zu:%zu: %s: %s", l->file, m.line, m.col,
+    snprintf(slot->msg, sizeof(slot->msg), "%s:%zu:%zu: %s: %s", l->file, m.line, m.col,
              key && *key ? key : "(root)", reason);
-    d->n++;
+}
+
+void cfg_note(struct cfg_ld *l, const yaml_node_t *n, const char *key)
+{
+    struct sg_config_where *w = sg_arena_alloc(l->a, sizeof(*w));
+    char *k = w ? sg_arena_strdup(l->a, key) : NULL;
+    if (!k)
+        return; /* a message without a position, nothing worse */
+    struct cfg_mark m = cfg_mark_of(n);
+    *w = (struct sg_config_where){k, m.line, m.col, l->cfg->where};
+    l->cfg->where = w;
+}
+
+void sg_config_diag_add(struct sg_config_diags *d, const struct sg_config *c, const char *key,
+                        const char *fmt, ...)
+{
+    struct sg_config_diag *slot = diag_slot(d);
+    if (!slot)
+        return;
+    char reason[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    const struct sg_config_where *w = c->where;
+    while (w && strcmp(w->key, key) != 0)
+        w = w->next;
+    if (w)
+        snprintf(slot->msg, sizeof(slot->msg), "%s:%zu:%zu: %s: %s", c->path, w->line, w->col, key,
+                 reason);
+    else
+        snprintf(slot->msg, sizeof(slot->msg), "%s: %s: %s", c->path, key, reason);
 }
 
 void sg_config_diags_free(struct sg_config_diags *d)

@@ -78,6 +78,22 @@ static int load_config(const struct sg_serve_opts *o, struct sg_config **cfg)
     return rc;
 }
 
+/* Checks what a snapshot of `cfg` needs (certificates, detectors, backend addresses):
+ * every problem is logged at its key's position, as the loader's own are, not only the
+ * first one sg_snapshot_build would meet. Frees `cfg` and returns -1 when there is one. */
+static int check_config(struct sg_config *cfg)
+{
+    struct sg_config_diags d = {0};
+    size_t n = sg_snapshot_check(cfg, &d);
+    for (size_t i = 0; i < d.n; i++)
+        sg_log(SG_LOG_ERROR, "config", "%s", d.v[i].msg);
+    sg_config_diags_free(&d);
+    if (!n)
+        return 0;
+    sg_config_free(cfg);
+    return -1;
+}
+
 static void fill_limits(const struct sg_config *c, struct sg_http_limits *l)
 {
     l->max_header = c->limits.max_header;
@@ -162,7 +178,7 @@ static int reload(struct sg_runtime *rt)
     struct sg_error err = {0};
     struct sg_snapshot *s = NULL;
     const char *result = "error";
-    if (load_config(rt->opts, &cfg) != 0) {
+    if (load_config(rt->opts, &cfg) != 0 || check_config(cfg) != 0) {
         sg_log(SG_LOG_ERROR, "reload", "the new configuration is invalid; keeping the current one");
         goto out;
     }
@@ -449,7 +465,7 @@ int sg_gateway_serve(const struct sg_serve_opts *opts)
     }
     if (!(m.drain_timer = evtimer_new(m.base, drain_check, &m)))
         goto out;
-    if (load_config(opts, &cfg) != 0)
+    if (load_config(opts, &cfg) != 0 || check_config(cfg) != 0)
         goto out;
     if (sg_snapshot_build(cfg, ++rt.generation, &rt.snap, &err) != 0) {
         sg_log(SG_LOG_ERROR, "startup", "%s", err.msg);

@@ -33,6 +33,102 @@ static void snapshot_free(struct sg_snapshot *s)
     free(s);
 }
 
+/* One custom detector alone: its regex, then its terms, so that a problem is put on the
+ * key that holds it. */
+static void check_detector(const struct sg_config *cfg, size_t i, struct sg_config_diags *d)
+{
+    const struct sg_config_detector *c = &cfg->redaction.detectors[i];
+    char key[96];
+    for (int part = 0; part < 2; part++) {
+        struct sg_custom_detector cd = {c->name, part == 0 ? c->regex : NULL,
+                                        part == 1 ? c->terms : NULL, part == 1 ? c->nterms : 0,
+                                        c->case_sensitive};
+        if (part == 0 ? !c->regex : !c->nterms)
+            continue;
+        struct sg_detector_opts o = {&cd, 1, NULL, 0};
+        struct sg_detector *det = NULL;
+        struct sg_error err = {0};
+        if (sg_detector_new(&o, &det, &err) != 0) {
+            snprintf(key, sizeof(key), "redaction.detectors[%zu].%s", i,
+                     part == 0 ? "regex" : "terms");
+            sg_config_diag_add(d, cfg, key, "%s", err.msg);
+        }
+        sg_detector_free(det);
+    }
+}
+
+size_t sg_snapshot_check(const struct sg_config *cfg, struct sg_config_diags *d)
+{
+    size_t before = d->n;
+    struct sg_error err = {0};
+    struct sg_keytab *keys = NULL;
+    if (sg_keytab_build(cfg, &keys, &err) != 0)
+        sg_config_diag_add(d, cfg, "keys_db", "%s", err.msg);
+    sg_keytab_free(keys);
+
+    size_t mark = d->n;
+    for (size_t i = 0; i < cfg->redaction.ndetectors; i++)
+        check_detector(cfg, i, d);
+    struct sg_redaction *rd = NULL;
+    memset(&err, 0, sizeof(err));
+    if (sg_redaction_new(cfg, &rd, &err) != 0 && d->n == mark)
+        sg_config_diag_add(d, cfg, "redaction", "%s", err.msg);
+    struct sg_policy *pol = NULL;
+    memset(&err, 0, sizeof(err));
+    if (rd && sg_policy_new(cfg, rd, &pol, &err) != 0)
+        sg_config_diag_add(d, cfg, "policy", "%s", err.msg);
+    sg_policy_free(pol);
+    sg_redaction_free(rd);
+    if (cfg->guard.injection.enabled) {
+        struct sg_injection_opts io = {cfg->guard.injection.threshold, cfg->guard.injection.ignore};
+        struct sg_injection *inj = NULL;
+        memset(&err, 0, sizeof(err));
+        if (sg_injection_new(&io, &inj, &err) != 0)
+            sg_config_diag_add(d, cfg, "guard", "%s", err.msg);
+        sg_injection_free(inj);
+    }
+
+    if (!cfg->listen.plaintext) {
+        enum sg_tls_file bad = SG_TLS_FILE_NONE;
+        memset(&err, 0, sizeof(err));
+        SSL_CTX *tls =
+            sg_tls_server_ctx(cfg->listen.cert, cfg->listen.key, cfg->listen.tls_min,
+                              cfg->listen.client_ca, cfg->listen.client_cert_required, &bad, &err);
+        if (!tls)
+            sg_config_diag_add(d, cfg,
+                               bad == SG_TLS_FILE_CERT        ? "listen.tls.cert"
+                               : bad == SG_TLS_FILE_KEY       ? "listen.tls.key"
+                               : bad == SG_TLS_FILE_CLIENT_CA ? "listen.tls.client_ca"
+                                                              : "listen",
+                               "%s", err.msg);
+        else
+            SSL_CTX_free(tls);
+    }
+
+    for (size_t i = 0; i < cfg->nbackends; i++) {
+        const struct sg_config_backend *b = &cfg->backends[i];
+        char key[64];
+        if (b->credential) {
+            struct sg_secret sec;
+            memset(&err, 0, sizeof(err));
+            snprintf(key, sizeof(key), "backends[%zu].credential", i);
+            if (sg_secret_load(b->credential, cfg->dir, &sec, &err) != 0)
+                sg_config_diag_add(d, cfg, key, "%s", err.msg);
+            else
+                sg_secret_free(&sec);
+        }
+        struct sg_upstream_target *t = NULL;
+        memset(&err, 0, sizeof(err));
+        if (sg_upstream_target_new(b->base_url, b->unix_path, b->ca_file, &t, &err) != 0) {
+            snprintf(key, sizeof(key), "backends[%zu].url", i);
+            sg_config_diag_add(d, cfg, key, "%s", err.msg);
+        }
+        if (t)
+            sg_upstream_target_unref(t);
+    }
+    return d->n - before;
+}
+
 int sg_snapshot_build(struct sg_config *cfg, uint64_t generation, struct sg_snapshot **out,
                       struct sg_error *err)
 {
@@ -57,8 +153,9 @@ int sg_snapshot_build(struct sg_config *cfg, uint64_t generation, struct sg_snap
             goto fail;
     }
     if (!cfg->listen.plaintext) {
-        s->tls = sg_tls_server_ctx(cfg->listen.cert, cfg->listen.key, cfg->listen.tls_min,
-                                   cfg->listen.client_ca, cfg->listen.client_cert_required, err);
+        s->tls =
+            sg_tls_server_ctx(cfg->listen.cert, cfg->listen.key, cfg->listen.tls_min,
+                              cfg->listen.client_ca, cfg->listen.client_cert_required, NULL, err);
         if (!s->tls) {
             rc = SG_ECRYPTO;
             goto fail;

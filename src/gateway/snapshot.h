@@ -40,8 +40,16 @@ struct sg_snapshot {
     struct sg_injection *injection; /* owned; NULL unless guard.injection.enabled */
 };
 
+/* Checks everything sg_snapshot_build would build from `cfg` (the keys database, each
+ * custom detector's patterns, the policy, the TLS certificate, key and client CA, each
+ * backend's credential and address) and appends EVERY problem to `d`, each with the
+ * position of its key in the file (sg_config_diag_add). Builds nothing that stays.
+ * Returns the number of problems. */
+size_t sg_snapshot_check(const struct sg_config *cfg, struct sg_config_diags *d);
+
 /* Builds a snapshot from a loaded config, taking ownership of `cfg` (freed on failure
- * too). Returns 0 or an SG_E* code with `err` filled. */
+ * too). Returns 0 or an SG_E* code with `err` filled (the first problem only:
+ * sg_snapshot_check lists them all). */
 int sg_snapshot_build(struct sg_config *cfg, uint64_t generation, struct sg_snapshot **out,
                       struct sg_error *err);
 /* Takes another reference. */

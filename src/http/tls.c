@@ -41,8 +41,13 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 }
 
 SSL_CTX *sg_tls_server_ctx(const char *cert_file, const char *key_file, int min_version,
-                           const char *client_ca, bool require_client, struct sg_error *err)
+                           const char *client_ca, bool require_client, enum sg_tls_file *bad,
+                           struct sg_error *err)
 {
+    enum sg_tls_file none;
+    if (!bad)
+        bad = &none;
+    *bad = SG_TLS_FILE_NONE;
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
         sg_error_set(err, SG_ECRYPTO, "cannot create TLS context: %s", ossl_err());
@@ -57,16 +62,19 @@ SSL_CTX *sg_tls_server_ctx(const char *cert_file, const char *key_file, int min_
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+        *bad = SG_TLS_FILE_CERT;
         sg_error_set(err, SG_ECRYPTO, "cannot load certificate %s: %s", cert_file, ossl_err());
         SSL_CTX_free(ctx);
         return NULL;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+        *bad = SG_TLS_FILE_KEY;
         sg_error_set(err, SG_ECRYPTO, "cannot load private key %s: %s", key_file, ossl_err());
         SSL_CTX_free(ctx);
         return NULL;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
+        *bad = SG_TLS_FILE_KEY;
         sg_error_set(err, SG_ECRYPTO, "private key %s does not match certificate %s", key_file,
                      cert_file);
         SSL_CTX_free(ctx);
@@ -75,6 +83,7 @@ SSL_CTX *sg_tls_server_ctx(const char *cert_file, const char *key_file, int min_
     if (client_ca) {
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(client_ca);
         if (!names || SSL_CTX_load_verify_locations(ctx, client_ca, NULL) != 1) {
+            *bad = SG_TLS_FILE_CLIENT_CA;
             sg_error_set(err, SG_ECRYPTO, "cannot load client CA %s: %s", client_ca, ossl_err());
             if (names)
                 sk_X509_NAME_pop_free(names, X509_NAME_free);

@@ -13,9 +13,13 @@
  * in `key_file` (PEM). `min_version` is 13 (TLS 1.3 only, the default) or 12. ALPN offers
  * http/1.1. The caller owns the context (SSL_CTX_free). NULL with `err` on failure. */
 /* With `client_ca`, clients may (or, with `require_client`, must) present a certificate
- * issued by it (mutual TLS); a certificate that does not verify fails the handshake. */
+ * issued by it (mutual TLS); a certificate that does not verify fails the handshake.
+ * On failure `*bad` (when not NULL) says which file was at fault, for messages that name
+ * the configuration key. */
+enum sg_tls_file { SG_TLS_FILE_NONE, SG_TLS_FILE_CERT, SG_TLS_FILE_KEY, SG_TLS_FILE_CLIENT_CA };
 SSL_CTX *sg_tls_server_ctx(const char *cert_file, const char *key_file, int min_version,
-                           const char *client_ca, bool require_client, struct sg_error *err);
+                           const char *client_ca, bool require_client, enum sg_tls_file *bad,
+                           struct sg_error *err);
 
 /* Makes sure `dir` holds a development CA (ca.pem, ca.key) and a server certificate
  * signed by it (cert.pem, key.pem) valid for localhost, 127.0.0.1 and ::1. Existing files

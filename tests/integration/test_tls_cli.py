@@ -3,6 +3,7 @@ ssl module and `openssl s_client`) and the command line (check-config, keys)."""
 
 import json
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -106,6 +107,71 @@ def test_check_config_ok_and_tls_files_checked(workdir):
         json.dump(cfg, f)
     p = sgtest.run(["check-config", path])
     assert p.returncode == 1 and "key values mismatch" in p.stderr
+
+
+def test_check_config_reports_every_problem_found_after_loading(workdir, make_gateway, upstream):
+    """What only building the gateway's state finds (a certificate that does not parse, a
+    pattern Hyperscan refuses, a host that does not resolve) is reported like the loader's
+    errors: every one of them, each at its key's position. The daemon says the same at
+    start and keeps its configuration on a reload."""
+    bad = os.path.join(workdir, "bad.pem")
+    with open(bad, "w") as f:
+        f.write("not a certificate\n")
+    path = os.path.join(workdir, "late.yaml")
+    with open(path, "w") as f:
+        f.write(f"""listen:
+  address: 127.0.0.1:8443
+  tls:
+    cert: {bad}
+    key: {bad}
+backends:
+  - name: a
+    url: http://127.0.0.1:9
+  - name: b
+    url: http://nowhere.invalid:9
+    sovereign: true
+egress:
+  allow: [127.0.0.1, nowhere.invalid]
+routes:
+  - {{model: m, backends: [a, b]}}
+redaction:
+  detectors:
+    - name: ORDER_REF
+      regex: "ORD-(["
+    - name: FINE
+      regex: "ABC-[0-9]+"
+    - name: WORDS
+      terms: [ok]
+      regex: "x{{2,1}}"
+""")
+    p = sgtest.run(["check-config", path])
+    assert p.returncode == 1, p.stdout
+    lines = p.stderr.strip().split("\n")
+    assert len(lines) == 4, lines
+    assert lines[0].startswith(f"{path}:19:14: redaction.detectors[0].regex: custom detector "
+                               "ORDER_REF: "), lines
+    assert lines[1].startswith(f"{path}:24:14: redaction.detectors[2].regex: custom detector "
+                               "WORDS: "), lines
+    assert lines[2].startswith(f"{path}:4:11: listen.tls.cert: cannot load certificate "), lines
+    assert lines[3].startswith(f"{path}:10:10: backends[1].url: cannot resolve "), lines
+    # the daemon refuses to start with the same lines
+    p = sgtest.run(["serve", "--config", path])
+    assert p.returncode != 0
+    logged = [json.loads(x)["msg"] for x in p.stderr.splitlines() if x.startswith("{")]
+    assert [m for m in logged if m in lines] == lines, logged
+    # and a reload to such a file keeps the running configuration
+    g = make_gateway(backends=[{"name": "b1", "url": upstream.url}],
+                     routes=[{"model": "assistant", "backends": ["b1"]}])
+    cfg = json.loads(json.dumps(g.config))
+    cfg["redaction"] = {"detectors": [{"name": "ORDER_REF", "regex": "ORD-(["}]}
+    g.write_config(cfg)
+    mark = g.mark()
+    g.signal(signal.SIGHUP)
+    g.wait_log(lambda j: j.get("event") == "reload" and "keeping" in j.get("msg", ""),
+               since=mark)
+    assert any(j.get("event") == "config" and "redaction.detectors[0].regex" in j.get("msg", "")
+               for j in g.log_events()[mark:])
+    assert g.chat("still here")[0] == 200
 
 
 def test_keys_cli(workdir):
