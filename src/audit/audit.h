@@ -178,12 +178,22 @@ struct sg_audit_verify_report {
 int sg_audit_verify(const char *path, const uint8_t *pubkey, struct sg_audit_verify_report *rep,
                     struct sg_error *err);
 
+/* Public keys for verifying a trail whose signing key was rotated: `keys` holds `nkeys`
+ * raw 32-byte keys back to back, OLDEST FIRST, the current key last. Each checkpoint (and
+ * the anchor) must be signed by the given key whose id it carries, and no checkpoint may be
+ * signed by a key older than that of an earlier checkpoint (a retired key cannot vouch for
+ * what followed its successor); the writer state must be signed by the last key. With one
+ * key this is sg_audit_verify; with none, hashes only. At most SG_AUDIT_MAX_KEYS. */
+#define SG_AUDIT_MAX_KEYS 16
+int sg_audit_verify_keys(const char *path, const uint8_t *keys, size_t nkeys,
+                         struct sg_audit_verify_report *rep, struct sg_error *err);
+
 /* Verifies every instance's chain in a PostgreSQL sink (or only `instance` when not NULL)
- * the same way. `rep` describes the last instance checked; `instances` gets their number.
- * Returns 0, SG_EINVAL (naming the instance and the first bad record), SG_EIO or
- * SG_EUNAVAIL (cannot connect). */
-int sg_audit_verify_pg(const char *conninfo, const char *instance, const uint8_t *pubkey,
-                       struct sg_audit_verify_report *rep, uint64_t *instances,
+ * the same way (`keys`: as in sg_audit_verify_keys). `rep` describes the last instance checked;
+ * `instances` gets their number. Returns 0, SG_EINVAL (naming the instance and the first bad
+ * record), SG_EIO or SG_EUNAVAIL (cannot connect). */
+int sg_audit_verify_pg(const char *conninfo, const char *instance, const uint8_t *keys,
+                       size_t nkeys, struct sg_audit_verify_report *rep, uint64_t *instances,
                        struct sg_error *err);
 
 /* One stored record, as the scan hands it out (borrowed for the callback's duration). */
@@ -221,6 +231,9 @@ struct sg_audit_prune_result {
  * Pruning nothing is not an error. Returns 0, SG_EINVAL or SG_EIO with `err`. */
 int sg_audit_prune(const char *path, int64_t before_ms, const uint8_t *pubkey,
                    struct sg_audit_prune_result *res, struct sg_error *err);
+/* The same, verifying with `nkeys` keys as sg_audit_verify_keys does (key rotation). */
+int sg_audit_prune_keys(const char *path, int64_t before_ms, const uint8_t *keys, size_t nkeys,
+                        struct sg_audit_prune_result *res, struct sg_error *err);
 
 /* Parses a time for export and prune: "2026-11-26", "2026-11-26T10:00:00Z" (fraction
  * and "Z" optional, always UTC), "@<unix seconds>", or an age "<n>d", "<n>h", "<n>m",

@@ -133,8 +133,10 @@ int sg_audit_tail_verify(sqlite3 *db, const uint8_t *pubkey, const char *key_id,
 /* ---- the streaming verifier ---- */
 
 struct sg_audit_verifier {
-    const uint8_t *pubkey; /* NULL: hashes only */
-    char key_id[SG_AUDIT_KEY_ID_STR];
+    const uint8_t *keys; /* nkeys public keys, oldest first (sg_audit_verify_keys) */
+    size_t nkeys;        /* 0: hashes only */
+    char key_ids[SG_AUDIT_MAX_KEYS][SG_AUDIT_KEY_ID_STR];
+    size_t key_at; /* the key of the last signed checkpoint: later ones use it or newer */
     struct sg_audit_vcp *cps; /* sorted by seq; borrowed */
     size_t ncps, ci;
     uint64_t next_seq;
@@ -146,9 +148,10 @@ struct sg_audit_verifier {
 };
 
 /* Starts verifying a chain that begins after `anchor` (seq 0: from the start) against the
- * sorted checkpoints `cps`. Checks the checkpoints at or before the anchor. Returns 0 or
+ * sorted checkpoints `cps`, with `nkeys` public keys (at most SG_AUDIT_MAX_KEYS, oldest
+ * first; 0: hashes only). Checks the checkpoints at or before the anchor. Returns 0 or
  * SG_EINVAL with `err`. */
-int sg_audit_verifier_begin(struct sg_audit_verifier *v, const uint8_t *pubkey,
+int sg_audit_verifier_begin(struct sg_audit_verifier *v, const uint8_t *keys, size_t nkeys,
                             const struct sg_audit_vcp *anchor, struct sg_audit_vcp *cps,
                             size_t ncps, struct sg_audit_verify_report *rep, const char *where,
                             struct sg_error *err);

@@ -604,7 +604,7 @@ void sg_audit_pg_stats(const struct sg_audit_pg *p, uint64_t *seq, bool *healthy
 
 /* ---- verification of the shared trail ---- */
 
-static int verify_instance(PGconn *c, const char *instance, const uint8_t *pubkey,
+static int verify_instance(PGconn *c, const char *instance, const uint8_t *keys, size_t nkeys,
                            struct sg_audit_verify_report *rep, struct sg_error *err)
 {
     memset(rep, 0, sizeof(*rep));
@@ -680,7 +680,7 @@ static int verify_instance(PGconn *c, const char *instance, const uint8_t *pubke
     }
     pq.PQclear(r);
     struct sg_audit_verifier v;
-    if ((rc = sg_audit_verifier_begin(&v, pubkey, &anchor, cps, ncps, rep, where, err)))
+    if ((rc = sg_audit_verifier_begin(&v, keys, nkeys, &anchor, cps, ncps, rep, where, err)))
         goto out;
     r = pq.PQexecParams(c,
                         "DECLARE sg_audit_rows NO SCROLL CURSOR FOR SELECT seq, ts, content, hash "
@@ -728,8 +728,8 @@ out:
     return rc;
 }
 
-int sg_audit_verify_pg(const char *conninfo, const char *instance, const uint8_t *pubkey,
-                       struct sg_audit_verify_report *rep, uint64_t *instances,
+int sg_audit_verify_pg(const char *conninfo, const char *instance, const uint8_t *keys,
+                       size_t nkeys, struct sg_audit_verify_report *rep, uint64_t *instances,
                        struct sg_error *err)
 {
     struct sg_audit_verify_report local;
@@ -772,7 +772,7 @@ int sg_audit_verify_pg(const char *conninfo, const char *instance, const uint8_t
         rc = sg_error_set(err, SG_ENOTFOUND, "PostgreSQL has no instance %.20s", instance);
     }
     for (int i = 0; !rc && i < pq.PQntuples(r); i++) {
-        rc = verify_instance(c, pq.PQgetvalue(r, i, 0), pubkey, rep, err);
+        rc = verify_instance(c, pq.PQgetvalue(r, i, 0), keys, nkeys, rep, err);
         if (!rc && instances)
             (*instances)++;
     }

@@ -28,8 +28,24 @@ static int bad(struct sg_audit_verifier *v, uint64_t seq, struct sg_error *err, 
     return sg_error_set(err, SG_EINVAL, "%s%s", v->where, msg);
 }
 
+/* The key that signed `cp` among the verifier's, by the key id it carries (or, without
+ * one, the first whose signature verifies, from the current one on); nkeys when none. */
+static size_t cp_key(const struct sg_audit_verifier *v, const struct sg_audit_vcp *cp,
+                     const char *msg, size_t n)
+{
+    for (size_t i = 0; i < v->nkeys; i++) {
+        if (cp->key_id[0] ? strcmp(cp->key_id, v->key_ids[i]) == 0
+                          : i >= v->key_at && sg_audit_sig_ok(v->keys + i * SG_AUDIT_KEY_LEN, msg,
+                                                              n, cp->sig, cp->sig_len))
+            return i;
+    }
+    return v->nkeys;
+}
+
 /* Checks one checkpoint (or the anchor, `what`): its hash against `expect` (when given)
- * and, with a key, its signature. */
+ * and, with keys, its signature by the key it names, which must not be older than the
+ * key of the checkpoint before it (keys are given oldest first: after a rotation the
+ * retired key must not vouch for what followed). */
 static int check_cp(struct sg_audit_verifier *v, const struct sg_audit_vcp *cp, const char *what,
                     const uint8_t *expect, struct sg_error *err)
 {
@@ -40,19 +56,31 @@ static int check_cp(struct sg_audit_verifier *v, const struct sg_audit_vcp *cp, 
                    "%s %" PRIu64 " does not match record %" PRIu64
                    " (the record or the checkpoint was altered)",
                    what, cp->seq, cp->seq);
-    if (v->pubkey) {
+    if (v->nkeys) {
         if (cp->sig_len == 0)
             return bad(v, cp->seq, err, "%s %" PRIu64 " is not signed", what, cp->seq);
-        if (cp->key_id[0] && strcmp(cp->key_id, v->key_id) != 0)
-            return bad(v, cp->seq, err, "%s %" PRIu64 " was signed by key %s, not by key %s", what,
-                       cp->seq, cp->key_id, v->key_id);
         char msg[SG_AUDIT_MSG_MAX];
         size_t n = sg_audit_cp_message(cp->seq, cp->hash, cp->ts, msg);
-        if (!sg_audit_sig_ok(v->pubkey, msg, n, cp->sig, cp->sig_len))
+        size_t k = cp_key(v, cp, msg, n);
+        if (k == v->nkeys && v->nkeys == 1 && cp->key_id[0])
+            return bad(v, cp->seq, err, "%s %" PRIu64 " was signed by key %s, not by key %s", what,
+                       cp->seq, cp->key_id, v->key_ids[0]);
+        if (k == v->nkeys && cp->key_id[0])
+            return bad(v, cp->seq, err,
+                       "%s %" PRIu64 " was signed by key %s, none of the %zu keys given", what,
+                       cp->seq, cp->key_id, v->nkeys);
+        if (k < v->key_at)
+            return bad(v, cp->seq, err,
+                       "%s %" PRIu64 " was signed by key %s, which was retired before key %s "
+                       "signed an earlier checkpoint (or the keys are not given oldest first)",
+                       what, cp->seq, v->key_ids[k], v->key_ids[v->key_at]);
+        if (k == v->nkeys ||
+            !sg_audit_sig_ok(v->keys + k * SG_AUDIT_KEY_LEN, msg, n, cp->sig, cp->sig_len))
             return bad(v, cp->seq, err,
                        "%s %" PRIu64 ": the signature does not verify (forged or altered, or "
                        "signed by another key)",
                        what, cp->seq);
+        v->key_at = k;
         if (v->rep)
             v->rep->signed_cps++;
     }
@@ -63,15 +91,18 @@ static int check_cp(struct sg_audit_verifier *v, const struct sg_audit_vcp *cp, 
     return 0;
 }
 
-int sg_audit_verifier_begin(struct sg_audit_verifier *v, const uint8_t *pubkey,
+int sg_audit_verifier_begin(struct sg_audit_verifier *v, const uint8_t *keys, size_t nkeys,
                             const struct sg_audit_vcp *anchor, struct sg_audit_vcp *cps,
                             size_t ncps, struct sg_audit_verify_report *rep, const char *where,
                             struct sg_error *err)
 {
     memset(v, 0, sizeof(*v));
-    v->pubkey = pubkey;
-    if (pubkey)
-        sg_audit_key_id(pubkey, v->key_id);
+    if (nkeys > SG_AUDIT_MAX_KEYS)
+        return sg_error_set(err, SG_EINVAL, "at most %d public keys", SG_AUDIT_MAX_KEYS);
+    v->keys = nkeys ? keys : NULL;
+    v->nkeys = keys ? nkeys : 0;
+    for (size_t i = 0; i < v->nkeys; i++)
+        sg_audit_key_id(keys + i * SG_AUDIT_KEY_LEN, v->key_ids[i]);
     v->cps = cps;
     v->ncps = ncps;
     v->rep = rep;
@@ -79,6 +110,12 @@ int sg_audit_verifier_begin(struct sg_audit_verifier *v, const uint8_t *pubkey,
     v->next_seq = anchor->seq + 1;
     if (rep)
         rep->anchor_seq = anchor->seq;
+    /* Stale checkpoints before the anchor first: they are older (an older key's). */
+    for (; v->ci < ncps && cps[v->ci].seq < anchor->seq; v->ci++) {
+        int rc = check_cp(v, &cps[v->ci], "checkpoint", NULL, err);
+        if (rc)
+            return rc;
+    }
     if (anchor->seq) {
         int rc = check_cp(v, anchor, "the prune anchor at seq", NULL, err);
         if (rc)
@@ -481,7 +518,8 @@ int sg_audit_tail_verify(sqlite3 *db, const uint8_t *pubkey, const char *key_id,
     struct sg_audit_vcp from;
     struct sg_audit_verifier v;
     if ((rc = cp_signature(&t->cp, pubkey, key_id, err)) || (rc = walk_start(db, t, &from, err)) ||
-        (rc = sg_audit_verifier_begin(&v, NULL, &from, &t->cp, t->cp.seq ? 1 : 0, NULL, NULL, err)))
+        (rc = sg_audit_verifier_begin(&v, NULL, 0, &from, &t->cp, t->cp.seq ? 1 : 0, NULL, NULL,
+                                      err)))
         return rc;
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db,
@@ -528,8 +566,9 @@ static void report_anchor(sqlite3 *db, const struct sg_audit_vcp *anchor,
         rep->pruned_before[0] = '\0';
 }
 
-/* The tail rule over a verified chain (see sg_audit_state_check). */
-static int check_tail(sqlite3 *db, const uint8_t *pubkey, const struct sg_audit_vcp *anchor,
+/* The tail rule over a verified chain (see sg_audit_state_check); the writer state must be
+ * signed by the current key (the last one given). */
+static int check_tail(sqlite3 *db, const struct sg_audit_vcp *anchor,
                       const struct sg_audit_verifier *v, struct sg_audit_verify_report *rep,
                       struct sg_error *err)
 {
@@ -542,12 +581,19 @@ static int check_tail(sqlite3 *db, const uint8_t *pubkey, const struct sg_audit_
         rep->state_seq = st.seq;
         rep->checkpoint_every = st.every;
     }
+    const uint8_t *pubkey = v->nkeys ? v->keys + (v->nkeys - 1) * SG_AUDIT_KEY_LEN : NULL;
     return sg_audit_state_check(db, &st, pubkey, anchor, v->next_seq - 1, v->last_cp_seq,
                                 &rep->bad_seq, err);
 }
 
 int sg_audit_verify(const char *path, const uint8_t *pubkey, struct sg_audit_verify_report *rep,
                     struct sg_error *err)
+{
+    return sg_audit_verify_keys(path, pubkey, pubkey ? 1 : 0, rep, err);
+}
+
+int sg_audit_verify_keys(const char *path, const uint8_t *keys, size_t nkeys,
+                         struct sg_audit_verify_report *rep, struct sg_error *err)
 {
     struct sg_audit_verify_report local;
     if (!rep)
@@ -563,7 +609,7 @@ int sg_audit_verify(const char *path, const uint8_t *pubkey, struct sg_audit_ver
     struct sg_audit_verifier v;
     if ((rc = sg_audit_anchor_get(db, &anchor, err)) ||
         (rc = load_cps(db, path, &cps, &ncps, err)) ||
-        (rc = sg_audit_verifier_begin(&v, pubkey, &anchor, cps, ncps, rep, NULL, err)))
+        (rc = sg_audit_verifier_begin(&v, keys, nkeys, &anchor, cps, ncps, rep, NULL, err)))
         goto out;
     if (sqlite3_prepare_v2(db, "SELECT seq, ts, content, hash FROM records ORDER BY seq", -1, &st,
                            NULL) != SQLITE_OK) {
@@ -584,7 +630,7 @@ int sg_audit_verify(const char *path, const uint8_t *pubkey, struct sg_audit_ver
     if ((rc = sg_audit_verifier_end(&v, err)))
         goto out;
     report_anchor(db, &anchor, rep);
-    rc = check_tail(db, pubkey, &anchor, &v, rep, err);
+    rc = check_tail(db, &anchor, &v, rep, err);
 out:
     sqlite3_finalize(st);
     free(cps);
@@ -655,13 +701,19 @@ static int meta_put(sqlite3 *db, const char *key, const char *value)
 int sg_audit_prune(const char *path, int64_t before_ms, const uint8_t *pubkey,
                    struct sg_audit_prune_result *res, struct sg_error *err)
 {
+    return sg_audit_prune_keys(path, before_ms, pubkey, pubkey ? 1 : 0, res, err);
+}
+
+int sg_audit_prune_keys(const char *path, int64_t before_ms, const uint8_t *keys, size_t nkeys,
+                        struct sg_audit_prune_result *res, struct sg_error *err)
+{
     struct sg_audit_prune_result local;
     if (!res)
         res = &local;
     memset(res, 0, sizeof(*res));
     struct sg_audit_verify_report rep;
     struct sg_error verr = {0};
-    int rc = sg_audit_verify(path, pubkey, &rep, &verr);
+    int rc = sg_audit_verify_keys(path, keys, nkeys, &rep, &verr);
     if (rc)
         return sg_error_set(err, rc, "not pruned: the trail does not verify: %s", verr.msg);
     sqlite3 *db = NULL;

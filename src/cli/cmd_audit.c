@@ -17,9 +17,10 @@
 
 static const char audit_usage[] =
     "usage: sovgate audit <command> [options]\n"
-    "  verify --db FILE [--pubkey FILE]      check the chain and the checkpoints; exit 0\n"
+    "  verify --db FILE [--pubkey FILE]...   check the chain and the checkpoints; exit 0\n"
     "                                        only when intact, else print the first bad\n"
-    "                                        record or checkpoint and exit 1\n"
+    "                                        record or checkpoint and exit 1 (after a key\n"
+    "                                        rotation: every public key, oldest first)\n"
     "  verify --postgres CONNINFO [--instance ID] [--pubkey FILE]\n"
     "                                        the same for the shared PostgreSQL trail\n"
     "  export --db FILE [--since T] [--from-seq N] [--format jsonl|csv]\n"
@@ -36,6 +37,9 @@ struct audit_args {
     const char *db, *pubkey, *postgres, *instance, *since, *from_seq, *format, *n, *before, *out,
         *key;
     bool follow;
+    /* --pubkey may be given several times after a key rotation: oldest first */
+    const char *pubkeys[SG_AUDIT_MAX_KEYS];
+    size_t npub;
 };
 
 static int usage(const char *msg)
@@ -82,6 +86,16 @@ static int load_pubkey(const char *path, uint8_t pub[SG_AUDIT_KEY_LEN])
     return 0;
 }
 
+/* Every --pubkey, in the order given (oldest first), back to back into `keys`. */
+static int load_pubkeys(const struct audit_args *a,
+                        uint8_t keys[SG_AUDIT_MAX_KEYS * SG_AUDIT_KEY_LEN])
+{
+    for (size_t i = 0; i < a->npub; i++)
+        if (load_pubkey(a->pubkeys[i], keys + i * SG_AUDIT_KEY_LEN) != 0)
+            return -1;
+    return 0;
+}
+
 static int load_seed(const char *path, uint8_t seed[SG_AUDIT_KEY_LEN])
 {
     char *data = NULL;
@@ -101,13 +115,35 @@ static int load_seed(const char *path, uint8_t seed[SG_AUDIT_KEY_LEN])
     return 0;
 }
 
+/* Writes text that came from the trail (a record as stored, a key id, a prune note, an
+ * error quoting them) with its control bytes escaped as \xNN: the file may be an
+ * attacker's, and an ESC sequence printed raw could erase the FAILED line on the auditor's
+ * terminal or draw a fake "ok". Export prints records raw on purpose (the hashed bytes). */
+static void put_safe(FILE *f, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            fprintf(f, "\\x%02x", c);
+        else
+            fputc(c, f);
+    }
+}
+
+static void puts_safe(FILE *f, const char *s)
+{
+    put_safe(f, s, strlen(s));
+}
+
 /* Prints a record's content bounded (for the verify report). */
 static int print_bad_row(void *arg, const struct sg_audit_row *r)
 {
     (void)arg;
     size_t n = r->len > 2000 ? 2000 : r->len;
-    printf("  record %" PRIu64 " as stored: %.*s%s\n", r->seq, (int)n, r->content ? r->content : "",
-           n < r->len ? "..." : "");
+    printf("  record %" PRIu64 " as stored: ", r->seq);
+    if (r->content)
+        put_safe(stdout, r->content, n);
+    printf("%s\n", n < r->len ? "..." : "");
     return 1;
 }
 
@@ -118,13 +154,18 @@ static void print_anchor(const struct sg_audit_verify_report *rep)
     if (!rep->anchor_seq)
         return;
     printf("anchor: the records up to seq %" PRIu64 " were removed; the chain starts after "
-           "checkpoint %" PRIu64 " (signed, made %s)\n",
-           rep->anchor_seq, rep->anchor_seq, rep->anchor_ts[0] ? rep->anchor_ts : "?");
-    if (rep->pruned_at[0])
-        printf("  the trail says `audit prune` removed them at %s (records before %s); that note "
-               "is not signed:\n",
-               rep->pruned_at, rep->pruned_before[0] ? rep->pruned_before : "?");
-    else
+           "checkpoint %" PRIu64 " (signed, made ",
+           rep->anchor_seq, rep->anchor_seq);
+    puts_safe(stdout, rep->anchor_ts[0] ? rep->anchor_ts : "?");
+    printf(")\n");
+    if (rep->pruned_at[0]) {
+        /* unsigned notes from meta: anyone with write access chose these bytes */
+        printf("  the trail says `audit prune` removed them at ");
+        puts_safe(stdout, rep->pruned_at);
+        printf(" (records before ");
+        puts_safe(stdout, rep->pruned_before[0] ? rep->pruned_before : "?");
+        printf("); that note is not signed:\n");
+    } else
         printf("  no prune note in the trail (pruned_at): not removed by `audit prune`?\n");
     printf("  check the anchor's time against the retention policy (removing the oldest records "
            "up to a checkpoint looks the same as a prune)\n");
@@ -156,17 +197,19 @@ static int cmd_verify(const struct audit_args *a)
 {
     if (!a->db == !a->postgres)
         return usage("verify needs --db FILE or --postgres CONNINFO");
-    uint8_t pub[SG_AUDIT_KEY_LEN];
-    if (a->pubkey && load_pubkey(a->pubkey, pub) != 0)
+    uint8_t keys[SG_AUDIT_MAX_KEYS * SG_AUDIT_KEY_LEN];
+    if (load_pubkeys(a, keys) != 0)
         return 1;
     struct sg_audit_verify_report rep;
     struct sg_error err = {0};
     uint64_t instances = 0;
-    int rc = a->db ? sg_audit_verify(a->db, a->pubkey ? pub : NULL, &rep, &err)
-                   : sg_audit_verify_pg(a->postgres, a->instance, a->pubkey ? pub : NULL, &rep,
-                                        &instances, &err);
+    int rc =
+        a->db ? sg_audit_verify_keys(a->db, keys, a->npub, &rep, &err)
+              : sg_audit_verify_pg(a->postgres, a->instance, keys, a->npub, &rep, &instances, &err);
     if (rc == SG_EINVAL) {
-        printf("FAILED: %s\n", err.msg);
+        printf("FAILED: ");
+        puts_safe(stdout, err.msg);
+        printf("\n");
         if (rep.bad_seq)
             printf("  first bad record or checkpoint: seq %" PRIu64 "\n", rep.bad_seq);
         if (a->db && rep.bad_seq) {
@@ -177,22 +220,29 @@ static int cmd_verify(const struct audit_args *a)
         return 1;
     }
     if (rc) {
-        fprintf(stderr, "sovgate audit verify: %s\n", err.msg);
+        fprintf(stderr, "sovgate audit verify: ");
+        puts_safe(stderr, err.msg);
+        fputc('\n', stderr);
         return 1;
     }
     if (a->postgres)
-        printf("ok: %" PRIu64 " instance(s) intact; the last checked, %s: ", instances,
-               rep.instance);
+        printf("ok: %" PRIu64 " instance(s) intact; the last checked, ", instances);
     else
-        printf("ok: instance %s: ", rep.instance);
+        printf("ok: instance ");
+    puts_safe(stdout, rep.instance);
+    printf(": ");
     printf("%" PRIu64 " records", rep.records);
     if (rep.records)
         printf(" (seq %" PRIu64 "..%" PRIu64 ")", rep.first_seq, rep.last_seq);
     printf(", %" PRIu64 " checkpoints", rep.checkpoints);
-    if (a->pubkey) {
-        char kid[SG_AUDIT_KEY_ID_STR];
-        sg_audit_key_id(pub, kid);
-        printf(" (%" PRIu64 " signatures verified with key %s)", rep.signed_cps, kid);
+    if (a->npub) {
+        printf(" (%" PRIu64 " signatures verified with key", rep.signed_cps);
+        for (size_t i = 0; i < a->npub; i++) {
+            char kid[SG_AUDIT_KEY_ID_STR];
+            sg_audit_key_id(keys + i * SG_AUDIT_KEY_LEN, kid);
+            printf("%s %s", i ? "," : a->npub > 1 ? "s" : "", kid);
+        }
+        printf(")");
     }
     if (rep.anchor_seq)
         printf(", pruned up to seq %" PRIu64 " (signed anchor)", rep.anchor_seq);
@@ -338,13 +388,15 @@ static int cmd_prune(const struct audit_args *a)
     int64_t before = 0;
     if (sg_audit_parse_time(a->before, now_ms(), &before) != 0)
         return usage("--before: not a time (2026-11-26, 2026-11-26T10:00:00Z, @SECONDS, 90d)");
-    uint8_t pub[SG_AUDIT_KEY_LEN];
-    if (a->pubkey && load_pubkey(a->pubkey, pub) != 0)
+    uint8_t keys[SG_AUDIT_MAX_KEYS * SG_AUDIT_KEY_LEN];
+    if (load_pubkeys(a, keys) != 0)
         return 1;
     struct sg_audit_prune_result res;
     struct sg_error err = {0};
-    if (sg_audit_prune(a->db, before, a->pubkey ? pub : NULL, &res, &err) != 0) {
-        fprintf(stderr, "sovgate audit prune: %s\n", err.msg);
+    if (sg_audit_prune_keys(a->db, before, keys, a->npub, &res, &err) != 0) {
+        fprintf(stderr, "sovgate audit prune: ");
+        puts_safe(stderr, err.msg); /* quotes verify's finding */
+        fputc('\n', stderr);
         return 1;
     }
     char ts[SG_AUDIT_TS_LEN + 1];
@@ -455,6 +507,11 @@ int sg_cmd_audit(int argc, char **argv)
         if (!v || !*v) {
             fprintf(stderr, "sovgate audit: %s needs a value\n", o);
             return usage(NULL);
+        }
+        if (dst == &a.pubkey) {
+            if (a.npub == SG_AUDIT_MAX_KEYS)
+                return usage("too many --pubkey");
+            a.pubkeys[a.npub++] = v;
         }
         *dst = v;
         i++;

@@ -521,3 +521,70 @@ def test_postgres_outage_catches_up(workdir, keys, pg):
                    ).strip() == "405"
     assert sgtest.run(["audit", "verify", "--postgres", pg.conninfo, "--pubkey", pub]
                       ).returncode == 0
+
+
+def test_verify_output_escapes_hostile_bytes(workdir, keys, trail):
+    """A tampered trail must not be able to drive the auditor's terminal: what verify
+    prints from the file (the record as stored, a key id, a prune note) has its control
+    bytes escaped, so an ESC sequence cannot erase the FAILED line or fake an "ok"."""
+    k, pub = keys
+    bad = os.path.join(workdir, "esc.db")
+    shutil.copy(trail, bad)
+    c = sqlite3.connect(bad)
+    c.execute("UPDATE records SET content = replace(content, '\"status\":200', "
+              "'\"status\":200,\"x\":\"' || char(27) || '[1A' || char(27) || '[2K' || "
+              "char(13) || 'ok: all intact\"') WHERE seq = 42")
+    c.commit()
+    c.close()
+    p = sgtest.run(["audit", "verify", "--db", bad, "--pubkey", pub])
+    assert p.returncode == 1
+    assert "record 42" in p.stdout
+    assert "\x1b" not in p.stdout + p.stderr and "\r" not in p.stdout
+    assert "\\x1b[1A" in p.stdout  # shown, escaped
+    # A key id (from the checkpoints table) is quoted in the error.
+    shutil.copy(trail, bad)
+    c = sqlite3.connect(bad)
+    c.execute("UPDATE checkpoints SET key_id = char(27) || ']0;pwned' || char(7) WHERE seq = 50")
+    c.commit()
+    c.close()
+    p = sgtest.run(["audit", "verify", "--db", bad, "--pubkey", pub])
+    assert p.returncode == 1 and "checkpoint 50" in p.stdout
+    assert "\x1b" not in p.stdout + p.stderr and "\x07" not in p.stdout
+    # The unsigned prune notes are printed on success: escaped too.
+    shutil.copy(trail, bad)
+    assert sgtest.run(["audit", "prune", "--db", bad, "--before", "@" + str(int(time.time()) + 60),
+                       "--pubkey", pub]).returncode == 0
+    c = sqlite3.connect(bad)
+    c.execute("UPDATE meta SET value = char(27) || '[2J' || char(27) || '[H' WHERE key = "
+              "'pruned_at'")
+    c.commit()
+    c.close()
+    p = sgtest.run(["audit", "verify", "--db", bad, "--pubkey", pub])
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "anchor" in p.stdout and "\\x1b[2J" in p.stdout
+    assert "\x1b" not in p.stdout + p.stderr
+
+
+def test_verify_after_key_rotation(workdir, keys):
+    """docs/audit.md, Keys: after restarting with a new key, the trail verifies with every
+    public key given oldest first; each key alone, or the wrong order, does not."""
+    k, pub = keys
+    db = os.path.join(workdir, "rot.db")
+    write_trail(db, 120, key=k, every=50)
+    k2 = os.path.join(workdir, "new.pem")
+    pub2 = os.path.join(workdir, "new.pub")
+    with open(pub2, "w") as f:
+        f.write(sgtest.run(["audit", "keygen", "--out", k2], check=True).stdout)
+    write_trail(db, 80, key=k2, every=50)
+    p = sgtest.run(["audit", "verify", "--db", db, "--pubkey", pub, "--pubkey", pub2])
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "200 records" in p.stdout and "signatures verified with keys" in p.stdout
+    for args in (["--pubkey", pub], ["--pubkey", pub2], ["--pubkey", pub2, "--pubkey", pub]):
+        p = sgtest.run(["audit", "verify", "--db", db] + args)
+        assert p.returncode == 1 and "FAILED" in p.stdout, args
+    # prune takes the same keys
+    p = sgtest.run(["audit", "prune", "--db", db, "--before", "@" + str(int(time.time()) + 60),
+                    "--pubkey", pub, "--pubkey", pub2])
+    assert p.returncode == 0, p.stderr
+    p = sgtest.run(["audit", "verify", "--db", db, "--pubkey", pub, "--pubkey", pub2])
+    assert p.returncode == 0, p.stdout + p.stderr

@@ -670,6 +670,100 @@ static void test_restart_continues_chain(void **state)
     rmtree(d);
 }
 
+/* Key rotation (docs/audit.md, Keys): the older checkpoints carry the retired key's id, the
+ * newer ones the current key's. With every public key, oldest first, the whole trail
+ * verifies; a retired key cannot vouch for what follows its successor, and the writer
+ * state must be the current (last) key's. */
+static void test_key_rotation_verifies_with_every_key(void **state)
+{
+    (void)state;
+    char *d = tmpdir(), path[512];
+    path_in(path, sizeof(path), d, "t.db");
+    struct sg_audit *a = open_trail(path, 7, 60000, true);
+    write_records(a, 1, 10); /* checkpoints 7 and 10 (close), by the first key */
+    sg_audit_close(a);
+    uint8_t other[32], other_pub[32];
+    assert_int_equal(sg_audit_key_generate(other), 0);
+    assert_int_equal(sg_audit_key_public(other, other_pub), 0);
+    struct sg_audit_opts o = {.path = path, .signing_key = other, .checkpoint_every = 7};
+    struct sg_error err = {0};
+    assert_int_equal(sg_audit_open(&o, &a, &err), 0);
+    write_records(a, 11, 10); /* checkpoints 17 and 20, by the second key */
+    sg_audit_close(a);
+
+    uint8_t both[2 * SG_AUDIT_KEY_LEN], rev[2 * SG_AUDIT_KEY_LEN];
+    memcpy(both, pub, 32);
+    memcpy(both + 32, other_pub, 32);
+    memcpy(rev, other_pub, 32);
+    memcpy(rev + 32, pub, 32);
+    struct sg_audit_verify_report rep;
+    memset(&rep, 0, sizeof(rep));
+    int rc = sg_audit_verify_keys(path, both, 2, &rep, &err);
+    if (rc)
+        fprintf(stderr, "verify: %s\n", err.msg);
+    assert_int_equal(rc, 0);
+    assert_int_equal(rep.records, 20);
+    assert_int_equal(rep.signed_cps, 4);
+    /* Each key alone: the other's checkpoints are reported. */
+    assert_int_equal(sg_audit_verify_keys(path, both, 1, &rep, &err), SG_EINVAL);
+    assert_int_equal(rep.bad_seq, 17);
+    assert_int_equal(sg_audit_verify_keys(path, both + 32, 1, &rep, &err), SG_EINVAL);
+    assert_int_equal(rep.bad_seq, 7);
+    /* In the wrong order: the retired key would vouch for what follows its successor. */
+    assert_int_equal(sg_audit_verify_keys(path, rev, 2, &rep, &err), SG_EINVAL);
+    assert_int_equal(rep.bad_seq, 17);
+    /* A checkpoint after the rotation re-signed with the retired key (its holder forging
+     * the newer part): refused, it cannot follow the newer key's checkpoint. */
+    char fork[600];
+    snprintf(fork, sizeof(fork), "%s/fork.db", d);
+    copy_trail(path, fork);
+    {
+        EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+        sqlite3 *db = db_open(fork);
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "SELECT lower(hex(hash)), ts FROM checkpoints WHERE "
+                                            "seq = 20",
+                                            -1, &st, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        char msg[200];
+        int n = snprintf(msg, sizeof(msg), "sovgate-audit-checkpoint:1:20:%s:%s",
+                         (const char *)sqlite3_column_text(st, 0),
+                         (const char *)sqlite3_column_text(st, 1));
+        sqlite3_finalize(st);
+        uint8_t sig[64];
+        size_t sl = 64;
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        assert_int_equal(EVP_DigestSignInit(ctx, NULL, NULL, NULL, k), 1);
+        assert_int_equal(EVP_DigestSign(ctx, sig, &sl, (const unsigned char *)msg, (size_t)n), 1);
+        EVP_MD_CTX_free(ctx);
+        EVP_PKEY_free(k);
+        char kid[SG_AUDIT_KEY_ID_STR];
+        sg_audit_key_id(pub, kid);
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "UPDATE checkpoints SET signature = ?1, key_id = ?2 "
+                                            "WHERE seq = 20",
+                                            -1, &st, NULL),
+                         SQLITE_OK);
+        sqlite3_bind_blob(st, 1, sig, 64, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, kid, -1, SQLITE_TRANSIENT);
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
+    assert_int_equal(sg_audit_verify_keys(fork, both, 2, &rep, &err), SG_EINVAL);
+    assert_int_equal(rep.bad_seq, 20);
+    /* The writer state is the current key's: the last one given must have signed it. */
+    uint8_t three[3 * SG_AUDIT_KEY_LEN], third[32];
+    assert_int_equal(sg_audit_key_generate(third), 0);
+    memcpy(three, both, 64);
+    assert_int_equal(sg_audit_key_public(third, three + 64), 0);
+    assert_int_equal(sg_audit_verify_keys(path, three, 3, &rep, &err), SG_EINVAL);
+    assert_non_null(strstr(err.msg, "writer state"));
+    rmtree(d);
+}
+
 /* ---- tampering ---- */
 
 static void expect_bad(const char *path, const uint8_t *key, uint64_t bad_seq)
@@ -1999,6 +2093,7 @@ int main(void)
                                         golden_teardown),
         cmocka_unit_test(test_checkpoints_by_time),
         cmocka_unit_test(test_restart_continues_chain),
+        cmocka_unit_test(test_key_rotation_verifies_with_every_key),
         cmocka_unit_test_setup_teardown(test_tamper_flip_content_every_record, golden_setup,
                                         golden_teardown),
         cmocka_unit_test_setup_teardown(test_tamper_flip_every_byte_of_one_record, golden_setup,
