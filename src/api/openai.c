@@ -579,12 +579,6 @@ static bool binary_payload(const char *key, const char *member, const json_t *v)
            (strcmp(key, "file") == 0 && strcmp(member, "file_data") == 0);
 }
 
-/* Every string of a message but its structure: the role, the type of a content part or a
- * tool call, and the ids that tie a tool's answer to its call (machine-made, and altering
- * one breaks the pairing). So a field this gateway does not list (reasoning_content a
- * client sends back, refusal, audio transcripts, an image's URL, a vendor's extension)
- * never reaches a backend unseen. Paths are formatted only for fields that are there: this
- * walk runs for every message of every request. */
 /* Extends the path of length `len` by ".key" or "[i]"; a part that does not fit is left
  * off. Returns the new length. */
 static size_t path_key(char *p, size_t len, const char *key)
@@ -607,15 +601,15 @@ static size_t path_index(char *p, size_t len, size_t i)
     return len + (size_t)a;
 }
 
-/* A content part's members but its type and binary payloads. `p` names the part. */
+/* A content part's members but its binary payloads. `p` names the part. Its `type` is
+ * visited too: the gateway cannot know every type name, and a string a client put there
+ * reaches the backend like any other (a type name holds nothing a detector finds). */
 static int visit_part(json_t *part, char *p, size_t len, sg_api_field_fn fn, void *ctx)
 {
     const char *k;
     json_t *v;
     json_object_foreach(part, k, v)
     {
-        if (strcmp(k, "type") == 0)
-            continue;
         size_t kl = path_key(p, len, k);
         int rc = 0;
         if (!json_is_object(v)) {
@@ -638,11 +632,16 @@ static int visit_part(json_t *part, char *p, size_t len, sg_api_field_fn fn, voi
     return 0;
 }
 
-/* Every string of a message but its structure: the role, the type of a content part or a
- * tool call, and the ids that tie a tool's answer to its call (machine-made, and altering
- * one breaks the pairing). So a field this gateway does not list (reasoning_content a
- * client sends back, refusal, audio transcripts, an image's URL, a vendor's extension)
- * never reaches a backend unseen. */
+/* Every string of a message but its role (one of the few the validation accepts) and the
+ * binary payloads of its content parts. So a field this gateway does not list
+ * (reasoning_content a client sends back, refusal, audio transcripts, an image's URL, a
+ * vendor's extension) never reaches a backend unseen. The ids that pair a tool's answer
+ * with its call (tool_calls[].id, tool_call_id) are visited too: a client makes them (and
+ * the Anthropic, Responses and Gemini translations copy the client's ids into them), so
+ * they can carry any text. Pairing survives: the same id gives the same findings in the
+ * call and in its answer, and every action replaces the same text the same way. Paths are
+ * formatted only for fields that are there: this walk runs for every message of every
+ * request. */
 static int visit_message(json_t *m, size_t mi, sg_api_field_fn fn, void *ctx)
 {
     char p[SG_API_PATH_MAX];
@@ -652,8 +651,7 @@ static int visit_message(json_t *m, size_t mi, sg_api_field_fn fn, void *ctx)
     json_t *v;
     json_object_foreach(m, k, v)
     {
-        if (strcmp(k, "role") == 0 || strcmp(k, "tool_call_id") == 0 || json_is_number(v) ||
-            json_is_boolean(v) || json_is_null(v))
+        if (strcmp(k, "role") == 0 || json_is_number(v) || json_is_boolean(v) || json_is_null(v))
             continue;
         size_t l = path_key(p, bl, k);
         int rc = 0;
@@ -663,23 +661,6 @@ static int visit_message(json_t *m, size_t mi, sg_api_field_fn fn, void *ctx)
             json_array_foreach(v, i, e)
             {
                 if ((rc = visit_part(e, p, path_index(p, l, i), fn, ctx)))
-                    break;
-                p[l] = '\0';
-            }
-        } else if (strcmp(k, "tool_calls") == 0 && json_is_array(v)) {
-            json_array_foreach(v, i, e)
-            {
-                size_t cl = path_index(p, l, i);
-                const char *ck;
-                json_t *cv;
-                json_object_foreach(e, ck, cv)
-                {
-                    if (strcmp(ck, "id") != 0 && strcmp(ck, "type") != 0 &&
-                        (rc = visit_all(cv, p, path_key(p, cl, ck), fn, ctx)))
-                        break;
-                    p[cl] = '\0';
-                }
-                if (rc)
                     break;
                 p[l] = '\0';
             }
@@ -693,47 +674,92 @@ static int visit_message(json_t *m, size_t mi, sg_api_field_fn fn, void *ctx)
     return 0;
 }
 
-/* Top-level fields that hold no text a person wrote (numbers, flags, enumerations, a
- * response schema) or that the walk visits itself. Every other field (tools and their
- * descriptions, stop, suffix, metadata, and fields this gateway does not know, which go to
- * the backend unchanged) has each of its strings visited: no text reaches a backend
- * unseen by redaction and policy. */
+/* Schema keywords whose string is an annotation: free text no answer has to match. */
+static bool schema_annotation(const char *k)
+{
+    return strcmp(k, "description") == 0 || strcmp(k, "title") == 0 || strcmp(k, "$comment") == 0 ||
+           strcmp(k, "examples") == 0 || strcmp(k, "default") == 0;
+}
+
+/* Schema keywords whose members are named schemas (the names are not keywords). */
+static bool schema_map(const char *k)
+{
+    return strcmp(k, "properties") == 0 || strcmp(k, "patternProperties") == 0 ||
+           strcmp(k, "$defs") == 0 || strcmp(k, "definitions") == 0 ||
+           strcmp(k, "dependentSchemas") == 0;
+}
+
+/* The annotations of a response schema (response_format, and what the Responses, Gemini and
+ * Ollama translations make of theirs): every description, title, $comment, examples and
+ * default, at any depth. What a structured answer must match exactly is left alone (enum,
+ * const, pattern, type, format, required, the names of properties, the format's name):
+ * a masked value there would change the answer's shape. */
+static int visit_schema(json_t *v, char *p, size_t len, sg_api_field_fn fn, void *ctx)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e)
+    {
+        int rc = visit_schema(e, p, path_index(p, len, i), fn, ctx);
+        p[len] = '\0';
+        if (rc)
+            return rc;
+    }
+    const char *k;
+    json_object_foreach(v, k, e)
+    {
+        size_t kl = path_key(p, len, k);
+        int rc = 0;
+        if (schema_annotation(k)) {
+            rc = visit_all(e, p, kl, fn, ctx);
+        } else if (schema_map(k) && json_is_object(e)) {
+            const char *name;
+            json_t *sub;
+            json_object_foreach(e, name, sub)
+            {
+                if ((rc = visit_schema(sub, p, path_key(p, kl, name), fn, ctx)))
+                    break;
+                p[kl] = '\0';
+            }
+        } else if (json_is_object(e) || json_is_array(e)) {
+            rc = visit_schema(e, p, kl, fn, ctx);
+        }
+        p[len] = '\0';
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Top-level fields the walk leaves to others: the ones it visits itself (messages, prompt,
+ * input, user, response_format) and the model (the gateway names the backend's model in
+ * every attempt; the client's never reaches a backend). Every other field has each of its
+ * strings visited, also the ones that normally hold no text (tool_choice, stream_options,
+ * enumerations such as service_tier): a client can put a string anywhere, and whatever is
+ * there goes to the backend. A name of a tool and a tool_choice naming it are transformed
+ * alike, so they still match. Numbers and flags are not strings: nothing to do for them. */
 static bool structural(const char *k)
 {
-    static const char *const keys[] = {"model",
-                                       "messages",
-                                       "prompt",
-                                       "input",
-                                       "user",
-                                       "stream",
-                                       "stream_options",
-                                       "temperature",
-                                       "top_p",
-                                       "n",
-                                       "max_tokens",
-                                       "max_completion_tokens",
-                                       "presence_penalty",
-                                       "frequency_penalty",
-                                       "logit_bias",
-                                       "logprobs",
-                                       "top_logprobs",
-                                       "seed",
-                                       "tool_choice",
-                                       "parallel_tool_calls",
-                                       "response_format",
-                                       "encoding_format",
-                                       "dimensions",
-                                       "service_tier",
-                                       "modalities",
-                                       "reasoning_effort",
-                                       "best_of",
-                                       "echo",
-                                       "store",
-                                       NULL};
+    static const char *const keys[] = {"model", "messages",        "prompt", "input",
+                                       "user",  "response_format", NULL};
     for (const char *const *p = keys; *p; p++)
         if (strcmp(k, *p) == 0)
             return true;
     return false;
+}
+
+const char *sg_api_token_ids(enum sg_endpoint ep, const json_t *body)
+{
+    const char *name = ep == SG_EP_COMPLETIONS ? "prompt" : ep == SG_EP_EMBEDDINGS ? "input" : NULL;
+    const json_t *v = name ? json_object_get(body, name) : NULL;
+    size_t i;
+    const json_t *e;
+    json_array_foreach(v, i, e)
+    {
+        if (!json_is_string(e))
+            return name; /* validated: all token ids, or all arrays of them */
+    }
+    return NULL;
 }
 
 int sg_api_text_fields(enum sg_endpoint ep, json_t *body, sg_api_field_fn fn, void *ctx)
@@ -762,6 +788,13 @@ int sg_api_text_fields(enum sg_endpoint ep, json_t *body, sg_api_field_fn fn, vo
     }
     if (visit_field(body, "user", "user", fn, ctx) != 0)
         return -1;
+    json_t *rf = json_object_get(body, "response_format");
+    if (rf) {
+        char path[SG_API_PATH_MAX] = "response_format";
+        int rc = visit_schema(rf, path, strlen(path), fn, ctx);
+        if (rc)
+            return rc;
+    }
     const char *k;
     json_t *v;
     json_object_foreach(body, k, v)

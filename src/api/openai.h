@@ -82,14 +82,20 @@ int sg_api_validate(enum sg_endpoint ep, json_t *j, const char **model, bool *st
 
 /* The text fields of a validated request body, in a fixed order (so that field i of a
  * copy of a body is field i of the original): every string of every chat message but its
- * structure (role, the types of parts and tool calls, tool-call ids, base64 payloads),
- * completion prompts and embedding inputs (a string or each string of an array; token
- * arrays are skipped), "user", then every string of every other top-level field but the
- * structural ones (numbers, flags, enumerations, response_format): tools and their
- * descriptions, stop, suffix, metadata and unknown fields. `fn` gets each JSON string with
- * its path ("messages[1].content[0].text", "tools[0].function.description"); a non-zero
+ * role and base64 payloads (tool-call ids and type names included), completion prompts and
+ * embedding inputs (a string or each string of an array; token arrays are skipped: see
+ * sg_api_token_ids), "user", the annotations of response_format's schema (descriptions,
+ * titles, examples, defaults; not what an answer must match), then every string of every
+ * other top-level field but the model: tools and their descriptions, tool_choice, stop,
+ * suffix, metadata, enumerations and unknown fields. `fn` gets each JSON string with its
+ * path ("messages[1].content[0].text", "tools[0].function.description"); a non-zero
  * return stops the walk and is returned. */
 typedef int (*sg_api_field_fn)(json_t *s, const char *path, void *ctx);
 int sg_api_text_fields(enum sg_endpoint ep, json_t *body, sg_api_field_fn fn, void *ctx);
+
+/* Whether a validated completions or embeddings body gives its prompt or input as token ids
+ * (an array of integers, or of arrays of them): text that no detector can read. Returns the
+ * field's name ("prompt" or "input"), or NULL when it is text (or another endpoint). */
+const char *sg_api_token_ids(enum sg_endpoint ep, const json_t *body);
 
 #endif

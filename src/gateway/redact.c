@@ -286,6 +286,16 @@ int sg_stage_redact(struct sg_req *r)
             return -1;
         }
     }
+    /* Token ids are text made by the client's tokenizer: no detector can read them, so they
+     * cannot be sent "redacted". Refused (fail closed) rather than passed on unseen. */
+    const char *tok = sg_api_token_ids(r->ep->ep, r->body);
+    if (tok) {
+        sg_api_error_set(&r->err, 400, "invalid_request_error", "unscannable_input", tok,
+                         "'%s' is given as token ids, which this gateway cannot check for "
+                         "personal data; send it as text.",
+                         tok);
+        return -1;
+    }
     if (sg_api_text_fields(r->ep->ep, r->body, classify, r) != 0) {
         if (!r->err.status)
             sg_api_error_set(&r->err, 500, "server_error", NULL, NULL, "Out of memory.");

@@ -1,10 +1,11 @@
 /* Unit tests of the OpenAI API module: error bodies (shape and escaping), request
- * decoding errors (byte offsets, invalid UTF-8, field types naming the field), and the
- * endpoint table. */
+ * decoding errors (byte offsets, invalid UTF-8, field types naming the field), the
+ * endpoint table, and which fields the text-field walk (what redaction sees) visits. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -180,12 +181,78 @@ static void test_endpoints(void **state)
     assert_false(i->auth);
 }
 
+/* Collects the visited paths, one per line. */
+static int collect(json_t *s, const char *path, void *ctx)
+{
+    (void)s;
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 4096 - n, "%s\n", path);
+    return 0;
+}
+
+static void test_text_fields(void **state)
+{
+    (void)state;
+    /* ids, types, tool_choice, stream_options and enumerations are text a client can fill;
+     * the role, base64 payloads, the model and what a structured answer must match are not */
+    static const char body[] =
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
+        "\"image_url\":{\"url\":\"data:image/png;base64,QUJD\"}}]},{\"role\":\"assistant\","
+        "\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\",\"function\":"
+        "{\"name\":\"f\",\"arguments\":\"{}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"c1\","
+        "\"content\":\"x\"}],\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"f\"}},"
+        "\"stream_options\":{\"include_usage\":true},\"service_tier\":\"auto\",\"temperature\":1,"
+        "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"n\","
+        "\"description\":\"d\",\"schema\":{\"type\":\"object\",\"properties\":{\"title\":{"
+        "\"type\":\"string\",\"title\":\"t\",\"enum\":[\"a\"]}},\"examples\":[{\"title\":\"e\"}]}}}"
+        "}";
+    json_t *j;
+    const char *model;
+    bool stream;
+    struct sg_api_error e;
+    assert_int_equal(sg_api_decode(SG_EP_CHAT, body, sizeof(body) - 1, &j, &model, &stream, &e), 0);
+    char got[4096] = "";
+    assert_int_equal(sg_api_text_fields(SG_EP_CHAT, j, collect, got), 0);
+    assert_string_equal(got, "messages[0].content[0].type\n"
+                             "messages[1].tool_calls[0].id\n"
+                             "messages[1].tool_calls[0].type\n"
+                             "messages[1].tool_calls[0].function.name\n"
+                             "messages[1].tool_calls[0].function.arguments\n"
+                             "messages[2].tool_call_id\n"
+                             "messages[2].content\n"
+                             "response_format.json_schema.description\n"
+                             "response_format.json_schema.schema.properties.title.title\n"
+                             "response_format.json_schema.schema.examples[0].title\n"
+                             "tool_choice.type\n"
+                             "tool_choice.function.name\n"
+                             "service_tier\n");
+    assert_null(sg_api_token_ids(SG_EP_CHAT, j));
+    json_decref(j);
+
+    static const char emb[] = "{\"model\":\"e\",\"input\":[[1,2],[3]]}";
+    assert_int_equal(sg_api_decode(SG_EP_EMBEDDINGS, emb, sizeof(emb) - 1, &j, &model, &stream, &e),
+                     0);
+    assert_string_equal(sg_api_token_ids(SG_EP_EMBEDDINGS, j), "input");
+    json_decref(j);
+    static const char cmp[] = "{\"model\":\"c\",\"prompt\":[1,2]}";
+    assert_int_equal(
+        sg_api_decode(SG_EP_COMPLETIONS, cmp, sizeof(cmp) - 1, &j, &model, &stream, &e), 0);
+    assert_string_equal(sg_api_token_ids(SG_EP_COMPLETIONS, j), "prompt");
+    json_decref(j);
+    static const char txt[] = "{\"model\":\"c\",\"prompt\":[\"a\",\"b\"]}";
+    assert_int_equal(
+        sg_api_decode(SG_EP_COMPLETIONS, txt, sizeof(txt) - 1, &j, &model, &stream, &e), 0);
+    assert_null(sg_api_token_ids(SG_EP_COMPLETIONS, j));
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_error_body), cmocka_unit_test(test_decode_errors),
         cmocka_unit_test(test_decode_ok),  cmocka_unit_test(test_deep_nesting),
-        cmocka_unit_test(test_endpoints),
+        cmocka_unit_test(test_endpoints),  cmocka_unit_test(test_text_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
