@@ -6,6 +6,7 @@
 #include "core/json.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ struct lc_captures {
     struct event_base *base;
     pthread_t thread;
     bool running;
+    atomic_bool stop; /* set before event_base_loopbreak(): see loop() */
     struct lc_capture *v;
     size_t n;
 };
@@ -176,10 +178,14 @@ static void on_request(void *app, struct sg_http_req *req)
     answer(app, req);
 }
 
+/* One iteration at a time, the stop flag checked between them: event_base_loop() clears a
+ * break requested before it started (a stop right after the start would be lost). */
 static void *loop(void *arg)
 {
     struct lc_captures *cs = arg;
-    event_base_loop(cs->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    while (!atomic_load(&cs->stop))
+        if (event_base_loop(cs->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY) < 0)
+            break;
     return NULL;
 }
 
@@ -252,6 +258,7 @@ void lc_captures_stop(struct lc_captures *cs)
     if (!cs)
         return;
     if (cs->running) {
+        atomic_store(&cs->stop, true);
         event_base_loopbreak(cs->base);
         pthread_join(cs->thread, NULL);
     }

@@ -5,6 +5,7 @@
 #include "core/log.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@ struct sg_health_checker {
     pthread_mutex_t mu; /* guards `next` */
     struct set next;
     bool has_next;
+    atomic_bool stop; /* set before event_base_loopbreak(): see run() */
 };
 
 static void set_free(struct set *s)
@@ -177,10 +179,16 @@ int sg_health_set_targets(struct sg_health_checker *h, const struct sg_health_ta
     return 0;
 }
 
+/* One iteration at a time, the stop flag checked between them: event_base_loop() clears a
+ * break requested before it started, so a stop right after the start (a gateway whose
+ * engines fail to start) was lost and sg_health_stop() waited for ever. The wake-up of
+ * event_base_loopbreak() ends the iteration in progress. */
 static void *run(void *arg)
 {
     struct sg_health_checker *h = arg;
-    event_base_loop(h->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    while (!atomic_load(&h->stop))
+        if (event_base_loop(h->base, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY) < 0)
+            break;
     return NULL;
 }
 
@@ -218,6 +226,7 @@ void sg_health_stop(struct sg_health_checker *h)
 {
     if (!h)
         return;
+    atomic_store(&h->stop, true);
     event_base_loopbreak(h->base);
     pthread_join(h->thread, NULL);
     set_free(&h->cur);
