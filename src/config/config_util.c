@@ -39,19 +39,29 @@ static struct sg_config_diag *diag_slot(struct sg_config_diags *d)
     return &d->v[d->n++];
 }
 
-void cfg_diag_at(struct cfg_ld *l, struct cfg_mark m, const char *key, const char *fmt, ...)
+/* Appends "FILE:LINE:COLUMN: KEY: reason", or "FILE: KEY: reason" without a position. */
+static void diag_vput(struct sg_config_diags *d, const char *file, const struct cfg_mark *m,
+                      const char *key, const char *fmt, va_list ap)
 {
-    l->nerr++;
-    struct sg_config_diag *slot = diag_slot(l->diags);
+    struct sg_config_diag *slot = diag_slot(d);
     if (!slot)
         return;
     char reason[256];
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    if (m)
+        snprintf(slot->msg, sizeof(slot->msg), "%s:%zu:%zu: %s: %s", file, m->line, m->col, key,
+                 reason);
+    else
+        snprintf(slot->msg, sizeof(slot->msg), "%s: %s: %s", file, key, reason);
+}
+
+void cfg_diag_at(struct cfg_ld *l, struct cfg_mark m, const char *key, const char *fmt, ...)
+{
+    l->nerr++;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
+    diag_vput(l->diags, l->file, &m, key && *key ? key : "(root)", fmt, ap);
     va_end(ap);
-    snprintf(slot->msg, sizeof(slot->msg), "%s:%zu:%zu: %s: %s", l->file, m.line, m.col,
-             key && *key ? key : "(root)", reason);
 }
 
 void cfg_note(struct cfg_ld *l, const yaml_node_t *n, const char *key)
@@ -68,22 +78,14 @@ void cfg_note(struct cfg_ld *l, const yaml_node_t *n, const char *key)
 void sg_config_diag_add(struct sg_config_diags *d, const struct sg_config *c, const char *key,
                         const char *fmt, ...)
 {
-    struct sg_config_diag *slot = diag_slot(d);
-    if (!slot)
-        return;
-    char reason[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
-    va_end(ap);
     const struct sg_config_where *w = c->where;
     while (w && strcmp(w->key, key) != 0)
         w = w->next;
-    if (w)
-        snprintf(slot->msg, sizeof(slot->msg), "%s:%zu:%zu: %s: %s", c->path, w->line, w->col, key,
-                 reason);
-    else
-        snprintf(slot->msg, sizeof(slot->msg), "%s: %s: %s", c->path, key, reason);
+    struct cfg_mark m = {w ? w->line : 0, w ? w->col : 0};
+    va_list ap;
+    va_start(ap, fmt);
+    diag_vput(d, c->path, w ? &m : NULL, key, fmt, ap);
+    va_end(ap);
 }
 
 void sg_config_diags_free(struct sg_config_diags *d)
