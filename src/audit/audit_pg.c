@@ -59,6 +59,10 @@ static const struct sg_dynsym pq_syms[] = {
 static struct sg_dynlib pq_lib = SG_DYNLIB("libpq.so.5", "libpq5", pq_syms);
 
 #define PG_BATCH 2000
+/* A batch also ends once its COPY text passes this size: 2,000 records of up to 64 KiB,
+ * backslashes doubled, would pass the copy buffer's cap, and the same batch would then
+ * fail on every retry. */
+#define PG_BATCH_BYTES ((size_t)16 << 20)
 #define PG_BACKOFF_MAX_MS 30000
 
 static const char pg_schema[] =
@@ -350,7 +354,20 @@ static int push(struct sg_audit_pg *p)
     while (!rc && sqlite3_step(st) == SQLITE_ROW) {
         uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
         if (seq != upto + 1) {
-            /* A gap in the local trail: replicate nothing past it. */
+            /* A gap in the local trail: replicate nothing past it. One right after what the
+             * server has (the file pruned, or replaced, past records not yet copied) is
+             * for ever: said, and the sink stops, instead of finding "nothing to do" while
+             * behind and trying again at once, a core busy for nothing. */
+            if (!nrec) {
+                sqlite3_finalize(st);
+                sqlite3_exec(p->db, "COMMIT", NULL, NULL, NULL);
+                snprintf(p->errmsg, sizeof(p->errmsg),
+                         "the local trail has no record %" PRIu64 " (pruned or replaced before "
+                         "it was copied); not replicating",
+                         from + 1);
+                p->fatal = true;
+                return SG_EINVAL;
+            }
             break;
         }
         char num[24];
@@ -372,6 +389,8 @@ static int push(struct sg_audit_pg *p)
         rc = rc ? rc : sg_buf_append(&p->copy, "\n", 1);
         upto = seq;
         nrec++;
+        if (p->copy.len >= PG_BATCH_BYTES)
+            break;
     }
     sqlite3_finalize(st);
     st = NULL;

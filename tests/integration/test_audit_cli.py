@@ -523,6 +523,29 @@ def test_postgres_outage_catches_up(workdir, keys, pg):
                       ).returncode == 0
 
 
+def test_postgres_sink_stops_at_a_gap_in_the_local_trail(workdir, keys, pg):
+    """Records the server lacks that the local file no longer has (pruned or replaced
+    before they were copied) can never be replicated: the sink says so and stops, instead
+    of finding "nothing to do" while behind and trying again at once, for ever."""
+    k, pub = keys
+    pg.psql("DROP TABLE IF EXISTS sovgate_audit_records, sovgate_audit_checkpoints, "
+            "sovgate_audit_instances")
+    db = os.path.join(workdir, "gap.db")
+    write_trail(db, 100, key=k, postgres=pg.conninfo, every=40)
+    inst = instance_of(db)
+    # the server lost its copy of 51.. and the local file its records 51..60
+    pg.psql(f"DELETE FROM sovgate_audit_records WHERE instance = '{inst}' AND seq > 50")
+    pg.psql(f"DELETE FROM sovgate_audit_checkpoints WHERE instance = '{inst}' AND seq > 50")
+    c = sqlite3.connect(db)
+    c.execute("DELETE FROM records WHERE seq BETWEEN 51 AND 60")
+    c.commit()
+    c.close()
+    p = write_trail(db, 5, key=k, postgres=pg.conninfo, every=40)
+    assert "the local trail has no record 51" in p.stderr, p.stderr
+    assert pg.psql(f"SELECT max(seq) FROM sovgate_audit_records WHERE instance = '{inst}'"
+                   ).strip() == "50"
+
+
 def test_verify_output_escapes_hostile_bytes(workdir, keys, trail):
     """A tampered trail must not be able to drive the auditor's terminal: what verify
     prints from the file (the record as stored, a key id, a prune note) has its control
