@@ -564,19 +564,43 @@ static int visit_all(json_t *v, char *path, size_t len, sg_api_field_fn fn, void
     return 0;
 }
 
-/* A binary payload of a content part, not text: a base64 data: URL of an image, the base64
+/* Whether s[0..n) is base64 (the standard alphabet, padding and line breaks), not text. */
+static bool is_base64(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/' || c == '=' || c == '\r' || c == '\n'))
+            return false;
+    }
+    return n > 0;
+}
+
+/* A binary payload of a content part, not text: the base64 of an image (in a data: URL),
  * of an audio clip or of a file. Scanning it finds nothing a person wrote, costs time on
- * megabytes, and a "finding" in base64 would corrupt it. */
+ * megabytes, and a "finding" in base64 would corrupt it. Only what is base64 is left
+ * alone: text a client put in such a slot (spaces, dots, an '@', a '_') is scanned. */
 static bool binary_payload(const char *key, const char *member, const json_t *v)
 {
-    if (strcmp(key, "image_url") == 0 && strcmp(member, "url") == 0) {
+    bool image = strcmp(key, "image_url") == 0 && strcmp(member, "url") == 0;
+    if (!image && !(strcmp(key, "input_audio") == 0 && strcmp(member, "data") == 0) &&
+        !(strcmp(key, "file") == 0 && strcmp(member, "file_data") == 0))
+        return false;
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (!s)
+        return false;
+    if (n >= 5 && memcmp(s, "data:", 5) == 0) {
         /* data:[<media type>][;base64],<data>: only base64 is binary */
-        const char *u = json_string_value(v), *comma = u ? strchr(u, ',') : NULL;
-        return comma && strncmp(u, "data:", 5) == 0 && comma - u >= 12 &&
-               memcmp(comma - 7, ";base64", 7) == 0;
+        const char *comma = memchr(s, ',', n);
+        if (!comma || comma - s < 12 || memcmp(comma - 7, ";base64", 7) != 0)
+            return false;
+        n -= (size_t)(comma + 1 - s);
+        s = comma + 1;
+    } else if (image) {
+        return false; /* an http(s) URL is text */
     }
-    return (strcmp(key, "input_audio") == 0 && strcmp(member, "data") == 0) ||
-           (strcmp(key, "file") == 0 && strcmp(member, "file_data") == 0);
+    return is_base64(s, n);
 }
 
 /* Extends the path of length `len` by ".key" or "[i]"; a part that does not fit is left

@@ -197,8 +197,8 @@ def test_every_string_of_a_message_is_redacted(gateway, upstream):
     refusal, a vendor's extension, an image's URL. Only the structure stays as it is: the
     role, the types, the ids that pair a tool's answer with its call, and binary payloads
     (a data: URL, base64 audio), whose bytes must not change."""
-    image = "data:image/png;base64," + "QUJD" * 64 + " 5555555555554444"  # a CARD if scanned
-    audio = "UklGRiQAAABXQVZFZm10IBAAAAABAAEA 5555555555554444"
+    image = "data:image/png;base64," + "QUJD" * 64 + "/5555555555554444/+w=="
+    audio = "UklGRiQAAABXQVZFZm10IBAAAAABAAEA\n" + "AAEA" * 40
     body = {"model": "assistant", "messages": [
         {"role": "user", "content": [
             {"type": "text", "text": "Hi"},
@@ -207,6 +207,10 @@ def test_every_string_of_a_message_is_redacted(gateway, upstream):
             {"type": "image_url", "image_url": {"url": image}},
             {"type": "image_url", "image_url": {"url": f"data:text/plain,{EMAIL}"}},
             {"type": "input_audio", "input_audio": {"data": audio, "format": "wav"}},
+            # text in a binary slot is not base64: scanned like any text
+            {"type": "input_audio", "input_audio": {"data": f"card {CARD}", "format": "wav"}},
+            {"type": "file", "file": {"file_data": f"data:application/pdf;base64,{EMAIL}",
+                                      "filename": f"{NAME}.pdf"}},
             {"type": "input_text", "text": f"call {PHONE}", "x_vendor": {"note": NAME}}]},
         {"role": "assistant", "content": "Sure.", "reasoning_content": f"{NAME} wants help",
          "refusal": f"I cannot mail {EMAIL}", "x_meta": {"who": [NAME, 3, None]},
@@ -225,6 +229,10 @@ def test_every_string_of_a_message_is_redacted(gateway, upstream):
     assert parts[2]["image_url"]["url"] == image  # binary payloads travel unchanged
     assert parts[3]["image_url"]["url"].startswith("data:text/plain,EMAIL_")  # text, scanned
     assert parts[4]["input_audio"] == {"data": audio, "format": "wav"}
+    assert parts[5]["input_audio"]["data"] == "card [CARD]"
+    assert parts[6]["file"]["file_data"].startswith("data:application/pdf;base64,EMAIL_")
+    assert parts[6]["file"]["filename"].startswith("PERSON_")
+    parts = parts[:5] + parts[7:]
     assert parts[5]["text"].startswith("call PHONE_")
     assert parts[5]["x_vendor"]["note"].startswith("PERSON_")
     assert [p["type"] for p in parts] == ["text", "image_url", "image_url", "image_url",
