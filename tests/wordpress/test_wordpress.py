@@ -400,6 +400,62 @@ def test_lost_mark_is_blocked(site):
     assert site.capture.total() == (0, 0)
 
 
+def test_redirect_to_a_provider_is_blocked(site):
+    """A call to another host that answers with a redirect to a provider: WordPress's
+    Requests library follows it inside the call, where neither `http_request_args` nor
+    `pre_http_request` see the new URL. The redirect is refused before anything reaches
+    the provider, with cURL and without."""
+    import http.server
+    import threading
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(307)
+            self.send_header("Location", "https://api.openai.com/v1/chat/completions")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    code = (f"$r = wp_remote_post('http://127.0.0.1:{srv.server_address[1]}/go', array("
+            "'headers' => array('Authorization' => 'Bearer sk-proj-TESTPROVIDERKEY'), "
+            f"'body' => '{{\"messages\": \"{EMAIL}\"}}')); "
+            "return is_wp_error($r) ? array($r->get_error_code(), $r->get_error_message()) "
+            ": wp_remote_retrieve_response_code($r);")
+    site.capture.reset()
+    try:
+        for php_args in ([], ["-d", "disable_functions=curl_init,curl_exec,curl_multi_exec"]):
+            out = site.php(code, php_args=php_args)
+            assert out[0] == "sovgate_blocked" and "redirect" in out[1], (php_args, out)
+            assert "api.openai.com" in out[1]
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert site.capture.total() == (0, 0), "the redirect reached the provider stand-in"
+    events = site.php("return Sovgate_Events::all();")
+    assert events[0]["type"] == "blocked" and events[0]["host"] == "api.openai.com"
+
+
+def test_url_rewritten_into_a_provider_is_blocked(site):
+    """WordPress strips a disallowed scheme (wp_kses_bad_protocol) after Sovgate looked at
+    the URL: `javascript:https://api.openai.com/…` and `https&#58;//api.openai.com/…` are
+    sent to api.openai.com. They are refused, with cURL and without."""
+    site.capture.reset()
+    for url in ("javascript:https://api.openai.com/v1/chat/completions",
+                "https&#58;//api.openai.com/v1/chat/completions"):
+        code = (f"$r = wp_remote_post({json.dumps(url)}, array('body' => 'hello {EMAIL}')); "
+                "return is_wp_error($r) ? array($r->get_error_code(), $r->get_error_message()) "
+                ": wp_remote_retrieve_response_code($r);")
+        for php_args in ([], ["-d", "disable_functions=curl_init,curl_exec,curl_multi_exec"]):
+            out = site.php(code, php_args=php_args)
+            assert out[0] == "sovgate_blocked", (url, php_args, out)
+    assert site.capture.total() == (0, 0), "the call reached the provider stand-in"
+
+
 def test_gateway_stopped_fails_closed(site):
     """Last: with the gateway down every call fails with the plugin's error, and nothing
     reaches the providers."""

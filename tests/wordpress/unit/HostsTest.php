@@ -69,6 +69,28 @@ final class HostsTest extends TestCase {
 		$this->assertNull( Sovgate_Hosts::match( 'llm.example.org', $list ) );
 	}
 
+	public function test_regional_bedrock_endpoints_are_defaults() {
+		$d = Sovgate_Hosts::DEFAULTS;
+		foreach ( array( 'bedrock-runtime.us-east-1.amazonaws.com', 'bedrock-runtime.eu-central-1.amazonaws.com', 'BEDROCK-RUNTIME.eu-west-3.amazonaws.com.', 'bedrock-runtime-fips.us-east-1.amazonaws.com', 'bedrock.us-west-2.amazonaws.com', 'bedrock-agent-runtime.ap-northeast-1.amazonaws.com' ) as $host ) {
+			$this->assertNotNull( Sovgate_Hosts::match( $host, $d ), $host );
+			$this->assertSame( Sovgate_Hosts::canonical( $host ), Sovgate_Hosts::ai_host( 'https://' . $host . '/model/x/converse', $d ), $host );
+		}
+		foreach ( array( 's3.us-east-1.amazonaws.com', 'bedrock-runtime.amazonaws.com', 'bedrock-runtime..amazonaws.com', 'bedrock-runtime.a.b.amazonaws.com', 'xbedrock-runtime.us-east-1.amazonaws.com', 'bedrock-runtime.us-east-1.amazonaws.com.evil.example' ) as $host ) {
+			$this->assertNull( Sovgate_Hosts::match( $host, $d ), $host );
+		}
+	}
+
+	public function test_a_wildcard_label_in_the_middle() {
+		$invalid = array();
+		$list    = Sovgate_Hosts::parse_list( "llm.*.example.org\na.*.com\n*.*.example.org\nllm.*\nllm.*x.example.org", $invalid );
+		$this->assertSame( array( 'llm.*.example.org' ), $list );
+		$this->assertSame( array( 'a.*.com', '*.*.example.org', 'llm.*', 'llm.*x.example.org' ), $invalid );
+		$this->assertSame( 'llm.*.example.org', Sovgate_Hosts::match( 'llm.eu-1.example.org', $list ) );
+		$this->assertNull( Sovgate_Hosts::match( 'llm.example.org', $list ) );
+		$this->assertNull( Sovgate_Hosts::match( 'llm.a.b.example.org', $list ) );
+		$this->assertNull( Sovgate_Hosts::match( 'x.llm.eu.example.org', $list ) );
+	}
+
 	/**
 	 * URLs whose host WordPress's Requests library (and cURL) would read differently from
 	 * a plain parse_url(): each must be matched as the provider it really reaches.

@@ -32,7 +32,7 @@ final class LoaderTest extends TestCase {
 	public function test_blocks_the_default_hosts_without_the_plugin() {
 		self::load();
 		foreach ( Sovgate_Hosts::DEFAULTS as $pattern ) {
-			$host = '*' === $pattern[0] ? 'x' . substr( $pattern, 1 ) : $pattern;
+			$host = str_replace( '*', 'x', $pattern );
 			$pre  = self::pre( 'https://' . $host . '/v1/chat/completions' );
 			$this->assertInstanceOf( WP_Error::class, $pre, $host );
 			$this->assertSame( 'sovgate_blocked', $pre->get_error_code() );
@@ -43,6 +43,9 @@ final class LoaderTest extends TestCase {
 		$this->assertFalse( self::pre( 'https://example.com/' ) );
 		$this->assertFalse( self::pre( 'https://openai.azure.com.example/' ) );
 		$this->assertFalse( self::pre( 'https://[::1]:8443/v1' ) );
+		$this->assertInstanceOf( WP_Error::class, self::pre( 'https://bedrock-runtime.eu-central-1.amazonaws.com/model/m/converse' ) );
+		$this->assertFalse( self::pre( 'https://s3.eu-central-1.amazonaws.com/bucket' ) );
+		$this->assertFalse( self::pre( 'https://bedrock-runtime.a.b.amazonaws.com/' ) );
 	}
 
 	public function test_blocks_the_hosts_of_the_constant() {

@@ -81,6 +81,8 @@ final class MapperTest extends TestCase {
 			'x-api-key'           => 'sk-ant-SECRET',
 			'API-KEY'             => 'azure-SECRET',
 			'x-goog-api-key'      => 'AIzaSECRET',
+			'Ocp-Apim-Subscription-Key' => 'azure-ai-services-SECRET',
+			'X-Amz-Security-Token' => 'aws-session-SECRET',
 			'OpenAI-Organization' => 'org-1',
 			'X-Sovgate-Source'    => 'spoofed',
 			'Content-Length'      => '12',

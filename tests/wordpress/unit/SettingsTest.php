@@ -33,6 +33,28 @@ final class SettingsTest extends TestCase {
 		}
 	}
 
+	/**
+	 * Multisite: the settings are per site. Code that switches to another site
+	 * (switch_to_blog()) and makes an AI call there gets that site's settings, not the
+	 * ones cached for the site the request started on.
+	 */
+	public function test_switching_sites_reads_the_other_sites_settings() {
+		Sovgate_Settings::register();
+		sg_wp_reset(
+			array(
+				'gateway_url' => 'https://gateway-a.example:8443',
+				'api_key'     => 'sg-site-a-key-0123',
+			)
+		);
+		$this->assertSame( 'https://gateway-a.example:8443', Sovgate_Settings::gateway_base() );
+		// switch_to_blog( 2 ): the options are now site 2's.
+		$GLOBALS['sg_wp']['options']['sovgate_settings'] = array( 'mode' => 'enforce' );
+		do_action( 'switch_blog', 2, 1, 'switch' );
+		$this->assertSame( '', Sovgate_Settings::gateway_base() );
+		$this->assertFalse( Sovgate_Settings::is_configured(), 'site 2 has no gateway: its AI calls are blocked, not sent with site 1\'s key' );
+		remove_all_actions( 'switch_blog' );
+	}
+
 	public function test_empty_ca_bundle_means_the_systems_trusted_cas() {
 		$system = Sovgate_Settings::system_ca_file();
 		if ( is_readable( '/etc/ssl/certs/ca-certificates.crt' ) ) {

@@ -134,7 +134,7 @@ final class Sovgate_Admin {
 				self::error(
 					'hosts',
 					/* translators: %s: the refused entries. */
-					sprintf( __( 'These AI host entries are not host names or *.domain wildcards and were left out: %s', 'sovgate' ), implode( ', ', $invalid ) )
+					sprintf( __( 'These AI host entries are not host names or wildcards (*.domain, *-name.domain, name.*.domain) and were left out: %s', 'sovgate' ), implode( ', ', $invalid ) )
 				);
 			}
 			if ( ! $hosts ) {
@@ -379,7 +379,7 @@ final class Sovgate_Admin {
 		self::constant_note( 'hosts' );
 		echo '<p class="description">';
 		/* translators: %s: the default host list. */
-		echo esc_html( sprintf( __( 'One host per line; *.domain matches every host below domain, *-name.domain every host ending in -name.domain. Defaults: %s', 'sovgate' ), implode( ', ', Sovgate_Hosts::DEFAULTS ) ) );
+		echo esc_html( sprintf( __( 'One host per line; *.domain matches every host below domain, *-name.domain every host ending in -name.domain, name.*.domain every host with one label in place of the *. Defaults: %s', 'sovgate' ), implode( ', ', Sovgate_Hosts::DEFAULTS ) ) );
 		echo '</p>';
 	}
 

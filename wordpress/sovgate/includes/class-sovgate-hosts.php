@@ -18,7 +18,8 @@ final class Sovgate_Hosts {
 	/**
 	 * Hosts intercepted when the admin has not changed the list: the providers' API hosts,
 	 * OpenAI's regional ones (eu.api.openai.com …), Vertex AI's regional endpoints
-	 * (us-central1-aiplatform.googleapis.com …) and Azure's. The must-use loader keeps a
+	 * (us-central1-aiplatform.googleapis.com …), Azure's, and Amazon Bedrock's regional
+	 * endpoints (bedrock-runtime.eu-central-1.amazonaws.com …). The must-use loader keeps a
 	 * copy (it runs when this file is missing; tests/wordpress/unit/LoaderTest.php keeps
 	 * them in step).
 	 *
@@ -44,6 +45,10 @@ final class Sovgate_Hosts {
 		'*.openai.azure.com',
 		'*.cognitiveservices.azure.com',
 		'*.services.ai.azure.com',
+		'bedrock.*.amazonaws.com',
+		'bedrock-runtime.*.amazonaws.com',
+		'bedrock-runtime-fips.*.amazonaws.com',
+		'bedrock-agent-runtime.*.amazonaws.com',
 	);
 
 	/**
@@ -206,14 +211,19 @@ final class Sovgate_Hosts {
 
 	/**
 	 * Whether a pattern is a host name, a `*.` wildcard over a domain with at least two
-	 * labels (so `*.com` is refused), or a `*-` wildcard over the end of a first label
-	 * followed by a domain (`*-aiplatform.googleapis.com`).
+	 * labels (so `*.com` is refused), a `*-` wildcard over the end of a first label
+	 * followed by a domain (`*-aiplatform.googleapis.com`), or a whole label in the
+	 * middle (`bedrock-runtime.*.amazonaws.com`, one label in place of `*`, the domain
+	 * after it with at least two labels).
 	 *
 	 * @param string $pattern A normalized pattern.
 	 * @return bool
 	 */
 	public static function is_valid_pattern( $pattern ) {
 		$label = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
+		if ( 0 < (int) strpos( $pattern, '*' ) ) {
+			return strlen( $pattern ) <= 253 && (bool) preg_match( '/^' . $label . '(?:\.' . $label . ')*\.\*(?:\.' . $label . '){2,}$/', $pattern );
+		}
 		if ( 0 === strpos( $pattern, '*.' ) ) {
 			return (bool) preg_match( '/^' . $label . '(?:\.' . $label . ')+$/', substr( $pattern, 2 ) );
 		}
@@ -226,7 +236,8 @@ final class Sovgate_Hosts {
 	/**
 	 * Matches a host against patterns. `*.example.com` matches any host below
 	 * example.com (one label or more), not example.com itself; `*-llm.example.com` any
-	 * host that ends in `-llm.example.com`, not that itself.
+	 * host that ends in `-llm.example.com`, not that itself; `llm.*.example.com` any host
+	 * with exactly one label between `llm.` and `.example.com`.
 	 *
 	 * @param string   $host     A host (made canonical here).
 	 * @param string[] $patterns Normalized patterns.
@@ -239,9 +250,17 @@ final class Sovgate_Hosts {
 			return null;
 		}
 		foreach ( $patterns as $pattern ) {
-			if ( 0 === strpos( $pattern, '*' ) ) {
+			$star = strpos( $pattern, '*' );
+			if ( 0 === $star ) {
 				$suffix = substr( $pattern, 1 );
 				if ( strlen( $host ) > strlen( $suffix ) && substr( $host, -strlen( $suffix ) ) === $suffix ) {
+					return $pattern;
+				}
+			} elseif ( false !== $star ) {
+				$prefix = substr( $pattern, 0, $star );
+				$suffix = substr( $pattern, $star + 1 );
+				$middle = strlen( $host ) - strlen( $prefix ) - strlen( $suffix );
+				if ( $middle > 0 && 0 === strpos( $host, $prefix ) && substr( $host, -strlen( $suffix ) ) === $suffix && false === strpos( substr( $host, strlen( $prefix ), $middle ), '.' ) ) {
 					return $pattern;
 				}
 			} elseif ( $host === $pattern ) {

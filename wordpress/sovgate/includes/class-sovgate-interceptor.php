@@ -52,6 +52,13 @@ final class Sovgate_Interceptor {
 	private static $killed = array();
 
 	/**
+	 * Calls refused by guard_request(): the error message => the reason code.
+	 *
+	 * @var array
+	 */
+	private static $refused = array();
+
+	/**
 	 * Adds the hooks.
 	 */
 	public static function register() {
@@ -61,6 +68,7 @@ final class Sovgate_Interceptor {
 		add_action( 'http_api_curl', array( __CLASS__, 'recheck_curl' ), PHP_INT_MAX, 3 );
 		add_action( 'http_api_debug', array( __CLASS__, 'explain_error' ), 10, 5 );
 		add_filter( 'http_response', array( __CLASS__, 'response' ), 10, 3 );
+		add_action( 'requests-requests.before_request', array( __CLASS__, 'guard_request' ), PHP_INT_MAX, 5 );
 		add_action( 'requests-requests.before_request', array( __CLASS__, 'guard_tls' ), PHP_INT_MAX, 5 );
 	}
 
@@ -253,7 +261,18 @@ final class Sovgate_Interceptor {
 	 * @param string         $url      The request URL.
 	 */
 	public static function explain_error( $response, $context, $class, $args, $url ) {
-		if ( 'response' !== $context || ! is_wp_error( $response ) || ! is_array( $args ) || empty( $args[ self::ARG ]['routed'] ) ) {
+		if ( 'response' !== $context || ! is_wp_error( $response ) ) {
+			return;
+		}
+		$message = $response->get_error_message();
+		if ( isset( self::$refused[ $message ] ) ) {
+			// Refused by guard_request() before anything was sent to the AI host.
+			$code = self::$refused[ $message ];
+			unset( self::$refused[ $message ] );
+			self::replace_error( $response, 'sovgate_blocked', $message, array( 'reason' => $code ) );
+			return;
+		}
+		if ( ! is_array( $args ) || empty( $args[ self::ARG ]['routed'] ) ) {
 			return;
 		}
 		$meta = $args[ self::ARG ];
@@ -320,6 +339,134 @@ final class Sovgate_Interceptor {
 		};
 		$options['hooks']->register( 'curl.before_request', $check );
 		$options['hooks']->register( 'fsockopen.before_request', $check );
+	}
+
+	/**
+	 * The last look at every request WordPress hands to its Requests library
+	 * (`requests.before_request`, last priority), with the URL Requests will connect to:
+	 * after WordPress's own changes to it (wp_kses_bad_protocol() turns
+	 * `javascript:https://api.openai.com/…` into `https://api.openai.com/…`), and for
+	 * every redirect Requests follows inside one call (neither `http_request_args` nor
+	 * `pre_http_request` see a redirect's URL, and `http_api_curl` is given the original
+	 * one). A request to an AI host that Sovgate did not mark for it (or one marked for
+	 * the gateway that a redirect sends elsewhere) is refused before the transport
+	 * connects (enforce), or reported (monitor). A call marked for the gateway is held to
+	 * WordPress's cURL transport, where it is rerouted.
+	 *
+	 * @param string $url     The request URL.
+	 * @param array  $headers Headers.
+	 * @param mixed  $data    Body.
+	 * @param string $type    Method.
+	 * @param array  $options Requests options (changed in place).
+	 * @throws Requests_Exception When the request must not be sent.
+	 */
+	public static function guard_request( &$url, &$headers, &$data, &$type, &$options ) {
+		if ( ! is_array( $options ) || ! isset( $options['hooks'] ) || ! is_object( $options['hooks'] ) ) {
+			return;
+		}
+		$args = self::requests_args( $options['hooks'] );
+		$meta = is_array( $args ) && ! empty( $args[ self::ARG ] ) && is_array( $args[ self::ARG ] ) ? $args[ self::ARG ] : null;
+		if ( $meta && ! empty( $meta['routed'] ) && empty( $options['redirected'] ) && empty( $options['transport'] ) && self::requests_curl( (string) $url ) ) {
+			// Rerouted on the cURL handle: no other transport (one a plugin added to
+			// Requests) may take the call.
+			$options['transport'] = class_exists( '\WpOrg\Requests\Transport\Curl' ) ? '\WpOrg\Requests\Transport\Curl' : 'Requests_Transport_cURL';
+		}
+		$checked = null;
+		$check   = static function () use ( &$url, &$options, &$checked, $meta ) {
+			// Again in the transport only when a later callback changed the URL.
+			if ( $checked !== (string) $url ) {
+				$checked = (string) $url;
+				self::check_request( $checked, $options, $meta );
+			}
+		};
+		$check();
+		$options['hooks']->register( 'curl.before_request', $check );
+		$options['hooks']->register( 'fsockopen.before_request', $check );
+	}
+
+	/**
+	 * Refuses (enforce) or reports (monitor) a request to an AI host that is not on its
+	 * way to the gateway (see guard_request()).
+	 *
+	 * @param string     $url     The URL Requests connects to.
+	 * @param array      $options Requests options.
+	 * @param array|null $meta    Sovgate's mark of the call, if any.
+	 * @throws Requests_Exception When the request must not be sent.
+	 */
+	private static function check_request( $url, $options, $meta ) {
+		$host = Sovgate_Hosts::ai_host( $url, Sovgate_Settings::get( 'hosts' ) );
+		if ( null === $host ) {
+			return;
+		}
+		$redirected = ! empty( $options['redirected'] );
+		if ( $meta && ! $redirected && ( ! empty( $meta['routed'] ) || ! Sovgate_Settings::enforcing() ) ) {
+			// Marked for this host: rerouted on the cURL handle, or sent to the provider
+			// in monitor mode (pre_http_request() reported it).
+			return;
+		}
+		if ( $redirected ) {
+			$reason = __( 'a redirect led the call to this AI host', 'sovgate' );
+			$code   = 'redirect';
+		} elseif ( $meta ) {
+			$reason = __( 'the call was not stopped before it was sent (pre_http_request)', 'sovgate' );
+			$code   = 'not_stopped';
+		} else {
+			$reason = __( 'the call\'s URL was changed into an AI host\'s after Sovgate looked at it', 'sovgate' );
+			$code   = 'url_changed';
+		}
+		$mark = array(
+			'host'   => $host,
+			'source' => Sovgate_Source::detect(),
+		);
+		if ( ! Sovgate_Settings::enforcing() && ! ( $meta && ! empty( $meta['routed'] ) ) ) {
+			Sovgate_Events::record(
+				'unrouted',
+				$host,
+				$mark['source'],
+				/* translators: %s: why the call was not rerouted. */
+				sprintf( __( 'sent to the provider (monitor mode): %s', 'sovgate' ), $reason )
+			);
+			return;
+		}
+		$message                   = self::block( $mark, $url, $code, $reason )->get_error_message();
+		self::$refused[ $message ] = $code;
+		$class                     = class_exists( '\WpOrg\Requests\Exception' ) ? '\WpOrg\Requests\Exception' : 'Requests_Exception';
+		throw new $class( $message, 'sovgate_blocked' );
+	}
+
+	/**
+	 * The HTTP API arguments of a request, from WordPress's Requests hooks object.
+	 *
+	 * @param object $hooks The Requests hooks of the request.
+	 * @return array|null
+	 */
+	private static function requests_args( $hooks ) {
+		if ( ! class_exists( 'WP_HTTP_Requests_Hooks' ) || ! $hooks instanceof WP_HTTP_Requests_Hooks ) {
+			return null;
+		}
+		$read = \Closure::bind(
+			function () {
+				return $this->request ?? null;
+			},
+			$hooks,
+			WP_HTTP_Requests_Hooks::class
+		);
+		$args = $read ? $read() : null;
+		return is_array( $args ) ? $args : null;
+	}
+
+	/**
+	 * Whether Requests' cURL transport can send a URL (without Sovgate's filter).
+	 *
+	 * @param string $url The request URL.
+	 * @return bool
+	 */
+	private static function requests_curl( $url ) {
+		$caps = array( 'ssl' => 0 === stripos( $url, 'https:' ) );
+		if ( class_exists( '\WpOrg\Requests\Transport\Curl' ) ) {
+			return (bool) \WpOrg\Requests\Transport\Curl::test( $caps );
+		}
+		return class_exists( 'Requests_Transport_cURL' ) && Requests_Transport_cURL::test( $caps );
 	}
 
 	/**

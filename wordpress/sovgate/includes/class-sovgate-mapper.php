@@ -16,11 +16,13 @@ defined( 'ABSPATH' ) || exit;
 final class Sovgate_Mapper {
 
 	/**
-	 * Headers that carry a provider credential (lower case). They are never sent on.
+	 * Headers that carry a provider credential (lower case). They are never sent on:
+	 * OpenAI-style bearer tokens (and AWS Signature V4), Anthropic's, Azure OpenAI's,
+	 * Google's, Azure AI services' subscription key, an AWS session token.
 	 *
 	 * @var string[]
 	 */
-	const CREDENTIAL_HEADERS = array( 'authorization', 'x-api-key', 'api-key', 'x-goog-api-key' );
+	const CREDENTIAL_HEADERS = array( 'authorization', 'x-api-key', 'api-key', 'x-goog-api-key', 'ocp-apim-subscription-key', 'x-amz-security-token' );
 
 	/**
 	 * Other headers dropped: the provider account's identifiers, headers only the plugin

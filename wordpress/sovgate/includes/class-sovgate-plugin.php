@@ -24,9 +24,7 @@ final class Sovgate_Plugin {
 	 */
 	public static function boot() {
 		Sovgate_Interceptor::register();
-		foreach ( array( 'add_option_', 'update_option_', 'delete_option_' ) as $prefix ) {
-			add_action( $prefix . Sovgate_Settings::OPTION, array( 'Sovgate_Settings', 'flush' ) );
-		}
+		Sovgate_Settings::register();
 		Sovgate_Chat::register();
 		Sovgate_Site_Health::register();
 		Sovgate_Providers::register();

@@ -53,6 +53,18 @@ final class Sovgate_Settings {
 	private static $cache = null;
 
 	/**
+	 * Forgets the cached settings when they change, and when code switches to another
+	 * site of a multisite network (switch_to_blog(), restore_current_blog()): the settings
+	 * are per site.
+	 */
+	public static function register() {
+		foreach ( array( 'add_option_', 'update_option_', 'delete_option_' ) as $prefix ) {
+			add_action( $prefix . self::OPTION, array( __CLASS__, 'flush' ) );
+		}
+		add_action( 'switch_blog', array( __CLASS__, 'flush' ) );
+	}
+
+	/**
 	 * The defaults.
 	 *
 	 * @return array

@@ -30,7 +30,7 @@ if ( is_readable( $sovgate_loader_main ) ) {
 		static function ( $pre, $args, $url ) {
 			// Sovgate_Hosts::DEFAULTS (kept in step by tests/wordpress/unit/LoaderTest.php), and
 			// SOVGATE_HOSTS. Hosts are compared percent-decoded, as WordPress connects to them.
-			$ai   = array( 'api.openai.com', '*.api.openai.com', 'api.anthropic.com', 'generativelanguage.googleapis.com', 'aiplatform.googleapis.com', '*-aiplatform.googleapis.com', 'api.mistral.ai', 'codestral.mistral.ai', 'api.cohere.com', 'api.cohere.ai', 'openrouter.ai', 'api.groq.com', 'api.deepseek.com', 'api.x.ai', 'api.together.xyz', 'api.perplexity.ai', '*.openai.azure.com', '*.cognitiveservices.azure.com', '*.services.ai.azure.com' );
+			$ai   = array( 'api.openai.com', '*.api.openai.com', 'api.anthropic.com', 'generativelanguage.googleapis.com', 'aiplatform.googleapis.com', '*-aiplatform.googleapis.com', 'api.mistral.ai', 'codestral.mistral.ai', 'api.cohere.com', 'api.cohere.ai', 'openrouter.ai', 'api.groq.com', 'api.deepseek.com', 'api.x.ai', 'api.together.xyz', 'api.perplexity.ai', '*.openai.azure.com', '*.cognitiveservices.azure.com', '*.services.ai.azure.com', 'bedrock.*.amazonaws.com', 'bedrock-runtime.*.amazonaws.com', 'bedrock-runtime-fips.*.amazonaws.com', 'bedrock-agent-runtime.*.amazonaws.com' );
 			$more = defined( 'SOVGATE_HOSTS' ) ? SOVGATE_HOSTS : array();
 			$ai   = array_merge( $ai, is_array( $more ) ? $more : preg_split( '/[\s,]+/', (string) $more ) );
 			$host = wp_parse_url( (string) $url, PHP_URL_HOST );
@@ -39,8 +39,12 @@ if ( is_readable( $sovgate_loader_main ) ) {
 			$hit = preg_match( '#^\s*https?:#i', (string) $url ) && ! preg_match( '/^[a-z0-9_.:\[\]-]+$/', $host );
 			foreach ( $ai as $pattern ) {
 				$pattern = rtrim( strtolower( trim( (string) $pattern ) ), '.' );
-				$suffix  = substr( $pattern, 1 );
-				$hit     = $hit || ( '' !== $pattern && ( $host === $pattern || ( '*' === $pattern[0] && strlen( $host ) > strlen( $suffix ) && substr( $host, -strlen( $suffix ) ) === $suffix ) ) );
+				$star    = strpos( $pattern, '*' );
+				$prefix  = false === $star ? '' : substr( $pattern, 0, $star );
+				$suffix  = false === $star ? '' : substr( $pattern, $star + 1 );
+				$middle  = strlen( $host ) - strlen( $prefix ) - strlen( $suffix );
+				// A host name, `*.domain`, `*-name.domain`, or `name.*.domain` (one label).
+				$hit = $hit || ( '' !== $pattern && ( $host === $pattern || ( false !== $star && $middle > 0 && 0 === strpos( $host, $prefix ) && substr( $host, -strlen( $suffix ) ) === $suffix && ( 0 === $star || false === strpos( substr( $host, $star, $middle ), '.' ) ) ) ) );
 			}
 			if ( false === $pre && $hit ) {
 				return new WP_Error( 'sovgate_blocked', 'Sovgate blocked an AI call to ' . $host . ': the Sovgate plugin files are missing (wp-content/plugins/sovgate). Reinstall the plugin, or remove wp-content/mu-plugins/sovgate-loader.php.' );
