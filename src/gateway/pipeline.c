@@ -554,6 +554,15 @@ int sg_pipeline_on_head(void *app, struct sg_http_req *http)
         fail_head(r);
         return 1;
     }
+    if (!r->ep->auth && h->body != SG_HTTP_BODY_NONE) {
+        /* The endpoints anyone may call (/healthz, /readyz, /metrics) take no body: reading
+         * one would let an unauthenticated client make the gateway buffer up to
+         * limits.max_body per connection. Refused before it is read (the connection closes). */
+        sg_api_error_set(&r->err, 413, "invalid_request_error", "body_not_allowed", NULL,
+                         "%s takes no request body.", r->ep->path);
+        fail_head(r);
+        return 1;
+    }
     if (run_stages(r, head_stages) != 0) {
         fail_head(r);
         return 1;

@@ -218,7 +218,9 @@ int sg_http_parse_head(const char *buf, size_t n, struct sg_http_head *out, int 
                 return fail(status, 400, err, "duplicate Host");
         } else if (sg_http_ieq(name, name_len, "connection")) {
             each_token(val, h->value_len, conn_token, &cf);
-        } else if (sg_http_ieq(name, name_len, "expect")) {
+        } else if (sg_http_ieq(name, name_len, "expect") && out->minor == 1) {
+            /* An HTTP/1.0 request's Expect is ignored (RFC 9110 10.1.1): its client could
+             * not read an interim 100 response. */
             if (!sg_http_ieq(val, h->value_len, "100-continue"))
                 return fail(status, 417, err, "unsupported expectation");
             out->expect_continue = true;
@@ -244,19 +246,35 @@ int sg_http_parse_head(const char *buf, size_t n, struct sg_http_head *out, int 
 /* Chunked decoder states. */
 enum {
     CH_SIZE = 0, /* hex digits of the chunk size */
+    CH_SIZE_WS,  /* whitespace after the size: only ";" or CR may follow */
     CH_EXT,      /* chunk extension up to CR */
     CH_SIZE_LF,  /* LF after the size line's CR */
     CH_DATA,
     CH_DATA_CR, /* CR after chunk data */
     CH_DATA_LF,
-    CH_TRAILER,    /* start of a trailer line (or the final CRLF) */
-    CH_TRAILER_IN, /* inside a trailer field line */
-    CH_TRAILER_LF, /* LF ending a trailer line */
-    CH_END_LF,     /* LF of the final empty line */
+    CH_TRAILER,      /* start of a trailer line (or the final CRLF) */
+    CH_TRAILER_NAME, /* inside a trailer field name */
+    CH_TRAILER_IN,   /* inside a trailer field value */
+    CH_TRAILER_LF,   /* LF ending a trailer line */
+    CH_END_LF,       /* LF of the final empty line */
     CH_DONE
 };
 
 #define SG_CHUNK_LINE_MAX 4096
+/* What a chunk extension or a trailer field value may hold: SP, HTAB, VCHAR and obs-text
+ * (quoted strings included); other control bytes are refused as in the head. */
+static bool chunk_meta_ok(unsigned char c)
+{
+    return c == ' ' || c == '\t' || is_vchar_or_obs(c);
+}
+
+/* Counts one byte of an extension or trailer line: true when the line, or all of them
+ * together (where the caller set a bound), are too long. */
+static bool chunk_meta_over(struct sg_http_chunked *c)
+{
+    c->meta_len++;
+    return ++c->line_len > SG_CHUNK_LINE_MAX || (c->meta_max && c->meta_len > c->meta_max);
+}
 
 ssize_t sg_http_chunked_feed(struct sg_http_chunked *c, const char *in, size_t n,
                              struct sg_buf *out)
@@ -284,23 +302,35 @@ ssize_t sg_http_chunked_feed(struct sg_http_chunked *c, const char *in, size_t n
             }
             if (c->digits == 0)
                 return SG_EPROTO;
-            if (ch == ';' || ch == ' ' || ch == '\t') {
+            c->line_len = 0;
+            c->state = CH_SIZE_WS; /* the same byte again, as what follows the size */
+            break;
+        }
+        case CH_SIZE_WS:
+            /* chunk-ext = *( BWS ";" ... ): after the size and whitespace comes ";" or
+             * the line end, nothing else ("1 2" is not a size) */
+            if (ch == ';') {
                 c->state = CH_EXT;
-                c->line_len = 0;
-                i++;
+            } else if (ch == ' ' || ch == '\t') {
+                c->state = CH_SIZE_WS;
             } else if (ch == '\r') {
                 c->state = CH_SIZE_LF;
                 i++;
+                break;
             } else {
                 return SG_EPROTO;
             }
+            if (chunk_meta_over(c))
+                return SG_ETOOBIG;
+            i++;
             break;
-        }
         case CH_EXT:
             if (ch == '\r') {
                 c->state = CH_SIZE_LF;
-            } else if (ch == '\n' || ch == 0 || ++c->line_len > SG_CHUNK_LINE_MAX) {
+            } else if (!chunk_meta_ok(ch)) {
                 return SG_EPROTO;
+            } else if (chunk_meta_over(c)) {
+                return SG_ETOOBIG;
             }
             i++;
             break;
@@ -339,20 +369,27 @@ ssize_t sg_http_chunked_feed(struct sg_http_chunked *c, const char *in, size_t n
         case CH_TRAILER:
             if (ch == '\r') {
                 c->state = CH_END_LF;
-            } else if (ch == '\n' || ch == ' ' || ch == '\t') {
-                return SG_EPROTO;
+            } else if (is_tchar(ch)) {
+                c->state = CH_TRAILER_NAME;
+                c->line_len = 0;
+                break; /* counted and consumed as part of the name */
             } else {
-                c->state = CH_TRAILER_IN;
-                c->line_len = 1;
+                return SG_EPROTO;
             }
             i++;
             break;
+        case CH_TRAILER_NAME:
         case CH_TRAILER_IN:
-            /* Trailer fields are read and discarded (never merged into the head). */
-            if (ch == '\r')
+            /* Trailer fields are read and discarded (never merged into the head), but must
+             * still be fields: a token, a colon, a value without control bytes. */
+            if (ch == '\r' && c->state == CH_TRAILER_IN)
                 c->state = CH_TRAILER_LF;
-            else if (ch == '\n' || ch == 0 || ++c->line_len > SG_CHUNK_LINE_MAX)
+            else if (c->state == CH_TRAILER_NAME && ch == ':')
+                c->state = CH_TRAILER_IN;
+            else if (c->state == CH_TRAILER_NAME ? !is_tchar(ch) : !chunk_meta_ok(ch))
                 return SG_EPROTO;
+            if (ch != '\r' && chunk_meta_over(c))
+                return SG_ETOOBIG;
             i++;
             break;
         case CH_TRAILER_LF:

@@ -78,6 +78,12 @@ const struct sg_http_header *sg_http_find_header_in(const struct sg_http_header 
 /* True when the `n` bytes at `s` equal the NUL-terminated `lit` ignoring ASCII case. */
 bool sg_http_ieq(const char *s, size_t n, const char *lit);
 
+/* A bound for request bodies on the bytes of chunk extensions and trailer fields, all
+ * together. Both are read and dropped, so the body cap does not bound them: without it an
+ * endless trailer section, or a long extension on every 1-byte chunk, keeps a connection
+ * reading until the body deadline. (Backend answers, long streams, are left unbounded.) */
+#define SG_HTTP_CHUNK_META_MAX 65536
+
 /* Incremental decoder of the chunked transfer coding. Zero-initialize, then feed bytes as
  * they arrive; decoded data is appended to `out`, whose cap bounds the body. */
 struct sg_http_chunked {
@@ -85,6 +91,8 @@ struct sg_http_chunked {
     uint64_t remaining; /* bytes left in the current chunk */
     unsigned digits;    /* hex digits seen in the size line */
     size_t line_len;    /* bytes seen in an extension or trailer line */
+    size_t meta_len;    /* bytes of all extensions and trailer fields so far */
+    size_t meta_max;    /* bound on meta_len (0: none); see SG_HTTP_CHUNK_META_MAX */
     bool done;
 };
 

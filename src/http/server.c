@@ -545,6 +545,17 @@ static void read_head(struct sg_http_conn *c)
         c->head_started = true;
         arm_timer(c, s->lim.header_ms);
     }
+    /* RFC 9112 2.2: empty lines before a request line are ignored. Drop them here, or the
+     * search below would take two of them for the end of an (empty) head. The head
+     * deadline still bounds a client that sends nothing else. */
+    unsigned char *lead;
+    while (len >= 2 && (lead = evbuffer_pullup(in, 2)) && lead[0] == '\r' && lead[1] == '\n') {
+        evbuffer_drain(in, 2);
+        len -= 2;
+        c->scan_pos = 0;
+    }
+    if (len == 0)
+        return;
     struct evbuffer_ptr start;
     evbuffer_ptr_set(in, &start, c->scan_pos, EVBUFFER_PTR_SET);
     struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, &start);
@@ -612,6 +623,7 @@ static void read_head(struct sg_http_conn *c)
         start_app(c);
         return;
     }
+    r->chunked.meta_max = SG_HTTP_CHUNK_META_MAX;
     if (r->head.expect_continue && evbuffer_get_length(in) == 0)
         bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     arm_timer(c, s->lim.body_ms);
@@ -623,6 +635,15 @@ static void conn_process(struct sg_http_conn *c)
     switch (c->state) {
     case CS_HEAD:
         if (evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
+            if (c->close_after || c->srv->draining) {
+                /* Drained while its last answer was still being flushed: close once that is
+                 * out (on_write), instead of idling until the idle or drain deadline. */
+                c->state = CS_CLOSING;
+                bufferevent_disable(c->bev, EV_READ);
+                if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+                    conn_free(c);
+                return;
+            }
             arm_timer(c, c->srv->lim.idle_ms);
             return;
         }

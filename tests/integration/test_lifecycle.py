@@ -164,3 +164,42 @@ def test_sigterm_drains_requests_in_flight(gateway):
     assert st == 200 and ev[-1] == "[DONE]"
     assert sgtest.stream_text(ev).endswith("w39")
     assert gateway.proc.wait(10) == 0
+
+
+def test_sigterm_closes_keepalive_connection_once_its_answer_is_out(make_gateway, upstream):
+    # A keep-alive connection whose (large) answer was still being written when SIGTERM
+    # came must close once the answer is out, not sit idle until timeouts.idle and hold
+    # the whole drain up to timeouts.drain.
+    g = make_gateway(backends=[{"name": "b1", "url": upstream.url}],
+                     routes=[{"model": "assistant", "backends": ["b1"]}], tls=False,
+                     extra={"timeouts": {"idle": "60s", "drain": "20s"}})
+    body = json.dumps({"model": "assistant",
+                       "messages": [{"role": "user", "content": "[[fake:words=1000000]]"}]})
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", g.port))
+    s.sendall((f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+               f"{g.key}\r\nContent-Length: {len(body)}\r\n\r\n{body}").encode())
+    time.sleep(1.5)  # the answer is complete at the gateway, most of it still queued
+    t0 = time.time()
+    g.signal(signal.SIGTERM)
+    time.sleep(0.3)
+    s.settimeout(30)
+    data = b""
+    length = None
+    while length is None or len(data) < length:  # read the whole answer
+        chunk = s.recv(1 << 20)
+        assert chunk, "closed before the answer was out"
+        data += chunk
+        if length is None and b"\r\n\r\n" in data:
+            head, data = data.split(b"\r\n\r\n", 1)
+            assert head.startswith(b"HTTP/1.1 200 ")
+            length = int(next(l.split(b":")[1] for l in head.split(b"\r\n")
+                              if l.lower().startswith(b"content-length:")))
+    t1 = time.time()
+    s.settimeout(10)
+    assert s.recv(1) == b""  # then the gateway closes the connection by itself ...
+    s.close()
+    assert time.time() - t1 < 3
+    assert g.proc.wait(10) == 0  # ... and exits long before the drain deadline
+    assert time.time() - t0 < 19

@@ -268,3 +268,43 @@ def test_ten_thousand_idle_connections(make_gateway, upstream):
     finally:
         for s in socks:
             s.close()
+
+
+def test_unauthenticated_endpoints_read_no_body(make_gateway, upstream):
+    # /healthz, /readyz and /metrics need no key: a body sent to them would let anyone make
+    # the gateway buffer up to limits.max_body per connection. It is refused at once, in the
+    # OpenAI error shape, without waiting for (or reading) the body.
+    g = plain_gateway(make_gateway, upstream, timeouts={"body": "5s"})
+    for path in (b"/healthz", b"/readyz", b"/metrics"):
+        for framing in (b"Content-Length: 4000000\r\n", b"Transfer-Encoding: chunked\r\n"):
+            s = socket.create_connection(("127.0.0.1", g.port))
+            s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n")
+            t0 = time.time()
+            data = read_all(s, 3)
+            s.close()
+            assert data.startswith(b"HTTP/1.1 413 "), (path, data[:100])
+            assert time.time() - t0 < 1
+            assert b"\r\nConnection: close\r\n" in data
+            j = json.loads(data.split(b"\r\n\r\n", 1)[1])
+            assert set(j["error"]) == {"message", "type", "param", "code"}
+            assert j["error"]["code"] == "body_not_allowed"
+    # without a body (or with an empty one) they answer as before
+    s = socket.create_connection(("127.0.0.1", g.port))
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    assert read_all(s).startswith(b"HTTP/1.1 200 ")
+    s.close()
+    assert g.get("/healthz")[0] == 200
+
+
+def test_leading_empty_lines_before_a_request(make_gateway, upstream):
+    # RFC 9112 2.2: empty lines before a request line are ignored (some clients send CRLF
+    # after a body). Two of them must not be taken for the end of an empty head.
+    g = plain_gateway(make_gateway, upstream)
+    s = socket.create_connection(("127.0.0.1", g.port))
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n\r\n\r\n\r\n"
+              b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = read_all(s)
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", data) == [b"200", b"200"], data[:300]
+    s = socket.create_connection(("127.0.0.1", g.port))
+    s.sendall(b"\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert read_all(s).startswith(b"HTTP/1.1 200 ")

@@ -105,6 +105,13 @@ static void test_expect(void **state)
                      0);
     assert_true(h.expect_continue);
     refused("POST / HTTP/1.1\r\nHost: a\r\nExpect: something\r\n\r\n", 417);
+    /* An HTTP/1.0 client knows no expectations: the field is ignored (RFC 9110 10.1.1),
+     * neither refused with 417 nor answered with an interim 100 it cannot read. */
+    assert_int_equal(
+        parse("POST / HTTP/1.0\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n", &h, &status),
+        0);
+    assert_false(h.expect_continue);
+    assert_int_equal(parse("GET / HTTP/1.0\r\nExpect: something\r\n\r\n", &h, &status), 0);
 }
 
 static void test_smuggling_refused(void **state)
@@ -241,6 +248,51 @@ static void test_chunked_malformed(void **state)
     assert_int_equal(chunked_all("10\r\n0123456789abcdef\r\n0\r\n\r\n", 8), SG_ETOOBIG); /* cap */
 }
 
+/* Chunk-size lines and trailers are held to the grammar of RFC 9112 7.1: after the size
+ * and optional whitespace only ";" (an extension) or CRLF may follow, so that "1 2" is not
+ * read as size 1 here and as 0x12 by a lenient parser in front; control bytes are refused
+ * in extensions and trailer fields as they are in the head. */
+static void test_chunked_strict_lines(void **state)
+{
+    (void)state;
+    const char *ok[] = {"1;a=b\r\nx\r\n0\r\n\r\n", "1 ;a=\"q r\"\r\nx\r\n0\r\n\r\n",
+                        "1\t; a\r\nx\r\n0\r\n\r\n", "1\r\nx\r\n0\r\nT: v\r\nU: w\tz\r\n\r\n"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+        assert_int_equal(chunked_all(ok[i], 100), (ssize_t)strlen(ok[i]));
+    assert_int_equal(chunked_all("1 2\r\nx\r\n0\r\n\r\n", 100), SG_EPROTO);     /* "1 2" */
+    assert_int_equal(chunked_all("1 x\r\nx\r\n0\r\n\r\n", 100), SG_EPROTO);     /* junk */
+    assert_int_equal(chunked_all("1;\x01\r\nx\r\n0\r\n\r\n", 100), SG_EPROTO);  /* control */
+    assert_int_equal(chunked_all("1;a\x7f\r\nx\r\n0\r\n\r\n", 100), SG_EPROTO); /* DEL */
+    assert_int_equal(chunked_all("1\r\nx\r\n0\r\nT: \x02\r\n\r\n", 100), SG_EPROTO);
+    assert_int_equal(chunked_all("1\r\nx\r\n0\r\nT\r\n\r\n", 100), SG_EPROTO); /* no colon */
+    assert_int_equal(chunked_all("1\r\nx\r\n0\r\nT : v\r\n\r\n", 100), SG_EPROTO);
+    /* The trailer section as a whole is bounded (not only each line): an endless stream of
+     * short trailer fields is refused instead of read until the body deadline. */
+    struct sg_http_chunked c = {.meta_max = SG_HTTP_CHUNK_META_MAX};
+    struct sg_buf out;
+    sg_buf_init(&out, 100);
+    assert_int_equal(sg_http_chunked_feed(&c, "0\r\n", 3, &out), 3);
+    ssize_t k = 0;
+    for (int i = 0; i < 100000 && k >= 0; i++)
+        k = sg_http_chunked_feed(&c, "X-T: 1\r\n", 8, &out);
+    assert_int_equal(k, SG_ETOOBIG);
+    sg_buf_free(&out);
+    /* So are the extensions of all chunks together: 1-byte chunks each with a long
+     * extension cost far more reading than the body cap suggests. */
+    c = (struct sg_http_chunked){.meta_max = SG_HTTP_CHUNK_META_MAX};
+    sg_buf_init(&out, 1u << 20);
+    char line[200];
+    memset(line, 'e', sizeof(line));
+    memcpy(line, "1;", 2);
+    memcpy(line + sizeof(line) - 5, "\r\nx\r\n", 5);
+    k = 0;
+    for (int i = 0; i < 100000 && k >= 0; i++)
+        k = sg_http_chunked_feed(&c, line, sizeof(line), &out);
+    assert_int_equal(k, SG_ETOOBIG);
+    assert_true(out.len < 10000);
+    sg_buf_free(&out);
+}
+
 /* ---- responses ---- */
 
 static int parse_resp(const char *s, struct sg_http_response_head *h)
@@ -326,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_chunked_whole),
         cmocka_unit_test(test_chunked_split_everywhere),
         cmocka_unit_test(test_chunked_malformed),
+        cmocka_unit_test(test_chunked_strict_lines),
         cmocka_unit_test(test_response_heads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
