@@ -140,7 +140,8 @@ static int explain(const struct sg_config *cfg, enum sg_endpoint ep, const char 
         fprintf(stderr, "sovgate: --fields: %s\n", err.msg);
         goto out;
     }
-    if (!x.sc || !x.vault || sg_api_text_fields(ep, body, detect_field, &x) != 0) {
+    /* with redaction off the gateway classifies nothing (and sends the body as it is) */
+    if (!x.sc || !x.vault || (rd->enabled && sg_api_text_fields(ep, body, detect_field, &x) != 0)) {
         fprintf(stderr, "sovgate: the request could not be scanned (too many findings?)\n");
         goto out;
     }
@@ -161,7 +162,13 @@ static int explain(const struct sg_config *cfg, enum sg_endpoint ep, const char 
             continue;
         struct sg_policy_verdict v;
         const enum sg_action *a = act[b->sovereign ? 0 : 1];
-        sg_policy_decide(p, x.counts, a, b->sovereign, b->jurisdiction, pc, &v);
+        if (rd->enabled) {
+            sg_policy_decide(p, x.counts, a, b->sovereign, b->jurisdiction, pc, &v);
+        } else {
+            /* as sg_redact_allows: nothing classified, only the shop's own backends */
+            v = (struct sg_policy_verdict){.allowed = b->sovereign, .klass = -1};
+            snprintf(v.rule, sizeof(v.rule), "%s", b->sovereign ? "sovereign" : "unclassified");
+        }
         json_t *acts = json_object();
         for (unsigned t = 0; t < SG_ENT_MAX; t++)
             if (x.counts[t])
@@ -184,7 +191,7 @@ static int explain(const struct sg_config *cfg, enum sg_endpoint ep, const char 
     if (chosen) {
         x.act = act[chosen->sovereign ? 0 : 1];
         x.i = 0;
-        if (sg_api_text_fields(ep, body, transform_field, &x) != 0) {
+        if (rd->enabled && sg_api_text_fields(ep, body, transform_field, &x) != 0) {
             fprintf(stderr, "sovgate: the request could not be transformed\n");
             goto out;
         }

@@ -289,7 +289,8 @@ bool sg_host_is_loopback(const char *host);
 /* True for loopback and private addresses (10/8, 172.16/12, 192.168/16, fc00::/7). */
 bool sg_host_is_private(const char *host);
 /* Whether a backend in jurisdiction `j` is covered by `to` (a country code, "EU", "EEA"
- * or "*"): EU covers the 27 member states, EEA those and IS, LI, NO. */
+ * or "*"): EU covers the 27 member states, EEA those and IS, LI, NO. EL and UK are taken
+ * as GR and GB. */
 bool sg_jurisdiction_covers(const char *to, const char *j);
 
 #endif

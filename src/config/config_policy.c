@@ -23,10 +23,23 @@ static bool in_list(const char *const *list, const char *s)
     return false;
 }
 
+/* Two codes in common use are not ISO 3166-1 alpha-2 but name the same jurisdictions: EL
+ * (the EU's code for Greece) is GR and UK is GB. Compared as their ISO codes. */
+static const char *jurisdiction_canon(const char *s)
+{
+    if (strcmp(s, "EL") == 0)
+        return "GR";
+    if (strcmp(s, "UK") == 0)
+        return "GB";
+    return s;
+}
+
 bool sg_jurisdiction_covers(const char *to, const char *j)
 {
     if (!to || !j)
         return false;
+    to = jurisdiction_canon(to);
+    j = jurisdiction_canon(j);
     if (strcmp(to, "*") == 0 || strcmp(to, j) == 0)
         return true;
     if (strcmp(to, "EU") == 0)

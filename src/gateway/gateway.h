@@ -140,7 +140,7 @@ struct sg_req {
     struct sg_audit_wait *await;      /* the record being committed, or NULL */
     sg_audit_cont_fn audit_k;
     const struct sg_backend_rt *decided; /* the external backend whose decision record is
-                                            committed */
+                                            committed, for the next attempt only */
     bool audited;                        /* the final record was written (or is being written) */
     struct sg_inj_result inj;            /* prompt-injection scan of the request (injection.c) */
     int inj_action;                      /* enum sg_inj_action for this client; 0: not scanned */

@@ -487,6 +487,9 @@ static void try_next(struct sg_req *r)
             sg_audit_request(r, "decision", 0, after_decision);
             return;
         }
+        /* a decision record covers one transfer: a later attempt to the same backend (a
+         * route may name it twice, with another model) needs a record of its own */
+        r->decided = NULL;
         if (start_attempt(r, be, t->model ? t->model : route->model) == 0)
             return;
         if (r->err.status) { /* the attempt could not even be prepared */

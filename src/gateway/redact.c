@@ -64,6 +64,9 @@ struct sg_redact_req {
     struct sg_fieldset *fieldset; /* the request's own field rules (X-Sovgate-Fields); owned */
     struct sg_buf a, b;           /* scratch text */
     uint32_t found[SG_ENT_MAX];
+    /* surrogates a continued Responses conversation carries in its stored history (counted
+     * in found too): they are no findings, so no action changes them */
+    uint32_t carried[SG_ENT_MAX];
     uint32_t nfound, restored, masked;
     uint32_t masked_type[SG_ENT_MAX]; /* whole answers; streams count in their scanner */
     struct rx_stream *streams;
@@ -272,8 +275,10 @@ int sg_stage_redact(struct sg_req *r)
         return -1;
     }
     /* a continued Responses conversation: its stored surrogates, to restore and to decide */
-    if (r->rstate && sg_responses_import(r, x->vault, x->found) != 0)
+    if (r->rstate && sg_responses_import(r, x->vault, x->carried) != 0)
         return -1;
+    for (unsigned t = 0; t < SG_ENT_MAX; t++)
+        x->found[t] += x->carried[t];
     /* field names the WordPress plugin says are personal or confidential */
     const struct sg_http_header *fh =
         sg_http_find_header(sg_http_req_head(r->http), "x-sovgate-fields");
@@ -372,8 +377,16 @@ bool sg_redact_allows(struct sg_req *r, const struct sg_config_backend *b,
         return v->allowed;
     }
     enum sg_dest d = b->sovereign ? SG_DEST_SOVEREIGN : SG_DEST_EXTERNAL;
-    sg_policy_decide(r->snap->policy, x->found, x->act[d], b->sovereign, b->jurisdiction,
-                     x->client_rule, v);
+    /* Carried surrogates reach the backend as they are, whatever the destination's action:
+     * a "mask" does not remove them, and pseudonymized data is still personal data, so
+     * their types count as left (a block still refuses). */
+    enum sg_action act[SG_ENT_MAX];
+    memcpy(act, x->act[d], sizeof(act));
+    for (unsigned t = 0, nt = sg_detector_ntypes(x->rd->det); t < nt; t++)
+        if (x->carried[t] && act[t] == SG_ACT_MASK)
+            act[t] = SG_ACT_PSEUDONYMIZE;
+    sg_policy_decide(r->snap->policy, x->found, act, b->sovereign, b->jurisdiction, x->client_rule,
+                     v);
     return v->allowed;
 }
 

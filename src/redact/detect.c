@@ -2696,8 +2696,16 @@ int sg_detect_ex(const struct sg_detector *d, struct sg_detect_scratch *sc,
     for (size_t i = 0; i < raw->n; i++) {
         struct sg_finding *f = &sorted[i];
         if (kept && f->start < sorted[kept - 1].end) {
-            if (better(f, &sorted[kept - 1]))
-                sorted[kept - 1] = *f;
+            struct sg_finding *k = &sorted[kept - 1];
+            /* A restricted value (secret, URL credentials, card, IBAN, national ID) inside a
+             * longer finding of a less sensitive type (a field rule's value, a custom
+             * match, an address) must not go out under that type: its class could allow it
+             * in clear. The span kept takes the most sensitive type (and is masked whole). */
+            unsigned type = rank(f->type) < rank(k->type) ? f->type : k->type;
+            if (better(f, k))
+                *k = *f;
+            if (rank(type) <= rank(SG_ENT_NATIONAL_ID) && rank(k->type) > rank(SG_ENT_NATIONAL_ID))
+                k->type = type; /* (between restricted types, the usual choice stands) */
             continue;
         }
         sorted[kept++] = *f;

@@ -257,3 +257,103 @@ def test_policy_explain(make_gateway, two, workdir):
     g2 = gw(make_gateway, local, cloud, ["cloud"], policy={})
     p = sgtest.run(["policy", "explain", "--config", g2.path], stdin=req)
     assert p.returncode == 3 and json.loads(p.stdout)["decision"] == "refuse"
+
+
+def test_policy_explain_with_redaction_off_agrees_with_gateway(make_gateway, two):
+    """With redaction off nothing is classified: the gateway sends to sovereign backends
+    only (rule unclassified for external ones), and the dry run must say the same."""
+    local, cloud = two
+    g = gw(make_gateway, local, cloud, ["cloud", "local"], redaction={"enabled": False})
+    req = json.dumps({"model": "assistant",
+                      "messages": [{"role": "user", "content": "Write about tea."}]})
+    st, _, body = g.chat("Write about tea.")
+    assert st == 200 and sent(cloud) == [] and len(sent(local)) == 1
+    p = sgtest.run(["policy", "explain", "--config", g.path], stdin=req)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    by = {b["backend"]: b for b in r["backends"]}
+    assert not by["cloud"]["allowed"] and by["cloud"]["rule"] == "unclassified"
+    assert by["local"]["allowed"] and r["backend"] == "local"
+    g2 = gw(make_gateway, local, cloud, ["cloud"], redaction={"enabled": False})
+    assert g2.chat("Write about tea.")[0] == 403
+    p = sgtest.run(["policy", "explain", "--config", g2.path], stdin=req)
+    assert p.returncode == 3 and json.loads(p.stdout)["decision"] == "refuse", p.stdout
+
+
+def _wait_probed(g, up):
+    """Until the gateway has health-checked `up` (so that it is routable)."""
+    g.wait_ready()
+    deadline = time.time() + 10
+    while time.time() < deadline and not any(r["path"] == "/v1/models" for r in up.records()):
+        time.sleep(0.05)
+    time.sleep(0.1)
+
+
+def _audit_records(workdir, db):
+    p = sgtest.run(["audit", "export", "--db", db, "--format", "jsonl"])
+    assert p.returncode == 0, p.stderr
+    return [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
+
+
+def test_every_external_attempt_has_its_own_decision_record(make_gateway, two, workdir):
+    """A route may name the same external backend twice (another model as a fallback): the
+    second transfer after a failure is a transfer too and needs its own durable decision
+    record before it is sent (one per request the backend receives, failed ones included)."""
+    local, cloud = two
+    key = f"{workdir}/audit.key"
+    assert sgtest.run(["audit", "keygen", "--out", key]).returncode == 0
+    db = f"{workdir}/audit.db"
+    g = make_gateway(
+        backends=[{"name": "local", "url": local.url},
+                  {"name": "cloud", "url": cloud.url, "sovereign": False, "jurisdiction": "US"}],
+        routes=[{"model": "assistant",
+                 "backends": [{"name": "cloud", "model": "big"},
+                              {"name": "cloud", "model": "small"}, "local"]}],
+        extra={"audit": {"path": db, "signing_key": f"file:{key}"}})
+    _wait_probed(g, cloud)
+    cloud.control(fail=500)
+    st, _, body = g.chat("Write about tea.")
+    assert st == 200 and json.loads(body)["choices"][0]["message"]["content"].startswith(
+        "[local]"), body
+    g.stop()
+    assert len(sent(cloud)) == 2
+    recs = _audit_records(workdir, db)
+    decisions = [r for r in recs if r.get("type") == "decision" and r.get("backend") == "cloud"]
+    assert len(decisions) == len(sent(cloud)), recs
+
+
+def test_continued_responses_surrogates_stay_personal_data(make_gateway, two, workdir):
+    """A follow-up Responses request carries the stored conversation with its surrogates
+    (pseudonymized, still personal data): a destination whose action would mask the type
+    does not mask them, so they are left, and an external backend needs a transfer rule."""
+    local, cloud = two
+    skey = f"{workdir}/responses.key"
+    with open(skey, "w") as f:
+        f.write("a1" * 32 + "\n")  # test fixture: a throwaway store key
+    policy = {"classes": [
+        {"name": "restricted", "types": ["CARD", "IBAN", "NATIONAL_ID", "SECRET",
+                                         "URL_CREDENTIALS"], "sovereign": "mask"},
+        {"name": "personal", "types": ["EMAIL", "PHONE", "PERSON", "ADDRESS"],
+         "sovereign": "pseudonymize", "external": "mask"},
+        {"name": "public", "types": []}]}
+    g = gw(make_gateway, local, cloud, ["cloud", "local"], policy=policy)
+    g.config["responses"] = {"store": f"{workdir}/responses.db", "key": "file:" + skey}
+    g.stop()
+    g.write_config()
+    g.start()
+    _wait_probed(g, cloud)
+    cloud.control(fail=500)  # turn one goes to the local backend: surrogates
+    st, _, r1 = g.request("POST", "/v1/responses",
+                          body={"model": "assistant", "input": f"Mail me at {EMAIL}"})
+    assert st == 200, r1
+    assert "EMAIL_" in sent(local)[0]
+    cloud.control(fail=0)
+    n_cloud = len(sent(cloud))
+    st, _, r2 = g.request("POST", "/v1/responses",
+                          body={"model": "assistant",
+                                "previous_response_id": json.loads(r1)["id"],
+                                "input": "Thanks, write two sentences about tea."})
+    assert st == 200, r2
+    assert len(sent(cloud)) == n_cloud, sent(cloud)[-1]  # no surrogate went external
+    assert len(sent(local)) == 2 and "EMAIL_" in sent(local)[1]
+    assert n_cloud == 1  # the cloud was tried first (routable) in turn one

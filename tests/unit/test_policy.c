@@ -64,6 +64,23 @@ static void test_jurisdictions(void **state)
     assert_false(sg_jurisdiction_covers("EU", NULL));
 }
 
+/* The configuration accepts any two upper-case letters, and two codes outside ISO 3166-1
+ * proper are common: EL (the EU's own code for Greece, as in Greek VAT IDs) and UK (for GB).
+ * They are the same jurisdictions as GR and GB, in rules and in backends. */
+static void test_jurisdiction_aliases(void **state)
+{
+    (void)state;
+    assert_true(sg_jurisdiction_covers("EU", "EL"));
+    assert_true(sg_jurisdiction_covers("EEA", "EL"));
+    assert_true(sg_jurisdiction_covers("GR", "EL"));
+    assert_true(sg_jurisdiction_covers("EL", "GR"));
+    assert_true(sg_jurisdiction_covers("GB", "UK"));
+    assert_true(sg_jurisdiction_covers("UK", "GB"));
+    assert_false(sg_jurisdiction_covers("EU", "UK"));
+    assert_false(sg_jurisdiction_covers("EU", "GB"));
+    assert_false(sg_jurisdiction_covers("EL", "DE"));
+}
+
 static void test_default_classes_and_decisions(void **state)
 {
     (void)state;
@@ -252,15 +269,51 @@ static void test_fieldsets(void **state)
     unload(x);
 }
 
+/* A finding that encloses a restricted value (a field rule's whole value, which the client
+ * may name in X-Sovgate-Fields, a custom detector's match, an address) wins the overlap as
+ * the longer one; it must not take the restricted value into a less sensitive class, where
+ * an operator's allow (or a transfer rule) would send the card in clear. The kept span
+ * takes the restricted type instead, and is masked as a whole. */
+static void test_enclosing_finding_keeps_restricted_type(void **state)
+{
+    (void)state;
+    struct fx *x = load("redaction: {actions: {FIELD: allow}}\n");
+    const struct sg_detector *d = x->rd->det;
+    struct sg_fieldset *fs = NULL;
+    struct sg_error err = {0};
+    assert_int_equal(sg_fieldset_parse(d, "note=FIELD", 10, &fs, &err), 0);
+    struct sg_detect_scratch *sc = sg_detect_scratch_new(d);
+    struct sg_findings f;
+    sg_findings_init(&f, 100);
+    const char *t = "{\"note\": \"pay with 4111 1111 1111 1111 ok\", \"vip\": \"gold\"}";
+    assert_int_equal(sg_detect_ex(d, sc, fs, t, strlen(t), &f), 0);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(f.v[0].type, SG_ENT_CARD);
+    assert_string_equal(sg_policy_class_name(x->p, sg_policy_class_of(x->p, f.v[0].type)),
+                        "restricted");
+    /* a field value without one stays FIELD */
+    const char *u = "{\"note\": \"gold member\"}";
+    sg_findings_reset(&f);
+    assert_int_equal(sg_detect_ex(d, sc, fs, u, strlen(u), &f), 0);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(f.v[0].type, SG_ENT_FIELD);
+    sg_findings_free(&f);
+    sg_detect_scratch_free(sc);
+    sg_fieldset_free(fs);
+    unload(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_jurisdictions),
+        cmocka_unit_test(test_jurisdiction_aliases),
         cmocka_unit_test(test_default_classes_and_decisions),
         cmocka_unit_test(test_transfers_clients_and_blocks),
         cmocka_unit_test(test_own_classes),
         cmocka_unit_test(test_own_classes_must_place_restricted_types),
         cmocka_unit_test(test_fieldsets),
+        cmocka_unit_test(test_enclosing_finding_keeps_restricted_type),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
