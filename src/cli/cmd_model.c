@@ -109,10 +109,19 @@ static int cmd_inspect(const char *file)
     if (g.has_chat_template)
         sg_hex_encode(g.chat_template_sha256, 32, hex);
     const char *ft = sg_gguf_ftype_name(g.file_type);
-    printf("{\"gguf_version\":%u,\"architecture\":\"%s\",\"parameters\":%llu,\"tensors\":%llu,"
-           "\"file_type\":\"%s\",\"context_length\":%llu,\"chat_template_sha256\":\"%s\"}\n",
-           g.version, g.arch, (unsigned long long)g.n_params, (unsigned long long)g.n_tensors,
-           ft ? ft : "", (unsigned long long)g.context_length, hex);
+    /* Built with jansson, not printf: the architecture comes from the file and may hold
+     * quotes or backslashes, which must be escaped to keep the output JSON. */
+    json_t *j = json_pack("{s:I,s:s,s:I,s:I,s:s,s:I,s:s}", "gguf_version", (json_int_t)g.version,
+                          "architecture", g.arch, "parameters", (json_int_t)g.n_params, "tensors",
+                          (json_int_t)g.n_tensors, "file_type", ft ? ft : "", "context_length",
+                          (json_int_t)g.context_length, "chat_template_sha256", hex);
+    if (!j || json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER) != 0) {
+        json_decref(j);
+        fprintf(stderr, "sovgate model: out of memory\n");
+        return 1;
+    }
+    json_decref(j);
+    putchar('\n');
     return 0;
 }
 

@@ -227,6 +227,47 @@ static int rd_value(struct rd *r, struct sg_gguf_info *g, const char *key, uint3
     return 0;
 }
 
+/* Makes a string from the file printable UTF-8 in place: every byte that does not start a
+ * well-formed character (no overlong forms, surrogates or code points above U+10FFFF) and
+ * every C0/C1 control character becomes '?', and a character cut in two at the end (the
+ * string was truncated to its field) is dropped. The manifest needs valid UTF-8 (jansson
+ * refuses anything else, and the field would silently be missing), and `model inspect`
+ * prints these names to a terminal. */
+static void printable_utf8(char *str)
+{
+    unsigned char *p = (unsigned char *)str;
+    size_t i = 0, o = 0, n = strlen(str);
+    while (i < n) {
+        unsigned c = p[i];
+        unsigned len = c < 0x80                ? 1
+                       : c >= 0xc2 && c < 0xe0 ? 2
+                       : c >= 0xe0 && c < 0xf0 ? 3
+                       : c >= 0xf0 && c < 0xf5 ? 4
+                                               : 0;
+        uint32_t cp = len == 1 ? c : len ? c & (0x7fu >> len) : 0;
+        unsigned k = 1;
+        while (len && k < len && i + k < n && (p[i + k] & 0xc0) == 0x80)
+            cp = cp << 6 | (p[i + k++] & 0x3f);
+        if (len && k < len && i + k == n) /* cut at the end */
+            break;
+        if (!len || k < len || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp < 0xe000)) {
+            p[o++] = '?'; /* a byte that starts no character */
+            i++;
+            continue;
+        }
+        if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) {
+            p[o++] = '?'; /* a control character, one '?' for all its bytes */
+            i += len;
+            continue;
+        }
+        memmove(p + o, p + i, len);
+        o += len;
+        i += len;
+    }
+    p[o] = '\0';
+}
+
 static int read_all(struct rd *r, struct sg_gguf_info *g)
 {
     memset(g, 0, sizeof(*g));
@@ -295,6 +336,9 @@ static int read_all(struct rd *r, struct sg_gguf_info *g)
         if (counts[t] > best)
             best = counts[t], g->dominant_type = t;
     g->header_bytes = r->pos;
+    /* after the metadata: <arch>.context_length was matched on the raw bytes */
+    printable_utf8(g->arch);
+    printable_utf8(g->name);
     return 0;
 }
 

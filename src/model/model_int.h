@@ -68,6 +68,10 @@ int sg_mstore_write_atomic(struct sg_model_store *s, const char *dest, const cha
                            struct sg_error *err);
 int sg_mstore_fsync_dir(const char *dir);
 int sg_mstore_mkdir_p(const char *path);
+/* The SHA-256 (hex) of a manifest document's signed text: what a channel entry pins
+ * ("manifest"), so that another genuinely signed manifest put back under the promoted
+ * version (one removed and imported again, say) is not taken for it. */
+int sg_mstore_manifest_digest(json_t *doc, char hex[65]);
 json_t *sg_mstore_check_manifest(struct sg_model_store *s, json_t *doc, struct sg_error *err);
 /* ops.c: checks the blob a verified payload names (size and SHA-256 of the stored bytes)
  * and returns it open in `*fd`. */

@@ -1,6 +1,7 @@
 /* The model store's operations after import: list, verify, channels, remove, and loading
  * verified weights for the engine (see model.h). */
 #include "model/model_int.h"
+#include "core/secret.h"
 #include "model/gguf.h"
 
 #include <dirent.h>
@@ -256,6 +257,25 @@ int sg_model_verify(struct sg_model_store *s, const char *name, const char *vers
             if (fn)
                 fn(arg, names[i], "(channels)", e2.code ? e2.code : SG_EINVAL, e2.msg);
         }
+        /* Every channel as the gateway resolves it: its version's manifest exists, verifies
+         * and is the one the channel pins. */
+        const char *cn;
+        json_t *cv;
+        json_object_foreach(ch, cn, cv)
+        {
+            char ref[2 * SG_MODEL_NAME_MAX + 2], what[SG_MODEL_NAME_MAX + 12];
+            json_t *rp = NULL;
+            snprintf(ref, sizeof(ref), "%s@%s", names[i], cn);
+            snprintf(what, sizeof(what), "(channel %s)", cn);
+            memset(&e2, 0, sizeof(e2));
+            int rc = sg_model_name_ok(cn) ? sg_model_resolve(s, ref, &rp, NULL, &e2)
+                                          : sg_error_set(&e2, SG_EINVAL, "invalid channel name");
+            json_decref(rp);
+            if (rc && !c.first)
+                c.first = rc;
+            if (rc && fn)
+                fn(arg, names[i], what, rc, e2.msg);
+        }
         json_decref(ch);
     }
     free_list(names, nn);
@@ -277,27 +297,39 @@ int sg_model_promote(struct sg_model_store *s, const char *name, const char *ver
     json_t *doc = sg_mstore_load_manifest(s, name, version, err);
     if (!doc)
         return err && err->code ? err->code : SG_EINVAL;
+    char mhex[65];
+    rc = sg_mstore_manifest_digest(doc, mhex);
     json_decref(doc);
+    if (rc)
+        return sg_error_set(err, rc, "out of memory");
     struct sg_model_chanver ver, nv;
     json_t *chs = sg_mstore_load_channels(s, name, &ver, err);
     if (!chs)
         return err && err->code ? err->code : SG_EINVAL;
     json_t *c = json_object_get(chs, channel);
     const char *prev = json_string_value(json_object_get(c, "version"));
-    if (prev && strcmp(prev, version) == 0) {
+    const char *pin = json_string_value(json_object_get(c, "manifest"));
+    /* Already there: unless the version's manifest is another one than the channel pins
+     * (a version imported again after a remove), then the channel is pinned anew. */
+    if (prev && strcmp(prev, version) == 0 && pin && strcmp(pin, mhex) == 0) {
         json_decref(chs);
         return 0; /* already there */
     }
     json_t *hist = json_object_get(c, "history");
     json_t *nh = json_is_array(hist) ? json_deep_copy(hist) : json_array();
     char prev_copy[SG_MODEL_NAME_MAX + 1] = "";
+    if (prev && strcmp(prev, version) == 0)
+        prev = NULL; /* re-pinned in place: no history entry of itself */
     if (prev) {
         snprintf(prev_copy, sizeof(prev_copy), "%s", prev);
         json_array_append_new(nh, json_string(prev));
         while (json_array_size(nh) > 32)
             json_array_remove(nh, 0);
     }
-    json_object_set_new(chs, channel, json_pack("{s:s,s:o}", "version", version, "history", nh));
+    /* The channel names the manifest's digest too, not only its version (docs/models.md). */
+    json_object_set_new(
+        chs, channel,
+        json_pack("{s:s,s:s,s:o}", "version", version, "manifest", mhex, "history", nh));
     rc = sg_mstore_save_channels(s, name, chs, &ver, &nv, err);
     json_decref(chs);
     if (rc)
@@ -331,17 +363,29 @@ int sg_model_rollback(struct sg_model_store *s, const char *name, const char *ch
                             name);
     }
     char prev[SG_MODEL_NAME_MAX + 1], from[SG_MODEL_NAME_MAX + 1];
-    snprintf(prev, sizeof(prev), "%s", json_string_value(json_array_get(hist, hn - 1)));
+    const char *last = json_string_value(json_array_get(hist, hn - 1));
+    if (!last || !sg_model_name_ok(last)) { /* not truncated into another version's name */
+        json_decref(chs);
+        return sg_error_set(err, SG_EINVAL, "channel %s of %s: damaged history", channel, name);
+    }
+    snprintf(prev, sizeof(prev), "%s", last);
     snprintf(from, sizeof(from), "%s", cur);
     json_t *doc = sg_mstore_load_manifest(s, name, prev, err);
     if (!doc) {
         json_decref(chs);
         return err && err->code ? err->code : SG_EINVAL;
     }
+    char mhex[65];
+    rc = sg_mstore_manifest_digest(doc, mhex);
     json_decref(doc);
+    if (rc) {
+        json_decref(chs);
+        return sg_error_set(err, rc, "out of memory");
+    }
     json_t *nh = json_deep_copy(hist);
     json_array_remove(nh, hn - 1);
-    json_object_set_new(chs, channel, json_pack("{s:s,s:o}", "version", prev, "history", nh));
+    json_object_set_new(
+        chs, channel, json_pack("{s:s,s:s,s:o}", "version", prev, "manifest", mhex, "history", nh));
     rc = sg_mstore_save_channels(s, name, chs, &ver, &nv, err);
     json_decref(chs);
     if (rc)
@@ -363,16 +407,28 @@ struct blob_use {
     bool used;
 };
 
+/* Whether manifest name/version names the blob. The signature is not checked here: a
+ * manifest that does not verify with this key (one signed before a key rotation, say) keeps
+ * its blob too; only deleting is decided from it, and a manifest that cannot be read at all
+ * counts as naming it (nothing is deleted on a guess). */
 static int blob_used(void *arg, const char *name, const char *version)
 {
     struct blob_use *u = arg;
     if (strcmp(name, u->skip_name) == 0 && strcmp(version, u->skip_version) == 0)
         return 0;
+    char path[PATH_MAX], *data = NULL;
+    size_t len = 0;
     struct sg_error err = {0};
-    json_t *doc = sg_mstore_load_manifest(u->s, name, version, &err);
+    if (sg_mstore_path(u->s, path, sizeof(path), "manifests/%s/%s.json", name, version) != 0 ||
+        sg_read_file(path, 1u << 20, &data, &len, &err) != 0) {
+        u->used = true;
+        return 1;
+    }
+    json_t *doc = json_loadb(data, len, 0, NULL);
+    free(data);
     const char *b = json_string_value(
         json_object_get(json_object_get(json_object_get(doc, "payload"), "blob"), "sha256"));
-    if (b && strcmp(b, u->blob) == 0)
+    if (!doc || !b || strcmp(b, u->blob) == 0)
         u->used = true;
     json_decref(doc);
     return u->used;
@@ -424,7 +480,8 @@ int sg_model_remove(struct sg_model_store *s, const char *name, const char *vers
     char blob[65] = "";
     const char *b = json_string_value(
         json_object_get(json_object_get(json_object_get(doc, "payload"), "blob"), "sha256"));
-    if (b && strlen(b) == 64)
+    uint8_t braw[32];
+    if (b && strlen(b) == 64 && sg_hex_decode(b, 64, braw, 32) == 0) /* a file name, no path */
         snprintf(blob, sizeof(blob), "%s", b);
     json_decref(doc);
     char p[PATH_MAX], dir[PATH_MAX];
@@ -472,11 +529,14 @@ int sg_model_resolve(struct sg_model_store *s, const char *ref, json_t **payload
     snprintf(ver, sizeof(ver), "%s", sep + 1);
     if (!sg_model_name_ok(name) || !sg_model_name_ok(ver))
         return sg_error_set(err, SG_EINVAL, "invalid model reference");
+    char channel[SG_MODEL_NAME_MAX + 1] = "", pin[65] = "";
     if (at) {
         json_t *chs = sg_mstore_load_channels(s, name, chan, err);
         if (!chs)
             return err && err->code ? err->code : SG_EINVAL;
-        const char *v = json_string_value(json_object_get(json_object_get(chs, ver), "version"));
+        json_t *c = json_object_get(chs, ver);
+        const char *v = json_string_value(json_object_get(c, "version"));
+        json_t *m = json_object_get(c, "manifest");
         if (!v) {
             json_decref(chs);
             return sg_error_set(err, SG_ENOTFOUND,
@@ -484,15 +544,38 @@ int sg_model_resolve(struct sg_model_store *s, const char *ref, json_t **payload
                                 "version to it)",
                                 name, ver);
         }
-        char channel[SG_MODEL_NAME_MAX + 1];
+        if (m && (!json_is_string(m) || strlen(json_string_value(m)) != 64)) {
+            json_decref(chs);
+            return sg_error_set(err, SG_EINVAL, "channels of %s: damaged payload (channel %s)",
+                                name, ver);
+        }
         snprintf(channel, sizeof(channel), "%s", ver);
         snprintf(ver, sizeof(ver), "%s", v);
+        if (m) /* files written before channels pinned manifests have none */
+            snprintf(pin, sizeof(pin), "%s", json_string_value(m));
         json_decref(chs);
-        (void)channel;
     }
     json_t *doc = sg_mstore_load_manifest(s, name, ver, err);
     if (!doc)
         return err && err->code ? err->code : SG_EINVAL;
+    if (pin[0]) {
+        /* The channel pins the manifest it was pointed at: another genuinely signed
+         * manifest under the same version (one removed and imported again, its old file
+         * put back) is not it. */
+        char mhex[65];
+        int rc = sg_mstore_manifest_digest(doc, mhex);
+        if (rc || strcmp(mhex, pin) != 0) {
+            json_decref(doc);
+            if (chan)
+                memset(chan, 0, sizeof(*chan));
+            return rc ? sg_error_set(err, rc, "out of memory")
+                      : sg_error_set(err, SG_ECRYPTO,
+                                     "manifest %s %s is not the one promoted to channel %s "
+                                     "(another signed manifest under that version: a file "
+                                     "put back?)",
+                                     name, ver, channel);
+        }
+    }
     *payload = json_incref(json_object_get(doc, "payload"));
     json_decref(doc);
     return 0;

@@ -326,6 +326,18 @@ json_t *sg_mstore_load_manifest(struct sg_model_store *s, const char *name, cons
     return doc;
 }
 
+int sg_mstore_manifest_digest(json_t *doc, char hex[65])
+{
+    char *t = signed_text("sovgate-model-manifest:1", json_object_get(doc, "payload"));
+    if (!t)
+        return SG_ENOMEM;
+    uint8_t d[32];
+    sg_sha256(t, strlen(t), d);
+    free(t);
+    sg_hex_encode(d, 32, hex);
+    return 0;
+}
+
 json_t *sg_mstore_check_manifest(struct sg_model_store *s, json_t *doc, struct sg_error *err)
 {
     return check_doc(s, "sovgate-model-manifest:1", doc, "the pulled manifest", err);
@@ -714,19 +726,21 @@ int sg_model_import(struct sg_model_store *s, const struct sg_model_import_opts 
     sg_hex_encode(cp.plain_sha, 32, plain_hex);
     sg_mstore_path(s, blob, sizeof(blob), "blobs/sha256/%s", blob_hex);
     sg_mstore_path(s, bdir, sizeof(bdir), "blobs/sha256");
-    bool created = false;
-    if (stat(blob, &st) == 0) {
-        unlink(tmp); /* the same bytes are already stored */
-    } else {
-        if (chmod(tmp, SG_MSTORE_BLOB_MODE) != 0 || rename(tmp, blob) != 0 ||
-            sg_mstore_fsync_dir(bdir) != 0) {
-            int e = errno;
-            unlink(tmp);
+    /* The copy just made and hashed goes into place even when a blob of that name exists
+     * (the same weights imported before): a file under that name is not taken on trust (it
+     * may be damaged), and renaming over it costs no more than removing the copy. Another
+     * version that shares the blob gets the same bytes; an engine that has the old file
+     * open keeps it. */
+    bool existed = stat(blob, &st) == 0;
+    if (chmod(tmp, SG_MSTORE_BLOB_MODE) != 0 || rename(tmp, blob) != 0 ||
+        sg_mstore_fsync_dir(bdir) != 0) {
+        int e = errno;
+        unlink(tmp);
+        if (!existed)
             unlink(blob);
-            return sg_error_set(err, SG_EIO, "cannot store the blob: %s", strerror(e));
-        }
-        created = true;
+        return sg_error_set(err, SG_EIO, "cannot store the blob: %s", strerror(e));
     }
+    bool created = !existed;
     char created_at[32];
     now_iso(created_at);
     json_t *enc = json_null();

@@ -341,6 +341,11 @@ int sg_mstore_copy_in(const struct sg_model_store *s, int in, const uint8_t *enc
     if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode))
         return sg_error_set(err, SG_EINVAL, "the model is not a regular file");
     uint64_t size = (uint64_t)st.st_size;
+    /* Checked before the space is reserved below, which is computed from it: a tiny chunk
+     * would first ask for up to 17 times the model's size and fail as "disk full". */
+    if (enc_key && (chunk < SG_MENC_MIN_CHUNK || chunk > SG_MENC_MAX_CHUNK))
+        return sg_error_set(err, SG_EINVAL, "chunk size %u out of range (%u to %u bytes)", chunk,
+                            SG_MENC_MIN_CHUNK, SG_MENC_MAX_CHUNK);
     int fd = sg_mstore_tmp(s, tmp, cap, err);
     if (fd < 0)
         return fd;

@@ -420,6 +420,38 @@ def test_shared_blob_leftovers_and_missing_blob(tmp_path, keys, models):
     assert p.returncode == 1 and "no model nope" in p.stderr
 
 
+def gguf_bytes(arch, name):
+    """A minimal GGUF (v3): two string metadata pairs and one F32 tensor of 4 elements."""
+    import struct
+
+    def gstr(b):
+        return struct.pack("<Q", len(b)) + b
+
+    out = b"GGUF" + struct.pack("<IQQ", 3, 1, 2)
+    out += gstr(b"general.architecture") + struct.pack("<I", 8) + gstr(arch)
+    out += gstr(b"general.name") + struct.pack("<I", 8) + gstr(name)
+    out += gstr(b"w") + struct.pack("<IQIQ", 1, 4, 0, 0)
+    return out + b"\0" * 32
+
+
+def test_hostile_header_strings(tmp_path, keys):
+    """The architecture and name come from the file: `inspect` prints valid JSON, and an
+    import keeps them in its manifest as printable UTF-8 (jansson refuses invalid UTF-8,
+    which used to drop the fields silently)."""
+    f = str(tmp_path / "odd.gguf")
+    with open(f, "wb") as fh:
+        fh.write(gguf_bytes(b'qw"en\\\x1b]0;x\x07', b"caf\xc3\xa9 \xff\xfe" + b"\xc3\xa9" * 80))
+    p = ok(sgtest.run(["model", "inspect", f]))
+    info = json.loads(p.stdout)
+    assert info["architecture"] == 'qw"en\\?]0;x?'
+    store = str(tmp_path / "store")
+    ok(m(store, keys, "import", f, "--name", "odd", "--version", "1"))
+    g = listing(store, keys)[0]["gguf"]
+    assert g["architecture"] == 'qw"en\\?]0;x?'
+    assert g["model_name"].startswith("caf\u00e9 ??\u00e9")
+    assert len(g["model_name"].encode()) <= 127
+
+
 # ---- the engine ----
 
 engine_only = pytest.mark.skipif(not os.path.exists(ENGINE), reason="sovgate-engine not built")

@@ -4,6 +4,7 @@
  * mutations that must be refused or read, never crash (the ASan build checks that). */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -77,6 +78,63 @@ static void test_good(void **state)
     assert_memory_equal(&g, &g2, sizeof(g));
     close(fd);
     unlink(path);
+}
+
+/* Whether `s` is well-formed UTF-8 without C0 or C1 control characters. */
+static bool printable_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p, n = c < 0x80                ? 0
+                             : c >= 0xc2 && c < 0xe0 ? 1
+                             : c >= 0xe0 && c < 0xf0 ? 2
+                             : c >= 0xf0 && c < 0xf5 ? 3
+                                                     : 9;
+        if (n == 9 || c < 0x20 || c == 0x7f)
+            return false;
+        uint32_t cp = n == 0 ? c : c & (0x3f >> n);
+        for (unsigned i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i] & 0x3f);
+        }
+        if (cp >= 0x80 && cp < 0xa0)
+            return false;
+        p += n + 1;
+    }
+    return true;
+}
+
+/* The architecture and name come from the file: what the reader gives back is printable
+ * UTF-8 (invalid bytes and control characters replaced, a truncation never cutting a
+ * character in two), so that the manifest (jansson refuses invalid UTF-8) and `model
+ * inspect` always carry them; <arch>.context_length is still matched on the raw name. */
+static void test_strings_are_printable_utf8(void **state)
+{
+    (void)state;
+    struct gb b;
+    struct sg_gguf_info g;
+    struct sg_error e;
+    char name[201];
+    for (int i = 0; i < 100; i++)
+        name[2 * i] = (char)0xc3, name[2 * i + 1] = (char)0xa9; /* U+00E9, 200 bytes */
+    name[200] = '\0';
+    head(&b, 3, 1, 3);
+    kv_str(&b, "general.architecture", "ll\"a\x1b[31m\xff\xc2\x9b");
+    kv_str(&b, "general.name", name);
+    kv_u32(&b, "ll\"a\x1b[31m\xff\xc2\x9b.context_length", 512);
+    uint64_t ne1[1] = {4};
+    tensor(&b, "n", 1, ne1, 0, 0);
+    for (int i = 0; i < 16; i++)
+        u8(&b, 0);
+    assert_int_equal(rd(&b, &g, &e), 0);
+    if (!printable_utf8(g.arch))
+        fail_msg("arch is not printable UTF-8");
+    assert_string_equal(g.arch, "ll\"a?[31m??");
+    if (!printable_utf8(g.name))
+        fail_msg("name is not printable UTF-8 (%zu bytes)", strlen(g.name));
+    assert_int_equal(strlen(g.name), 126);
+    assert_int_equal(g.context_length, 512);
 }
 
 static void test_every_truncation(void **state)
@@ -261,7 +319,7 @@ int main(void)
         cmocka_unit_test(test_good),          cmocka_unit_test(test_every_truncation),
         cmocka_unit_test(test_header_fields), cmocka_unit_test(test_hostile_lengths),
         cmocka_unit_test(test_bad_types),     cmocka_unit_test(test_hostile_tensors),
-        cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_mutations),     cmocka_unit_test(test_strings_are_printable_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -321,6 +321,145 @@ static void test_signer_state_damaged_or_unwritable(void **st)
     sg_model_store_free(s);
 }
 
+/* ---- review findings: pinned manifests, shared blobs, damaged blobs ---- */
+
+static void blob_of(struct sg_model_store *s, const char *ref, char *out, size_t cap)
+{
+    json_t *p = NULL;
+    struct sg_error err = {0};
+    if (sg_model_resolve(s, ref, &p, NULL, &err) != 0)
+        fail_msg("resolve %s: %s", ref, err.msg);
+    snprintf(out, cap, "%s/blobs/sha256/%s", store,
+             json_string_value(json_object_get(json_object_get(p, "blob"), "sha256")));
+    json_decref(p);
+}
+
+static void said_fn(void *arg, const char *name, const char *version, int rc, const char *msg)
+{
+    char *said = arg;
+    size_t n = strlen(said);
+    if (rc)
+        snprintf(said + n, 512 - n, "%s %s: %s\n", name, version, msg);
+}
+
+/* A channel names the manifest it was pointed at, not only its version: a version removed
+ * and imported again with other weights, promoted, must not be swapped back by putting the
+ * old (genuinely signed) manifest file back under the same version. */
+static void test_channel_pins_the_manifest(void **st)
+{
+    (void)st;
+    struct sg_model_store *s = open_store(NULL, false);
+    import(s, "1", 1);
+    char mpath[256];
+    snprintf(mpath, sizeof(mpath), "%s/manifests/m/1.json", store);
+    size_t oldn = 0;
+    char *old = read_file(mpath, &oldn);
+    struct sg_error err = {0};
+    assert_int_equal(sg_model_remove(s, "m", "1", &err), 0);
+    import(s, "1", 2); /* the same version, other weights */
+    promote(s, "1", "prod");
+    size_t curn = 0;
+    char *cur = read_file(mpath, &curn);
+    json_t *p = NULL;
+    assert_int_equal(sg_model_resolve(s, "m@prod", &p, NULL, &err), 0);
+    json_decref(p);
+    write_file(mpath, old, oldn); /* the old signed manifest put back */
+    p = NULL;
+    expect_err(sg_model_resolve(s, "m@prod", &p, NULL, &err), SG_ECRYPTO, &err,
+               "is not the one promoted to channel prod");
+    assert_null(p);
+    /* and `model verify` says so, naming the channel */
+    char said[512] = "";
+    assert_int_not_equal(sg_model_verify(s, "m", NULL, NULL, said_fn, said, &err), 0);
+    if (!strstr(said, "m (channel prod): manifest m 1 is not the one promoted"))
+        fail_msg("verify said: %s", said);
+    /* a rollback pins the manifest it points back at, too */
+    write_file(mpath, cur, curn);
+    import(s, "2", 3);
+    promote(s, "2", "prod");
+    char v[SG_MODEL_NAME_MAX + 1];
+    assert_int_equal(sg_model_rollback(s, "m", "prod", v, &err), 0);
+    assert_string_equal(v, "1");
+    assert_int_equal(sg_model_resolve(s, "m@prod", &p, NULL, &err), 0);
+    json_decref(p);
+    write_file(mpath, old, oldn);
+    p = NULL;
+    expect_err(sg_model_resolve(s, "m@prod", &p, NULL, &err), SG_ECRYPTO, &err,
+               "is not the one promoted to channel prod");
+    free(old);
+    free(cur);
+    sg_model_store_free(s);
+}
+
+/* Remove keeps a blob that another manifest names even when that manifest does not verify
+ * with this key (signed before a key rotation, say): a blob is deleted only when no
+ * manifest file at all names it. */
+static void test_remove_keeps_a_blob_an_unverified_manifest_names(void **st)
+{
+    (void)st;
+    struct sg_model_store *s = open_store(NULL, false);
+    import(s, "1", 1);
+    sg_model_store_free(s); /* its lock */
+    /* version 2, the same weights, signed by another (the former) key */
+    static const uint8_t other[32] = {1};
+    struct sg_model_store_opts o = {
+        .root = store, .signing_key = other, .audit_path = "", .create = true};
+    struct sg_model_store *s2 = NULL;
+    struct sg_error err = {0};
+    assert_int_equal(sg_model_store_open(&o, &s2, &err), 0);
+    import(s2, "2", 1);
+    sg_model_store_free(s2);
+    s = open_store(NULL, false);
+    char blob[256];
+    blob_of(s, "m:1", blob, sizeof(blob));
+    assert_int_equal(sg_model_remove(s, "m", "1", &err), 0);
+    if (access(blob, F_OK) != 0)
+        fail_msg("the blob that manifest m/2 names was removed");
+    sg_model_store_free(s);
+}
+
+/* An import whose weights are already stored under their digest does not take a damaged
+ * file under that name on trust: the freshly copied, hashed bytes replace it. */
+static void test_import_replaces_a_damaged_blob(void **st)
+{
+    (void)st;
+    struct sg_model_store *s = open_store(NULL, false);
+    import(s, "1", 1);
+    char blob[256];
+    blob_of(s, "m:1", blob, sizeof(blob));
+    assert_int_equal(chmod(blob, 0640), 0);
+    size_t n = 0;
+    char *b = read_file(blob, &n);
+    b[n - 1] ^= 1;
+    write_file(blob, b, n);
+    free(b);
+    import(s, "2", 1); /* the same weights again */
+    struct sg_error err = {0};
+    if (sg_model_verify(s, "m", "2", NULL, NULL, NULL, &err) != 0)
+        fail_msg("version 2 does not verify: the damaged blob was kept");
+    struct stat sb;
+    assert_int_equal(stat(blob, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0440);
+    sg_model_store_free(s);
+}
+
+/* The chunk size is checked before anything is reserved: a tiny chunk must not first ask
+ * the disk for 17 times the model's size (and fail as "disk full"). */
+static void test_import_checks_the_chunk_first(void **st)
+{
+    (void)st;
+    struct sg_model_store *s = open_store(NULL, false);
+    const char *f = gguf("big.gguf", 1);
+    assert_int_equal(truncate(f, 64ll << 30), 0); /* sparse: 64 GiB of weights */
+    static const uint8_t key[32] = {5};
+    struct sg_model_import_opts io = {
+        .file = f, .name = "m", .version = "1", .enc_key = key, .chunk = 1};
+    struct sg_error err = {0};
+    expect_err(sg_model_import(s, &io, NULL, &err), SG_EINVAL, &err, "chunk size 1 out of range");
+    unlink(f);
+    sg_model_store_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +468,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_signer_refuses_a_put_back_channel_file, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_signer_state_damaged_or_unwritable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_channel_pins_the_manifest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remove_keeps_a_blob_an_unverified_manifest_names,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_import_replaces_a_damaged_blob, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_import_checks_the_chunk_first, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
