@@ -29,18 +29,19 @@ int sg_cmd_check_config(int argc, char **argv)
     if (rc)
         return 1;
     /* What the daemon would build at start (TLS context, key table, detectors, backend
-     * addresses): every problem, each at its key's position. */
-    if (sg_snapshot_check(cfg, &d) != 0) {
-        for (size_t i = 0; i < d.n; i++)
-            fprintf(stderr, "%s\n", d.v[i].msg);
-        sg_config_diags_free(&d);
-        sg_config_free(cfg);
-        return 1;
-    }
+     * addresses). The build stops at the first problem (and frees the config): then the
+     * file is loaded again and every problem is listed, each at its key's position. */
     struct sg_snapshot *s = NULL;
     struct sg_error err = {0};
     if (sg_snapshot_build(cfg, 1, &s, &err) != 0) {
-        fprintf(stderr, "%s: %s\n", path, err.msg);
+        cfg = NULL;
+        size_t n = sg_config_load_file(path, &cfg, &d) == 0 ? sg_snapshot_check(cfg, &d) : 0;
+        for (size_t i = 0; i < d.n; i++)
+            fprintf(stderr, "%s\n", d.v[i].msg);
+        if (!n)
+            fprintf(stderr, "%s: %s\n", path, err.msg);
+        sg_config_diags_free(&d);
+        sg_config_free(cfg);
         return 1;
     }
     printf("%s: OK (%zu backends, %zu routes, %zu clients, %d workers)\n", path, s->cfg->nbackends,

@@ -78,20 +78,21 @@ static int load_config(const struct sg_serve_opts *o, struct sg_config **cfg)
     return rc;
 }
 
-/* Checks what a snapshot of `cfg` needs (certificates, detectors, backend addresses):
- * every problem is logged at its key's position, as the loader's own are, not only the
- * first one sg_snapshot_build would meet. Frees `cfg` and returns -1 when there is one. */
-static int check_config(struct sg_config *cfg)
+/* After sg_snapshot_build failed (it stops at the first problem, without a position, and
+ * frees its config): the file is loaded again and every problem is logged at its key's
+ * position, as the loader's own are. Only on failure, so a reload that works builds its
+ * detectors, TLS context and backend addresses once. */
+static void log_build_problems(const struct sg_serve_opts *o, const struct sg_error *first)
 {
+    struct sg_config *cfg = NULL;
     struct sg_config_diags d = {0};
-    size_t n = sg_snapshot_check(cfg, &d);
+    size_t n = load_config(o, &cfg) == 0 ? sg_snapshot_check(cfg, &d) : 0;
     for (size_t i = 0; i < d.n; i++)
         sg_log(SG_LOG_ERROR, "config", "%s", d.v[i].msg);
+    if (!n) /* gone by now (a host that resolves again): the first problem as it was met */
+        sg_log(SG_LOG_ERROR, "config", "%s", first->msg);
     sg_config_diags_free(&d);
-    if (!n)
-        return 0;
     sg_config_free(cfg);
-    return -1;
 }
 
 static void fill_limits(const struct sg_config *c, struct sg_http_limits *l)
@@ -178,7 +179,7 @@ static int reload(struct sg_runtime *rt)
     struct sg_error err = {0};
     struct sg_snapshot *s = NULL;
     const char *result = "error";
-    if (load_config(rt->opts, &cfg) != 0 || check_config(cfg) != 0) {
+    if (load_config(rt->opts, &cfg) != 0) {
         sg_log(SG_LOG_ERROR, "reload", "the new configuration is invalid; keeping the current one");
         goto out;
     }
@@ -192,7 +193,8 @@ static int reload(struct sg_runtime *rt)
         goto out;
     }
     if (sg_snapshot_build(cfg, ++rt->generation, &s, &err) != 0) {
-        sg_log(SG_LOG_ERROR, "reload", "%s; keeping the current configuration", err.msg);
+        log_build_problems(rt->opts, &err);
+        sg_log(SG_LOG_ERROR, "reload", "the new configuration is invalid; keeping the current one");
         goto out;
     }
     pthread_mutex_lock(&rt->snap_mu);
@@ -465,10 +467,11 @@ int sg_gateway_serve(const struct sg_serve_opts *opts)
     }
     if (!(m.drain_timer = evtimer_new(m.base, drain_check, &m)))
         goto out;
-    if (load_config(opts, &cfg) != 0 || check_config(cfg) != 0)
+    if (load_config(opts, &cfg) != 0)
         goto out;
     if (sg_snapshot_build(cfg, ++rt.generation, &rt.snap, &err) != 0) {
-        sg_log(SG_LOG_ERROR, "startup", "%s", err.msg);
+        log_build_problems(opts, &err);
+        sg_log(SG_LOG_ERROR, "startup", "the configuration cannot be built (see above)");
         goto out;
     }
     const struct sg_config *c = rt.snap->cfg;
