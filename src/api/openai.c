@@ -528,20 +528,33 @@ static int visit_string_or_list(json_t *v, const char *path, sg_api_field_fn fn,
     return 0;
 }
 
+#define SG_API_PATH_MAX 160
+
+/* The path of length `len` extended by what snprintf just wrote after it (`added` bytes),
+ * or left as it was when that did not fit. Returns the new length. */
+static size_t path_fit(char *p, size_t len, int added)
+{
+    if (added < 0 || (size_t)added >= SG_API_PATH_MAX - len) {
+        p[len] = '\0';
+        return len;
+    }
+    return len + (size_t)added;
+}
+
+/* Extends the path by ".key" or "[i]". */
+static size_t path_key(char *p, size_t len, const char *key)
+{
+    return path_fit(p, len, snprintf(p + len, SG_API_PATH_MAX - len, ".%s", key));
+}
+
+static size_t path_index(char *p, size_t len, size_t i)
+{
+    return path_fit(p, len, snprintf(p + len, SG_API_PATH_MAX - len, "[%zu]", i));
+}
+
 /* Every string in v, depth first in document order; `path` (of length `len`, room for
  * SG_API_PATH_MAX bytes) names v and is extended for its members (a name that does not fit
  * is left off). */
-#define SG_API_PATH_MAX 160
-static int visit_all(json_t *v, char *path, size_t len, sg_api_field_fn fn, void *ctx);
-
-static int visit_member(json_t *e, char *path, size_t len, int added, sg_api_field_fn fn, void *ctx)
-{
-    size_t l = added > 0 && (size_t)added < SG_API_PATH_MAX - len ? len + (size_t)added : len;
-    int rc = visit_all(e, path, l, fn, ctx);
-    path[len] = '\0';
-    return rc;
-}
-
 static int visit_all(json_t *v, char *path, size_t len, sg_api_field_fn fn, void *ctx)
 {
     if (json_is_string(v))
@@ -549,17 +562,20 @@ static int visit_all(json_t *v, char *path, size_t len, sg_api_field_fn fn, void
     size_t i;
     const char *k;
     json_t *e;
+    int rc = 0;
     json_array_foreach(v, i, e)
     {
-        if (visit_member(e, path, len, snprintf(path + len, SG_API_PATH_MAX - len, "[%zu]", i), fn,
-                         ctx) != 0)
-            return -1;
+        rc = visit_all(e, path, path_index(path, len, i), fn, ctx);
+        path[len] = '\0';
+        if (rc)
+            return rc;
     }
     json_object_foreach(v, k, e)
     {
-        if (visit_member(e, path, len, snprintf(path + len, SG_API_PATH_MAX - len, ".%s", k), fn,
-                         ctx) != 0)
-            return -1;
+        rc = visit_all(e, path, path_key(path, len, k), fn, ctx);
+        path[len] = '\0';
+        if (rc)
+            return rc;
     }
     return 0;
 }
@@ -601,28 +617,6 @@ static bool binary_payload(const char *key, const char *member, const json_t *v)
         return false; /* an http(s) URL is text */
     }
     return is_base64(s, n);
-}
-
-/* Extends the path of length `len` by ".key" or "[i]"; a part that does not fit is left
- * off. Returns the new length. */
-static size_t path_key(char *p, size_t len, const char *key)
-{
-    int a = snprintf(p + len, SG_API_PATH_MAX - len, ".%s", key);
-    if (a < 0 || (size_t)a >= SG_API_PATH_MAX - len) {
-        p[len] = '\0';
-        return len;
-    }
-    return len + (size_t)a;
-}
-
-static size_t path_index(char *p, size_t len, size_t i)
-{
-    int a = snprintf(p + len, SG_API_PATH_MAX - len, "[%zu]", i);
-    if (a < 0 || (size_t)a >= SG_API_PATH_MAX - len) {
-        p[len] = '\0';
-        return len;
-    }
-    return len + (size_t)a;
 }
 
 /* A content part's members but its binary payloads. `p` names the part. Its `type` is
@@ -825,10 +819,13 @@ int sg_api_text_fields(enum sg_endpoint ep, json_t *body, sg_api_field_fn fn, vo
     {
         if (structural(k))
             continue;
-        char path[SG_API_PATH_MAX]; /* a field's name, never empty (found by fuzzing: a key "") */
-        if (visit_member(v, path, 0, snprintf(path, sizeof(path), "%s", k[0] ? k : "[\"\"]"), fn,
-                         ctx) != 0)
-            return -1;
+        /* a field's name, never empty (found by fuzzing: a key ""), cut when too long */
+        char path[SG_API_PATH_MAX];
+        int a = snprintf(path, sizeof(path), "%s", k[0] ? k : "[\"\"]");
+        size_t l = a < 0 ? 0 : (size_t)a < sizeof(path) ? (size_t)a : sizeof(path) - 1;
+        int rc = visit_all(v, path, l, fn, ctx);
+        if (rc)
+            return rc;
     }
     return 0;
 }
