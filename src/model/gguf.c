@@ -1,5 +1,6 @@
 /* Bounded GGUF header reader (see gguf.h). */
 #include "model/gguf.h"
+#include "core/utf8.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -238,31 +239,31 @@ static void printable_utf8(char *str)
     unsigned char *p = (unsigned char *)str;
     size_t i = 0, o = 0, n = strlen(str);
     while (i < n) {
-        unsigned c = p[i];
-        unsigned len = c < 0x80                ? 1
-                       : c >= 0xc2 && c < 0xe0 ? 2
-                       : c >= 0xe0 && c < 0xf0 ? 3
-                       : c >= 0xf0 && c < 0xf5 ? 4
-                                               : 0;
-        uint32_t cp = len == 1 ? c : len ? c & (0x7fu >> len) : 0;
-        unsigned k = 1;
-        while (len && k < len && i + k < n && (p[i + k] & 0xc0) == 0x80)
-            cp = cp << 6 | (p[i + k++] & 0x3f);
-        if (len && k < len && i + k == n) /* cut at the end */
-            break;
-        if (!len || k < len || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            cp > 0x10ffff || (cp >= 0xd800 && cp < 0xe000)) {
+        size_t len = sg_utf8_char_len(p + i, n - i);
+        if (!len) {
+            /* a lead byte whose continuation bytes all fit but ran out: cut at the end */
+            unsigned c = p[i];
+            size_t want = c >= 0xc2 && c < 0xe0   ? 2
+                          : c >= 0xe0 && c < 0xf0 ? 3
+                          : c >= 0xf0 && c < 0xf5 ? 4
+                                                  : 1,
+                   k = 1;
+            while (k < want && i + k < n && (p[i + k] & 0xc0) == 0x80)
+                k++;
+            if (want > 1 && i + k == n && k < want)
+                break;
             p[o++] = '?'; /* a byte that starts no character */
             i++;
             continue;
         }
-        if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) {
+        bool control =
+            len == 1 ? p[i] < 0x20 || p[i] == 0x7f : len == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0;
+        if (control) {
             p[o++] = '?'; /* a control character, one '?' for all its bytes */
-            i += len;
-            continue;
+        } else {
+            memmove(p + o, p + i, len);
+            o += len;
         }
-        memmove(p + o, p + i, len);
-        o += len;
         i += len;
     }
     p[o] = '\0';
