@@ -165,9 +165,7 @@ static int explain(const struct sg_config *cfg, enum sg_endpoint ep, const char 
         if (rd->enabled) {
             sg_policy_decide(p, x.counts, a, b->sovereign, b->jurisdiction, pc, &v);
         } else {
-            /* as sg_redact_allows: nothing classified, only the shop's own backends */
-            v = (struct sg_policy_verdict){.allowed = b->sovereign, .klass = -1};
-            snprintf(v.rule, sizeof(v.rule), "%s", b->sovereign ? "sovereign" : "unclassified");
+            sg_policy_unclassified(b->sovereign, &v); /* as the gateway with redaction off */
         }
         json_t *acts = json_object();
         for (unsigned t = 0; t < SG_ENT_MAX; t++)

@@ -370,10 +370,7 @@ bool sg_redact_allows(struct sg_req *r, const struct sg_config_backend *b,
     struct sg_redact_req *x = r->rx;
     if (!x) {
         /* redaction is off: nothing is classified, so only the shop's own backends */
-        v->allowed = b->sovereign;
-        v->klass = -1;
-        v->left = 0;
-        snprintf(v->rule, sizeof(v->rule), "%s", b->sovereign ? "sovereign" : "unclassified");
+        sg_policy_unclassified(b->sovereign, v);
         return v->allowed;
     }
     enum sg_dest d = b->sovereign ? SG_DEST_SOVEREIGN : SG_DEST_EXTERNAL;

@@ -281,6 +281,14 @@ static void verdict(struct sg_policy_verdict *v, bool allowed, int klass, const 
     snprintf(v->rule, sizeof(v->rule), "%s%s", prefix, arg ? arg : "");
 }
 
+void sg_policy_unclassified(bool sovereign, struct sg_policy_verdict *v)
+{
+    v->allowed = sovereign;
+    v->klass = -1;
+    v->left = 0;
+    snprintf(v->rule, sizeof(v->rule), "%s", sovereign ? "sovereign" : "unclassified");
+}
+
 void sg_policy_decide(const struct sg_policy *p, const uint32_t counts[SG_ENT_MAX],
                       const enum sg_action act[SG_ENT_MAX], bool sovereign,
                       const char *jurisdiction, const struct sg_policy_client *client,

@@ -79,5 +79,9 @@ void sg_policy_decide(const struct sg_policy *p, const uint32_t counts[SG_ENT_MA
                       const enum sg_action act[SG_ENT_MAX], bool sovereign,
                       const char *jurisdiction, const struct sg_policy_client *client,
                       struct sg_policy_verdict *v);
+/* The decision when nothing was classified (redaction off): only the shop's own
+ * (sovereign) backends, rule "sovereign" or "unclassified". The gateway and `policy
+ * explain` both use it, so that they agree. */
+void sg_policy_unclassified(bool sovereign, struct sg_policy_verdict *v);
 
 #endif
