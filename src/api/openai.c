@@ -530,26 +530,37 @@ static int visit_string_or_list(json_t *v, const char *path, sg_api_field_fn fn,
 
 #define SG_API_PATH_MAX 160
 
-/* The path of length `len` extended by what snprintf just wrote after it (`added` bytes),
- * or left as it was when that did not fit. Returns the new length. */
-static size_t path_fit(char *p, size_t len, int added)
+/* The path of length `len` extended by `n` bytes at `a` and `m` at `b`, or left as it was
+ * when that does not fit. Returns the new length. Appends rather than snprintf: the walk
+ * names every field of every message of every request. */
+static size_t path_add(char *p, size_t len, const char *a, size_t n, const char *b, size_t m)
 {
-    if (added < 0 || (size_t)added >= SG_API_PATH_MAX - len) {
+    if (n + m >= SG_API_PATH_MAX - len) {
         p[len] = '\0';
         return len;
     }
-    return len + (size_t)added;
+    memcpy(p + len, a, n);
+    memcpy(p + len + n, b, m);
+    p[len + n + m] = '\0';
+    return len + n + m;
 }
 
 /* Extends the path by ".key" or "[i]". */
 static size_t path_key(char *p, size_t len, const char *key)
 {
-    return path_fit(p, len, snprintf(p + len, SG_API_PATH_MAX - len, ".%s", key));
+    return path_add(p, len, ".", 1, key, strlen(key));
 }
 
 static size_t path_index(char *p, size_t len, size_t i)
 {
-    return path_fit(p, len, snprintf(p + len, SG_API_PATH_MAX - len, "[%zu]", i));
+    char d[24];
+    size_t n = sizeof(d);
+    d[--n] = ']';
+    do
+        d[--n] = (char)('0' + i % 10);
+    while ((i /= 10) != 0);
+    d[--n] = '[';
+    return path_add(p, len, d + n, sizeof(d) - n, "", 0);
 }
 
 /* Every string in v, depth first in document order; `path` (of length `len`, room for

@@ -24,6 +24,13 @@
 #if defined(__SSE2__)
 #include <emmintrin.h> /* baseline on x86-64; the scalar loops below serve elsewhere */
 #endif
+#if defined(__SSE2__) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h> /* AVX-512BW, compiled per function and chosen at run time */
+#define SG_DETECT_AVX512 1
+#else
+#define SG_DETECT_AVX512 0
+#endif
+#include <stdatomic.h>
 
 /* ---- character classes ---- */
 
@@ -120,22 +127,147 @@ enum { BM_DIGITS, BM_COLONS, BM_KV, BM_STRIG, BM_MARKS, BM_COUNT };
  * (n + 63) / 64 words each to bm (BM_* x nw). A [0x80..0xFF] glue entry: inside a UTF-8
  * word no token starts. Each 64-byte step is four SSE2 steps of 16 bytes, or without SSE2
  * one branch-free table test per byte; both compute the same bits. */
+/* The class bits of one 64-byte step, bit i for byte i of the step. */
+struct cls_step {
+    uint64_t cap, pair, upair, dig, col, kv, trig, mark;
+};
+
+#if defined(__SSE2__)
+/* The 64 bytes at q with SSE2, 16 at a time; q[-1] and q[64] must be readable. (Each class
+ * once per byte, its mask shifted by a bit for the neighbours, was tried: twice the
+ * movemasks, 1 % slower.) */
+static void step_sse2(const unsigned char *q0, struct cls_step *o)
+{
+    memset(o, 0, sizeof(*o));
+    for (unsigned j = 0; j < 4; j++) {
+        const unsigned char *q = q0 + 16 * j;
+        __m128i x = _mm_loadu_si128((const __m128i *)q);
+        __m128i p = _mm_loadu_si128((const __m128i *)(q - 1));
+        __m128i y = _mm_loadu_si128((const __m128i *)(q + 1));
+        __m128i digit = in_range(x, '0', '9');
+        __m128i upper = in_range(x, 'A', 'Z');
+        __m128i capl = _mm_or_si128(upper, in_range(x, 0xC3, 0xC5));
+        __m128i glue = _mm_or_si128(
+            _mm_or_si128(_mm_or_si128(in_range(p, '&', '\''), in_range(p, '-', '9')),
+                         _mm_or_si128(in_range(p, '@', 'Z'), in_range(p, 'a', 'z'))),
+            _mm_or_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8('_')), in_range(p, 0x80, 0xFF)));
+        __m128i second = _mm_or_si128(_mm_or_si128(in_range(y, '0', '9'), in_range(y, 'A', 'Z')),
+                                      _mm_or_si128(_mm_cmpeq_epi8(y, _mm_set1_epi8(' ')),
+                                                   _mm_cmpeq_epi8(y, _mm_set1_epi8('-'))));
+        __m128i colon = _mm_cmpeq_epi8(x, _mm_set1_epi8(':'));
+        __m128i keq = _mm_or_si128(colon, _mm_cmpeq_epi8(x, _mm_set1_epi8('=')));
+        /* the secret triggers: '-', '_', ':', '=', a ',' after a quote, a 'w' after an
+         * 's' (either case: | 0x20 makes ASCII letters small) */
+        __m128i pl = _mm_or_si128(p, _mm_set1_epi8(0x20));
+        __m128i xl = _mm_or_si128(x, _mm_set1_epi8(0x20));
+        __m128i tr = _mm_or_si128(keq, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')),
+                                                    _mm_cmpeq_epi8(x, _mm_set1_epi8('_'))));
+        __m128i quote = _mm_or_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8('\'')),
+                                     _mm_cmpeq_epi8(p, _mm_set1_epi8('"')));
+        tr = _mm_or_si128(tr, _mm_and_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(',')), quote));
+        tr = _mm_or_si128(tr, _mm_and_si128(_mm_cmpeq_epi8(xl, _mm_set1_epi8('w')),
+                                            _mm_cmpeq_epi8(pl, _mm_set1_epi8('s'))));
+        /* the key bytes of scan_marked's marks: the 'B' of "-B", the 'J' of "yJ" */
+        __m128i mk = _mm_or_si128(_mm_and_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8('-')),
+                                                _mm_cmpeq_epi8(x, _mm_set1_epi8('B'))),
+                                  _mm_and_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8('y')),
+                                                _mm_cmpeq_epi8(x, _mm_set1_epi8('J'))));
+        unsigned sh = 16 * j;
+        unsigned pbits = (unsigned)_mm_movemask_epi8(
+            _mm_andnot_si128(glue, _mm_and_si128(_mm_or_si128(digit, upper), second)));
+        o->cap |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_andnot_si128(glue, capl)) << sh;
+        o->pair |= (uint64_t)pbits << sh;
+        o->upair |= (uint64_t)(pbits & (unsigned)_mm_movemask_epi8(upper)) << sh;
+        o->dig |= (uint64_t)(unsigned)_mm_movemask_epi8(digit) << sh;
+        o->col |= (uint64_t)(unsigned)_mm_movemask_epi8(colon) << sh;
+        o->kv |= (uint64_t)(unsigned)_mm_movemask_epi8(keq) << sh;
+        o->trig |= (uint64_t)(unsigned)_mm_movemask_epi8(tr) << sh;
+        o->mark |= (uint64_t)(unsigned)_mm_movemask_epi8(mk) << sh;
+    }
+}
+#endif
+
+#if SG_DETECT_AVX512
+/* The same bits as step_sse2, the 64 bytes in one step: AVX-512BW compares straight into
+ * 64-bit masks, so there are no movemasks and no shifts (about 3 times as fast). Used only
+ * where the CPU has AVX-512BW (sg_detect_simd). */
+#define R512(v, a, b)                                                                              \
+    _mm512_cmple_epu8_mask(_mm512_sub_epi8(v, _mm512_set1_epi8((char)(a))),                        \
+                           _mm512_set1_epi8((char)((b) - (a))))
+#define E512(v, c) _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8((char)(c)))
+__attribute__((target("avx512f,avx512bw"))) static void step_avx512(const unsigned char *q,
+                                                                    struct cls_step *o)
+{
+    __m512i x = _mm512_loadu_si512((const void *)q);
+    __m512i p = _mm512_loadu_si512((const void *)(q - 1));
+    __m512i y = _mm512_loadu_si512((const void *)(q + 1));
+    uint64_t digit = R512(x, '0', '9'), upper = R512(x, 'A', 'Z');
+    uint64_t glue = R512(p, '&', '\'') | R512(p, '-', '9') | R512(p, '@', 'Z') | R512(p, 'a', 'z') |
+                    E512(p, '_') | R512(p, 0x80, 0xFF);
+    uint64_t second = R512(y, '0', '9') | R512(y, 'A', 'Z') | E512(y, ' ') | E512(y, '-');
+    __m512i pl = _mm512_or_si512(p, _mm512_set1_epi8(0x20));
+    __m512i xl = _mm512_or_si512(x, _mm512_set1_epi8(0x20));
+    uint64_t pbits = ~glue & (digit | upper) & second;
+    o->cap = ~glue & (upper | R512(x, 0xC3, 0xC5));
+    o->pair = pbits;
+    o->upair = pbits & upper;
+    o->dig = digit;
+    o->col = E512(x, ':');
+    o->kv = o->col | E512(x, '=');
+    o->trig = o->kv | E512(x, '-') | E512(x, '_') |
+              (E512(x, ',') & (E512(p, '\'') | E512(p, '"'))) | (E512(xl, 'w') & E512(pl, 's'));
+    o->mark = (E512(p, '-') & E512(x, 'B')) | (E512(p, 'y') & E512(x, 'J'));
+}
+#undef R512
+#undef E512
+#endif
+
+#if !defined(__SSE2__)
+/* The 64 bytes at t[b..], one branch-free table test per byte (where there is no SSE2). */
+static void step_scalar(const unsigned char *t, size_t n, size_t b, struct cls_step *o)
+{
+    memset(o, 0, sizeof(*o));
+    size_t e = b + 64 < n ? b + 64 : n;
+    for (size_t i = b; i < e; i++) {
+        unsigned char c = t[i], pc = i > 0 ? t[i - 1] : 0; /* 0: no glue */
+        uint64_t st = start_tab[c] & (sg_glue[pc] ^ 1);
+        uint64_t second = i + 1 < n && pair_second[t[i + 1]];
+        uint64_t digit = sg_is_digit(c), upper = sg_is_upper(c);
+        unsigned sh = (unsigned)(i - b);
+        o->cap |= (st & !digit) << sh;
+        o->pair |= (st & (digit | upper) & second) << sh;
+        o->upair |= (st & upper & second) << sh;
+        o->dig |= digit << sh;
+        o->col |= (uint64_t)(c == ':') << sh;
+        o->kv |= (uint64_t)(c == ':' || c == '=') << sh;
+        o->trig |= (uint64_t)(i > 0 && (c == '-' || c == '_' || c == ':' || c == '=' ||
+                                        (c == ',' && (pc == '\'' || pc == '"')) ||
+                                        ((c | 0x20) == 'w' && (pc | 0x20) == 's')))
+                   << sh;
+        o->mark |= (uint64_t)((pc == '-' && c == 'B') || (pc == 'y' && c == 'J')) << sh;
+    }
+}
+#endif
+
+static atomic_int simd_level = SG_DETECT_SIMD_BASE; /* set by init_all, sg_detect_simd */
+
 static size_t classify(const unsigned char *t, size_t n, uint32_t *caps, uint32_t *pairs,
                        size_t *npairs, uint32_t *upairs, size_t *nupairs, uint64_t *bm, size_t nw)
 {
     size_t kc = 0, kp = 0, ku = 0;
+#if SG_DETECT_AVX512
+    bool avx512 = atomic_load_explicit(&simd_level, memory_order_relaxed) == SG_DETECT_SIMD_AVX512;
+#endif
     for (size_t w = 0; w < nw; w++) {
         size_t b = w * 64;
-        uint64_t cap = 0, pair = 0, upair = 0, dig = 0, col = 0, kv = 0, trig = 0, mark = 0;
+        struct cls_step o;
 #if defined(__SSE2__)
-        /* 16 bytes at q, the byte before each (glue, the 's' of "sw", a quote before ',')
-         * and the byte after each (a pair's second): the 66 bytes t[b - 1 .. b + 64], in
-         * place where the text holds them (every step but the first and the last), else
-         * copied with zeros for what lies before the text or at or past its end: a zero
-         * byte is in no class, is no glue and no pair's second, which is what the scalar
-         * code below makes of the text's edges (it serves where there is no SSE2). (Each
-         * class once per byte, its mask shifted by a bit for the neighbours, was tried:
-         * twice the movemasks, 1 % slower.) */
+        /* A step reads the 66 bytes t[b - 1 .. b + 64]: the byte before each (glue, the 's'
+         * of "sw", a quote before ',') and the byte after each (a pair's second). They are
+         * read in place where the text holds them (every step but the first and the last),
+         * else copied with zeros for what lies before the text or at or past its end: a
+         * zero byte is in no class, is no glue and no pair's second, which is what the
+         * scalar code makes of the text's edges. */
         unsigned char edge[80];
         const unsigned char *base = t + b;
         if (b == 0 || b + 65 > n) {
@@ -145,88 +277,28 @@ static size_t classify(const unsigned char *t, size_t n, uint32_t *caps, uint32_
             memcpy(edge + 1, t + b, n - b < 65 ? n - b : 65);
             base = edge + 1;
         }
-        for (unsigned j = 0; j < 4; j++) {
-            const unsigned char *q = base + 16 * j;
-            __m128i x = _mm_loadu_si128((const __m128i *)q);
-            __m128i p = _mm_loadu_si128((const __m128i *)(q - 1));
-            __m128i y = _mm_loadu_si128((const __m128i *)(q + 1));
-            __m128i digit = in_range(x, '0', '9');
-            __m128i upper = in_range(x, 'A', 'Z');
-            __m128i capl = _mm_or_si128(upper, in_range(x, 0xC3, 0xC5));
-            __m128i glue = _mm_or_si128(
-                _mm_or_si128(_mm_or_si128(in_range(p, '&', '\''), in_range(p, '-', '9')),
-                             _mm_or_si128(in_range(p, '@', 'Z'), in_range(p, 'a', 'z'))),
-                _mm_or_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8('_')), in_range(p, 0x80, 0xFF)));
-            __m128i second =
-                _mm_or_si128(_mm_or_si128(in_range(y, '0', '9'), in_range(y, 'A', 'Z')),
-                             _mm_or_si128(_mm_cmpeq_epi8(y, _mm_set1_epi8(' ')),
-                                          _mm_cmpeq_epi8(y, _mm_set1_epi8('-'))));
-            __m128i colon = _mm_cmpeq_epi8(x, _mm_set1_epi8(':'));
-            __m128i keq = _mm_or_si128(colon, _mm_cmpeq_epi8(x, _mm_set1_epi8('=')));
-            /* the secret triggers: '-', '_', ':', '=', a ',' after a quote, a 'w' after an
-             * 's' (either case: | 0x20 makes ASCII letters small) */
-            __m128i pl = _mm_or_si128(p, _mm_set1_epi8(0x20));
-            __m128i xl = _mm_or_si128(x, _mm_set1_epi8(0x20));
-            __m128i tr = _mm_or_si128(keq, _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')),
-                                                        _mm_cmpeq_epi8(x, _mm_set1_epi8('_'))));
-            __m128i quote = _mm_or_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8('\'')),
-                                         _mm_cmpeq_epi8(p, _mm_set1_epi8('"')));
-            tr = _mm_or_si128(tr, _mm_and_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8(',')), quote));
-            tr = _mm_or_si128(tr, _mm_and_si128(_mm_cmpeq_epi8(xl, _mm_set1_epi8('w')),
-                                                _mm_cmpeq_epi8(pl, _mm_set1_epi8('s'))));
-            /* the key bytes of scan_marked's marks: the 'B' of "-B", the 'J' of "yJ" */
-            __m128i mk = _mm_or_si128(_mm_and_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8('-')),
-                                                    _mm_cmpeq_epi8(x, _mm_set1_epi8('B'))),
-                                      _mm_and_si128(_mm_cmpeq_epi8(p, _mm_set1_epi8('y')),
-                                                    _mm_cmpeq_epi8(x, _mm_set1_epi8('J'))));
-            unsigned sh = 16 * j;
-            unsigned pbits = (unsigned)_mm_movemask_epi8(
-                _mm_andnot_si128(glue, _mm_and_si128(_mm_or_si128(digit, upper), second)));
-            cap |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_andnot_si128(glue, capl)) << sh;
-            pair |= (uint64_t)pbits << sh;
-            upair |= (uint64_t)(pbits & (unsigned)_mm_movemask_epi8(upper)) << sh;
-            dig |= (uint64_t)(unsigned)_mm_movemask_epi8(digit) << sh;
-            col |= (uint64_t)(unsigned)_mm_movemask_epi8(colon) << sh;
-            kv |= (uint64_t)(unsigned)_mm_movemask_epi8(keq) << sh;
-            trig |= (uint64_t)(unsigned)_mm_movemask_epi8(tr) << sh;
-            mark |= (uint64_t)(unsigned)_mm_movemask_epi8(mk) << sh;
-        }
-        if (b == 0)
-            trig &= ~1ull; /* scan_secrets starts at 1: no byte before the first */
-#else
-        {
-            size_t e = b + 64 < n ? b + 64 : n;
-            for (size_t i = b; i < e; i++) {
-                unsigned char c = t[i], pc = i > 0 ? t[i - 1] : 0; /* 0: no glue */
-                uint64_t st = start_tab[c] & (sg_glue[pc] ^ 1);
-                uint64_t second = i + 1 < n && pair_second[t[i + 1]];
-                uint64_t digit = sg_is_digit(c), upper = sg_is_upper(c);
-                unsigned sh = (unsigned)(i - b);
-                cap |= (st & !digit) << sh;
-                pair |= (st & (digit | upper) & second) << sh;
-                upair |= (st & upper & second) << sh;
-                dig |= digit << sh;
-                col |= (uint64_t)(c == ':') << sh;
-                kv |= (uint64_t)(c == ':' || c == '=') << sh;
-                trig |= (uint64_t)(i > 0 && (c == '-' || c == '_' || c == ':' || c == '=' ||
-                                             (c == ',' && (pc == '\'' || pc == '"')) ||
-                                             ((c | 0x20) == 'w' && (pc | 0x20) == 's')))
-                        << sh;
-                mark |= (uint64_t)((pc == '-' && c == 'B') || (pc == 'y' && c == 'J')) << sh;
-            }
-        }
+#if SG_DETECT_AVX512
+        if (avx512)
+            step_avx512(base, &o);
+        else
 #endif
-        bm[BM_DIGITS * nw + w] = dig;
-        bm[BM_COLONS * nw + w] = col;
-        bm[BM_KV * nw + w] = kv;
-        bm[BM_STRIG * nw + w] = trig;
-        bm[BM_MARKS * nw + w] = mark;
-        for (; cap; cap &= cap - 1)
-            caps[kc++] = (uint32_t)(b + (size_t)__builtin_ctzll(cap));
-        for (; pair; pair &= pair - 1)
-            pairs[kp++] = (uint32_t)(b + (size_t)__builtin_ctzll(pair));
-        for (; upair; upair &= upair - 1)
-            upairs[ku++] = (uint32_t)(b + (size_t)__builtin_ctzll(upair));
+            step_sse2(base, &o);
+        if (b == 0)
+            o.trig &= ~1ull; /* scan_secrets starts at 1: no byte before the first */
+#else
+        step_scalar(t, n, b, &o);
+#endif
+        bm[BM_DIGITS * nw + w] = o.dig;
+        bm[BM_COLONS * nw + w] = o.col;
+        bm[BM_KV * nw + w] = o.kv;
+        bm[BM_STRIG * nw + w] = o.trig;
+        bm[BM_MARKS * nw + w] = o.mark;
+        for (uint64_t m = o.cap; m; m &= m - 1)
+            caps[kc++] = (uint32_t)(b + (size_t)__builtin_ctzll(m));
+        for (uint64_t m = o.pair; m; m &= m - 1)
+            pairs[kp++] = (uint32_t)(b + (size_t)__builtin_ctzll(m));
+        for (uint64_t m = o.upair; m; m &= m - 1)
+            upairs[ku++] = (uint32_t)(b + (size_t)__builtin_ctzll(m));
     }
     *npairs = kp;
     *nupairs = ku;
@@ -786,6 +858,23 @@ static void init_all(void)
     for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++)
         sg_wordset_build(sets[i]);
     sg_names_init();
+#if SG_DETECT_AVX512
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512bw"))
+        atomic_store(&simd_level, SG_DETECT_SIMD_AVX512);
+#endif
+}
+
+int sg_detect_simd(int level)
+{
+    sg_detect_init();
+    if (level == SG_DETECT_SIMD_BASE)
+        atomic_store(&simd_level, level);
+#if SG_DETECT_AVX512
+    if (level == SG_DETECT_SIMD_AVX512 && __builtin_cpu_supports("avx512bw"))
+        atomic_store(&simd_level, level);
+#endif
+    return atomic_load(&simd_level);
 }
 
 void sg_detect_init(void)
@@ -2565,12 +2654,6 @@ void sg_detect_scratch_free(struct sg_detect_scratch *s)
     free(s);
 }
 
-int sg_detect(const struct sg_detector *d, struct sg_detect_scratch *sc, const char *text,
-              size_t len, struct sg_findings *out)
-{
-    return sg_detect_ex(d, sc, NULL, text, len, out);
-}
-
 /* The length a UTF-8 lead byte announces (1 for anything else). */
 static uint32_t utf8_lead_len(unsigned char c)
 {
@@ -2602,9 +2685,10 @@ static uint32_t utf8_char_end(const unsigned char *t, size_t len, uint32_t e)
     return e;
 }
 
-int sg_detect_ex(const struct sg_detector *d, struct sg_detect_scratch *sc,
-                 const struct sg_fieldset *fields, const char *text, size_t len,
-                 struct sg_findings *out)
+/* want: NULL, or the types looked for (the scanners that find none of them are skipped) */
+static int detect(const struct sg_detector *d, struct sg_detect_scratch *sc,
+                  const struct sg_fieldset *fields, const bool *want, const char *text, size_t len,
+                  struct sg_findings *out)
 {
     const unsigned char *t = (const unsigned char *)text;
     if (len > UINT32_MAX)
@@ -2658,14 +2742,18 @@ int sg_detect_ex(const struct sg_detector *d, struct sg_detect_scratch *sc,
     sg_findings_reset(&sc->raw);
     int rc = scan_secrets(&s);
     rc = rc ? rc : scan_url_credentials(&s);
-    rc = rc ? rc : scan_emails(&s);
+    if (!want || want[SG_ENT_EMAIL])
+        rc = rc ? rc : scan_emails(&s);
     rc = rc ? rc : scan_numbers(&s);
     rc = rc ? rc : scan_letter_ids(&s);
-    rc = rc ? rc : scan_ipv6(&s);
+    if (!want || want[SG_ENT_IP])
+        rc = rc ? rc : scan_ipv6(&s);
     s.addr_lo = sc->raw.n;
-    rc = rc ? rc : sg_detect_addresses(&s);
+    if (!want || want[SG_ENT_ADDRESS])
+        rc = rc ? rc : sg_detect_addresses(&s);
     s.addr_hi = sc->raw.n;
-    rc = rc ? rc : sg_detect_names(&s);
+    if (!want || want[SG_ENT_PERSON])
+        rc = rc ? rc : sg_detect_names(&s);
     rc = rc ? rc : sg_detect_fields(d, fields, &s);
     if (!rc && d && d->db) {
         /* A scratch serves every detector (a reload makes a new one): grow it when this
@@ -2731,4 +2819,23 @@ int sg_detect_ex(const struct sg_detector *d, struct sg_detect_scratch *sc,
     }
     out->truncated |= raw->truncated;
     return 0;
+}
+
+int sg_detect(const struct sg_detector *d, struct sg_detect_scratch *sc, const char *text,
+              size_t len, struct sg_findings *out)
+{
+    return detect(d, sc, NULL, NULL, text, len, out);
+}
+
+int sg_detect_ex(const struct sg_detector *d, struct sg_detect_scratch *sc,
+                 const struct sg_fieldset *fields, const char *text, size_t len,
+                 struct sg_findings *out)
+{
+    return detect(d, sc, fields, NULL, text, len, out);
+}
+
+int sg_detect_types(const struct sg_detector *d, struct sg_detect_scratch *sc, const bool *want,
+                    const char *text, size_t len, struct sg_findings *out)
+{
+    return detect(d, sc, NULL, want, text, len, out);
 }

@@ -129,6 +129,22 @@ int sg_detect_ex(const struct sg_detector *d, struct sg_detect_scratch *s,
                  const struct sg_fieldset *fields, const char *text, size_t len,
                  struct sg_findings *out);
 
+/* sg_detect() for a caller that wants only the types set in want[0..SG_ENT_MAX): the
+ * scanners that can find none of them (e-mail, IPv6, address, person) are skipped. The
+ * findings may still hold other types, and where a skipped finding would have overlapped
+ * a wanted one, the wanted one stands alone. (The answer's output scan masks a few
+ * restricted types only.) */
+int sg_detect_types(const struct sg_detector *d, struct sg_detect_scratch *s, const bool *want,
+                    const char *text, size_t len, struct sg_findings *out);
+
+/* The vector code of the classification pass (every scan's first pass over the text):
+ * SSE2 everywhere on x86-64, or AVX-512BW where the CPU has it (chosen on first use). Both
+ * find exactly the same. sg_detect_simd(level) switches to `level` where the CPU has it
+ * (for tests and benchmarks, not while other threads scan) and returns the level in use;
+ * any other value only asks. */
+enum { SG_DETECT_SIMD_BASE = 0, SG_DETECT_SIMD_AVX512 = 1 };
+int sg_detect_simd(int level);
+
 /* Whether the gazetteer knows `word` (n bytes, any case) as a first name. */
 bool sg_detect_is_first_name(const char *word, size_t n);
 

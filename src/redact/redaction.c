@@ -420,7 +420,7 @@ static int scan_write(struct sg_outscan *o, const char *seg, size_t n, struct sg
         alln = o->tmp.len;
     }
     sg_findings_reset(&o->f);
-    int rc = sg_detect(o->r->det, o->sc, all, alln, &o->f);
+    int rc = sg_detect_types(o->r->det, o->sc, o->r->output_scan, all, alln, &o->f);
     if (rc)
         return rc;
     size_t at = 0; /* in segment coordinates */

@@ -736,6 +736,113 @@ static void test_classify_edges(void **state)
     }
 }
 
+/* The AVX-512BW classification finds exactly what the SSE2 one finds: random texts drawn
+ * from the bytes each class bit looks at (and their neighbours), every length around the
+ * 64-byte steps, and the classify-edge cases at every offset. Where the CPU has no
+ * AVX-512BW there is only one level to run, and the test says so. */
+static void scan_level(int level, const char *text, size_t len, struct sg_findings *f)
+{
+    assert_int_equal(sg_detect_simd(level), level);
+    scan_n(det, text, len, f);
+}
+
+static void test_simd_levels(void **state)
+{
+    (void)state;
+    int in_use = sg_detect_simd(-1);
+    if (sg_detect_simd(SG_DETECT_SIMD_AVX512) != SG_DETECT_SIMD_AVX512) {
+        print_message("  this CPU has no AVX-512BW: only the SSE2 classification runs\n");
+        skip();
+    }
+    static const char alphabet[] =
+        "0123456789 ABCKLMSWZ abkmswy:=-_,'\".@/&\n\t\xc3\xa4\xc5\x81\xe2\x82";
+    static const char *const words[] = {
+        "sw",          "-B",   "yJ",  "pw: ", "IBAN ", "DE89",   "+49 ",           "Frau ",
+        "Str. 5",      "4111", "sk-", "eyJ",  "\",",   "a@b.de", "D-10115 Berlin", "X-1234567-L",
+        "DE 123456789"};
+    uint64_t seed = 0x9E3779B97F4A7C15ull;
+    char text[400];
+    for (int round = 0; round < 3000; round++) {
+        size_t len = (size_t)round % 260, n = 0;
+        while (n < len) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            unsigned r = (unsigned)(seed >> 33);
+            if (r % 5 == 0) {
+                const char *w = words[(r >> 3) % (sizeof(words) / sizeof(words[0]))];
+                size_t wl = strlen(w);
+                if (n + wl > len)
+                    wl = len - n;
+                memcpy(text + n, w, wl);
+                n += wl;
+            } else {
+                text[n++] = alphabet[(r >> 3) % (sizeof(alphabet) - 1)];
+            }
+        }
+        struct sg_findings a, b;
+        scan_level(SG_DETECT_SIMD_BASE, text, len, &a);
+        scan_level(SG_DETECT_SIMD_AVX512, text, len, &b);
+        if (a.n != b.n || (a.n && memcmp(a.v, b.v, a.n * sizeof(a.v[0])) != 0)) {
+            print_message("  round %d differs:\n  SSE2:\n", round);
+            dump(det, text, &a);
+            print_message("  AVX-512:\n");
+            dump(det, text, &b);
+            fail();
+        }
+        sg_findings_free(&a);
+        sg_findings_free(&b);
+    }
+    sg_detect_simd(SG_DETECT_SIMD_BASE);
+    test_classify_edges(state);
+    sg_detect_simd(SG_DETECT_SIMD_AVX512);
+    test_classify_edges(state);
+    sg_detect_simd(in_use);
+}
+
+/* sg_detect_types skips the scanners of the types not wanted, and finds the wanted ones
+ * as sg_detect does. */
+static void test_detect_types(void **state)
+{
+    (void)state;
+    const char *text = "Frau Anna Schmidt, anna.schmidt@example.de, Hauptstr. 5, 10115 Berlin, "
+                       "host 2a01:4f8:5155::48af, card 4111 1111 1111 1111, pw: Xq7#kLm2";
+    struct sg_findings all, some;
+    scan_n(det, text, strlen(text), &all);
+    bool seen[SG_ENT_MAX] = {0};
+    for (size_t i = 0; i < all.n; i++)
+        seen[all.v[i].type] = true;
+    /* the text holds every type the skipped scanners find */
+    assert_true(seen[SG_ENT_PERSON] && seen[SG_ENT_EMAIL] && seen[SG_ENT_ADDRESS] &&
+                seen[SG_ENT_IP] && seen[SG_ENT_CARD] && seen[SG_ENT_SECRET]);
+    bool want[SG_ENT_MAX] = {[SG_ENT_CARD] = true, [SG_ENT_SECRET] = true};
+    sg_findings_init(&some, 1024);
+    assert_int_equal(sg_detect_types(det, scr, want, text, strlen(text), &some), 0);
+    size_t wanted = 0;
+    for (size_t i = 0; i < some.n; i++) {
+        unsigned t = some.v[i].type;
+        assert_true(t != SG_ENT_PERSON && t != SG_ENT_EMAIL && t != SG_ENT_ADDRESS &&
+                    t != SG_ENT_IP);
+        if (want[t]) {
+            wanted++;
+            bool same = false; /* exactly as sg_detect found it */
+            for (size_t j = 0; j < all.n; j++)
+                same |= all.v[j].start == some.v[i].start && all.v[j].end == some.v[i].end &&
+                        all.v[j].type == t;
+            assert_true(same);
+        }
+    }
+    assert_int_equal(wanted, 2);
+    sg_findings_free(&some);
+    /* every type wanted: the same findings as sg_detect */
+    bool every[SG_ENT_MAX];
+    memset(every, 1, sizeof(every));
+    sg_findings_init(&some, 1024);
+    assert_int_equal(sg_detect_types(det, scr, every, text, strlen(text), &some), 0);
+    assert_int_equal(some.n, all.n);
+    assert_memory_equal(some.v, all.v, all.n * sizeof(all.v[0]));
+    sg_findings_free(&some);
+    sg_findings_free(&all);
+}
+
 /* Field names: a filter on the name's length and first and last letters comes before the
  * lookup, for the detector's rules and a request's own rules alike. */
 static void test_field_filter(void **state)
@@ -844,6 +951,8 @@ int main(void)
         cmocka_unit_test(test_number_fast_paths),
         cmocka_unit_test(test_secret_triggers),
         cmocka_unit_test(test_classify_edges),
+        cmocka_unit_test(test_simd_levels),
+        cmocka_unit_test(test_detect_types),
         cmocka_unit_test(test_field_filter),
         cmocka_unit_test(test_surrogate_hmac),
     };
