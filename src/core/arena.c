@@ -1,6 +1,7 @@
 /* Bump allocator over a list of blocks. Small requests share a block; a request larger
  * than a quarter of the block size gets a block of its own. */
 #include "core/arena.h"
+#include "core/pool.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -8,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SG_ARENA_BLOCK 4096
+#define SG_ARENA_BLOCK_BYTES 4096 /* a block with its header: one pool class */
 #define SG_ARENA_ALIGN 16
 
 struct block {
@@ -17,6 +18,8 @@ struct block {
     _Alignas(SG_ARENA_ALIGN) unsigned char mem[];
 };
 
+#define SG_ARENA_BLOCK (SG_ARENA_BLOCK_BYTES - sizeof(struct block))
+
 struct sg_arena {
     struct block *head;
     size_t total, max;
@@ -24,7 +27,7 @@ struct sg_arena {
 
 struct sg_arena *sg_arena_new(size_t max)
 {
-    struct sg_arena *a = calloc(1, sizeof(*a));
+    struct sg_arena *a = sg_pool_calloc(sizeof(*a)); /* blocks too: one arena per request */
     if (a)
         a->max = max;
     return a;
@@ -37,15 +40,15 @@ void sg_arena_free(struct sg_arena *a)
     struct block *b = a->head;
     while (b) {
         struct block *next = b->next;
-        free(b);
+        sg_pool_free(b);
         b = next;
     }
-    free(a);
+    sg_pool_free(a);
 }
 
 static struct block *block_new(size_t size)
 {
-    struct block *b = malloc(sizeof(*b) + size);
+    struct block *b = sg_pool_alloc(sizeof(*b) + size);
     if (b) {
         b->next = NULL;
         b->used = 0;

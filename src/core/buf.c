@@ -1,7 +1,9 @@
 /* Bounded growable buffer. Growth doubles the capacity, clamped to the hard maximum. */
 #include "core/buf.h"
 #include "core/error.h"
+#include "core/pool.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,13 @@
 
 #ifdef __SSE2__
 #include <emmintrin.h>
+#endif
+#if defined(__SSE2__) && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h> /* AVX-512BW, compiled per function and chosen at run time */
+#include <stdatomic.h>
+#define SG_BUF_AVX512 1
+#else
+#define SG_BUF_AVX512 0
 #endif
 
 void sg_buf_init(struct sg_buf *b, size_t max)
@@ -21,7 +30,7 @@ void sg_buf_init(struct sg_buf *b, size_t max)
 
 void sg_buf_free(struct sg_buf *b)
 {
-    free(b->data);
+    sg_pool_free(b->data);
     b->data = NULL;
     b->len = 0;
     b->cap = 0;
@@ -46,7 +55,7 @@ int sg_buf_reserve(struct sg_buf *b, size_t n)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     if (cap > b->max + 1)
         cap = b->max + 1;
-    char *p = realloc(b->data, cap);
+    char *p = sg_pool_realloc(b->data, cap);
     if (!p)
         return SG_ENOMEM;
     b->data = p;
@@ -110,9 +119,9 @@ static inline uint64_t special_bytes(uint64_t x)
     return (lt20 | zq | zb | x) & high;
 }
 
-size_t sg_json_plain_prefix(const char *s, size_t n)
+/* sg_json_plain_prefix from s[i] on, 16, 8 and 1 bytes at a time. */
+static inline size_t plain_from(const char *s, size_t n, size_t i)
 {
-    size_t i = 0;
 #ifdef __SSE2__
     /* 16 bytes at a time (every JSON string of every request and answer comes through
      * here). As signed bytes, c < 0x20 holds for the controls and for every byte >= 0x80. */
@@ -142,6 +151,46 @@ size_t sg_json_plain_prefix(const char *s, size_t n)
         i++;
     }
     return i;
+}
+
+#if SG_BUF_AVX512
+/* 64 bytes a step: the strings of requests and answers run to kilobytes. */
+__attribute__((target("avx512f,avx512bw"))) static size_t plain_avx512(const char *s, size_t n)
+{
+    const __m512i lim = _mm512_set1_epi8(0x20), quote = _mm512_set1_epi8('"'),
+                  bslash = _mm512_set1_epi8('\\');
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m512i v = _mm512_loadu_si512((const void *)(s + i));
+        /* as signed bytes, c < 0x20 holds for the controls and every byte >= 0x80 */
+        uint64_t hit = _mm512_cmplt_epi8_mask(v, lim) | _mm512_cmpeq_epi8_mask(v, quote) |
+                       _mm512_cmpeq_epi8_mask(v, bslash);
+        if (hit)
+            return i + (size_t)__builtin_ctzll(hit);
+    }
+    return plain_from(s, n, i);
+}
+
+static bool has_avx512(void)
+{
+    static atomic_int known = -1; /* -1: not asked yet */
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (k < 0) {
+        __builtin_cpu_init();
+        k = __builtin_cpu_supports("avx512bw") ? 1 : 0;
+        atomic_store_explicit(&known, k, memory_order_relaxed);
+    }
+    return k == 1;
+}
+#endif
+
+size_t sg_json_plain_prefix(const char *s, size_t n)
+{
+#if SG_BUF_AVX512
+    if (n >= 64 && has_avx512())
+        return plain_avx512(s, n);
+#endif
+    return plain_from(s, n, 0);
 }
 
 int sg_buf_put_u64(struct sg_buf *b, uint64_t v)

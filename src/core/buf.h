@@ -34,7 +34,8 @@ int sg_buf_vprintf(struct sg_buf *b, const char *fmt, va_list ap);
  * quotes, backslashes and control characters; bytes >= 0x80 are copied as they are. */
 int sg_buf_json_escape(struct sg_buf *b, const char *s, size_t n);
 /* Length of the longest prefix of s[0..n) that needs no escaping inside a JSON string
- * (printable ASCII other than '"' and '\\'); scans eight bytes at a time. */
+ * (printable ASCII other than '"' and '\\'); scans 64 bytes at a time where the CPU has
+ * AVX-512BW, else 16 (SSE2) or 8. */
 size_t sg_json_plain_prefix(const char *s, size_t n);
 /* Appends the decimal form of an integer. */
 int sg_buf_put_u64(struct sg_buf *b, uint64_t v);

@@ -1023,8 +1023,8 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    sg_pool_install(); /* before any libevent or jansson object */
     evthread_use_pthreads();
-    sg_pool_install_json();
 
     struct engine e = {0};
     struct sg_error err = {0};

@@ -25,6 +25,7 @@
 #include "api/dialect.h"
 #include "api/openai.h"
 #include "core/buf.h"
+#include "core/mailbox.h"
 #include "gateway/snapshot.h"
 #include "http/server.h"
 #include "http/sse.h"
@@ -53,7 +54,11 @@ struct sg_worker {
     int id;
     pthread_t thread;
     struct sg_runtime *rt;
-    struct event_base *base;
+    struct event_base *base;   /* without locks: other threads post to mbox */
+    struct sg_mailbox *mbox;   /* the way in from other threads (core/mailbox.h) */
+    struct sg_mail apply_mail; /* reload: apply the new snapshot's connection limits */
+    struct sg_mail stop_mail;  /* shutdown: end the loop (after `stop` is set) */
+    struct sg_mail drain_mail; /* SIGTERM: stop accepting, close idle connections */
     struct sg_http_server *http;
     struct sg_upstream *up;
     struct sg_metrics_shard *metrics;

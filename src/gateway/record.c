@@ -12,9 +12,9 @@
  * the decision and its rule, tokens, durations and status; with audit.digests, keyed
  * digests of the values found (so an investigator can correlate without the values).
  *
- * Threads: the trail calls back on its writer thread; the callback only marks an event
- * active, and the continuation runs on the request's worker. A request that ends while
- * waiting (the client went away) detaches from its wait, which is freed when the callback
+ * Threads: the trail calls back on its writer thread; the callback only posts a letter to
+ * the worker's mailbox, and the continuation runs on the request's worker. A request that ends
+ * while waiting (the client went away) detaches from its wait, which is freed when the callback
  * arrives, or by the worker at shutdown after the trail was closed. */
 #include "audit/audit.h"
 #include "core/clock.h"
@@ -24,12 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/event.h>
-
 struct sg_audit_wait {
     struct sg_worker *w;
-    struct event *ev;
-    struct sg_req *r; /* NULL once the request is gone */
+    struct sg_mail mail; /* posted by on_commit, runs on_durable */
+    struct sg_req *r;    /* NULL once the request is gone */
     sg_audit_cont_fn k;
     atomic_int result;
     struct sg_audit_wait *prev, *next; /* the worker's list of waits */
@@ -45,25 +43,16 @@ static void unlink_wait(struct sg_audit_wait *a)
         a->next->prev = a->prev;
 }
 
-static void wait_free(struct sg_audit_wait *a)
-{
-    if (a->ev)
-        event_free(a->ev);
-    free(a);
-}
-
 /* On the worker: the record's fate is known. */
-static void on_durable(evutil_socket_t fd, short what, void *arg)
+static void on_durable(void *arg)
 {
-    (void)fd;
-    (void)what;
     struct sg_audit_wait *a = arg;
     unlink_wait(a);
     struct sg_req *r = a->r;
     int result = atomic_load(&a->result);
     if (r)
         r->await = NULL;
-    wait_free(a);
+    free(a);
     if (r) {
         if (result != 0)
             sg_metrics_add(r->w->metrics, SG_M_AUDIT_FAILURES, 1, NULL, 0);
@@ -77,7 +66,7 @@ static void on_commit(void *arg, int result)
 {
     struct sg_audit_wait *a = arg;
     atomic_store(&a->result, result);
-    event_active(a->ev, EV_READ, 0);
+    sg_mailbox_post(a->w->mbox, &a->mail);
 }
 
 void sg_audit_detach(struct sg_req *r)
@@ -93,7 +82,7 @@ void sg_audit_free_waits(struct sg_worker *w)
     while (w->audit_waits) {
         struct sg_audit_wait *a = w->audit_waits;
         w->audit_waits = a->next;
-        wait_free(a);
+        free(a); /* its letter, if posted, went with the mailbox */
     }
 }
 
@@ -173,10 +162,6 @@ void sg_audit_request(struct sg_req *r, const char *type, int status, sg_audit_c
     int rc = o ? sg_json_dump(o, &b) : SG_ENOMEM;
     json_decref(o);
     struct sg_audit_wait *a = rc ? NULL : calloc(1, sizeof(*a));
-    if (a && !(a->ev = event_new(r->w->base, -1, 0, on_durable, a))) {
-        free(a);
-        a = NULL;
-    }
     if (!a) {
         sg_buf_free(&b);
         k(r, SG_ENOMEM);
@@ -184,6 +169,7 @@ void sg_audit_request(struct sg_req *r, const char *type, int status, sg_audit_c
     }
     a->w = r->w;
     a->r = r;
+    sg_mail_init(&a->mail, on_durable, a);
     atomic_init(&a->result, 0);
     a->next = r->w->audit_waits;
     if (a->next)

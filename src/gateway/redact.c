@@ -18,6 +18,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/pool.h"
 #include "gateway/gateway.h"
 #include "redact/redaction.h"
 
@@ -94,7 +95,7 @@ void sg_redact_release(struct sg_req *r)
     sg_findings_free(&x->f);
     sg_buf_free(&x->a);
     sg_buf_free(&x->b);
-    free(x);
+    sg_pool_free(x);
     r->rx = NULL;
 }
 
@@ -261,7 +262,7 @@ int sg_stage_redact(struct sg_req *r)
     const struct sg_redaction *rd = r->snap->redaction;
     if (!rd->enabled)
         return 0;
-    struct sg_redact_req *x = calloc(1, sizeof(*x));
+    struct sg_redact_req *x = sg_pool_calloc(sizeof(*x)); /* one per request: cached */
     if (x) {
         x->rd = rd;
         x->vault = sg_redaction_vault(rd, r->snap->cfg->limits.max_body);

@@ -8,6 +8,7 @@
 #include "core/arena.h"
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/pool.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -74,7 +75,6 @@ struct sg_http_req {
 struct sg_http_server {
     struct event_base *base;
     struct evconnlistener *listener;
-    struct event *drain_ev;
     struct event *resume_ev; /* re-enables accepting after EMFILE */
     struct sg_http_limits lim;
     struct sg_http_callbacks cb;
@@ -179,16 +179,16 @@ static void req_free(struct sg_http_req *r)
     sg_buf_free(&r->body);
     free(r->head_buf);
     sg_arena_free(r->arena);
-    free(r);
+    sg_pool_free(r);
 }
 
 static struct sg_http_req *req_new(struct sg_http_conn *c)
 {
-    struct sg_http_req *r = calloc(1, sizeof(*r));
+    struct sg_http_req *r = sg_pool_calloc(sizeof(*r)); /* one per request: cached */
     if (!r)
         return NULL;
     if (!(r->arena = sg_arena_new(SG_REQ_ARENA_MAX))) {
-        free(r);
+        sg_pool_free(r);
         return NULL;
     }
     r->conn = c;
@@ -877,13 +877,6 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
     }
 }
 
-static void on_drain_request(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    sg_http_server_drain(arg);
-}
-
 /* Parses "host:port" or "[v6]:port" and binds a listening socket with SO_REUSEPORT. */
 /* A Unix socket only its owner can use: created under a 0177 umask, so it never exists
  * with wider permissions, and replacing a stale socket file left by a previous run. */
@@ -990,15 +983,12 @@ struct sg_http_server *sg_http_server_new(struct event_base *base, const char *a
     }
     s->listener = evconnlistener_new(base, on_accept, s,
                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
-    s->drain_ev = event_new(base, -1, 0, on_drain_request, s);
     s->resume_ev = evtimer_new(base, resume_accept, s);
-    if (!s->listener || !s->drain_ev || !s->resume_ev) {
+    if (!s->listener || !s->resume_ev) {
         if (s->listener)
             evconnlistener_free(s->listener);
         else
             close(fd);
-        if (s->drain_ev)
-            event_free(s->drain_ev);
         if (s->resume_ev)
             event_free(s->resume_ev);
         free(s);
@@ -1041,11 +1031,6 @@ void sg_http_server_drain(struct sg_http_server *s)
     }
 }
 
-void sg_http_server_request_drain(struct sg_http_server *s)
-{
-    event_active(s->drain_ev, 0, 0);
-}
-
 size_t sg_http_server_connections(const struct sg_http_server *s)
 {
     return s->nconns;
@@ -1059,7 +1044,6 @@ void sg_http_server_free(struct sg_http_server *s)
         conn_abort(s->conns);
     if (s->listener)
         evconnlistener_free(s->listener);
-    event_free(s->drain_ev);
     event_free(s->resume_ev);
     free(s);
 }

@@ -5,8 +5,7 @@
  * Content-Length, or streamed with chunked encoding and back-pressure.
  *
  * Threading: a server and everything it hands out belong to the thread running its
- * event_base. Only sg_http_server_drain() may be requested from another thread (through
- * sg_http_server_request_drain()).
+ * event_base (another thread asks for a drain through that loop's mailbox).
  *
  * Ownership of a request: the server owns `struct sg_http_req`. The application borrows
  * it from on_head()/on_request() until it completes the response (sg_http_respond() or
@@ -71,8 +70,6 @@ void sg_http_server_set_limits(struct sg_http_server *s, const struct sg_http_li
 /* Stops accepting, closes idle connections, and marks busy ones to close after their
  * current response. Must run on the server's thread. */
 void sg_http_server_drain(struct sg_http_server *s);
-/* Asks the server's thread to drain (thread-safe). */
-void sg_http_server_request_drain(struct sg_http_server *s);
 /* Open connections of this server. */
 size_t sg_http_server_connections(const struct sg_http_server *s);
 /* Closes every connection and frees the server (aborting requests in flight). */

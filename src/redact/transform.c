@@ -1,6 +1,7 @@
 /* Pseudonymization, masking, hashing and tolerant restore. */
 #include "redact/transform.h"
 #include "core/crypto.h"
+#include "core/pool.h"
 #include "core/sha256.h"
 
 #include <ctype.h>
@@ -139,7 +140,7 @@ static void hmac(const struct sg_vault *v, const void *msg, size_t len, uint8_t 
 struct sg_vault *sg_vault_new(const struct sg_detector *d, const uint8_t *key, size_t keylen,
                               size_t max_bytes)
 {
-    struct sg_vault *v = calloc(1, sizeof(*v));
+    struct sg_vault *v = sg_pool_calloc(sizeof(*v)); /* one per request: cached */
     if (v) {
         v->d = d;
         v->key = key;
@@ -167,7 +168,7 @@ void sg_vault_free(struct sg_vault *v)
     free(v->noted);
     sg_secure_zero(v->ipad, sizeof(v->ipad));
     sg_secure_zero(v->opad, sizeof(v->opad));
-    free(v);
+    sg_pool_free(v);
 }
 
 size_t sg_vault_count(const struct sg_vault *v)
