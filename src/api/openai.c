@@ -3,6 +3,7 @@
  * through to the backend unchanged, as the OpenAI API ignores them. */
 #include "api/openai.h"
 #include "api/dialect.h"
+#include "core/buf.h"
 #include "core/json.h"
 #include "core/utf8.h"
 
@@ -832,8 +833,7 @@ int sg_api_text_fields(enum sg_endpoint ep, json_t *body, sg_api_field_fn fn, vo
             continue;
         /* a field's name, never empty (found by fuzzing: a key ""), cut when too long */
         char path[SG_API_PATH_MAX];
-        int a = snprintf(path, sizeof(path), "%s", k[0] ? k : "[\"\"]");
-        size_t l = a < 0 ? 0 : (size_t)a < sizeof(path) ? (size_t)a : sizeof(path) - 1;
+        size_t l = sg_strlcpy(path, sizeof(path), k[0] ? k : "[\"\"]", SIZE_MAX);
         int rc = visit_all(v, path, l, fn, ctx);
         if (rc)
             return rc;

@@ -193,6 +193,14 @@ size_t sg_json_plain_prefix(const char *s, size_t n)
     return plain_from(s, n, 0);
 }
 
+size_t sg_strlcpy(char *dst, size_t cap, const char *s, size_t n)
+{
+    size_t l = strnlen(s, n < cap - 1 ? n : cap - 1);
+    memcpy(dst, s, l);
+    dst[l] = '\0';
+    return l;
+}
+
 int sg_buf_put_u64(struct sg_buf *b, uint64_t v)
 {
     char tmp[20];

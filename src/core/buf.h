@@ -37,6 +37,10 @@ int sg_buf_json_escape(struct sg_buf *b, const char *s, size_t n);
  * (printable ASCII other than '"' and '\\'); scans 64 bytes at a time where the CPU has
  * AVX-512BW, else 16 (SSE2) or 8. */
 size_t sg_json_plain_prefix(const char *s, size_t n);
+/* Copies the string s, or only its first n bytes (SIZE_MAX: all of it), into dst of cap > 0
+ * bytes, cut to fit and NUL-terminated. Returns the length copied. What
+ * snprintf(dst, cap, "%.*s", n, s) does, without parsing a format on the request path. */
+size_t sg_strlcpy(char *dst, size_t cap, const char *s, size_t n);
 /* Appends the decimal form of an integer. */
 int sg_buf_put_u64(struct sg_buf *b, uint64_t v);
 int sg_buf_put_i64(struct sg_buf *b, int64_t v);

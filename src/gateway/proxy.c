@@ -112,7 +112,8 @@ static int on_status(void *arg, int status, const char *ct, const char *retry_af
     sg_metrics_observe(r->w->metrics, SG_M_TTFB, r->t_ttfb,
                        SG_LABELS({"backend", r->backend->cfg->name}));
     r->up_status = status;
-    snprintf(r->up_retry_after, sizeof(r->up_retry_after), "%s", retry_after ? retry_after : "");
+    sg_strlcpy(r->up_retry_after, sizeof(r->up_retry_after), retry_after ? retry_after : "",
+               SIZE_MAX);
     if (status >= 500) {
         r->failover = true;
         r->fail_reason = "http_5xx";

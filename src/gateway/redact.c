@@ -147,7 +147,7 @@ static int classify(json_t *s, const char *path, void *ctx)
         if (!x->found[g->type]++)
             x->type_field[g->type] = (uint32_t)x->nfields;
         if (!x->first_path[0])
-            snprintf(x->first_path, sizeof(x->first_path), "%s", path);
+            sg_strlcpy(x->first_path, sizeof(x->first_path), path, SIZE_MAX);
         /* values the answer may repeat without being masked: keyed digests only */
         if (x->rd->output_scan[g->type] &&
             sg_vault_note(x->vault, g->type, text + g->start, g->end - g->start) != 0)
@@ -656,8 +656,8 @@ int sg_filter_redact(struct sg_req *r, json_t *obj)
         /* (an error event has no id to give a closing chunk of our own) */
         const char *id = json_string_value(json_object_get(obj, "id"));
         const char *ob = json_string_value(json_object_get(obj, "object"));
-        snprintf(x->chunk_id, sizeof(x->chunk_id), "%s", id ? id : "");
-        snprintf(x->chunk_object, sizeof(x->chunk_object), "%s", ob ? ob : "");
+        sg_strlcpy(x->chunk_id, sizeof(x->chunk_id), id ? id : "", SIZE_MAX);
+        sg_strlcpy(x->chunk_object, sizeof(x->chunk_object), ob ? ob : "", SIZE_MAX);
         x->created = json_integer_value(json_object_get(obj, "created"));
     }
     size_t i;

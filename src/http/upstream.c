@@ -596,7 +596,7 @@ static void finish(struct sg_upstream_xfer *x, int result, bool aborted, const c
             conn_close(c);
     }
     char copy[256];
-    snprintf(copy, sizeof(copy), "%s", msg ? msg : "");
+    sg_strlcpy(copy, sizeof(copy), msg ? msg : "", SIZE_MAX);
     struct sg_upstream_callbacks cb = x->cb;
     void *arg = x->arg;
     xfer_free(x);
@@ -785,9 +785,9 @@ static int read_head(struct sg_upstream_xfer *x, struct evbuffer *in)
     char ct[256] = "", ra[32] = "";
     const struct sg_http_header *h;
     if ((h = sg_http_find_header_in(rh.headers, rh.nheaders, "content-type")))
-        snprintf(ct, sizeof(ct), "%.*s", (int)h->value_len, h->value);
+        sg_strlcpy(ct, sizeof(ct), h->value, h->value_len);
     if ((h = sg_http_find_header_in(rh.headers, rh.nheaders, "retry-after")))
-        snprintf(ra, sizeof(ra), "%.*s", (int)h->value_len, h->value);
+        sg_strlcpy(ra, sizeof(ra), h->value, h->value_len);
     evbuffer_drain(in, n);
     if (rh.status < 200)
         return 1; /* an interim answer (100 Continue): the real head follows */

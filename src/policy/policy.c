@@ -1,6 +1,7 @@
 /* The data classification policy: compiling the configuration, actions per destination,
  * and the decision for one backend. */
 #include "policy/policy.h"
+#include "core/buf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,7 +279,8 @@ static void verdict(struct sg_policy_verdict *v, bool allowed, int klass, const 
 {
     v->allowed = allowed;
     v->klass = klass;
-    snprintf(v->rule, sizeof(v->rule), "%s%s", prefix, arg ? arg : "");
+    size_t l = sg_strlcpy(v->rule, sizeof(v->rule), prefix, SIZE_MAX);
+    sg_strlcpy(v->rule + l, sizeof(v->rule) - l, arg ? arg : "", SIZE_MAX);
 }
 
 void sg_policy_unclassified(bool sovereign, struct sg_policy_verdict *v)
@@ -286,7 +288,7 @@ void sg_policy_unclassified(bool sovereign, struct sg_policy_verdict *v)
     v->allowed = sovereign;
     v->klass = -1;
     v->left = 0;
-    snprintf(v->rule, sizeof(v->rule), "%s", sovereign ? "sovereign" : "unclassified");
+    sg_strlcpy(v->rule, sizeof(v->rule), sovereign ? "sovereign" : "unclassified", SIZE_MAX);
 }
 
 void sg_policy_decide(const struct sg_policy *p, const uint32_t counts[SG_ENT_MAX],

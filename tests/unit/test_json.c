@@ -223,12 +223,38 @@ static void test_plain_prefix(void **state)
     }
 }
 
+/* sg_strlcpy: cut to fit, stops at NUL or after n bytes, always terminated. */
+static void test_strlcpy(void **state)
+{
+    (void)state;
+    char d[6];
+    memset(d, 'x', sizeof(d));
+    assert_int_equal(sg_strlcpy(d, sizeof(d), "abc", SIZE_MAX), 3);
+    assert_string_equal(d, "abc");
+    assert_int_equal(sg_strlcpy(d, sizeof(d), "abcdefgh", SIZE_MAX), 5);
+    assert_string_equal(d, "abcde");
+    assert_int_equal(sg_strlcpy(d, sizeof(d), "abcdefgh", 2), 2);
+    assert_string_equal(d, "ab");
+    assert_int_equal(sg_strlcpy(d, sizeof(d), "ab\0cd", 5), 2);
+    assert_string_equal(d, "ab");
+    assert_int_equal(sg_strlcpy(d, 1, "abc", SIZE_MAX), 0);
+    assert_string_equal(d, "");
+    /* n bytes of a string that is not terminated within them: never read past n */
+    const char unterminated[3] = {'x', 'y', 'z'};
+    assert_int_equal(sg_strlcpy(d, sizeof(d), unterminated, 3), 3);
+    assert_string_equal(d, "xyz");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain_prefix), cmocka_unit_test(test_values),
-        cmocka_unit_test(test_errors),       cmocka_unit_test(test_depth),
-        cmocka_unit_test(test_dump_cap),     cmocka_unit_test(test_agrees_with_jansson),
+        cmocka_unit_test(test_plain_prefix),
+        cmocka_unit_test(test_strlcpy),
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_dump_cap),
+        cmocka_unit_test(test_agrees_with_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
