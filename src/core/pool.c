@@ -41,9 +41,11 @@ static size_t class_size(int c)
     return c < NSMALL ? (size_t)(c + 1) * SMALL_STEP : (size_t)LARGE_MIN << (c - NSMALL);
 }
 
+/* Free blocks a thread keeps of class c: SG_POOL_CLASS_BYTES, at most SMALL_CACHED. */
 static uint32_t class_cap(int c)
 {
-    return c < NSMALL ? SMALL_CACHED : (uint32_t)(SG_POOL_LARGE_BYTES / class_size(c));
+    size_t n = SG_POOL_CLASS_BYTES / class_size(c);
+    return n > SMALL_CACHED ? SMALL_CACHED : (uint32_t)n;
 }
 
 /* The smallest class that holds n bytes, or -1 when n is larger than every class. */
@@ -141,6 +143,14 @@ void *sg_pool_realloc(void *p, size_t n)
     memcpy(q, p, u);
     sg_pool_free(p);
     return q;
+}
+
+size_t sg_pool_cached_bytes(void)
+{
+    size_t n = 0;
+    for (int c = 0; c < NCLASSES; c++)
+        n += tc.count[c] * class_size(c);
+    return n;
 }
 
 void sg_pool_thread_release(void)

@@ -10,16 +10,16 @@
  * sg_pool_free. Ownership of a block can thus pass to code that knows nothing of the pool.
  * A block may be freed on any thread (it joins that thread's cache). Classes: 32 to 512
  * bytes in steps of 32, then 1, 2, 4, ... SG_POOL_MAX_CACHED bytes; each thread keeps at
- * most 4096 free blocks of a small class and SG_POOL_LARGE_BYTES bytes of a large one,
- * and hands its cache back to malloc when it exits. Larger blocks go straight to
- * malloc. */
+ * most SG_POOL_CLASS_BYTES of free blocks per class (and at most 4096 blocks), about 2.9
+ * MB in all at worst, and hands its cache back to malloc when it exits. Larger blocks go
+ * straight to malloc. */
 #ifndef SG_CORE_POOL_H
 #define SG_CORE_POOL_H
 
 #include <stddef.h>
 
 #define SG_POOL_MAX_CACHED (64 * 1024)
-#define SG_POOL_LARGE_BYTES (256 * 1024)
+#define SG_POOL_CLASS_BYTES (128 * 1024)
 
 /* Allocates `n` bytes (aligned as malloc's). NULL when out of memory. */
 void *sg_pool_alloc(size_t n);
@@ -33,6 +33,8 @@ void sg_pool_free(void *p);
 /* Makes jansson and libevent allocate from the pool: call once, first thing, before any
  * JSON value or libevent object exists. */
 void sg_pool_install(void);
+/* Bytes of free blocks the calling thread keeps (by class size). */
+size_t sg_pool_cached_bytes(void);
 /* Returns the calling thread's cached blocks to malloc (other threads do so when they
  * exit; the main thread calls this before it returns). */
 void sg_pool_thread_release(void);

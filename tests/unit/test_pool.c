@@ -121,6 +121,29 @@ static void test_buf(void **state)
     free(s);
 }
 
+/* A thread keeps at most SG_POOL_CLASS_BYTES of free blocks per class: the rest of a burst
+ * goes back to malloc. */
+static void test_cache_bounded(void **state)
+{
+    (void)state;
+    sg_pool_thread_release();
+    assert_int_equal(sg_pool_cached_bytes(), 0);
+    enum { N = 3000 };
+    static void *v[N];
+    for (int i = 0; i < N; i++)
+        assert_non_null(v[i] = sg_pool_alloc(500)); /* the 512-byte class */
+    for (int i = 0; i < N; i++)
+        sg_pool_free(v[i]);
+    assert_int_equal(sg_pool_cached_bytes(), SG_POOL_CLASS_BYTES);
+    for (int i = 0; i < 100; i++)
+        assert_non_null(v[i] = sg_pool_alloc(40000)); /* the 64 KiB class: two kept */
+    for (int i = 0; i < 100; i++)
+        sg_pool_free(v[i]);
+    assert_int_equal(sg_pool_cached_bytes(), 2 * SG_POOL_CLASS_BYTES);
+    sg_pool_thread_release();
+    assert_int_equal(sg_pool_cached_bytes(), 0);
+}
+
 static void *thread_frees(void *arg)
 {
     void **v = arg;
@@ -150,6 +173,7 @@ int main(void)
         cmocka_unit_test(test_interchangeable),
         cmocka_unit_test(test_pool_realloc),
         cmocka_unit_test(test_buf),
+        cmocka_unit_test(test_cache_bounded),
         cmocka_unit_test(test_thread_exit),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
