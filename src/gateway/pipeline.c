@@ -355,7 +355,12 @@ void sg_req_limited(struct sg_req *r, const struct sg_limit_refusal *why)
 {
     sg_metrics_add(r->w->metrics, SG_M_LIMITED, 1,
                    SG_LABELS({"client", r->client ? r->client->name : "-"}, {"limit", why->limit}));
-    if (strcmp(why->limit, "distinct_personal") == 0)
+    if (strcmp(why->limit, "unavailable") == 0)
+        /* the gateway's fault, not the client's: a server error it may retry */
+        sg_api_error_set(&r->err, 503, "server_error", "limits_unavailable", NULL,
+                         "The gateway cannot apply this client's limits right now (out of "
+                         "memory); try again later.");
+    else if (strcmp(why->limit, "distinct_personal") == 0)
         sg_api_error_set(&r->err, 429, "rate_limit_error", "exfiltration_guard", NULL,
                          "This client has sent more distinct personal data than its limit "
                          "allows in the current window; try again later.");

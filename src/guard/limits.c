@@ -159,7 +159,14 @@ bool sg_limiter_admit(struct sg_limiter *l, const struct sg_config *cfg, const c
     struct sg_limit_state *s = client ? state_of(l, client) : NULL;
     struct sg_limit_state *g = &l->global;
     bool ok = true;
-    if (cfg->guard.global_rpm >= 0) {
+    if (client && !s) {
+        /* out of memory: without its state the client's limits (and the exfiltration
+         * guard) cannot be applied, so the request is refused rather than let through
+         * unlimited; nothing is taken */
+        ok = false;
+        *why = (struct sg_limit_refusal){"unavailable", 1};
+    }
+    if (ok && cfg->guard.global_rpm >= 0) {
         refill(&g->req, cfg->guard.global_rpm, now);
         if (g->req.level < STEP) {
             ok = false;

@@ -33,7 +33,9 @@ struct sg_limit_state;
 struct sg_limit_refusal {
     const char *limit;    /* "requests_per_minute", "tokens_per_minute", "concurrent",
                              "global_requests_per_minute", "global_concurrent",
-                             "distinct_personal" */
+                             "distinct_personal", or "unavailable": the client's state
+                             could not be created (out of memory), so its limits cannot
+                             be applied and the request is refused (fails closed) */
     uint32_t retry_after; /* seconds */
 };
 

@@ -15,6 +15,16 @@
 
 #define MIN_MS 60000u
 
+/* Linked with -Wl,--wrap=strdup (tests/unit/CMakeLists.txt): while fail_strdup is set,
+ * strdup fails as it would out of memory, so the limiter cannot create a client's state. */
+static bool fail_strdup;
+char *__real_strdup(const char *s);
+char *__wrap_strdup(const char *s);
+char *__wrap_strdup(const char *s)
+{
+    return fail_strdup ? NULL : __real_strdup(s);
+}
+
 /* A configuration with `guard` (YAML text at the top level, after the basics). */
 static struct sg_config *load(const char *guard)
 {
@@ -248,6 +258,44 @@ static void test_global_cap_after_reload(void **state)
     sg_config_free(b);
 }
 
+/* Out of memory, a client whose state cannot be created is refused ("unavailable"), not
+ * admitted without its limits; nothing is held or leaked, and once memory is back the
+ * client is admitted and its limits apply. */
+static void test_state_alloc_failure(void **state)
+{
+    (void)state;
+    struct sg_config *cfg = load("guard:\n"
+                                 "  global: {concurrent: 1}\n"
+                                 "  clients:\n"
+                                 "    - {name: shop, requests_per_minute: 1, concurrent: 1,\n"
+                                 "       distinct_personal: 1, window: 60s}\n");
+    struct sg_limiter *l = sg_limiter_new();
+    struct sg_limit_refusal why = {0};
+    struct sg_limit_lease lease;
+    fail_strdup = true;
+    bool admitted = sg_limiter_admit(l, cfg, "shop", 1, &lease, &why);
+    fail_strdup = false;
+    if (admitted)
+        sg_limiter_release(l, &lease);
+    assert_false(admitted);
+    assert_string_equal(why.limit, "unavailable");
+    assert_int_equal(why.retry_after, 1);
+    assert_null(lease.st);
+    assert_false(lease.concurrent || lease.global_concurrent);
+    /* the global in-flight count was not taken: the global cap of 1 still admits one */
+    assert_true(admit_once(l, cfg, NULL, 2, &why));
+    /* memory is back: the client is admitted, and its own limits apply */
+    assert_true(sg_limiter_admit(l, cfg, "shop", 3, &lease, &why));
+    uint64_t d[2] = {2, 4};
+    assert_false(sg_limiter_personal(l, cfg, &lease, d, 2, 3, &why));
+    assert_string_equal(why.limit, "distinct_personal");
+    sg_limiter_release(l, &lease);
+    assert_false(admit_once(l, cfg, "shop", 4, &why));
+    assert_string_equal(why.limit, "requests_per_minute");
+    sg_limiter_free(l);
+    sg_config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_refill_exact),
         cmocka_unit_test(test_refill_largest_rate),
         cmocka_unit_test(test_global_cap_after_reload),
+        cmocka_unit_test(test_state_alloc_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
