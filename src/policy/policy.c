@@ -112,7 +112,15 @@ static int build_classes(struct sg_policy *p, const struct sg_config *cfg,
                 rc = assign(p, rd, c->types[k], (unsigned)i, seen, where, err);
         }
         /* restricted data must be placed on purpose: unlisted types are public, so a list
-         * that forgets them (or names its class otherwise) would send them in clear */
+         * that forgets them (or names its class otherwise) would send them in clear. So
+         * must the shop's own detectors (its business secrets by default): a class list
+         * written before a detector was added would otherwise send its terms in clear. */
+        for (unsigned t = SG_ENT_CUSTOM; t < sg_detector_ntypes(rd->det) && !rc; t++)
+            if (!seen[t])
+                rc = sg_error_set(err, SG_EINVAL,
+                                  "policy.classes: the custom detector %s is in no class; "
+                                  "list it (unlisted types count as public)",
+                                  sg_entity_name(rd->det, t));
         char types[128];
         snprintf(types, sizeof(types), "%s", defaults[0].types);
         for (char *save = NULL, *t = strtok_r(types, " ", &save); t && !rc;

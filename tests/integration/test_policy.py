@@ -216,6 +216,13 @@ def test_wordpress_field_header(gateway, upstream):
     ({"policy": {"classes": [{"name": "a", "types": ["NOPE"]}]}}, "unknown entity type NOPE"),
     ({"policy": {"classes": [{"name": "a", "types": ["EMAIL"]},
                              {"name": "b", "types": ["EMAIL"]}]}}, "already in class a"),
+    # the shop's own detector must be placed, as the restricted types must
+    ({"redaction": {"detectors": [{"name": "COST_PRICE", "terms": ["EK-Preis"]}]},
+      "policy": {"classes": [
+          {"name": "restricted", "types": ["CARD", "IBAN", "NATIONAL_ID", "SECRET",
+                                           "URL_CREDENTIALS"]},
+          {"name": "public"}]}},
+     "the custom detector COST_PRICE is in no class"),
     ({"policy": {"clients": [{"name": "x", "on_violation": "shrug"}]}},
      "must be block, mask or pseudonymize"),
     ({"egress": {"allow": ["*.example.com"]}}, "an entry is a host"),
