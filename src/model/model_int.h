@@ -22,6 +22,14 @@ struct sg_mstore_copy {
 int sg_mstore_path(const struct sg_model_store *s, char *out, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 int sg_mstore_tmp(const struct sg_model_store *s, char *path, size_t cap, struct sg_error *err);
+/* Every file under the store is opened through these (or created by sg_mstore_tmp): no
+ * symbolic link is followed and only a regular file is read; `what` names the file in the
+ * error ("... is not a regular file"). open_read returns the descriptor; read_file reads a
+ * whole document of at most `max` bytes. */
+#define SG_MSTORE_DOC_MAX (1u << 20) /* a manifest or channel file, at most */
+int sg_mstore_open_read(const char *path, const char *what, struct sg_error *err);
+int sg_mstore_read_file(const char *path, size_t max, const char *what, char **out, size_t *len,
+                        struct sg_error *err);
 int sg_mstore_write_full(int fd, const void *p, size_t n);
 void sg_model_enc_key_id(const uint8_t key[SG_MENC_KEY_LEN], char out[17]);
 

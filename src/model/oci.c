@@ -74,6 +74,7 @@ struct resp {
     long status;
     char location[2048];
     char range[64];
+    char crange[96]; /* Content-Range (of a 206) */
     char digest[80];
     char www[1024]; /* WWW-Authenticate */
     CURL *h;
@@ -83,7 +84,9 @@ struct resp {
     int fd;         /* >= 0: write the body here */
     EVP_MD_CTX *md; /* with fd: hash what is written */
     uint64_t written, cap;
-    bool resume; /* with fd: it holds bytes of an earlier download, a Range was asked for */
+    bool resume;        /* with fd: it holds bytes of an earlier download, a Range was asked for */
+    bool range_checked; /* with fd: this 206's Content-Range was checked */
+    bool bad_range;     /* with fd: a 206 for another range than the one asked for */
     bool write_failed;
 };
 
@@ -153,10 +156,11 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
         size_t cap;
     } want[] = {{"location:", r->location, sizeof(r->location)},
                 {"range:", r->range, sizeof(r->range)},
+                {"content-range:", r->crange, sizeof(r->crange)},
                 {"docker-content-digest:", r->digest, sizeof(r->digest)},
                 {"www-authenticate:", r->www, sizeof(r->www)}};
     if (len > 9 && strncmp(p, "HTTP/", 5) == 0) { /* a new response (after a redirect) */
-        r->location[0] = r->range[0] = r->digest[0] = r->www[0] = '\0';
+        r->location[0] = r->range[0] = r->crange[0] = r->digest[0] = r->www[0] = '\0';
         return len;
     }
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
@@ -177,6 +181,35 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
     return len;
 }
 
+/* A decimal number of at most 19 digits (no sign, no spaces) at *s; advances *s. */
+static bool crange_num(const char **s, uint64_t *v)
+{
+    const char *p = *s;
+    *v = 0;
+    while (*p >= '0' && *p <= '9' && p - *s < 19)
+        *v = *v * 10 + (uint64_t)(*p++ - '0');
+    if (p == *s || (*p >= '0' && *p <= '9'))
+        return false;
+    *s = p;
+    return true;
+}
+
+/* Whether a 206's Content-Range ("bytes START-END/TOTAL", TOTAL may be "*") is the range
+ * asked for: it starts at `start` (the bytes the partial file holds) and lies inside a blob
+ * of `size` bytes (one that ends early is fine: the next pull resumes from there). */
+static bool content_range_ok(const char *v, uint64_t start, uint64_t size)
+{
+    uint64_t a, b, total = size;
+    if (strncasecmp(v, "bytes ", 6) != 0)
+        return false;
+    v += 6;
+    if (!crange_num(&v, &a) || *v++ != '-' || !crange_num(&v, &b) || *v++ != '/')
+        return false;
+    if (!(v[0] == '*' && v[1] == '\0') && (!crange_num(&v, &total) || *v != '\0'))
+        return false;
+    return a == start && a <= b && b < total && total == size;
+}
+
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
     struct resp *r = arg;
@@ -186,6 +219,17 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
         cu.curl_easy_getinfo(r->h, CURLINFO_RESPONSE_CODE, &st);
         if (st != 200 && st != 206)
             return len; /* an error's body never goes into the download */
+        if (st == 206 && !r->range_checked) {
+            /* Appended at r->written (the offset the Range asked for: nothing of this
+             * answer is written yet) only when it is that range: a registry or proxy that
+             * sends another one would corrupt the partial file, which the digest would
+             * catch only after the whole download. */
+            if (!content_range_ok(r->crange, r->written, r->cap)) {
+                r->bad_range = true;
+                return 0;
+            }
+            r->range_checked = true;
+        }
         if (r->resume && st == 200) {
             /* The registry ignored the Range and sends the whole blob: start over. */
             if (ftruncate(r->fd, 0) != 0 || lseek(r->fd, 0, SEEK_SET) != 0 ||
@@ -417,6 +461,11 @@ static int request_once(struct oci *c, const char *method, const char *url, cons
                             method);
     if (r->write_failed)
         return sg_error_set(c->err, SG_EIO, "cannot write the download: %s", strerror(errno));
+    if (r->bad_range)
+        return sg_error_set(c->err, SG_EPROTO,
+                            "registry %s: asked for the weights from byte %llu, it answered "
+                            "206 with Content-Range \"%.64s\"",
+                            c->r.host, (unsigned long long)r->written, r->crange);
     if (cc != CURLE_OK)
         return sg_error_set(c->err, SG_EUNAVAIL, "registry %s: %s", c->r.host,
                             cu.curl_easy_strerror(cc));
@@ -592,11 +641,12 @@ int sg_model_push(struct sg_model_store *s, const char *name, const char *versio
     if (!doc)
         return err && err->code ? err->code : SG_EINVAL;
     json_decref(doc);
-    char mpath[PATH_MAX];
+    char mpath[PATH_MAX], what[2 * SG_MODEL_NAME_MAX + 16];
     sg_mstore_path(s, mpath, sizeof(mpath), "manifests/%s/%s.json", name, version);
+    snprintf(what, sizeof(what), "manifest %s %s", name, version);
     char *cfg = NULL;
     size_t cfglen = 0;
-    int rc = sg_read_file(mpath, DOC_MAX, &cfg, &cfglen, err);
+    int rc = sg_mstore_read_file(mpath, DOC_MAX, what, &cfg, &cfglen, err);
     if (rc)
         return rc;
     /* The weights are checked before they leave. */
@@ -698,23 +748,49 @@ static bool digest_of(const char *data, size_t len, const char *want)
     return strncmp(want, "sha256:", 7) == 0 && strcmp(want + 7, hex) == 0;
 }
 
+/* GETs the weights from r->written on (with a Range when that is not 0), written to r->fd
+ * at that offset (on_body). */
+static int get_weights(struct oci *c, const char *url, struct resp *r)
+{
+    char range[64];
+    snprintf(range, sizeof(range), "Range: bytes=%llu-", (unsigned long long)r->written);
+    r->resume = r->written > 0;
+    r->range_checked = r->bad_range = false;
+    int rc = request(c, "GET", url, NULL, NULL, NULL, 0, r->written ? range : NULL, r);
+    if (!rc && r->status != 200 && r->status != 206)
+        rc = status_err(c, "the weights", r);
+    return rc;
+}
+
 /* Downloads the weights into <store>/partial/<hex> (resuming what is there), checks the
  * digest, and moves it into blobs/. */
 static int pull_blob(struct oci *c, struct sg_model_store *s, const char *hex, uint64_t size)
 {
     char dir[PATH_MAX], part[PATH_MAX], blob[PATH_MAX], bdir[PATH_MAX];
     sg_mstore_path(s, blob, sizeof(blob), "blobs/sha256/%s", hex);
+    /* lstat: a symbolic link under the blob's name is not taken for it, it is replaced. */
     struct stat st;
-    if (stat(blob, &st) == 0 && (uint64_t)st.st_size == size)
+    if (lstat(blob, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == size)
         return 0; /* verified by `model verify` like any blob; the manifest binds it */
     sg_mstore_path(s, dir, sizeof(dir), "partial");
     sg_mstore_path(s, part, sizeof(part), "partial/%s", hex);
     sg_mstore_path(s, bdir, sizeof(bdir), "blobs/sha256");
     if (sg_mstore_mkdir_p(dir) != 0)
         return sg_error_set(c->err, SG_EIO, "cannot create %s: %s", dir, strerror(errno));
-    int fd = open(part, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    /* O_NOFOLLOW: a symbolic link planted as the partial file would have the download
+     * resumed into, or truncated, whatever file it names. */
+    int fd = open(part, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+    if (fd < 0 && errno == ELOOP)
+        return sg_error_set(c->err, SG_EIO,
+                            "%s is not a regular file (a symbolic link, which the store does not "
+                            "follow): refused",
+                            part);
     if (fd < 0)
         return sg_error_set(c->err, SG_EIO, "cannot write %s: %s", part, strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return sg_error_set(c->err, SG_EIO, "%s is not a regular file: refused", part);
+    }
     struct resp r;
     resp_init(&r, 0);
     r.fd = fd;
@@ -739,17 +815,31 @@ static int pull_blob(struct oci *c, struct sg_model_store *s, const char *hex, u
     }
     free(buf);
     r.written = have;
-    r.resume = have > 0;
     int rc = 0;
     if (lseek(fd, (off_t)have, SEEK_SET) < 0 || ftruncate(fd, (off_t)have) != 0)
         rc = sg_error_set(c->err, SG_EIO, "cannot resume %s: %s", part, strerror(errno));
     if (!rc && have < size) {
-        char url[4096], range[64];
+        char url[4096];
         snprintf(url, sizeof(url), "%s/v2/%s/blobs/sha256:%s", c->base, c->r.repo, hex);
-        snprintf(range, sizeof(range), "Range: bytes=%llu-", (unsigned long long)have);
-        rc = request(c, "GET", url, NULL, NULL, NULL, 0, have ? range : NULL, &r);
-        if (!rc && r.status != 200 && r.status != 206)
-            rc = status_err(c, "the weights", &r);
+        rc = get_weights(c, url, &r);
+        if (rc && r.bad_range && have > 0) {
+            /* A 206 for another range than asked for: the registry (or a proxy before it)
+             * does not resume correctly, and its bytes were not written. Start over from
+             * byte 0 without a Range, as for a 200 that ignored it (on_body); that needs a
+             * second request, since this answer's bytes are not the ones wanted. Once: a
+             * failed start over fails the pull (failing every pull instead would keep a
+             * partial file that such a registry can never complete). */
+            if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0 ||
+                EVP_DigestInit_ex(r.md, EVP_sha256(), NULL) != 1) {
+                rc =
+                    sg_error_set(c->err, SG_EIO, "cannot start %s over: %s", part, strerror(errno));
+            } else {
+                if (c->err)
+                    memset(c->err, 0, sizeof(*c->err));
+                r.written = 0;
+                rc = get_weights(c, url, &r);
+            }
+        }
     }
     uint8_t got[32];
     unsigned int hl = 0;
@@ -854,10 +944,10 @@ int sg_model_pull(struct sg_model_store *s, const char *ref, const struct sg_oci
     sg_mstore_path(s, mpath, sizeof(mpath), "manifests/%s/%s.json", n, v);
     sg_mstore_path(s, mdir, sizeof(mdir), "manifests/%s", n);
     struct stat st;
-    if (stat(mpath, &st) == 0) {
+    if (lstat(mpath, &st) == 0) {
         char *old = NULL;
         size_t ol = 0;
-        bool same = sg_read_file(mpath, DOC_MAX, &old, &ol, NULL) == 0 && ol == cr.len &&
+        bool same = sg_mstore_read_file(mpath, DOC_MAX, "", &old, &ol, NULL) == 0 && ol == cr.len &&
                     memcmp(old, cr.body, ol) == 0;
         free(old);
         if (!same)

@@ -151,17 +151,17 @@ static int check_blob(struct sg_model_store *s, json_t *p, const uint8_t *key, i
     if (!bhex || !whex || sg_hex_decode(bhex, strlen(bhex), bsha, 32) != 0 ||
         sg_hex_decode(whex, strlen(whex), wsha, 32) != 0)
         return sg_error_set(err, SG_EINVAL, "the manifest names no blob");
-    char path[PATH_MAX];
+    char path[PATH_MAX], what[96];
     sg_mstore_path(s, path, sizeof(path), "blobs/sha256/%s", bhex);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    snprintf(what, sizeof(what), "the weights blob sha256:%.16s...", bhex);
+    int fd = sg_mstore_open_read(path, what, err); /* no symbolic link, a regular file */
     if (fd < 0)
-        return sg_error_set(err, SG_ENOTFOUND, "the weights blob %.16s... is missing: %s", bhex,
-                            strerror(errno));
+        return fd;
     struct stat st;
     int rc = 0;
     uint64_t n = 0;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = sg_error_set(err, SG_EIO, "the weights blob is not a regular file");
+    if (fstat(fd, &st) != 0) {
+        rc = sg_error_set(err, SG_EIO, "%s: fstat: %s", what, strerror(errno));
     } else if ((json_int_t)st.st_size != bsize) {
         rc = sg_error_set(err, SG_EINVAL,
                           "the weights blob has %lld bytes, the manifest says %lld (truncated "
@@ -420,7 +420,7 @@ static int blob_used(void *arg, const char *name, const char *version)
     size_t len = 0;
     struct sg_error err = {0};
     if (sg_mstore_path(u->s, path, sizeof(path), "manifests/%s/%s.json", name, version) != 0 ||
-        sg_read_file(path, 1u << 20, &data, &len, &err) != 0) {
+        sg_mstore_read_file(path, SG_MSTORE_DOC_MAX, "a manifest", &data, &len, &err) != 0) {
         u->used = true;
         return 1;
     }

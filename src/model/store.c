@@ -114,7 +114,71 @@ int sg_mstore_write_full(int fd, const void *p, size_t n)
     return 0;
 }
 
-/* A new temporary file in tmp/ (path into `path`). */
+/* Opens a file of the store to read it. O_NOFOLLOW: a symbolic link planted in the store
+ * (blobs/sha256/<hex> -> /etc/shadow, or to genuine bytes kept elsewhere that may change
+ * after they were checked) is refused, never read through; the store itself writes only
+ * regular files. O_NONBLOCK: a FIFO put there does not hang the open; the fstat then
+ * refuses it (and devices, folders) too. `what` names the file in the error. Returns the
+ * descriptor or a negative SG_E* code. */
+int sg_mstore_open_read(const char *path, const char *what, struct sg_error *err)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && errno == ELOOP)
+        return sg_error_set(err, SG_EIO,
+                            "%s is not a regular file (a symbolic link, which the store does "
+                            "not follow): refused",
+                            what);
+    if (fd < 0)
+        return sg_error_set(err, errno == ENOENT ? SG_ENOTFOUND : SG_EIO, "%s is missing: %s", what,
+                            strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return sg_error_set(err, SG_EIO, "%s is not a regular file: refused", what);
+    }
+    return fd;
+}
+
+/* The whole of a small store file (a manifest, a channel file; at most `max` bytes),
+ * opened as sg_mstore_open_read does; `*out` (NUL-terminated) is the caller's to free. The
+ * size is taken from fstat: store files are replaced by rename, never written in place. */
+int sg_mstore_read_file(const char *path, size_t max, const char *what, char **out, size_t *len,
+                        struct sg_error *err)
+{
+    *out = NULL;
+    *len = 0;
+    int fd = sg_mstore_open_read(path, what, err);
+    if (fd < 0)
+        return fd;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size > max) {
+        close(fd);
+        return sg_error_set(err, SG_ETOOBIG, "%s is larger than %zu bytes", what, max);
+    }
+    size_t n = (size_t)st.st_size, got = 0;
+    char *p = malloc(n + 1);
+    ssize_t r = 1;
+    while (p && got < n && r != 0) {
+        r = read(fd, p + got, n - got);
+        if (r < 0 && errno != EINTR)
+            break;
+        got += r > 0 ? (size_t)r : 0;
+    }
+    int e = errno;
+    close(fd);
+    if (!p || r < 0) {
+        free(p);
+        return !p ? sg_error_set(err, SG_ENOMEM, "out of memory reading %s", what)
+                  : sg_error_set(err, SG_EIO, "cannot read %s: %s", what, strerror(e));
+    }
+    p[got] = '\0';
+    *out = p;
+    *len = got;
+    return 0;
+}
+
+/* A new temporary file in tmp/ (path into `path`). mkostemp creates it with O_CREAT |
+ * O_EXCL, which never follows a symbolic link put under that name. */
 int sg_mstore_tmp(const struct sg_model_store *s, char *path, size_t cap, struct sg_error *err)
 {
     if (sg_mstore_path(s, path, cap, "tmp/new-XXXXXX") != 0)
@@ -272,11 +336,11 @@ static json_t *check_doc(const struct sg_model_store *s, const char *domain, jso
     return payload;
 }
 
-static json_t *load_json(const char *path, struct sg_error *err)
+static json_t *load_json(const char *path, const char *what, struct sg_error *err)
 {
     char *data = NULL;
     size_t len = 0;
-    int rc = sg_read_file(path, 1u << 20, &data, &len, err);
+    int rc = sg_mstore_read_file(path, SG_MSTORE_DOC_MAX, what, &data, &len, err);
     if (rc)
         return NULL;
     json_error_t je;
@@ -302,12 +366,13 @@ json_t *sg_mstore_load_manifest(struct sg_model_store *s, const char *name, cons
     }
     sg_mstore_path(s, path, sizeof(path), "manifests/%s/%s.json", name, version);
     snprintf(what, sizeof(what), "manifest %s %s", name, version);
+    /* lstat: a symbolic link under that name is not "no model" but refused by load_json. */
     struct stat st;
-    if (stat(path, &st) != 0) {
+    if (lstat(path, &st) != 0) {
         sg_error_set(err, SG_ENOTFOUND, "no model %s version %s in the store", name, version);
         return NULL;
     }
-    json_t *doc = load_json(path, err);
+    json_t *doc = load_json(path, what, err);
     if (!doc)
         return NULL;
     json_t *p = check_doc(s, "sovgate-model-manifest:1", doc, what, err);
@@ -372,9 +437,9 @@ json_t *sg_mstore_load_channels(struct sg_model_store *s, const char *name,
     sg_mstore_path(s, path, sizeof(path), "channels/%s.json", name);
     snprintf(what, sizeof(what), "channels of %s", name);
     struct stat st;
-    if (stat(path, &st) != 0)
+    if (lstat(path, &st) != 0) /* a dangling link is refused by load_json, not "no file" */
         return json_object();
-    json_t *doc = load_json(path, err);
+    json_t *doc = load_json(path, what, err);
     if (!doc)
         return NULL;
     json_t *p = check_doc(s, CHANNELS_DOMAIN, doc, what, err);
@@ -619,7 +684,7 @@ int sg_mstore_lock(struct sg_model_store *s, struct sg_error *err)
         return 0;
     char p[PATH_MAX];
     sg_mstore_path(s, p, sizeof(p), ".lock");
-    int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    int fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
     if (fd < 0 || flock(fd, LOCK_EX) != 0) {
         int e = errno;
         if (fd >= 0)
@@ -702,7 +767,7 @@ int sg_model_import(struct sg_model_store *s, const struct sg_model_import_opts 
     sg_mstore_path(s, mdir, sizeof(mdir), "manifests/%s", o->name);
     sg_mstore_path(s, mpath, sizeof(mpath), "manifests/%s/%s.json", o->name, o->version);
     struct stat st;
-    if (stat(mpath, &st) == 0)
+    if (lstat(mpath, &st) == 0)
         return sg_error_set(err, SG_EEXIST, "model %s version %s already exists", o->name,
                             o->version);
     int in = open(o->file, O_RDONLY | O_CLOEXEC);

@@ -345,8 +345,10 @@ class FakeRegistry:
     """A broken or hostile registry on loopback (HTTPS, the development CA) serving one
     artifact: the version `name`/`version` of `store`, as `push` would have stored it, as
     repository sovgate/<name>, tag <version>. `mode` changes how it answers: ignore_range
-    (the whole blob with 200 whatever the Range), bearer (a token challenge whose realm is
-    /token here), stall_token (the token service accepts and then says nothing)."""
+    (the whole blob with 200 whatever the Range), bad_range (a Range answered with 206 and
+    as many bytes as asked for but from 16 before the offset, as its Content-Range says), bearer (a
+    token challenge whose realm is /token here), stall_token (the token service accepts and
+    then says nothing)."""
 
     def __init__(self, workdir, store, name, version, **mode):
         import hashlib
@@ -399,9 +401,11 @@ class FakeRegistry:
                     body, rng = blobs[parts[5]], self.headers.get("Range")
                     reg.ranges.append(rng)
                     if rng and not mode.get("ignore_range"):
-                        start = int(rng.split("=")[1].rstrip("-"))
-                        return self.send(206, body[start:], [
-                            ("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")])
+                        start, end = int(rng.split("=")[1].rstrip("-")), len(body) - 1
+                        if mode.get("bad_range"):  # as many bytes as asked for, 16 earlier
+                            start, end = start - 16, end - 16
+                        return self.send(206, body[start:end + 1], [
+                            ("Content-Range", f"bytes {start}-{end}/{len(body)}")])
                     return self.send(200, body)
                 self.send(404, b"{}")
 
@@ -443,6 +447,53 @@ def test_resume_from_a_registry_that_ignores_range(tmp_path, keys, models):
         assert open(blob_path(b, "ir", "1"), "rb").read() == data
         assert os.listdir(os.path.join(b, "partial")) == []
         ok(mo(b, keys, "verify", sign=False, pub=keys["pub"]))
+    finally:
+        fake.close()
+
+
+def test_resume_from_a_registry_that_answers_another_range(tmp_path, keys, models):
+    """A registry (or a proxy) that answers a resumed download's Range with 206 and another
+    range than the one asked for (here the bytes from 16 before the offset): the answer is
+    not appended to the partial file (which only the digest check after the whole download
+    caught); the download starts over from byte 0 and ends with the verified blob."""
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    ok(mo(a, keys, "import", models[1], "--name", "br", "--version", "1"))
+    fake = FakeRegistry(str(tmp_path), a, "br", "1", bad_range=True)
+    try:
+        data = fake.weights
+        hexd = os.path.basename(blob_path(a, "br", "1"))
+        for d in ("partial", "blobs/sha256", "manifests", "channels", "tmp"):
+            os.makedirs(os.path.join(b, d), exist_ok=True)
+        with open(os.path.join(b, "partial", hexd), "wb") as f:
+            f.write(data[:len(data) // 2])
+        p = mo(b, keys, "pull", fake.ref, sign=False, pub=keys["pub"], reg=fake.reg, cred=False)
+        assert p.returncode == 0, p.stderr
+        assert fake.ranges[-2:] == [f"bytes={len(data) // 2}-", None]
+        assert open(blob_path(b, "br", "1"), "rb").read() == data
+        assert os.listdir(os.path.join(b, "partial")) == []
+        ok(mo(b, keys, "verify", sign=False, pub=keys["pub"]))
+    finally:
+        fake.close()
+
+
+def test_partial_download_symlink_is_refused(tmp_path, keys, models):
+    """A symbolic link planted as the partial download (partial/<hex> -> a file elsewhere):
+    the pull refuses it instead of resuming into, or truncating, the file it names."""
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    ok(mo(a, keys, "import", models[1], "--name", "pl", "--version", "1"))
+    fake = FakeRegistry(str(tmp_path), a, "pl", "1")
+    try:
+        hexd = os.path.basename(blob_path(a, "pl", "1"))
+        for d in ("partial", "blobs/sha256", "manifests", "channels", "tmp"):
+            os.makedirs(os.path.join(b, d), exist_ok=True)
+        victim = str(tmp_path / "victim")
+        with open(victim, "wb") as f:
+            f.write(b"precious")
+        os.symlink(victim, os.path.join(b, "partial", hexd))
+        p = mo(b, keys, "pull", fake.ref, sign=False, pub=keys["pub"], reg=fake.reg, cred=False)
+        assert p.returncode == 1 and "is not a regular file" in p.stderr, p.stderr
+        assert open(victim, "rb").read() == b"precious"
+        assert names(b, keys) == []
     finally:
         fake.close()
 

@@ -4,7 +4,8 @@
  * are read-only; promote and rollback with the signer's state refuse to build on a channel
  * file put back (older than signed, or another file under the number signed), build above
  * both when told to, and the channel digest tells a file built on a replay from the one
- * signed before under the same number. */
+ * signed before under the same number; a symbolic link planted in the store (blob,
+ * manifest, channel file) is refused, not read through. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,7 @@
 #include <cmocka.h>
 
 #include "model/model.h"
+#include "model/oci.h"
 #include "route/chanseen.h"
 
 #include "gguf_build.h"
@@ -460,6 +462,78 @@ static void test_import_checks_the_chunk_first(void **st)
     sg_model_store_free(s);
 }
 
+/* ---- symbolic links ---- */
+
+/* Moves `path` out of the store to `out` and puts a symbolic link to it in its place. */
+static void link_out(const char *path, const char *out)
+{
+    assert_int_equal(rename(path, out), 0);
+    assert_int_equal(symlink(out, path), 0);
+}
+
+static void put_back(const char *path, const char *out)
+{
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(rename(out, path), 0);
+}
+
+/* A symbolic link planted in the store is refused by verify, load (the engine's path) and
+ * push (export), not read through: even one to the genuine bytes kept elsewhere, which
+ * every digest and signature check would pass, since the link could as well name
+ * /etc/shadow or a file that changes after the check. */
+static void test_symlinks_in_the_store_are_refused(void **st)
+{
+    (void)st;
+    struct sg_model_store *s = open_store(NULL, false);
+    import(s, "1", 1);
+    promote(s, "1", "prod");
+    char blob[256], mpath[256], cpath[256], out[256], said[512] = "", digest[72];
+    blob_of(s, "m:1", blob, sizeof(blob));
+    snprintf(mpath, sizeof(mpath), "%s/manifests/m/1.json", store);
+    snprintf(cpath, sizeof(cpath), "%s/channels/m.json", store);
+    snprintf(out, sizeof(out), "%s/outside", dir);
+    const char *reg = "127.0.0.1:9/sovgate/m:1"; /* refused before any connection */
+    struct sg_error err = {0};
+    json_t *p = NULL;
+    int fd = -1;
+
+    /* the blob */
+    link_out(blob, out);
+    assert_int_not_equal(sg_model_verify(s, "m", "1", NULL, said_fn, said, &err), 0);
+    if (!strstr(said, "m 1: the weights blob sha256:") || !strstr(said, "is not a regular file"))
+        fail_msg("verify said: %s", said);
+    assert_int_equal(sg_model_resolve(s, "m@prod", &p, NULL, &err), 0);
+    expect_err(sg_model_open_weights(s, p, NULL, &fd, &err), SG_EIO, &err, "is not a regular file");
+    assert_int_equal(fd, -1);
+    json_decref(p);
+    expect_err(sg_model_push(s, "m", "1", reg, NULL, digest, &err), SG_EIO, &err,
+               "is not a regular file");
+    put_back(blob, out);
+    assert_int_equal(sg_model_verify(s, "m", "1", NULL, NULL, NULL, &err), 0);
+
+    /* the manifest */
+    link_out(mpath, out);
+    said[0] = '\0';
+    assert_int_not_equal(sg_model_verify(s, "m", "1", NULL, said_fn, said, &err), 0);
+    if (!strstr(said, "m 1: manifest m 1 is not a regular file"))
+        fail_msg("verify said: %s", said);
+    p = NULL;
+    expect_err(sg_model_resolve(s, "m@prod", &p, NULL, &err), SG_EIO, &err,
+               "manifest m 1 is not a regular file");
+    assert_null(p);
+    expect_err(sg_model_push(s, "m", "1", reg, NULL, digest, &err), SG_EIO, &err,
+               "manifest m 1 is not a regular file");
+    put_back(mpath, out);
+
+    /* the channel file */
+    link_out(cpath, out);
+    expect_err(sg_model_resolve(s, "m@prod", &p, NULL, &err), SG_EIO, &err,
+               "channels of m is not a regular file");
+    put_back(cpath, out);
+    assert_int_equal(sg_model_verify(s, NULL, NULL, NULL, NULL, NULL, &err), 0);
+    sg_model_store_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -473,6 +547,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_replaces_a_damaged_blob, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_checks_the_chunk_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_symlinks_in_the_store_are_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
