@@ -336,28 +336,53 @@ void sg_policy_decide(const struct sg_policy *p, const uint32_t counts[SG_ENT_MA
         verdict(v, false, p->restricted, "restricted-external", NULL);
         return;
     }
-    /* every class left other than public needs a transfer rule for this jurisdiction */
-    const char *used = NULL;
+    /* every class left other than public needs a transfer rule for this jurisdiction; the
+     * rule names each one used (the legal basis of each class's transfer) */
+    bool used[SG_POLICY_MAX_TRANSFERS_NAMED] = {false}, more = false;
+    size_t nused = 0;
     for (unsigned c = 0; c < p->nclasses; c++) {
         if (!(v->left & (1u << c)) || (int)c == p->public_)
             continue;
-        const char *ok = NULL;
-        for (size_t i = 0; i < p->ntransfers && !ok; i++) {
+        size_t ok = p->ntransfers;
+        for (size_t i = 0; i < p->ntransfers && ok == p->ntransfers; i++) {
             const struct transfer *x = &p->transfers[i];
             if (!(x->classes & (1u << c)))
                 continue;
-            for (size_t j = 0; j < x->nto && !ok; j++)
+            for (size_t j = 0; j < x->nto && ok == p->ntransfers; j++)
                 if (sg_jurisdiction_covers(x->to[j], jurisdiction))
-                    ok = x->id;
+                    ok = i;
         }
-        if (!ok) {
+        if (ok == p->ntransfers) {
             verdict(v, false, (int)c, "no-transfer", NULL);
             return;
         }
-        used = ok;
+        if (ok >= SG_POLICY_MAX_TRANSFERS_NAMED)
+            more = true;
+        else
+            used[ok] = true;
+        nused++;
     }
-    if (used)
-        verdict(v, true, -1, "transfer:", used);
-    else
+    if (!nused) {
         verdict(v, true, -1, "public", NULL);
+        return;
+    }
+    verdict(v, true, -1, "transfer:", NULL);
+    size_t len = strlen(v->rule), cap = sizeof(v->rule);
+    bool first = true;
+    for (size_t i = 0; i < SG_POLICY_MAX_TRANSFERS_NAMED && i < p->ntransfers; i++) {
+        if (!used[i])
+            continue;
+        const char *id = p->transfers[i].id;
+        size_t need = strlen(id) + (first ? 0 : 1);
+        if (len + need + 4 >= cap) { /* room kept for "+..." */
+            more = true;
+            break;
+        }
+        if (!first)
+            v->rule[len++] = '+';
+        len += sg_strlcpy(v->rule + len, cap - len, id, SIZE_MAX);
+        first = false;
+    }
+    if (more) /* a rule that could not be named: said, not dropped */
+        sg_strlcpy(v->rule + len, cap - len, first ? "..." : "+...", SIZE_MAX);
 }

@@ -30,6 +30,9 @@
 #include "redact/redaction.h"
 
 #define SG_POLICY_MAX_CLASSES 32
+/* Transfer rules a verdict can name (the first ones of policy.transfers; a rule past
+ * these is applied, and shown as "..." in the verdict's rule). */
+#define SG_POLICY_MAX_TRANSFERS_NAMED 64
 
 enum sg_dest { SG_DEST_SOVEREIGN = 0, SG_DEST_EXTERNAL = 1 };
 
@@ -66,10 +69,12 @@ uint32_t sg_policy_classes(const struct sg_policy *p, const uint32_t counts[SG_E
 /* The outcome for one destination. */
 struct sg_policy_verdict {
     bool allowed;
-    char rule[80]; /* the rule that decided: "restricted-external", "class:NAME",
-                      "transfer:ID", "no-transfer", "sovereign", "client:NAME", "public" */
-    int klass;     /* the class that decided a refusal, else -1 */
-    uint32_t left; /* classes left in the request for this destination */
+    char rule[256]; /* the rule that decided: "restricted-external", "class:NAME",
+                       "transfer:ID" (every transfer rule the classes left go out under,
+                       "transfer:ID+ID2", ending "+..." if they do not fit), "no-transfer",
+                       "sovereign", "client:NAME", "public" */
+    int klass;      /* the class that decided a refusal, else -1 */
+    uint32_t left;  /* classes left in the request for this destination */
 };
 
 /* Whether a request with per-type finding counts `counts`, transformed with `act` (from

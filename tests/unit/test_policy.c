@@ -124,6 +124,40 @@ static void test_default_classes_and_decisions(void **state)
     unload(x);
 }
 
+/* A request whose classes go out under several transfer rules names each of them (in the
+ * order of policy.transfers, once each): the record of the transfer names every legal
+ * basis, not only the last class's. */
+static void test_every_transfer_rule_named(void **state)
+{
+    (void)state;
+    struct fx *x = load("policy:\n"
+                        "  transfers:\n"
+                        "    - {id: eu-business, to: [EU], classes: [business_confidential]}\n"
+                        "    - {id: eu-personal, to: [EU], classes: [personal]}\n"
+                        "redaction:\n"
+                        "  detectors: [{name: COST_PRICE, terms: [EK-Preis]}]\n");
+    const struct sg_policy *p = x->p;
+    enum sg_action e[SG_ENT_MAX];
+    uint32_t counts[SG_ENT_MAX] = {0};
+    struct sg_policy_verdict v;
+    sg_policy_actions(p, x->rd, NULL, SG_DEST_EXTERNAL, e);
+    counts[SG_ENT_EMAIL] = 1;
+    sg_policy_decide(p, counts, e, false, "FR", NULL, &v);
+    assert_true(v.allowed);
+    assert_string_equal(v.rule, "transfer:eu-personal");
+    counts[SG_ENT_CUSTOM] = 1; /* COST_PRICE: business_confidential by default */
+    sg_policy_decide(p, counts, e, false, "FR", NULL, &v);
+    assert_true(v.allowed);
+    assert_string_equal(v.rule, "transfer:eu-business+eu-personal");
+    counts[SG_ENT_PHONE] = 1; /* another personal type: the same rule, named once */
+    sg_policy_decide(p, counts, e, false, "FR", NULL, &v);
+    assert_string_equal(v.rule, "transfer:eu-business+eu-personal");
+    sg_policy_decide(p, counts, e, false, "US", NULL, &v);
+    assert_false(v.allowed);
+    assert_string_equal(v.rule, "no-transfer");
+    unload(x);
+}
+
 static void test_transfers_clients_and_blocks(void **state)
 {
     (void)state;
@@ -310,6 +344,7 @@ int main(void)
         cmocka_unit_test(test_jurisdiction_aliases),
         cmocka_unit_test(test_default_classes_and_decisions),
         cmocka_unit_test(test_transfers_clients_and_blocks),
+        cmocka_unit_test(test_every_transfer_rule_named),
         cmocka_unit_test(test_own_classes),
         cmocka_unit_test(test_own_classes_must_place_restricted_types),
         cmocka_unit_test(test_fieldsets),
