@@ -747,8 +747,15 @@ void sg_redact_record(struct sg_req *r, json_t *o)
     for (unsigned t = 0, nt = sg_detector_ntypes(x->rd->det); t < nt; t++) {
         if (!x->found[t])
             continue;
-        json_object_set_new(ents, sg_entity_name(x->rd->det, t),
-                            json_pack("{s:i}", sg_action_name(x->act[d][t]), (int)x->found[t]));
+        /* surrogates carried from a stored conversation went out as they were, whatever
+         * the destination's action for the type: counted apart, as "carried" */
+        json_t *e = json_object();
+        uint32_t fresh = x->found[t] - x->carried[t];
+        if (fresh)
+            json_object_set_new(e, sg_action_name(x->act[d][t]), json_integer(fresh));
+        if (x->carried[t])
+            json_object_set_new(e, "carried", json_integer(x->carried[t]));
+        json_object_set_new(ents, sg_entity_name(x->rd->det, t), e);
     }
     json_object_set_new(o, "classes", classes);
     json_object_set_new(o, "entities", ents);

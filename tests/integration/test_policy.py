@@ -343,8 +343,12 @@ def test_continued_responses_surrogates_stay_personal_data(make_gateway, two, wo
         {"name": "personal", "types": ["EMAIL", "PHONE", "PERSON", "ADDRESS"],
          "sovereign": "pseudonymize", "external": "mask"},
         {"name": "public", "types": []}]}
+    key = f"{workdir}/audit.key"
+    assert sgtest.run(["audit", "keygen", "--out", key]).returncode == 0
+    db = f"{workdir}/audit.db"
     g = gw(make_gateway, local, cloud, ["cloud", "local"], policy=policy)
     g.config["responses"] = {"store": f"{workdir}/responses.db", "key": "file:" + skey}
+    g.config["audit"] = {"path": db, "signing_key": f"file:{key}"}
     g.stop()
     g.write_config()
     g.start()
@@ -364,3 +368,8 @@ def test_continued_responses_surrogates_stay_personal_data(make_gateway, two, wo
     assert len(sent(cloud)) == n_cloud, sent(cloud)[-1]  # no surrogate went external
     assert len(sent(local)) == 2 and "EMAIL_" in sent(local)[1]
     assert n_cloud == 1  # the cloud was tried first (routable) in turn one
+    # the follow-up's record counts the carried surrogate as carried, not as masked
+    g.stop()
+    recs = [r for r in _audit_records(workdir, db) if r.get("type") == "request"]
+    assert recs[0]["entities"] == {"EMAIL": {"pseudonymize": 1}}, recs[0]
+    assert recs[-1]["entities"] == {"EMAIL": {"carried": 1}}, recs[-1]
