@@ -121,6 +121,9 @@ static json_t *record(struct sg_req *r, const char *type, int status)
                                                              : NULL;
     if (strcmp(type, "decision") == 0 || r->policy_ok) {
         put_str(o, "decision", "allow");
+        /* allowed, and yet it failed (the allowed backends down, a timeout): say why */
+        if (strcmp(type, "request") == 0 && status >= 400)
+            put_str(o, "error", r->err.code);
     } else if (status == 403 && r->refusal.rule[0]) {
         put_str(o, "decision", "refuse");
     } else if (status >= 400) {

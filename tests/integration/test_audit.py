@@ -94,6 +94,22 @@ def test_decision_record_before_external_backend(make_gateway, make_upstream, wo
     assert len(cloud.api_requests()) == 1 and len(local.api_requests()) == 1
 
 
+def test_allowed_but_failed_request_says_why(make_gateway, make_upstream, workdir):
+    """Policy allowed the request, but its backend was down: the record keeps the decision
+    (allow) and says what went wrong, as a refused or rejected request's does."""
+    up = make_upstream("b1")
+    g, db, pub = audited(make_gateway, workdir, [{"name": "b1", "url": up.url}],
+                         [{"model": "assistant", "backends": ["b1"]}])
+    up.stop()
+    st, _, body = g.chat("Write about tea.")
+    assert st == 503, body
+    g.stop()
+    recs = [r for r in records(db) if r.get("type") == "request"]
+    assert len(recs) == 1, recs
+    assert recs[0]["decision"] == "allow" and recs[0]["status"] == 503
+    assert recs[0]["error"] == "backend_unavailable", recs[0]
+
+
 def test_refusals_are_recorded(make_gateway, make_upstream, workdir):
     cloud = make_upstream("cloud")
     g, db, pub = audited(
