@@ -213,7 +213,12 @@ static int rd_value(struct rd *r, struct sg_gguf_info *g, const char *key, uint3
                   t == T_I32 || t == T_I64;
     bool negative = (t == T_I8 && (v[0] & 0x80)) || (t == T_I16 && (v[1] & 0x80)) ||
                     (t == T_I32 && (v[3] & 0x80)) || (t == T_I64 && (v[7] & 0x80));
-    if (strcmp(key, "general.file_type") == 0) {
+    if (strcmp(key, "general.alignment") == 0) {
+        /* where the tensor data starts: a power of two (ggml's own check) */
+        if (!is_int || negative || u == 0 || u > (1u << 30) || (u & (u - 1)))
+            return bad(r, "general.alignment is not a power of two");
+        g->alignment = (uint32_t)u;
+    } else if (strcmp(key, "general.file_type") == 0) {
         if (!is_int || negative || u > 1000)
             return bad(r, "general.file_type is not a small non-negative integer");
         g->file_type = (int64_t)u;
@@ -274,6 +279,7 @@ static int read_all(struct rd *r, struct sg_gguf_info *g)
     memset(g, 0, sizeof(*g));
     g->file_type = -1;
     g->dominant_type = -1;
+    g->alignment = 32;
     uint8_t magic[4];
     int rc = rd_get(r, magic, 4, "the magic");
     if (rc)
@@ -293,16 +299,17 @@ static int read_all(struct rd *r, struct sg_gguf_info *g)
     if (g->n_kv > SG_GGUF_MAX_KV)
         return bad(r, "too many metadata pairs");
     for (uint64_t i = 0; i < g->n_kv; i++) {
-        char key[SG_GGUF_MAX_KEY + 1];
+        char key[SG_GGUF_MAX_KEY + 1]; /* rd_string refuses longer keys and NUL bytes */
         if ((rc = rd_string(r, key, sizeof(key), NULL, SG_GGUF_MAX_KEY, "a metadata key")))
             return rc;
-        if (!key[0] || strlen(key) >= SG_GGUF_MAX_KEY)
-            return bad(r, "an empty key or one with a NUL byte");
+        if (!key[0])
+            return bad(r, "an empty metadata key");
         uint32_t t;
         if ((rc = rd_u32(r, &t, "a value type")) || (rc = rd_value(r, g, key, t, 0)))
             return rc;
     }
     unsigned counts[64] = {0};
+    uint64_t max_off = 0;
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         uint32_t nd, type;
         if ((rc = rd_string(r, NULL, 0, NULL, 64 * 1024, "a tensor name")) ||
@@ -326,6 +333,8 @@ static int read_all(struct rd *r, struct sg_gguf_info *g)
             return bad(r, "a tensor of an unknown type");
         if (off >= r->size)
             return bad(r, "a tensor offset past the end of the file");
+        if (off > max_off)
+            max_off = off;
         if (g->n_params > UINT64_MAX - el)
             return bad(r, "the parameter count overflows");
         g->n_params += el;
@@ -337,6 +346,11 @@ static int read_all(struct rd *r, struct sg_gguf_info *g)
         if (counts[t] > best)
             best = counts[t], g->dominant_type = t;
     g->header_bytes = r->pos;
+    /* Offsets count from the data section, which starts at the next multiple of the
+     * alignment after the tensor table: each tensor must start inside it. */
+    uint64_t data = (r->pos + g->alignment - 1) / g->alignment * g->alignment;
+    if (g->n_tensors && (data >= r->size || max_off >= r->size - data))
+        return bad(r, "a tensor offset past the end of the data section");
     /* after the metadata: <arch>.context_length was matched on the raw bytes */
     printable_utf8(g->arch);
     printable_utf8(g->name);

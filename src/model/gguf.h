@@ -36,6 +36,7 @@ struct sg_gguf_info {
     bool has_chat_template;  /* tokenizer.chat_template present */
     uint8_t chat_template_sha256[SG_SHA256_LEN];
     uint64_t header_bytes; /* where the metadata and the tensor table end */
+    uint32_t alignment;    /* general.alignment: the data section's, 32 when absent */
     int dominant_type;     /* ggml type of most 2-D+ tensors, -1 when none */
 };
 

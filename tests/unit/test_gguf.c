@@ -291,6 +291,69 @@ static void test_hostile_tensors(void **state)
     expect_bad(&b, "offset");
 }
 
+/* Tensor offsets count from the data section (after the tensor table, at the next
+ * multiple of general.alignment): an offset inside the file but past the data's end is
+ * refused; a key of exactly SG_GGUF_MAX_KEY bytes is read, a longer one refused as such. */
+static void test_data_section_and_key_length(void **state)
+{
+    (void)state;
+    struct gb b;
+    struct sg_gguf_info g;
+    struct sg_error e;
+    uint64_t ne[1] = {4};
+    /* header, table, padding to 32, then 16 bytes of data */
+    for (uint64_t off = 0; off <= 16; off += 8) {
+        head(&b, 3, 1, 0);
+        tensor(&b, "t", 1, ne, 0, off);
+        while (b.n % 32)
+            u8(&b, 0);
+        for (int i = 0; i < 16; i++)
+            u8(&b, 0);
+        if (off < 16) {
+            assert_int_equal(rd(&b, &g, &e), 0);
+            assert_int_equal(g.alignment, 32);
+        } else {
+            assert_int_equal(rd(&b, &g, &e), SG_EINVAL);
+            assert_non_null(strstr(e.msg, "data section"));
+        }
+    }
+    /* general.alignment 256: the same 16 data bytes after a 32-byte boundary are not
+     * where the data starts */
+    head(&b, 3, 1, 1);
+    kv_u32(&b, "general.alignment", 256);
+    tensor(&b, "t", 1, ne, 0, 0);
+    while (b.n % 32)
+        u8(&b, 0);
+    size_t at32 = b.n;
+    for (int i = 0; i < 16; i++)
+        u8(&b, 0);
+    if (at32 % 256) {
+        assert_int_equal(rd(&b, &g, &e), SG_EINVAL);
+        assert_non_null(strstr(e.msg, "data section"));
+    }
+    while (b.n % 256)
+        u8(&b, 0);
+    for (int i = 0; i < 16; i++)
+        u8(&b, 0);
+    assert_int_equal(rd(&b, &g, &e), 0);
+    assert_int_equal(g.alignment, 256);
+    head(&b, 3, 0, 1);
+    kv_u32(&b, "general.alignment", 48);
+    expect_bad(&b, "power of two");
+    /* keys: 1024 bytes read, 1025 refused by length */
+    static char key[SG_GGUF_MAX_KEY + 2];
+    memset(key, 'k', SG_GGUF_MAX_KEY);
+    key[SG_GGUF_MAX_KEY] = '\0';
+    head(&b, 3, 0, 1);
+    kv_u32(&b, key, 1);
+    assert_int_equal(rd(&b, &g, &e), 0);
+    key[SG_GGUF_MAX_KEY] = 'k';
+    key[SG_GGUF_MAX_KEY + 1] = '\0';
+    head(&b, 3, 0, 1);
+    kv_u32(&b, key, 1);
+    expect_bad(&b, "metadata key");
+}
+
 static void test_mutations(void **state)
 {
     (void)state;
@@ -316,10 +379,15 @@ static void test_mutations(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good),          cmocka_unit_test(test_every_truncation),
-        cmocka_unit_test(test_header_fields), cmocka_unit_test(test_hostile_lengths),
-        cmocka_unit_test(test_bad_types),     cmocka_unit_test(test_hostile_tensors),
-        cmocka_unit_test(test_mutations),     cmocka_unit_test(test_strings_are_printable_utf8),
+        cmocka_unit_test(test_good),
+        cmocka_unit_test(test_every_truncation),
+        cmocka_unit_test(test_header_fields),
+        cmocka_unit_test(test_hostile_lengths),
+        cmocka_unit_test(test_bad_types),
+        cmocka_unit_test(test_hostile_tensors),
+        cmocka_unit_test(test_data_section_and_key_length),
+        cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_strings_are_printable_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
