@@ -18,8 +18,12 @@ final class Sovgate_Hosts {
 	/**
 	 * Hosts intercepted when the admin has not changed the list: the providers' API hosts,
 	 * OpenAI's regional ones (eu.api.openai.com …), Vertex AI's regional endpoints
-	 * (us-central1-aiplatform.googleapis.com …), Azure's, and Amazon Bedrock's regional
-	 * endpoints (bedrock-runtime.eu-central-1.amazonaws.com …). The must-use loader keeps a
+	 * (us-central1-aiplatform.googleapis.com …), Azure's (Azure OpenAI, AI services, AI
+	 * Foundry, the serverless model endpoints R.REGION.models.ai.azure.com and the model
+	 * inference hosts such as models.inference.ai.azure.com), and Amazon Bedrock's regional
+	 * endpoints (bedrock-runtime.eu-central-1.amazonaws.com …). Replicate and Hugging
+	 * Face's own inference APIs are refused rather than rerouted (see
+	 * Sovgate_Mapper::NATIVE_APIS). The must-use loader keeps a
 	 * copy (it runs when this file is missing; tests/wordpress/unit/LoaderTest.php keeps
 	 * them in step).
 	 *
@@ -42,9 +46,15 @@ final class Sovgate_Hosts {
 		'api.x.ai',
 		'api.together.xyz',
 		'api.perplexity.ai',
+		'api.fireworks.ai',
+		'api.replicate.com',
+		'api-inference.huggingface.co',
+		'router.huggingface.co',
 		'*.openai.azure.com',
 		'*.cognitiveservices.azure.com',
 		'*.services.ai.azure.com',
+		'*.models.ai.azure.com',
+		'*.inference.ai.azure.com',
 		'bedrock.*.amazonaws.com',
 		'bedrock-runtime.*.amazonaws.com',
 		'bedrock-runtime-fips.*.amazonaws.com',

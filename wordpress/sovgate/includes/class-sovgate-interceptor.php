@@ -5,6 +5,7 @@
  * 1. `http_request_args` (last): a call to an AI host is marked (source, host), the site's
  *    `sovgate_request_args` filter runs, and TLS verification is set to the gateway's CA.
  * 2. `pre_http_request` (last): not configured → blocked (enforce) or reported (monitor);
+ *    an API the gateway does not serve (Sovgate_Mapper::NATIVE_APIS) → blocked (both);
  *    no cURL transport (or WP_HTTP_BLOCK_EXTERNAL would refuse the provider) → Sovgate
  *    sends the call to the gateway itself (fallback).
  * 3. `http_api_curl` (first): the cURL handle is pointed at the gateway, with the
@@ -163,6 +164,11 @@ final class Sovgate_Interceptor {
 			);
 			return false;
 		}
+		if ( Sovgate_Mapper::not_served( (string) $url ) ) {
+			// An API the gateway does not speak (Replicate's, Hugging Face's own): the
+			// gateway could only refuse it, and the provider must not get it (both modes).
+			return self::block( $meta, $url, 'not_served', self::not_served_reason() );
+		}
 		if ( ! self::curl_transport( $url ) || self::core_blocks( $url ) ) {
 			return self::send_fallback( $args, $url );
 		}
@@ -201,6 +207,11 @@ final class Sovgate_Interceptor {
 			return;
 		}
 		$meta = $args[ self::ARG ];
+		if ( Sovgate_Mapper::not_served( (string) $url ) ) {
+			// pre_http_request() refused it; a later filter let it through anyway.
+			self::cannot_reroute( $handle, $meta, $url, self::not_served_reason(), true );
+			return;
+		}
 		try {
 			$target = self::target( $args, $url );
 			self::apply_curl( $handle, $target );
@@ -592,16 +603,17 @@ final class Sovgate_Interceptor {
 
 	/**
 	 * A marked call whose handle could not be pointed at the gateway: stopped in
-	 * enforce mode, reported in monitor mode.
+	 * enforce mode (or always), reported in monitor mode.
 	 *
 	 * @param CurlHandle|resource $handle The cURL handle.
 	 * @param array               $meta   The mark.
 	 * @param string              $url    The request URL.
 	 * @param string              $why    What went wrong.
+	 * @param bool                $always Stop it in monitor mode too.
 	 */
-	private static function cannot_reroute( $handle, array $meta, $url, $why ) {
+	private static function cannot_reroute( $handle, array $meta, $url, $why, $always = false ) {
 		unset( self::$rerouted[ $meta['id'] ] );
-		if ( Sovgate_Settings::enforcing() ) {
+		if ( $always || Sovgate_Settings::enforcing() ) {
 			self::$killed[ $meta['id'] ] = $why;
 			self::kill( $handle );
 			/** This action is documented in includes/class-sovgate-interceptor.php */
@@ -635,7 +647,8 @@ final class Sovgate_Interceptor {
 	 */
 	private static function block( array $meta, $url, $code, $reason ) {
 		/**
-		 * Fires when Sovgate blocks an AI call (enforce mode).
+		 * Fires when Sovgate blocks an AI call (enforce mode; a call in an API the
+		 * gateway does not serve in monitor mode too).
 		 *
 		 * @param string $url    The provider URL.
 		 * @param string $source The calling plugin's slug.
@@ -644,6 +657,15 @@ final class Sovgate_Interceptor {
 		do_action( 'sovgate_blocked', $url, $meta['source'], $reason );
 		Sovgate_Events::record( 'blocked', $meta['host'], $meta['source'], $reason );
 		return new WP_Error( 'sovgate_blocked', self::blocked_message( $meta, $reason ), array( 'reason' => $code ) );
+	}
+
+	/**
+	 * Why a call in an API the gateway does not serve is refused.
+	 *
+	 * @return string
+	 */
+	private static function not_served_reason() {
+		return __( 'the gateway does not serve this provider\'s own API (only its OpenAI-compatible chat, completions, embeddings and models endpoints are rerouted)', 'sovgate' );
 	}
 
 	/**

@@ -25,14 +25,16 @@ final class Sovgate_Mapper {
 	const CREDENTIAL_HEADERS = array( 'authorization', 'x-api-key', 'api-key', 'x-goog-api-key', 'ocp-apim-subscription-key', 'x-amz-security-token' );
 
 	/**
-	 * Other headers dropped: the provider account's identifiers, headers only the plugin
-	 * may set (a caller must not claim another source), and framing that cURL computes.
+	 * Other headers dropped: the provider account's identifiers (OpenAI's, Hugging Face's
+	 * billing organization), headers only the plugin may set (a caller must not claim
+	 * another source), and framing that cURL computes.
 	 *
 	 * @var string[]
 	 */
 	const DROPPED_HEADERS = array(
 		'openai-organization',
 		'openai-project',
+		'x-hf-bill-to',
 		'x-sovgate-source',
 		'x-sovgate-user',
 		'x-sovgate-fields',
@@ -59,6 +61,23 @@ final class Sovgate_Mapper {
 	const OPENAI_ENDPOINTS = 'chat/completions|completions|embeddings|models';
 
 	/**
+	 * AI hosts whose own API the gateway does not speak, so that a call in that API is
+	 * refused by the plugin (enforce and monitor mode) instead of being sent anywhere:
+	 * host => whether the host's OpenAI-compatible endpoints (paths that map_path() maps
+	 * onto /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models) are rerouted
+	 * to the gateway. Replicate has none (its prediction API only); Hugging Face's
+	 * serverless inference and router have OpenAI-compatible routes beside their own task
+	 * API (`/models/ID`, `/pipeline/TASK/ID`, `/hf-inference/models/ID` …).
+	 *
+	 * @var array<string, bool>
+	 */
+	const NATIVE_APIS = array(
+		'api.replicate.com'            => false,
+		'api-inference.huggingface.co' => true,
+		'router.huggingface.co'        => true,
+	);
+
+	/**
 	 * The gateway's base URL without a trailing slash or `/v1` (both are accepted in the
 	 * settings, since clients are told the OpenAI base URL ends in /v1).
 	 *
@@ -80,6 +99,8 @@ final class Sovgate_Mapper {
 	 * - `https://R.openai.azure.com/openai/deployments/D/chat/completions?api-version=V`
 	 *   becomes `/v1/chat/completions` with model D (also completions and embeddings);
 	 *   Azure's `/openai/v1/...` becomes `/v1/...`.
+	 * - Hugging Face's `/models/ORG/NAME/v1/chat/completions` (also under
+	 *   `/hf-inference`) becomes `/v1/chat/completions` with model ORG/NAME.
 	 * - A path ending in an OpenAI endpoint (`/v1/chat/completions`,
 	 *   `/api/v1/chat/completions`, `/openai/v1/embeddings`, `/chat/completions` …) becomes
 	 *   `/v1/<endpoint>`, without a query.
@@ -104,6 +125,13 @@ final class Sovgate_Mapper {
 				'dialect' => false,
 			);
 		}
+		if ( preg_match( '#^(?:/hf-inference)?/models/([A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)?)/v1/(chat/completions|completions|embeddings)/?$#', $path, $m ) ) {
+			return array(
+				'path'    => '/v1/' . $m[2],
+				'model'   => $m[1],
+				'dialect' => false,
+			);
+		}
 		if ( preg_match( '#^(?:/[A-Za-z0-9._-]+)*?/(' . $ep . ')/?$#', $path, $m ) ) {
 			return array(
 				'path'    => '/v1/' . $m[1],
@@ -117,6 +145,26 @@ final class Sovgate_Mapper {
 			'model'   => null,
 			'dialect' => true,
 		);
+	}
+
+	/**
+	 * Whether a URL calls an AI host in an API the gateway does not serve (NATIVE_APIS):
+	 * any call to a host without OpenAI-compatible endpoints, and a call to another
+	 * endpoint of a host with them. Such calls are refused, never rerouted or sent.
+	 *
+	 * @param string $url The provider URL.
+	 * @return bool
+	 */
+	public static function not_served( $url ) {
+		$host = Sovgate_Hosts::host_of( (string) $url );
+		if ( null === $host || '' === $host ) {
+			return false;
+		}
+		$pattern = Sovgate_Hosts::match( $host, array_keys( self::NATIVE_APIS ) );
+		if ( null === $pattern ) {
+			return false;
+		}
+		return ! self::NATIVE_APIS[ $pattern ] || self::map_path( (string) $url )['dialect'];
 	}
 
 	/**
