@@ -139,7 +139,7 @@ struct sg_llm_job {
     uint64_t hash;                 /* that hash (FNV-1a over the logits' bytes) */
     struct sg_detok detok;
     int max_tokens;
-    int n_gen;
+    int n_gen; /* tokens of the answer so far: completion_tokens (see on_logits) */
     int cached;
 };
 
@@ -1183,12 +1183,16 @@ static void on_logits(struct sg_llm *m, struct slot *s)
         fail(m, s, "the model produced no logits");
         return;
     }
-    j->n_gen++;
-    atomic_fetch_add(&m->st_gen, 1);
+    /* The end-of-generation token has no text and is not part of the answer, so it is not
+     * counted (OpenAI counts the tokens of the completion). Every token up to the one that
+     * completes a stop string is: the model wrote them, and a token's text before the stop
+     * string is in the answer (one token may hold both). */
     if (llama_vocab_is_eog(m->vocab, tok)) {
         finish(m, s, "stop", true);
         return;
     }
+    j->n_gen++;
+    atomic_fetch_add(&m->st_gen, 1);
     char small[SG_LLM_PIECE];
     char *piece = small;
     int n = llama_token_to_piece(m->vocab, tok, small, sizeof small, 0, false);

@@ -110,7 +110,9 @@ struct sg_llm_event {
                                   "length" (max_tokens or the slot's context is full) */
     int prompt_tokens;         /* DONE / EMBEDDING */
     int cached_tokens;         /* DONE: prompt tokens reused from the slot's KV cache */
-    int completion_tokens;     /* DONE */
+    int completion_tokens;     /* DONE: the tokens of the answer, up to and with the one
+                                  that completed a stop string, without the end-of-generation
+                                  token (it has no text); max_tokens when that ended it */
     uint64_t logits_digest;    /* DONE, with params.logits_digest: a hash (FNV-1a) of the bits
                                   of every logit vector the job sampled from, in order; equal
                                   digests mean bit-identical logits (with high probability) */
@@ -150,7 +152,8 @@ void sg_llm_job_release(struct sg_llm_job *j);
 
 /* Counters for tests and metrics. prompt_tokens_evaluated counts prompt tokens of
  * generations decoded (not the reused ones, not embeddings), tokens_generated sampled
- * tokens, decode_calls llama_decode calls of the generation context. */
+ * tokens as completion_tokens counts them (end-of-generation tokens are not), decode_calls
+ * llama_decode calls of the generation context. */
 struct sg_llm_stats {
     uint64_t prompt_tokens_evaluated, tokens_generated, decode_calls;
     int slots_busy, queued;

@@ -225,6 +225,13 @@ static void put_head(struct sg_buf *b, const struct ereq *r, const char *object)
     sg_buf_puts(b, "\",");
 }
 
+/* Closes a chunk other than the usage chunk. With include_usage OpenAI sends `"usage":null`
+ * on every chunk but the last, the one with the numbers; without it, no usage key at all. */
+static void put_chunk_end(struct sg_buf *b, const struct ereq *r)
+{
+    sg_buf_puts(b, r->include_usage ? ",\"usage\":null}\n\n" : "}\n\n");
+}
+
 /* Writes one SSE event with new text (or a role/finish marker when text is NULL). */
 static void stream_event(struct ereq *r, const char *text, size_t len, const char *finish,
                          bool role)
@@ -252,12 +259,15 @@ static void stream_event(struct ereq *r, const char *text, size_t len, const cha
         sg_buf_puts(b, "\",\"logprobs\":null,");
     }
     if (finish)
-        sg_buf_printf(b, "\"finish_reason\":\"%s\"}]}\n\n", finish);
+        sg_buf_printf(b, "\"finish_reason\":\"%s\"}]", finish);
     else
-        sg_buf_puts(b, "\"finish_reason\":null}]}\n\n");
+        sg_buf_puts(b, "\"finish_reason\":null}]");
+    put_chunk_end(b, r);
     sg_http_stream_write(r->http, b->data, b->len);
 }
 
+/* OpenAI's closing order: the chunk with the finish_reason, then (include_usage only) one
+ * with no choices and the usage, then [DONE]. */
 static void finish_stream(struct ereq *r)
 {
     stream_event(r, NULL, 0, r->finish, false);
@@ -383,7 +393,8 @@ static void stream_call(struct ereq *r, const struct sg_tool_call *c, const char
         sg_buf_json_escape(b, args, len);
         sg_buf_puts(b, "\"}");
     }
-    sg_buf_puts(b, "}]},\"finish_reason\":null}]}\n\n");
+    sg_buf_puts(b, "}]},\"finish_reason\":null}]");
+    put_chunk_end(b, r);
     sg_http_stream_write(r->http, b->data, b->len);
 }
 

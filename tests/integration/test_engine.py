@@ -1,7 +1,8 @@
 """The real sovgate-engine behind the real gateway (backends of kind: engine), on a tiny
 model made at test time with sovgate-mkmodel (random weights, the real qwen2 tokenizer).
 Covers seeded and greedy determinism (alone and batched), prefix reuse, cancellation,
-restart after kill -9, the endpoints, error relaying, isolation and the log relay.
+restart after kill -9, the endpoints (with the stream's closing chunks and what
+completion_tokens counts), error relaying, isolation and the log relay.
 
 Engine settings: one thread per engine so that the two cores of a small machine stay
 usable. Besides the gateway, the tests read the engine's own counters from GET /health on
@@ -286,6 +287,98 @@ def test_chat_stream_shape(eng):
     # Without include_usage there is no usage event.
     st, _, body = eng.g.chat("Hello", stream=True, max_tokens=3)
     assert all("usage" not in e for e in events_of(body))
+
+
+def check_usage_stream(ev, include_usage, completion_tokens):
+    """OpenAI's closing sequence: the chunk with the finish_reason (one choice, no usage
+    numbers), then, only with include_usage, one chunk with `choices: []` and the usage;
+    with include_usage every other chunk carries `usage: null`, without it none has the key.
+    Returns the finish_reason."""
+    finishes = [i for i, e in enumerate(ev) for c in e["choices"] if c["finish_reason"]]
+    if include_usage:
+        assert finishes == [len(ev) - 2], [e["choices"] for e in ev[-3:]]
+        usages = [e.get("usage", "absent") for e in ev]
+        assert all(u is None for u in usages[:-1]), usages
+        last = ev[-1]
+        assert last["choices"] == [] and last["id"] == ev[0]["id"], last
+        u = last["usage"]
+        assert u["completion_tokens"] == completion_tokens, u
+        assert u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"], u
+    else:
+        assert finishes == [len(ev) - 1], [e["choices"] for e in ev[-3:]]
+        assert all("usage" not in e for e in ev), [e.get("usage") for e in ev]
+    assert len(ev[finishes[0]]["choices"]) == 1
+    return ev[finishes[0]]["choices"][0]["finish_reason"]
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/completions"])
+def test_stream_closes_with_finish_then_usage(eng, path):
+    """The closing chunks, on the engine's own socket and through the gateway (which asks
+    the engine for usage on every stream and drops it for clients that did not)."""
+    body = {"model": "assistant", "max_tokens": 5, "temperature": 0, "stream": True}
+    if path.endswith("chat/completions"):
+        body["messages"] = [{"role": "user", "content": "Hello"}]
+    else:
+        body["prompt"] = "Once upon"
+    for include_usage in (True, False):
+        b = dict(body, stream_options={"include_usage": include_usage})
+        st, raw = engine_call(eng.sock, "POST", path, b)
+        assert st == 200, raw
+        assert check_usage_stream(events_of(raw), include_usage, 5) == "length"
+        st, _, raw = eng.g.post(path, b)
+        assert st == 200, raw
+        assert check_usage_stream(events_of(raw), include_usage, 5) == "length"
+    # no stream_options at all is include_usage false
+    st, _, raw = eng.g.post(path, body)
+    assert st == 200, raw
+    check_usage_stream(events_of(raw), False, 5)
+
+
+# a schema whose answers are a few tokens long: the grammar then leaves the model nothing
+# but the end-of-generation token, so the answer ends with it (finish_reason "stop")
+SHORT_JSON = {"type": "json_schema", "json_schema": {"name": "n", "schema": {
+    "type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"],
+    "additionalProperties": False}}}
+
+
+def test_completion_tokens_count_the_returned_tokens(eng):
+    """usage.completion_tokens counts the tokens of the returned text: not the
+    end-of-generation token (it has no text); exactly max_tokens for "length"; with a stop
+    string, every token up to the one that completed it (its text went into the answer or
+    the stop string)."""
+    kw = dict(temperature=0, response_format=SHORT_JSON)
+    s0 = eng.stats()
+    a = eng.chat("Is the teapot in stock?", max_tokens=40, **kw)
+    s1 = eng.stats()
+    n = a["usage"]["completion_tokens"]
+    assert a["choices"][0]["finish_reason"] == "stop" and text_of(a).startswith("{"), a
+    assert s1["tokens_generated"] - s0["tokens_generated"] == n
+    # The same n tokens without their end: the same text, and max_tokens n is reached.
+    b = eng.chat("Is the teapot in stock?", max_tokens=n, **kw)
+    assert (b["choices"][0]["finish_reason"], text_of(b)) == ("length", text_of(a)), (a, b)
+    assert b["usage"]["completion_tokens"] == n
+    # Streamed, the usage chunk says the same.
+    st, _, raw = eng.g.chat("Is the teapot in stock?", stream=True, max_tokens=40,
+                            stream_options={"include_usage": True}, **kw)
+    assert st == 200, raw
+    ev = events_of(raw)
+    assert sgtest.stream_text(sgtest.sse_events(raw)) == text_of(a)
+    assert check_usage_stream(ev, True, n) == "stop"
+    # A stop string: the answer ends before it, and the tokens are counted up to the one
+    # that completed it. The greedy texts of k = 1..8 tokens show which token that is.
+    prompt = "Describe the red shoes."
+    texts = [text_of(eng.chat(prompt, temperature=0, max_tokens=k)) for k in range(1, 9)]
+    for k in range(2, 9):
+        before, now = texts[k - 2], texts[k - 1]
+        stop = now[len(before):]  # the text of token k, where it first occurs
+        if now.startswith(before) and stop.strip() and now.find(stop) == len(before) and \
+                "\ufffd" not in now:
+            break
+    else:
+        pytest.fail(f"no token of {texts[-1]!r} makes a stop string")
+    c = eng.chat(prompt, temperature=0, max_tokens=20, stop=[stop])
+    assert (c["choices"][0]["finish_reason"], text_of(c)) == ("stop", before), (c, stop)
+    assert c["usage"]["completion_tokens"] == k, (c["usage"], k, stop)
 
 
 def test_embeddings(eng):
