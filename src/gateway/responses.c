@@ -48,6 +48,21 @@ static uint64_t now_s(void)
 
 /* ---- the store ---- */
 
+/* The store's own ceiling on a record; each request's is record_cap(), below it. */
+#define RECORD_MAX (256u << 20)
+
+/* The largest record a request may store: its history (the upstream request holds at most
+ * 2 * max_body) with the vault, the answer twice (the last message and the Response
+ * object) and the JSON around them. Taken from the request's own snapshot, not fixed when
+ * the store opens, so that after a reload new requests store what the new limits let
+ * them send and receive (the store's keys are restart-only, its limits are not). Records
+ * already stored are read whatever their size: reading checks none. */
+static size_t record_cap(const struct sg_config *c)
+{
+    size_t cap = 4 * c->limits.max_body + 2 * c->limits.max_response + 65536;
+    return cap < RECORD_MAX ? cap : RECORD_MAX;
+}
+
 int sg_responses_open(struct sg_runtime *rt, const struct sg_config *c, struct sg_error *err)
 {
     uint8_t key[SG_RESPSTORE_KEY_LEN];
@@ -73,7 +88,7 @@ int sg_responses_open(struct sg_runtime *rt, const struct sg_config *c, struct s
             .path = c->responses.store,
             .key = key,
             .ttl_s = c->responses.ttl_ms / 1000 ? c->responses.ttl_ms / 1000 : 1,
-            .max_record = 4 * c->limits.max_body + 2 * c->limits.max_response + 65536,
+            .max_record = RECORD_MAX,
         };
         rc = sg_respstore_open(&o, &rt->respstore, err);
     }
@@ -321,7 +336,7 @@ static void save(struct sg_req *r, const json_t *backend_answer)
     json_t *rec =
         json_pack("{s:i,s:o,s:o,s:o}", "v", 1, "messages", hist, "vault", vault, "response", resp);
     struct sg_buf b;
-    sg_buf_init(&b, 256u << 20);
+    sg_buf_init(&b, record_cap(r->snap->cfg)); /* past it: SG_ETOOBIG, logged as too_large */
     int rc = rec ? sg_json_dump(rec, &b) : SG_ENOMEM;
     json_decref(rec);
     rc = rc ? rc

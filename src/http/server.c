@@ -53,6 +53,11 @@ struct sg_http_conn {
     bool linger;       /* close with a lingering read (a request body was left unread) */
     bool tls;
     size_t lingered; /* bytes discarded while lingering */
+    /* The limits of the current request: the server's when its first byte came. A reload
+     * replaces the server's, so they apply from the next request on a keep-alive
+     * connection, while a request already started is judged by the ones it started with. */
+    struct sg_http_limits lim;
+    bool lim_set; /* the bufferevent's watermarks and timeout follow lim */
     char peer[INET6_ADDRSTRLEN];
 };
 
@@ -170,6 +175,24 @@ static void arm_timer(struct sg_http_conn *c, uint32_t ms)
     evtimer_add(c->timer, &tv);
 }
 
+/* Gives the request that starts now the server's current limits (see struct sg_http_conn).
+ * Those the bufferevent enforces are set on it again: the read watermark (how far a head
+ * may be read ahead of its end, past which max_header decides) and the write timeout. */
+static void conn_take_limits(struct sg_http_conn *c)
+{
+    const struct sg_http_limits *n = &c->srv->lim;
+    bool same = c->lim_set && c->lim.max_header == n->max_header && c->lim.out_low == n->out_low &&
+                c->lim.write_ms == n->write_ms;
+    c->lim = *n;
+    if (same) /* the usual case, once per request: no bufferevent calls */
+        return;
+    c->lim_set = true;
+    bufferevent_setwatermark(c->bev, EV_READ, 0, c->lim.max_header + 65536);
+    bufferevent_setwatermark(c->bev, EV_WRITE, c->lim.out_low, 0);
+    struct timeval wt = {c->lim.write_ms / 1000, (c->lim.write_ms % 1000) * 1000};
+    bufferevent_set_timeouts(c->bev, NULL, c->lim.write_ms ? &wt : NULL);
+}
+
 /* ---- request objects ---- */
 
 static void req_free(struct sg_http_req *r)
@@ -193,7 +216,7 @@ static struct sg_http_req *req_new(struct sg_http_conn *c)
     }
     r->conn = c;
     r->start_us = sg_clock_us();
-    sg_buf_init(&r->body, c->srv->lim.max_body);
+    sg_buf_init(&r->body, c->lim.max_body);
     return r;
 }
 
@@ -370,7 +393,7 @@ static void req_finish(struct sg_http_req *r)
         return;
     }
     c->state = CS_FLUSH;
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) <= s->lim.out_low) {
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) <= c->lim.out_low) {
         /* Read a pipelined request from the event loop, not from here: answering
          * pipelined requests synchronously would otherwise recurse once per request. */
         c->state = CS_HEAD;
@@ -443,7 +466,7 @@ int sg_http_stream_write(struct sg_http_req *r, const char *data, size_t n)
             r->bytes_out += n;
         }
     }
-    if (evbuffer_get_length(bufferevent_get_output(r->conn->bev)) > r->conn->srv->lim.out_high) {
+    if (evbuffer_get_length(bufferevent_get_output(r->conn->bev)) > r->conn->lim.out_high) {
         r->above_high = true;
         return 1;
     }
@@ -543,7 +566,8 @@ static void read_head(struct sg_http_conn *c)
         return;
     if (!c->head_started) {
         c->head_started = true;
-        arm_timer(c, s->lim.header_ms);
+        conn_take_limits(c);
+        arm_timer(c, c->lim.header_ms);
     }
     /* RFC 9112 2.2: empty lines before a request line are ignored. Drop them here, or the
      * search below would take two of them for the end of an (empty) head. The head
@@ -570,7 +594,7 @@ static void read_head(struct sg_http_conn *c)
             respond_error(c->req, 400, "malformed request head (bare LF line ends)");
             return;
         }
-        if (len > s->lim.max_header) {
+        if (len > c->lim.max_header) {
             if (!(c->req = req_new(c))) {
                 conn_free(c);
                 return;
@@ -590,7 +614,7 @@ static void read_head(struct sg_http_conn *c)
     c->req = r;
     c->scan_pos = 0;
     c->head_started = false;
-    if (head_len > s->lim.max_header) {
+    if (head_len > c->lim.max_header) {
         respond_error(r, 431, "request header too large");
         return;
     }
@@ -606,7 +630,7 @@ static void read_head(struct sg_http_conn *c)
         respond_error(r, status, err.msg);
         return;
     }
-    if (r->head.body == SG_HTTP_BODY_LENGTH && r->head.content_length > s->lim.max_body) {
+    if (r->head.body == SG_HTTP_BODY_LENGTH && r->head.content_length > c->lim.max_body) {
         respond_error(r, 413, "request body too large");
         return;
     }
@@ -626,7 +650,7 @@ static void read_head(struct sg_http_conn *c)
     r->chunked.meta_max = SG_HTTP_CHUNK_META_MAX;
     if (r->head.expect_continue && evbuffer_get_length(in) == 0)
         bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-    arm_timer(c, s->lim.body_ms);
+    arm_timer(c, c->lim.body_ms);
     read_body(c);
 }
 
@@ -691,14 +715,14 @@ static void on_write(struct bufferevent *bev, void *arg)
     size_t pending = evbuffer_get_length(bufferevent_get_output(bev));
     switch (c->state) {
     case CS_STREAM:
-        if (c->req && c->req->above_high && pending <= c->srv->lim.out_low) {
+        if (c->req && c->req->above_high && pending <= c->lim.out_low) {
             c->req->above_high = false;
             if (c->req->on_drain)
                 c->req->on_drain(c->req->app_arg);
         }
         break;
     case CS_FLUSH:
-        if (pending <= c->srv->lim.out_low) {
+        if (pending <= c->lim.out_low) {
             c->state = CS_HEAD;
             conn_process(c);
         }
@@ -843,16 +867,12 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         s->conns->prev = c;
     s->conns = c;
 
-    size_t high = s->lim.max_header + 65536;
-    bufferevent_setwatermark(c->bev, EV_READ, 0, high);
-    bufferevent_setwatermark(c->bev, EV_WRITE, s->lim.out_low, 0);
-    struct timeval wt = {s->lim.write_ms / 1000, (s->lim.write_ms % 1000) * 1000};
-    bufferevent_set_timeouts(c->bev, NULL, s->lim.write_ms ? &wt : NULL);
+    conn_take_limits(c);
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     /* The head deadline covers the TLS handshake as well. */
     c->head_started = true;
-    arm_timer(c, s->lim.header_ms);
+    arm_timer(c, c->lim.header_ms);
 }
 
 static void resume_accept(evutil_socket_t fd, short what, void *arg)

@@ -65,7 +65,9 @@ struct sg_http_server *sg_http_server_new(struct event_base *base, const char *a
                                           struct sg_error *err);
 /* The TCP port the server listens on (useful after binding port 0). */
 int sg_http_server_port(const struct sg_http_server *s);
-/* Replaces the limits for new requests (config reload). */
+/* Replaces the limits for new requests (config reload): they apply from the next request
+ * on every connection, keep-alive connections accepted before included; a request whose
+ * first byte has arrived keeps the limits it started with. */
 void sg_http_server_set_limits(struct sg_http_server *s, const struct sg_http_limits *lim);
 /* Stops accepting, closes idle connections, and marks busy ones to close after their
  * current response. Must run on the server's thread. */
