@@ -60,6 +60,21 @@ final class HostsTest extends TestCase {
 		$this->assertNull( Sovgate_Hosts::match( 'storage.googleapis.com', $d ) );
 	}
 
+	public function test_inference_endpoint_hosts_are_defaults() {
+		$d = Sovgate_Hosts::DEFAULTS;
+		$this->assertSame( '*.api.fireworks.ai', Sovgate_Hosts::match( 'audio-prod.api.fireworks.ai', $d ) );
+		$this->assertSame( 'api.fireworks.ai', Sovgate_Hosts::match( 'api.fireworks.ai', $d ) );
+		$this->assertSame( 'models.github.ai', Sovgate_Hosts::match( 'MODELS.github.ai.', $d ) );
+		$this->assertSame( '*.endpoints.huggingface.cloud', Sovgate_Hosts::match( 'x1y2.us-east-1.aws.endpoints.huggingface.cloud', $d ) );
+		$this->assertSame( '*.inference.ml.azure.com', Sovgate_Hosts::match( 'shop.westeurope.inference.ml.azure.com', $d ) );
+		foreach ( array( 'endpoints.huggingface.cloud', 'xendpoints.huggingface.cloud', 'inference.ml.azure.com', 'xinference.ml.azure.com', 'xapi.fireworks.ai', 'x.models.github.ai', 'models.github.ai.evil.example', 'a.endpoints.huggingface.cloud.evil.example', 'a.inference.ml.azure.com.evil.example' ) as $host ) {
+			$this->assertNull( Sovgate_Hosts::match( $host, $d ), $host );
+		}
+		foreach ( array( '*.api.fireworks.ai', 'models.github.ai', '*.endpoints.huggingface.cloud', '*.inference.ml.azure.com' ) as $pattern ) {
+			$this->assertTrue( Sovgate_Hosts::is_valid_pattern( $pattern ), $pattern );
+		}
+	}
+
 	public function test_dash_wildcards() {
 		$invalid = array();
 		$list    = Sovgate_Hosts::parse_list( "*-llm.example.org\n*-com\n*-\n*-x.", $invalid );

@@ -61,6 +61,76 @@ final class MapperTest extends TestCase {
 		$this->assertSame( 'a=1&b=2', Sovgate_Mapper::filter_query( 'KEY=x&a=1&api-version=3&b=2&api_key=y' ) );
 	}
 
+	/**
+	 * Sovgate_Mapper::NATIVE_APIS: exact hosts and wildcards (the semantics of
+	 * Sovgate_Hosts::match(): `*.domain` matches hosts below domain, not domain itself),
+	 * hosts compared as WordPress connects to them, and hosts whose OpenAI-compatible
+	 * routes are only some exact paths.
+	 */
+	public function test_not_served_hosts_wildcards_and_paths() {
+		$refused = array(
+			'https://api.replicate.com/v1/models',
+			'https://audio-prod.api.fireworks.ai/v1/audio/transcriptions',
+			'https://a.b.api.fireworks.ai/v1/audio/transcriptions',
+			'https://audio-prod.api%2Efireworks%2Eai/v1/audio/transcriptions',
+			'https://AUDIO-PROD.API.FIREWORKS.AI./v1/audio/transcriptions',
+			'https://models.github.ai/catalog/models',
+			'https://models.github.ai/inference/completions',
+			'https://models.github.ai/inference/chat/completions/x',
+			'https://models.github.ai/orgs/-/inference/chat/completions',
+			'https://models.github.ai/orgs/a%2Fb/inference/chat/completions',
+			'https://models.github.ai/xinference/chat/completions',
+			'https://models%2egithub.ai/catalog/models',
+			'https://e.us-east-1.aws.endpoints.huggingface.cloud/generate',
+			'https://e.endpoints.huggingface.cloud/',
+			'https://e.endpoints.huggingface.cloud/v2/chat/completions',
+			'https://e.endpoints.huggingface.cloud/v1/v1/chat/completions',
+			'https://e.endpoints.huggingface.cloud/v1/audio/transcriptions',
+			'https://e.westeurope.inference.ml.azure.com/score',
+			'https://e.westeurope.inference.ml.azure.com/chat/completions',
+		);
+		foreach ( $refused as $url ) {
+			$this->assertTrue( Sovgate_Mapper::not_served( $url ), $url );
+		}
+		$served = array(
+			'https://eu.api.fireworks.ai/inference/v1/chat/completions',
+			'https://models.github.ai/inference/chat/completions',
+			'https://models.github.ai/inference/chat/completions/',
+			'https://models.github.ai/inference/embeddings',
+			'https://models.github.ai/orgs/Shop-Org-1/inference/chat/completions',
+			'https://models.github.ai/orgs/shop/inference/embeddings',
+			'https://e.us-east-1.aws.endpoints.huggingface.cloud/v1/chat/completions',
+			'https://e.endpoints.huggingface.cloud/v1/completions',
+			'https://e.endpoints.huggingface.cloud/v1/embeddings',
+			'https://e.endpoints.huggingface.cloud/v1/models',
+			'https://e.westeurope.inference.ml.azure.com/v1/chat/completions',
+		);
+		foreach ( $served as $url ) {
+			$this->assertFalse( Sovgate_Mapper::not_served( $url ), $url );
+		}
+		// Lookalikes and the wildcards' own domains are not native hosts.
+		$other = array(
+			'https://api.fireworks.ai/v1/audio/transcriptions',
+			'https://xapi.fireworks.ai/v1/audio/transcriptions',
+			'https://audio-prod.api.fireworks.ai.evil.example/v1/audio/transcriptions',
+			'https://audio-prod.api-fireworks.ai/v1/audio/transcriptions',
+			'https://models.github.ai.evil.example/catalog/models',
+			'https://xmodels.github.ai/catalog/models',
+			'https://eu.models.github.ai/catalog/models',
+			'https://endpoints.huggingface.cloud/generate',
+			'https://xendpoints.huggingface.cloud/generate',
+			'https://e.xendpoints.huggingface.cloud/generate',
+			'https://e.endpoints.huggingface.cloud.evil.example/generate',
+			'https://inference.ml.azure.com/score',
+			'https://e.xinference.ml.azure.com/score',
+			'https://e.inference.ml.azure.com.evil.example/score',
+			'https://e.inference.ai.azure.com/score',
+		);
+		foreach ( $other as $url ) {
+			$this->assertFalse( Sovgate_Mapper::not_served( $url ), $url );
+		}
+	}
+
 	public function test_with_model_sets_the_model_of_json_objects_only() {
 		$body = '{"messages":[{"role":"user","content":"Grüße / 1.0"}],"temperature":1.0}';
 		$out  = json_decode( Sovgate_Mapper::with_model( $body, 'gpt-4o-mini' ), true );

@@ -1,12 +1,16 @@
 <?php
 /**
- * Providers intercepted by default besides the big ones: Fireworks AI, Replicate,
- * Hugging Face (serverless inference and its router) and Azure AI model inference
- * (serverless `*.models.ai.azure.com`, Foundry `*.services.ai.azure.com`,
- * `*.inference.ai.azure.com`). Per host: a call to it is intercepted, rerouted to the
- * gateway where it speaks an API the gateway serves (OpenAI-compatible) and refused where
- * it does not (Replicate's prediction API, Hugging Face's own inference API); its
- * credentials never reach the gateway; and a lookalike host is left alone. The calls go
+ * Providers intercepted by default besides the big ones: Fireworks AI (`api.fireworks.ai`
+ * and its other hosts `*.api.fireworks.ai`), Replicate, Hugging Face (serverless
+ * inference, its router, Inference Endpoints `*.endpoints.huggingface.cloud`), GitHub
+ * Models (`models.github.ai`), Azure AI model inference (serverless
+ * `*.models.ai.azure.com`, Foundry `*.services.ai.azure.com`, `*.inference.ai.azure.com`)
+ * and Azure Machine Learning online endpoints (`*.inference.ml.azure.com`). Per host: a
+ * call to it is intercepted, rerouted to the gateway where it speaks an API the gateway
+ * serves (OpenAI-compatible) and refused where it does not (Replicate's prediction API,
+ * Hugging Face's own inference API, TGI's `/generate`, Azure ML's `/score`, Fireworks'
+ * audio API …); its credentials never reach the gateway; and a lookalike host is left
+ * alone. The calls go
  * through the interception's real hooks (`http_request_args`, `pre_http_request`,
  * `http_api_curl`) as WP_Http::request() runs them.
  *
@@ -237,5 +241,92 @@ final class ProviderHostsTest extends TestCase {
 		$this->assert_rerouted( 'https://' . $host . '/embeddings', $auth, '/v1/embeddings', $host );
 		$this->assert_rerouted( 'https://eastus.inference.ai.azure.com/v1/chat/completions', array( 'api-key' => 'azure-SECRET' ), '/v1/chat/completions', 'eastus.inference.ai.azure.com' );
 		$this->assert_not_intercepted( array( 'inference.ai.azure.com', 'models.inference.ai.azure.com.evil.example', 'inference.ai.azure.com.example.com', 'modelsinference.ai.azure.com' ) );
+	}
+
+	public function test_fireworks_ai_other_hosts() {
+		foreach ( array( 'Bearer fw_SECRET', 'fw_SECRET' ) as $key ) {
+			$auth = array(
+				'Authorization' => $key,
+				'Content-Type'  => 'multipart/form-data; boundary=x',
+			);
+			// Fireworks' audio hosts: an API the gateway does not serve.
+			$this->assert_refused( 'https://audio-prod.api.fireworks.ai/v1/audio/transcriptions', $auth, 'audio-prod.api.fireworks.ai' );
+			$this->assert_refused( 'https://audio-turbo.api.fireworks.ai/v1/audio/translations', $auth, 'audio-turbo.api.fireworks.ai' );
+			$this->assert_refused( 'https://Audio-Prod.API.fireworks.ai./v1/audio/transcriptions', $auth, 'audio-prod.api.fireworks.ai' );
+			$this->assert_refused( 'https://audio-prod.api%2efireworks.ai/v1/audio/transcriptions', $auth, 'audio-prod.api.fireworks.ai' );
+			$this->assert_refused( 'https://audio-prod.api.fireworks.ai/', $auth, 'audio-prod.api.fireworks.ai' );
+		}
+		// Their OpenAI-compatible endpoints, should one have them, are rerouted.
+		$auth = array( 'Authorization' => 'Bearer fw_SECRET' );
+		$this->assert_rerouted( 'https://eu.api.fireworks.ai/inference/v1/chat/completions', $auth, '/v1/chat/completions', 'eu.api.fireworks.ai' );
+		$this->assert_rerouted( 'https://eu.api.fireworks.ai/inference/v1/embeddings', $auth, '/v1/embeddings', 'eu.api.fireworks.ai' );
+		// api.fireworks.ai itself is no native host: the wildcard does not match its domain.
+		$this->assertFalse( Sovgate_Mapper::not_served( 'https://api.fireworks.ai/inference/v1/chat/completions' ) );
+		$this->assert_not_intercepted( array( 'audio-prod.api.fireworks.ai.evil.example', 'audio-prod.xapi.fireworks.ai', 'audio-prod.api-fireworks.ai', 'audio-prod.apifireworks.ai', 'audio-prod.fireworks.ai', 'api.fireworks.ai.example.com' ) );
+	}
+
+	public function test_github_models() {
+		$host = 'models.github.ai';
+		foreach ( array( 'Bearer ghp_SECRET0123456789abcdefghijklmnopqr', 'Bearer github_pat_11SECRET0123456789_abcdefghijklmnopqrstuvwxyz', 'token ghp_SECRET0123456789abcdefghijklmnopqr' ) as $token ) {
+			$auth = array(
+				'Authorization'        => $token,
+				'Accept'               => 'application/vnd.github+json',
+				'X-GitHub-Api-Version' => '2022-11-28',
+				'Content-Type'         => 'application/json',
+			);
+			$this->assert_rerouted( 'https://models.github.ai/inference/chat/completions', $auth, '/v1/chat/completions', $host );
+			$this->assert_rerouted( 'https://models.github.ai/inference/embeddings', $auth, '/v1/embeddings', $host );
+			$this->assert_rerouted( 'https://models.github.ai/orgs/shop-org/inference/chat/completions', $auth, '/v1/chat/completions', $host );
+			$this->assert_rerouted( 'https://Models.GitHub.AI./inference/chat/completions?api-version=2024-12-01-preview', $auth, '/v1/chat/completions', $host );
+			// A token in the query (GitHub's old access_token parameter) is not sent on either.
+			$this->assert_rerouted( 'https://models.github.ai/inference/chat/completions?access_token=ghp_SECRET', array( 'Content-Type' => 'application/json' ), '/v1/chat/completions', $host );
+			// GitHub's own APIs on the host (the model catalog, whose listing is not OpenAI's),
+			// and paths that merely end in an OpenAI endpoint, are refused.
+			$this->assert_refused( 'https://models.github.ai/catalog/models', $auth, $host );
+			$this->assert_refused( 'https://models.github.ai/', $auth, $host );
+			$this->assert_refused( 'https://models.github.ai/v1/chat/completions', $auth, $host );
+			$this->assert_refused( 'https://models.github.ai/inference/models', $auth, $host );
+			$this->assert_refused( 'https://models.github.ai/orgs/shop-org/team/inference/chat/completions', $auth, $host );
+			$this->assert_refused( 'https://models.github.ai/openai/deployments/gpt-4o/chat/completions', $auth, $host );
+		}
+		$this->assert_not_intercepted( array( 'models.github.ai.evil.example', 'xmodels.github.ai', 'eu.models.github.ai', 'models-github.ai', 'github.ai', 'models.github.ai.example.com' ) );
+	}
+
+	public function test_hugging_face_inference_endpoints() {
+		$auth = array(
+			'Authorization' => 'Bearer hf_SECRET',
+			'X-HF-Bill-To'  => 'shop-org',
+		);
+		$host = 'abc123xyz.us-east-1.aws.endpoints.huggingface.cloud';
+		// TGI's (and TEI's, vLLM's) OpenAI-compatible routes.
+		$this->assert_rerouted( 'https://' . $host . '/v1/chat/completions', $auth, '/v1/chat/completions', $host );
+		$this->assert_rerouted( 'https://' . $host . '/v1/completions', $auth, '/v1/completions', $host );
+		$this->assert_rerouted( 'https://' . $host . '/v1/embeddings', $auth, '/v1/embeddings', $host );
+		$target = $this->assert_rerouted( 'https://ABC123XYZ.us-east-1.aws.endpoints.huggingface.cloud./v1/chat/completions/', $auth, '/v1/chat/completions', $host );
+		$this->assertArrayNotHasKey( 'X-HF-Bill-To', $target['headers'] );
+		// Their own API: refused.
+		foreach ( array( '/', '', '/generate', '/generate_stream', '/invocations', '/embed', '/info', '/tokenize', '/models/meta-llama/Meta-Llama-3-8B-Instruct/v1/chat/completions', '/custom/chat/completions' ) as $path ) {
+			$this->assert_refused( 'https://' . $host . $path, $auth, $host );
+		}
+		$this->assert_refused( 'https://abc123xyz.us-east-1.aws.endpoints%2Ehuggingface.cloud/generate', $auth, $host );
+		$this->assert_not_intercepted( array( 'endpoints.huggingface.cloud', 'xendpoints.huggingface.cloud', 'abc.xendpoints.huggingface.cloud', 'abc.endpoints.huggingface.cloud.evil.example', 'abc.endpoints-huggingface.cloud', 'abc.endpoints.huggingface.co', 'huggingface.cloud' ) );
+	}
+
+	public function test_azure_machine_learning_online_endpoints() {
+		$auth = array(
+			'Authorization'            => 'Bearer azureml-SECRET',
+			'api-key'                  => 'azureml-SECRET',
+			'azureml-model-deployment' => 'blue',
+		);
+		$host = 'shop-llm.westeurope.inference.ml.azure.com';
+		$this->assert_rerouted( 'https://' . $host . '/v1/chat/completions', $auth, '/v1/chat/completions', $host );
+		$this->assert_rerouted( 'https://' . $host . '/v1/completions', $auth, '/v1/completions', $host );
+		$this->assert_rerouted( 'https://shop-llm.inference.ml.azure.com/v1/embeddings', $auth, '/v1/embeddings', 'shop-llm.inference.ml.azure.com' );
+		// The scoring API and everything else the endpoint's own code may answer: refused.
+		foreach ( array( '/score', '/score?verbose=true', '/', '/swagger.json', '/chat/completions', '/models/chat/completions', '/openai/deployments/gpt-4o/chat/completions', '/score/v1/chat/completions' ) as $path ) {
+			$this->assert_refused( 'https://' . $host . $path, $auth, $host );
+		}
+		$this->assert_refused( 'https://SHOP-LLM.westeurope.inference%2eml.azure.com./score', $auth, $host );
+		$this->assert_not_intercepted( array( 'inference.ml.azure.com', 'xinference.ml.azure.com', 'shop.inference.ml.azure.com.evil.example', 'shop.inference-ml.azure.com', 'shop.inference.ml.azure.com.example', 'shop.ml.azure.com' ) );
 	}
 }

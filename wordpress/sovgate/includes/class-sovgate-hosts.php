@@ -21,8 +21,12 @@ final class Sovgate_Hosts {
 	 * (us-central1-aiplatform.googleapis.com …), Azure's (Azure OpenAI, AI services, AI
 	 * Foundry, the serverless model endpoints R.REGION.models.ai.azure.com and the model
 	 * inference hosts such as models.inference.ai.azure.com), and Amazon Bedrock's regional
-	 * endpoints (bedrock-runtime.eu-central-1.amazonaws.com …). Replicate and Hugging
-	 * Face's own inference APIs are refused rather than rerouted (see
+	 * endpoints (bedrock-runtime.eu-central-1.amazonaws.com …), Fireworks AI's other hosts
+	 * (audio-prod.api.fireworks.ai …), GitHub Models (models.github.ai), Hugging Face
+	 * Inference Endpoints (ID.REGION.CLOUD.endpoints.huggingface.cloud) and Azure Machine
+	 * Learning online endpoints (ENDPOINT.REGION.inference.ml.azure.com). Replicate's API,
+	 * Hugging Face's own inference APIs and every other API of these hosts but their
+	 * OpenAI-compatible routes are refused rather than rerouted (see
 	 * Sovgate_Mapper::NATIVE_APIS). The must-use loader keeps a
 	 * copy (it runs when this file is missing; tests/wordpress/unit/LoaderTest.php keeps
 	 * them in step).
@@ -47,14 +51,18 @@ final class Sovgate_Hosts {
 		'api.together.xyz',
 		'api.perplexity.ai',
 		'api.fireworks.ai',
+		'*.api.fireworks.ai',
 		'api.replicate.com',
 		'api-inference.huggingface.co',
 		'router.huggingface.co',
+		'*.endpoints.huggingface.cloud',
+		'models.github.ai',
 		'*.openai.azure.com',
 		'*.cognitiveservices.azure.com',
 		'*.services.ai.azure.com',
 		'*.models.ai.azure.com',
 		'*.inference.ai.azure.com',
+		'*.inference.ml.azure.com',
 		'bedrock.*.amazonaws.com',
 		'bedrock-runtime.*.amazonaws.com',
 		'bedrock-runtime-fips.*.amazonaws.com',

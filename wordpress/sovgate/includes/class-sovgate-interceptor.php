@@ -165,8 +165,9 @@ final class Sovgate_Interceptor {
 			return false;
 		}
 		if ( Sovgate_Mapper::not_served( (string) $url ) ) {
-			// An API the gateway does not speak (Replicate's, Hugging Face's own): the
-			// gateway could only refuse it, and the provider must not get it (both modes).
+			// An API the gateway does not speak (Replicate's, Hugging Face's own, TGI's
+			// /generate, Azure ML's /score …): the gateway could only refuse it, and the
+			// provider must not get it (both modes).
 			return self::block( $meta, $url, 'not_served', self::not_served_reason() );
 		}
 		if ( ! self::curl_transport( $url ) || self::core_blocks( $url ) ) {

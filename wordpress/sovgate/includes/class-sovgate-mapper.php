@@ -63,18 +63,35 @@ final class Sovgate_Mapper {
 	/**
 	 * AI hosts whose own API the gateway does not speak, so that a call in that API is
 	 * refused by the plugin (enforce and monitor mode) instead of being sent anywhere:
-	 * host => whether the host's OpenAI-compatible endpoints (paths that map_path() maps
-	 * onto /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models) are rerouted
-	 * to the gateway. Replicate has none (its prediction API only); Hugging Face's
-	 * serverless inference and router have OpenAI-compatible routes beside their own task
-	 * API (`/models/ID`, `/pipeline/TASK/ID`, `/hf-inference/models/ID` …).
+	 * host or wildcard (the patterns of Sovgate_Hosts::match(): `*.domain` matches every
+	 * host below domain, not domain itself) => which of its calls are rerouted to the
+	 * gateway:
 	 *
-	 * @var array<string, bool>
+	 * - false: none (Replicate: its prediction API only).
+	 * - true: every path that map_path() maps onto /v1/chat/completions, /v1/completions,
+	 *   /v1/embeddings or /v1/models (Hugging Face's serverless inference and router have
+	 *   OpenAI-compatible routes beside their own task API: `/models/ID`,
+	 *   `/pipeline/TASK/ID`, `/hf-inference/models/ID` …; Fireworks' other hosts, such as
+	 *   its audio hosts `audio-prod.api.fireworks.ai`, serve its audio API).
+	 * - a regular expression: only paths (the URL's raw path, `/` when empty) that it
+	 *   matches and that map_path() maps onto one of those endpoints. GitHub Models:
+	 *   `/inference/chat/completions`, `/inference/embeddings` and the same below
+	 *   `/orgs/ORG` (not its model catalog, `/catalog/models`, whose listing is not
+	 *   OpenAI's). Hugging Face Inference Endpoints (TGI, TEI, vLLM) and Azure Machine
+	 *   Learning online endpoints: `/v1/…` only (not TGI's `/`, `/generate`,
+	 *   `/generate_stream`, `/invocations`, TEI's `/embed`, Azure ML's `/score`, nor other
+	 *   paths the endpoint's own code may answer).
+	 *
+	 * @var array<string, bool|string>
 	 */
 	const NATIVE_APIS = array(
-		'api.replicate.com'            => false,
-		'api-inference.huggingface.co' => true,
-		'router.huggingface.co'        => true,
+		'api.replicate.com'             => false,
+		'api-inference.huggingface.co'  => true,
+		'router.huggingface.co'         => true,
+		'*.api.fireworks.ai'            => true,
+		'models.github.ai'              => '#^(?:/orgs/[A-Za-z0-9](?:[A-Za-z0-9-]{0,98}[A-Za-z0-9])?)?/inference/(?:chat/completions|embeddings)/?$#',
+		'*.endpoints.huggingface.cloud' => '#^/v1/(?:chat/completions|completions|embeddings|models)/?$#',
+		'*.inference.ml.azure.com'      => '#^/v1/(?:chat/completions|completions|embeddings|models)/?$#',
 	);
 
 	/**
@@ -148,15 +165,18 @@ final class Sovgate_Mapper {
 	}
 
 	/**
-	 * Whether a URL calls an AI host in an API the gateway does not serve (NATIVE_APIS):
-	 * any call to a host without OpenAI-compatible endpoints, and a call to another
-	 * endpoint of a host with them. Such calls are refused, never rerouted or sent.
+	 * Whether a URL calls an AI host in an API the gateway does not serve (NATIVE_APIS,
+	 * exact hosts and wildcards, the host compared as WordPress connects to it): any call
+	 * to a host without OpenAI-compatible endpoints, and a call to another endpoint of a
+	 * host with them (or to a path outside the host's OpenAI-compatible routes). Such
+	 * calls are refused, never rerouted or sent.
 	 *
 	 * @param string $url The provider URL.
 	 * @return bool
 	 */
 	public static function not_served( $url ) {
-		$host = Sovgate_Hosts::host_of( (string) $url );
+		$url  = (string) $url;
+		$host = Sovgate_Hosts::host_of( $url );
 		if ( null === $host || '' === $host ) {
 			return false;
 		}
@@ -164,7 +184,15 @@ final class Sovgate_Mapper {
 		if ( null === $pattern ) {
 			return false;
 		}
-		return ! self::NATIVE_APIS[ $pattern ] || self::map_path( (string) $url )['dialect'];
+		$routes = self::NATIVE_APIS[ $pattern ];
+		if ( false === $routes || self::map_path( $url )['dialect'] ) {
+			return true;
+		}
+		if ( is_string( $routes ) ) {
+			$path = (string) Sovgate_Hosts::url_part( $url, PHP_URL_PATH );
+			return 1 !== preg_match( $routes, '' === $path ? '/' : $path );
+		}
+		return true !== $routes;
 	}
 
 	/**
