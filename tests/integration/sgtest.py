@@ -26,6 +26,17 @@ SAN_ENV = {
 }
 
 
+def sanitized(path=None):
+    """Whether a binary (the gateway by default) is an ASan build: it links libasan. Tests
+    whose bounds differ under ASan (memory growth, speed) ask this rather than guess from
+    the build folder's name."""
+    try:
+        with open(path or SOVGATE, "rb") as f:
+            return b"libasan.so" in f.read()
+    except OSError:
+        return False
+
+
 def run(args, stdin=None, env=None, check=False):
     """Runs a sovgate command; returns CompletedProcess with text output."""
     e = dict(os.environ)

@@ -25,6 +25,7 @@ import time
 
 import pytest
 
+import sgtest
 from test_engine import ENGINE, MKMODEL, Engine, engine_call, events_of
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -33,18 +34,10 @@ pytestmark = pytest.mark.skipif(
     not (os.path.exists(MKMODEL) and os.path.exists(ENGINE)),
     reason="sovgate-engine / sovgate-mkmodel not built (run scripts/fetch-llama)")
 
-def _sanitized(path):
-    """Whether the engine is an ASan build: there llama.cpp's grammar sampler, which
-    allocates for every vocabulary entry it checks, runs on ASan's allocator and is about
-    four times slower, so the sample count drops to 200 (the plain build runs 1,000)."""
-    try:
-        with open(path, "rb") as f:
-            return b"libasan.so" in f.read()
-    except OSError:
-        return False
-
-
-SAMPLES = int(os.environ.get("SG_SCHEMA_SAMPLES", "100" if _sanitized(ENGINE) else "1000"))
+# In an ASan build llama.cpp's grammar sampler, which allocates for every vocabulary entry
+# it checks, runs on ASan's allocator and is about four times slower: 100 samples there
+# (the plain build runs 1,000).
+SAMPLES = int(os.environ.get("SG_SCHEMA_SAMPLES", "100" if sgtest.sanitized(ENGINE) else "1000"))
 
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "The weather in a city.",
