@@ -426,21 +426,28 @@ class FakeRegistry:
         self.srv.server_close()
 
 
+def _half_downloaded(tmp_path, keys, models, name, **registry):
+    """Model `name` version 1 in a store served by a FakeRegistry(**registry), and a second
+    store whose partial/ holds the first half of its weights (an interrupted pull).
+    Returns (registry, second store, the weights)."""
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    ok(mo(a, keys, "import", models[1], "--name", name, "--version", "1"))
+    fake = FakeRegistry(str(tmp_path), a, name, "1", **registry)
+    data = fake.weights
+    for d in ("partial", "blobs/sha256", "manifests", "channels", "tmp"):
+        os.makedirs(os.path.join(b, d), exist_ok=True)
+    with open(os.path.join(b, "partial", os.path.basename(blob_path(a, name, "1"))), "wb") as f:
+        f.write(data[:len(data) // 2])
+    return fake, b, data
+
+
 def test_resume_from_a_registry_that_ignores_range(tmp_path, keys, models):
     """A registry (or a proxy before it) that answers a resumed download's Range with the
     whole blob (200): the download starts over instead of appending the blob to what the
     partial file holds (which left a damaged partial file, a misleading error, and the next
     pull reporting tampered weights)."""
-    a, b = str(tmp_path / "a"), str(tmp_path / "b")
-    ok(mo(a, keys, "import", models[1], "--name", "ir", "--version", "1"))
-    fake = FakeRegistry(str(tmp_path), a, "ir", "1", ignore_range=True)
+    fake, b, data = _half_downloaded(tmp_path, keys, models, "ir", ignore_range=True)
     try:
-        data = fake.weights
-        hexd = os.path.basename(blob_path(a, "ir", "1"))
-        for d in ("partial", "blobs/sha256", "manifests", "channels", "tmp"):
-            os.makedirs(os.path.join(b, d), exist_ok=True)
-        with open(os.path.join(b, "partial", hexd), "wb") as f:
-            f.write(data[:len(data) // 2])
         p = mo(b, keys, "pull", fake.ref, sign=False, pub=keys["pub"], reg=fake.reg, cred=False)
         assert p.returncode == 0, p.stderr
         assert fake.ranges[-1] == f"bytes={len(data) // 2}-"
@@ -456,16 +463,8 @@ def test_resume_from_a_registry_that_answers_another_range(tmp_path, keys, model
     range than the one asked for (here the bytes from 16 before the offset): the answer is
     not appended to the partial file (which only the digest check after the whole download
     caught); the download starts over from byte 0 and ends with the verified blob."""
-    a, b = str(tmp_path / "a"), str(tmp_path / "b")
-    ok(mo(a, keys, "import", models[1], "--name", "br", "--version", "1"))
-    fake = FakeRegistry(str(tmp_path), a, "br", "1", bad_range=True)
+    fake, b, data = _half_downloaded(tmp_path, keys, models, "br", bad_range=True)
     try:
-        data = fake.weights
-        hexd = os.path.basename(blob_path(a, "br", "1"))
-        for d in ("partial", "blobs/sha256", "manifests", "channels", "tmp"):
-            os.makedirs(os.path.join(b, d), exist_ok=True)
-        with open(os.path.join(b, "partial", hexd), "wb") as f:
-            f.write(data[:len(data) // 2])
         p = mo(b, keys, "pull", fake.ref, sign=False, pub=keys["pub"], reg=fake.reg, cred=False)
         assert p.returncode == 0, p.stderr
         assert fake.ranges[-2:] == [f"bytes={len(data) // 2}-", None]
