@@ -129,6 +129,19 @@ static int explain(const struct sg_config *cfg, enum sg_endpoint ep, const char 
         fprintf(stderr, "sovgate: no route for the model '%s'\n", model);
         goto out;
     }
+    /* as the gateway: token ids cannot be scanned, so with redaction on they are refused
+     * (400 unscannable_input) before any backend is considered */
+    const char *tok = rd->enabled ? sg_api_token_ids(ep, body) : NULL;
+    if (tok) {
+        report = json_pack("{s:s,s:s,s:s,s:s}", "model", route->model, "decision", "reject",
+                           "error", "unscannable_input", "param", tok);
+        status = 3;
+        char *s = report ? json_dumps(report, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+        if (s)
+            puts(s);
+        free(s);
+        goto out;
+    }
     x.rd = rd;
     x.p = p;
     x.sc = sg_detect_scratch_new(rd->det);

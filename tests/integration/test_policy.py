@@ -264,6 +264,17 @@ def test_policy_explain(make_gateway, two, workdir):
     g2 = gw(make_gateway, local, cloud, ["cloud"], policy={})
     p = sgtest.run(["policy", "explain", "--config", g2.path], stdin=req)
     assert p.returncode == 3 and json.loads(p.stdout)["decision"] == "refuse"
+    # a prompt given as token ids: the gateway refuses it (unscannable), and so does the
+    # dry run, instead of reporting it sendable with nothing found
+    toks = json.dumps({"model": "assistant", "prompt": [1, 2, 3]})
+    st, _, body = g.post("/v1/completions", json.loads(toks))
+    assert st == 400 and json.loads(body)["error"]["code"] == "unscannable_input", body
+    p = sgtest.run(["policy", "explain", "--config", g.path, "--endpoint", "completions"],
+                   stdin=toks)
+    assert p.returncode == 3, p.stdout + p.stderr
+    r = json.loads(p.stdout)
+    assert r["decision"] == "reject" and r["error"] == "unscannable_input"
+    assert r["param"] == "prompt"
 
 
 def test_policy_explain_with_redaction_off_agrees_with_gateway(make_gateway, two):
