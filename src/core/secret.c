@@ -25,41 +25,29 @@ int sg_path_resolve(const char *base_dir, const char *path, char *out, size_t ca
     return n < 0 || (size_t)n >= cap ? SG_ETOOBIG : 0;
 }
 
-int sg_read_file(const char *path, size_t max, char **out, size_t *len, struct sg_error *err)
+int sg_read_fd(int fd, const char *what, size_t max, char **out, size_t *len, struct sg_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return sg_error_set(err, errno == ENOENT ? SG_ENOTFOUND : SG_EIO, "cannot open %s: %s",
-                            path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return sg_error_set(err, SG_EIO, "%s is not a regular file", path);
-    }
-    if ((size_t)st.st_size > max) {
-        close(fd);
-        return sg_error_set(err, SG_ETOOBIG, "%s is larger than %zu bytes", path, max);
-    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return sg_error_set(err, SG_EIO, "%s is not a regular file", what);
+    if ((size_t)st.st_size > max)
+        return sg_error_set(err, SG_ETOOBIG, "%s is larger than %zu bytes", what, max);
     size_t cap = (size_t)st.st_size + 1, got = 0;
     char *p = malloc(cap);
-    if (!p) {
-        close(fd);
-        return sg_error_set(err, SG_ENOMEM, "out of memory reading %s", path);
-    }
+    if (!p)
+        return sg_error_set(err, SG_ENOMEM, "out of memory reading %s", what);
     for (;;) {
         if (got == cap - 1) {
             /* The file grew while we read it; accept up to max. */
             if (cap - 1 >= max) {
                 free(p);
-                close(fd);
-                return sg_error_set(err, SG_ETOOBIG, "%s is larger than %zu bytes", path, max);
+                return sg_error_set(err, SG_ETOOBIG, "%s is larger than %zu bytes", what, max);
             }
             size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
             char *np = realloc(p, ncap);
             if (!np) {
                 free(p);
-                close(fd);
-                return sg_error_set(err, SG_ENOMEM, "out of memory reading %s", path);
+                return sg_error_set(err, SG_ENOMEM, "out of memory reading %s", what);
             }
             p = np;
             cap = ncap;
@@ -70,19 +58,28 @@ int sg_read_file(const char *path, size_t max, char **out, size_t *len, struct s
         if (r < 0) {
             int e = errno;
             free(p);
-            close(fd);
-            return sg_error_set(err, SG_EIO, "cannot read %s: %s", path, strerror(e));
+            return sg_error_set(err, SG_EIO, "cannot read %s: %s", what, strerror(e));
         }
         if (r == 0)
             break;
         got += (size_t)r;
     }
-    close(fd);
     p[got] = '\0';
     *out = p;
     if (len)
         *len = got;
     return 0;
+}
+
+int sg_read_file(const char *path, size_t max, char **out, size_t *len, struct sg_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sg_error_set(err, errno == ENOENT ? SG_ENOTFOUND : SG_EIO, "cannot open %s: %s",
+                            path, strerror(errno));
+    int rc = sg_read_fd(fd, path, max, out, len, err);
+    close(fd);
+    return rc;
 }
 
 int sg_secret_load(const char *ref, const char *base_dir, struct sg_secret *out,

@@ -29,6 +29,9 @@ void sg_secret_free(struct sg_secret *s);
 /* Reads a whole file of at most `max` bytes into a malloc'd NUL-terminated buffer that
  * the caller owns. Returns 0 or an SG_E* code (filling `err`). */
 int sg_read_file(const char *path, size_t max, char **out, size_t *len, struct sg_error *err);
+/* The same from an open descriptor of a regular file (its owner closes it); `what` names
+ * the file in errors. */
+int sg_read_fd(int fd, const char *what, size_t max, char **out, size_t *len, struct sg_error *err);
 /* Joins `base_dir` and a relative `path` into `out` (absolute paths are copied as they
  * are). Returns 0 or SG_ETOOBIG. */
 int sg_path_resolve(const char *base_dir, const char *path, char *out, size_t cap);

@@ -140,8 +140,7 @@ int sg_mstore_open_read(const char *path, const char *what, struct sg_error *err
 }
 
 /* The whole of a small store file (a manifest, a channel file; at most `max` bytes),
- * opened as sg_mstore_open_read does; `*out` (NUL-terminated) is the caller's to free. The
- * size is taken from fstat: store files are replaced by rename, never written in place. */
+ * opened as sg_mstore_open_read does; `*out` (NUL-terminated) is the caller's to free. */
 int sg_mstore_read_file(const char *path, size_t max, const char *what, char **out, size_t *len,
                         struct sg_error *err)
 {
@@ -150,31 +149,9 @@ int sg_mstore_read_file(const char *path, size_t max, const char *what, char **o
     int fd = sg_mstore_open_read(path, what, err);
     if (fd < 0)
         return fd;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || (uint64_t)st.st_size > max) {
-        close(fd);
-        return sg_error_set(err, SG_ETOOBIG, "%s is larger than %zu bytes", what, max);
-    }
-    size_t n = (size_t)st.st_size, got = 0;
-    char *p = malloc(n + 1);
-    ssize_t r = 1;
-    while (p && got < n && r != 0) {
-        r = read(fd, p + got, n - got);
-        if (r < 0 && errno != EINTR)
-            break;
-        got += r > 0 ? (size_t)r : 0;
-    }
-    int e = errno;
+    int rc = sg_read_fd(fd, what, max, out, len, err);
     close(fd);
-    if (!p || r < 0) {
-        free(p);
-        return !p ? sg_error_set(err, SG_ENOMEM, "out of memory reading %s", what)
-                  : sg_error_set(err, SG_EIO, "cannot read %s: %s", what, strerror(e));
-    }
-    p[got] = '\0';
-    *out = p;
-    *len = got;
-    return 0;
+    return rc;
 }
 
 /* A new temporary file in tmp/ (path into `path`). mkostemp creates it with O_CREAT |
