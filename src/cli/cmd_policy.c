@@ -136,11 +136,7 @@ static int explain(const struct sg_config *cfg, enum sg_endpoint ep, const char 
         report = json_pack("{s:s,s:s,s:s,s:s}", "model", route->model, "decision", "reject",
                            "error", "unscannable_input", "param", tok);
         status = 3;
-        char *s = report ? json_dumps(report, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-        if (s)
-            puts(s);
-        free(s);
-        goto out;
+        goto print;
     }
     x.rd = rd;
     x.p = p;
@@ -215,7 +211,8 @@ static int explain(const struct sg_config *cfg, enum sg_endpoint ep, const char 
         json_object_set_new(report, "decision", json_string("refuse"));
         status = 3;
     }
-    char *s = json_dumps(report, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+print:;
+    char *s = report ? json_dumps(report, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     if (s)
         puts(s);
     free(s);
