@@ -740,6 +740,19 @@ static void test_classify_edges(void **state)
  * from the bytes each class bit looks at (and their neighbours), every length around the
  * 64-byte steps, and the classify-edge cases at every offset. Where the CPU has no
  * AVX-512BW there is only one level to run, and the test says so. */
+/* Whether two lists hold the same findings (field by field: a struct's padding bytes are
+ * not part of its value). */
+static bool same_findings(const struct sg_findings *a, const struct sg_findings *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (size_t i = 0; i < a->n; i++)
+        if (a->v[i].start != b->v[i].start || a->v[i].end != b->v[i].end ||
+            a->v[i].type != b->v[i].type)
+            return false;
+    return true;
+}
+
 static void scan_level(int level, const char *text, size_t len, struct sg_findings *f)
 {
     assert_int_equal(sg_detect_simd(level), level);
@@ -781,7 +794,7 @@ static void test_simd_levels(void **state)
         struct sg_findings a, b;
         scan_level(SG_DETECT_SIMD_BASE, text, len, &a);
         scan_level(SG_DETECT_SIMD_AVX512, text, len, &b);
-        if (a.n != b.n || (a.n && memcmp(a.v, b.v, a.n * sizeof(a.v[0])) != 0)) {
+        if (!same_findings(&a, &b)) {
             print_message("  round %d differs:\n  SSE2:\n", round);
             dump(det, text, &a);
             print_message("  AVX-512:\n");
@@ -837,8 +850,7 @@ static void test_detect_types(void **state)
     memset(every, 1, sizeof(every));
     sg_findings_init(&some, 1024);
     assert_int_equal(sg_detect_types(det, scr, every, text, strlen(text), &some), 0);
-    assert_int_equal(some.n, all.n);
-    assert_memory_equal(some.v, all.v, all.n * sizeof(all.v[0]));
+    assert_true(same_findings(&some, &all));
     sg_findings_free(&some);
     sg_findings_free(&all);
 }
