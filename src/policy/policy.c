@@ -111,26 +111,24 @@ static int build_classes(struct sg_policy *p, const struct sg_config *cfg,
             for (size_t k = 0; k < c->ntypes && !rc; k++)
                 rc = assign(p, rd, c->types[k], (unsigned)i, seen, where, err);
         }
-        /* restricted data must be placed on purpose: unlisted types are public, so a list
-         * that forgets them (or names its class otherwise) would send them in clear. So
-         * must the shop's own detectors (its business secrets by default): a class list
-         * written before a detector was added would otherwise send its terms in clear. */
-        for (unsigned t = SG_ENT_CUSTOM; t < sg_detector_ntypes(rd->det) && !rc; t++)
-            if (!seen[t])
+        /* Every type must be placed on purpose: a type no class lists would count as public
+         * and go out in clear, so a list written before a type existed (a built-in one of a
+         * later version, or a detector added since) or one that forgets a type is refused,
+         * not read as "public". A shop that wants a type sent in clear lists it in a class
+         * whose actions allow it. */
+        for (unsigned t = 0; t < sg_detector_ntypes(rd->det) && !rc; t++) {
+            if (seen[t] || (t >= SG_ENT_BUILTIN && t < SG_ENT_CUSTOM))
+                continue;
+            if (t >= SG_ENT_CUSTOM)
                 rc = sg_error_set(err, SG_EINVAL,
                                   "policy.classes: the custom detector %s is in no class; "
-                                  "list it (unlisted types count as public)",
+                                  "list it (an unlisted type would count as public)",
                                   sg_entity_name(rd->det, t));
-        char types[128];
-        snprintf(types, sizeof(types), "%s", defaults[0].types);
-        for (char *save = NULL, *t = strtok_r(types, " ", &save); t && !rc;
-             t = strtok_r(NULL, " ", &save)) {
-            int e = sg_entity_lookup(rd->det, t);
-            if (e >= 0 && !seen[e])
+            else
                 rc = sg_error_set(err, SG_EINVAL,
-                                  "policy.classes: %s is in no class; restricted types (%s) "
-                                  "must be listed, else they count as public",
-                                  t, defaults[0].types);
+                                  "policy.classes: %s is in no class; every built-in type "
+                                  "must be listed (an unlisted type would count as public)",
+                                  sg_entity_name(rd->det, t));
         }
     } else {
         for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]) && !rc; i++) {
@@ -155,7 +153,8 @@ static int build_classes(struct sg_policy *p, const struct sg_config *cfg,
         return rc;
     p->restricted = class_index(p, "restricted");
     p->public_ = class_index(p, "public");
-    /* types no class lists are public (or in the least sensitive class) */
+    /* type numbers no detector uses (none that can be found) map to the public class, or
+     * the least sensitive one */
     unsigned fallback = p->public_ >= 0 ? (unsigned)p->public_ : p->nclasses - 1;
     for (unsigned t = 0; t < SG_ENT_MAX; t++)
         if (!seen[t])

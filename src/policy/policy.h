@@ -49,7 +49,9 @@ unsigned sg_policy_nclasses(const struct sg_policy *p);
 /* The index of the class named `name`, or -1. */
 int sg_policy_class_index(const struct sg_policy *p, const char *name);
 const char *sg_policy_class_name(const struct sg_policy *p, unsigned c);
-/* The class of an entity type (the public class, or the last one, for unlisted types). */
+/* The class of an entity type. Own class lists place every detectable type (sg_policy_new
+ * refuses one that does not); a type number beyond them maps to the public class, or the
+ * last one. */
 unsigned sg_policy_class_of(const struct sg_policy *p, unsigned type);
 
 /* A client's rule, or NULL when the client has none. */

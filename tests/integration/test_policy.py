@@ -14,6 +14,8 @@ import sgtest
 
 EMAIL = "anna.schmidt@example.de"
 CARD = "4111 1111 1111 1111"
+# Own class lists must place every built-in type; these are the personal ones.
+PERSONAL_TYPES = ["EMAIL", "PHONE", "PERSON", "ADDRESS", "IP", "DATE_OF_BIRTH", "VAT_ID", "FIELD"]
 
 
 def gw(make_gateway, local, cloud, targets, policy=None, clients=None, redaction=None,
@@ -133,7 +135,7 @@ def test_class_actions_per_destination(make_gateway, two):
     policy = {"classes": [
         {"name": "restricted", "types": ["CARD", "IBAN", "NATIONAL_ID", "SECRET",
                                          "URL_CREDENTIALS"], "sovereign": "mask"},
-        {"name": "personal", "types": ["EMAIL", "PHONE", "PERSON", "ADDRESS"],
+        {"name": "personal", "types": PERSONAL_TYPES,
          "sovereign": "allow", "external": "mask"},
         {"name": "public", "types": []}]}
     g = gw(make_gateway, local, cloud, ["local"], policy=policy)
@@ -216,13 +218,21 @@ def test_wordpress_field_header(gateway, upstream):
     ({"policy": {"classes": [{"name": "a", "types": ["NOPE"]}]}}, "unknown entity type NOPE"),
     ({"policy": {"classes": [{"name": "a", "types": ["EMAIL"]},
                              {"name": "b", "types": ["EMAIL"]}]}}, "already in class a"),
-    # the shop's own detector must be placed, as the restricted types must
+    # the shop's own detector must be placed, as every built-in type must
     ({"redaction": {"detectors": [{"name": "COST_PRICE", "terms": ["EK-Preis"]}]},
       "policy": {"classes": [
           {"name": "restricted", "types": ["CARD", "IBAN", "NATIONAL_ID", "SECRET",
                                            "URL_CREDENTIALS"]},
+          {"name": "personal", "types": PERSONAL_TYPES},
           {"name": "public"}]}},
      "the custom detector COST_PRICE is in no class"),
+    # a personal type no class lists would count as public: refused, not sent in clear
+    ({"policy": {"classes": [
+        {"name": "restricted", "types": ["CARD", "IBAN", "NATIONAL_ID", "SECRET",
+                                         "URL_CREDENTIALS"]},
+        {"name": "personal", "types": ["EMAIL"], "sovereign": "pseudonymize"},
+        {"name": "public"}]}},
+     "PHONE is in no class; every built-in type must be listed"),
     ({"policy": {"clients": [{"name": "x", "on_violation": "shrug"}]}},
      "must be block, mask or pseudonymize"),
     ({"egress": {"allow": ["*.example.com"]}}, "an entry is a host"),
@@ -351,7 +361,7 @@ def test_continued_responses_surrogates_stay_personal_data(make_gateway, two, wo
     policy = {"classes": [
         {"name": "restricted", "types": ["CARD", "IBAN", "NATIONAL_ID", "SECRET",
                                          "URL_CREDENTIALS"], "sovereign": "mask"},
-        {"name": "personal", "types": ["EMAIL", "PHONE", "PERSON", "ADDRESS"],
+        {"name": "personal", "types": PERSONAL_TYPES,
          "sovereign": "pseudonymize", "external": "mask"},
         {"name": "public", "types": []}]}
     key = f"{workdir}/audit.key"

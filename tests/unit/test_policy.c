@@ -212,7 +212,8 @@ static void test_own_classes(void **state)
                         "    - {name: secret, types: [CARD, SECRET, IBAN, NATIONAL_ID, "
                         "URL_CREDENTIALS], sovereign: block}\n"
                         "    - {name: contact, types: [EMAIL], sovereign: allow, external: hash}\n"
-                        "    - {name: rest}\n");
+                        "    - {name: rest, types: [PHONE, PERSON, ADDRESS, IP, DATE_OF_BIRTH, "
+                        "VAT_ID, FIELD]}\n");
     const struct sg_policy *p = x->p;
     assert_int_equal(sg_policy_nclasses(p), 3);
     assert_string_equal(sg_policy_class_name(p, sg_policy_class_of(p, SG_ENT_PERSON)), "rest");
@@ -231,34 +232,53 @@ static void test_own_classes(void **state)
     unload(x);
 }
 
-/* Own classes must list the restricted types (cards, IBANs, national IDs, secrets, URL
- * credentials) somewhere: unlisted types are public, so a list that forgets them, or puts
- * them in no class because its class has another name, would send them in clear. */
-static void test_own_classes_must_place_restricted_types(void **state)
+/* Own classes must list every built-in type somewhere: an unlisted type counts as public,
+ * so a list that forgets one, or was written before a version added one, would send it in
+ * clear. Restricted types (cards, IBANs, ...) and personal ones (names, phones, ...) alike. */
+static void test_own_classes_must_place_builtin_types(void **state)
 {
     (void)state;
-    const char *yaml = "listen: {address: \"127.0.0.1:0\", plaintext: true}\n"
-                       "backends: [{name: a, url: \"http://127.0.0.1:1\"}]\n"
-                       "routes: [{model: m, backends: [a]}]\n"
-                       "policy:\n"
-                       "  classes:\n"
-                       "    - {name: personal, types: [EMAIL, PHONE, PERSON, ADDRESS], "
-                       "sovereign: pseudonymize}\n"
-                       "    - {name: pci, types: [CARD], sovereign: mask}\n"
-                       "    - {name: public}\n";
-    struct sg_config *cfg = NULL;
-    struct sg_config_diags d = {0};
-    struct sg_error err = {0};
-    assert_int_equal(sg_config_load_string(yaml, strlen(yaml), "t.yaml", "/tmp", &cfg, &d), 0);
-    sg_config_diags_free(&d);
-    struct sg_redaction *rd = NULL;
-    struct sg_policy *p = NULL;
-    assert_int_equal(sg_redaction_new(cfg, &rd, &err), 0);
-    assert_int_equal(sg_policy_new(cfg, rd, &p, &err), SG_EINVAL);
-    assert_null(p);
-    assert_non_null(strstr(err.msg, "IBAN is in no class"));
-    sg_redaction_free(rd);
-    sg_config_free(cfg);
+    static const struct {
+        const char *classes, *msg;
+    } cases[] = {
+        {"    - {name: personal, types: [EMAIL, PHONE, PERSON, ADDRESS, IP, DATE_OF_BIRTH, "
+         "VAT_ID, FIELD], sovereign: pseudonymize}\n"
+         "    - {name: pci, types: [CARD], sovereign: mask}\n"
+         "    - {name: public}\n",
+         "IBAN is in no class"},
+        {"    - {name: restricted, types: [CARD, IBAN, NATIONAL_ID, SECRET, URL_CREDENTIALS]}\n"
+         "    - {name: personal, types: [EMAIL, PHONE, PERSON, ADDRESS, IP, VAT_ID, FIELD], "
+         "sovereign: pseudonymize}\n"
+         "    - {name: public}\n",
+         "DATE_OF_BIRTH is in no class; every built-in type must be listed"},
+        {"    - {name: restricted, types: [CARD, IBAN, NATIONAL_ID, SECRET, URL_CREDENTIALS]}\n"
+         "    - {name: public, types: [EMAIL]}\n",
+         "PHONE is in no class"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char yaml[1024];
+        snprintf(yaml, sizeof(yaml),
+                 "listen: {address: \"127.0.0.1:0\", plaintext: true}\n"
+                 "backends: [{name: a, url: \"http://127.0.0.1:1\"}]\n"
+                 "routes: [{model: m, backends: [a]}]\n"
+                 "policy:\n"
+                 "  classes:\n%s",
+                 cases[i].classes);
+        struct sg_config *cfg = NULL;
+        struct sg_config_diags d = {0};
+        struct sg_error err = {0};
+        assert_int_equal(sg_config_load_string(yaml, strlen(yaml), "t.yaml", "/tmp", &cfg, &d), 0);
+        sg_config_diags_free(&d);
+        struct sg_redaction *rd = NULL;
+        struct sg_policy *p = NULL;
+        assert_int_equal(sg_redaction_new(cfg, &rd, &err), 0);
+        assert_int_equal(sg_policy_new(cfg, rd, &p, &err), SG_EINVAL);
+        assert_null(p);
+        if (!strstr(err.msg, cases[i].msg))
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.msg, cases[i].msg);
+        sg_redaction_free(rd);
+        sg_config_free(cfg);
+    }
 }
 
 static void test_fieldsets(void **state)
@@ -346,7 +366,7 @@ int main(void)
         cmocka_unit_test(test_transfers_clients_and_blocks),
         cmocka_unit_test(test_every_transfer_rule_named),
         cmocka_unit_test(test_own_classes),
-        cmocka_unit_test(test_own_classes_must_place_restricted_types),
+        cmocka_unit_test(test_own_classes_must_place_builtin_types),
         cmocka_unit_test(test_fieldsets),
         cmocka_unit_test(test_enclosing_finding_keeps_restricted_type),
     };
