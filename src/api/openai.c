@@ -704,11 +704,17 @@ static int visit_message(json_t *m, size_t mi, sg_api_field_fn fn, void *ctx)
     return 0;
 }
 
-/* Schema keywords whose string is an annotation: free text no answer has to match. */
-static bool schema_annotation(const char *k)
+/* Schema keywords whose strings are data: the annotations (free text no answer has to
+ * match) and the values an answer must be one of (enum, const), which a shop fills with
+ * its customers' names or addresses as readily as any prompt. A value pseudonymized there
+ * is the same surrogate as in the messages, so the answer still matches the schema and is
+ * restored like any answer; a masked one narrows what the answer can say, which is what
+ * masking means. */
+static bool schema_data(const char *k)
 {
     return strcmp(k, "description") == 0 || strcmp(k, "title") == 0 || strcmp(k, "$comment") == 0 ||
-           strcmp(k, "examples") == 0 || strcmp(k, "default") == 0;
+           strcmp(k, "examples") == 0 || strcmp(k, "default") == 0 || strcmp(k, "enum") == 0 ||
+           strcmp(k, "const") == 0;
 }
 
 /* Schema keywords whose members are named schemas (the names are not keywords). */
@@ -719,11 +725,11 @@ static bool schema_map(const char *k)
            strcmp(k, "dependentSchemas") == 0;
 }
 
-/* The annotations of a response schema (response_format, and what the Responses, Gemini and
- * Ollama translations make of theirs): every description, title, $comment, examples and
- * default, at any depth. What a structured answer must match exactly is left alone (enum,
- * const, pattern, type, format, required, the names of properties, the format's name):
- * a masked value there would change the answer's shape. */
+/* The data of a response schema (response_format, and what the Responses, Gemini and
+ * Ollama translations make of theirs): every description, title, $comment, examples,
+ * default, enum and const, at any depth. The schema's structure is left alone (pattern,
+ * type, format, required, the names of properties, the format's name): a transformed
+ * keyword or property name would change the answer's shape. */
 static int visit_schema(json_t *v, char *p, size_t len, sg_api_field_fn fn, void *ctx)
 {
     size_t i;
@@ -740,7 +746,7 @@ static int visit_schema(json_t *v, char *p, size_t len, sg_api_field_fn fn, void
     {
         size_t kl = path_key(p, len, k);
         int rc = 0;
-        if (schema_annotation(k)) {
+        if (schema_data(k)) {
             rc = visit_all(e, p, kl, fn, ctx);
         } else if (schema_map(k) && json_is_object(e)) {
             const char *name;

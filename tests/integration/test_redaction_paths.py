@@ -170,9 +170,36 @@ def test_response_schema_annotations_are_scanned(g, upstream):
     assert js["schema"]["description"].startswith("The order of PERSON_")
     status = js["schema"]["properties"]["status"]
     assert status["title"].startswith("Status for EMAIL_")
-    # what an answer must match exactly is left as it is
+    # the schema's structure is left as it is
     assert status["enum"] == ["open", "closed"] and status["type"] == "string"
     assert js["schema"]["required"] == ["status"]
+
+
+def test_response_schema_enum_and_const_are_scanned(g, upstream):
+    """A schema's enum and const are data an answer must match, and a shop puts its
+    customers there (route this ticket to one of these accounts): scanned, with the same
+    surrogate as the messages, so the answer can match and is restored."""
+    schema = {"type": "object",
+              "properties": {"customer": {"type": "string", "enum": [NAME, "nobody"]},
+                             "contact": {"const": EMAIL},
+                             "nested": {"anyOf": [{"enum": [[PHONE], 3, None]}]}},
+              "required": ["customer"]}
+    body = {"model": "assistant",
+            "messages": [{"role": "user", "content": f"Who wrote this? {NAME}"}],
+            "response_format": {"type": "json_schema", "json_schema": {
+                "name": "who", "schema": schema, "strict": True}}}
+    st, _, resp = g.post("/v1/chat/completions", body)
+    assert st == 200, resp
+    s = sent(upstream)[0]
+    props = s["response_format"]["json_schema"]["schema"]["properties"]
+    surrogate, other = props["customer"]["enum"]
+    assert surrogate.startswith("PERSON_") and other == "nobody"
+    assert surrogate in s["messages"][-1]["content"]  # one value, one surrogate
+    assert props["contact"]["const"].startswith("EMAIL_")
+    phone, three, none = props["nested"]["anyOf"][0]["enum"]
+    assert phone[0].startswith("PHONE_") and three == 3 and none is None
+    # the echo carries the surrogate back: the client reads the name
+    assert NAME in json.loads(resp)["choices"][0]["message"]["content"]
 
 
 def test_gemini_and_ollama_schemas_are_scanned(g, upstream):
