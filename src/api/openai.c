@@ -604,6 +604,23 @@ static bool is_base64(const char *s, size_t n)
     return n > 0;
 }
 
+/* Whether s[0..n) is a bare media type, "type/subtype" of RFC 6838's restricted-name
+ * characters (no parameters): what a data: URL of an image, a clip or a file names. */
+static bool bare_media_type(const char *s, size_t n)
+{
+    size_t slash = 0, i;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '/' && !slash && i > 0)
+            slash = i;
+        else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                   strchr("!#$&-^_.+", c)) ||
+                 c == 0)
+            return false;
+    }
+    return slash && slash + 1 < n && n <= 255;
+}
+
 /* A binary payload of a content part, not text: the base64 of an image (in a data: URL),
  * of an audio clip or of a file. Scanning it finds nothing a person wrote, costs time on
  * megabytes, and a "finding" in base64 would corrupt it. Only what is base64 is left
@@ -619,9 +636,12 @@ static bool binary_payload(const char *key, const char *member, const json_t *v)
     if (!s)
         return false;
     if (n >= 5 && memcmp(s, "data:", 5) == 0) {
-        /* data:[<media type>][;base64],<data>: only base64 is binary */
+        /* data:<media type>;base64,<data>: only base64 is binary, and only under a bare
+         * media type: parameters (or an empty type) are text a client wrote, so the whole
+         * URL is scanned then */
         const char *comma = memchr(s, ',', n);
-        if (!comma || comma - s < 12 || memcmp(comma - 7, ";base64", 7) != 0)
+        if (!comma || comma - s < 12 || memcmp(comma - 7, ";base64", 7) != 0 ||
+            !bare_media_type(s + 5, (size_t)(comma - 7 - (s + 5))))
             return false;
         n -= (size_t)(comma + 1 - s);
         s = comma + 1;

@@ -247,6 +247,30 @@ def test_every_string_of_a_message_is_redacted(gateway, upstream):
     assert sent[2]["tool_call_id"] == "call_Ab12" and sent[2]["role"] == "tool"
 
 
+def test_data_url_media_type_with_parameters_is_scanned(gateway, upstream):
+    """Only the base64 under a bare media type ("image/png") is binary. Parameters of a
+    data: URL's media type, or characters no media type has, are text a client wrote:
+    the whole URL is scanned then, as any text is."""
+    bare = "data:image/png;base64,QUJDRA=="
+    urls = [bare, f"data:image/png;name={EMAIL};base64,QUJDRA==",
+            f"data:image/png;note=call {PHONE};base64,QUJDRA==",
+            f"data:{EMAIL};base64,QUJDRA=="]
+    body = {"model": "assistant", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "Hi"}] + [
+        {"type": "image_url", "image_url": {"url": u}} for u in urls] + [
+        {"type": "file", "file": {"file_data": f"data:application/pdf;x={EMAIL};base64,QUJD"}}]}]}
+    st, _, resp = gateway.post("/v1/chat/completions", body)
+    assert st == 200, resp
+    assert_nothing_leaked(upstream)
+    parts = json.loads(upstream_bodies(upstream)[0])["messages"][0]["content"]
+    got = [p["image_url"]["url"] for p in parts[1:5]]
+    assert got[0] == bare  # binary: travels unchanged
+    assert got[1].startswith("data:image/png;name=EMAIL_") and got[1].endswith(";base64,QUJDRA==")
+    assert got[2].startswith("data:image/png;note=call PHONE_")
+    assert got[3].startswith("data:EMAIL_")
+    assert parts[5]["file"]["file_data"].startswith("data:application/pdf;x=EMAIL_")
+
+
 def test_completions_and_embeddings_are_redacted(gateway, upstream):
     st, _, body = gateway.post("/v1/completions", {"model": "assistant",
                                                    "prompt": f"Write to {EMAIL}"})
