@@ -804,6 +804,13 @@ static bool structural(const char *k)
     return false;
 }
 
+bool sg_api_json_answer(const json_t *body)
+{
+    const char *t =
+        json_string_value(json_object_get(json_object_get(body, "response_format"), "type"));
+    return t && (strcmp(t, "json_object") == 0 || strcmp(t, "json_schema") == 0);
+}
+
 const char *sg_api_token_ids(enum sg_endpoint ep, const json_t *body)
 {
     const char *name = ep == SG_EP_COMPLETIONS ? "prompt" : ep == SG_EP_EMBEDDINGS ? "input" : NULL;

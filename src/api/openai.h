@@ -98,4 +98,8 @@ int sg_api_text_fields(enum sg_endpoint ep, json_t *body, sg_api_field_fn fn, vo
  * field's name ("prompt" or "input"), or NULL when it is text (or another endpoint). */
 const char *sg_api_token_ids(enum sg_endpoint ep, const json_t *body);
 
+/* Whether a request asks for its answer as JSON: response_format of type json_object or
+ * json_schema (what the Responses, Gemini and Ollama JSON modes become). */
+bool sg_api_json_answer(const json_t *body);
+
 #endif

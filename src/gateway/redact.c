@@ -69,6 +69,11 @@ struct sg_redact_req {
      * in found too): they are no findings, so no action changes them */
     uint32_t carried[SG_ENT_MAX];
     uint32_t nfound, restored, masked;
+    /* the request asks for a JSON answer (response_format json_object or json_schema, which
+     * every dialect's JSON mode becomes): its content is restored escaped for the inside
+     * of a JSON string, as tool-call arguments are, so a value with a quote, a backslash or
+     * a line break leaves it valid JSON */
+    bool json_answer;
     uint32_t masked_type[SG_ENT_MAX]; /* whole answers; streams count in their scanner */
     struct rx_stream *streams;
     size_t nstreams, capstreams;
@@ -280,6 +285,7 @@ int sg_stage_redact(struct sg_req *r)
         return -1;
     for (unsigned t = 0; t < SG_ENT_MAX; t++)
         x->found[t] += x->carried[t];
+    x->json_answer = sg_api_json_answer(r->body);
     /* field names the WordPress plugin says are personal or confidential */
     const struct sg_http_header *fh =
         sg_http_find_header(sg_http_req_head(r->http), "x-sovgate-fields");
@@ -426,6 +432,16 @@ static int whole(struct sg_req *r, json_t *s, enum sg_restore_mode mode)
     return json_string_setn(s, x->b.data ? x->b.data : "", x->b.len) ? -1 : 0;
 }
 
+/* How a field of the answer is restored: arguments are JSON text, and so is the content
+ * (or a completion's text) of an answer asked for as JSON. */
+static enum sg_restore_mode restore_mode(const struct sg_redact_req *x, enum field_kind kind)
+{
+    if (kind == F_TOOL || kind == F_FUNC ||
+        (x->json_answer && (kind == F_CONTENT || kind == F_TEXT)))
+        return SG_RESTORE_JSON;
+    return SG_RESTORE_RAW;
+}
+
 static struct rx_stream *stream_get(struct sg_req *r, int choice, enum field_kind kind, int tool)
 {
     struct sg_redact_req *x = r->rx;
@@ -450,8 +466,7 @@ static struct rx_stream *stream_get(struct sg_req *r, int choice, enum field_kin
     s->kind = kind;
     s->tool = tool;
     sg_outscan_init(&s->os, x->rd, r->w->dscratch, x->vault);
-    sg_restorer_init(&s->rs, x->vault,
-                     kind == F_TOOL || kind == F_FUNC ? SG_RESTORE_JSON : SG_RESTORE_RAW);
+    sg_restorer_init(&s->rs, x->vault, restore_mode(x, kind));
     return s;
 }
 
@@ -626,10 +641,11 @@ static int filter_whole_choice(struct sg_req *r, json_t *ch)
     json_t *m = json_object_get(ch, "message");
     if (json_object_get(ch, "logprobs") && json_object_set_new(ch, "logprobs", json_null()))
         return -1;
-    for (int k = 0; k < F_NMSG; k++)
-        if (whole(r, json_object_get(m, msg_keys[k]), SG_RESTORE_RAW) != 0)
+    struct sg_redact_req *x = r->rx;
+    for (int k = 0; k < F_NMSG; k++) /* msg_keys follow enum field_kind */
+        if (whole(r, json_object_get(m, msg_keys[k]), restore_mode(x, (enum field_kind)k)) != 0)
             return -1;
-    if (whole(r, json_object_get(ch, "text"), SG_RESTORE_RAW) != 0)
+    if (whole(r, json_object_get(ch, "text"), restore_mode(x, F_TEXT)) != 0)
         return -1;
     size_t i;
     json_t *call;

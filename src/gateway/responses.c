@@ -451,6 +451,13 @@ static int restore_response(struct sg_req *r, json_t *resp, const json_t *map)
     sg_buf_init(&b, 128u << 20);
     int rc = 0;
     json_t *item;
+    /* an answer asked for as JSON (text.format) is JSON text: restored escaped, as when it
+     * was first answered */
+    const char *ft = json_string_value(
+        json_object_get(json_object_get(json_object_get(resp, "text"), "format"), "type"));
+    enum sg_restore_mode text_mode =
+        ft && (strcmp(ft, "json_object") == 0 || strcmp(ft, "json_schema") == 0) ? SG_RESTORE_JSON
+                                                                                 : SG_RESTORE_RAW;
     json_array_foreach(json_object_get(resp, "output"), i, item)
     {
         size_t j;
@@ -458,7 +465,7 @@ static int restore_response(struct sg_req *r, json_t *resp, const json_t *map)
         json_array_foreach(json_object_get(item, "content"), j, part)
         {
             if (!rc)
-                rc = restore_text(v, SG_RESTORE_RAW, json_object_get(part, "text"), &b);
+                rc = restore_text(v, text_mode, json_object_get(part, "text"), &b);
         }
         if (!rc)
             rc = restore_text(v, SG_RESTORE_JSON, json_object_get(item, "arguments"), &b);

@@ -86,6 +86,32 @@ def test_streamed_answer_is_restored_across_chunk_borders(gateway, upstream, spl
     assert_nothing_leaked(upstream)
 
 
+ADDRESS_2LINES = "Hauptstra\u00dfe 5\n10115 Berlin"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_json_answer_is_restored_as_json_text(gateway, upstream, stream):
+    """An answer asked for as JSON is JSON text: a value restored into it is escaped for the
+    inside of a JSON string (an address over two lines restored as it was would put a raw
+    line break into a string, and the client's JSON parser would refuse the answer). An
+    answer asked for as text gets the value as it was."""
+    text = f"Ship to:\n{NAME}\n{ADDRESS_2LINES}\nThanks"
+    for fmt in ({"type": "json_schema", "json_schema": {"name": "a", "schema": {}}},
+                {"type": "json_object"}, None):
+        extra = {"response_format": fmt} if fmt else {}
+        st, _, body = gateway.chat(f"{text} [[fake:split=3]]" if stream else text,
+                                   stream=stream, **extra)
+        assert st == 200, body
+        got = sgtest.stream_text(sgtest.sse_events(body)) if stream else answer_text(body)
+        if fmt:
+            assert "Hauptstra\u00dfe 5\\n10115 Berlin" in got, got
+            assert "\n10115" not in got
+        else:
+            assert got.endswith(text), got
+        assert "ADDRESS_" not in got and NAME in got
+    assert "10115 Berlin" not in "".join(upstream_bodies(upstream))
+
+
 def test_text_outside_message_contents_is_redacted(gateway, upstream):
     # names, stop sequences, tool descriptions, metadata and fields the gateway does not know
     # go to the backend too: their text is redacted like the messages'

@@ -163,6 +163,22 @@ def test_items_tools_and_format_translated(g, upstream):
         "type": "json_object"}
 
 
+def test_json_answer_is_restored_as_json_text_also_when_fetched(g, upstream, store):
+    """An answer asked for as JSON (text.format) gets restored values escaped for the inside
+    of a JSON string, when it is answered and when the stored response is fetched again: an
+    address over two lines must not put a raw line break into the client's JSON."""
+    address = "Hauptstra\u00dfe 5\n10115 Berlin"
+    st, _, r = create(g, {"model": "assistant", "input": f"Ship to:\n{NAME}\n{address}\nThanks",
+                          "text": {"format": {"type": "json_object"}}})
+    assert st == 200, r
+    want = "Hauptstra\u00dfe 5\\n10115 Berlin"
+    assert want in output_text(r) and NAME in output_text(r), output_text(r)
+    assert "10115 Berlin" not in upstream.api_requests()[0]["body"]
+    st, _, got = g.request("GET", f"/v1/responses/{r['id']}")
+    assert st == 200, got
+    assert output_text(json.loads(got)) == output_text(r)
+
+
 def test_previous_response_id_continues_with_restored_names(g, upstream, store):
     st, _, r1 = create(g, {"model": "assistant", "instructions": "Turn one rules.",
                            "input": f"My name is {NAME}, mail {EMAIL}"})
