@@ -367,6 +367,39 @@ def test_capture_server_sees_unlisted_hosts(site):
     site.capture.reset()
 
 
+def test_host_list_of_an_older_version_gets_the_new_defaults(site):
+    """A host list saved by an older version of the plugin (no record of the defaults it
+    was made from) that lacks a current default (api.anthropic.com here, standing in for a
+    provider a later version added): the call is still rerouted and nothing reaches the
+    provider. Once the list is saved with the defaults recorded, as the settings page
+    saves it, leaving the host out is the admin's choice and sticks."""
+    before = site.php("return get_option('sovgate_settings');")
+    defaults = site.php("return Sovgate_Hosts::DEFAULTS;")
+    hosts = [h for h in defaults if h != "api.anthropic.com"] + ["llm.example.internal"]
+    site.capture.reset()
+    try:
+        site.php("$s = get_option('sovgate_settings'); unset($s['hosts_defaults_seen']); "
+                 f"$s['hosts'] = json_decode({json.dumps(json.dumps(hosts))}, true); "
+                 "update_option('sovgate_settings', $s); return true;")
+        r = site.call("anthropic", f"older list {EMAIL}")
+        assert r["ok"] and r["status"] == 200, r
+        assert gateway_line(site, r["request_id"])["source"] == "ai-test-plugin"
+        assert EMAIL not in last_upstream_body(site)
+        assert site.capture.total() == (0, 0)
+        st = site.php("return Sovgate_Client::status();")
+        assert st["hosts_added"] == ["api.anthropic.com"], st["hosts_added"]
+        assert "api.anthropic.com" in st["hosts"] and "llm.example.internal" in st["hosts"]
+        site.set_settings(hosts_defaults_seen=defaults)
+        r = site.call("anthropic", "left out by the admin")
+        assert not r["ok"]  # sent to the provider's stand-in, which speaks no TLS
+        assert site.capture.total()[0] > 0
+        assert site.php("return Sovgate_Settings::hosts_added();") == []
+    finally:
+        site.php(f"update_option('sovgate_settings', json_decode({json.dumps(json.dumps(before))}, "
+                 "true)); return true;")
+        site.capture.reset()
+
+
 def test_not_configured_enforce_blocks_and_monitor_reports(site):
     site.php("delete_option('ai_test_blocked'); Sovgate_Events::clear(); return true;")
     site.set_settings(gateway_url="")

@@ -25,6 +25,33 @@ final class ConstantsTest extends TestCase {
 		$this->assertNotEmpty( $GLOBALS['sg_wp']['errors'] );
 	}
 
+	/**
+	 * SOVGATE_HOSTS is the operator's exact list: no default is added to it, whatever the
+	 * saved option holds (a list of an older version, a malformed one).
+	 */
+	public function test_hosts_constant_gets_no_defaults_added() {
+		define( 'SOVGATE_HOSTS', array( 'llm.example.internal' ) );
+		foreach ( array( array( 'hosts' => array( 'api.openai.com' ) ), array( 'hosts' => 42 ), array() ) as $saved ) {
+			sg_wp_reset( $saved );
+			$this->assertSame( array( 'llm.example.internal' ), Sovgate_Settings::get( 'hosts' ) );
+			$this->assertSame( array(), Sovgate_Settings::hosts_added() );
+			ob_start();
+			Sovgate_Admin::field_hosts();
+			Sovgate_Admin::render_hosts_added();
+			$html = ob_get_clean();
+			$this->assertStringNotContainsString( 'hosts_defaults_seen', $html );
+			$this->assertStringNotContainsString( 'sovgate-hosts-added', $html );
+		}
+		$this->assertNull( Sovgate_Hosts::ai_host( 'https://api.replicate.com/v1/predictions', Sovgate_Settings::get( 'hosts' ) ) );
+		$out = Sovgate_Admin::sanitize(
+			array(
+				'hosts'               => 'api.openai.com',
+				'hosts_defaults_seen' => implode( ',', Sovgate_Hosts::DEFAULTS ),
+			)
+		);
+		$this->assertArrayNotHasKey( 'hosts_defaults_seen', $out, 'nothing recorded for a fixed list' );
+	}
+
 	public function test_hosts_constant_as_an_array() {
 		define( 'SOVGATE_HOSTS', array( 'llm.example.internal', 'API.OpenAI.com' ) );
 		sg_wp_reset();

@@ -101,13 +101,21 @@ final class Sovgate_Admin {
 	/**
 	 * Validates the submitted settings; what is invalid keeps its saved value and is
 	 * reported. The key is replaced only when a new one is typed (or removed on request).
+	 * A submitted host list is stored with the defaults the page showed (hosts_defaults_seen,
+	 * a hidden field; missing: none), so that defaults a later version adds are added to it
+	 * and those the admin removed stay removed (Sovgate_Hosts::effective()). A site that
+	 * never saved a list keeps none, and follows the defaults.
 	 *
 	 * @param mixed $input The submitted values.
 	 * @return array
 	 */
 	public static function sanitize( $input ) {
 		$saved = get_option( Sovgate_Settings::OPTION, array() );
-		$out   = array_merge( Sovgate_Settings::defaults(), is_array( $saved ) ? $saved : array() );
+		$saved = is_array( $saved ) ? $saved : array();
+		$out   = array_merge( Sovgate_Settings::defaults(), $saved );
+		if ( ! array_key_exists( 'hosts', $saved ) ) {
+			unset( $out['hosts'] );
+		}
 		if ( ! is_array( $input ) ) {
 			return $out;
 		}
@@ -126,10 +134,13 @@ final class Sovgate_Admin {
 			if ( 'api_key' === $name ) {
 				unset( $input['clear_key'] );
 			}
+			if ( 'hosts' === $name ) {
+				unset( $input['hosts_defaults_seen'] );
+			}
 		}
 		if ( isset( $input['hosts'] ) ) {
 			$invalid = array();
-			$hosts   = Sovgate_Hosts::parse_list( is_array( $input['hosts'] ) ? $input['hosts'] : (string) $input['hosts'], $invalid );
+			$hosts   = Sovgate_Hosts::parse_list( $input['hosts'], $invalid );
 			if ( $invalid ) {
 				self::error(
 					'hosts',
@@ -140,14 +151,17 @@ final class Sovgate_Admin {
 			if ( ! $hosts ) {
 				self::error( 'hosts', __( 'The AI host list is empty: no AI call is intercepted.', 'sovgate' ), 'warning' );
 			}
-			$out['hosts'] = $hosts;
+			$out['hosts']               = $hosts;
+			$out['hosts_defaults_seen'] = Sovgate_Hosts::defaults_in( $input['hosts_defaults_seen'] ?? null );
 		}
 		if ( isset( $input['gateway_url'] ) ) {
 			$url = trim( sanitize_text_field( (string) $input['gateway_url'] ) );
 			if ( '' === $url ) {
 				$out['gateway_url'] = '';
 			} else {
-				$hosts   = Sovgate_Settings::is_constant( 'hosts' ) ? Sovgate_Settings::get( 'hosts' ) : Sovgate_Hosts::parse_list( $out['hosts'] );
+				$hosts   = Sovgate_Settings::is_constant( 'hosts' )
+					? Sovgate_Settings::get( 'hosts' )
+					: Sovgate_Hosts::effective( $out['hosts'] ?? null, $out['hosts_defaults_seen'] ?? null );
 				$problem = Sovgate_Settings::gateway_url_problem( Sovgate_Mapper::gateway_base( $url ), $hosts );
 				if ( '' === $problem ) {
 					$out['gateway_url'] = $url;
@@ -367,7 +381,7 @@ final class Sovgate_Admin {
 	}
 
 	/**
-	 * AI hosts field.
+	 * AI hosts field: the list in effect, and (hidden) the defaults it is shown with.
 	 */
 	public static function field_hosts() {
 		printf(
@@ -376,6 +390,13 @@ final class Sovgate_Admin {
 			esc_textarea( implode( "\n", (array) Sovgate_Settings::get( 'hosts' ) ) ),
 			disabled( self::locked( 'hosts' ), true, false )
 		);
+		if ( ! self::locked( 'hosts' ) ) {
+			printf(
+				'<input type="hidden" name="%1$s" value="%2$s" />',
+				esc_attr( self::name( 'hosts_defaults_seen' ) ),
+				esc_attr( implode( ',', Sovgate_Hosts::DEFAULTS ) )
+			);
+		}
 		self::constant_note( 'hosts' );
 		echo '<p class="description">';
 		/* translators: %s: the default host list. */
@@ -445,6 +466,7 @@ final class Sovgate_Admin {
 		echo '<h1>' . esc_html__( 'Sovgate AI gateway', 'sovgate' ) . '</h1>';
 		self::render_test_result();
 		self::render_status( $status );
+		self::render_hosts_added();
 		echo '<form method="post" action="' . esc_url( admin_url( 'options.php' ) ) . '" id="sovgate-settings-form">';
 		settings_fields( self::GROUP );
 		do_settings_sections( self::PAGE );
@@ -484,6 +506,25 @@ final class Sovgate_Admin {
 			);
 		}
 		echo '</ul></div>';
+	}
+
+	/**
+	 * A notice naming the default AI hosts that an update added to the saved list (until
+	 * the list is saved again).
+	 */
+	public static function render_hosts_added() {
+		$added = Sovgate_Settings::hosts_added();
+		if ( ! $added ) {
+			return;
+		}
+		echo '<div class="notice notice-info inline" id="sovgate-hosts-added"><p>';
+		/* translators: %s: host names. */
+		echo esc_html( sprintf( __( 'Added to the AI hosts since the list was last saved, as defaults of this version of Sovgate: %s.', 'sovgate' ), implode( ', ', $added ) ) );
+		echo ' ';
+		echo self::locked( 'hosts' )
+			? esc_html( self::locked_reason( 'hosts' ) )
+			: esc_html__( 'Calls to them are intercepted now. To leave one out, remove it from the list and save: the removal is kept.', 'sovgate' );
+		echo '</p></div>';
 	}
 
 	/**

@@ -75,6 +75,10 @@ class Sovgate_CLI {
 				'value'   => implode( ', ', $s['hosts'] ),
 			),
 			array(
+				'setting' => 'AI hosts added by an update',
+				'value'   => $s['hosts_added'] ? implode( ', ', $s['hosts_added'] ) : '(none)',
+			),
+			array(
 				'setting' => 'fields header',
 				'value'   => '' === $s['fields'] ? '(none)' : $s['fields'],
 			),

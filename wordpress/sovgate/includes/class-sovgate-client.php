@@ -275,6 +275,7 @@ final class Sovgate_Client {
 			'ca_bundle'    => Sovgate_Settings::ca_bundle(),
 			'mode'         => Sovgate_Settings::get( 'mode' ),
 			'hosts'        => Sovgate_Settings::get( 'hosts' ),
+			'hosts_added'  => Sovgate_Settings::hosts_added(),
 			'curl'         => Sovgate_Interceptor::curl_transport(),
 			'loader'       => '' !== $loader && is_readable( $loader ),
 			'loaded_early' => defined( 'SOVGATE_LOADED_BY_MU' ),

@@ -27,7 +27,8 @@ final class Sovgate_Hosts {
 	 * Learning online endpoints (ENDPOINT.REGION.inference.ml.azure.com). Replicate's API,
 	 * Hugging Face's own inference APIs and every other API of these hosts but their
 	 * OpenAI-compatible routes are refused rather than rerouted (see
-	 * Sovgate_Mapper::NATIVE_APIS). The must-use loader keeps a
+	 * Sovgate_Mapper::NATIVE_APIS). A host added here reaches sites whose admin saved a
+	 * list before (see effective()). The must-use loader keeps a
 	 * copy (it runs when this file is missing; tests/wordpress/unit/LoaderTest.php keeps
 	 * them in step).
 	 *
@@ -194,7 +195,8 @@ final class Sovgate_Hosts {
 
 	/**
 	 * Parses an admin's host list (a string with one host per line or comma separated, or
-	 * an array). Entries are host names or `*.domain` wildcards; anything else is dropped.
+	 * an array). Entries are host names or `*.domain` wildcards; anything else is dropped
+	 * (so is a value that is neither a list nor a string).
 	 *
 	 * @param string|array $raw The list.
 	 * @param string[]     $invalid Receives the entries that were dropped.
@@ -205,9 +207,10 @@ final class Sovgate_Hosts {
 		if ( is_array( $raw ) ) {
 			$items = $raw;
 		} else {
-			$items = preg_split( '/[\s,]+/', (string) $raw );
+			$items = preg_split( '/[\s,]+/', is_scalar( $raw ) ? (string) $raw : '' );
 		}
-		$out = array();
+		$out  = array();
+		$have = array();
 		foreach ( $items as $item ) {
 			if ( ! is_string( $item ) ) {
 				continue;
@@ -220,11 +223,84 @@ final class Sovgate_Hosts {
 				$invalid[] = $item;
 				continue;
 			}
-			if ( ! in_array( $item, $out, true ) ) {
-				$out[] = $item;
+			// A set, not in_array(): a stored list may be long.
+			if ( ! isset( $have[ $item ] ) ) {
+				$have[ $item ] = true;
+				$out[]         = $item;
 			}
 		}
 		return $out;
+	}
+
+	/**
+	 * The list in effect for a site's saved list: the saved list, then every default the
+	 * admin had not seen when saving it (a host that a later version of Sovgate added), so
+	 * that an update's new providers are intercepted at once while a default the admin
+	 * removed stays removed and the admin's own hosts stay. Fails closed: a saved list that
+	 * is not a list of strings, or a record of the seen defaults that is missing (a list
+	 * saved by an older version of Sovgate) or not a list of strings, counts as having seen
+	 * no default, so every default missing from the list is added.
+	 *
+	 * @param mixed    $saved The saved list as stored (an array of strings; a string with
+	 *                        one host per line is read too); null when none was saved (the
+	 *                        defaults apply).
+	 * @param mixed    $seen  The defaults shown when the list was saved, as stored (an array
+	 *                        of strings); null when none were recorded.
+	 * @param string[] $added Receives the defaults added to the saved list, in their order.
+	 * @return string[] The valid, normalized, unique patterns in effect.
+	 */
+	public static function effective( $saved, $seen, &$added = array() ) {
+		$added = array();
+		if ( null === $saved ) {
+			return self::DEFAULTS;
+		}
+		$readable = is_string( $saved ) || ( is_array( $saved ) && self::strings_only( $saved ) );
+		$list     = is_string( $saved ) || is_array( $saved ) ? self::parse_list( $saved ) : array();
+		$known    = array();
+		if ( $readable && is_array( $seen ) && self::strings_only( $seen ) ) {
+			// Exactly as recorded (defaults_in() writes the defaults as they are): a record
+			// that was changed by hand hides no default by accident.
+			foreach ( $seen as $host ) {
+				$known[ $host ] = true;
+			}
+		}
+		foreach ( $list as $host ) {
+			$known[ $host ] = true;
+		}
+		foreach ( self::DEFAULTS as $host ) {
+			if ( ! isset( $known[ $host ] ) ) {
+				$added[] = $host;
+			}
+		}
+		return array_merge( $list, $added );
+	}
+
+	/**
+	 * The defaults among a list of hosts (what to record as the defaults an admin saw).
+	 *
+	 * @param mixed $raw A list as parse_list() reads it; anything else is no list.
+	 * @return string[] The defaults found in it, in the defaults' order.
+	 */
+	public static function defaults_in( $raw ) {
+		if ( ! is_string( $raw ) && ! is_array( $raw ) ) {
+			return array();
+		}
+		return array_values( array_intersect( self::DEFAULTS, self::parse_list( $raw ) ) );
+	}
+
+	/**
+	 * Whether every item of an array is a string.
+	 *
+	 * @param array $items Items.
+	 * @return bool
+	 */
+	private static function strings_only( array $items ) {
+		foreach ( $items as $item ) {
+			if ( ! is_string( $item ) ) {
+				return false;
+			}
+		}
+		return true;
 	}
 
 	/**
@@ -232,15 +308,19 @@ final class Sovgate_Hosts {
 	 * labels (so `*.com` is refused), a `*-` wildcard over the end of a first label
 	 * followed by a domain (`*-aiplatform.googleapis.com`), or a whole label in the
 	 * middle (`bedrock-runtime.*.amazonaws.com`, one label in place of `*`, the domain
-	 * after it with at least two labels).
+	 * after it with at least two labels); in each case at most 253 characters, the longest
+	 * host name.
 	 *
 	 * @param string $pattern A normalized pattern.
 	 * @return bool
 	 */
 	public static function is_valid_pattern( $pattern ) {
+		if ( strlen( $pattern ) > 253 ) {
+			return false;
+		}
 		$label = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
 		if ( 0 < (int) strpos( $pattern, '*' ) ) {
-			return strlen( $pattern ) <= 253 && (bool) preg_match( '/^' . $label . '(?:\.' . $label . ')*\.\*(?:\.' . $label . '){2,}$/', $pattern );
+			return (bool) preg_match( '/^' . $label . '(?:\.' . $label . ')*\.\*(?:\.' . $label . '){2,}$/', $pattern );
 		}
 		if ( 0 === strpos( $pattern, '*.' ) ) {
 			return (bool) preg_match( '/^' . $label . '(?:\.' . $label . ')+$/', substr( $pattern, 2 ) );
@@ -248,7 +328,7 @@ final class Sovgate_Hosts {
 		if ( 0 === strpos( $pattern, '*-' ) ) {
 			return (bool) preg_match( '/^[a-z0-9-]*[a-z0-9](?:\.' . $label . ')+$/', substr( $pattern, 2 ) );
 		}
-		return strlen( $pattern ) <= 253 && (bool) preg_match( '/^' . $label . '(?:\.' . $label . ')*$/', $pattern );
+		return (bool) preg_match( '/^' . $label . '(?:\.' . $label . ')*$/', $pattern );
 	}
 
 	/**

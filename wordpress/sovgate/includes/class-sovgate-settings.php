@@ -53,6 +53,13 @@ final class Sovgate_Settings {
 	private static $cache = null;
 
 	/**
+	 * The defaults added to the saved host list (see hosts_added()), with the cache.
+	 *
+	 * @var string[]
+	 */
+	private static $hosts_added = array();
+
+	/**
 	 * Forgets the cached settings when they change, and when code switches to another
 	 * site of a multisite network (switch_to_blog(), restore_current_blog()): the settings
 	 * are per site.
@@ -84,7 +91,9 @@ final class Sovgate_Settings {
 	}
 
 	/**
-	 * All settings (constants win over the saved option).
+	 * All settings (constants win over the saved option). The AI hosts are those in effect:
+	 * SOVGATE_HOSTS exactly as defined; else the saved list with the defaults added that
+	 * were not shown when it was saved (Sovgate_Hosts::effective()); else the defaults.
 	 *
 	 * @return array
 	 */
@@ -93,7 +102,9 @@ final class Sovgate_Settings {
 			return self::$cache;
 		}
 		$saved = get_option( self::OPTION, array() );
-		$all   = array_merge( self::defaults(), is_array( $saved ) ? $saved : array() );
+		$saved = is_array( $saved ) ? $saved : array();
+		$all   = array_merge( self::defaults(), $saved );
+		unset( $all['hosts_defaults_seen'] );
 		foreach ( self::CONSTANTS as $name => $constant ) {
 			if ( defined( $constant ) ) {
 				$value        = constant( $constant );
@@ -103,9 +114,31 @@ final class Sovgate_Settings {
 		if ( ! in_array( $all['mode'], array( 'enforce', 'monitor' ), true ) ) {
 			$all['mode'] = 'enforce';
 		}
-		$all['hosts'] = Sovgate_Hosts::parse_list( $all['hosts'] );
-		self::$cache  = $all;
+		$added = array();
+		if ( self::is_constant( 'hosts' ) ) {
+			$all['hosts'] = Sovgate_Hosts::parse_list( $all['hosts'] );
+		} else {
+			$all['hosts'] = Sovgate_Hosts::effective(
+				array_key_exists( 'hosts', $saved ) ? $saved['hosts'] : null,
+				array_key_exists( 'hosts_defaults_seen', $saved ) ? $saved['hosts_defaults_seen'] : null,
+				$added
+			);
+		}
+		self::$hosts_added = $added;
+		self::$cache       = $all;
 		return $all;
+	}
+
+	/**
+	 * The default AI hosts in effect that the saved list does not hold and that were not
+	 * shown when it was saved: hosts an update of Sovgate added since (none when no list
+	 * is saved, or SOVGATE_HOSTS fixes it).
+	 *
+	 * @return string[]
+	 */
+	public static function hosts_added() {
+		self::all();
+		return self::$hosts_added;
 	}
 
 	/**

@@ -134,6 +134,10 @@ final class Sovgate_Site_Health {
 					'label' => __( 'AI hosts', 'sovgate' ),
 					'value' => implode( ', ', $s['hosts'] ),
 				),
+				'added'   => array(
+					'label' => __( 'AI hosts added by an update since the list was saved', 'sovgate' ),
+					'value' => $s['hosts_added'] ? implode( ', ', $s['hosts_added'] ) : __( 'none', 'sovgate' ),
+				),
 				'loader'  => array(
 					'label' => __( 'Must-use loader', 'sovgate' ),
 					'value' => $s['loaded_early'] ? __( 'active', 'sovgate' ) : __( 'not installed', 'sovgate' ),
