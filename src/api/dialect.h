@@ -233,4 +233,27 @@ int sg_dstream_end(struct sg_dstream *s, struct sg_buf *out);
 /* An error after the stream started. */
 int sg_dstream_error(struct sg_dstream *s, const struct sg_api_error *e, struct sg_buf *out);
 
+/* ---- a request body of any dialect (dialect_decode.c) ----
+ *
+ * The one way the body of a request to another dialect's endpoint becomes the OpenAI
+ * request: the gateway's decode stage and `sovgate policy explain` both go through these,
+ * so that the dry run cannot disagree with the gateway on what a body becomes or on which
+ * bodies are refused, and how. */
+
+/* Parses a request body that must be one JSON object (duplicate keys refused). Returns it
+ * (caller owns it) or NULL with `e` filled (400 invalid_json; the message names what is
+ * wrong, never the content). */
+json_t *sg_dialect_parse(const char *body, size_t len, struct sg_api_error *e);
+
+/* Translates the parsed body `in` of a request to `ep` (a proxied endpoint as sg_api_route
+ * found it; `path_model` the model its path names, "" when none) into the OpenAI request of
+ * ep->ep, not yet validated (sg_api_validate is the caller's next step). For the Responses
+ * dialect `rp` must not be NULL: it is filled as sg_responses_request fills it (free it
+ * with sg_responses_params_free), and the conversation that previous_response_id names is
+ * not read (that is the gateway's store). `in` stays the caller's; an Azure request is
+ * `in` itself with the model of the path set (a new reference), an OpenAI one is `in`.
+ * Returns a new reference or NULL with `e` filled (400, naming the field). */
+json_t *sg_dialect_translate(const struct sg_endpoint_info *ep, const char *path_model, json_t *in,
+                             struct sg_responses_params *rp, struct sg_api_error *e);
+
 #endif

@@ -3,8 +3,16 @@
  * classes that is, what each backend of the route would get (allowed or not, the rule,
  * the actions) and the body the first allowed backend would receive.
  *
- *   sovgate policy explain --config FILE [--endpoint chat|completions|embeddings]
- *                          [--client NAME] [--fields SPEC] < body.json */
+ *   sovgate policy explain --config FILE [--endpoint E [--model NAME] | --path PATH]
+ *                          [--client NAME] [--fields SPEC] < body.json
+ *
+ * The request is named by its path, as a client calls the gateway (--endpoint names are
+ * shorthands for paths); the path is routed by the gateway's own table (sg_api_route) and
+ * a body of another dialect (Anthropic Messages, OpenAI Responses, Gemini, Ollama, Azure)
+ * is decoded by the gateway's own functions (api/dialect_decode.c), so the dry run and the
+ * gateway agree on what a body becomes and on which bodies are refused. The body printed is
+ * the OpenAI-shaped one the backend gets. */
+#include "api/dialect.h"
 #include "api/openai.h"
 #include "cli/cli.h"
 #include "config/config.h"
@@ -80,35 +88,161 @@ static int transform_field(json_t *s, const char *path, void *ctx)
     return json_string_setn(s, x->out.data ? x->out.data : "", x->out.len);
 }
 
-static int endpoint_of(const char *s, enum sg_endpoint *ep)
+/* What --endpoint names: shorthands for the request paths a client calls ("{model}" is
+ * --model). The path is then routed as the gateway routes it. */
+static const struct {
+    const char *name, *path;
+} shorthands[] = {
+    {"chat", "/v1/chat/completions"},
+    {"completions", "/v1/completions"},
+    {"embeddings", "/v1/embeddings"},
+    {"messages", "/v1/messages"},
+    {"responses", "/v1/responses"},
+    {"gemini", "/v1beta/models/{model}:generateContent"},
+    {"gemini-stream", "/v1beta/models/{model}:streamGenerateContent"},
+    {"gemini-embed", "/v1beta/models/{model}:embedContent"},
+    {"gemini-batch-embed", "/v1beta/models/{model}:batchEmbedContents"},
+    {"ollama-chat", "/api/chat"},
+    {"ollama-generate", "/api/generate"},
+    {"ollama-embed", "/api/embed"},
+    {"ollama-embeddings", "/api/embeddings"},
+};
+
+#define ENDPOINT_NAMES                                                                             \
+    "chat, completions, embeddings, messages, responses, gemini, gemini-stream, gemini-embed, "    \
+    "gemini-batch-embed, ollama-chat, ollama-generate, ollama-embed or ollama-embeddings"
+
+/* The request to explain: its endpoint in the gateway's table and the path it came to. */
+struct target {
+    const struct sg_endpoint_info *ep;
+    char path[512];
+    char path_model[128]; /* the model the path names (Gemini, Azure); as the gateway's */
+};
+
+/* Fills `t` from --endpoint, --model and --path. Returns NULL, or a usage error's message. */
+static const char *target_of(const char *endpoint, const char *model, const char *path,
+                             struct target *t)
 {
-    if (!s || strcmp(s, "chat") == 0)
-        *ep = SG_EP_CHAT;
-    else if (strcmp(s, "completions") == 0)
-        *ep = SG_EP_COMPLETIONS;
-    else if (strcmp(s, "embeddings") == 0)
-        *ep = SG_EP_EMBEDDINGS;
-    else
-        return -1;
-    return 0;
+    static char why[640];
+    if (endpoint && path)
+        return "--endpoint and --path name the same thing: give one";
+    if (path) {
+        if (model)
+            return "--model is for --endpoint gemini*: with --path, the path names the model";
+        size_t n = strcspn(path, "?"); /* the query is no part of the route */
+        if (n >= sizeof(t->path) || path[0] != '/')
+            return "--path is the request path, e.g. /v1/messages";
+        memcpy(t->path, path, n);
+        t->path[n] = '\0';
+    } else {
+        const char *tpl = NULL;
+        for (size_t i = 0; i < sizeof(shorthands) / sizeof(shorthands[0]); i++)
+            if (strcmp(shorthands[i].name, endpoint ? endpoint : "chat") == 0)
+                tpl = shorthands[i].path;
+        if (!tpl)
+            return "--endpoint is " ENDPOINT_NAMES " (or give --path)";
+        const char *slot = strstr(tpl, "{model}");
+        if (slot && !model)
+            return "--endpoint gemini* needs --model NAME (Gemini names the model in the path)";
+        if (!slot && model)
+            return "--model is for --endpoint gemini* only (other APIs name the model in the "
+                   "body)";
+        int w = slot ? snprintf(t->path, sizeof(t->path), "%.*s%s%s", (int)(slot - tpl), tpl, model,
+                                slot + 7)
+                     : snprintf(t->path, sizeof(t->path), "%s", tpl);
+        if (w < 0 || (size_t)w >= sizeof(t->path))
+            return "--model: the name is too long";
+    }
+    t->ep = sg_api_route(t->path, strlen(t->path), t->path_model, sizeof(t->path_model));
+    if (!t->ep && path) {
+        snprintf(why, sizeof(why), "--path: the gateway serves no API request at %.256s", t->path);
+        return why;
+    }
+    if (!t->ep) /* the template is the gateway's: only the name can be wrong */
+        return "--model: not a model name a Gemini path can carry ([A-Za-z0-9._@-], under 128 "
+               "bytes)";
+    if (!t->ep->proxied) {
+        snprintf(why, sizeof(why),
+                 "--path: %.256s is answered by the gateway itself; it has no request body to "
+                 "explain",
+                 t->path);
+        return why;
+    }
+    return NULL;
 }
 
-static int explain(const struct sg_config *cfg, enum sg_endpoint ep, const char *client,
+static const char *dialect_name(enum sg_dialect d)
+{
+    switch (d) {
+    case SG_DIALECT_ANTHROPIC:
+        return "anthropic";
+    case SG_DIALECT_AZURE:
+        return "azure";
+    case SG_DIALECT_RESPONSES:
+        return "responses";
+    case SG_DIALECT_GEMINI:
+        return "gemini";
+    case SG_DIALECT_OLLAMA:
+        return "ollama";
+    case SG_DIALECT_OPENAI:
+        break;
+    }
+    return "openai";
+}
+
+/* A body of another dialect, decoded as the gateway decodes it (pipeline.c): parsed,
+ * translated, validated. `*body` is set as soon as there is one (the caller frees it).
+ * Returns 0, -1 with `ae` filled, or -2 for a Responses request that only continues a
+ * stored conversation and adds nothing explain could read (the gateway validates it with
+ * the stored turns in place; here there would be no message at all). */
+static int decode_dialect(const struct target *t, const struct sg_buf *in, json_t **body,
+                          const char **model, struct sg_responses_params *rp,
+                          struct sg_api_error *ae)
+{
+    json_t *j = sg_dialect_parse(in->data, in->len, ae);
+    if (!j)
+        return -1;
+    *body = sg_dialect_translate(t->ep, t->path_model, j, rp, ae);
+    json_decref(j);
+    if (!*body)
+        return -1;
+    if (rp->previous_id[0] && json_array_size(json_object_get(*body, "messages")) == 0)
+        return -2;
+    bool stream;
+    return sg_api_validate(t->ep->ep, *body, model, &stream, ae);
+}
+
+/* What explain cannot see of a continued Responses conversation. */
+static const char previous_note[] =
+    "previous_response_id: the earlier turns of this conversation are in the gateway's "
+    "encrypted response store, which explain does not read. They are not in the findings, "
+    "classes, backends or body of this report: the gateway puts them (already pseudonymized) "
+    "after the instructions and before this input, and the data types they carry count for "
+    "its decision too, so it may refuse a backend allowed here. It answers 400 "
+    "previous_response_not_found when the id is unknown to it, expired or another client's.";
+
+static int explain(const struct sg_config *cfg, const struct target *t, const char *client,
                    const char *fields)
 {
+    const enum sg_endpoint ep = t->ep->ep; /* the OpenAI request the body is (or becomes) */
     struct sg_error err = {0};
     struct sg_redaction *rd = NULL;
     struct sg_policy *p = NULL;
     int status = 1;
     struct ex x = {0};
     json_t *body = NULL, *report = NULL;
+    struct sg_responses_params rp = {0};
     struct sg_buf in;
     sg_buf_init(&in, cfg->limits.max_body);
     char chunk[65536];
     size_t n;
     while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0) {
         if (sg_buf_append(&in, chunk, n)) {
-            fprintf(stderr, "sovgate: the body is larger than limits.max_body\n");
+            /* the gateway stops reading and answers 413 with this message */
+            fprintf(stderr,
+                    "sovgate: the body is not a valid request: request body too large (more "
+                    "than limits.max_body, %zu bytes) [HTTP 413]\n",
+                    cfg->limits.max_body);
             goto out;
         }
     }
@@ -118,10 +252,22 @@ static int explain(const struct sg_config *cfg, enum sg_endpoint ep, const char 
     }
     const char *model = NULL;
     bool stream = false;
-    struct sg_api_error ae;
-    if (sg_api_decode(ep, in.data ? in.data : "", in.len, &body, &model, &stream, &ae) != 0) {
-        fprintf(stderr, "sovgate: the body is not a valid request: %s%s%s%s\n", ae.message,
-                ae.param[0] ? " (param " : "", ae.param, ae.param[0] ? ")" : "");
+    struct sg_api_error ae = {0};
+    int rc = t->ep->dialect == SG_DIALECT_OPENAI
+                 ? sg_api_decode(ep, in.data ? in.data : "", in.len, &body, &model, &stream, &ae)
+                 : decode_dialect(t, &in, &body, &model, &rp, &ae);
+    if (rc == -2) {
+        fprintf(stderr, "sovgate: the request only continues the stored conversation that "
+                        "previous_response_id names and adds no input or instructions: explain "
+                        "does not read the gateway's response store, so there is nothing to "
+                        "explain\n");
+        goto out;
+    }
+    if (rc != 0) {
+        /* the gateway's error, in words: its message, the field, the status and code */
+        fprintf(stderr, "sovgate: the body is not a valid request: %s%s%s%s [HTTP %d%s%s]\n",
+                ae.message, ae.param[0] ? " (param " : "", ae.param, ae.param[0] ? ")" : "",
+                ae.status, ae.code[0] ? ", " : "", ae.code);
         goto out;
     }
     const struct sg_config_route *route = sg_config_find_route(cfg, model);
@@ -129,12 +275,24 @@ static int explain(const struct sg_config *cfg, enum sg_endpoint ep, const char 
         fprintf(stderr, "sovgate: no route for the model '%s'\n", model);
         goto out;
     }
+    report =
+        json_pack("{s:s,s:s}", "model", route->model, "endpoint", sg_api_endpoint_info(ep)->path);
+    if (t->ep->dialect != SG_DIALECT_OPENAI) /* the body below is the translated one */
+        json_object_set_new(
+            report, "translated_from",
+            json_pack("{s:s,s:s}", "dialect", dialect_name(t->ep->dialect), "path", t->path));
+    if (rp.previous_id[0]) {
+        json_object_set_new(report, "warnings", json_pack("[s]", previous_note));
+        fprintf(stderr, "sovgate: warning: the earlier turns of a continued conversation "
+                        "(previous_response_id) are not included; see \"warnings\"\n");
+    }
     /* as the gateway: token ids cannot be scanned, so with redaction on they are refused
      * (400 unscannable_input) before any backend is considered */
     const char *tok = rd->enabled ? sg_api_token_ids(ep, body) : NULL;
     if (tok) {
-        report = json_pack("{s:s,s:s,s:s,s:s}", "model", route->model, "decision", "reject",
-                           "error", "unscannable_input", "param", tok);
+        json_object_set_new(report, "decision", json_string("reject"));
+        json_object_set_new(report, "error", json_string("unscannable_input"));
+        json_object_set_new(report, "param", json_string(tok));
         status = 3;
         goto print;
     }
@@ -177,10 +335,10 @@ static int explain(const struct sg_config *cfg, enum sg_endpoint ep, const char 
             sg_policy_unclassified(b->sovereign, &v); /* as the gateway with redaction off */
         }
         json_t *acts = json_object();
-        for (unsigned t = 0; t < SG_ENT_MAX; t++)
-            if (x.counts[t])
-                json_object_set_new(acts, sg_entity_name(rd->det, t),
-                                    json_string(sg_action_name(a[t])));
+        for (unsigned ty = 0; ty < SG_ENT_MAX; ty++)
+            if (x.counts[ty])
+                json_object_set_new(acts, sg_entity_name(rd->det, ty),
+                                    json_string(sg_action_name(a[ty])));
         json_array_append_new(
             decisions, json_pack("{s:s,s:b,s:s?,s:b,s:s,s:s?,s:o}", "backend", b->name, "sovereign",
                                  b->sovereign, "jurisdiction", b->jurisdiction, "allowed",
@@ -192,8 +350,11 @@ static int explain(const struct sg_config *cfg, enum sg_endpoint ep, const char 
             chosen_model = route->targets[i].model ? route->targets[i].model : route->model;
         }
     }
-    report = json_pack("{s:s,s:s?,s:o,s:o,s:o}", "model", route->model, "client", client,
-                       "findings", x.findings, "classes", classes, "backends", decisions);
+    if (client)
+        json_object_set_new(report, "client", json_string(client));
+    json_object_set_new(report, "findings", x.findings);
+    json_object_set_new(report, "classes", classes);
+    json_object_set_new(report, "backends", decisions);
     x.findings = NULL;
     if (chosen) {
         x.act = act[chosen->sovereign ? 0 : 1];
@@ -219,6 +380,7 @@ print:;
 out:
     json_decref(report);
     json_decref(body);
+    sg_responses_params_free(&rp);
     json_decref(x.findings);
     sg_buf_free(&in);
     sg_buf_free(&x.out);
@@ -236,15 +398,21 @@ out:
 int sg_cmd_policy(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "explain") != 0)
-        return sg_cli_usage_error("policy takes: explain --config FILE [--endpoint E] "
-                                  "[--client NAME] [--fields SPEC] < body.json");
+        return sg_cli_usage_error("policy takes: explain --config FILE [--endpoint E [--model "
+                                  "NAME] | --path PATH] [--client NAME] [--fields SPEC] "
+                                  "< body.json");
     const char *config = NULL, *endpoint = NULL, *client = NULL, *fields = NULL;
+    const char *model = NULL, *path = NULL;
     for (int i = 2; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--config") == 0 && v)
             config = argv[++i];
         else if (strcmp(argv[i], "--endpoint") == 0 && v)
             endpoint = argv[++i];
+        else if (strcmp(argv[i], "--model") == 0 && v)
+            model = argv[++i];
+        else if (strcmp(argv[i], "--path") == 0 && v)
+            path = argv[++i];
         else if (strcmp(argv[i], "--client") == 0 && v)
             client = argv[++i];
         else if (strcmp(argv[i], "--fields") == 0 && v)
@@ -252,11 +420,12 @@ int sg_cmd_policy(int argc, char **argv)
         else
             return sg_cli_usage_error("policy explain: unknown option");
     }
-    enum sg_endpoint ep;
     if (!config)
         return sg_cli_usage_error("policy explain needs --config FILE");
-    if (endpoint_of(endpoint, &ep) != 0)
-        return sg_cli_usage_error("--endpoint is chat, completions or embeddings");
+    struct target t = {0};
+    const char *why = target_of(endpoint, model, path, &t);
+    if (why)
+        return sg_cli_usage_error(why);
     struct sg_config *cfg = NULL;
     struct sg_config_diags d = {0};
     int rc = sg_config_load_file(config, &cfg, &d);
@@ -265,7 +434,7 @@ int sg_cmd_policy(int argc, char **argv)
     sg_config_diags_free(&d);
     if (rc)
         return 1;
-    int status = explain(cfg, ep, client, fields);
+    int status = explain(cfg, &t, client, fields);
     sg_config_free(cfg);
     return status;
 }

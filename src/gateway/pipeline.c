@@ -261,42 +261,23 @@ static int stage_authn(struct sg_req *r)
     return 0;
 }
 
-/* A request in another dialect: parsed, translated into the OpenAI request, validated. */
+/* A request in another dialect: parsed, translated into the OpenAI request (the same
+ * functions as `sovgate policy explain`: api/dialect_decode.c), validated. */
 static int decode_dialect(struct sg_req *r, const char *body, size_t len, const char **model)
 {
-    struct sg_json_error je;
-    json_t *j = sg_json_parse(body ? body : "", len, SG_JSON_REJECT_DUPLICATES, &je);
-    if (!json_is_object(j)) {
-        json_decref(j);
-        sg_api_error_set(&r->err, 400, "invalid_request_error", "invalid_json", NULL,
-                         "The request body is not a JSON object%s%s.", j ? "" : ": ",
-                         j ? "" : je.text);
+    json_t *j = sg_dialect_parse(body, len, &r->err);
+    if (!j)
         return -1;
+    json_t *chat = NULL;
+    if (r->ep->dialect == SG_DIALECT_RESPONSES) {
+        if (sg_responses_decode(r, j, &chat) != 0) /* responses.c: state, history */
+            chat = NULL;
+    } else {
+        chat = sg_dialect_translate(r->ep, r->path_model, j, NULL, &r->err);
     }
-    json_t *chat = j;
-    if (r->ep->dialect == SG_DIALECT_ANTHROPIC) {
-        chat = sg_anthropic_request(j, &r->err);
-        json_decref(j);
-        if (!chat)
-            return -1;
-    } else if (r->ep->dialect == SG_DIALECT_RESPONSES) {
-        int rc = sg_responses_decode(r, j, &chat); /* responses.c: state, history */
-        json_decref(j);
-        if (rc != 0)
-            return -1;
-    } else if (r->ep->dialect == SG_DIALECT_GEMINI || r->ep->dialect == SG_DIALECT_OLLAMA) {
-        const char *p = r->ep->path;
-        chat = r->ep->dialect == SG_DIALECT_OLLAMA ? sg_ollama_request(r->ep, j, &r->err)
-               : r->ep->ep == SG_EP_EMBEDDINGS
-                   ? sg_gemini_embed_request(j, r->path_model, strstr(p, ":batch") != NULL, &r->err)
-                   : sg_gemini_request(j, r->path_model, strstr(p, ":stream") != NULL, &r->err);
-        json_decref(j);
-        if (!chat)
-            return -1;
-    } else if (r->ep->dialect == SG_DIALECT_AZURE) {
-        /* the deployment in the path is the model */
-        json_object_set_new(chat, "model", json_string(r->path_model));
-    }
+    json_decref(j);
+    if (!chat)
+        return -1;
     if (sg_api_validate(r->ep->ep, chat, model, &r->stream, &r->err) != 0) {
         json_decref(chat);
         return -1;
