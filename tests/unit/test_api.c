@@ -194,8 +194,9 @@ static int collect(json_t *s, const char *path, void *ctx)
 static void test_text_fields(void **state)
 {
     (void)state;
-    /* ids, types, tool_choice, stream_options and enumerations are text a client can fill;
-     * the role, base64 payloads, the model and what a structured answer must match are not */
+    /* ids, types, tool_choice, stream_options, enumerations and a schema's enum values are
+     * text a client can fill; the role, base64 payloads, the model and the schema's
+     * structure (type, property names, the format's name) are not */
     static const char body[] =
         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
         "\"image_url\":{\"url\":\"data:image/png;base64,QUJD\"}}]},{\"role\":\"assistant\","
@@ -223,6 +224,7 @@ static void test_text_fields(void **state)
                              "messages[2].content\n"
                              "response_format.json_schema.description\n"
                              "response_format.json_schema.schema.properties.title.title\n"
+                             "response_format.json_schema.schema.properties.title.enum[0]\n"
                              "response_format.json_schema.schema.examples[0].title\n"
                              "tool_choice.type\n"
                              "tool_choice.function.name\n"
