@@ -1,6 +1,8 @@
 /* Strict HTTP/1.1 request head parser and chunked body decoder. */
 #include "http/parser.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
 
 static bool is_tchar(unsigned char c)
@@ -98,6 +100,121 @@ static void conn_token(void *arg, const char *t, size_t n)
         f->keep_alive = true;
 }
 
+/* RFC 3986 unreserved: the characters of a DNS name or an IPv4 address (and '_', '~'). */
+static bool is_unreserved(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+static bool is_scheme_char(unsigned char c, bool first)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+        return true;
+    return !first && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.');
+}
+
+/* Checks the authority of an absolute-form target: host [ ":" port ], the host a name or
+ * IPv4 address of unreserved characters or an IPv6 literal in brackets, the port at most
+ * 65535 (empty means the scheme's default, RFC 3986 3.2.3). Userinfo was refused before.
+ * Returns NULL or the reason to refuse. */
+static const char *check_authority(const char *a, size_t n)
+{
+    const char *end = a + n, *h = a;
+    if (n == 0)
+        return "missing host in request target";
+    if (*h == '[') {
+        const char *rb = memchr(h, ']', n);
+        char lit[INET6_ADDRSTRLEN];
+        struct in6_addr addr;
+        size_t l = rb ? (size_t)(rb - h - 1) : 0;
+        if (!rb || l == 0 || l >= sizeof(lit))
+            return "invalid IPv6 address in request target";
+        memcpy(lit, h + 1, l);
+        lit[l] = '\0';
+        if (inet_pton(AF_INET6, lit, &addr) != 1) /* also refuses zone ids, IPvFuture */
+            return "invalid IPv6 address in request target";
+        h = rb + 1;
+    } else {
+        while (h < end && *h != ':') {
+            if (!is_unreserved((unsigned char)*h))
+                return "invalid host in request target";
+            h++;
+        }
+        if (h == a)
+            return "missing host in request target";
+    }
+    if (h == end)
+        return NULL;
+    if (*h != ':')
+        return "invalid host in request target";
+    unsigned port = 0;
+    for (h++; h < end; h++) {
+        if (*h < '0' || *h > '9')
+            return "invalid port in request target";
+        port = port * 10 + (unsigned)(*h - '0');
+        if (port > 65535)
+            return "invalid port in request target";
+    }
+    return NULL;
+}
+
+/* Parses the request-target `t` (`n` bytes, all visible ASCII) into `out`: origin-form
+ * (RFC 9112 3.2.1), or absolute-form (3.2.2) with scheme http or https, whose path and
+ * query are then exactly those of the equivalent origin-form target. Returns NULL or the
+ * reason to refuse: a fragment, another scheme, a missing or malformed authority, userinfo
+ * (credentials would reach logs), the authority-form and the asterisk-form. */
+static const char *parse_target(const char *t, size_t n, struct sg_http_head *out)
+{
+    const char *end = t + n, *p = t;
+    if (memchr(t, '#', n))
+        return "fragment in request target";
+    out->target = t;
+    out->target_len = n;
+    if (*t != '/') {
+        if (n == 1 && *t == '*')
+            return "asterisk-form request target is not supported";
+        if (sg_http_ieq(out->method, out->method_len, "CONNECT"))
+            return "CONNECT (authority-form request target) is not supported";
+        /* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
+        while (p < end && is_scheme_char((unsigned char)*p, p == t))
+            p++;
+        if (p == t || p == end || *p != ':')
+            return "request target must be an absolute path or an http(s) URI";
+        bool http =
+            sg_http_ieq(t, (size_t)(p - t), "http") || sg_http_ieq(t, (size_t)(p - t), "https");
+        bool slashes = end - p >= 3 && p[1] == '/' && p[2] == '/';
+        if (!http)
+            return slashes ? "unsupported URI scheme in request target (only http and https)"
+                           : "request target must be an absolute path or an http(s) URI";
+        if (!slashes)
+            return "missing authority in request target";
+        const char *a = p + 3;
+        p = a;
+        while (p < end && *p != '/' && *p != '?')
+            p++;
+        if (memchr(a, '@', (size_t)(p - a)))
+            return "userinfo in request target is not allowed";
+        const char *why = check_authority(a, (size_t)(p - a));
+        if (why)
+            return why;
+        out->authority = a;
+        out->authority_len = (size_t)(p - a);
+    }
+    const char *q = memchr(p, '?', (size_t)(end - p));
+    out->path = p;
+    out->path_len = (size_t)((q ? q : end) - p);
+    if (out->path_len == 0) {
+        out->path = "/"; /* an absolute-form target's empty path (RFC 9112 3.2.2) */
+        out->path_len = 1;
+    }
+    if (q) {
+        out->query = q + 1;
+        out->query_len = (size_t)(end - q - 1);
+    }
+    return NULL;
+}
+
 int sg_http_parse_head(const char *buf, size_t n, struct sg_http_head *out, int *status,
                        struct sg_error *err)
 {
@@ -124,7 +241,7 @@ int sg_http_parse_head(const char *buf, size_t n, struct sg_http_head *out, int 
     out->method_len = (size_t)(p - m);
     p++;
 
-    /* request-target: origin-form only */
+    /* request-target: origin-form or absolute-form */
     const char *t = p;
     while (p < le && *p != ' ') {
         unsigned char c = (unsigned char)*p;
@@ -132,13 +249,11 @@ int sg_http_parse_head(const char *buf, size_t n, struct sg_http_head *out, int 
             return fail(status, 400, err, "invalid character in request target");
         p++;
     }
-    if (p == t || p >= le || *t != '/')
-        return fail(status, 400, err, "request target must be an absolute path");
-    out->target = t;
-    out->target_len = (size_t)(p - t);
-    const char *q = memchr(t, '?', out->target_len);
-    out->path = t;
-    out->path_len = q ? (size_t)(q - t) : out->target_len;
+    if (p == t || p >= le)
+        return fail(status, 400, err, "malformed request target");
+    const char *why = parse_target(t, (size_t)(p - t), out);
+    if (why)
+        return fail(status, 400, err, why);
     p++;
 
     /* HTTP-version */

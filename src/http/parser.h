@@ -3,7 +3,9 @@
  * ambiguous that could let two parsers disagree about where a request ends (request
  * smuggling) is rejected: duplicate or list-valued Content-Length, Content-Length together
  * with Transfer-Encoding, transfer codings other than chunked, obsolete line folding, bare
- * LF or CR, whitespace before the colon. Parsed strings borrow from the caller's buffer. */
+ * LF or CR, whitespace before the colon. The request-target is origin-form or http(s)
+ * absolute-form; userinfo, fragments, the authority-form and the asterisk-form are refused.
+ * Parsed strings borrow from the caller's buffer (except an empty absolute-form path). */
 #ifndef SG_HTTP_PARSER_H
 #define SG_HTTP_PARSER_H
 
@@ -29,10 +31,22 @@ enum sg_http_body_kind { SG_HTTP_BODY_NONE, SG_HTTP_BODY_LENGTH, SG_HTTP_BODY_CH
 struct sg_http_head {
     const char *method;
     size_t method_len;
-    const char *target; /* origin-form: starts with '/' */
+    /* The request-target as received: origin-form ("/path?query"), or absolute-form
+     * ("http://host:port/path?query", RFC 9112 3.2.2; scheme http or https). */
+    const char *target;
     size_t target_len;
-    const char *path; /* target without the query */
+    /* The target's path, without the query: always starts with '/'. For an absolute-form
+     * target it is the path the equivalent origin-form target has (an empty path is "/",
+     * then a static string), so routing reads only `path` and never the form. */
+    const char *path;
     size_t path_len;
+    const char *query; /* after the '?' (may be empty); NULL when there is no '?' */
+    size_t query_len;
+    /* Absolute-form only, NULL otherwise: the target's "host[:port]", which stands in for
+     * the Host field (RFC 9112 3.2.2: the Host value is then ignored; it must still be
+     * present in HTTP/1.1). Never holds userinfo. */
+    const char *authority;
+    size_t authority_len;
     int minor; /* HTTP/1.<minor>, 0 or 1 */
     struct sg_http_header headers[SG_HTTP_MAX_HEADERS];
     size_t nheaders;

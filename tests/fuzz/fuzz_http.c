@@ -12,7 +12,9 @@
  * The pipeline's stages are static and need a running worker, so the order of calls is
  * mirrored here: keep it in step with sg_pipeline_on_head() and stage_decode().
  *
- * Invariants: a parsed head borrows only from the input; names are tokens and values hold
+ * Invariants: a parsed head borrows only from the input (but for the "/" of an absolute-form
+ * target with an empty path); an absolute-form target is http(s) with an authority and no
+ * userinfo, and its path is what follows the authority; names are tokens and values hold
  * no control bytes (nothing can be injected into a forwarded header); framing is never
  * ambiguous (at most one Content-Length, at most one Transfer-Encoding, never both, the
  * body kind agrees with them); refusals carry one of the documented statuses; the
@@ -250,8 +252,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(end != NULL); /* only a head that ends with CRLF CRLF is whole */
         FUZZ_CHECK(h->method_len > 0 && inside(data, head_len, h->method, h->method_len));
         FUZZ_CHECK(h->target_len > 0 && inside(data, head_len, h->target, h->target_len));
-        FUZZ_CHECK(h->target[0] == '/' && h->path == h->target && h->path_len <= h->target_len);
-        FUZZ_CHECK(!memchr(h->path, '?', h->path_len));
+        FUZZ_CHECK(!memchr(h->target, '#', h->target_len));
+        FUZZ_CHECK(h->path_len > 0 && h->path[0] == '/' && !memchr(h->path, '?', h->path_len));
+        if (h->authority) {
+            /* absolute-form: http(s)://host[:port], no userinfo; the path is the rest of the
+             * target up to '?', or "/" when that is empty */
+            FUZZ_CHECK(sg_http_ieq(h->target, 7, "http://") ||
+                       sg_http_ieq(h->target, 8, "https://"));
+            FUZZ_CHECK(h->authority_len > 0 && inside((const uint8_t *)h->target, h->target_len,
+                                                      h->authority, h->authority_len));
+            FUZZ_CHECK(!memchr(h->authority, '@', h->authority_len) &&
+                       !memchr(h->authority, '/', h->authority_len));
+            FUZZ_CHECK(inside((const uint8_t *)h->target, h->target_len, h->path, h->path_len)
+                           ? h->path == h->authority + h->authority_len
+                           : h->path_len == 1);
+        } else {
+            FUZZ_CHECK(h->target[0] == '/' && h->path == h->target && h->path_len <= h->target_len);
+        }
+        FUZZ_CHECK(!h->query || (h->query > h->target && h->query[-1] == '?' &&
+                                 h->query + h->query_len == h->target + h->target_len));
         FUZZ_CHECK(h->minor == 0 || h->minor == 1);
         FUZZ_CHECK(h->nheaders <= SG_HTTP_MAX_HEADERS);
         for (size_t i = 0; i < h->nheaders; i++)

@@ -149,7 +149,6 @@ static void test_malformed(void **state)
     (void)state;
     refused("GET / HTTP/1.1\r\n\r\n", 400);                       /* no Host */
     refused("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400); /* two Hosts */
-    refused("GET http://x/ HTTP/1.1\r\nHost: a\r\n\r\n", 400);    /* absolute-form */
     refused("GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400);           /* double space */
     refused("GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505);
     refused("GET / HTTPS/1.1\r\nHost: a\r\n\r\n", 400);
@@ -176,6 +175,227 @@ static void test_too_many_headers(void **state)
         o += (size_t)snprintf(buf + o, sizeof(buf) - o, "X-%d: y\r\n", i);
     snprintf(buf + o, sizeof(buf) - o, "\r\n");
     refused(buf, 431);
+}
+
+/* ---- absolute-form request targets (RFC 9112 3.2.2) ---- */
+
+/* Parses "METHOD target HTTP/1.1" with a Host field; returns 0 or SG_EPROTO. */
+static int parse_target(const char *method, const char *target, struct sg_http_head *h, char *buf,
+                        size_t cap, struct sg_error *err)
+{
+    int status = 0;
+    int n = snprintf(buf, cap, "%s %s HTTP/1.1\r\nHost: ignored.example\r\n\r\n", method, target);
+    assert_true(n > 0 && (size_t)n < cap);
+    int rc = sg_http_parse_head(buf, (size_t)n, h, &status, err);
+    if (rc != 0)
+        assert_int_equal(status, 400);
+    return rc;
+}
+
+static void check_absolute(const char *target, const char *authority, const char *origin)
+{
+    char b1[512], b2[512];
+    struct sg_http_head a, o;
+    struct sg_error err = {0};
+    if (parse_target("POST", target, &a, b1, sizeof(b1), &err) != 0)
+        fail_msg("%s refused: %s", target, err.msg);
+    assert_int_equal(parse_target("POST", origin, &o, b2, sizeof(b2), &err), 0);
+    /* the target is kept as received */
+    assert_int_equal(a.target_len, strlen(target));
+    assert_memory_equal(a.target, target, a.target_len);
+    assert_non_null(a.authority);
+    assert_int_equal(a.authority_len, strlen(authority));
+    assert_memory_equal(a.authority, authority, a.authority_len);
+    assert_null(o.authority);
+    /* path and query exactly those of the origin-form request */
+    assert_int_equal(a.path_len, o.path_len);
+    assert_memory_equal(a.path, o.path, a.path_len);
+    assert_int_equal(a.query == NULL, o.query == NULL);
+    assert_int_equal(a.query_len, o.query_len);
+    if (a.query)
+        assert_memory_equal(a.query, o.query, a.query_len);
+}
+
+static void test_absolute_form(void **state)
+{
+    (void)state;
+    check_absolute("http://gateway.example:8443/v1/chat/completions", "gateway.example:8443",
+                   "/v1/chat/completions");
+    check_absolute("https://gateway.example/v1/models?x=1&key=k", "gateway.example",
+                   "/v1/models?x=1&key=k");
+    check_absolute("HTTP://h", "h", "/"); /* the scheme is case-insensitive */
+    check_absolute("HtTpS://H.example/v1/models", "H.example", "/v1/models");
+    check_absolute("http://h?x=1", "h", "/?x=1"); /* empty path: "/" */
+    check_absolute("http://h?", "h", "/?");
+    check_absolute("http://h/", "h", "/");
+    check_absolute("http://127.0.0.1:80/v1/embeddings", "127.0.0.1:80", "/v1/embeddings");
+    check_absolute("http://[::1]:8443/v1/models", "[::1]:8443", "/v1/models");
+    check_absolute("http://[2001:db8::ffff:192.0.2.1]/healthz", "[2001:db8::ffff:192.0.2.1]",
+                   "/healthz");
+    check_absolute("http://h:/v1/models", "h:", "/v1/models"); /* empty port: the default */
+    check_absolute("http://h:65535/", "h:65535", "/");
+    check_absolute("http://h:00080/", "h:00080", "/");
+    check_absolute("http://my-host_1.example~/a@b/c", "my-host_1.example~", "/a@b/c");
+    /* the path is taken as it is: no normalization, so it routes (or 404s) exactly as the
+     * origin-form target would */
+    check_absolute("http://x/..//v1/models", "x", "/..//v1/models");
+    check_absolute("http://x//v1/models", "x", "//v1/models");
+    check_absolute("http://x/v1/%6dodels", "x", "/v1/%6dodels");
+    check_absolute("http://x/v1beta/models/m:generateContent?key=K&alt=sse", "x",
+                   "/v1beta/models/m:generateContent?key=K&alt=sse");
+
+    /* the Host field is still required in HTTP/1.1 (RFC 9112 3.2), but its value is not
+     * used; HTTP/1.0 needs none */
+    struct sg_http_head h;
+    int status;
+    refused("GET http://h/v1/models HTTP/1.1\r\n\r\n", 400);
+    refused("GET http://h/v1/models HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400);
+    assert_int_equal(parse("GET http://h/healthz HTTP/1.0\r\n\r\n", &h, &status), 0);
+    assert_memory_equal(h.path, "/healthz", h.path_len);
+    assert_int_equal(parse("GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n", &h, &status), 0);
+    assert_null(h.authority);
+    assert_null(h.query);
+}
+
+static void absolute_refused(const char *target, const char *why)
+{
+    char buf[512];
+    struct sg_http_head h;
+    struct sg_error err = {0};
+    if (parse_target("GET", target, &h, buf, sizeof(buf), &err) == 0)
+        fail_msg("%s accepted", target);
+    if (!strstr(err.msg, why))
+        fail_msg("%s: \"%s\", not \"%s\"", target, err.msg, why);
+    /* the message names the problem, never the client's bytes */
+    assert_null(strstr(err.msg, "pw"));
+    assert_null(strstr(err.msg, "evil"));
+}
+
+static void test_absolute_form_refused(void **state)
+{
+    (void)state;
+    absolute_refused("ftp://h/v1/models", "scheme");
+    absolute_refused("ws://h/v1/models", "scheme");
+    absolute_refused("httpx://h/", "scheme");
+    absolute_refused("file:///etc/passwd", "scheme");
+    absolute_refused("mailto:evil@example.com", "absolute path");
+    absolute_refused("urn:x:y", "absolute path");
+    absolute_refused("1http://h/", "absolute path");
+    absolute_refused("v1/models", "absolute path");
+    absolute_refused("h:443", "absolute path"); /* authority-form outside CONNECT */
+    absolute_refused("*", "asterisk");
+    absolute_refused("http://user:pw@h/v1/models", "userinfo");
+    absolute_refused("http://user@h/", "userinfo");
+    absolute_refused("http://@h/", "userinfo");
+    absolute_refused("http://evil@", "userinfo");
+    absolute_refused("http:/v1/models", "missing authority");
+    absolute_refused("http:v1/models", "missing authority");
+    absolute_refused("http:", "missing authority");
+    absolute_refused("http:/", "missing authority");
+    absolute_refused("http:///v1/models", "missing host");
+    absolute_refused("http://", "missing host");
+    absolute_refused("http://?x", "missing host");
+    absolute_refused("http://:80/", "missing host");
+    absolute_refused("http://h:99999999/", "port");
+    absolute_refused("http://h:65536/", "port");
+    absolute_refused("http://h:18446744073709551617/", "port");
+    absolute_refused("http://h:-1/", "port");
+    absolute_refused("http://h:80:90/", "port");
+    absolute_refused("http://h:8o/", "port");
+    absolute_refused("http://[::1/", "IPv6");
+    absolute_refused("http://[::1", "IPv6");
+    absolute_refused("http://[]/", "IPv6");
+    absolute_refused("http://[::1]x/", "host");
+    absolute_refused("http://[::1]]/", "host");
+    absolute_refused("http://[fe80::1%25eth0]/", "IPv6"); /* zone id */
+    absolute_refused("http://[v1.fe]/", "IPv6");          /* IPvFuture */
+    absolute_refused("http://[1.2.3.4]/", "IPv6");
+    absolute_refused("http://[gggg::1]/", "IPv6");
+    absolute_refused("http://[::1]evil/", "host");
+    absolute_refused("http://h%2fevil/", "host");
+    absolute_refused("http://h\\evil/", "host");
+    absolute_refused("http://h;evil/", "host");
+    absolute_refused("http://h,evil/", "host");
+    absolute_refused("http://h/v1/models#frag", "fragment");
+    absolute_refused("http://h#/v1/models", "fragment");
+    absolute_refused("/v1/models#frag", "fragment");
+
+    /* authority-form (CONNECT) and asterisk-form are not served */
+    refused("CONNECT gateway.example:443 HTTP/1.1\r\nHost: gateway.example:443\r\n\r\n", 400);
+    refused("CONNECT http://h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+    refused("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+    /* control characters, spaces and non-ASCII bytes anywhere in the target */
+    refused("GET http://h/v1/\x01models HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+    refused("GET http://h\x7f/ HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+    refused("GET http://h\xc3\xa4/ HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+    refused("GET http://h /v1/models HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+    refused("GET http://h/v1/models\tx HTTP/1.1\r\nHost: h\r\n\r\n", 400);
+    static const char nul[] = "GET http://h\0/v1/models HTTP/1.1\r\nHost: h\r\n\r\n";
+    struct sg_http_head h;
+    int status;
+    struct sg_error err = {0};
+    assert_int_equal(sg_http_parse_head(nul, sizeof(nul) - 1, &h, &status, &err), SG_EPROTO);
+    assert_int_equal(status, 400);
+}
+
+/* Every accepted target keeps the invariants routing relies on, whatever byte is put at
+ * whatever place of an absolute-form target (and wherever it is cut). */
+static void check_invariants(const char *buf, size_t n, const struct sg_http_head *h)
+{
+    const char *end = buf + n;
+    assert_true(h->target >= buf && h->target + h->target_len <= end);
+    assert_true(h->path_len > 0 && h->path[0] == '/');
+    assert_true((h->path >= h->target && h->path + h->path_len <= h->target + h->target_len) ||
+                (h->authority && h->path_len == 1));
+    assert_null(memchr(h->path, '?', h->path_len));
+    assert_null(memchr(h->target, '#', h->target_len));
+    if (h->query)
+        assert_true(h->query > h->target && h->query[-1] == '?' &&
+                    h->query + h->query_len == h->target + h->target_len);
+    if (h->authority) {
+        assert_true(h->authority > h->target &&
+                    h->authority + h->authority_len <= h->target + h->target_len);
+        assert_true(h->authority_len > 0);
+        assert_null(memchr(h->authority, '@', h->authority_len));
+        assert_null(memchr(h->authority, '/', h->authority_len));
+        assert_null(memchr(h->authority, '?', h->authority_len));
+        assert_true(sg_http_ieq(h->target, 7, "http://") || sg_http_ieq(h->target, 8, "https://"));
+    } else {
+        assert_true(h->target[0] == '/' && h->path == h->target);
+    }
+}
+
+static void test_absolute_form_mutations(void **state)
+{
+    (void)state;
+    static const char *const seeds[] = {
+        "https://user:pw@[::1]:8443/v1/models?key=a#f",
+        "http://gateway.example:8443/v1/chat/completions?x",
+    };
+    static const char subst[] = "@#?/:[].%\\ \x01\x7f\x80"
+                                "aA0";
+    char target[128], buf[256];
+    for (size_t s = 0; s < sizeof(seeds) / sizeof(seeds[0]); s++) {
+        size_t len = strlen(seeds[s]);
+        for (size_t i = 0; i <= len; i++) {
+            for (size_t k = 0; k <= sizeof(subst) - 1; k++) {
+                /* k < count: substitute byte i; k == count: cut the target at i */
+                memcpy(target, seeds[s], len + 1);
+                if (k < sizeof(subst) - 1 && i < len)
+                    target[i] = subst[k];
+                else
+                    target[i] = '\0';
+                int n = snprintf(buf, sizeof(buf), "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", target);
+                struct sg_http_head h;
+                int status = 0;
+                struct sg_error err = {0};
+                if (sg_http_parse_head(buf, (size_t)n, &h, &status, &err) == 0)
+                    check_invariants(buf, (size_t)n, &h);
+                else
+                    assert_int_equal(status, 400);
+            }
+        }
+    }
 }
 
 /* ---- chunked ---- */
@@ -375,6 +595,9 @@ int main(void)
         cmocka_unit_test(test_smuggling_refused),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_too_many_headers),
+        cmocka_unit_test(test_absolute_form),
+        cmocka_unit_test(test_absolute_form_refused),
+        cmocka_unit_test(test_absolute_form_mutations),
         cmocka_unit_test(test_chunked_whole),
         cmocka_unit_test(test_chunked_split_everywhere),
         cmocka_unit_test(test_chunked_malformed),
