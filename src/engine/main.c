@@ -964,7 +964,8 @@ static const char usage[] =
     "usage: sovgate-engine --model FILE --socket PATH [--ctx N] [--parallel N] [--threads N]\n"
     "                      [--gpu-layers N] [--batch N] [--name NAME]\n"
     "       sovgate-engine --model-ref NAME@CHANNEL|NAME:VERSION --store DIR --pubkey REF\n"
-    "                      [--encryption-key REF] --socket PATH [options as above]\n";
+    "                      [--encryption-key REF] [--manifest-sha256 HEX] --socket PATH\n"
+    "                      [options as above]\n";
 
 static int parse_int(const char *s, int lo, int hi, int *out)
 {
@@ -994,6 +995,7 @@ int main(int argc, char **argv)
     struct sg_llm_opts o = {.parallel = 4, .gpu_layers = 0};
     const char *sock = NULL, *name = NULL;
     const char *mref = NULL, *mstore = NULL, *mpub = NULL, *menc = NULL; /* model store */
+    const char *mpin = NULL; /* the manifest digest the gateway resolved the channel to */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int bad = !v;
@@ -1009,6 +1011,8 @@ int main(int argc, char **argv)
             mpub = v;
         else if (!bad && strcmp(a, "--encryption-key") == 0)
             menc = v;
+        else if (!bad && strcmp(a, "--manifest-sha256") == 0)
+            mpin = v;
         else if (!bad && strcmp(a, "--name") == 0)
             name = v;
         else if (!bad && strcmp(a, "--ctx") == 0)
@@ -1033,6 +1037,21 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
+    if (mpin && !mref) {
+        fprintf(stderr,
+                "sovgate-engine: --manifest-sha256 pins a store model's manifest: it "
+                "needs --model-ref, not --model\n%s",
+                usage);
+        return 2;
+    }
+    if (mpin) { /* strictly: 64 lower-case hex digits (docs/engine.md) */
+        char hex[SG_MODEL_DIGEST_HEX + 1];
+        struct sg_error perr = {0};
+        if (sg_model_digest_parse(mpin, hex, &perr) != 0) {
+            fprintf(stderr, "sovgate-engine: --manifest-sha256: %s\n%s", perr.msg, usage);
+            return 2;
+        }
+    }
     signal(SIGPIPE, SIG_IGN);
     sg_pool_install(); /* before any libevent or jansson object */
     evthread_use_pthreads();
@@ -1044,7 +1063,7 @@ int main(int argc, char **argv)
     int model_fd = -1;
     if (mref) { /* a verified store model (docs/models.md): decrypted into a sealed memfd */
         json_t *m = NULL;
-        if (sg_model_open_ref(mstore, mref, mpub, menc, &model_fd, &m, &err) != 0) {
+        if (sg_model_open_ref(mstore, mref, mpub, menc, mpin, &model_fd, &m, &err) != 0) {
             sg_log(SG_LOG_ERROR, "engine", "refusing model %s: %s", mref, err.msg);
             return 1;
         }
@@ -1054,6 +1073,10 @@ int main(int argc, char **argv)
         sg_logline_begin(&l, SG_LOG_INFO, "model_verified");
         sg_logline_str(&l, "ref", mref);
         sg_logline_str(&l, "version", json_string_value(json_object_get(m, "version")));
+        char mhex[SG_MODEL_DIGEST_HEX + 1];
+        if (sg_model_manifest_sha256(m, mhex) == 0)
+            sg_logline_str(&l, "manifest", mhex);
+        sg_logline_int(&l, "pinned", mpin != NULL);
         sg_logline_str(&l, "sha256",
                        json_string_value(json_object_get(json_object_get(m, "weights"), "sha256")));
         sg_logline_int(&l, "encrypted",

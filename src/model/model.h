@@ -31,7 +31,8 @@
 #include "core/crypto.h"
 #include "core/error.h"
 
-#define SG_MODEL_NAME_MAX 64 /* name, version and channel: [A-Za-z0-9._-], not "." first */
+#define SG_MODEL_NAME_MAX 64   /* name, version and channel: [A-Za-z0-9._-], not "." first */
+#define SG_MODEL_DIGEST_HEX 64 /* a manifest digest: SHA-256 as lower-case hex */
 
 struct sg_model_store;
 
@@ -122,10 +123,29 @@ int sg_model_open_weights(struct sg_model_store *s, json_t *payload, const uint8
 
 /* The engine's way in: opens the store `root` read-only with the public key `pubkey_ref`,
  * resolves `ref`, and opens its verified weights (sg_model_open_weights) with the key
- * `enc_ref` (NULL when not encrypted). `*fd` gets the descriptor to load as
- * /proc/self/fd/<fd>; `*payload` (may be NULL; caller owns) the verified manifest. */
+ * `enc_ref` (NULL when not encrypted). With `manifest_sha256` (64 lower-case hex digits,
+ * see sg_model_digest_parse; NULL: no pin) the verified manifest must be exactly the one
+ * with that digest (sg_model_manifest_sha256), else SG_ECRYPTO before any weights are
+ * read: the gateway passes the manifest it resolved the channel to, so another signed
+ * manifest put under that version in between is refused; a malformed pin is SG_EINVAL.
+ * `*fd` gets the descriptor to load as /proc/self/fd/<fd>; `*payload` (may be NULL; caller
+ * owns) the verified manifest. */
 int sg_model_open_ref(const char *root, const char *ref, const char *pubkey_ref,
-                      const char *enc_ref, int *fd, json_t **payload, struct sg_error *err);
+                      const char *enc_ref, const char *manifest_sha256, int *fd, json_t **payload,
+                      struct sg_error *err);
+
+/* The SHA-256, as SG_MODEL_DIGEST_HEX lower-case hex digits and a NUL, of a manifest
+ * payload's signed text ("sovgate-model-manifest:1:" + the payload as signed): what a
+ * channel entry pins ("manifest") and what `sovgate-engine --manifest-sha256` expects.
+ * `payload` is borrowed (a verified one: sg_model_resolve). Returns 0, SG_EINVAL (not an
+ * object) or SG_ENOMEM. */
+int sg_model_manifest_sha256(json_t *payload, char hex[SG_MODEL_DIGEST_HEX + 1]);
+/* Parses a pinned manifest digest given from outside (a command line): exactly 64 hex
+ * digits, lower case only (as the store writes them: an upper-case digit is refused, not
+ * folded), nothing around them. Copies it into `hex`. Returns 0, or SG_EINVAL with `err`
+ * saying what is wrong (empty, its length, the position of a bad character); the message
+ * never repeats the value. */
+int sg_model_digest_parse(const char *s, char hex[SG_MODEL_DIGEST_HEX + 1], struct sg_error *err);
 
 /* Loads an Ed25519 key from a file:/env: reference (private: `seed`; public: `pub`). */
 int sg_model_key_load(const char *ref, const char *base_dir, bool is_private, uint8_t key[32],

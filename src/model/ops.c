@@ -609,22 +609,48 @@ int sg_model_open_weights(struct sg_model_store *s, json_t *payload, const uint8
     return 0;
 }
 
+/* Whether the verified manifest `p` is the one pinned by digest (`want`, parsed). */
+static int check_pin(json_t *p, const char *want, struct sg_error *err)
+{
+    char got[SG_MODEL_DIGEST_HEX + 1];
+    int rc = sg_model_manifest_sha256(p, got);
+    if (rc)
+        return sg_error_set(err, rc, "cannot compute the manifest's digest");
+    if (strcmp(got, want) == 0)
+        return 0;
+    const char *n = json_string_value(json_object_get(p, "name"));
+    const char *v = json_string_value(json_object_get(p, "version"));
+    return sg_error_set(err, SG_ECRYPTO,
+                        "manifest %s %s is sha256:%s, not the one pinned by --manifest-sha256 "
+                        "(sha256:%s): another signed manifest under that version (one put "
+                        "back after the channel was resolved?)",
+                        n ? n : "?", v ? v : "?", got, want);
+}
+
 int sg_model_open_ref(const char *root, const char *ref, const char *pubkey_ref,
-                      const char *enc_ref, int *fd, json_t **payload, struct sg_error *err)
+                      const char *enc_ref, const char *manifest_sha256, int *fd, json_t **payload,
+                      struct sg_error *err)
 {
     *fd = -1;
     if (payload)
         *payload = NULL;
+    char pin[SG_MODEL_DIGEST_HEX + 1];
+    int rc;
+    if (manifest_sha256 && (rc = sg_model_digest_parse(manifest_sha256, pin, err)))
+        return rc;
     uint8_t pub[32], key[SG_MENC_KEY_LEN];
-    int rc = sg_model_key_load(pubkey_ref, NULL, false, pub, err);
-    if (rc)
+    if ((rc = sg_model_key_load(pubkey_ref, NULL, false, pub, err)))
         return rc;
     if (enc_ref && enc_ref[0] && (rc = sg_menc_key_load(enc_ref, NULL, key, err)))
         return rc;
     struct sg_model_store_opts o = {.root = root, .public_key = pub, .audit_path = ""};
     struct sg_model_store *s = NULL;
     json_t *p = NULL;
-    if (!(rc = sg_model_store_open(&o, &s, err)) && !(rc = sg_model_resolve(s, ref, &p, NULL, err)))
+    /* The pin is checked on the manifest resolved (signature verified), before any weights
+     * are read or decrypted. */
+    if (!(rc = sg_model_store_open(&o, &s, err)) &&
+        !(rc = sg_model_resolve(s, ref, &p, NULL, err)) &&
+        !(rc = manifest_sha256 ? check_pin(p, pin, err) : 0))
         rc = sg_model_open_weights(s, p, enc_ref && enc_ref[0] ? key : NULL, fd, err);
     sg_secure_zero(key, sizeof(key));
     sg_model_store_free(s);

@@ -368,15 +368,56 @@ json_t *sg_mstore_load_manifest(struct sg_model_store *s, const char *name, cons
     return doc;
 }
 
-int sg_mstore_manifest_digest(json_t *doc, char hex[65])
+int sg_model_manifest_sha256(json_t *payload, char hex[SG_MODEL_DIGEST_HEX + 1])
 {
-    char *t = signed_text("sovgate-model-manifest:1", json_object_get(doc, "payload"));
+    char *t = json_is_object(payload) ? signed_text("sovgate-model-manifest:1", payload) : NULL;
     if (!t)
-        return SG_ENOMEM;
+        return json_is_object(payload) ? SG_ENOMEM : SG_EINVAL;
     uint8_t d[32];
     sg_sha256(t, strlen(t), d);
     free(t);
     sg_hex_encode(d, 32, hex);
+    return 0;
+}
+
+int sg_mstore_manifest_digest(json_t *doc, char hex[65])
+{
+    return sg_model_manifest_sha256(json_object_get(doc, "payload"), hex);
+}
+
+int sg_model_digest_parse(const char *s, char hex[SG_MODEL_DIGEST_HEX + 1], struct sg_error *err)
+{
+    /* Only the length is named, never the value: it comes from a command line and may be
+     * anything (a terminal control sequence, say). */
+    size_t n = s ? strnlen(s, SG_MODEL_DIGEST_HEX + 1) : 0;
+    if (n == 0)
+        return sg_error_set(err, SG_EINVAL,
+                            "the pinned manifest digest is empty: 64 lower-case hex digits "
+                            "expected (the SHA-256 of the manifest's signed text)");
+    if (n > SG_MODEL_DIGEST_HEX)
+        return sg_error_set(err, SG_EINVAL,
+                            "the pinned manifest digest is longer than 64 characters: 64 "
+                            "lower-case hex digits expected");
+    if (n < SG_MODEL_DIGEST_HEX)
+        return sg_error_set(err, SG_EINVAL,
+                            "the pinned manifest digest has %zu characters, not 64 lower-case "
+                            "hex digits",
+                            n);
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))
+            continue;
+        return sg_error_set(err, SG_EINVAL,
+                            "the pinned manifest digest has %s at position %zu: 64 lower-case "
+                            "hex digits expected",
+                            c >= 'A' && c <= 'F'
+                                ? "an upper-case hex digit (write it in lower case, "
+                                  "as the store does)"
+                                : "a character that is not a hex digit",
+                            i + 1);
+    }
+    memcpy(hex, s, SG_MODEL_DIGEST_HEX);
+    hex[SG_MODEL_DIGEST_HEX] = '\0';
     return 0;
 }
 

@@ -31,7 +31,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
-#define MAX_ARGS 24
+#define MAX_ARGS 32
 #define MAX_RULES 24
 #define BACKOFF_MIN_MS 1000u
 #define BACKOFF_MAX_MS 30000u
@@ -74,8 +74,9 @@ struct eng {
     char *base;      /* spec without the pinned model version: equal means "switchable" */
     char *model_ref; /* name@channel, or NULL */
     char version[SG_MODEL_NAME_MAX + 1], sha256[65]; /* what the channel pinned; "" unknown */
-    char sock[PATH_MAX];                             /* the socket it listens on */
-    bool alt;                                        /* that socket is the second path */
+    char manifest[SG_MODEL_DIGEST_HEX + 1]; /* that version's manifest's digest; "" unknown */
+    char sock[PATH_MAX];                    /* the socket it listens on */
+    bool alt;                               /* that socket is the second path */
     bool retired;              /* replaced by a switch or a failed candidate: exit is no failure */
     struct eng *cand;          /* the switch in progress, or NULL */
     struct eng *owner;         /* for a candidate: the engine it is to replace */
@@ -622,10 +623,12 @@ static bool chan_sig_equal(const struct chan_sig *a, const struct chan_sig *b)
 
 /* For a backend naming a store model (name@channel): the version the channel points at
  * now, as "name:version", so that a reload after `sovgate model promote` switches the
- * backend to an engine on the new version (see start_switch); `e` gets the version and the
- * weights' digest. The engine verifies it again itself.
- * When the channel cannot be resolved here the reference is passed as it is, and the
- * engine refuses it with the reason in the log. */
+ * backend to an engine on the new version (see start_switch); `e` gets the version, the
+ * weights' digest and the digest of the manifest resolved (the one the channel pins), which
+ * the engine gets as --manifest-sha256: it verifies everything again itself and loads only
+ * that manifest, not another signed one put under the version after this resolution.
+ * When the channel cannot be resolved here the reference is passed as it is (no pin), and
+ * the engine resolves it itself or refuses it with the reason in the log. */
 static void pin_model_ref(const struct sg_config *cfg, const char *ref, char *out, size_t cap,
                           struct eng *e)
 {
@@ -653,6 +656,10 @@ static void pin_model_ref(const struct sg_config *cfg, const char *ref, char *ou
         snprintf(e->version, sizeof(e->version), "%s", v ? v : "");
         snprintf(out, cap, "%s:%s", json_string_value(json_object_get(p, "name")), e->version);
         snprintf(e->sha256, sizeof(e->sha256), "%s", h ? h : "");
+        if (sg_model_manifest_sha256(p, e->manifest) != 0) { /* out of memory */
+            e->manifest[0] = '\0';
+            snprintf(out, cap, "%s", ref); /* no pin: the engine resolves the channel itself */
+        }
     }
     json_decref(p);
     sg_model_store_free(st);
@@ -745,34 +752,39 @@ static struct eng *eng_new(struct sg_supervisor *sv, const struct sg_config_back
         abs_ref(cfg->dir, cfg->models.encryption_key, encref, sizeof(encref), encpath,
                 sizeof(encpath));
     }
-    const char *argv[] = {bin,
-                          ref ? "--model-ref" : "--model",
-                          ref ? pinned : b->engine.model,
-                          "--socket",
-                          e->sock,
-                          "--name",
-                          b->name,
-                          "--ctx",
-                          num[0],
-                          "--parallel",
-                          num[1],
-                          "--threads",
-                          num[2],
-                          "--gpu-layers",
-                          num[3],
-                          "--store",
-                          cfg->models.store ? cfg->models.store : "",
-                          "--pubkey",
-                          pubref,
-                          "--encryption-key",
-                          encref};
-    size_t na = sizeof(argv) / sizeof(argv[0]);
-    if (!ref)
-        na -= 6; /* no store arguments */
-    else if (!cfg->models.encryption_key)
-        na -= 2;
+    const char *argv[MAX_ARGS] = {bin,
+                                  ref ? "--model-ref" : "--model",
+                                  ref ? pinned : b->engine.model,
+                                  "--socket",
+                                  e->sock,
+                                  "--name",
+                                  b->name,
+                                  "--ctx",
+                                  num[0],
+                                  "--parallel",
+                                  num[1],
+                                  "--threads",
+                                  num[2],
+                                  "--gpu-layers",
+                                  num[3]};
+    size_t na = 15, pin_at = 0;
+    if (ref) {
+        argv[na++] = "--store";
+        argv[na++] = cfg->models.store ? cfg->models.store : "";
+        argv[na++] = "--pubkey";
+        argv[na++] = pubref;
+        if (cfg->models.encryption_key) {
+            argv[na++] = "--encryption-key";
+            argv[na++] = encref;
+        }
+        if (e->manifest[0]) { /* the manifest the channel was resolved to, and no other */
+            argv[na++] = "--manifest-sha256";
+            pin_at = na;
+            argv[na++] = e->manifest;
+        }
+    }
     /* The spec names the configured socket (which of the two paths is in use is no
-     * setting); the base leaves out the pinned version. */
+     * setting); the base leaves out the pinned version and its manifest's digest. */
     struct sg_buf spec, base;
     sg_buf_init(&spec, 1 << 16);
     sg_buf_init(&base, 1 << 16);
@@ -787,6 +799,8 @@ static struct eng *eng_new(struct sg_supervisor *sv, const struct sg_config_back
         const char *sv_arg = i == 4 ? b->unix_path : argv[i];
         sg_buf_puts(&spec, sv_arg);
         sg_buf_puts(&spec, "\x1f");
+        if (pin_at && (i == pin_at - 1 || i == pin_at))
+            continue; /* with or without a pin (unresolved: the engine resolves), same base */
         sg_buf_puts(&base, i == 2 && ref ? ref : sv_arg);
         sg_buf_puts(&base, "\x1f");
     }

@@ -14,8 +14,9 @@
  *
  * Model switches: when a reload (SIGHUP, or the runtime's channel watch: a `sovgate model
  * promote` or `rollback` rewrote the channel file) finds that an engine backend's store
- * model (name@channel) now resolves to another version and nothing else changed, and the running
- * engine is healthy, the supervisor starts a second engine on the new version on the backend's
+ * model (name@channel) now resolves to another version (or another manifest of the version) and
+ * nothing else changed, and the running engine is healthy, the supervisor starts a second engine
+ * on the new version on the backend's
  * other socket (route/backend.h), keeps the running one serving, probes the new one's /health, and
  * once it answers flips the backend's socket and has the runtime publish a new snapshot
  * (hooks.republish): new requests go to the new engine, requests in flight finish on the old one,
@@ -25,6 +26,9 @@
  * "model_switch") and given to hooks.audit as
  * {"event":"model.switch_started"|"model.switch_completed"|"model.switch_failed",
  *  "backend","model","old_version","new_version","old_sha256","new_sha256"[,"reason"]}.
+ *
+ * The engine is started on the resolved name:version with --manifest-sha256, the digest of the
+ * manifest resolved: it loads that manifest and no other signed one put under the version later.
  *
  * Replayed channel files: a channel file whose signed sequence number is below one seen
  * before, or equal to it with another digest (a file built on a put-back one), is refused.

@@ -5,7 +5,9 @@
  * file put back (older than signed, or another file under the number signed), build above
  * both when told to, and the channel digest tells a file built on a replay from the one
  * signed before under the same number; a symbolic link planted in the store (blob,
- * manifest, channel file) is refused, not read through. */
+ * manifest, channel file) is refused, not read through; the engine's way in
+ * (sg_model_open_ref) loads only the manifest whose digest it was given, and refuses
+ * malformed digests. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "audit/audit.h"
+#include "core/crypto.h"
 #include "model/model.h"
 #include "model/oci.h"
 #include "route/chanseen.h"
@@ -534,6 +538,144 @@ static void test_symlinks_in_the_store_are_refused(void **st)
     sg_model_store_free(s);
 }
 
+/* ---- the engine's manifest pin (sovgate-engine --manifest-sha256) ---- */
+
+/* The digest of the manifest `ref` resolves to (sg_model_manifest_sha256). */
+static void manifest_digest(struct sg_model_store *s, const char *ref, char hex[65])
+{
+    json_t *p = NULL;
+    struct sg_error err = {0};
+    if (sg_model_resolve(s, ref, &p, NULL, &err) != 0)
+        fail_msg("resolve %s: %s", ref, err.msg);
+    assert_int_equal(sg_model_manifest_sha256(p, hex), 0);
+    assert_int_equal(strlen(hex), 64);
+    json_decref(p);
+}
+
+/* The engine's way in with a pin: the gateway resolved the channel to a manifest and passes
+ * its digest; another genuinely signed manifest put under that version before the engine
+ * loads (the old file of a version removed and imported again) is refused, naming both
+ * digests, before any weights are opened; the right pin loads, by version and by channel;
+ * with no pin a name:version loads whatever verifies, as before. Malformed pins (empty, short,
+ * long, not hex, upper case) are refused with the reason and never quoted. */
+static void test_open_ref_enforces_the_manifest_pin(void **st)
+{
+    (void)st;
+    struct sg_model_store *s = open_store(NULL, false);
+    import(s, "1", 1);
+    import(s, "keep", 1); /* the same weights: the blob outlives the remove of version 1 */
+    char mpath[256], pubref[160], old_hex[65], pin[65];
+    snprintf(mpath, sizeof(mpath), "%s/manifests/m/1.json", store);
+    manifest_digest(s, "m:1", old_hex);
+    size_t oldn = 0;
+    char *old = read_file(mpath, &oldn); /* genuinely signed, version 1, the first weights */
+    struct sg_error err = {0};
+    assert_int_equal(sg_model_remove(s, "m", "1", &err), 0);
+    import(s, "1", 2); /* the same version, other weights */
+    promote(s, "1", "prod");
+    manifest_digest(s, "m@prod", pin);
+    assert_string_not_equal(pin, old_hex);
+    /* what the gateway passes is what the channel file pins */
+    char cpath[256];
+    snprintf(cpath, sizeof(cpath), "%s/channels/m.json", store);
+    json_t *cdoc = json_load_file(cpath, 0, NULL);
+    assert_non_null(cdoc);
+    json_t *prod =
+        json_object_get(json_object_get(json_object_get(cdoc, "payload"), "channels"), "prod");
+    assert_string_equal(json_string_value(json_object_get(prod, "manifest")), pin);
+    json_decref(cdoc);
+
+    uint8_t pub[32];
+    char pubhex[65];
+    assert_int_equal(sg_audit_key_public(seed, pub), 0);
+    sg_hex_encode(pub, 32, pubhex);
+    snprintf(pubref, sizeof(pubref), "file:%s/org.pub", dir);
+    write_file(pubref + 5, pubhex, 64);
+
+    /* the right pin loads, by version and by channel */
+    int fd = -1;
+    json_t *p = NULL;
+    assert_int_equal(sg_model_open_ref(store, "m:1", pubref, NULL, pin, &fd, &p, &err), 0);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_string_equal(json_string_value(json_object_get(p, "version")), "1");
+    json_decref(p);
+    assert_int_equal(sg_model_open_ref(store, "m@prod", pubref, NULL, pin, &fd, NULL, &err), 0);
+    close(fd);
+
+    /* the old signed manifest put back after the gateway resolved the channel */
+    write_file(mpath, old, oldn);
+    p = NULL;
+    char want[400];
+    snprintf(want, sizeof(want),
+             "manifest m 1 is sha256:%s, not the one pinned by --manifest-sha256 (sha256:%s)",
+             old_hex, pin);
+    expect_err(sg_model_open_ref(store, "m:1", pubref, NULL, pin, &fd, &p, &err), SG_ECRYPTO, &err,
+               want);
+    assert_int_equal(fd, -1);
+    assert_null(p);
+    /* without the pin the version alone is checked: the put-back manifest verifies and loads
+     * (what the pin closes) */
+    assert_int_equal(sg_model_open_ref(store, "m:1", pubref, NULL, NULL, &fd, &p, &err), 0);
+    close(fd);
+    json_decref(p);
+    p = NULL;
+    /* a pin of the put-back manifest is what it is: it loads that one, and only by version
+     * (the channel itself pins the new one) */
+    assert_int_equal(sg_model_open_ref(store, "m:1", pubref, NULL, old_hex, &fd, NULL, &err), 0);
+    close(fd);
+    expect_err(sg_model_open_ref(store, "m@prod", pubref, NULL, old_hex, &fd, NULL, &err),
+               SG_ECRYPTO, &err, "is not the one promoted to channel prod");
+
+    /* malformed pins: refused before the store is opened, the value never quoted */
+    char upper[65], nonhex[65], longer[66], huge[4097];
+    snprintf(upper, sizeof(upper), "%s", pin);
+    for (char *c = upper; *c; c++)
+        if (*c >= 'a' && *c <= 'f')
+            *c = (char)(*c - 'a' + 'A');
+    if (strcmp(upper, pin) == 0) /* all digits: make sure there is a letter */
+        upper[0] = 'A';
+    snprintf(nonhex, sizeof(nonhex), "%s", pin);
+    nonhex[17] = 'g';
+    snprintf(longer, sizeof(longer), "%s0", pin);
+    memset(huge, 'a', sizeof(huge) - 1);
+    huge[sizeof(huge) - 1] = '\0';
+    const struct {
+        const char *pin, *msg;
+    } bad[] = {
+        {"", "is empty"},
+        {"abc", "has 3 characters, not 64"},
+        {pin + 1, "has 63 characters, not 64"},
+        {longer, "is longer than 64 characters"},
+        {huge, "is longer than 64 characters"},
+        {nonhex, "a character that is not a hex digit at position 18"},
+        {upper, "an upper-case hex digit"},
+        {" 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde",
+         "not a hex digit at position 1"},
+        {"sha256:0123456789abcdef0123456789abcdef0123456789abcdef012345678",
+         "not a hex digit at position 1"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char hex[65];
+        memset(&err, 0, sizeof(err));
+        expect_err(sg_model_digest_parse(bad[i].pin, hex, &err), SG_EINVAL, &err, bad[i].msg);
+        char head[9];
+        snprintf(head, sizeof(head), "%s", bad[i].pin);
+        if (strlen(head) == 8 && strstr(err.msg, head)) /* the value is never quoted */
+            fail_msg("the error quotes the pin: %s", err.msg);
+        memset(&err, 0, sizeof(err));
+        expect_err(sg_model_open_ref(store, "m:1", pubref, NULL, bad[i].pin, &fd, NULL, &err),
+                   SG_EINVAL, &err, bad[i].msg);
+        assert_int_equal(fd, -1);
+    }
+    char hex[65];
+    expect_err(sg_model_digest_parse(NULL, hex, &err), SG_EINVAL, &err, "is empty");
+    assert_int_equal(sg_model_digest_parse(pin, hex, &err), 0);
+    assert_string_equal(hex, pin);
+    free(old);
+    sg_model_store_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -548,6 +690,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_import_replaces_a_damaged_blob, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_checks_the_chunk_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_symlinks_in_the_store_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_ref_enforces_the_manifest_pin, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
