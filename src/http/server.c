@@ -103,6 +103,11 @@ size_t sg_http_open_connections(void)
     return atomic_load(&open_conns);
 }
 
+const char *sg_http_error_type(int status)
+{
+    return status == 500 ? "server_error" : "invalid_request_error";
+}
+
 const char *sg_http_reason(int status)
 {
     switch (status) {
@@ -491,7 +496,9 @@ static void respond_error(struct sg_http_req *r, int status, const char *msg)
     sg_buf_init(&b, 1024);
     sg_buf_puts(&b, "{\"error\":{\"message\":\"");
     sg_buf_json_escape(&b, msg, strlen(msg));
-    sg_buf_puts(&b, "\",\"type\":\"invalid_request_error\",\"param\":null,\"code\":null}}");
+    sg_buf_puts(&b, "\",\"type\":\"");
+    sg_buf_puts(&b, sg_http_error_type(status));
+    sg_buf_puts(&b, "\",\"param\":null,\"code\":null}}");
     if (r->head.method == NULL)
         r->head.keep_alive = false;
     r->conn->linger = true; /* whatever else the client sends is read and dropped */

@@ -140,5 +140,9 @@ size_t sg_http_req_pending_out(const struct sg_http_req *r);
 
 /* The reason phrase of a status code. */
 const char *sg_http_reason(int status);
+/* The OpenAI error type of an error the server answers itself: "server_error" for a
+ * failure of the gateway (500), "invalid_request_error" for what the client sent (4xx, and
+ * 501 and 505: a transfer coding or an HTTP version the client chose). */
+const char *sg_http_error_type(int status);
 
 #endif

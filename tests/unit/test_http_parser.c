@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "http/parser.h"
+#include "http/server.h"
 
 static int parse(const char *s, struct sg_http_head *h, int *status)
 {
@@ -583,6 +584,17 @@ static void test_response_heads(void **state)
     assert_int_equal(parse_resp("HTTP/1.1 099 Odd\r\n\r\n", &h), SG_EPROTO);
 }
 
+/* Errors the server answers itself carry the OpenAI type of who caused them: the gateway
+ * failing (500) is a server_error, whatever the client sent is an invalid_request_error. */
+static void test_error_types(void **state)
+{
+    (void)state;
+    assert_string_equal(sg_http_error_type(500), "server_error");
+    static const int client[] = {400, 408, 413, 417, 431, 501, 505};
+    for (size_t i = 0; i < sizeof(client) / sizeof(client[0]); i++)
+        assert_string_equal(sg_http_error_type(client[i]), "invalid_request_error");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -603,6 +615,7 @@ int main(void)
         cmocka_unit_test(test_chunked_malformed),
         cmocka_unit_test(test_chunked_strict_lines),
         cmocka_unit_test(test_response_heads),
+        cmocka_unit_test(test_error_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
