@@ -1,7 +1,8 @@
 /* Capture backends for `sovgate leakcheck`: small OpenAI-compatible servers on loopback
  * that record every byte they receive and answer by echoing the last user text (so that
- * the gateway's restore path runs as in production). One event loop thread serves all of
- * them. */
+ * the gateway's restore path runs as in production), with a call of the first tool when
+ * the request offers tools. Every dialect the gateway speaks reaches them as OpenAI chat,
+ * completions or embeddings requests. One event loop thread serves all of them. */
 #include "cli/leakcheck.h"
 #include "core/json.h"
 
@@ -20,7 +21,8 @@ struct lc_capture {
     pthread_mutex_t mu;
     struct sg_buf got; /* every request head line and body received */
     unsigned requests;
-    bool fail; /* answer API requests 503 (guarded by mu) */
+    unsigned api; /* API requests answered (not failed on purpose) */
+    bool fail;    /* answer API requests 503 (guarded by mu) */
 };
 
 struct lc_captures {
@@ -56,6 +58,18 @@ static const char *echo_of(const json_t *body)
     return json_is_string(p) ? json_string_value(p) : "";
 }
 
+/* The name of the first function tool a chat body offers, unless tool_choice is "none";
+ * else NULL. */
+static const char *tool_of(const json_t *body)
+{
+    const json_t *tc = json_object_get(body, "tool_choice");
+    if (json_is_string(tc) && strcmp(json_string_value(tc), "none") == 0)
+        return NULL;
+    const json_t *fn =
+        json_object_get(json_array_get(json_object_get(body, "tools"), 0), "function");
+    return json_string_value(json_object_get(fn, "name"));
+}
+
 static void answer(struct lc_capture *c, struct sg_http_req *req)
 {
     const struct sg_http_head *h = sg_http_req_head(req);
@@ -66,6 +80,8 @@ static void answer(struct lc_capture *c, struct sg_http_req *req)
     pthread_mutex_lock(&c->mu);
     bool fail = api && c->fail;
     c->requests++;
+    if (api && !fail)
+        c->api++;
     sg_buf_printf(&c->got, "%s%.*s %.*s\n", fail ? "503 " : "", (int)h->method_len, h->method,
                   (int)h->path_len, h->path);
     sg_buf_append(&c->got, body ? body : "", blen);
@@ -111,6 +127,23 @@ static void answer(struct lc_capture *c, struct sg_http_req *req)
         char *esc = json_dumps(jt, JSON_ENCODE_ANY);
         json_decref(jt);
         const char *obj = chat ? "chat.completion" : "text_completion";
+        /* a request that offers tools is answered with a call of the first one too, its
+         * arguments echoing the text: the answer translations of every dialect then carry a
+         * tool call back, and a Responses conversation stores one for its next turn */
+        const char *tool = chat ? tool_of(j) : NULL;
+        char *args = NULL, *args_esc = NULL, *name_esc = NULL;
+        if (tool) {
+            json_t *a = json_pack("{s:s}", "customer", text);
+            args = a ? json_dumps(a, JSON_COMPACT) : NULL;
+            json_decref(a);
+            json_t *as = json_string(args ? args : "{}");
+            args_esc = as ? json_dumps(as, JSON_ENCODE_ANY) : NULL;
+            json_decref(as);
+            json_t *ns = json_string(tool);
+            name_esc = ns ? json_dumps(ns, JSON_ENCODE_ANY) : NULL;
+            json_decref(ns);
+        }
+        const char *finish = tool ? "tool_calls" : "stop";
         if (json_is_true(json_object_get(j, "stream"))) {
             /* the text in two events, split in the middle of a word */
             size_t tl = strlen(text), half = tl / 2;
@@ -134,18 +167,53 @@ static void answer(struct lc_capture *c, struct sg_http_req *req)
                                   pe ? pe : "\"\"");
                 free(pe);
             }
+            if (tool) {
+                /* the call opens, then its arguments in two deltas */
+                sg_buf_printf(&out,
+                              "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\","
+                              "\"created\":0,\"model\":\"capture\",\"choices\":[{\"index\":0,"
+                              "\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_capture\","
+                              "\"type\":\"function\",\"function\":{\"name\":%s,\"arguments\":"
+                              "\"\"}}]},\"finish_reason\":null}]}\n\n",
+                              name_esc ? name_esc : "\"f\"");
+                const char *as = args ? args : "{}";
+                size_t al = strlen(as), ah = al / 2;
+                while (ah > 0 && (as[ah] & 0xC0) == 0x80)
+                    ah--;
+                for (int k = 0; k < 2; k++) {
+                    json_t *part = json_stringn(as + (k ? ah : 0), k ? al - ah : ah);
+                    char *pe = json_dumps(part, JSON_ENCODE_ANY);
+                    json_decref(part);
+                    sg_buf_printf(&out,
+                                  "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\","
+                                  "\"created\":0,\"model\":\"capture\",\"choices\":[{\"index\":0,"
+                                  "\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{"
+                                  "\"arguments\":%s}}]},\"finish_reason\":null}]}\n\n",
+                                  pe ? pe : "\"\"");
+                    free(pe);
+                }
+            }
             sg_buf_printf(&out,
                           "data: {\"id\":\"c\",\"object\":\"%s\",\"created\":0,\"model\":"
-                          "\"capture\",\"choices\":[{\"index\":0,%s,\"finish_reason\":\"stop\"}]}"
+                          "\"capture\",\"choices\":[{\"index\":0,%s,\"finish_reason\":\"%s\"}]}"
                           "\n\ndata: {\"id\":\"c\",\"object\":\"%s\",\"created\":0,\"model\":"
                           "\"capture\",\"choices\":[],\"usage\":{\"prompt_tokens\":1,"
                           "\"completion_tokens\":1,\"total_tokens\":2}}\n\ndata: [DONE]\n\n",
                           chat ? "chat.completion.chunk" : obj,
-                          chat ? "\"delta\":{}" : "\"text\":\"\"",
+                          chat ? "\"delta\":{}" : "\"text\":\"\"", finish,
                           chat ? "chat.completion.chunk" : obj);
             respond(req, 200, "text/event-stream", &out);
         } else {
-            if (chat)
+            if (chat && tool)
+                sg_buf_printf(&out,
+                              "{\"id\":\"c\",\"object\":\"%s\",\"created\":0,\"model\":\"capture\","
+                              "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                              "\"content\":%s,\"tool_calls\":[{\"id\":\"call_capture\",\"type\":"
+                              "\"function\",\"function\":{\"name\":%s,\"arguments\":%s}}]},"
+                              "\"finish_reason\":\"tool_calls\"}],",
+                              obj, esc ? esc : "\"\"", name_esc ? name_esc : "\"f\"",
+                              args_esc ? args_esc : "\"{}\"");
+            else if (chat)
                 sg_buf_printf(&out,
                               "{\"id\":\"c\",\"object\":\"%s\",\"created\":0,\"model\":\"capture\","
                               "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
@@ -161,6 +229,9 @@ static void answer(struct lc_capture *c, struct sg_http_req *req)
             respond(req, 200, "application/json", &out);
         }
         free(esc);
+        free(args);
+        free(args_esc);
+        free(name_esc);
     }
     json_decref(j);
     sg_buf_free(&out);
@@ -232,6 +303,26 @@ size_t lc_capture_bytes(struct lc_captures *cs, size_t i, struct sg_buf *copy)
     size_t n = c->got.len;
     if (copy)
         sg_buf_append(copy, c->got.data ? c->got.data : "", c->got.len);
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+size_t lc_capture_slice(struct lc_captures *cs, size_t i, size_t from, struct sg_buf *copy)
+{
+    struct lc_capture *c = &cs->v[i];
+    pthread_mutex_lock(&c->mu);
+    size_t n = c->got.len;
+    if (copy && from < n)
+        sg_buf_append(copy, c->got.data + from, n - from);
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+unsigned lc_capture_api_requests(struct lc_captures *cs, size_t i)
+{
+    struct lc_capture *c = &cs->v[i];
+    pthread_mutex_lock(&c->mu);
+    unsigned n = c->api;
     pthread_mutex_unlock(&c->mu);
     return n;
 }

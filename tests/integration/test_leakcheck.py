@@ -1,9 +1,12 @@
 """`sovgate leakcheck`: replays canary requests through the operator's configuration
-against capture backends; clean for the default policy, and it catches a configuration
-that lets personal data out. The network-namespace test shows that with no network at
-all the gateway still serves local backends and an external route fails closed."""
+against capture backends, in every API dialect the gateway serves; clean for the default
+policy, and it catches a configuration that lets personal data out, naming the dialect
+requests that carried it. The network-namespace test shows that with no network at all the
+gateway still serves local backends and an external route fails closed."""
 
+import glob
 import os
+import re
 import shutil
 import subprocess
 
@@ -29,6 +32,39 @@ def write(workdir, cfg):
     return p
 
 
+DIALECTS = ["openai", "anthropic", "azure", "responses", "gemini", "ollama"]
+
+
+def dialect_counts(out):
+    """{dialect: (requests, answered, refused, failed, reached a backend)} from the summary."""
+    got = {}
+    for m in re.finditer(r"^  dialect (\w+)\s+(\d+) requests: (\d+) answered, (\d+) refused by "
+                         r"the policy, (\d+) failed, (\d+) reached a backend", out, re.M):
+        got[m.group(1)] = tuple(int(x) for x in m.groups()[1:])
+    return got
+
+
+def endpoint_counts(out, dialect, path):
+    """(requests, answered, failed, reached a backend) of an endpoint's line, or None."""
+    m = re.search(rf"^  {dialect}\s+POST {re.escape(path)}\s+(\d+) requests: (\d+) answered, "
+                  r"\d+ refused by the policy, (\d+) failed, (\d+) reached a backend", out, re.M)
+    return tuple(int(x) for x in m.groups()) if m else None
+
+
+def served_endpoints():
+    """The proxied endpoints of the gateway's own tables (src/api/*.c): (dialect, path)."""
+    found = set()
+    for f in glob.glob(os.path.join(sgtest.ROOT, "src", "api", "*.c")):
+        src = open(f).read()
+        for m in re.finditer(r'SG_EP_\w+,\s*"([^"]+)",\s*"(\w+)",\s*(true|false),\s*'
+                             r"(true|false),\s*SG_DIALECT_(\w+)", src):
+            path, method, _auth, proxied, dialect = m.groups()
+            if proxied == "true":
+                assert method == "POST", m.group(0)
+                found.add((dialect.lower(), path))
+    return found
+
+
 def test_leakcheck_passes_on_the_default_policy(workdir):
     p = sgtest.run(["leakcheck", "--config", write(workdir, BASE)])
     assert p.returncode == 0, p.stdout + p.stderr
@@ -36,6 +72,60 @@ def test_leakcheck_passes_on_the_default_policy(workdir):
     assert "chain intact, agrees with what every backend received" in p.stdout
     assert "0 failed" in p.stdout
     assert "refused by the policy" in p.stdout
+    # every dialect was replayed, answered, and reached the capture backends translated
+    counts = dialect_counts(p.stdout)
+    assert sorted(counts) == sorted(DIALECTS), p.stdout
+    for d, (sent, answered, refused, failed, upstream) in counts.items():
+        assert sent > 0 and answered > 0 and upstream > 0 and failed == 0, (d, p.stdout)
+        assert refused > 0, (d, p.stdout)  # the restricted canaries are refused in each one
+    # Responses conversations were continued with previous_response_id (in memory: the
+    # configuration has no responses.store), also by turns that carry nothing new
+    m = re.search(r"responses: (\d+) conversations; (\d+) continued with previous_response_id "
+                  r"\((\d+) follow-up turns", p.stdout)
+    assert m and int(m.group(2)) > 0 and int(m.group(3)) > 0, p.stdout
+    assert "conversation state in memory" in p.stdout
+    for kind in ("(previous_response_id)", "(previous_response_id, stored history only)"):
+        c = endpoint_counts(p.stdout, "responses", "/v1/responses " + kind)
+        assert c and c[1] > 0 and c[3] > 0 and c[2] == 0, (kind, p.stdout)
+    # the refused first turns are said to be why some conversations were not continued
+    assert "follow-ups skipped for" in p.stdout and "first turn was not answered" in p.stdout
+
+
+def test_leakcheck_replays_every_endpoint_the_gateway_serves(workdir):
+    # The corpus is a list in cmd_leakcheck.c; the gateway's endpoints are tables in src/api.
+    # An endpoint added there must be replayed here too (and reach a backend translated).
+    served = served_endpoints()
+    assert len(served) >= 15 and ("anthropic", "/v1/messages") in served, served
+    p = sgtest.run(["leakcheck", "--config", write(workdir, BASE)])
+    assert p.returncode == 0, p.stdout + p.stderr
+    for dialect, path in sorted(served):
+        c = endpoint_counts(p.stdout, dialect, path)
+        assert c, f"leakcheck does not replay {dialect} POST {path}:\n{p.stdout}"
+        sent, answered, failed, upstream = c
+        assert sent > 0 and answered > 0 and upstream > 0 and failed == 0, (path, p.stdout)
+
+
+def test_leakcheck_continues_responses_in_a_copy_of_the_configured_store(workdir):
+    # With a responses store, the follow-ups run against a fresh store in the work folder
+    # (under the configured key): the operator's store never gets the corpus.
+    import copy
+    cfg = copy.deepcopy(BASE)
+    key = os.path.join(workdir, "responses.key")
+    with open(key, "w") as f:
+        f.write("ab" * 32)
+    os.chmod(key, 0o600)
+    store = os.path.join(workdir, "store", "responses.db")
+    os.makedirs(os.path.dirname(store))
+    cfg["responses"] = {"store": store, "key": "file:responses.key", "ttl": "10m"}
+    p = sgtest.run(["leakcheck", "--config", write(workdir, cfg)])
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "conversation state in a new store in the work folder" in p.stdout
+    m = re.search(r"(\d+) continued with previous_response_id \((\d+) follow-up turns", p.stdout)
+    assert m and int(m.group(1)) > 0 and int(m.group(2)) > 0, p.stdout
+    c = endpoint_counts(p.stdout, "responses",
+                        "/v1/responses (previous_response_id, stored history only)")
+    assert c and c[1] > 0 and c[3] > 0, p.stdout
+    assert os.listdir(os.path.dirname(store)) == []
 
 
 def test_leakcheck_catches_a_leaky_configuration(workdir):
@@ -54,6 +144,24 @@ def test_leakcheck_catches_a_leaky_configuration(workdir):
     assert "(CARD) reached external" not in p.stdout
     # ...it went to the sovereign backend, which is reported too
     assert "(CARD) reached sovereign backend local" in p.stdout
+    # the leak is traced to the requests that carried it: every dialect's, and the
+    # Responses turns that only re-sent the stored conversation (they carry no value of
+    # their own: the e-mail address reached the external backend in the stored history)
+    m = re.search(r"LEAK: margarete\.vollbrecht@example\.org \(EMAIL\) reached external backend "
+                  r"cloud\n\s+sent by: (.*)", p.stdout)
+    assert m, p.stdout
+    via = m.group(1)
+    for what in ["openai POST /v1/chat/completions", "anthropic POST /v1/messages",
+                 "azure POST /openai/deployments/{model}/chat/completions",
+                 "gemini POST /v1beta/models/{model}:generateContent",
+                 "gemini POST /v1beta/models/{model}:streamGenerateContent",
+                 "ollama POST /api/chat", "ollama POST /api/generate",
+                 "responses POST /v1/responses (previous_response_id, stored history only)"]:
+        assert what in via, (what, via)
+    # with --keep, what each backend received is kept; the external one got the translated
+    # requests of every dialect (OpenAI chat bodies), the values in their fields
+    got = open(os.path.join(workdir, "keep", "received-0.log")).read()
+    assert "margarete.vollbrecht@example.org" in got
 
 
 def test_leakcheck_usage_errors(workdir):
@@ -98,7 +206,8 @@ def test_leakcheck_finds_terms_that_json_escapes(workdir):
                                       "terms": ['Projekt "Falke"', "C:\\Roadmap"]}]
     cfg["policy"] = {"transfers": [{"id": "us", "to": ["US"],
                                     "classes": ["business_confidential"]}]}
-    p = sgtest.run(["leakcheck", "--config", write(workdir, cfg)])
+    p = sgtest.run(["leakcheck", "--config", write(workdir, cfg), "--keep",
+                    os.path.join(workdir, "keep")])
     assert p.returncode == 1, p.stdout
     assert 'LEAK: Projekt "Falke" (custom detector term) reached external backend cloud' \
         in p.stdout
