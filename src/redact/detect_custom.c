@@ -10,7 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Escapes a dictionary term for Hyperscan and wraps it in word boundaries. */
+/* Whether a byte is a word character of Hyperscan's \b (patterns work on bytes: ASCII
+ * letters, digits and '_'; a UTF-8 letter such as 'Ä' is not one). */
+static bool word_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* Escapes a dictionary term for Hyperscan and puts a word boundary at each end that is a
+ * word character, so "Adler" is not found in "Adlerhorst". An end that is no word
+ * character gets none: \b there would demand a word character next to it, so a term that
+ * begins or ends with 'Ä', a quote or a dot ("Ärztekammer Süd", "\"Falke\"", ".NET Pro")
+ * would be found only glued to a letter or digit, that is almost never. Without it such a
+ * term is also found inside a longer word ("Café" in "Cafés"): more masked, never less. */
 static char *term_pattern(const char *term)
 {
     size_t n = strlen(term);
@@ -18,8 +30,14 @@ static char *term_pattern(const char *term)
     if (!p)
         return NULL;
     size_t o = 0;
-    memcpy(p, "\\b(?:", 5);
-    o = 5;
+    bool wb_start = n && word_byte((unsigned char)term[0]);
+    bool wb_end = n && word_byte((unsigned char)term[n - 1]);
+    if (wb_start) {
+        memcpy(p, "\\b", 2);
+        o = 2;
+    }
+    memcpy(p + o, "(?:", 3);
+    o += 3;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)term[i];
         if (strchr("\\^$.|?*+()[]{}/-", c) && c) {
@@ -32,7 +50,12 @@ static char *term_pattern(const char *term)
             p[o++] = (char)c;
         }
     }
-    memcpy(p + o, ")\\b", 4);
+    p[o++] = ')';
+    if (wb_end) {
+        memcpy(p + o, "\\b", 2);
+        o += 2;
+    }
+    p[o] = '\0';
     return p;
 }
 

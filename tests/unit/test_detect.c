@@ -472,6 +472,34 @@ static void test_custom(void **state)
     expect_none_d(d, "{\"billing_phone\": \"abc\"}", NULL); /* the built-in rule dropped */
     sg_detector_free(d);
 
+    /* terms that begin or end with no ASCII word character: a UTF-8 letter, a quote, a dot
+     * (a word boundary there would demand a letter next to them: they were never found) */
+    static const char *const odd[] = {"\xc3\x84rztekammer S\xc3\xbc"
+                                      "d",
+                                      "Projekt \"Falke\"", ".NET Pro", "Caf\xc3\xa9", "Adler"};
+    struct sg_custom_detector co[] = {{.name = "SECRET_TERM", .terms = odd, .nterms = 5}};
+    struct sg_detector_opts oo = {.custom = co, .ncustom = 1};
+    assert_int_equal(sg_detector_new(&oo, &d, &err), 0);
+    expect_at(d,
+              "Die \xc3\x84rztekammer S\xc3\xbc"
+              "d tagt.",
+              "SECRET_TERM",
+              "\xc3\x84rztekammer S\xc3\xbc"
+              "d",
+              0);
+    expect_at(d,
+              "\xc3\x84rztekammer S\xc3\xbc"
+              "d",
+              "SECRET_TERM",
+              "\xc3\x84rztekammer S\xc3\xbc"
+              "d",
+              0);
+    expect_at(d, "Wir starten Projekt \"Falke\" im Mai", "SECRET_TERM", "Projekt \"Falke\"", 0);
+    expect_at(d, "Neu: .NET Pro.", "SECRET_TERM", ".NET Pro", 0);
+    expect_at(d, "Im Caf\xc3\xa9 am Markt", "SECRET_TERM", "Caf\xc3\xa9", 0);
+    expect_none_d(d, "Adlerhorst", "SECRET_TERM"); /* a word end keeps its boundary */
+    sg_detector_free(d);
+
     /* errors name the detector */
     struct sg_custom_detector bad[] = {{.name = "BROKEN_RX", .regex = "([a-z"}};
     struct sg_detector_opts ob = {.custom = bad, .ncustom = 1};
