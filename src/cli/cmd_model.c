@@ -1,4 +1,4 @@
-/* `sovgate model`: the model store (import, list, verify, promote, rollback, remove). See
+/* `sovgate model`: the model store (import, list, verify, promote, rollback, remove, gc). See
  * docs/models.md. Settings come from the `models` section of --config, or from the flags
  * (which win). */
 #include "cli/cli.h"
@@ -28,6 +28,10 @@ static const char model_usage[] =
     "                          (both refuse a channel file older than this signer signed,\n"
     "                          a put-back file: --accept-older-channels builds on it anyway)\n"
     "  remove N V              remove a version no channel uses\n"
+    "  gc [--dry-run] [--partial]\n"
+    "                          remove blobs no manifest names (left by an import or pull\n"
+    "                          that stopped before writing its manifest) and tmp/ leftovers;\n"
+    "                          --partial: unfinished pulls too (otherwise resumed)\n"
     "  inspect FILE            print a GGUF file's metadata (reads nothing else)\n"
     "  push N V REF            upload a version to an OCI registry (REF: host[:port]/repo:tag)\n"
     "  pull REF                download REF (…:tag or …@sha256:…), verify digests and\n"
@@ -43,7 +47,7 @@ struct margs {
         *source, *channel, *chunk, *ca, *rauth, *signer_state;
     const char *pos[3];
     int npos;
-    bool json, no_audit, accept_older;
+    bool json, no_audit, accept_older, dry_run, partial;
 };
 
 static int usage(const char *msg)
@@ -64,6 +68,14 @@ static void report(void *arg, const char *name, const char *version, int rc, con
 {
     (void)arg;
     printf("%s %s %s%s%s\n", rc ? "FAIL" : "ok  ", name, version, rc ? ": " : "", rc ? msg : "");
+}
+
+static void gc_report(void *arg, enum sg_model_gc_action act, const char *file, uint64_t bytes,
+                      const char *why)
+{
+    (void)arg;
+    static const char *const verb[] = {"removed", "would remove", "kept", "left alone", "FAILED"};
+    printf("%s %s (%llu bytes): %s\n", verb[act], file, (unsigned long long)bytes, why);
 }
 
 /* The signer's state file (absolute): --signer-state, else the signing key's file + ".seq";
@@ -144,6 +156,14 @@ int sg_cmd_model(int argc, char **argv)
         }
         if (strcmp(o, "--accept-older-channels") == 0) {
             a.accept_older = true;
+            continue;
+        }
+        if (strcmp(o, "--dry-run") == 0) {
+            a.dry_run = true;
+            continue;
+        }
+        if (strcmp(o, "--partial") == 0) {
+            a.partial = true;
             continue;
         }
         if (o[0] != '-') {
@@ -363,16 +383,22 @@ int sg_cmd_model(int argc, char **argv)
         printf("%s@%s -> %s\n", a.pos[0], a.channel, a.pos[1]);
         rc = 0;
     } else if (strcmp(cmd, "rollback") == 0) {
-        char v[SG_MODEL_NAME_MAX + 1];
         if (a.npos != 1 || !a.channel) {
             rc = usage("rollback needs N --channel C");
             goto out;
         }
-        if (sg_model_rollback(s, a.pos[0], a.channel, v, &err) != 0) {
+        struct sg_model_rollback_result rr;
+        if (sg_model_rollback(s, a.pos[0], a.channel, &rr, &err) != 0) {
             rc = fail(&err);
             goto out;
         }
-        printf("%s@%s -> %s\n", a.pos[0], a.channel, v);
+        if (rr.unpinned)
+            fprintf(stderr,
+                    "sovgate model: note: the history entry of version %s was written before "
+                    "history entries were pinned: rolled back to the manifest found under that "
+                    "version (sha256:%s, its signature verified), which the channel pins now\n",
+                    rr.version, rr.manifest);
+        printf("%s@%s -> %s\n", a.pos[0], a.channel, rr.version);
         rc = 0;
     } else if (strcmp(cmd, "remove") == 0) {
         if (a.npos != 2) {
@@ -385,6 +411,21 @@ int sg_cmd_model(int argc, char **argv)
         }
         printf("removed %s %s\n", a.pos[0], a.pos[1]);
         rc = 0;
+    } else if (strcmp(cmd, "gc") == 0) {
+        if (a.npos != 0) {
+            rc = usage("gc takes no arguments: gc [--dry-run] [--partial]");
+            goto out;
+        }
+        struct sg_model_gc_opts go = {.dry_run = a.dry_run, .partial = a.partial};
+        struct sg_model_gc_stats gs;
+        int grc = sg_model_gc(s, &go, gc_report, NULL, &gs, &err);
+        if (gs.kept)
+            printf("kept %zu unfinished pull%s (%llu bytes)\n", gs.kept, gs.kept == 1 ? "" : "s",
+                   (unsigned long long)gs.kept_bytes);
+        if (!grc || gs.files)
+            printf("%s %zu file%s, %llu bytes\n", a.dry_run ? "would free" : "freed", gs.files,
+                   gs.files == 1 ? "" : "s", (unsigned long long)gs.bytes);
+        rc = grc ? fail(&err) : 0;
     } else if (strcmp(cmd, "push") == 0) {
         char digest[72];
         if (a.npos != 3) {

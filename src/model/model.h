@@ -4,13 +4,19 @@
  *   blobs/sha256/<hex>             the weights as stored (GGUF, or SGMENC01-encrypted),
  *                                  named by the SHA-256 of the stored bytes
  *   manifests/<name>/<version>.json  signed manifest (payload + Ed25519 signature)
- *   channels/<name>.json           signed channel pointers ({"prod": {"version", "history"}})
+ *   channels/<name>.json           signed channel pointers ({"prod": {"version", "manifest",
+ *                                  "history", "history_manifests"}})
+ *   partial/                       unfinished pulls (resumed by the next pull)
  *   tmp/                           files being written (removed on the next change)
  *   .lock                          flock(2) taken by every change
  *   audit.db                       the store's own audit trail (src/audit), unless configured
  * Every file is written to tmp/, fsynced and renamed into place, and its directory fsynced,
  * so that after any failure (disk full included) every manifest names a blob that exists
- * and every channel names a manifest that exists. An import that fails leaves nothing.
+ * and every channel names a manifest that exists. An import or pull that fails leaves
+ * nothing; one that dies (a crash, kill -9, power loss) after its blob entered blobs/ and
+ * before its manifest was written leaves that blob alone, which sg_model_gc removes (under
+ * the lock, which an import holds from before its blob enters blobs/ until its manifest is
+ * written, so gc never takes the blob of an import under way for an orphan).
  *
  * Signing: the organisation's Ed25519 key (the same key formats as the audit trail:
  * PEM PKCS#8 or 64 hex digits). Changing operations need the private key; verification
@@ -87,23 +93,71 @@ typedef void (*sg_model_report_fn)(void *arg, const char *name, const char *vers
                                    const char *msg);
 /* Verifies name/version (version NULL: every version of name; name NULL: everything):
  * the manifest's signature, the blob's size and SHA-256, and with `enc_key` for encrypted
- * weights every chunk and the SHA-256 of the plaintext; and the channels' signatures.
+ * weights every chunk and the SHA-256 of the plaintext; and the channels' signatures, each
+ * channel's version and history as resolve and rollback take them (manifests that verify,
+ * the pinned ones; a well-formed history).
  * Calls `fn` once per manifest. Returns 0 when all verify, else the first failure's code. */
 int sg_model_verify(struct sg_model_store *s, const char *name, const char *version,
                     const uint8_t *enc_key, sg_model_report_fn fn, void *arg, struct sg_error *err);
 
 /* Points `channel` of `name` at `version` (which must exist and verify its signature);
- * the previous target goes onto the channel's history. Audited ("model.promote"). */
+ * the previous target goes onto the channel's history with the digest of the manifest the
+ * channel served (its pin). Audited ("model.promote"). */
 int sg_model_promote(struct sg_model_store *s, const char *name, const char *version,
                      const char *channel, struct sg_error *err);
-/* Points `channel` back at the previous version in its history; `version_out` (may be
- * NULL, SG_MODEL_NAME_MAX + 1 bytes) gets it. SG_ENOTFOUND when there is no history. */
+/* What a rollback did. */
+struct sg_model_rollback_result {
+    char version[SG_MODEL_NAME_MAX + 1];    /* the version the channel points at now */
+    char manifest[SG_MODEL_DIGEST_HEX + 1]; /* the digest of its manifest, now pinned */
+    bool unpinned; /* its history entry had no pin (written before histories were pinned):
+                      the manifest was taken by version alone */
+};
+/* Points `channel` back at the previous version in its history; `res` (may be NULL) gets
+ * what it did. The manifest under that version must verify and, when the history entry
+ * pins one (promote writes the digest of the manifest the channel served, beside the
+ * version: "history_manifests"), be that one: another signed manifest is refused
+ * (SG_ECRYPTO, naming both digests) and nothing changes. SG_ENOTFOUND when there is no
+ * history, SG_EINVAL for a damaged one. */
 int sg_model_rollback(struct sg_model_store *s, const char *name, const char *channel,
-                      char *version_out, struct sg_error *err);
+                      struct sg_model_rollback_result *res, struct sg_error *err);
 /* Removes a version's manifest (and its blob when no other manifest uses it). Refuses
  * (SG_EEXIST) a version a channel points to or keeps in its history. */
 int sg_model_remove(struct sg_model_store *s, const char *name, const char *version,
                     struct sg_error *err);
+
+/* ---- garbage collection ---- */
+
+enum sg_model_gc_action {
+    SG_MODEL_GC_REMOVED,      /* removed */
+    SG_MODEL_GC_WOULD_REMOVE, /* a dry run: would be removed */
+    SG_MODEL_GC_KEPT,         /* a pull's unfinished download, kept to be resumed */
+    SG_MODEL_GC_LEFT,         /* not the store's (a link, a folder, another name): left alone */
+    SG_MODEL_GC_FAILED,       /* could not be removed (the reason in `why`) */
+};
+/* One line of a gc report: `file` is relative to the store (printable ASCII only). */
+typedef void (*sg_model_gc_fn)(void *arg, enum sg_model_gc_action act, const char *file,
+                               uint64_t bytes, const char *why);
+struct sg_model_gc_opts {
+    bool dry_run; /* report what would be removed; remove nothing (a shared lock) */
+    bool partial; /* also remove partial/ (unfinished pulls, otherwise resumed) */
+};
+struct sg_model_gc_stats {
+    size_t files;        /* removed (a dry run: would be) */
+    uint64_t bytes;      /* their size */
+    size_t kept;         /* partial downloads kept */
+    uint64_t kept_bytes; /* their size */
+    size_t left;         /* entries left alone */
+};
+/* Under the store's lock (exclusive; shared for a dry run, so it waits for a change under
+ * way, as every change does): removes the blobs of blobs/sha256/ that no manifest file
+ * names (whether it verifies or not), what failed changes left in tmp/, and with
+ * `o->partial` the unfinished downloads in partial/. Only regular files with a blob's name
+ * are removed from blobs/sha256/ (a link is never followed, nothing outside the store's
+ * folders is touched). A manifest file that cannot be read or names no blob stops it before
+ * anything is removed. Calls `fn` (may be NULL) per file; `st` (may be NULL) gets the
+ * totals. Audited ("model.gc") when something was removed. */
+int sg_model_gc(struct sg_model_store *s, const struct sg_model_gc_opts *o, sg_model_gc_fn fn,
+                void *arg, struct sg_model_gc_stats *st, struct sg_error *err);
 
 /* ---- loading (sovgate-engine) ---- */
 

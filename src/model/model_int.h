@@ -1,6 +1,6 @@
 /* Internals of the model store shared by its files (store.c: layout, signing, import;
- * ops.c: list, verify, channels, loading; stream.c: copying, hashing, encrypting). Not
- * part of the module's contract (model.h is). */
+ * ops.c: list, verify, channels, loading; stream.c: copying, hashing, encrypting; gc.c:
+ * removing orphaned blobs). Not part of the module's contract (model.h is). */
 #ifndef SG_MODEL_MODEL_INT_H
 #define SG_MODEL_MODEL_INT_H
 
@@ -68,6 +68,10 @@ int sg_mstore_signer_note(struct sg_model_store *s, const char *name,
                           const struct sg_model_chanver *ver, int rc, struct sg_error *err);
 int sg_mstore_audit(struct sg_model_store *s, const char *event, json_t *rec, struct sg_error *err);
 int sg_mstore_lock(struct sg_model_store *s, struct sg_error *err);
+/* The lock, exclusive (a change) or shared (a consistent read: no change is half done while
+ * it is held), with or without removing tmp/'s leftovers (exclusive only). A shared lock
+ * already held is made exclusive when asked. */
+int sg_mstore_lock_as(struct sg_model_store *s, bool exclusive, bool clean, struct sg_error *err);
 
 /* store.c: atomic file writes (tmp, fsync, rename, fsync the folder), folder helpers, and
  * the signature check of a manifest document from elsewhere (returns its payload,

@@ -932,7 +932,9 @@ int sg_model_pull(struct sg_model_store *s, const char *ref, const struct sg_oci
     const char *bhex = json_string_value(json_object_get(blob, "sha256"));
     json_int_t bsize = json_integer_value(json_object_get(blob, "size"));
     if (!n || !v || !sg_model_name_ok(n) || !sg_model_name_ok(v) || !bhex ||
-        strcmp(bhex, ldig + 7) != 0 || bsize != lsize) {
+        strcmp(bhex, ldig + 7) != 0 || bsize != lsize || strlen(bhex) != 64 ||
+        strspn(bhex, "0123456789abcdef") != 64) {
+        /* (a blob's name is 64 lower-case hex digits: it becomes a path) */
         rc = sg_error_set(err, SG_EPROTO,
                           "the OCI manifest's weights are not the ones the "
                           "signed manifest names: refused");
@@ -957,14 +959,25 @@ int sg_model_pull(struct sg_model_store *s, const char *ref, const struct sg_oci
             rc = pull_blob(&c, s, bhex, (uint64_t)bsize); /* repair a missing blob */
         goto out;
     }
+    /* The blob goes into blobs/ before the manifest that names it (never a manifest
+     * without its blob); both under the lock, so `model gc` never sees the blob alone
+     * unless this process died in between. If the manifest cannot be written, a blob that
+     * this pull stored is removed again, as an import does. */
+    char bpath[PATH_MAX], bdir[PATH_MAX];
+    sg_mstore_path(s, bpath, sizeof(bpath), "blobs/sha256/%s", bhex);
+    sg_mstore_path(s, bdir, sizeof(bdir), "blobs/sha256");
+    bool existed = lstat(bpath, &st) == 0;
     if ((rc = pull_blob(&c, s, bhex, (uint64_t)bsize)))
-        goto out;
-    if (sg_mstore_mkdir_p(mdir) != 0) {
+        ; /* (stored but its folder not synced: removed below) */
+    else if (sg_mstore_mkdir_p(mdir) != 0)
         rc = sg_error_set(err, SG_EIO, "cannot create %s: %s", mdir, strerror(errno));
+    else
+        rc = sg_mstore_write_atomic(s, mpath, cr.body, cr.len, err);
+    if (rc) {
+        if (!existed && unlink(bpath) == 0)
+            sg_mstore_fsync_dir(bdir);
         goto out;
     }
-    if ((rc = sg_mstore_write_atomic(s, mpath, cr.body, cr.len, err)))
-        goto out;
     rc = sg_mstore_audit(
         s, "model.pull",
         json_pack("{s:s,s:s,s:s,s:s}", "name", n, "version", v, "ref", ref, "blob", bhex), err);

@@ -133,6 +133,97 @@ int sg_model_list(struct sg_model_store *s, json_t **out, struct sg_error *err)
     return 0;
 }
 
+/* ---- channel histories ---- */
+
+/* A channel entry's history: "history" (the versions, oldest first) and, written since
+ * histories are pinned, "history_manifests" beside it: per entry the digest of the manifest
+ * the channel served while it pointed at that version (null: an entry without a pin, one
+ * written before pins, which rollback resolves by version alone as it always did). Two
+ * lists, not one of objects, so that an older `sovgate model` still reads the versions (and
+ * drops the pins when it rewrites the entry, so that they never fall out of step). Checks
+ * both; `*hist` and `*pins` (borrowed; pins NULL when there are none) get them. */
+static int check_history(json_t *entry, const char *name, const char *channel, json_t **hist,
+                         json_t **pins, struct sg_error *err)
+{
+    json_t *h = json_object_get(entry, "history");
+    json_t *p = json_object_get(entry, "history_manifests");
+    *hist = *pins = NULL;
+    if (h && !json_is_array(h))
+        return sg_error_set(err, SG_EINVAL,
+                            "channels of %s: channel %s: damaged history (not a list)", name,
+                            channel);
+    size_t i, n = json_array_size(h);
+    json_t *e;
+    json_array_foreach(h, i, e)
+    {
+        if (!json_is_string(e) || !sg_model_name_ok(json_string_value(e)))
+            return sg_error_set(err, SG_EINVAL,
+                                "channels of %s: channel %s: damaged history (entry %zu of %zu "
+                                "is not a version)",
+                                name, channel, i + 1, n);
+    }
+    if (p && !json_is_array(p))
+        return sg_error_set(err, SG_EINVAL,
+                            "channels of %s: channel %s: damaged history pins (history_manifests "
+                            "is not a list)",
+                            name, channel);
+    if (p && json_array_size(p) != n)
+        return sg_error_set(err, SG_EINVAL,
+                            "channels of %s: channel %s: damaged history pins (%zu of them for "
+                            "%zu history entries)",
+                            name, channel, json_array_size(p), n);
+    json_array_foreach(p, i, e)
+    {
+        char hex[SG_MODEL_DIGEST_HEX + 1];
+        struct sg_error e2 = {0};
+        if (json_is_null(e))
+            continue;
+        if (!json_is_string(e))
+            return sg_error_set(err, SG_EINVAL,
+                                "channels of %s: channel %s: damaged history pin %zu of %zu "
+                                "(version %s): not a manifest digest (a string of 64 lower-case "
+                                "hex digits) or null",
+                                name, channel, i + 1, n, json_string_value(json_array_get(h, i)));
+        if (sg_model_digest_parse(json_string_value(e), hex, &e2) != 0)
+            return sg_error_set(err, SG_EINVAL,
+                                "channels of %s: channel %s: damaged history pin %zu of %zu "
+                                "(version %s): %s",
+                                name, channel, i + 1, n, json_string_value(json_array_get(h, i)),
+                                e2.msg);
+    }
+    *hist = h;
+    *pins = p;
+    return 0;
+}
+
+/* The pin of history entry `i` (NULL: none). */
+static const char *history_pin(json_t *pins, size_t i)
+{
+    return json_string_value(json_array_get(pins, i));
+}
+
+/* Whether history entry `i` (`version`, pinned to `pin` or not) can be rolled back to: its
+ * manifest verifies and, when pinned, is the one pinned. `mhex` gets its digest. */
+static int check_history_entry(struct sg_model_store *s, const char *name, const char *channel,
+                               const char *version, const char *pin, char mhex[65],
+                               struct sg_error *err)
+{
+    json_t *doc = sg_mstore_load_manifest(s, name, version, err);
+    if (!doc)
+        return err && err->code ? err->code : SG_EINVAL;
+    int rc = sg_mstore_manifest_digest(doc, mhex);
+    json_decref(doc);
+    if (rc)
+        return sg_error_set(err, rc, "out of memory");
+    if (pin && strcmp(pin, mhex) != 0)
+        return sg_error_set(err, SG_ECRYPTO,
+                            "manifest %s %s is sha256:%s, not sha256:%s, the one channel %s "
+                            "served when it left that version (pinned in its history): another "
+                            "signed manifest under that version (a file put back?)",
+                            name, version, mhex, pin, channel);
+    return 0;
+}
+
 /* ---- verify ---- */
 
 /* Checks the blob a payload names: size and SHA-256 of the stored bytes; with `key` for
@@ -230,6 +321,38 @@ static int verify_one(void *arg, const char *name, const char *version)
     return 0;
 }
 
+/* A channel's history as rollback would take it: well formed, every version's manifest
+ * verifies, and a pinned entry's manifest is the one pinned. One report per failure. */
+static void verify_history(struct sg_model_store *s, const char *name, const char *channel,
+                           json_t *entry, struct verify_ctx *c)
+{
+    char what[SG_MODEL_NAME_MAX + 24];
+    snprintf(what, sizeof(what), "(channel %s, history)", channel);
+    json_t *hist, *pins;
+    struct sg_error e2 = {0};
+    int rc = check_history(entry, name, channel, &hist, &pins, &e2);
+    size_t n = json_array_size(hist);
+    for (size_t i = 0; !rc && i < n; i++) {
+        const char *v = json_string_value(json_array_get(hist, i));
+        char mhex[65], msg[sizeof(e2.msg)];
+        memset(&e2, 0, sizeof(e2));
+        int r2 = check_history_entry(s, name, channel, v, history_pin(pins, i), mhex, &e2);
+        if (!r2)
+            continue;
+        if (!c->first)
+            c->first = r2;
+        snprintf(msg, sizeof(msg), "entry %zu of %zu, version %s: %s", i + 1, n, v, e2.msg);
+        if (c->fn)
+            c->fn(c->arg, name, what, r2, msg);
+    }
+    if (!rc)
+        return;
+    if (!c->first)
+        c->first = rc;
+    if (c->fn)
+        c->fn(c->arg, name, what, rc, e2.msg);
+}
+
 int sg_model_verify(struct sg_model_store *s, const char *name, const char *version,
                     const uint8_t *enc_key, sg_model_report_fn fn, void *arg, struct sg_error *err)
 {
@@ -275,6 +398,8 @@ int sg_model_verify(struct sg_model_store *s, const char *name, const char *vers
                 c.first = rc;
             if (rc && fn)
                 fn(arg, names[i], what, rc, e2.msg);
+            if (sg_model_name_ok(cn))
+                verify_history(s, names[i], cn, cv, &c);
         }
         json_decref(ch);
     }
@@ -315,21 +440,47 @@ int sg_model_promote(struct sg_model_store *s, const char *name, const char *ver
         json_decref(chs);
         return 0; /* already there */
     }
-    json_t *hist = json_object_get(c, "history");
-    json_t *nh = json_is_array(hist) ? json_deep_copy(hist) : json_array();
+    json_t *hist, *pins;
+    if ((rc = check_history(c, name, channel, &hist, &pins, err))) {
+        json_decref(chs);
+        return rc;
+    }
+    /* The history's versions and, beside them, their manifests' digests (null for entries
+     * from before pins: a channel file written by an older version). */
+    json_t *nh = hist ? json_deep_copy(hist) : json_array();
+    json_t *np = pins ? json_deep_copy(pins) : json_array();
+    while (np && json_array_size(np) < json_array_size(nh))
+        json_array_append_new(np, json_null());
     char prev_copy[SG_MODEL_NAME_MAX + 1] = "";
     if (prev && strcmp(prev, version) == 0)
         prev = NULL; /* re-pinned in place: no history entry of itself */
-    if (prev) {
+    if (prev && nh && np) {
         snprintf(prev_copy, sizeof(prev_copy), "%s", prev);
+        /* The manifest the channel served: its pin; for an entry from before pins, the
+         * manifest under that version now (when it verifies), so that rollback pins it. */
+        char phex[65] = "";
+        struct sg_error e2 = {0};
+        if (pin && strlen(pin) == 64)
+            snprintf(phex, sizeof(phex), "%s", pin);
+        else if (!pin && check_history_entry(s, name, channel, prev, NULL, phex, &e2) != 0)
+            phex[0] = '\0';
         json_array_append_new(nh, json_string(prev));
-        while (json_array_size(nh) > 32)
+        json_array_append_new(np, phex[0] ? json_string(phex) : json_null());
+        while (json_array_size(nh) > 32) {
             json_array_remove(nh, 0);
+            json_array_remove(np, 0);
+        }
     }
-    /* The channel names the manifest's digest too, not only its version (docs/models.md). */
-    json_object_set_new(
-        chs, channel,
-        json_pack("{s:s,s:s,s:o}", "version", version, "manifest", mhex, "history", nh));
+    /* The channel names the manifest's digest too, not only its version, and so does every
+     * entry of its history (docs/models.md). */
+    json_t *entry = nh && np ? json_pack("{s:s,s:s,s:o,s:o}", "version", version, "manifest", mhex,
+                                         "history", nh, "history_manifests", np)
+                             : NULL;
+    if (!entry) {
+        json_decref(chs);
+        return sg_error_set(err, SG_ENOMEM, "out of memory");
+    }
+    json_object_set_new(chs, channel, entry);
     rc = sg_mstore_save_channels(s, name, chs, &ver, &nv, err);
     json_decref(chs);
     if (rc)
@@ -342,8 +493,10 @@ int sg_model_promote(struct sg_model_store *s, const char *name, const char *ver
 }
 
 int sg_model_rollback(struct sg_model_store *s, const char *name, const char *channel,
-                      char *version_out, struct sg_error *err)
+                      struct sg_model_rollback_result *res, struct sg_error *err)
 {
+    if (res)
+        memset(res, 0, sizeof(*res));
     if (!sg_model_name_ok(name) || !sg_model_name_ok(channel))
         return sg_error_set(err, SG_EINVAL, "invalid model or channel name");
     int rc = sg_mstore_lock(s, err);
@@ -354,47 +507,61 @@ int sg_model_rollback(struct sg_model_store *s, const char *name, const char *ch
     if (!chs)
         return err && err->code ? err->code : SG_EINVAL;
     json_t *c = json_object_get(chs, channel);
-    json_t *hist = json_object_get(c, "history");
     const char *cur = json_string_value(json_object_get(c, "version"));
+    json_t *hist, *pins;
+    if ((rc = check_history(c, name, channel, &hist, &pins, err))) {
+        json_decref(chs);
+        return rc;
+    }
     size_t hn = json_array_size(hist);
     if (!cur || hn == 0) {
         json_decref(chs);
         return sg_error_set(err, SG_ENOTFOUND, "channel %s of %s has no earlier version", channel,
                             name);
     }
-    char prev[SG_MODEL_NAME_MAX + 1], from[SG_MODEL_NAME_MAX + 1];
-    const char *last = json_string_value(json_array_get(hist, hn - 1));
-    if (!last || !sg_model_name_ok(last)) { /* not truncated into another version's name */
-        json_decref(chs);
-        return sg_error_set(err, SG_EINVAL, "channel %s of %s: damaged history", channel, name);
-    }
-    snprintf(prev, sizeof(prev), "%s", last);
+    char prev[SG_MODEL_NAME_MAX + 1], from[SG_MODEL_NAME_MAX + 1], pin[65] = "";
+    snprintf(prev, sizeof(prev), "%s", json_string_value(json_array_get(hist, hn - 1)));
     snprintf(from, sizeof(from), "%s", cur);
-    json_t *doc = sg_mstore_load_manifest(s, name, prev, err);
-    if (!doc) {
-        json_decref(chs);
-        return err && err->code ? err->code : SG_EINVAL;
-    }
+    if (history_pin(pins, hn - 1))
+        snprintf(pin, sizeof(pin), "%s", history_pin(pins, hn - 1));
+    /* The manifest under the previous version must verify and, when the history pins it
+     * (every entry promote wrote since histories are pinned), be the one the channel served
+     * then: another genuinely signed manifest put under that version is refused, and
+     * nothing is changed. An entry from before pins is resolved by version alone. */
     char mhex[65];
-    rc = sg_mstore_manifest_digest(doc, mhex);
-    json_decref(doc);
-    if (rc) {
+    if ((rc = check_history_entry(s, name, channel, prev, pin[0] ? pin : NULL, mhex, err))) {
         json_decref(chs);
-        return sg_error_set(err, rc, "out of memory");
+        return rc;
     }
     json_t *nh = json_deep_copy(hist);
+    json_t *np = pins ? json_deep_copy(pins) : json_array();
     json_array_remove(nh, hn - 1);
-    json_object_set_new(
-        chs, channel, json_pack("{s:s,s:s,s:o}", "version", prev, "manifest", mhex, "history", nh));
+    if (pins)
+        json_array_remove(np, hn - 1);
+    else /* from now on the entry has pins: none for the entries from before them */
+        while (np && json_array_size(np) < json_array_size(nh))
+            json_array_append_new(np, json_null());
+    json_t *entry = nh && np ? json_pack("{s:s,s:s,s:o,s:o}", "version", prev, "manifest", mhex,
+                                         "history", nh, "history_manifests", np)
+                             : NULL;
+    if (!entry) {
+        json_decref(chs);
+        return sg_error_set(err, SG_ENOMEM, "out of memory");
+    }
+    json_object_set_new(chs, channel, entry);
     rc = sg_mstore_save_channels(s, name, chs, &ver, &nv, err);
     json_decref(chs);
     if (rc)
         return rc;
-    if (version_out)
-        snprintf(version_out, SG_MODEL_NAME_MAX + 1, "%s", prev);
+    if (res) {
+        snprintf(res->version, sizeof(res->version), "%s", prev);
+        snprintf(res->manifest, sizeof(res->manifest), "%s", mhex);
+        res->unpinned = !pin[0];
+    }
     rc = sg_mstore_audit(s, "model.rollback",
-                         json_pack("{s:s,s:s,s:s,s:s}", "name", name, "channel", channel, "version",
-                                   prev, "from", from),
+                         json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "name", name, "channel", channel,
+                                   "version", prev, "from", from, "manifest", mhex, "pinned",
+                                   pin[0] != 0),
                          err);
     return sg_mstore_signer_note(s, name, &nv, rc, err);
 }

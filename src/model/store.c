@@ -28,6 +28,7 @@ struct sg_model_store {
     char key_id[SG_AUDIT_KEY_ID_STR];
     char audit_path[PATH_MAX]; /* "" : none */
     int lock_fd;
+    bool lock_excl;           /* lock_fd holds the lock exclusively (else shared) */
     const char *signer_state; /* NULL: none */
     bool accept_older;
     struct sg_chanseen *signer; /* opened by the first channel change */
@@ -695,21 +696,11 @@ void sg_model_store_free(struct sg_model_store *s)
     free(s);
 }
 
-/* Takes the store's lock and removes what failed changes left in tmp/. */
-int sg_mstore_lock(struct sg_model_store *s, struct sg_error *err)
+/* Removes what failed changes left in tmp/ (regular files and links; unlink never follows
+ * a link). */
+static void clean_tmp(struct sg_model_store *s)
 {
-    if (s->lock_fd >= 0)
-        return 0;
     char p[PATH_MAX];
-    sg_mstore_path(s, p, sizeof(p), ".lock");
-    int fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
-    if (fd < 0 || flock(fd, LOCK_EX) != 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return sg_error_set(err, SG_EIO, "cannot lock the store %s: %s", s->root, strerror(e));
-    }
-    s->lock_fd = fd;
     sg_mstore_path(s, p, sizeof(p), "tmp");
     DIR *d = opendir(p);
     for (struct dirent *de; d && (de = readdir(d));) {
@@ -721,7 +712,35 @@ int sg_mstore_lock(struct sg_model_store *s, struct sg_error *err)
     }
     if (d)
         closedir(d);
+}
+
+int sg_mstore_lock_as(struct sg_model_store *s, bool exclusive, bool clean, struct sg_error *err)
+{
+    if (s->lock_fd >= 0 && (s->lock_excl || !exclusive))
+        return 0;
+    int fd = s->lock_fd;
+    if (fd < 0) {
+        char p[PATH_MAX];
+        sg_mstore_path(s, p, sizeof(p), ".lock");
+        fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+    }
+    if (fd < 0 || flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0) {
+        int e = errno;
+        if (fd >= 0 && fd != s->lock_fd)
+            close(fd);
+        return sg_error_set(err, SG_EIO, "cannot lock the store %s: %s", s->root, strerror(e));
+    }
+    s->lock_fd = fd;
+    s->lock_excl = exclusive;
+    if (exclusive && clean)
+        clean_tmp(s);
     return 0;
+}
+
+/* Takes the store's lock and removes what failed changes left in tmp/. */
+int sg_mstore_lock(struct sg_model_store *s, struct sg_error *err)
+{
+    return sg_mstore_lock_as(s, true, true, err);
 }
 
 /* ---- import ---- */

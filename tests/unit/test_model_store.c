@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 #include "audit/audit.h"
 #include "core/crypto.h"
@@ -383,9 +384,9 @@ static void test_channel_pins_the_manifest(void **st)
     write_file(mpath, cur, curn);
     import(s, "2", 3);
     promote(s, "2", "prod");
-    char v[SG_MODEL_NAME_MAX + 1];
-    assert_int_equal(sg_model_rollback(s, "m", "prod", v, &err), 0);
-    assert_string_equal(v, "1");
+    struct sg_model_rollback_result rr;
+    assert_int_equal(sg_model_rollback(s, "m", "prod", &rr, &err), 0);
+    assert_string_equal(rr.version, "1");
     assert_int_equal(sg_model_resolve(s, "m@prod", &p, NULL, &err), 0);
     json_decref(p);
     write_file(mpath, old, oldn);
@@ -676,6 +677,519 @@ static void test_open_ref_enforces_the_manifest_pin(void **st)
     sg_model_store_free(s);
 }
 
+/* ---- orphaned blobs: sg_model_gc ---- */
+
+struct gc_said {
+    char text[8192];
+};
+
+static void gc_fn(void *arg, enum sg_model_gc_action act, const char *file, uint64_t bytes,
+                  const char *why)
+{
+    static const char *const verb[] = {"removed", "would remove", "kept", "left", "FAILED"};
+    struct gc_said *g = arg;
+    size_t n = strlen(g->text);
+    snprintf(g->text + n, sizeof(g->text) - n, "%s %s %llu: %s\n", verb[act], file,
+             (unsigned long long)bytes, why);
+}
+
+static void must_say(const struct gc_said *g, const char *what)
+{
+    if (!strstr(g->text, what))
+        fail_msg("expected \"%s\" in:\n%s", what, g->text);
+}
+
+static void must_not_say(const struct gc_said *g, const char *what)
+{
+    if (strstr(g->text, what))
+        fail_msg("did not expect \"%s\" in:\n%s", what, g->text);
+}
+
+static bool exists(const char *path)
+{
+    struct stat sb;
+    return lstat(path, &sb) == 0;
+}
+
+/* What a crash between storing the weights and writing the manifest leaves: the blob, under
+ * the SHA-256 of its bytes, read-only, in blobs/sha256/, and no manifest naming it. */
+static void crashed_import(const char *bytes, size_t n, char path[256], char hex[65])
+{
+    uint8_t d[32];
+    sg_sha256(bytes, n, d);
+    sg_hex_encode(d, 32, hex);
+    snprintf(path, 256, "%s/blobs/sha256/%s", store, hex);
+    write_file(path, bytes, n);
+    assert_int_equal(chmod(path, 0440), 0);
+}
+
+/* gc removes the blobs no manifest names and tmp/'s leftovers, keeps every blob a manifest
+ * names (shared by two versions; encrypted and plaintext), keeps a pull's partial download
+ * unless asked, and a dry run removes nothing. */
+static void test_gc_removes_orphaned_blobs_only(void **st)
+{
+    (void)st;
+    struct sg_model_store *s = open_store(NULL, false);
+    import(s, "1", 1);
+    import(s, "2", 1); /* shares version 1's blob */
+    static const uint8_t ekey[32] = {9};
+    struct sg_model_import_opts io = {
+        .file = gguf("enc.gguf", 4), .name = "m", .version = "enc", .enc_key = ekey};
+    struct sg_error err = {0};
+    assert_int_equal(sg_model_import(s, &io, NULL, &err), 0);
+    promote(s, "2", "prod");
+    char shared[256], enc[256];
+    blob_of(s, "m:1", shared, sizeof(shared));
+    blob_of(s, "m:enc", enc, sizeof(enc));
+    sg_model_store_free(s);
+
+    /* a plaintext import that died before its manifest (the GGUF's own bytes), and an
+     * encrypted one (any bytes: the stored file) */
+    size_t gn = 0;
+    char *g = read_file(gguf("lost.gguf", 5), &gn);
+    char orphan[256], ohex[65], orphan2[256], ohex2[65], tmpf[256], part[256];
+    crashed_import(g, gn, orphan, ohex);
+    free(g);
+    crashed_import("SGMENC01 not really", 19, orphan2, ohex2);
+    snprintf(tmpf, sizeof(tmpf), "%s/tmp/new-crashed", store);
+    write_file(tmpf, "half a model", 12);
+    char pdir[200];
+    snprintf(pdir, sizeof(pdir), "%s/partial", store);
+    assert_int_equal(mkdir(pdir, 0750), 0);
+    snprintf(part, sizeof(part), "%s/%s", pdir, ohex2); /* an unfinished pull */
+    write_file(part, "SGMENC", 6);
+
+    /* a dry run lists them and removes nothing */
+    s = open_store(NULL, false);
+    struct gc_said said = {""};
+    struct sg_model_gc_opts dry = {.dry_run = true};
+    struct sg_model_gc_stats gs;
+    assert_int_equal(sg_model_gc(s, &dry, gc_fn, &said, &gs, &err), 0);
+    char want[400];
+    snprintf(want, sizeof(want), "would remove blobs/sha256/%s %zu: named by no manifest", ohex,
+             gn);
+    must_say(&said, want);
+    snprintf(want, sizeof(want), "would remove blobs/sha256/%s 19: named by no manifest", ohex2);
+    must_say(&said, want);
+    must_say(&said, "would remove tmp/new-crashed 12: left by a change that did not finish");
+    snprintf(want, sizeof(want), "kept partial/%s 6: a pull's unfinished download", ohex2);
+    must_say(&said, want);
+    must_not_say(&said, shared + strlen(store) + 1);
+    must_not_say(&said, enc + strlen(store) + 1);
+    assert_int_equal(gs.files, 3);
+    assert_int_equal(gs.bytes, gn + 19 + 12);
+    assert_int_equal(gs.kept, 1);
+    assert_true(exists(orphan) && exists(orphan2) && exists(tmpf) && exists(part));
+    sg_model_store_free(s);
+
+    /* gc removes them, and keeps every blob a manifest names */
+    s = open_store(NULL, false);
+    memset(&said, 0, sizeof(said));
+    assert_int_equal(sg_model_gc(s, NULL, gc_fn, &said, &gs, &err), 0);
+    snprintf(want, sizeof(want), "removed blobs/sha256/%s %zu:", ohex, gn);
+    must_say(&said, want);
+    assert_int_equal(gs.files, 3);
+    assert_false(exists(orphan) || exists(orphan2) || exists(tmpf));
+    assert_true(exists(part) && exists(shared) && exists(enc));
+    if (sg_model_verify(s, NULL, NULL, ekey, NULL, NULL, &err) != 0)
+        fail_msg("the store does not verify after gc: %s", err.msg);
+    /* again: nothing left to do */
+    memset(&said, 0, sizeof(said));
+    assert_int_equal(sg_model_gc(s, NULL, gc_fn, &said, &gs, &err), 0);
+    assert_int_equal(gs.files, 0);
+    /* the partial download only when asked */
+    struct sg_model_gc_opts withp = {.partial = true};
+    memset(&said, 0, sizeof(said));
+    assert_int_equal(sg_model_gc(s, &withp, gc_fn, &said, &gs, &err), 0);
+    snprintf(want, sizeof(want), "removed partial/%s 6: a pull's unfinished download", ohex2);
+    must_say(&said, want);
+    assert_false(exists(part));
+    assert_true(exists(shared) && exists(enc));
+    /* the weights of the lost import come back with the next import of them */
+    import(s, "lost", 5);
+    assert_true(exists(orphan));
+    sg_model_store_free(s);
+}
+
+/* Hostile contents of blobs/sha256/: a link (to a file outside the store, named like a
+ * blob), a folder under a blob's name, names that are not a blob's: left alone, the link's
+ * target untouched; a link in tmp/ is removed as a link (its target stays). */
+static void test_gc_leaves_what_is_not_a_blob(void **st)
+{
+    (void)st;
+    struct sg_model_store *s = open_store(NULL, false);
+    import(s, "1", 1);
+    char victim[200], lnk[256], folder[256], inner[300], odd[256], upper[256], tlink[256];
+    snprintf(victim, sizeof(victim), "%s/precious", dir);
+    write_file(victim, "precious", 8);
+    const char *hex1 = "1111111111111111111111111111111111111111111111111111111111111111";
+    const char *hex2 = "2222222222222222222222222222222222222222222222222222222222222222";
+    snprintf(lnk, sizeof(lnk), "%s/blobs/sha256/%s", store, hex1);
+    assert_int_equal(symlink(victim, lnk), 0);
+    snprintf(folder, sizeof(folder), "%s/blobs/sha256/%s", store, hex2);
+    assert_int_equal(mkdir(folder, 0750), 0);
+    snprintf(inner, sizeof(inner), "%s/x", folder);
+    write_file(inner, "x", 1);
+    snprintf(odd, sizeof(odd), "%s/blobs/sha256/notes\x1b[31m.txt", store);
+    write_file(odd, "mine", 4);
+    snprintf(upper, sizeof(upper), "%s/blobs/sha256/%s", store,
+             "ABCDEF1111111111111111111111111111111111111111111111111111111111");
+    write_file(upper, "mine", 4);
+    snprintf(tlink, sizeof(tlink), "%s/tmp/new-link", store);
+    assert_int_equal(symlink(victim, tlink), 0);
+    struct gc_said said = {""};
+    struct sg_model_gc_stats gs;
+    struct sg_error err = {0};
+    assert_int_equal(sg_model_gc(s, NULL, gc_fn, &said, &gs, &err), 0);
+    char want[300];
+    snprintf(want, sizeof(want), "left blobs/sha256/%s 0: a symbolic link, which the store", hex1);
+    must_say(&said, want);
+    snprintf(want, sizeof(want), "left blobs/sha256/%s 0: a folder", hex2);
+    must_say(&said, want);
+    must_say(&said, "left blobs/sha256/notes?[31m.txt 4: not a blob's name");
+    must_say(&said, "left blobs/sha256/ABCDEF1111");
+    must_say(&said, "removed tmp/new-link 0:");
+    must_not_say(&said, "\x1b");
+    assert_int_equal(gs.left, 4);
+    assert_int_equal(gs.files, 1);
+    assert_true(exists(lnk) && exists(inner) && exists(odd) && exists(upper));
+    assert_false(exists(tlink));
+    size_t n = 0;
+    char *v = read_file(victim, &n);
+    assert_int_equal(n, 8);
+    assert_memory_equal(v, "precious", 8);
+    free(v);
+    assert_int_equal(sg_model_verify(s, "m", "1", NULL, NULL, NULL, &err), 0);
+    sg_model_store_free(s);
+}
+
+/* A manifest file that cannot be read (damaged, a link) may name any blob: gc removes
+ * nothing and says which file stopped it; a manifest that does not verify with this key
+ * still keeps its blob. */
+static void test_gc_stops_at_an_unreadable_manifest(void **st)
+{
+    (void)st;
+    struct sg_model_store *s = open_store(NULL, false);
+    import(s, "1", 1);
+    size_t gn = 0;
+    char *g = read_file(gguf("lost.gguf", 5), &gn);
+    char orphan[256], ohex[65], bad[256], tmpf[256];
+    crashed_import(g, gn, orphan, ohex);
+    free(g);
+    snprintf(tmpf, sizeof(tmpf), "%s/tmp/new-crashed", store);
+    write_file(tmpf, "x", 1);
+    snprintf(bad, sizeof(bad), "%s/manifests/m/2.json", store);
+    write_file(bad, "{\"payload\":", 11);
+    struct gc_said said = {""};
+    struct sg_model_gc_stats gs;
+    struct sg_error err = {0};
+    expect_err(sg_model_gc(s, NULL, gc_fn, &said, &gs, &err), SG_EINVAL, &err,
+               "manifests/m/2.json is not JSON: nothing was removed");
+    assert_int_equal(gs.files, 0);
+    assert_true(exists(orphan) && exists(tmpf));
+    write_file(bad, "{\"payload\": {\"blob\": {}}}", 25);
+    expect_err(sg_model_gc(s, NULL, gc_fn, &said, &gs, &err), SG_EINVAL, &err,
+               "manifests/m/2.json names no blob");
+    assert_non_null(strstr(err.msg, "nothing was removed"));
+    assert_true(exists(orphan) && exists(tmpf));
+    /* a link in its place */
+    assert_int_equal(unlink(bad), 0);
+    assert_int_equal(symlink("/etc/hostname", bad), 0);
+    expect_err(sg_model_gc(s, NULL, gc_fn, &said, &gs, &err), SG_EINVAL, &err,
+               "manifests/m/2.json cannot be read");
+    assert_true(exists(orphan));
+    /* a manifest signed by another key (before a rotation) names the blob: kept */
+    assert_int_equal(unlink(bad), 0);
+    sg_model_store_free(s);
+    static const uint8_t other[32] = {1};
+    struct sg_model_store_opts o = {
+        .root = store, .signing_key = other, .audit_path = "", .create = true};
+    struct sg_model_store *s2 = NULL;
+    assert_int_equal(sg_model_store_open(&o, &s2, &err), 0);
+    char file[200];
+    snprintf(file, sizeof(file), "%s", gguf("lost.gguf", 5));
+    struct sg_model_import_opts io = {.file = file, .name = "old", .version = "1"};
+    assert_int_equal(sg_model_import(s2, &io, NULL, &err), 0);
+    sg_model_store_free(s2);
+    s = open_store(NULL, false);
+    assert_int_equal(sg_model_gc(s, NULL, NULL, NULL, &gs, &err), 0);
+    assert_int_equal(gs.files, 0); /* tmp/ was emptied by that import */
+    assert_true(exists(orphan));
+    sg_model_store_free(s);
+}
+
+/* ---- rollback history pins ---- */
+
+/* Signs `payload` as a channel file of `m` with the test key (what a signer of another
+ * version, or a damaged signer, would write) and writes it. */
+static void write_channels(json_t *payload)
+{
+    char *body = json_dumps(payload, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+    assert_non_null(body);
+    size_t tn = strlen(body) + 32;
+    char *text = malloc(tn);
+    snprintf(text, tn, "sovgate-model-channels:1:%s", body);
+    free(body);
+    EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    uint8_t sig[64];
+    size_t sl = sizeof(sig);
+    assert_int_equal(EVP_DigestSignInit(ctx, NULL, NULL, NULL, k), 1);
+    assert_int_equal(EVP_DigestSign(ctx, sig, &sl, (unsigned char *)text, strlen(text)), 1);
+    EVP_MD_CTX_free(ctx);
+    EVP_PKEY_free(k);
+    free(text);
+    uint8_t pub[32];
+    char hex[129], kid[SG_AUDIT_KEY_ID_STR];
+    assert_int_equal(sg_audit_key_public(seed, pub), 0);
+    sg_audit_key_id(pub, kid);
+    sg_hex_encode(sig, 64, hex);
+    json_t *doc = json_pack("{s:O,s:{s:s,s:s,s:s}}", "payload", payload, "signature", "alg",
+                            "ed25519", "key_id", kid, "value", hex);
+    char path[256];
+    snprintf(path, sizeof(path), "%s/channels/m.json", store);
+    assert_int_equal(json_dump_file(doc, path, JSON_INDENT(2) | JSON_SORT_KEYS), 0);
+    json_decref(doc);
+}
+
+static json_t *read_channels(void)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/channels/m.json", store);
+    json_t *doc = json_load_file(path, 0, NULL);
+    assert_non_null(doc);
+    json_t *p = json_incref(json_object_get(doc, "payload"));
+    json_decref(doc);
+    return p;
+}
+
+static json_t *chan_entry(json_t *payload, const char *ch)
+{
+    return json_object_get(json_object_get(payload, "channels"), ch);
+}
+
+/* promote writes, beside each history entry, the digest of the manifest the channel served;
+ * rollback refuses another genuinely signed manifest under that version (the old file of a
+ * version removed and imported again, put back), naming both digests and changing nothing,
+ * and `verify` reports it; with the pinned manifest back it rolls back. */
+static void test_rollback_refuses_another_manifest_than_the_history_pins(void **st)
+{
+    (void)st;
+    struct sg_model_store *s = open_store(NULL, false);
+    import(s, "1", 1);
+    import(s, "keep", 1); /* the old weights stay: the old manifest verifies in full */
+    char mpath[256], cpath[256], old_hex[65], pin[65];
+    snprintf(mpath, sizeof(mpath), "%s/manifests/m/1.json", store);
+    snprintf(cpath, sizeof(cpath), "%s/channels/m.json", store);
+    manifest_digest(s, "m:1", old_hex);
+    size_t oldn = 0, curn = 0;
+    char *old = read_file(mpath, &oldn);
+    struct sg_error err = {0};
+    assert_int_equal(sg_model_remove(s, "m", "1", &err), 0);
+    import(s, "1", 2);
+    promote(s, "1", "prod");
+    manifest_digest(s, "m@prod", pin);
+    char *cur = read_file(mpath, &curn);
+    import(s, "2", 3);
+    promote(s, "2", "prod");
+    json_t *p = read_channels();
+    json_t *e = chan_entry(p, "prod");
+    assert_int_equal(json_array_size(json_object_get(e, "history")), 1);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(e, "history"), 0)), "1");
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(e, "history_manifests"), 0)), pin);
+    json_decref(p);
+
+    /* the old signed manifest put back under version 1 */
+    write_file(mpath, old, oldn);
+    size_t before_n = 0, after_n = 0;
+    char *before = read_file(cpath, &before_n);
+    char want[400];
+    snprintf(want, sizeof(want),
+             "manifest m 1 is sha256:%s, not sha256:%s, the one channel prod served when it left "
+             "that version",
+             old_hex, pin);
+    struct sg_model_rollback_result rr;
+    expect_err(sg_model_rollback(s, "m", "prod", &rr, &err), SG_ECRYPTO, &err, want);
+    char *after = read_file(cpath, &after_n);
+    assert_int_equal(before_n, after_n);
+    assert_memory_equal(before, after, before_n); /* nothing changed */
+    free(before);
+    free(after);
+    char said[1024] = "";
+    assert_int_not_equal(sg_model_verify(s, "m", NULL, NULL, said_fn, said, &err), 0);
+    char vwant[600];
+    snprintf(vwant, sizeof(vwant), "m (channel prod, history): entry 1 of 1, version 1: %s", want);
+    if (!strstr(said, vwant))
+        fail_msg("verify said: %s", said);
+    /* the pinned manifest back: rollback takes it */
+    write_file(mpath, cur, curn);
+    assert_int_equal(sg_model_verify(s, "m", NULL, NULL, NULL, NULL, &err), 0);
+    assert_int_equal(sg_model_rollback(s, "m", "prod", &rr, &err), 0);
+    assert_string_equal(rr.version, "1");
+    assert_string_equal(rr.manifest, pin);
+    assert_false(rr.unpinned);
+    free(old);
+    free(cur);
+    sg_model_store_free(s);
+}
+
+/* A channel file written before histories were pinned (no history_manifests; its current
+ * entry maybe without "manifest" too) still rolls back, by version alone, saying so; a
+ * promote on it pins the entry it pushes (the current pin, else the manifest under that
+ * version now) and keeps the old entries unpinned (null). */
+static void test_old_channel_file_without_history_pins(void **st)
+{
+    (void)st;
+    struct sg_model_store *s = open_store(NULL, false);
+    import(s, "1", 1);
+    import(s, "2", 2);
+    import(s, "3", 3);
+    char d1[65], d2[65], d3[65];
+    manifest_digest(s, "m:1", d1);
+    manifest_digest(s, "m:2", d2);
+    manifest_digest(s, "m:3", d3);
+    /* the old format: prod at 2 (unpinned), history [1] */
+    json_t *p =
+        json_pack("{s:s,s:s,s:I,s:{s:{s:s,s:[s]}}}", "schema", "sovgate-model-channels/1", "name",
+                  "m", "seq", (json_int_t)5, "channels", "prod", "version", "2", "history", "1");
+    write_channels(p);
+    json_decref(p);
+    struct sg_error err = {0};
+    if (sg_model_verify(s, NULL, NULL, NULL, NULL, NULL, &err) != 0)
+        fail_msg("an old-format channel file does not verify: %s", err.msg);
+    promote(s, "3", "prod");
+    p = read_channels();
+    json_t *e = chan_entry(p, "prod");
+    json_t *hm = json_object_get(e, "history_manifests");
+    assert_int_equal(json_array_size(hm), 2);
+    assert_true(json_is_null(json_array_get(hm, 0)));
+    assert_string_equal(json_string_value(json_array_get(hm, 1)), d2); /* found under 2 */
+    assert_string_equal(json_string_value(json_object_get(e, "manifest")), d3);
+    json_decref(p);
+    struct sg_model_rollback_result rr;
+    assert_int_equal(sg_model_rollback(s, "m", "prod", &rr, &err), 0);
+    assert_string_equal(rr.version, "2");
+    assert_false(rr.unpinned);
+    assert_int_equal(sg_model_rollback(s, "m", "prod", &rr, &err), 0);
+    assert_string_equal(rr.version, "1");
+    assert_string_equal(rr.manifest, d1);
+    assert_true(rr.unpinned); /* the old entry: by version alone, and said so */
+    p = read_channels();
+    e = chan_entry(p, "prod");
+    assert_string_equal(json_string_value(json_object_get(e, "manifest")), d1);
+    assert_int_equal(json_array_size(json_object_get(e, "history")), 0);
+    assert_int_equal(json_array_size(json_object_get(e, "history_manifests")), 0);
+    json_decref(p);
+    expect_err(sg_model_rollback(s, "m", "prod", &rr, &err), SG_ENOTFOUND, &err,
+               "has no earlier version");
+    sg_model_store_free(s);
+}
+
+/* Damaged history pins (wrong types, another count, not a digest, oversized) in a
+ * genuinely signed channel file: verify reports each clearly, rollback and promote refuse
+ * it before anything is written; the channel's current version still resolves. Changing
+ * the pins without signing breaks the signature. */
+static void test_damaged_history_pins_are_refused(void **st)
+{
+    (void)st;
+    struct sg_model_store *s = open_store(NULL, false);
+    import(s, "1", 1);
+    import(s, "2", 2);
+    promote(s, "1", "prod");
+    promote(s, "2", "prod");
+    char d1[65], cpath[256];
+    manifest_digest(s, "m:1", d1);
+    snprintf(cpath, sizeof(cpath), "%s/channels/m.json", store);
+    char upper[65], long65[66], *huge = malloc(100001);
+    snprintf(upper, sizeof(upper), "%s", d1);
+    for (char *c = upper; *c; c++)
+        *c = (char)(*c >= 'a' && *c <= 'f' ? *c - 'a' + 'A' : *c);
+    if (strcmp(upper, d1) == 0)
+        upper[0] = 'A';
+    snprintf(long65, sizeof(long65), "%s0", d1);
+    memset(huge, 'a', 100000);
+    huge[100000] = '\0';
+    const struct {
+        json_t *hist, *pins;
+        const char *msg;
+    } bad[] = {
+        {json_pack("[s]", "1"), json_string(d1), "history_manifests is not a list"},
+        {json_pack("[s]", "1"), json_pack("[]"), "(0 of them for 1 history entries)"},
+        {json_pack("[s]", "1"), json_pack("[s,s]", d1, d1), "(2 of them for 1 history entries)"},
+        {json_pack("[s]", "1"), json_pack("[i]", 7),
+         "damaged history pin 1 of 1 (version 1): not a manifest digest"},
+        {json_pack("[s]", "1"), json_pack("[{s:s}]", "sha256", d1),
+         "damaged history pin 1 of 1 (version 1): not a manifest digest"},
+        {json_pack("[s]", "1"), json_pack("[s]", "abc"), "has 3 characters, not 64"},
+        {json_pack("[s]", "1"), json_pack("[s]", long65), "is longer than 64 characters"},
+        {json_pack("[s]", "1"), json_pack("[s]", huge), "is longer than 64 characters"},
+        {json_pack("[s]", "1"), json_pack("[s]", upper), "an upper-case hex digit"},
+        {json_pack("[s]", "1"), json_pack("[s]", ""), "is empty"},
+        {json_pack("[i]", 1), json_pack("[s]", d1), "entry 1 of 1 is not a version"},
+        {json_pack("[s]", "../1"), json_pack("[s]", d1), "entry 1 of 1 is not a version"},
+        {json_string("1"), json_pack("[s]", d1), "damaged history (not a list)"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *p = read_channels();
+        json_t *e = chan_entry(p, "prod");
+        json_object_set_new(e, "history", bad[i].hist);
+        json_object_set_new(e, "history_manifests", bad[i].pins);
+        json_object_set_new(p, "seq", json_integer(10 + (json_int_t)i));
+        write_channels(p);
+        json_decref(p);
+        char said[1024] = "";
+        struct sg_error err = {0};
+        assert_int_not_equal(sg_model_verify(s, "m", NULL, NULL, said_fn, said, &err), 0);
+        if (!strstr(said, "m (channel prod, history): channels of m: channel prod: ") ||
+            !strstr(said, bad[i].msg))
+            fail_msg("case %zu: expected \"%s\"; verify said: %s", i, bad[i].msg, said);
+        if (strlen(said) > 600)
+            fail_msg("case %zu: the report quotes the value: %s", i, said);
+        size_t n0 = 0, n1 = 0;
+        char *before = read_file(cpath, &n0);
+        struct sg_model_rollback_result rr;
+        expect_err(sg_model_rollback(s, "m", "prod", &rr, &err), SG_EINVAL, &err, bad[i].msg);
+        expect_err(sg_model_promote(s, "m", "1", "prod", &err), SG_EINVAL, &err, bad[i].msg);
+        char *after = read_file(cpath, &n1);
+        assert_int_equal(n0, n1);
+        assert_memory_equal(before, after, n0);
+        free(before);
+        free(after);
+        json_t *rp = NULL; /* the gateway's resolution does not read the history */
+        assert_int_equal(sg_model_resolve(s, "m@prod", &rp, NULL, &err), 0);
+        json_decref(rp);
+    }
+    free(huge);
+    /* well-formed again (null: an entry without pin) */
+    json_t *p = read_channels();
+    json_t *e = chan_entry(p, "prod");
+    json_object_set_new(e, "history", json_pack("[s,s]", "1", "1"));
+    json_object_set_new(e, "history_manifests", json_pack("[n,s]", d1));
+    json_object_set_new(p, "seq", json_integer(99));
+    write_channels(p);
+    json_decref(p);
+    struct sg_error err = {0};
+    if (sg_model_verify(s, "m", NULL, NULL, NULL, NULL, &err) != 0)
+        fail_msg("a well-formed history does not verify: %s", err.msg);
+    /* the pins are signed: changed without the key, the file no longer verifies */
+    size_t n = 0;
+    char *text = read_file(cpath, &n);
+    char *at = strstr(text, d1);
+    assert_non_null(at);
+    at[0] = at[0] == '0' ? '1' : '0';
+    write_file(cpath, text, n);
+    free(text);
+    char said[1024] = "";
+    assert_int_not_equal(sg_model_verify(s, "m", NULL, NULL, said_fn, said, &err), 0);
+    if (!strstr(said, "the signature does not verify"))
+        fail_msg("verify said: %s", said);
+    struct sg_model_rollback_result rr;
+    expect_err(sg_model_rollback(s, "m", "prod", &rr, &err), SG_ECRYPTO, &err,
+               "the signature does not verify");
+    sg_model_store_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -691,6 +1205,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_import_checks_the_chunk_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_symlinks_in_the_store_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_ref_enforces_the_manifest_pin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gc_removes_orphaned_blobs_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gc_leaves_what_is_not_a_blob, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gc_stops_at_an_unreadable_manifest, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_rollback_refuses_another_manifest_than_the_history_pins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_old_channel_file_without_history_pins, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_history_pins_are_refused, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
