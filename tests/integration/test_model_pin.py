@@ -8,7 +8,6 @@ the version removed and imported again from model B, and promoted to `prod` (the
 pins B's manifest). A's weights stay in the store (`keep` 1 shares the blob), so A's old
 manifest put back under `shop` 1 verifies in full: without the pin it would be loaded."""
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,25 +18,10 @@ import time
 import pytest
 
 import sgtest
-from test_models import (ENGINE, engine_args, keys, m, manifest_path, mkmodel, ok,  # noqa: F401
-                         wait_socket)
+from test_models import (ENGINE, engine_args, keys, m, manifest_digest,  # noqa: F401
+                         manifest_path, mkmodel, ok, put_back, wait_socket)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(ENGINE), reason="sovgate-engine not built")
-
-
-def manifest_digest(path):
-    """SHA-256 of a manifest file's signed text: what a channel pins (`manifest`)."""
-    with open(path) as f:
-        payload = json.load(f)["payload"]
-    text = "sovgate-model-manifest:1:" + json.dumps(payload, separators=(",", ":"),
-                                                     sort_keys=True, ensure_ascii=True)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def put_back(path, data):
-    with open(path + ".tmp", "wb") as f:
-        f.write(data)
-    os.replace(path + ".tmp", path)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ model.switch_started and model.switch_completed with both versions and weight di
 a switch to tampered weights (the new engine refuses them) fails, is audited, and the
 running engine keeps serving, again with no failed request."""
 
-import hashlib
 import http.client
 import json
 import os
@@ -21,7 +20,8 @@ import time
 import pytest
 
 import sgtest
-from test_models import ENGINE, blob_path, flip, keys, m, mkmodel, ok  # noqa: F401
+from test_models import (CHANNELS_DOMAIN, ENGINE, blob_path, flip, keys, m,  # noqa: F401
+                         mkmodel, ok, put_back, signed_digest)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(ENGINE), reason="sovgate-engine not built")
 
@@ -104,17 +104,7 @@ def audit_records(db):
 
 def chan_digest(path):
     """SHA-256 of a channel file's signed text, as the gateway records it (models.state)."""
-    with open(path) as f:
-        payload = json.load(f)["payload"]
-    text = "sovgate-model-channels:1:" + json.dumps(payload, separators=(",", ":"),
-                                                      sort_keys=True, ensure_ascii=True)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def put_back(path, data):
-    with open(path + ".tmp", "wb") as f:
-        f.write(data)
-    os.replace(path + ".tmp", path)
+    return signed_digest(path, CHANNELS_DOMAIN)
 
 
 def switch_step(g, step, since):

@@ -5,6 +5,7 @@ weights (the error names the chunk); a full disk during import (a small tmpfs); 
 engine side: sovgate-engine refuses a tampered model and serves a verified encrypted one
 (from a sealed memfd), also when the gateway starts it from `model: name@channel`."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -98,6 +99,34 @@ def writable(path):
     """Stored weights are read-only (0440); whoever owns the store can still chmod them."""
     os.chmod(path, 0o640)
     return path
+
+
+MANIFEST_DOMAIN = "sovgate-model-manifest:1:"
+CHANNELS_DOMAIN = "sovgate-model-channels:1:"
+
+
+def signed_text(payload, domain):
+    """The text a store file's signature covers: its domain, then the canonical payload."""
+    return domain + json.dumps(payload, separators=(",", ":"), sort_keys=True, ensure_ascii=True)
+
+
+def signed_digest(path, domain):
+    """SHA-256 of a signed store file's signed text: what a channel pins (a manifest's), or
+    what models.state records (a channel file's)."""
+    with open(path) as f:
+        payload = json.load(f)["payload"]
+    return hashlib.sha256(signed_text(payload, domain).encode()).hexdigest()
+
+
+def manifest_digest(path):
+    return signed_digest(path, MANIFEST_DOMAIN)
+
+
+def put_back(path, data):
+    """Replaces a file in one step, as someone with write access to the store would."""
+    with open(path + ".tmp", "wb") as f:
+        f.write(data)
+    os.replace(path + ".tmp", path)
 
 
 def flip(path, offset):

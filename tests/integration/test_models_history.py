@@ -8,7 +8,6 @@ again, put back), naming both digests and changing nothing; `model verify` repor
 channel file written before history pins still rolls back, by version alone, with a note.
 Damaged pins in a signed channel file are refused by verify, rollback and promote."""
 
-import hashlib
 import json
 import os
 import shutil
@@ -16,22 +15,14 @@ import subprocess
 
 import pytest
 
-from test_models import MKMODEL, keys, m, manifest_path, mkmodel, models, ok  # noqa: F401
+from test_models import (CHANNELS_DOMAIN, MKMODEL, keys, m, manifest_digest,  # noqa: F401
+                         manifest_path, mkmodel, models, ok, put_back, signed_text)
 
 pytestmark = [
     pytest.mark.skipif(not os.path.exists(MKMODEL),
                        reason="sovgate-mkmodel not built (run scripts/fetch-llama)"),
     pytest.mark.skipif(not shutil.which("openssl"), reason="openssl (to sign test files)"),
 ]
-
-
-def manifest_digest(path):
-    """SHA-256 of a manifest file's signed text: what a channel pins."""
-    with open(path) as f:
-        payload = json.load(f)["payload"]
-    text = "sovgate-model-manifest:1:" + json.dumps(payload, separators=(",", ":"),
-                                                     sort_keys=True, ensure_ascii=True)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def chan_path(store, name):
@@ -48,19 +39,12 @@ def read(path):
         return f.read()
 
 
-def write(path, data):
-    with open(path + ".tmp", "wb") as f:
-        f.write(data)
-    os.replace(path + ".tmp", path)
-
-
 def resign(store, name, keys, payload, tmp_path):  # noqa: F811
     """Writes `payload` as channel file of `name`, signed with the organisation's key (what
     an older signer, or a damaged one, would write). The sequence number goes up by one, so
     that the signer's own record takes it as the newest file."""
     payload["seq"] = payload.get("seq", 0) + 1
-    text = "sovgate-model-channels:1:" + json.dumps(payload, separators=(",", ":"),
-                                                     sort_keys=True, ensure_ascii=True)
+    text = signed_text(payload, CHANNELS_DOMAIN)
     msg = str(tmp_path / "signed-text")
     with open(msg, "w") as f:
         f.write(text)
@@ -70,7 +54,7 @@ def resign(store, name, keys, payload, tmp_path):  # noqa: F811
         doc = json.load(f)
     doc["payload"] = payload
     doc["signature"]["value"] = sig.hex()
-    write(chan_path(store, name), json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n")
+    put_back(chan_path(store, name), json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n")
 
 
 def verify(store, keys):  # noqa: F811
@@ -111,7 +95,7 @@ def test_promote_pins_the_history(swapped):
 def test_rollback_refuses_another_signed_manifest(swapped, keys):  # noqa: F811
     store, old, new, old_digest, pin = swapped
     mpath = manifest_path(store, "shop", "1")
-    write(mpath, old)  # A's genuinely signed manifest put back under version 1
+    put_back(mpath, old)  # A's genuinely signed manifest put back under version 1
     before = read(chan_path(store, "shop"))
     p = m(store, keys, "rollback", "shop", "--channel", "prod")
     assert p.returncode == 1
@@ -123,7 +107,7 @@ def test_rollback_refuses_another_signed_manifest(swapped, keys):  # noqa: F811
     assert (f"FAIL shop (channel prod, history): entry 1 of 1, version 1: manifest shop 1 is "
             f"sha256:{old_digest}, not sha256:{pin}") in p.stdout, p.stdout
     # the pinned manifest back: verify passes, rollback takes it, without a note
-    write(mpath, new)
+    put_back(mpath, new)
     ok(verify(store, keys))
     p = ok(m(store, keys, "rollback", "shop", "--channel", "prod"))
     assert "shop@prod -> 1" in p.stdout and "note" not in p.stderr
@@ -202,6 +186,6 @@ def test_damaged_history_pins(tmp_path, keys, models, pins, history, msg):  # no
     doc = json.loads(before)
     doc["payload"]["channels"]["prod"]["history_manifests"] = [None]
     doc["payload"]["channels"]["prod"]["history"] = ["1"]
-    write(chan_path(store, "shop"), json.dumps(doc).encode())
+    put_back(chan_path(store, "shop"), json.dumps(doc).encode())
     p = verify(store, keys)
     assert p.returncode == 1 and "signature does not verify" in p.stdout
