@@ -424,6 +424,12 @@ static void serve_metrics(struct sg_req *r)
                       : h == SG_HEALTH_DOWN ? 0
                                             : -1);
     }
+    sg_buf_printf(&b,
+                  "# HELP sovgate_backend_states Backend health states held (one per backend "
+                  "name and URL that a configuration in use, the health checker or an engine "
+                  "still refers to).\n"
+                  "# TYPE sovgate_backend_states gauge\nsovgate_backend_states %zu\n",
+                  sg_backend_registry_count());
     if (r->w->rt->audit) {
         struct sg_audit_stats st;
         sg_audit_stats(r->w->rt->audit, &st);

@@ -617,6 +617,8 @@ out:
     sg_metrics_free(rt.metrics);
     sg_limiter_free(rt.limiter);
     sg_snapshot_unref(rt.snap);
+    /* The snapshot, the health checker and the supervisor have released their references to
+     * the backend states by now: the registry is empty (what is left is logged and freed). */
     sg_backend_registry_free();
     libevent_global_shutdown();
     sg_pool_thread_release();

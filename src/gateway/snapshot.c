@@ -13,6 +13,7 @@ static void snapshot_free(struct sg_snapshot *s)
     if (!s)
         return;
     for (size_t i = 0; s->backends && i < s->cfg->nbackends; i++) {
+        sg_backend_state_put(s->backends[i].state); /* NULL when the build stopped before it */
         sg_upstream_target_unref(s->backends[i].target);
         sg_upstream_headers_free(s->backends[i].headers[0]);
         sg_upstream_headers_free(s->backends[i].headers[1]);
@@ -170,7 +171,7 @@ int sg_snapshot_build(struct sg_config *cfg, uint64_t generation, struct sg_snap
         const struct sg_config_backend *b = &cfg->backends[i];
         struct sg_backend_rt *rt = &s->backends[i];
         rt->cfg = b;
-        if (!(rt->state = sg_backend_state_get(b->name, b->url))) {
+        if (!(rt->state = sg_backend_state_get(b->name, b->url))) { /* released in snapshot_free */
             rc = sg_error_set(err, SG_ENOMEM, "out of memory");
             goto fail;
         }

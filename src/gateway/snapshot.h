@@ -2,7 +2,10 @@
  * as a whole: the parsed config, the client key table, the TLS context, the compiled
  * redaction settings, and per backend its health state and loaded credential. Snapshots are
  * immutable and reference-counted: a reload builds a new one and publishes it; requests in flight
- * keep the one they started with, which is freed when the last of them ends. */
+ * keep the one they started with, which is freed when the last of them ends. A snapshot holds a
+ * reference to each of its backends' health states (route/backend.h) and releases them when it
+ * is freed: a reload builds the new snapshot (taking its references) before it releases the old
+ * one, so a backend that both configurations name keeps its state, "down" included. */
 #ifndef SG_GATEWAY_SNAPSHOT_H
 #define SG_GATEWAY_SNAPSHOT_H
 
@@ -22,7 +25,7 @@
 
 struct sg_backend_rt {
     const struct sg_config_backend *cfg;    /* borrowed from the snapshot's config */
-    struct sg_backend_state *state;         /* owned by the backend registry */
+    struct sg_backend_state *state;         /* reference held (route/backend.h) */
     char *credential;                       /* owned, zeroed on free; NULL when none */
     struct sg_upstream_headers *headers[2]; /* owned: [0] for JSON answers, [1] for streams */
     struct sg_upstream_target *target;      /* reference held; addresses resolved at load */

@@ -1,5 +1,9 @@
-/* Registry of backend health states: a mutex-protected list for lookups at load time,
- * atomics for the hot path. */
+/* Registry of backend health states: a mutex-protected doubly linked list for lookups and
+ * reference counting (at load time, never per request), atomics for the hot path.
+ *
+ * `refs` is atomic so that sg_backend_state_ref() (the caller already holds a reference, so
+ * the count cannot reach zero under it) needs no lock; a put always takes the mutex, so that
+ * a state whose count reaches zero is unlinked before any lookup can find it again. */
 #include "route/backend.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -10,8 +14,9 @@
 #include <string.h>
 
 struct sg_backend_state {
-    struct sg_backend_state *next;
+    struct sg_backend_state *next, **pprev; /* registry list; guarded by reg_mu */
     char *name, *url;
+    atomic_uint refs;
     atomic_int health;
     atomic_uint_fast64_t next_check_us;
     atomic_uint backoff_ms;
@@ -19,7 +24,23 @@ struct sg_backend_state {
 };
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct sg_backend_state *reg_head;
+static struct sg_backend_state *reg_head; /* guarded by reg_mu */
+static atomic_size_t reg_count;           /* written under reg_mu; read without */
+
+static void state_free(struct sg_backend_state *s)
+{
+    free(s->name);
+    free(s->url);
+    free(s);
+}
+
+static void state_unlink(struct sg_backend_state *s)
+{
+    *s->pprev = s->next;
+    if (s->next)
+        s->next->pprev = s->pprev;
+    atomic_fetch_sub(&reg_count, 1);
+}
 
 struct sg_backend_state *sg_backend_state_get(const char *name, const char *url)
 {
@@ -28,35 +49,69 @@ struct sg_backend_state *sg_backend_state_get(const char *name, const char *url)
     for (; s; s = s->next)
         if (strcmp(s->name, name) == 0 && strcmp(s->url, url) == 0)
             break;
-    if (!s && (s = calloc(1, sizeof(*s)))) {
+    if (s) {
+        atomic_fetch_add(&s->refs, 1);
+    } else if ((s = calloc(1, sizeof(*s)))) {
         s->name = strdup(name);
         s->url = strdup(url);
         if (!s->name || !s->url) {
-            free(s->name);
-            free(s->url);
-            free(s);
+            state_free(s);
             s = NULL;
         } else {
+            atomic_init(&s->refs, 1);
             atomic_init(&s->health, SG_HEALTH_UNKNOWN);
             s->next = reg_head;
+            s->pprev = &reg_head;
+            if (reg_head)
+                reg_head->pprev = &s->next;
             reg_head = s;
+            atomic_fetch_add(&reg_count, 1);
         }
     }
     pthread_mutex_unlock(&reg_mu);
     return s;
 }
 
-void sg_backend_registry_free(void)
+struct sg_backend_state *sg_backend_state_ref(struct sg_backend_state *s)
 {
+    if (s)
+        atomic_fetch_add(&s->refs, 1);
+    return s;
+}
+
+void sg_backend_state_put(struct sg_backend_state *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&reg_mu);
+    bool last = atomic_fetch_sub(&s->refs, 1) == 1;
+    if (last)
+        state_unlink(s);
+    pthread_mutex_unlock(&reg_mu);
+    if (last)
+        state_free(s);
+}
+
+size_t sg_backend_registry_count(void)
+{
+    return atomic_load(&reg_count);
+}
+
+size_t sg_backend_registry_free(void)
+{
+    size_t n = 0;
     pthread_mutex_lock(&reg_mu);
     while (reg_head) {
-        struct sg_backend_state *n = reg_head->next;
-        free(reg_head->name);
-        free(reg_head->url);
-        free(reg_head);
-        reg_head = n;
+        struct sg_backend_state *s = reg_head;
+        state_unlink(s);
+        sg_log(SG_LOG_WARN, "backend_registry",
+               "backend %s still had %u references at exit (a holder did not release it)", s->name,
+               atomic_load(&s->refs));
+        state_free(s);
+        n++;
     }
     pthread_mutex_unlock(&reg_mu);
+    return n;
 }
 
 bool sg_backend_alt_socket(const struct sg_backend_state *s)

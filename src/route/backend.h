@@ -1,22 +1,43 @@
 /* Health state of backends. A backend's state is shared by every worker thread and
  * survives configuration reloads (it is keyed by the backend's name and URL), so a reload
- * does not forget that a backend is down. States live in a process-wide registry that
- * owns them until sg_backend_registry_free(); readers use atomics only. */
+ * does not forget that a backend is down.
+ *
+ * Ownership: states are reference-counted. sg_backend_state_get() returns a new reference
+ * (the existing state of that name and URL while anyone holds one, else a fresh UNKNOWN
+ * one); every holder (a configuration snapshot per backend, the health checker per target,
+ * the engine supervisor per engine) drops its reference with sg_backend_state_put() when it
+ * drops the pointer. The last put unlinks and frees the state, so the registry holds only
+ * the backends some holder still uses, however many reloads there were. A reload keeps a
+ * backend's state (and its health) because the new snapshot takes its reference before the
+ * old one is released. Reference counting takes the registry's mutex; the readers below
+ * (health, routable, alt socket, scheduling) use atomics only and never lock. */
 #ifndef SG_ROUTE_BACKEND_H
 #define SG_ROUTE_BACKEND_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum sg_health { SG_HEALTH_UNKNOWN = 0, SG_HEALTH_UP = 1, SG_HEALTH_DOWN = 2 };
 
 struct sg_backend_state;
 
-/* Returns the state of backend `name` at `url`, creating it (UNKNOWN) on first use. NULL
- * only when out of memory. Thread-safe. */
+/* Returns a new reference to the state of backend `name` at `url`: the same state as every
+ * other holder's while one is held, else a new one (UNKNOWN). NULL only when out of memory.
+ * Thread-safe. */
 struct sg_backend_state *sg_backend_state_get(const char *name, const char *url);
-/* Frees every state (at exit, when no thread uses them any more). */
-void sg_backend_registry_free(void);
+/* Takes another reference to a state the caller holds a reference to. Thread-safe. */
+struct sg_backend_state *sg_backend_state_ref(struct sg_backend_state *s);
+/* Drops a reference; the last one unlinks the state from the registry and frees it. NULL is
+ * accepted. Thread-safe. */
+void sg_backend_state_put(struct sg_backend_state *s);
+/* How many states the registry holds now (each referenced by someone): the gauge
+ * sovgate_backend_states. Thread-safe. */
+size_t sg_backend_registry_count(void);
+/* At exit, when no thread uses states any more: frees the states still in the registry
+ * (a holder that did not put its reference: logged as a warning) and returns how many
+ * there were; 0 when every holder released its references. */
+size_t sg_backend_registry_free(void);
 
 const char *sg_backend_state_name(const struct sg_backend_state *s);
 enum sg_health sg_backend_health(const struct sg_backend_state *s);

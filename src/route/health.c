@@ -15,7 +15,7 @@
 #include <event2/thread.h>
 
 struct probe_target {
-    struct sg_backend_state *state;
+    struct sg_backend_state *state; /* reference held */
     struct sg_upstream_target *target;
     struct sg_upstream_headers *headers;
     char *path;
@@ -48,6 +48,7 @@ static void set_free(struct set *s)
         struct probe_target *t = &s->v[i];
         if (t->probe)
             sg_upstream_cancel(t->probe);
+        sg_backend_state_put(t->state);
         sg_upstream_target_unref(t->target);
         sg_upstream_headers_free(t->headers);
         free(t->path);
@@ -158,7 +159,7 @@ int sg_health_set_targets(struct sg_health_checker *h, const struct sg_health_ta
         return SG_ENOMEM;
     for (size_t i = 0; i < n; i++) {
         struct probe_target *p = &s.v[i];
-        p->state = t[i].state;
+        p->state = sg_backend_state_ref(t[i].state);
         p->target = t[i].target;
         sg_upstream_target_ref(p->target);
         p->path = strdup(t[i].path);

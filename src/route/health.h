@@ -2,7 +2,8 @@
  * (GET <health_path>) through the same upstream client as requests: every `interval`
  * while it answers 2xx, and with exponential backoff (1 s doubling up to `max_backoff`)
  * while it does not. The set of backends is replaced on every configuration reload; the
- * checker keeps its own references and copies. */
+ * checker keeps its own references (health states, upstream targets) and copies, and
+ * releases them when the set is replaced or the checker stops. */
 #ifndef SG_ROUTE_HEALTH_H
 #define SG_ROUTE_HEALTH_H
 
@@ -14,7 +15,7 @@
 #include "route/backend.h"
 
 struct sg_health_target {
-    struct sg_backend_state *state;    /* owned by the backend registry */
+    struct sg_backend_state *state;    /* the checker takes its own reference */
     struct sg_upstream_target *target; /* the checker takes its own reference */
     const char *path;                  /* copied */
     const char *credential;            /* bearer token or NULL; copied, zeroed on release */
@@ -24,7 +25,8 @@ struct sg_health_checker;
 
 /* Starts the checker thread. NULL with `err` on failure. */
 struct sg_health_checker *sg_health_start(struct sg_error *err);
-/* Replaces the targets and the timing (milliseconds). Thread-safe; copies everything. */
+/* Replaces the targets and the timing (milliseconds). Thread-safe; copies everything and
+ * takes its own references, so the caller keeps (and releases) its own. */
 int sg_health_set_targets(struct sg_health_checker *h, const struct sg_health_target *t, size_t n,
                           uint32_t interval_ms, uint32_t timeout_ms, uint32_t max_backoff_ms);
 /* Stops the thread and frees the checker. */

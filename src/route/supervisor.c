@@ -61,7 +61,7 @@ struct eng {
     char socket_dir[PATH_MAX];
     struct rule rules[MAX_RULES];
     int nrules;
-    struct sg_backend_state *state;
+    struct sg_backend_state *state; /* reference held; released in eng_free */
     pid_t pid;
     enum estate st;
     bool remove; /* free once stopped */
@@ -326,6 +326,7 @@ static void eng_free(struct eng *e)
     free(e->spec);
     free(e->base);
     free(e->model_ref);
+    sg_backend_state_put(e->state);
     free(e);
 }
 
@@ -1243,8 +1244,11 @@ int sg_supervisor_apply(struct sg_supervisor *sv, const struct sg_config *cfg)
             running = !e->remove && strcmp(e->name, b->name) == 0;
         if (running)
             continue;
+        /* A lookup only (which socket the state says is in use): eng_new takes its own
+         * reference before this one goes, so the state is the same. */
         struct sg_backend_state *st = sg_backend_state_get(b->name, b->url);
         struct eng *e = eng_new(sv, b, cfg, st && sg_backend_alt_socket(st));
+        sg_backend_state_put(st);
         if (!e)
             return SG_ENOMEM;
         e->next = sv->list;
