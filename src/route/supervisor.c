@@ -9,12 +9,12 @@
 #include "model/model.h"
 #include "route/backend.h"
 #include "route/chanseen.h"
+#include "route/isolate.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/landlock.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,71 +199,6 @@ static const char *apply_landlock(const struct eng *e)
     return NULL;
 }
 
-static int write_file(const char *path, const char *s)
-{
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t w = write(fd, s, strlen(s));
-    close(fd);
-    return w == (ssize_t)strlen(s) ? 0 : -1;
-}
-
-/* Formats an unsigned number into `out` (async-signal-safe). */
-static void utoa(unsigned long v, char *out)
-{
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (int i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    out[n] = '\0';
-}
-
-/* Appends `s` to the NUL-terminated `dst` of capacity `cap`, truncating
- * (async-signal-safe). */
-static void cat(char *dst, size_t cap, const char *s)
-{
-    size_t n = strlen(dst);
-    while (*s && n + 1 < cap)
-        dst[n++] = *s++;
-    dst[n] = '\0';
-}
-
-/* A new network namespace: as root directly, else inside a new user namespace that maps
- * the same user. Returns NULL on success or a static reason. */
-static const char *isolate_network(void)
-{
-    if (unshare(CLONE_NEWNET) == 0)
-        return NULL;
-    uid_t uid = getuid();
-    gid_t gid = getgid();
-    if (unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0)
-        return "cannot create a network namespace (no privilege and no user namespaces)";
-    char map[64], num[24];
-    utoa(uid, num);
-    map[0] = '\0';
-    cat(map, sizeof(map), num);
-    cat(map, sizeof(map), " ");
-    cat(map, sizeof(map), num);
-    cat(map, sizeof(map), " 1");
-    if (write_file("/proc/self/setgroups", "deny") != 0 ||
-        write_file("/proc/self/uid_map", map) != 0)
-        return "cannot map the user into the new user namespace";
-    utoa(gid, num);
-    map[0] = '\0';
-    cat(map, sizeof(map), num);
-    cat(map, sizeof(map), " ");
-    cat(map, sizeof(map), num);
-    cat(map, sizeof(map), " 1");
-    if (write_file("/proc/self/gid_map", map) != 0)
-        return "cannot map the group into the new user namespace";
-    return NULL;
-}
-
 static void child(struct eng *e, int errw, pid_t parent)
 {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -279,7 +214,7 @@ static void child(struct eng *e, int errw, pid_t parent)
     }
     dup2(errw, 2);
     syscall(SYS_close_range, 3, ~0U, 0);
-    const char *net = isolate_network();
+    const char *net = sg_isolate_network();
     const char *fs = apply_landlock(e);
     /* One JSON line says what isolation the engine runs with. */
     say("{\"level\":\"");
