@@ -248,9 +248,9 @@ json_t *sg_dialect_parse(const char *body, size_t len, struct sg_api_error *e);
 /* Translates the parsed body `in` of a request to `ep` (a proxied endpoint as sg_api_route
  * found it; `path_model` the model its path names, "" when none) into the OpenAI request of
  * ep->ep, not yet validated (sg_api_validate is the caller's next step). For the Responses
- * dialect `rp` must not be NULL: it is filled as sg_responses_request fills it (free it
- * with sg_responses_params_free), and the conversation that previous_response_id names is
- * not read (that is the gateway's store). `in` stays the caller's; an Azure request is
+ * dialect `rp`, when not NULL, is filled as sg_responses_request fills it (free it with
+ * sg_responses_params_free), and the conversation that previous_response_id names is not
+ * read (that is the gateway's store). `in` stays the caller's; an Azure request is
  * `in` itself with the model of the path set (a new reference), an OpenAI one is `in`.
  * Returns a new reference or NULL with `e` filled (400, naming the field). */
 json_t *sg_dialect_translate(const struct sg_endpoint_info *ep, const char *path_model, json_t *in,

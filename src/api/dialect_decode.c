@@ -31,8 +31,13 @@ json_t *sg_dialect_translate(const struct sg_endpoint_info *ep, const char *path
     switch (ep->dialect) {
     case SG_DIALECT_ANTHROPIC:
         return sg_anthropic_request(in, e);
-    case SG_DIALECT_RESPONSES:
-        return sg_responses_request(in, rp, e);
+    case SG_DIALECT_RESPONSES: {
+        struct sg_responses_params own; /* a caller that does not want them */
+        json_t *c = sg_responses_request(in, rp ? rp : &own, e);
+        if (!rp)
+            sg_responses_params_free(&own);
+        return c;
+    }
     case SG_DIALECT_GEMINI:
         return ep->ep == SG_EP_EMBEDDINGS
                    ? sg_gemini_embed_request(in, path_model, strstr(p, ":batch") != NULL, e)
