@@ -236,6 +236,12 @@ void sg_health_stop(struct sg_health_checker *h)
     event_free(h->tick);
     event_free(h->apply);
     sg_upstream_free(h->up);
+    /* A probe cancelled while its connect or answer was pending frees its bufferevent with
+     * a deferred callback still queued, which holds it: only the loop releases it (as in a
+     * worker's end). Nothing else is left to fire. Without this, a gateway stopped while
+     * its first probes were in flight leaked their bufferevents (LSan). */
+    for (int i = 0; i < 4; i++)
+        event_base_loop(h->base, EVLOOP_NONBLOCK);
     event_base_free(h->base);
     pthread_mutex_destroy(&h->mu);
     free(h);
