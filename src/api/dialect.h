@@ -245,6 +245,10 @@ int sg_dstream_error(struct sg_dstream *s, const struct sg_api_error *e, struct 
  * wrong, never the content). */
 json_t *sg_dialect_parse(const char *body, size_t len, struct sg_api_error *e);
 
+/* The dialect's name as reports and logs print it ("openai", "anthropic", "azure",
+ * "responses", "gemini", "ollama"). */
+const char *sg_dialect_name(enum sg_dialect d);
+
 /* Translates the parsed body `in` of a request to `ep` (a proxied endpoint as sg_api_route
  * found it; `path_model` the model its path names, "" when none) into the OpenAI request of
  * ep->ep, not yet validated (sg_api_validate is the caller's next step). For the Responses

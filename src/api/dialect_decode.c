@@ -53,3 +53,22 @@ json_t *sg_dialect_translate(const struct sg_endpoint_info *ep, const char *path
     }
     return json_incref(in);
 }
+
+const char *sg_dialect_name(enum sg_dialect d)
+{
+    switch (d) {
+    case SG_DIALECT_ANTHROPIC:
+        return "anthropic";
+    case SG_DIALECT_AZURE:
+        return "azure";
+    case SG_DIALECT_RESPONSES:
+        return "responses";
+    case SG_DIALECT_GEMINI:
+        return "gemini";
+    case SG_DIALECT_OLLAMA:
+        return "ollama";
+    case SG_DIALECT_OPENAI:
+        break;
+    }
+    return "openai";
+}

@@ -328,25 +328,6 @@ static const struct dcase cases[] = {
 
 #define NDIALECTS (SG_DIALECT_OLLAMA + 1)
 
-static const char *dialect_name(enum sg_dialect d)
-{
-    switch (d) {
-    case SG_DIALECT_ANTHROPIC:
-        return "anthropic";
-    case SG_DIALECT_AZURE:
-        return "azure";
-    case SG_DIALECT_RESPONSES:
-        return "responses";
-    case SG_DIALECT_GEMINI:
-        return "gemini";
-    case SG_DIALECT_OLLAMA:
-        return "ollama";
-    case SG_DIALECT_OPENAI:
-        break;
-    }
-    return "openai";
-}
-
 /* The key as the dialect's own clients send it (header lines, CRLF-terminated). */
 static void auth_headers(enum sg_dialect d, const char *key, char *out, size_t cap)
 {
@@ -710,8 +691,8 @@ static int send_one(struct run *r, struct row *w, const char *target, json_t *bo
     } else {
         r->failed++, w->failed++;
         res = -1;
-        fprintf(stderr, "leakcheck: %s (%s) answered %d%s\n", target, dialect_name(w->dialect), st,
-                st == 200 ? " but its stream ended in an error" : "");
+        fprintf(stderr, "leakcheck: %s (%s) answered %d%s\n", target, sg_dialect_name(w->dialect),
+                st, st == 200 ? " but its stream ended in an error" : "");
     }
     size_t wi = (size_t)(w - r->rows);
     for (size_t b = 0; b < r->nbackends; b++) {
@@ -763,7 +744,7 @@ static struct row *route_case(struct run *r, size_t k, const char *model, char *
         if (!r->case_noted[k])
             printf("  FAIL: the corpus sends POST %s as a %s request, but the gateway does not "
                    "serve it as one (the corpus must follow the gateway's endpoints)\n",
-                   c->path, dialect_name(c->dialect));
+                   c->path, sg_dialect_name(c->dialect));
         r->case_noted[k] = true;
         return NULL;
     }
@@ -871,7 +852,8 @@ static void report(const struct run *r, const char *store)
         snprintf(label, sizeof(label), "POST %s%s", w->path, followup_label[w->followup]);
         printf("  %-9s %-66s %4u requests: %u answered, %u refused by the policy, %u failed, %u "
                "reached a backend",
-               dialect_name(w->dialect), label, w->sent, w->ok, w->refused, w->failed, w->upstream);
+               sg_dialect_name(w->dialect), label, w->sent, w->ok, w->refused, w->failed,
+               w->upstream);
         if (w->unserved)
             printf(", %u unserved", w->unserved);
         if (w->skipped)
@@ -885,8 +867,8 @@ static void report(const struct run *r, const char *store)
         const struct row *t = &tot[d];
         printf("  dialect %-9s %5u requests: %u answered, %u refused by the policy, %u failed, "
                "%u reached a backend%s\n",
-               dialect_name((enum sg_dialect)d), t->sent, t->ok, t->refused, t->failed, t->upstream,
-               t->sent ? "" : " (NOT REPLAYED)");
+               sg_dialect_name((enum sg_dialect)d), t->sent, t->ok, t->refused, t->failed,
+               t->upstream, t->sent ? "" : " (NOT REPLAYED)");
     }
     printf("  responses: %u conversations; %u continued with previous_response_id (%u follow-up "
            "turns, the stored history re-sent, the last one with every backend up)",
@@ -926,8 +908,8 @@ static int check(struct run *r, const json_t *backends)
             const char *sep = " ";
             for (size_t k = 0; k < r->nrows; k++)
                 if (via & ((uint64_t)1 << k)) {
-                    printf("%s%s POST %s%s", sep, dialect_name(r->rows[k].dialect), r->rows[k].path,
-                           followup_label[r->rows[k].followup]);
+                    printf("%s%s POST %s%s", sep, sg_dialect_name(r->rows[k].dialect),
+                           r->rows[k].path, followup_label[r->rows[k].followup]);
                     sep = ", ";
                 }
             printf("\n");

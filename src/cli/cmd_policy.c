@@ -171,25 +171,6 @@ static const char *target_of(const char *endpoint, const char *model, const char
     return NULL;
 }
 
-static const char *dialect_name(enum sg_dialect d)
-{
-    switch (d) {
-    case SG_DIALECT_ANTHROPIC:
-        return "anthropic";
-    case SG_DIALECT_AZURE:
-        return "azure";
-    case SG_DIALECT_RESPONSES:
-        return "responses";
-    case SG_DIALECT_GEMINI:
-        return "gemini";
-    case SG_DIALECT_OLLAMA:
-        return "ollama";
-    case SG_DIALECT_OPENAI:
-        break;
-    }
-    return "openai";
-}
-
 /* A body of another dialect, decoded as the gateway decodes it (pipeline.c): parsed,
  * translated, validated. `*body` is set as soon as there is one (the caller frees it).
  * Returns 0, -1 with `ae` filled, or -2 for a Responses request that only continues a
@@ -280,7 +261,7 @@ static int explain(const struct sg_config *cfg, const struct target *t, const ch
     if (t->ep->dialect != SG_DIALECT_OPENAI) /* the body below is the translated one */
         json_object_set_new(
             report, "translated_from",
-            json_pack("{s:s,s:s}", "dialect", dialect_name(t->ep->dialect), "path", t->path));
+            json_pack("{s:s,s:s}", "dialect", sg_dialect_name(t->ep->dialect), "path", t->path));
     if (rp.previous_id[0]) {
         json_object_set_new(report, "warnings", json_pack("[s]", previous_note));
         fprintf(stderr, "sovgate: warning: the earlier turns of a continued conversation "

@@ -411,6 +411,27 @@ int sg_model_verify(struct sg_model_store *s, const char *name, const char *vers
 
 /* ---- channels ---- */
 
+/* Sets `channel` of the channel file `chs` (owned: freed here) to `version`, its manifest's
+ * digest `mhex`, the history `nh` and its pins `np` (both stolen; NULL when they could not
+ * be made) and saves the file over `base`. Returns 0 or an error. */
+static int save_entry(struct sg_model_store *s, const char *name, json_t *chs, const char *channel,
+                      const char *version, const char *mhex, json_t *nh, json_t *np,
+                      const struct sg_model_chanver *base, struct sg_model_chanver *out,
+                      struct sg_error *err)
+{
+    json_t *entry = nh && np ? json_pack("{s:s,s:s,s:o,s:o}", "version", version, "manifest", mhex,
+                                         "history", nh, "history_manifests", np)
+                             : NULL;
+    if (!entry) {
+        json_decref(chs);
+        return sg_error_set(err, SG_ENOMEM, "out of memory");
+    }
+    json_object_set_new(chs, channel, entry);
+    int rc = sg_mstore_save_channels(s, name, chs, base, out, err);
+    json_decref(chs);
+    return rc;
+}
+
 int sg_model_promote(struct sg_model_store *s, const char *name, const char *version,
                      const char *channel, struct sg_error *err)
 {
@@ -473,17 +494,7 @@ int sg_model_promote(struct sg_model_store *s, const char *name, const char *ver
     }
     /* The channel names the manifest's digest too, not only its version, and so does every
      * entry of its history (docs/models.md). */
-    json_t *entry = nh && np ? json_pack("{s:s,s:s,s:o,s:o}", "version", version, "manifest", mhex,
-                                         "history", nh, "history_manifests", np)
-                             : NULL;
-    if (!entry) {
-        json_decref(chs);
-        return sg_error_set(err, SG_ENOMEM, "out of memory");
-    }
-    json_object_set_new(chs, channel, entry);
-    rc = sg_mstore_save_channels(s, name, chs, &ver, &nv, err);
-    json_decref(chs);
-    if (rc)
+    if ((rc = save_entry(s, name, chs, channel, version, mhex, nh, np, &ver, &nv, err)))
         return rc;
     rc = sg_mstore_audit(s, "model.promote",
                          json_pack("{s:s,s:s,s:s,s:s?}", "name", name, "version", version,
@@ -541,17 +552,7 @@ int sg_model_rollback(struct sg_model_store *s, const char *name, const char *ch
     else /* from now on the entry has pins: none for the entries from before them */
         while (np && json_array_size(np) < json_array_size(nh))
             json_array_append_new(np, json_null());
-    json_t *entry = nh && np ? json_pack("{s:s,s:s,s:o,s:o}", "version", prev, "manifest", mhex,
-                                         "history", nh, "history_manifests", np)
-                             : NULL;
-    if (!entry) {
-        json_decref(chs);
-        return sg_error_set(err, SG_ENOMEM, "out of memory");
-    }
-    json_object_set_new(chs, channel, entry);
-    rc = sg_mstore_save_channels(s, name, chs, &ver, &nv, err);
-    json_decref(chs);
-    if (rc)
+    if ((rc = save_entry(s, name, chs, channel, prev, mhex, nh, np, &ver, &nv, err)))
         return rc;
     if (res) {
         snprintf(res->version, sizeof(res->version), "%s", prev);
