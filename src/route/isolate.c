@@ -41,25 +41,27 @@ static void cat(char *dst, size_t cap, const char *s)
     dst[n] = '\0';
 }
 
-/* Writes this process's uid and gid maps (one line each: the same id inside as outside). */
+/* One line of a uid or gid map: `id` inside is `id` outside, one id ("ID ID 1"). */
+static void map_line(unsigned long id, char map[64])
+{
+    char num[24];
+    utoa(id, num);
+    map[0] = '\0';
+    cat(map, 64, num);
+    cat(map, 64, " ");
+    cat(map, 64, num);
+    cat(map, 64, " 1");
+}
+
+/* Writes this process's uid and gid maps (the same ids inside as outside). */
 static const char *write_maps(uid_t uid, gid_t gid)
 {
-    char map[64], num[24];
-    utoa(uid, num);
-    map[0] = '\0';
-    cat(map, sizeof(map), num);
-    cat(map, sizeof(map), " ");
-    cat(map, sizeof(map), num);
-    cat(map, sizeof(map), " 1");
+    char map[64];
+    map_line(uid, map);
     if (write_file("/proc/self/setgroups", "deny") != 0 ||
         write_file("/proc/self/uid_map", map) != 0)
         return "cannot map the user into the new user namespace";
-    utoa(gid, num);
-    map[0] = '\0';
-    cat(map, sizeof(map), num);
-    cat(map, sizeof(map), " ");
-    cat(map, sizeof(map), num);
-    cat(map, sizeof(map), " 1");
+    map_line(gid, map);
     if (write_file("/proc/self/gid_map", map) != 0)
         return "cannot map the group into the new user namespace";
     return NULL;
