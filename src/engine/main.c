@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1053,6 +1054,10 @@ int main(int argc, char **argv)
         }
     }
     signal(SIGPIPE, SIG_IGN);
+    /* The engine holds the model store's key and the decrypted weights, and prompts: as
+     * the gateway, no core dump and no tracer of its own user (an exec made it dumpable
+     * again; the gateway's child needed the flag to map its user, see route/isolate.h). */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     sg_pool_install(); /* before any libevent or jansson object */
     evthread_use_pthreads();
 

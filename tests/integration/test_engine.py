@@ -13,11 +13,13 @@ import http.client
 import json
 import math
 import os
+import shutil
 import signal
 import socket
 import stat
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -542,6 +544,42 @@ def socket_inodes(pid):
         if link.startswith("socket:["):
             out.add(link[8:-1])
     return out
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
+                    reason="needs root and setpriv to run the engine as another user")
+def test_engine_is_not_dumpable(model):
+    """The engine holds the model store's key, decrypted weights and prompts: like the
+    gateway it clears the dumpable flag (an exec sets it again), so no core dump and no
+    tracer of its own user reads them. A process that is not dumpable has its /proc files
+    owned by root whatever its user: checked with the engine run as an unprivileged one."""
+    uid = 43210
+    d = tempfile.mkdtemp(prefix="sg-dumpable-", dir="/tmp")
+    p = None
+    try:
+        os.chmod(d, 0o755)
+        m = os.path.join(d, "tiny.gguf")
+        shutil.copy(model, m)
+        os.chmod(m, 0o644)
+        run = os.path.join(d, "run")
+        os.mkdir(run, 0o700)
+        os.chown(run, uid, uid)
+        sock = os.path.join(run, "e.sock")
+        p = subprocess.Popen(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                              ENGINE, "--model", m, "--socket", sock, "--ctx", "256",
+                              "--parallel", "1"], stderr=subprocess.PIPE)
+        deadline = time.time() + 60
+        while not os.path.exists(sock) and p.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert p.poll() is None and os.path.exists(sock), p.stderr.read().decode()[-2000:]
+        with open(f"/proc/{p.pid}/status") as f:
+            assert f"Uid:\t{uid}" in f.read()  # it runs as that user...
+        assert os.stat(f"/proc/{p.pid}/status").st_uid == 0  # ...and is not dumpable
+    finally:
+        if p and p.poll() is None:
+            p.terminate()
+            p.wait(10)
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_engine_is_isolated(eng):
