@@ -28,7 +28,7 @@ static const char usage[] =
     "                               ollama-chat|-generate|-embed|-embeddings (docs/policy.md)\n"
     "  audit verify --db FILE [--pubkey FILE] | --postgres CONNINFO [--instance ID]\n"
     "  audit export|tail|prune|keygen|pubkey ...   the audit trail (see docs/audit.md)\n"
-    "  model import|list|verify|promote|rollback|remove|inspect ...\n"
+    "  model import|list|verify|promote|rollback|remove|gc|inspect|push|pull ...\n"
     "                               the signed model store (see docs/models.md)\n"
     "  backup --config FILE --out FILE --key KEYREF [--with-weights] [--with-secrets]\n"
     "  restore FILE --to DIR --key KEYREF --pubkey FILE [--force]\n"
