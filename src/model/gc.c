@@ -58,11 +58,6 @@ static int cmp_ref(const void *a, const void *b)
     return strcmp((const char *)a, (const char *)b);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static bool refs_has(const struct refs *r, const char *hex)
 {
     return r->n && bsearch(hex, r->v, r->n, sizeof(*r->v), cmp_ref) != NULL;
@@ -202,45 +197,11 @@ static char **entries(const char *path, int *dfd, size_t *n, struct sg_error *er
             *rc = sg_error_set(err, SG_EIO, "cannot read %s: %s", path, strerror(errno));
         return NULL;
     }
-    int d2 = dup(*dfd);
-    DIR *d = d2 >= 0 ? fdopendir(d2) : NULL;
-    if (!d) {
-        if (d2 >= 0)
-            close(d2);
-        *rc = sg_error_set(err, SG_EIO, "cannot read %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    char **v = NULL;
-    size_t cap = 0;
-    for (struct dirent *de; (de = readdir(d));) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 32;
-            char **nv = realloc(v, cap * sizeof(*v));
-            if (!nv) {
-                *rc = sg_error_set(err, SG_ENOMEM, "out of memory");
-                break;
-            }
-            v = nv;
-        }
-        if (!(v[*n] = strdup(de->d_name))) {
-            *rc = sg_error_set(err, SG_ENOMEM, "out of memory");
-            break;
-        }
-        (*n)++;
-    }
-    closedir(d);
-    if (*n)
-        qsort(v, *n, sizeof(*v), cmp_str);
+    char **v = sg_mstore_names_at(*dfd, NULL, true, n, rc);
+    if (*rc)
+        *rc = sg_error_set(err, *rc, "cannot read %s: %s", path,
+                           *rc == SG_ENOMEM ? "out of memory" : strerror(errno));
     return v;
-}
-
-static void free_entries(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
 }
 
 /* ---- one run ---- */
@@ -335,7 +296,7 @@ static int sweep(struct sg_model_store *s, struct gc_run *g, const struct refs *
         rc = sg_error_set(err, SG_EIO, "cannot sync %s: %s", path, strerror(errno));
     if (dfd >= 0)
         close(dfd);
-    free_entries(v, n);
+    sg_mstore_names_free(v, n);
     return rc;
 }
 

@@ -89,4 +89,11 @@ json_t *sg_mstore_check_manifest(struct sg_model_store *s, json_t *doc, struct s
  * and returns it open in `*fd`. */
 int sg_mstore_check_blob(struct sg_model_store *s, json_t *payload, int *fd, struct sg_error *err);
 
+/* The names in the folder open as `dfd`, sorted: not "." and "..", nor (unless `hidden`)
+ * other names that start with '.'; with `suffix`, only the names that end in it, cut
+ * before it. *rc is 0, or SG_ENOMEM / SG_EIO with what was read so far (possibly NULL).
+ * Free with sg_mstore_names_free. */
+char **sg_mstore_names_at(int dfd, const char *suffix, bool hidden, size_t *n, int *rc);
+void sg_mstore_names_free(char **v, size_t n);
+
 #endif

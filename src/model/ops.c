@@ -17,51 +17,21 @@
 
 typedef int (*visit_fn)(void *arg, const char *name, const char *version);
 
-/* Calls fn for every manifests/<name>/<version>.json, sorted by name then version. */
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
+/* The names in `path` without hidden ones, with `suffix` cut off; a folder that cannot be
+ * read, or memory that runs out, lists what was read (as verification reports). */
 static char **list_dir(const char *path, const char *suffix, size_t *n)
 {
     *n = 0;
-    DIR *d = opendir(path);
-    if (!d)
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
         return NULL;
-    char **v = NULL;
-    size_t cap = 0;
-    size_t sl = suffix ? strlen(suffix) : 0;
-    for (struct dirent *de; (de = readdir(d));) {
-        if (de->d_name[0] == '.')
-            continue;
-        size_t l = strlen(de->d_name);
-        if (suffix && (l <= sl || strcmp(de->d_name + l - sl, suffix) != 0))
-            continue;
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **nv = realloc(v, cap * sizeof(*v));
-            if (!nv)
-                break;
-            v = nv;
-        }
-        v[*n] = strndup(de->d_name, l - sl);
-        if (v[*n])
-            (*n)++;
-    }
-    closedir(d);
-    if (*n)
-        qsort(v, *n, sizeof(*v), cmp_str);
+    int rc;
+    char **v = sg_mstore_names_at(dfd, suffix, false, n, &rc);
+    close(dfd);
     return v;
 }
 
-static void free_list(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
+/* Calls fn for every manifests/<name>/<version>.json, sorted by name then version. */
 static int visit(struct sg_model_store *s, const char *only_name, visit_fn fn, void *arg)
 {
     char p[PATH_MAX];
@@ -80,9 +50,9 @@ static int visit(struct sg_model_store *s, const char *only_name, visit_fn fn, v
         for (size_t j = 0; j < nv && !rc; j++)
             if (sg_model_name_ok(vers[j]))
                 rc = fn(arg, names[i], vers[j]);
-        free_list(vers, nv);
+        sg_mstore_names_free(vers, nv);
     }
-    free_list(names, nn);
+    sg_mstore_names_free(names, nn);
     return rc;
 }
 
@@ -403,7 +373,7 @@ int sg_model_verify(struct sg_model_store *s, const char *name, const char *vers
         }
         json_decref(ch);
     }
-    free_list(names, nn);
+    sg_mstore_names_free(names, nn);
     if (c.first)
         return sg_error_set(err, c.first, "the store does not verify");
     return 0;

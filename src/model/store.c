@@ -891,3 +891,60 @@ int sg_model_import(struct sg_model_store *s, const struct sg_model_import_opts 
         json_decref(doc);
     return rc;
 }
+
+/* ---- folder listings (ops.c, gc.c) ---- */
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char **sg_mstore_names_at(int dfd, const char *suffix, bool hidden, size_t *n, int *rc)
+{
+    *n = 0;
+    *rc = 0;
+    int d2 = dup(dfd);
+    DIR *d = d2 >= 0 ? fdopendir(d2) : NULL;
+    if (!d) {
+        if (d2 >= 0)
+            close(d2);
+        *rc = SG_EIO;
+        return NULL;
+    }
+    rewinddir(d);
+    char **v = NULL;
+    size_t cap = 0, sl = suffix ? strlen(suffix) : 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+            (!hidden && de->d_name[0] == '.'))
+            continue;
+        size_t l = strlen(de->d_name);
+        if (suffix && (l <= sl || strcmp(de->d_name + l - sl, suffix) != 0))
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 32;
+            char **nv = realloc(v, cap * sizeof(*v));
+            if (!nv) {
+                *rc = SG_ENOMEM;
+                break;
+            }
+            v = nv;
+        }
+        if (!(v[*n] = strndup(de->d_name, l - sl))) {
+            *rc = SG_ENOMEM;
+            break;
+        }
+        (*n)++;
+    }
+    closedir(d);
+    if (*n)
+        qsort(v, *n, sizeof(*v), cmp_name);
+    return v;
+}
+
+void sg_mstore_names_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
