@@ -18,8 +18,9 @@ import time
 import pytest
 
 import sgtest
-from test_models import (ENGINE, engine_args, keys, m, manifest_digest,  # noqa: F401
-                         manifest_path, mkmodel, ok, put_back, wait_socket)
+from test_models import (ENGINE, chat_until_served, engine_args, keys, m,  # noqa: F401
+                         manifest_digest, manifest_path, mkmodel, ok, put_back,
+                         wait_socket)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(ENGINE), reason="sovgate-engine not built")
 
@@ -197,13 +198,7 @@ def test_gateway_passes_the_manifest_it_resolved(tmp_path, keys, swapped_store):
         put_back(mpath, new)
         ev = g.wait_log(lambda j: j.get("event") == "model_verified", timeout=60, since=mark)
         assert ev["manifest"] == pin and ev["pinned"] == 1 and ev["ref"] == "shop:1"
-        deadline = time.time() + 30
-        while True:
-            st, _, body = g.chat("Hello", max_tokens=4)
-            if st == 200 or time.time() > deadline:
-                break
-            time.sleep(0.2)
-        assert st == 200, body
+        chat_until_served(g)
     finally:
         open(go, "w").close()
         g.stop()

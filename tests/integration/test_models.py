@@ -129,6 +129,18 @@ def put_back(path, data):
     os.replace(path + ".tmp", path)
 
 
+def chat_until_served(g, timeout=30):
+    """Asks the gateway until its engine answers 200 (an engine starting or switching
+    answers 503 meanwhile); fails with the last answer after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while True:
+        st, _, body = g.chat("Hello", max_tokens=4)
+        if st == 200 or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert st == 200, body
+
+
 def flip(path, offset):
     with open(writable(path), "r+b") as f:
         f.seek(offset)
@@ -603,13 +615,7 @@ def test_gateway_serves_name_at_channel(tmp_path, keys, models):
         g.wait_log(lambda j: j.get("event") == "model_verified" and j.get("ref") == "shop:2",
                    timeout=60, since=mark)
         g.wait_log(lambda j: j.get("event") == "engine_ready", timeout=60, since=mark)
-        deadline = time.time() + 30
-        while True:
-            st, _, body = g.chat("Hello", max_tokens=4)
-            if st == 200 or time.time() > deadline:
-                break
-            time.sleep(0.2)
-        assert st == 200, body
+        chat_until_served(g)
         # a reload with the channel unchanged keeps the engine running
         mark = g.mark()
         g.signal(signal.SIGHUP)
