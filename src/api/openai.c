@@ -564,9 +564,138 @@ static size_t path_index(char *p, size_t len, size_t i)
     return path_add(p, len, d + n, sizeof(d) - n, "", 0);
 }
 
-/* Every string in v, depth first in document order; `path` (of length `len`, room for
- * SG_API_PATH_MAX bytes) names v and is extended for its members (a name that does not fit
- * is left off). */
+/* The member names of the requests' own structure (OpenAI's, and what the other dialects'
+ * translations make), sorted. These fixed English words hold nothing a detector finds, so
+ * the walk passes them over instead of running detection on every name of every message;
+ * any other name is visited. */
+/* clang-format off */
+static const char *const api_names[] = {
+    "$comment", "$defs", "$id", "$ref", "$schema", "additionalProperties", "allOf", "anyOf",
+    "arguments", "audio", "best_of", "cache_control", "const", "content", "contentEncoding",
+    "contentMediaType", "data", "default", "definitions", "dependentRequired",
+    "dependentSchemas", "description", "detail", "dimensions", "echo", "else",
+    "encoding_format", "enum", "examples", "exclusiveMaximum", "exclusiveMinimum", "file",
+    "file_data", "file_id", "filename", "format", "frequency_penalty", "function", "id", "if",
+    "image_url", "include_usage", "input", "input_audio", "items", "json_schema", "logit_bias",
+    "logprobs", "maxItems", "maxLength", "max_completion_tokens", "max_tokens", "maximum",
+    "messages", "metadata", "minItems", "minLength", "minimum", "modalities", "model",
+    "multipleOf", "n", "name", "not", "nullable", "oneOf", "parallel_tool_calls", "parameters",
+    "pattern", "patternProperties", "prediction", "prefixItems", "presence_penalty", "prompt",
+    "properties", "propertyNames", "reasoning_effort", "refusal", "required", "response_format",
+    "role", "schema", "seed", "service_tier", "stop", "store", "stream", "stream_options",
+    "strict", "suffix", "temperature", "text", "then", "title", "tool_call_id", "tool_calls",
+    "tool_choice", "tools", "top_logprobs", "top_p", "type", "uniqueItems", "url", "user",
+    "voice", "web_search_options",
+};
+/* clang-format on */
+
+static int name_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, *(const char *const *)elem);
+}
+
+static bool api_name(const char *k, size_t n)
+{
+    return n < 32 && strlen(k) == n &&
+           bsearch(k, api_names, sizeof(api_names) / sizeof(*api_names), sizeof(*api_names),
+                   name_cmp);
+}
+
+/* Sets the members of `from` into the empty object `to`, in order. Returns -1 when out of
+ * memory. */
+static int copy_members(json_t *to, json_t *from)
+{
+    const char *k;
+    size_t kl;
+    json_t *v;
+    json_object_keylen_foreach(from, k, kl, v)
+    {
+        if (json_object_setn_nocheck(to, k, kl, v) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Renames members of o in place, keeping their order: `renamed` holds pairs of a member's
+ * position and its new name, by position. Returns SG_API_NAME_CLASH when two names would
+ * be one (o is left as it was), -1 when out of memory, or 0. */
+static int rename_members(json_t *o, const json_t *renamed)
+{
+    json_t *t = json_object(), *v;
+    const char *k;
+    size_t kl, i = 0, r = 0;
+    int rc = t ? 0 : -1;
+    json_object_keylen_foreach(o, k, kl, v)
+    {
+        if (rc)
+            break;
+        const char *name = k; /* not k itself: the loop finds the next member from it */
+        size_t nl = kl;
+        if (r < json_array_size(renamed) &&
+            (size_t)json_integer_value(json_array_get(renamed, r)) == i) {
+            const json_t *n = json_array_get(renamed, r + 1);
+            name = json_string_value(n);
+            nl = json_string_length(n);
+            r += 2;
+        }
+        i++;
+        if (json_object_getn(t, name, nl))
+            rc = SG_API_NAME_CLASH;
+        else if (json_object_setn_nocheck(t, name, nl, v) != 0)
+            rc = -1;
+    }
+    if (!rc && (json_object_clear(o) != 0 || copy_members(o, t) != 0))
+        rc = -1;
+    json_decref(t);
+    return rc;
+}
+
+/* The member names of object o but the API's own (api_name), each given to fn as a string
+ * made for the call, with the object's path and the member's position in braces
+ * ("metadata{0}": not the name, which may be the very value a detector finds, and paths
+ * are named in errors). A client's own keys (metadata, a vendor's extension, a schema's
+ * property names) reach the backend like its values, and a name that holds an e-mail
+ * address or a customer's name must not pass unseen. A name fn changes renames its
+ * member, in place and in order, so field i of a copy of a body is still field i of the
+ * original. Returns fn's non-zero result, SG_API_NAME_CLASH when two names became one
+ * (two masked card numbers: sending one would drop the other), -1 when out of memory, or
+ * 0. */
+static int visit_names(json_t *o, char *p, size_t len, sg_api_field_fn fn, void *ctx)
+{
+    const char *k;
+    size_t kl, i = 0;
+    json_t *v, *renamed = NULL; /* position, new name, position, new name, ... */
+    int rc = 0;
+    json_object_keylen_foreach(o, k, kl, v)
+    {
+        if (api_name(k, kl)) {
+            i++;
+            continue;
+        }
+        json_t *s = json_stringn_nocheck(k, kl);
+        char d[24];
+        path_add(p, len, d, (size_t)snprintf(d, sizeof(d), "{%zu}", i), "", 0);
+        rc = s ? fn(s, p, ctx) : -1;
+        p[len] = '\0';
+        if (!rc && (json_string_length(s) != kl || memcmp(json_string_value(s), k, kl) != 0) &&
+            ((!renamed && !(renamed = json_array())) ||
+             json_array_append_new(renamed, json_integer((json_int_t)i)) != 0 ||
+             json_array_append(renamed, s) != 0))
+            rc = -1;
+        json_decref(s);
+        if (rc)
+            break;
+        i++;
+    }
+    if (!rc && renamed)
+        rc = rename_members(o, renamed);
+    json_decref(renamed);
+    return rc;
+}
+
+/* Every string in v, member names included (visit_names), depth first in document order;
+ * `path` (of length `len`, room for SG_API_PATH_MAX bytes) names v and is extended for its
+ * members (a name that does not fit is left off). */
 static int visit_all(json_t *v, char *path, size_t len, sg_api_field_fn fn, void *ctx)
 {
     if (json_is_string(v))
@@ -574,7 +703,9 @@ static int visit_all(json_t *v, char *path, size_t len, sg_api_field_fn fn, void
     size_t i;
     const char *k;
     json_t *e;
-    int rc = 0;
+    int rc = json_is_object(v) ? visit_names(v, path, len, fn, ctx) : 0;
+    if (rc)
+        return rc;
     json_array_foreach(v, i, e)
     {
         rc = visit_all(e, path, path_index(path, len, i), fn, ctx);
@@ -658,13 +789,15 @@ static int visit_part(json_t *part, char *p, size_t len, sg_api_field_fn fn, voi
 {
     const char *k;
     json_t *v;
+    int rc = json_is_object(part) ? visit_names(part, p, len, fn, ctx) : 0;
+    if (rc)
+        return rc;
     json_object_foreach(part, k, v)
     {
         size_t kl = path_key(p, len, k);
-        int rc = 0;
         if (!json_is_object(v)) {
             rc = visit_all(v, p, kl, fn, ctx);
-        } else {
+        } else if (!(rc = visit_names(v, p, kl, fn, ctx))) {
             const char *bk;
             json_t *bv;
             json_object_foreach(v, bk, bv)
@@ -699,12 +832,14 @@ static int visit_message(json_t *m, size_t mi, sg_api_field_fn fn, void *ctx)
     size_t bl = path_index(p, 8, mi);
     const char *k;
     json_t *v;
+    int rc = visit_names(m, p, bl, fn, ctx);
+    if (rc)
+        return rc;
     json_object_foreach(m, k, v)
     {
         if (strcmp(k, "role") == 0 || json_is_number(v) || json_is_boolean(v) || json_is_null(v))
             continue;
         size_t l = path_key(p, bl, k);
-        int rc = 0;
         size_t i;
         json_t *e;
         if (strcmp(k, "content") == 0 && json_is_array(v)) {
@@ -734,7 +869,8 @@ static bool schema_data(const char *k)
 {
     return strcmp(k, "description") == 0 || strcmp(k, "title") == 0 || strcmp(k, "$comment") == 0 ||
            strcmp(k, "examples") == 0 || strcmp(k, "default") == 0 || strcmp(k, "enum") == 0 ||
-           strcmp(k, "const") == 0;
+           strcmp(k, "const") == 0 || strcmp(k, "required") == 0 ||
+           strcmp(k, "dependentRequired") == 0;
 }
 
 /* Schema keywords whose members are named schemas (the names are not keywords). */
@@ -762,13 +898,15 @@ static int visit_schema(json_t *v, char *p, size_t len, sg_api_field_fn fn, void
             return rc;
     }
     const char *k;
+    int rc = json_is_object(v) ? visit_names(v, p, len, fn, ctx) : 0;
+    if (rc)
+        return rc;
     json_object_foreach(v, k, e)
     {
         size_t kl = path_key(p, len, k);
-        int rc = 0;
         if (schema_data(k)) {
             rc = visit_all(e, p, kl, fn, ctx);
-        } else if (schema_map(k) && json_is_object(e)) {
+        } else if (schema_map(k) && json_is_object(e) && !(rc = visit_names(e, p, kl, fn, ctx))) {
             const char *name;
             json_t *sub;
             json_object_foreach(e, name, sub)
@@ -804,6 +942,14 @@ static bool structural(const char *k)
     return false;
 }
 
+int sg_api_ask_usage(json_t *body)
+{
+    json_t *so = json_object_get(body, "stream_options");
+    if (!json_is_object(so) && json_object_set_new(body, "stream_options", so = json_object()))
+        return -1;
+    return json_object_set_new(so, "include_usage", json_true());
+}
+
 bool sg_api_json_answer(const json_t *body)
 {
     const char *t =
@@ -827,14 +973,15 @@ const char *sg_api_token_ids(enum sg_endpoint ep, const json_t *body)
 
 int sg_api_text_fields(enum sg_endpoint ep, json_t *body, sg_api_field_fn fn, void *ctx)
 {
+    int rc;
     switch (ep) {
     case SG_EP_CHAT: {
         size_t i;
         json_t *m;
         json_array_foreach(json_object_get(body, "messages"), i, m)
         {
-            if (visit_message(m, i, fn, ctx) != 0)
-                return -1;
+            if ((rc = visit_message(m, i, fn, ctx)) != 0)
+                return rc;
         }
         break;
     }
@@ -854,10 +1001,13 @@ int sg_api_text_fields(enum sg_endpoint ep, json_t *body, sg_api_field_fn fn, vo
     json_t *rf = json_object_get(body, "response_format");
     if (rf) {
         char path[SG_API_PATH_MAX] = "response_format";
-        int rc = visit_schema(rf, path, strlen(path), fn, ctx);
-        if (rc)
+        if ((rc = visit_schema(rf, path, strlen(path), fn, ctx)))
             return rc;
     }
+    char top[SG_API_PATH_MAX] = "";
+    rc = visit_names(body, top, 0, fn, ctx);
+    if (rc)
+        return rc;
     const char *k;
     json_t *v;
     json_object_foreach(body, k, v)
@@ -867,7 +1017,7 @@ int sg_api_text_fields(enum sg_endpoint ep, json_t *body, sg_api_field_fn fn, vo
         /* a field's name, never empty (found by fuzzing: a key ""), cut when too long */
         char path[SG_API_PATH_MAX];
         size_t l = sg_strlcpy(path, sizeof(path), k[0] ? k : "[\"\"]", SIZE_MAX);
-        int rc = visit_all(v, path, l, fn, ctx);
+        rc = visit_all(v, path, l, fn, ctx);
         if (rc)
             return rc;
     }

@@ -84,12 +84,22 @@ int sg_api_validate(enum sg_endpoint ep, json_t *j, const char **model, bool *st
  * copy of a body is field i of the original): every string of every chat message but its
  * role and base64 payloads (tool-call ids and type names included), completion prompts and
  * embedding inputs (a string or each string of an array; token arrays are skipped: see
- * sg_api_token_ids), "user", the annotations of response_format's schema (descriptions,
- * titles, examples, defaults; not what an answer must match), then every string of every
- * other top-level field but the model: tools and their descriptions, tool_choice, stop,
- * suffix, metadata, enumerations and unknown fields. `fn` gets each JSON string with its
- * path ("messages[1].content[0].text", "tools[0].function.description"); a non-zero
- * return stops the walk and is returned. */
+ * sg_api_token_ids), "user", the data of response_format's schema (descriptions, titles,
+ * examples, defaults, enum and const values, the names of required properties), then
+ * every string of every other top-level field but the model: tools and their
+ * descriptions, tool_choice, stop, suffix, metadata, enumerations and unknown fields.
+ * `fn` gets each JSON string with its path ("messages[1].content[0].text",
+ * "tools[0].function.description").
+ *
+ * Member names are text too: every name in those parts (and at the top level) that is not
+ * one of the API's own field names reaches `fn` as a string made for the call, which lives
+ * until `fn` returns (take a reference to keep it), with the object's path and the
+ * member's position in braces ("metadata{0}", "{3}" at the top level), not the name. When
+ * `fn` changes such a string, the member is renamed in place, keeping its position; if
+ * two names of one object become the same the walk stops and returns SG_API_NAME_CLASH
+ * (nothing is merged). Otherwise a non-zero return of `fn` (which must not be
+ * SG_API_NAME_CLASH) stops the walk and is returned; -1 when out of memory. */
+#define SG_API_NAME_CLASH (-2)
 typedef int (*sg_api_field_fn)(json_t *s, const char *path, void *ctx);
 int sg_api_text_fields(enum sg_endpoint ep, json_t *body, sg_api_field_fn fn, void *ctx);
 
@@ -97,6 +107,11 @@ int sg_api_text_fields(enum sg_endpoint ep, json_t *body, sg_api_field_fn fn, vo
  * (an array of integers, or of arrays of them): text that no detector can read. Returns the
  * field's name ("prompt" or "input"), or NULL when it is text (or another endpoint). */
 const char *sg_api_token_ids(enum sg_endpoint ep, const json_t *body);
+
+/* Sets stream_options.include_usage on the body of a streamed request: the gateway asks
+ * every stream for its usage, so that its tokens are accounted for. Returns 0, or -1 when
+ * out of memory. */
+int sg_api_ask_usage(json_t *body);
 
 /* Whether a request asks for its answer as JSON: response_format of type json_object or
  * json_schema (what the Responses, Gemini and Ollama JSON modes become). */

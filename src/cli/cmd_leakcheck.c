@@ -257,8 +257,9 @@ static int post(int port, const char *headers, const char *target, const char *b
  *
  * Every text of the corpus goes into every text-carrying field a shape has: system prompts
  * and instructions, messages, tool definitions (descriptions, parameter descriptions and
- * enumerations), tool calls and their results, user and metadata fields, stop sequences and
- * structured output schemas (descriptions, enumerations). One text per request: a request
+ * enumerations, property names), tool calls and their results, user and metadata fields (a
+ * metadata key too), stop sequences and structured output schemas (descriptions,
+ * enumerations, property names). One text per request: a request
  * that the policy refuses for one value then hides nothing else. */
 
 enum shape {
@@ -349,15 +350,17 @@ static void auth_headers(enum sg_dialect d, const char *key, char *out, size_t c
 
 static const char tool_name[] = "lookup_order";
 
-/* An object schema whose annotations carry the text: its description and a property's
- * description and enumeration (tool parameters, structured output). `gemini`: the Gemini
- * Schema's upper-case type names. */
+/* An object schema whose annotations carry the text: its description, a property's
+ * description and enumeration, and the name of a second property, which `required` lists
+ * (tool parameters, structured output). `gemini`: the Gemini Schema's upper-case type
+ * names. */
 static json_t *schema_with(const char *text, bool gemini)
 {
-    return json_pack("{s:s,s:s,s:{s:{s:s,s:s,s:[s]}},s:[s]}", "type", gemini ? "OBJECT" : "object",
-                     "description", text, "properties", "customer", "type",
-                     gemini ? "STRING" : "string", "description", text, "enum", text, "required",
-                     "customer");
+    const char *str = gemini ? "STRING" : "string";
+    return json_pack("{s:s,s:s,s:{s:{s:s,s:s,s:[s]},s:{s:s}},s:[s,s]}", "type",
+                     gemini ? "OBJECT" : "object", "description", text, "properties", "customer",
+                     "type", str, "description", text, "enum", text, text, "type", str, "required",
+                     "customer", text);
 }
 
 /* The arguments of a tool call, as an object: the text and the e-mail canary. */
@@ -393,13 +396,13 @@ static json_t *body_of(enum shape sh, const char *model, const char *text, bool 
     case S_CHAT_TOOLS:
         /* multi-turn with a tool call whose arguments and result carry the values */
         return json_pack(
-            "{s:s,s:b,s:s,s:[s],s:o,s:{s:s,s:{s:s,s:s,s:o}},"
+            "{s:s,s:b,s:s,s:[s],s:{s:s},s:o,s:{s:s,s:{s:s,s:s,s:o}},"
             "s:[{s:s,s:s},{s:s,s:s},{s:s,s:n,s:[{s:s,s:s,s:{s:s,s:o}}]},{s:s,s:s,s:s},"
             "{s:s,s:[{s:s,s:s}]}]}",
-            "model", model, "stream", stream, "user", text, "stop", text, "tools",
-            openai_tools(text), "response_format", "type", "json_schema", "json_schema", "name",
-            "reply", "description", text, "schema", schema_with(text, false), "messages", "role",
-            "system", "content", text, "role", "user", "content", text, "role", "assistant",
+            "model", model, "stream", stream, "user", text, "stop", text, "metadata", text, "note",
+            "tools", openai_tools(text), "response_format", "type", "json_schema", "json_schema",
+            "name", "reply", "description", text, "schema", schema_with(text, false), "messages",
+            "role", "system", "content", text, "role", "user", "content", text, "role", "assistant",
             "content", "tool_calls", "id", "t1", "type", "function", "function", "name", tool_name,
             "arguments", call_args_string(text), "role", "tool", "tool_call_id", "t1", "content",
             text, "role", "user", "content", "type", "text", "text", text);

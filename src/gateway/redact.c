@@ -45,7 +45,9 @@ struct rx_stream {
 
 /* A text field of the request and its findings (a range of x->f). */
 struct rx_field {
-    const json_t *s; /* the field in r->body (borrowed; its text fields are never changed) */
+    /* the field's string, for the values of its findings: a reference held while it has
+     * findings (a member name's string is made for the walk and would be gone), else NULL */
+    json_t *s;
     size_t start, count;
     const char *path; /* in the HTTP request's arena; set for fields with findings */
 };
@@ -92,6 +94,8 @@ void sg_redact_release(struct sg_req *r)
         sg_restorer_free(&x->streams[i].rs);
     }
     free(x->streams);
+    for (size_t i = 0; i < x->nfields; i++)
+        json_decref(x->fields[i].s);
     free(x->fields);
     sg_fieldset_free(x->fieldset);
     json_decref(x->body[0]);
@@ -128,7 +132,7 @@ static int classify(json_t *s, const char *path, void *ctx)
         x->capfields = cap;
     }
     struct rx_field *fd = &x->fields[x->nfields++];
-    fd->s = s;
+    fd->s = NULL;
     fd->start = x->f.n;
     fd->count = 0;
     const char *text = json_string_value(s);
@@ -147,6 +151,7 @@ static int classify(json_t *s, const char *path, void *ctx)
     }
     fd->count = x->f.n - fd->start;
     fd->path = fd->count ? sg_arena_strdup(sg_http_req_arena(r->http), path) : NULL;
+    fd->s = fd->count ? json_incref(s) : NULL;
     for (size_t i = fd->start; i < x->f.n; i++) {
         const struct sg_finding *g = &x->f.v[i];
         if (!x->found[g->type]++)
@@ -363,7 +368,14 @@ json_t *sg_redact_body_for(struct sg_req *r, bool sovereign)
     }
     json_t *copy = json_deep_copy(r->body);
     struct apply_ctx c = {r, x->act[d], 0};
-    if (!copy || sg_api_text_fields(r->ep->ep, copy, apply, &c) != 0) {
+    int rc = copy ? sg_api_text_fields(r->ep->ep, copy, apply, &c) : -1;
+    if (rc == SG_API_NAME_CLASH)
+        sg_api_error_set(&r->err, 400, "invalid_request_error", "name_clash", NULL,
+                         "Two member names of one object in the request become the same once "
+                         "redacted (masked), so it cannot be sent without losing one of them.");
+    else if (rc && !r->err.status)
+        sg_api_error_set(&r->err, 500, "server_error", NULL, NULL, "Out of memory.");
+    if (rc) {
         json_decref(copy);
         return NULL;
     }

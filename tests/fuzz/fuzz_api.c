@@ -29,7 +29,7 @@
 
 struct walk {
     size_t n, stop_after;
-    const json_t *s[MAX_FIELDS];
+    json_t *s[MAX_FIELDS]; /* references: a member name's string is made for the call */
     char path[MAX_FIELDS][96];
 };
 
@@ -39,11 +39,36 @@ static int record(json_t *s, const char *path, void *ctx)
     FUZZ_CHECK(json_is_string(s) && path && path[0]);
     FUZZ_CHECK(w->n < w->stop_after); /* not called again after a stop */
     if (w->n < MAX_FIELDS) {
-        w->s[w->n] = s;
+        w->s[w->n] = json_incref(s);
         snprintf(w->path[w->n], sizeof(w->path[0]), "%s", path);
     }
     w->n++;
     return w->n == w->stop_after ? 1 : 0;
+}
+
+static void walk_free(struct walk *w)
+{
+    for (size_t i = 0; i < w->n && i < MAX_FIELDS; i++)
+        json_decref(w->s[i]);
+    w->n = 0;
+}
+
+/* A transform pass: "T_" before every string visited, values and member names (api names
+ * are not visited, so the body keeps its shape); with ctx non-NULL every string becomes
+ * "same" (two names in one object then clash). */
+static int prefix_all(json_t *s, const char *path, void *ctx)
+{
+    (void)path;
+    if (ctx)
+        return json_string_set(s, "same");
+    size_t n = json_string_length(s);
+    char *b = malloc(n + 2);
+    FUZZ_CHECK(b);
+    memcpy(b, "T_", 2);
+    memcpy(b + 2, json_string_value(s), n);
+    int rc = json_string_setn(s, b, n + 2);
+    free(b);
+    return rc;
 }
 
 static void check_json(const uint8_t *data, size_t size, unsigned flags)
@@ -101,14 +126,36 @@ static void check_walk(enum sg_endpoint ep, json_t *body)
         FUZZ_CHECK(json_equal(w1.s[i], w2.s[i]));
         FUZZ_CHECK(w1.s[i] != w2.s[i]); /* the copy's own strings */
     }
+    walk_free(&w2);
     /* a stop after k fields is reported and ends the walk */
     if (w1.n) {
-        memset(&w2, 0, sizeof(w2));
         w2.stop_after = 1 + w1.n / 2;
         FUZZ_CHECK(sg_api_text_fields(ep, copy, record, &w2) != 0);
         FUZZ_CHECK(w2.n == w2.stop_after);
+        walk_free(&w2);
     }
     json_decref(copy);
+    /* renamed members keep their place and their values: a walk over the transformed body
+     * visits the same fields in the same order, each with "T_" before it */
+    copy = json_deep_copy(body);
+    FUZZ_CHECK(sg_api_text_fields(ep, copy, prefix_all, NULL) == 0);
+    w2.stop_after = SIZE_MAX;
+    FUZZ_CHECK(sg_api_text_fields(ep, copy, record, &w2) == 0);
+    FUZZ_CHECK(w1.n == w2.n);
+    for (size_t i = 0; i < w1.n && i < MAX_FIELDS; i++) {
+        const char *a = json_string_value(w1.s[i]), *b = json_string_value(w2.s[i]);
+        size_t al = json_string_length(w1.s[i]);
+        FUZZ_CHECK(json_string_length(w2.s[i]) == al + 2 && memcmp(b, "T_", 2) == 0 &&
+                   memcmp(b + 2, a, al) == 0);
+    }
+    walk_free(&w2);
+    json_decref(copy);
+    /* names that become one: reported, never merged */
+    copy = json_deep_copy(body);
+    int rc = sg_api_text_fields(ep, copy, prefix_all, copy);
+    FUZZ_CHECK(rc == 0 || rc == SG_API_NAME_CLASH);
+    json_decref(copy);
+    walk_free(&w1);
 }
 
 static void check_decode(enum sg_endpoint ep, const uint8_t *data, size_t size)

@@ -219,3 +219,68 @@ def test_gemini_and_ollama_schemas_are_scanned(g, upstream):
     gem, oll = sent(upstream)
     assert "PERSON_" in gem["response_format"]["json_schema"]["schema"]["description"]
     assert "EMAIL_" in oll["response_format"]["json_schema"]["schema"]["description"]
+
+
+# ---- member names ----
+
+def test_member_names_are_scanned(g, upstream):
+    """A client's own member names reach the backend like its values: metadata keys
+    (a plugin tagging a request with the customer's address), an unknown field of a
+    message or of a content part, an unknown top-level field, a response schema's property
+    names. Each is pseudonymized like a value, in its place; a property name and the
+    required list naming it get the same surrogate, so the schema still holds together."""
+    body = {"model": "assistant",
+            "messages": [{"role": "user", "content": [
+                {"type": "text", "text": f"Write to {NAME}.", "x-tag": {EMAIL: 1}}],
+                "x-note": {PHONE: "call first"}}],
+            "metadata": {EMAIL: "vip", "order": "7"},
+            NAME: True,
+            "response_format": {"type": "json_schema", "json_schema": {
+                "name": "who", "strict": True, "schema": {
+                    "type": "object", "properties": {NAME: {"type": "string"}},
+                    "required": [NAME]}}}}
+    st, _, resp = g.post("/v1/chat/completions", body)
+    assert st == 200, resp
+    s = sent(upstream)[0]  # no original anywhere in what the backend received
+    person = [k for k in s if k.startswith("PERSON_")]
+    assert len(person) == 1 and s[person[0]] is True
+    assert person[0] in s["messages"][0]["content"][0]["text"]  # one value, one surrogate
+    mail = list(s["metadata"])
+    assert mail[0].startswith("EMAIL_") and mail[1] == "order" and s["metadata"][mail[0]] == "vip"
+    assert list(s["messages"][0]["content"][0]["x-tag"])[0] == mail[0]
+    assert list(s["messages"][0]["x-note"])[0].startswith("PHONE_")
+    schema = s["response_format"]["json_schema"]["schema"]
+    assert list(schema["properties"]) == [person[0]] and schema["required"] == [person[0]]
+    # member order is kept: what a client sent first still comes first
+    assert list(s)[:3] == ["model", "messages", "metadata"]
+
+
+def test_masked_member_names_that_clash_are_refused(g, upstream):
+    # a card number is masked: two keys holding two card numbers would both become "[CARD]",
+    # and sending one would drop the other; one alone is sent masked
+    st, _, resp = g.post("/v1/chat/completions", {
+        "model": "assistant", "messages": [{"role": "user", "content": "hi"}],
+        "metadata": {"4111 1111 1111 1111": "a"}})
+    assert st == 200, resp
+    assert upstream.api_requests()[-1]["body"].count('"[CARD]":"a"') == 1
+    st, _, resp = g.post("/v1/chat/completions", {
+        "model": "assistant", "messages": [{"role": "user", "content": "hi"}],
+        "metadata": {"4111 1111 1111 1111": "a", "5555 5555 5555 4444": "b"}})
+    assert st == 400, resp
+    assert json.loads(resp)["error"]["code"] == "name_clash"
+    assert len(upstream.api_requests()) == 1
+
+
+def test_member_names_in_policy_explain(g):
+    """`sovgate policy explain` walks the same fields: a finding in a member name is
+    reported with the member's position, and the body it would send has the surrogate
+    key."""
+    req = json.dumps({"model": "assistant", "messages": [{"role": "user", "content": "hi"}],
+                      "metadata": {EMAIL: "vip"}})
+    p = sgtest.run(["policy", "explain", "--config", g.path], stdin=req)
+    assert p.returncode == 0, p.stderr
+    r = json.loads(p.stdout)
+    # the field is the member's position: its name is the value found
+    assert [(f["field"], f["type"]) for f in r["findings"]] == [("metadata{0}", "EMAIL")]
+    (key,) = r["body"]["metadata"]
+    assert key.startswith("EMAIL_") and r["body"]["metadata"][key] == "vip"

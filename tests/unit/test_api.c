@@ -249,12 +249,82 @@ static void test_text_fields(void **state)
     json_decref(j);
 }
 
+/* A transform pass over member names only: every visited name becomes "N<its length>"
+ * ("same" when ctx is given: two in one object clash). */
+static int rename_names(json_t *s, const char *path, void *ctx)
+{
+    size_t n = strlen(path);
+    if (n == 0 || path[n - 1] != '}') /* a name's path: no name in this body ends so */
+        return 0;
+    char b[32];
+    snprintf(b, sizeof(b), "N%zu", json_string_length(s));
+    return json_string_set(s, ctx ? "same" : b);
+}
+
+static void test_member_names(void **state)
+{
+    (void)state;
+    /* a client's own member names reach the backend like its values: metadata keys, an
+     * unknown field of a message, a content part's extension, a schema's property names
+     * (and the required list naming them), an unknown top-level field; the API's own
+     * names (role, content, type, properties, ...) are not visited */
+    static const char body[] =
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+        "\"text\":\"hi\",\"x-part\":{\"a@b.de\":1}}],\"x-note\":{\"Anna\":1}}],"
+        "\"metadata\":{\"kunde@example.com\":\"vip\",\"order\":\"7\"},"
+        "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"n\","
+        "\"schema\":{\"type\":\"object\",\"properties\":{\"Anna Schmidt\":{\"type\":"
+        "\"string\"},\"title\":{\"type\":\"string\"}},\"required\":[\"Anna Schmidt\"]}}},"
+        "\"Custom Key\":true,\"\":0}";
+    json_t *j;
+    const char *model;
+    bool stream;
+    struct sg_api_error e;
+    assert_int_equal(sg_api_decode(SG_EP_CHAT, body, sizeof(body) - 1, &j, &model, &stream, &e), 0);
+    char got[4096] = "";
+    assert_int_equal(sg_api_text_fields(SG_EP_CHAT, j, collect, got), 0);
+    assert_string_equal(got, "messages[0]{2}\n"
+                             "messages[0].content[0]{2}\n"
+                             "messages[0].content[0].type\n"
+                             "messages[0].content[0].text\n"
+                             "messages[0].content[0].x-part{0}\n"
+                             "messages[0].x-note{0}\n"
+                             "response_format.json_schema.schema.properties{0}\n"
+                             "response_format.json_schema.schema.required[0]\n"
+                             "{4}\n"
+                             "{5}\n"
+                             "metadata{0}\n"
+                             "metadata{1}\n"
+                             "metadata.kunde@example.com\n"
+                             "metadata.order\n");
+    /* a changed name renames its member in place: same position, same value */
+    json_t *copy = json_deep_copy(j);
+    assert_int_equal(sg_api_text_fields(SG_EP_CHAT, copy, rename_names, NULL), 0);
+    char *dump = json_dumps(copy, JSON_COMPACT);
+    assert_string_equal(
+        dump, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\","
+              "\"text\":\"hi\",\"N6\":{\"N6\":1}}],\"N6\":{\"N4\":1}}],"
+              "\"metadata\":{\"N17\":\"vip\",\"N5\":\"7\"},"
+              "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"n\","
+              "\"schema\":{\"type\":\"object\",\"properties\":{\"N12\":{\"type\":"
+              "\"string\"},\"title\":{\"type\":\"string\"}},\"required\":[\"Anna Schmidt\"]}}},"
+              "\"N10\":true,\"N0\":0}");
+    free(dump);
+    json_decref(copy);
+    /* two names that become one: the walk stops and says so; nothing is merged */
+    copy = json_deep_copy(j);
+    assert_int_equal(sg_api_text_fields(SG_EP_CHAT, copy, rename_names, copy), SG_API_NAME_CLASH);
+    json_decref(copy);
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_error_body), cmocka_unit_test(test_decode_errors),
-        cmocka_unit_test(test_decode_ok),  cmocka_unit_test(test_deep_nesting),
-        cmocka_unit_test(test_endpoints),  cmocka_unit_test(test_text_fields),
+        cmocka_unit_test(test_error_body),   cmocka_unit_test(test_decode_errors),
+        cmocka_unit_test(test_decode_ok),    cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_endpoints),    cmocka_unit_test(test_text_fields),
+        cmocka_unit_test(test_member_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
