@@ -177,7 +177,7 @@ static const char *target_of(const char *endpoint, const char *model, const char
  * stored conversation and adds nothing explain could read (the gateway validates it with
  * the stored turns in place; here there would be no message at all). */
 static int decode_dialect(const struct target *t, const struct sg_buf *in, json_t **body,
-                          const char **model, struct sg_responses_params *rp,
+                          const char **model, bool *stream, struct sg_responses_params *rp,
                           struct sg_api_error *ae)
 {
     json_t *j = sg_dialect_parse(in->data, in->len, ae);
@@ -189,8 +189,7 @@ static int decode_dialect(const struct target *t, const struct sg_buf *in, json_
         return -1;
     if (rp->previous_id[0] && json_array_size(json_object_get(*body, "messages")) == 0)
         return -2;
-    bool stream;
-    return sg_api_validate(t->ep->ep, *body, model, &stream, ae);
+    return sg_api_validate(t->ep->ep, *body, model, stream, ae);
 }
 
 /* What explain cannot see of a continued Responses conversation. */
@@ -236,7 +235,7 @@ static int explain(const struct sg_config *cfg, const struct target *t, const ch
     struct sg_api_error ae = {0};
     int rc = t->ep->dialect == SG_DIALECT_OPENAI
                  ? sg_api_decode(ep, in.data ? in.data : "", in.len, &body, &model, &stream, &ae)
-                 : decode_dialect(t, &in, &body, &model, &rp, &ae);
+                 : decode_dialect(t, &in, &body, &model, &stream, &rp, &ae);
     if (rc == -2) {
         fprintf(stderr, "sovgate: the request only continues the stored conversation that "
                         "previous_response_id names and adds no input or instructions: explain "
@@ -340,7 +339,13 @@ static int explain(const struct sg_config *cfg, const struct target *t, const ch
     if (chosen) {
         x.act = act[chosen->sovereign ? 0 : 1];
         x.i = 0;
-        if (rd->enabled && sg_api_text_fields(ep, body, transform_field, &x) != 0) {
+        rc = rd->enabled ? sg_api_text_fields(ep, body, transform_field, &x) : 0;
+        if (rc == SG_API_NAME_CLASH) {
+            fprintf(stderr, "sovgate: two member names of one object in the request become the "
+                            "same once redacted; the gateway refuses it [HTTP 400, name_clash]\n");
+            goto out;
+        }
+        if (rc != 0 || (stream && sg_api_ask_usage(body) != 0)) {
             fprintf(stderr, "sovgate: the request could not be transformed\n");
             goto out;
         }

@@ -531,15 +531,8 @@ static void try_next(struct sg_req *r)
 
 void sg_proxy_start(struct sg_req *r)
 {
-    if (r->stream) {
-        /* Ask for usage on every stream so that tokens can be accounted for. */
-        json_t *so = json_object_get(r->body, "stream_options");
-        if (!json_is_object(so)) {
-            so = json_object();
-            json_object_set_new(r->body, "stream_options", so);
-        }
-        json_object_set_new(so, "include_usage", json_true());
-    }
+    if (r->stream)
+        sg_api_ask_usage(r->body); /* out of memory: the stream is not accounted */
     try_next(r);
 }
 

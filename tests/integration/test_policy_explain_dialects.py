@@ -248,11 +248,20 @@ AGREE = [
     ("/v1/responses", ["--endpoint", "responses"],
      {"model": "assistant", "instructions": f"Reply as {EMAIL}.", "input": "Hello",
       "store": False, "max_output_tokens": 40}),
+    # streams: the gateway asks each for its usage (stream_options.include_usage), and a
+    # member name is transformed in place like a value
+    ("/v1/chat/completions", ["--endpoint", "chat"],
+     {"model": "assistant", "stream": True, "metadata": {EMAIL2: "vip", "order": "7"},
+      "messages": [{"role": "user", "content": f"Write to {EMAIL}"}]}),
+    ("/v1/messages", ["--endpoint", "messages"],
+     {"model": "claude-3-5-haiku-latest", "max_tokens": 64, "stream": True,
+      "messages": [{"role": "user", "content": f"From {EMAIL2}"}]}),
 ]
 
 
 @pytest.mark.parametrize("path,args,body", AGREE, ids=["anthropic", "gemini", "ollama",
-                                                        "responses"])
+                                                        "responses", "chat-stream",
+                                                        "anthropic-stream"])
 def test_the_gateway_sends_the_body_explain_shows(g, ups, path, args, body):
     r = report(explain(g, args, body))
     assert r["decision"] == "send" and r["backend"] == "local"
@@ -264,8 +273,10 @@ def test_the_gateway_sends_the_body_explain_shows(g, ups, path, args, body):
     assert len(rq) == 1
     assert rq[0]["path"] == r["endpoint"]
     sent = json.loads(rq[0]["body"])
-    assert EMAIL not in rq[0]["body"]
+    assert EMAIL not in rq[0]["body"] and EMAIL2 not in rq[0]["body"]
     assert normalized(sent) == normalized(r["body"])
+    if body.get("stream"):
+        assert r["body"]["stream_options"] == {"include_usage": True}
 
 
 def test_azure_deployment_path(g):
@@ -274,3 +285,16 @@ def test_azure_deployment_path(g):
                        {"messages": [{"role": "user", "content": f"Hi, {EMAIL} here"}]}))
     assert r["translated_from"]["dialect"] == "azure" and r["model"] == "assistant"
     assert fields_of(r) == ["messages[0].content"] and EMAIL not in json.dumps(r["body"])
+
+
+def test_member_names_that_clash_are_refused_as_the_gateway_refuses_them(g, ups):
+    """Two card numbers as metadata keys are both masked "[CARD]": the gateway refuses the
+    request (400 name_clash) rather than drop one, and explain says so."""
+    body = {"model": "assistant", "messages": [{"role": "user", "content": "hi"}],
+            "metadata": {"4111 1111 1111 1111": "a", "5555 5555 5555 4444": "b"}}
+    p = explain(g, ["--endpoint", "chat"], body)
+    assert p.returncode == 1 and p.stdout == ""
+    assert "name_clash" in p.stderr and "HTTP 400" in p.stderr
+    st, _, resp = g.request("POST", "/v1/chat/completions", body=body)
+    assert st == 400 and json.loads(resp)["error"]["code"] == "name_clash"
+    assert ups[0].api_requests() == [] and ups[1].api_requests() == []
