@@ -400,6 +400,62 @@ def test_host_list_of_an_older_version_gets_the_new_defaults(site):
         site.capture.reset()
 
 
+def test_first_save_and_host_list_limits_through_update_option(site):
+    """WordPress's own update_option(), with the settings registered as the settings page
+    registers them: on a site without the option it runs the sanitize callback twice
+    (add_option() sanitizes the result again), and the second pass neither reports
+    anything nor ticks "Visitors" again; a host list over the limit (201 entries) is
+    refused with one error and the saved list kept. A stored list over the limit (written
+    without the callback) loses no host, gets every default, and Site Health and `wp
+    sovgate status` say so."""
+    before = site.php("return get_option('sovgate_settings');")
+    try:
+        r = site.php(r"""
+require_once ABSPATH . 'wp-admin/includes/template.php';
+global $wp_settings_errors;
+register_setting( 'sovgate', 'sovgate_settings', array( 'type' => 'array',
+    'sanitize_callback' => array( 'Sovgate_Admin', 'sanitize' ), 'default' => array() ) );
+$calls = 0;
+add_filter( 'sanitize_option_sovgate_settings', function ( $v ) use ( &$calls ) { $calls++; return $v; }, 5 );
+delete_option( 'sovgate_settings' );
+update_option( 'sovgate_settings', array( 'chat_form' => '1', 'chat_model' => 'assistant',
+    'hosts' => "api.openai.com\nllm.example.internal", 'hosts_defaults_seen' => 'api.openai.com' ) );
+$first = array( 'calls' => $calls, 'errors' => get_settings_errors( 'sovgate_settings' ),
+    'value' => get_option( 'sovgate_settings' ) );
+$wp_settings_errors = array();
+$hosts = array();
+for ( $i = 0; $i < 201; $i++ ) { $hosts[] = "llm-$i.example.internal"; }
+update_option( 'sovgate_settings', array_merge( get_option( 'sovgate_settings' ),
+    array( 'hosts' => implode( "\n", $hosts ), 'chat_model' => 'shop-model' ) ) );
+$over = array( 'errors' => get_settings_errors( 'sovgate_settings' ),
+    'value' => get_option( 'sovgate_settings' ) );
+unregister_setting( 'sovgate', 'sovgate_settings' );
+return array( 'first' => $first, 'over' => $over );
+""")
+        first, over = r["first"], r["over"]
+        assert first["calls"] == 2, first
+        assert first["errors"] == [], first["errors"]
+        assert first["value"]["chat_public"] is False
+        assert first["value"]["hosts"] == ["api.openai.com", "llm.example.internal"]
+        assert first["value"]["hosts_defaults_seen"] == ["api.openai.com"]
+        assert [e["code"] for e in over["errors"]] == ["sovgate_hosts"], over["errors"]
+        assert "has 201 entries, more than 200" in over["errors"][0]["message"]
+        assert over["value"]["hosts"] == ["api.openai.com", "llm.example.internal"]
+        assert over["value"]["chat_model"] == "shop-model"
+
+        hosts = [f"llm-{i}.example.internal" for i in range(201)]
+        site.configure(hosts=hosts, hosts_defaults_seen=site.php("return Sovgate_Hosts::DEFAULTS;"))
+        st = site.php("return Sovgate_Client::status();")
+        assert "has 201 entries, more than 200" in st["hosts_problem"], st["hosts_problem"]
+        assert set(hosts) <= set(st["hosts"]) and "api.anthropic.com" in st["hosts"]
+        health = site.php("return Sovgate_Site_Health::test();")
+        assert health["status"] == "recommended", health
+        assert "has 201 entries" in health["description"]
+    finally:
+        site.php(f"update_option('sovgate_settings', json_decode({json.dumps(json.dumps(before))}, "
+                 "true)); return true;")
+
+
 def test_not_configured_enforce_blocks_and_monitor_reports(site):
     site.php("delete_option('ai_test_blocked'); Sovgate_Events::clear(); return true;")
     site.set_settings(gateway_url="")

@@ -1,7 +1,9 @@
 <?php
 /**
  * wp-config.php constants (each test in its own process, since constants stay defined):
- * SOVGATE_HOSTS fixes the host list, and SOVGATE_KEY alone locks the gateway URL.
+ * SOVGATE_HOSTS fixes the host list (one over the limits fails closed and is reported),
+ * SOVGATE_KEY alone locks the gateway URL, and a site's first save with them set (the
+ * sanitize callback runs twice) reports nothing.
  *
  * @package Sovgate_Tests
  */
@@ -67,5 +69,71 @@ final class ConstantsTest extends TestCase {
 		$this->assertSame( 'https://gateway.shop.internal:8443', $out['gateway_url'] );
 		$this->assertNotEmpty( $GLOBALS['sg_wp']['errors'] );
 		$this->assertSame( 'sg-operator-key-0123456789', Sovgate_Settings::get( 'api_key' ) );
+	}
+
+	/**
+	 * SOVGATE_HOSTS over the limits (more than Sovgate_Hosts::MAX_HOSTS entries): no host
+	 * on it is dropped (calls to it would reach the provider), every default is added as
+	 * for a stored list that cannot be read, and the page says what is wrong.
+	 */
+	public function test_hosts_constant_over_the_limit_fails_closed() {
+		$hosts = array();
+		for ( $i = 0; $i < 201; $i++ ) {
+			$hosts[] = 'llm-' . $i . '.example.internal';
+		}
+		define( 'SOVGATE_HOSTS', implode( "\n", $hosts ) );
+		sg_wp_reset( array( 'hosts' => array( 'saved.example' ) ) );
+		$this->assertSame( array_merge( $hosts, Sovgate_Hosts::DEFAULTS ), Sovgate_Settings::get( 'hosts' ) );
+		$this->assertSame( array(), Sovgate_Settings::hosts_added() );
+		$this->assertStringContainsString( 'SOVGATE_HOSTS', Sovgate_Settings::hosts_problem() );
+		$this->assertStringContainsString( 'has 201 entries, more than 200', Sovgate_Settings::hosts_problem() );
+		$this->assertNotNull( Sovgate_Hosts::ai_host( 'https://llm-200.example.internal/v1', Sovgate_Settings::get( 'hosts' ) ) );
+		ob_start();
+		Sovgate_Admin::render_hosts_problem();
+		$this->assertStringContainsString( 'SOVGATE_HOSTS', ob_get_clean() );
+		$out = Sovgate_Admin::sanitize( array( 'mode' => 'monitor' ) );
+		$this->assertSame( array( 'saved.example' ), $out['hosts'], 'the saved list is left alone' );
+		$this->assertSame( array(), $GLOBALS['sg_wp']['errors'] );
+	}
+
+	/**
+	 * SOVGATE_HOSTS as an array holding nested arrays and numbers: its host names are
+	 * kept, every default is added, the page says what is wrong; an entry longer than a
+	 * host name can be is dropped (it can match nothing) and reported too.
+	 */
+	public function test_hosts_constant_of_the_wrong_type_fails_closed() {
+		define( 'SOVGATE_HOSTS', array( 'llm.example.internal', array( 'nested.example' ), 7, str_repeat( 'a', 300 ) . '.example' ) );
+		sg_wp_reset();
+		$this->assertSame( array_merge( array( 'llm.example.internal' ), Sovgate_Hosts::DEFAULTS ), Sovgate_Settings::get( 'hosts' ) );
+		$this->assertStringContainsString( 'not text with one host per line', Sovgate_Settings::hosts_problem() );
+	}
+
+	/**
+	 * A site's first save with SOVGATE_KEY and SOVGATE_HOSTS set: the page sends neither
+	 * the gateway URL nor the hosts (their fields are disabled); the sanitize callback's
+	 * second pass, on its own result, used to report both as changes the constants forbid.
+	 */
+	public function test_first_save_with_constants_reports_nothing() {
+		define( 'SOVGATE_KEY', 'sg-operator-key-0123456789' );
+		define( 'SOVGATE_HOSTS', "llm.example.internal\napi.openai.com" );
+		sg_wp_reset( array(), array( 'manage_options' ) );
+		$form = array(
+			'ca_bundle'  => '',
+			'mode'       => 'monitor',
+			'chat_model' => 'shop-model',
+			'chat_form'  => '1',
+		);
+		$once = Sovgate_Admin::sanitize( $form );
+		$this->assertSame( array(), $GLOBALS['sg_wp']['errors'] );
+		$this->assertSame( $once, Sovgate_Admin::sanitize( $once ) );
+		$this->assertSame( array(), $GLOBALS['sg_wp']['errors'] );
+
+		sg_wp_reset( array(), array( 'manage_options' ) );
+		$saved = sg_wp_save( $form );
+		$this->assertSame( $once, $saved );
+		$this->assertSame( array(), $GLOBALS['sg_wp']['errors'] );
+		$this->assertSame( 'monitor', $saved['mode'] );
+		$this->assertSame( 'shop-model', $saved['chat_model'] );
+		$this->assertArrayNotHasKey( 'hosts', $saved );
 	}
 }

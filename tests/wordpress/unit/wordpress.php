@@ -43,6 +43,30 @@ function sg_wp_reset( array $settings = array(), array $caps = array( 'manage_op
 	Sovgate_Settings::flush();
 }
 
+/**
+ * What the settings page's form does on WordPress 6.1 (options.php, update_option()): the
+ * settings' sanitize callback runs on the posted value; where the option does not exist
+ * yet (get_option() gives the registered default, array()), update_option() hands the
+ * result to add_option(), which runs the callback again on it. That second pass is what
+ * a site's first save goes through, on every site of a multisite network too.
+ *
+ * @param mixed $input The posted sovgate_settings.
+ * @return mixed The stored value.
+ */
+function sg_wp_save( $input ) {
+	$old   = get_option( 'sovgate_settings', array() );
+	$value = Sovgate_Admin::sanitize( $input );
+	if ( $value === $old ) {
+		return $old;
+	}
+	if ( array() === $old ) {
+		$value = Sovgate_Admin::sanitize( $value );
+	}
+	update_option( 'sovgate_settings', $value );
+	Sovgate_Settings::flush();
+	return $value;
+}
+
 function __( $text ) {
 	return $text;
 }

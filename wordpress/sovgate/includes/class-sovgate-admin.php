@@ -27,6 +27,21 @@ final class Sovgate_Admin {
 	const NETWORK_FIELDS = array( 'gateway_url', 'api_key', 'ca_bundle', 'mode', 'hosts' );
 
 	/**
+	 * The settings submitted as text (a number for the visitor limit).
+	 *
+	 * @var string[]
+	 */
+	const TEXT_FIELDS = array( 'gateway_url', 'api_key', 'ca_bundle', 'chat_model', 'chat_rate_limit' );
+
+	/**
+	 * The last value sanitize() returned, with what it was made from: the stored option
+	 * and which settings were locked (see sanitize()).
+	 *
+	 * @var array|null
+	 */
+	private static $sanitized = null;
+
+	/**
 	 * Adds the hooks.
 	 */
 	public static function register() {
@@ -76,26 +91,34 @@ final class Sovgate_Admin {
 		);
 		add_settings_section( 'sovgate_gateway', __( 'Gateway', 'sovgate' ), array( __CLASS__, 'section_gateway' ), self::PAGE );
 		add_settings_section( 'sovgate_chat', __( 'Product chat', 'sovgate' ), array( __CLASS__, 'section_chat' ), self::PAGE );
-		$fields = array(
-			'gateway_url'     => array( __( 'Gateway URL', 'sovgate' ), 'sovgate_gateway' ),
-			'api_key'         => array( __( 'Site key', 'sovgate' ), 'sovgate_gateway' ),
-			'ca_bundle'       => array( __( 'CA bundle', 'sovgate' ), 'sovgate_gateway' ),
-			'mode'            => array( __( 'Mode', 'sovgate' ), 'sovgate_gateway' ),
-			'hosts'           => array( __( 'AI hosts', 'sovgate' ), 'sovgate_gateway' ),
-			'chat_model'      => array( __( 'Chat model', 'sovgate' ), 'sovgate_chat' ),
-			'chat_public'     => array( __( 'Visitors', 'sovgate' ), 'sovgate_chat' ),
-			'chat_rate_limit' => array( __( 'Visitor limit', 'sovgate' ), 'sovgate_chat' ),
-		);
-		foreach ( $fields as $name => $field ) {
+		foreach ( self::labels() as $name => $label ) {
 			add_settings_field(
 				'sovgate_' . $name,
-				$field[0],
+				$label,
 				array( __CLASS__, 'field_' . $name ),
 				self::PAGE,
-				$field[1],
+				0 === strpos( $name, 'chat_' ) ? 'sovgate_chat' : 'sovgate_gateway',
 				array( 'label_for' => 'sovgate_' . $name )
 			);
 		}
+	}
+
+	/**
+	 * The settings' labels on the page (and in messages), in the page's order.
+	 *
+	 * @return array<string, string>
+	 */
+	private static function labels() {
+		return array(
+			'gateway_url'     => __( 'Gateway URL', 'sovgate' ),
+			'api_key'         => __( 'Site key', 'sovgate' ),
+			'ca_bundle'       => __( 'CA bundle', 'sovgate' ),
+			'mode'            => __( 'Mode', 'sovgate' ),
+			'hosts'           => __( 'AI hosts', 'sovgate' ),
+			'chat_model'      => __( 'Chat model', 'sovgate' ),
+			'chat_public'     => __( 'Visitors', 'sovgate' ),
+			'chat_rate_limit' => __( 'Visitor limit', 'sovgate' ),
+		);
 	}
 
 	/**
@@ -104,15 +127,40 @@ final class Sovgate_Admin {
 	 * A submitted host list is stored with the defaults the page showed (hosts_defaults_seen,
 	 * a hidden field; missing: none), so that defaults a later version adds are added to it
 	 * and those the admin removed stay removed (Sovgate_Hosts::effective()). A site that
-	 * never saved a list keeps none, and follows the defaults.
+	 * never saved a list keeps none, and follows the defaults. A host list over the limits
+	 * or of the wrong type (Sovgate_Hosts::list_problem()) is refused as a whole: the saved
+	 * list and its record stay as they were.
+	 *
+	 * Idempotent: WordPress runs this callback a second time on its own result when the
+	 * option does not exist yet (update_option() hands the value to add_option(), which
+	 * sanitizes it again: a site's first save). That result is returned as it is, without
+	 * a second round of checks and messages, as long as the stored option and the settings
+	 * locked for the current user are still those it was made from; any other value (also
+	 * the same one posted for another user or after the stored option changed) is checked.
 	 *
 	 * @param mixed $input The submitted values.
 	 * @return array
 	 */
 	public static function sanitize( $input ) {
 		$saved = get_option( Sovgate_Settings::OPTION, array() );
-		$saved = is_array( $saved ) ? $saved : array();
-		$out   = array_merge( Sovgate_Settings::defaults(), $saved );
+		$locks = array_map( array( __CLASS__, 'locked' ), self::NETWORK_FIELDS );
+		if ( null !== self::$sanitized && array( $saved, $locks, $input ) === self::$sanitized ) {
+			return $input;
+		}
+		$out             = self::check( $input, is_array( $saved ) ? $saved : array() );
+		self::$sanitized = array( $saved, $locks, $out );
+		return $out;
+	}
+
+	/**
+	 * The checks of sanitize().
+	 *
+	 * @param mixed $input The submitted values.
+	 * @param array $saved The stored option.
+	 * @return array
+	 */
+	private static function check( $input, array $saved ) {
+		$out = array_merge( Sovgate_Settings::defaults(), $saved );
 		if ( ! array_key_exists( 'hosts', $saved ) ) {
 			unset( $out['hosts'] );
 		}
@@ -124,8 +172,9 @@ final class Sovgate_Admin {
 			if ( ! self::locked( $name ) ) {
 				continue;
 			}
+			$key   = $input['api_key'] ?? '';
 			$asked = 'api_key' === $name
-				? ! empty( $input['clear_key'] ) || '' !== trim( (string) ( $input['api_key'] ?? '' ) )
+				? ! empty( $input['clear_key'] ) || ! is_scalar( $key ) || '' !== trim( (string) $key )
 				: isset( $input[ $name ] );
 			if ( $asked ) {
 				self::error( $name, self::locked_reason( $name ) );
@@ -138,21 +187,16 @@ final class Sovgate_Admin {
 				unset( $input['hosts_defaults_seen'] );
 			}
 		}
+		// Text where text is expected: an array or object is refused (the saved value kept).
+		foreach ( self::TEXT_FIELDS as $name ) {
+			if ( isset( $input[ $name ] ) && ! is_scalar( $input[ $name ] ) ) {
+				/* translators: %s: the setting's label, such as "Gateway URL". */
+				self::error( $name, sprintf( __( '%s: must be text; the saved value was kept.', 'sovgate' ), self::labels()[ $name ] ) );
+				unset( $input[ $name ] );
+			}
+		}
 		if ( isset( $input['hosts'] ) ) {
-			$invalid = array();
-			$hosts   = Sovgate_Hosts::parse_list( $input['hosts'], $invalid );
-			if ( $invalid ) {
-				self::error(
-					'hosts',
-					/* translators: %s: the refused entries. */
-					sprintf( __( 'These AI host entries are not host names or wildcards (*.domain, *-name.domain, name.*.domain) and were left out: %s', 'sovgate' ), implode( ', ', $invalid ) )
-				);
-			}
-			if ( ! $hosts ) {
-				self::error( 'hosts', __( 'The AI host list is empty: no AI call is intercepted.', 'sovgate' ), 'warning' );
-			}
-			$out['hosts']               = $hosts;
-			$out['hosts_defaults_seen'] = Sovgate_Hosts::defaults_in( $input['hosts_defaults_seen'] ?? null );
+			self::check_hosts( $input['hosts'], $input['hosts_defaults_seen'] ?? null, $out );
 		}
 		if ( isset( $input['gateway_url'] ) ) {
 			$url = trim( sanitize_text_field( (string) $input['gateway_url'] ) );
@@ -211,14 +255,83 @@ final class Sovgate_Admin {
 	}
 
 	/**
-	 * Reports a settings error.
+	 * Checks a submitted host list into $out: a list of the wrong type or over the limits
+	 * is refused with an error (the saved list and its record stay); otherwise its host
+	 * names are stored, with the defaults the page showed, and the entries that are no host
+	 * names are left out and named in an error.
+	 *
+	 * @param mixed $hosts The submitted list (text, or an array of strings).
+	 * @param mixed $seen  The submitted hosts_defaults_seen.
+	 * @param array $out   The settings to store.
+	 */
+	private static function check_hosts( $hosts, $seen, array &$out ) {
+		$count  = 0;
+		$reason = Sovgate_Hosts::list_problem( $hosts, $count );
+		if ( '' !== $reason ) {
+			self::error(
+				'hosts',
+				sprintf(
+					/* translators: 1: what is wrong with the list, 2: the limits. */
+					__( 'The AI host list was not saved: it %1$s. The saved list was kept. Enter one host per line, %2$s; a wildcard such as *.example.com covers many hosts.', 'sovgate' ),
+					Sovgate_Settings::hosts_limit_reason( $reason, $count ),
+					Sovgate_Settings::hosts_limits()
+				)
+			);
+			return;
+		}
+		$invalid = array();
+		$list    = Sovgate_Hosts::parse_list( $hosts, $invalid );
+		if ( $invalid ) {
+			self::error(
+				'hosts',
+				/* translators: %s: the refused entries. */
+				sprintf( __( 'These AI host entries are not host names or wildcards (*.domain, *-name.domain, name.*.domain) and were left out: %s', 'sovgate' ), self::entries( $invalid ) )
+			);
+		}
+		if ( ! $list ) {
+			self::error( 'hosts', __( 'The AI host list is empty: no AI call is intercepted.', 'sovgate' ), 'warning' );
+		}
+		$out['hosts']               = $list;
+		$out['hosts_defaults_seen'] = Sovgate_Hosts::defaults_in( $seen );
+	}
+
+	/**
+	 * Refused entries for a message: each once, printable (control and format characters,
+	 * and the bytes of text that is not UTF-8, shown as `?`), cut to 64 characters, at most
+	 * ten (then how many more). error() escapes the message.
+	 *
+	 * @param string[] $entries Entries.
+	 * @return string
+	 */
+	private static function entries( array $entries ) {
+		$entries = array_values( array_unique( $entries ) );
+		$shown   = array();
+		foreach ( array_slice( $entries, 0, 10 ) as $entry ) {
+			if ( ! preg_match( '//u', $entry ) ) {
+				$entry = preg_replace( '/[^\x00-\x7f]/', '?', $entry );
+			}
+			$entry   = preg_replace( '/\p{C}/u', '?', $entry );
+			$cut     = preg_match( '/^.{65}/us', $entry ) ? '...' : '';
+			$shown[] = preg_replace( '/^(.{0,64}).*$/us', '$1', $entry ) . $cut;
+		}
+		$list = implode( ', ', $shown );
+		if ( count( $entries ) > count( $shown ) ) {
+			/* translators: 1: entries, 2: how many more there are. */
+			$list = sprintf( __( '%1$s and %2$d more', 'sovgate' ), $list, count( $entries ) - count( $shown ) );
+		}
+		return $list;
+	}
+
+	/**
+	 * Reports a settings error. WordPress prints the message as HTML: it is escaped here,
+	 * since some name what was submitted.
 	 *
 	 * @param string $field   Field name.
-	 * @param string $message Message.
+	 * @param string $message Message (text).
 	 * @param string $type    `error` or `warning`.
 	 */
 	private static function error( $field, $message, $type = 'error' ) {
-		add_settings_error( Sovgate_Settings::OPTION, 'sovgate_' . $field, $message, $type );
+		add_settings_error( Sovgate_Settings::OPTION, 'sovgate_' . $field, esc_html( $message ), $type );
 	}
 
 	/**
@@ -401,6 +514,9 @@ final class Sovgate_Admin {
 		echo '<p class="description">';
 		/* translators: %s: the default host list. */
 		echo esc_html( sprintf( __( 'One host per line; *.domain matches every host below domain, *-name.domain every host ending in -name.domain, name.*.domain every host with one label in place of the *. Defaults: %s', 'sovgate' ), implode( ', ', Sovgate_Hosts::DEFAULTS ) ) );
+		echo ' ';
+		/* translators: 1: most entries, 2: most bytes in an entry. */
+		echo esc_html( sprintf( __( 'At most %1$d entries of at most %2$d bytes each; a longer list is not saved.', 'sovgate' ), Sovgate_Hosts::MAX_HOSTS, Sovgate_Hosts::MAX_LENGTH ) );
 		echo '</p>';
 	}
 
@@ -467,6 +583,7 @@ final class Sovgate_Admin {
 		self::render_test_result();
 		self::render_status( $status );
 		self::render_hosts_added();
+		self::render_hosts_problem();
 		echo '<form method="post" action="' . esc_url( admin_url( 'options.php' ) ) . '" id="sovgate-settings-form">';
 		settings_fields( self::GROUP );
 		do_settings_sections( self::PAGE );
@@ -525,6 +642,18 @@ final class Sovgate_Admin {
 			? esc_html( self::locked_reason( 'hosts' ) )
 			: esc_html__( 'Calls to them are intercepted now. To leave one out, remove it from the list and save: the removal is kept.', 'sovgate' );
 		echo '</p></div>';
+	}
+
+	/**
+	 * A notice saying what is wrong with the AI host list from code (SOVGATE_HOSTS, or a
+	 * stored list over the limits) and how it fails closed.
+	 */
+	public static function render_hosts_problem() {
+		$problem = Sovgate_Settings::hosts_problem();
+		if ( '' === $problem ) {
+			return;
+		}
+		echo '<div class="notice notice-error inline" id="sovgate-hosts-problem"><p>' . esc_html( $problem ) . '</p></div>';
 	}
 
 	/**

@@ -15,7 +15,8 @@ class Sovgate_CLI {
 
 	/**
 	 * Shows the interception status: gateway, key (set or not, never the key), mode,
-	 * AI hosts, loader, transport, and the recent problems.
+	 * AI hosts (and what is wrong with a list from code), loader, transport, and the
+	 * recent problems.
 	 *
 	 * ## OPTIONS
 	 *
@@ -77,6 +78,10 @@ class Sovgate_CLI {
 			array(
 				'setting' => 'AI hosts added by an update',
 				'value'   => $s['hosts_added'] ? implode( ', ', $s['hosts_added'] ) : '(none)',
+			),
+			array(
+				'setting' => 'AI host list problem',
+				'value'   => '' === $s['hosts_problem'] ? '(none)' : $s['hosts_problem'],
 			),
 			array(
 				'setting' => 'fields header',

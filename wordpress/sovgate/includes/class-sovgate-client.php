@@ -268,20 +268,21 @@ final class Sovgate_Client {
 	public static function status() {
 		$loader = defined( 'WPMU_PLUGIN_DIR' ) ? WPMU_PLUGIN_DIR . '/sovgate-loader.php' : '';
 		return array(
-			'version'      => SOVGATE_VERSION,
-			'configured'   => Sovgate_Settings::is_configured(),
-			'gateway'      => Sovgate_Settings::gateway_base(),
-			'key'          => '' !== (string) Sovgate_Settings::get( 'api_key' ),
-			'ca_bundle'    => Sovgate_Settings::ca_bundle(),
-			'mode'         => Sovgate_Settings::get( 'mode' ),
-			'hosts'        => Sovgate_Settings::get( 'hosts' ),
-			'hosts_added'  => Sovgate_Settings::hosts_added(),
-			'curl'         => Sovgate_Interceptor::curl_transport(),
-			'loader'       => '' !== $loader && is_readable( $loader ),
-			'loaded_early' => defined( 'SOVGATE_LOADED_BY_MU' ),
-			'woocommerce'  => class_exists( 'WooCommerce' ),
-			'fields'       => Sovgate_Fields::site_header(),
-			'events'       => Sovgate_Events::all(),
+			'version'       => SOVGATE_VERSION,
+			'configured'    => Sovgate_Settings::is_configured(),
+			'gateway'       => Sovgate_Settings::gateway_base(),
+			'key'           => '' !== (string) Sovgate_Settings::get( 'api_key' ),
+			'ca_bundle'     => Sovgate_Settings::ca_bundle(),
+			'mode'          => Sovgate_Settings::get( 'mode' ),
+			'hosts'         => Sovgate_Settings::get( 'hosts' ),
+			'hosts_added'   => Sovgate_Settings::hosts_added(),
+			'hosts_problem' => Sovgate_Settings::hosts_problem(),
+			'curl'          => Sovgate_Interceptor::curl_transport(),
+			'loader'        => '' !== $loader && is_readable( $loader ),
+			'loaded_early'  => defined( 'SOVGATE_LOADED_BY_MU' ),
+			'woocommerce'   => class_exists( 'WooCommerce' ),
+			'fields'        => Sovgate_Fields::site_header(),
+			'events'        => Sovgate_Events::all(),
 		);
 	}
 }

@@ -1,6 +1,7 @@
 <?php
 /**
- * AI host list: the defaults, parsing an admin's list, and matching a URL's host.
+ * AI host list: the defaults, the limits of a list, parsing an admin's list, and matching
+ * a URL's host.
  *
  * Pure logic (no WordPress calls; international names use PHP's intl or the IDNA encoder
  * of WordPress's Requests library), unit tested in tests/wordpress/unit.
@@ -69,6 +70,32 @@ final class Sovgate_Hosts {
 		'bedrock-runtime-fips.*.amazonaws.com',
 		'bedrock-agent-runtime.*.amazonaws.com',
 	);
+
+	/**
+	 * The most entries a host list may have (the defaults among them, duplicates counted).
+	 * A list submitted on the settings page (or through update_option() while the settings
+	 * are registered) with more is refused as a whole and the saved list kept; a list from
+	 * code with more (SOVGATE_HOSTS, a stored option) loses no host but gets every default
+	 * and is reported (see list_problem()).
+	 *
+	 * @var int
+	 */
+	const MAX_HOSTS = 200;
+
+	/**
+	 * The longest entry, in bytes: 253, the longest DNS name.
+	 *
+	 * @var int
+	 */
+	const MAX_LENGTH = 253;
+
+	/**
+	 * The longest list given as text, in bytes (64 KiB: MAX_HOSTS entries of MAX_LENGTH
+	 * bytes and their line breaks fit); a longer text is not even split into entries.
+	 *
+	 * @var int
+	 */
+	const MAX_TEXT = 65536;
 
 	/**
 	 * Normalizes a host name or pattern: lower case, no trailing dots, no IPv6 brackets.
@@ -233,13 +260,58 @@ final class Sovgate_Hosts {
 	}
 
 	/**
+	 * What keeps a host list from being used as given, checked before it is parsed: it is
+	 * neither a string nor an array, or an array holds something other than a string (a
+	 * nested array, a number, null); or it is over the limits: text longer than MAX_TEXT
+	 * bytes, more than MAX_HOSTS entries (blank ones not counted, duplicates counted), an
+	 * entry longer than MAX_LENGTH bytes. Entries that are no host names are not its
+	 * business (parse_list() leaves them out).
+	 *
+	 * @param mixed $raw   A list as parse_list() reads it.
+	 * @param int   $count Receives how many entries were counted (all of them unless the
+	 *                     problem is `type` or `text`).
+	 * @return string '' when the list can be used; else `type`, `text`, `count` or
+	 *                `length`.
+	 */
+	public static function list_problem( $raw, &$count = 0 ) {
+		$count = 0;
+		if ( is_string( $raw ) ) {
+			if ( strlen( $raw ) > self::MAX_TEXT ) {
+				return 'text';
+			}
+			$items = preg_split( '/[\s,]+/', $raw, -1, PREG_SPLIT_NO_EMPTY );
+		} elseif ( is_array( $raw ) ) {
+			$items = $raw;
+		} else {
+			return 'type';
+		}
+		$long = false;
+		foreach ( $items as $item ) {
+			if ( ! is_string( $item ) ) {
+				return 'type';
+			}
+			$item = self::normalize( $item );
+			if ( '' !== $item ) {
+				++$count;
+				$long = $long || strlen( $item ) > self::MAX_LENGTH;
+			}
+		}
+		if ( $count > self::MAX_HOSTS ) {
+			return 'count';
+		}
+		return $long ? 'length' : '';
+	}
+
+	/**
 	 * The list in effect for a site's saved list: the saved list, then every default the
 	 * admin had not seen when saving it (a host that a later version of Sovgate added), so
 	 * that an update's new providers are intercepted at once while a default the admin
 	 * removed stays removed and the admin's own hosts stay. Fails closed: a saved list that
-	 * is not a list of strings, or a record of the seen defaults that is missing (a list
-	 * saved by an older version of Sovgate) or not a list of strings, counts as having seen
-	 * no default, so every default missing from the list is added.
+	 * is not a list of strings or is over the limits (list_problem(); every host name on it
+	 * is still kept, none is cut off), or a record of the seen defaults that is missing (a
+	 * list saved by an older version of Sovgate), not a list of strings or longer than
+	 * MAX_HOSTS, counts as having seen no default, so every default missing from the list
+	 * is added.
 	 *
 	 * @param mixed    $saved The saved list as stored (an array of strings; a string with
 	 *                        one host per line is read too); null when none was saved (the
@@ -254,10 +326,10 @@ final class Sovgate_Hosts {
 		if ( null === $saved ) {
 			return self::DEFAULTS;
 		}
-		$readable = is_string( $saved ) || ( is_array( $saved ) && self::strings_only( $saved ) );
+		$readable = '' === self::list_problem( $saved );
 		$list     = is_string( $saved ) || is_array( $saved ) ? self::parse_list( $saved ) : array();
 		$known    = array();
-		if ( $readable && is_array( $seen ) && self::strings_only( $seen ) ) {
+		if ( $readable && is_array( $seen ) && count( $seen ) <= self::MAX_HOSTS && self::strings_only( $seen ) ) {
 			// Exactly as recorded (defaults_in() writes the defaults as they are): a record
 			// that was changed by hand hides no default by accident.
 			foreach ( $seen as $host ) {
@@ -278,11 +350,13 @@ final class Sovgate_Hosts {
 	/**
 	 * The defaults among a list of hosts (what to record as the defaults an admin saw).
 	 *
-	 * @param mixed $raw A list as parse_list() reads it; anything else is no list.
+	 * @param mixed $raw A list as parse_list() reads it; anything else is no list, and so
+	 *                   is text longer than MAX_TEXT bytes or an array of more than
+	 *                   MAX_HOSTS items (none recorded: fail closed).
 	 * @return string[] The defaults found in it, in the defaults' order.
 	 */
 	public static function defaults_in( $raw ) {
-		if ( ! is_string( $raw ) && ! is_array( $raw ) ) {
+		if ( is_string( $raw ) ? strlen( $raw ) > self::MAX_TEXT : ( ! is_array( $raw ) || count( $raw ) > self::MAX_HOSTS ) ) {
 			return array();
 		}
 		return array_values( array_intersect( self::DEFAULTS, self::parse_list( $raw ) ) );
@@ -308,14 +382,14 @@ final class Sovgate_Hosts {
 	 * labels (so `*.com` is refused), a `*-` wildcard over the end of a first label
 	 * followed by a domain (`*-aiplatform.googleapis.com`), or a whole label in the
 	 * middle (`bedrock-runtime.*.amazonaws.com`, one label in place of `*`, the domain
-	 * after it with at least two labels); in each case at most 253 characters, the longest
-	 * host name.
+	 * after it with at least two labels); in each case at most MAX_LENGTH (253) characters,
+	 * the longest host name.
 	 *
 	 * @param string $pattern A normalized pattern.
 	 * @return bool
 	 */
 	public static function is_valid_pattern( $pattern ) {
-		if ( strlen( $pattern ) > 253 ) {
+		if ( strlen( $pattern ) > self::MAX_LENGTH ) {
 			return false;
 		}
 		$label = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';

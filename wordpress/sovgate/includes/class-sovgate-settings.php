@@ -60,6 +60,13 @@ final class Sovgate_Settings {
 	private static $hosts_added = array();
 
 	/**
+	 * What is wrong with the host list from code (see hosts_problem()), with the cache.
+	 *
+	 * @var string
+	 */
+	private static $hosts_problem = '';
+
+	/**
 	 * Forgets the cached settings when they change, and when code switches to another
 	 * site of a multisite network (switch_to_blog(), restore_current_blog()): the settings
 	 * are per site.
@@ -93,7 +100,10 @@ final class Sovgate_Settings {
 	/**
 	 * All settings (constants win over the saved option). The AI hosts are those in effect:
 	 * SOVGATE_HOSTS exactly as defined; else the saved list with the defaults added that
-	 * were not shown when it was saved (Sovgate_Hosts::effective()); else the defaults.
+	 * were not shown when it was saved (Sovgate_Hosts::effective()); else the defaults. A
+	 * list that is not a list of host names or is over the limits
+	 * (Sovgate_Hosts::list_problem()) fails closed: none of its host names is dropped, every
+	 * default is added (to SOVGATE_HOSTS too), and hosts_problem() says what is wrong.
 	 *
 	 * @return array
 	 */
@@ -114,19 +124,87 @@ final class Sovgate_Settings {
 		if ( ! in_array( $all['mode'], array( 'enforce', 'monitor' ), true ) ) {
 			$all['mode'] = 'enforce';
 		}
-		$added = array();
+		$added   = array();
+		$problem = '';
+		$count   = 0;
 		if ( self::is_constant( 'hosts' ) ) {
+			$reason       = Sovgate_Hosts::list_problem( $all['hosts'], $count );
 			$all['hosts'] = Sovgate_Hosts::parse_list( $all['hosts'] );
+			if ( '' !== $reason ) {
+				$all['hosts'] = array_values( array_unique( array_merge( $all['hosts'], Sovgate_Hosts::DEFAULTS ) ) );
+				$problem      = sprintf(
+					/* translators: 1: what is wrong with the list (see hosts_limit_reason()), 2: the limits. */
+					__( 'SOVGATE_HOSTS in wp-config.php %1$s: every host name on it is intercepted and every default AI host is added. Shorten it to %2$s.', 'sovgate' ),
+					self::hosts_limit_reason( $reason, $count ),
+					self::hosts_limits()
+				);
+			}
 		} else {
+			$stored       = array_key_exists( 'hosts', $saved ) ? $saved['hosts'] : null;
+			$reason       = null === $stored ? '' : Sovgate_Hosts::list_problem( $stored, $count );
 			$all['hosts'] = Sovgate_Hosts::effective(
-				array_key_exists( 'hosts', $saved ) ? $saved['hosts'] : null,
+				$stored,
 				array_key_exists( 'hosts_defaults_seen', $saved ) ? $saved['hosts_defaults_seen'] : null,
 				$added
 			);
+			if ( '' !== $reason ) {
+				$problem = sprintf(
+					/* translators: 1: what is wrong with the list (see hosts_limit_reason()), 2: the limits. */
+					__( 'The saved AI host list %1$s: every host name on it is intercepted and every default AI host is added. Save a list of %2$s.', 'sovgate' ),
+					self::hosts_limit_reason( $reason, $count ),
+					self::hosts_limits()
+				);
+			}
 		}
-		self::$hosts_added = $added;
-		self::$cache       = $all;
+		self::$hosts_added   = $added;
+		self::$hosts_problem = $problem;
+		self::$cache         = $all;
 		return $all;
+	}
+
+	/**
+	 * What is wrong with the AI host list from code (SOVGATE_HOSTS, or a stored list a
+	 * script or an older version wrote): not a list of host names, or over the limits
+	 * (Sovgate_Hosts::list_problem()). Such a list fails closed (see all()).
+	 *
+	 * @return string A translated message, or '' when nothing is wrong.
+	 */
+	public static function hosts_problem() {
+		self::all();
+		return self::$hosts_problem;
+	}
+
+	/**
+	 * What is wrong with a host list, for a message: "The … list %s".
+	 *
+	 * @param string $reason A problem from Sovgate_Hosts::list_problem().
+	 * @param int    $count  The entries it counted.
+	 * @return string A translated phrase.
+	 */
+	public static function hosts_limit_reason( $reason, $count ) {
+		switch ( $reason ) {
+			case 'text':
+				/* translators: %d: KiB. */
+				return sprintf( __( 'is longer than %d KiB', 'sovgate' ), Sovgate_Hosts::MAX_TEXT / 1024 );
+			case 'count':
+				/* translators: 1: number of entries, 2: the most allowed. */
+				return sprintf( __( 'has %1$d entries, more than %2$d', 'sovgate' ), $count, Sovgate_Hosts::MAX_HOSTS );
+			case 'length':
+				/* translators: %d: bytes. */
+				return sprintf( __( 'has an entry longer than %d bytes, the longest host name', 'sovgate' ), Sovgate_Hosts::MAX_LENGTH );
+			default:
+				return __( 'is not text with one host per line, nor a list of host names', 'sovgate' );
+		}
+	}
+
+	/**
+	 * The limits of a host list, for a message.
+	 *
+	 * @return string A translated phrase.
+	 */
+	public static function hosts_limits() {
+		/* translators: 1: most entries, 2: most bytes in an entry, 3: most KiB of text. */
+		return sprintf( __( 'at most %1$d entries of at most %2$d bytes each (%3$d KiB in all)', 'sovgate' ), Sovgate_Hosts::MAX_HOSTS, Sovgate_Hosts::MAX_LENGTH, Sovgate_Hosts::MAX_TEXT / 1024 );
 	}
 
 	/**

@@ -67,6 +67,10 @@ final class Sovgate_Site_Health {
 				$problems[] = __( 'Monitor mode: AI calls that cannot be rerouted go to the providers. Switch to enforce once everything works.', 'sovgate' );
 			}
 		}
+		if ( '' !== $status['hosts_problem'] ) {
+			$level      = 'critical' === $level ? $level : 'recommended';
+			$problems[] = $status['hosts_problem'];
+		}
 		if ( ! $status['loaded_early'] ) {
 			$level      = 'critical' === $level ? $level : 'recommended';
 			$problems[] = __( 'The must-use loader is not installed: plugins loaded before Sovgate could make AI calls before it is in place.', 'sovgate' );
@@ -137,6 +141,10 @@ final class Sovgate_Site_Health {
 				'added'   => array(
 					'label' => __( 'AI hosts added by an update since the list was saved', 'sovgate' ),
 					'value' => $s['hosts_added'] ? implode( ', ', $s['hosts_added'] ) : __( 'none', 'sovgate' ),
+				),
+				'problem' => array(
+					'label' => __( 'AI host list problem', 'sovgate' ),
+					'value' => '' === $s['hosts_problem'] ? __( 'none', 'sovgate' ) : $s['hosts_problem'],
 				),
 				'loader'  => array(
 					'label' => __( 'Must-use loader', 'sovgate' ),
