@@ -137,13 +137,24 @@ struct sg_bak_restore_opts {
     const uint8_t *pubkey; /* 32 bytes */
     const char *dir;       /* the target folder */
     bool force;            /* replace a non-empty `dir` */
+    /* How long to wait for the lock of a model store inside `dir` (held by `model import`,
+     * `promote`, `remove`, `pull`, `gc`) before giving up with SG_EUNAVAIL; 0: 30 s. */
+    unsigned store_wait_ms;
+    void (*note)(void *arg, const char *line); /* progress lines, or NULL */
+    void *note_arg;
 };
 
 /* Verifies the whole archive without writing anything, then writes it into a fresh
  * temporary folder next to `dir`, checking it again on the way (so an archive changed in
  * between is refused), and renames that folder into place atomically. SG_EEXIST when
  * `dir` exists and is not empty (without `force`) or is not a folder. On failure nothing
- * is left behind. `info` (may be NULL) gets what was read (info->manifest: caller's). */
+ * is left behind. `info` (may be NULL) gets what was read (info->manifest: caller's).
+ * With `force`, a model store inside `dir` (a folder, not reached through a link, holding a
+ * lock file beside manifests/) is replaced with it: the restore takes each such store's
+ * lock exclusively (sg_model_lock_root) after the first pass and before it writes
+ * anything, and holds it until the old folder is gone, so that no change of that store is
+ * half done when it is swapped out; SG_EUNAVAIL when a change holds it past
+ * `store_wait_ms`. */
 int sg_bak_restore(const struct sg_bak_restore_opts *o, struct sg_bak_info *info,
                    struct sg_error *err);
 

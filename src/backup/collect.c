@@ -8,6 +8,7 @@
 #include "config/config.h"
 #include "core/crypto.h"
 #include "core/secret.h"
+#include "model/model.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -285,59 +285,31 @@ static int walk_store(struct ctx *c, const char *abs, const char *rel, int depth
 }
 
 /* Takes the model store's lock (<store>/.lock, the flock(2) that `model import`, `promote`,
- * `remove` and `pull` hold exclusively while they change the store; src/model/store.c)
+ * `remove`, `pull` and `gc` hold exclusively while they change the store; src/model)
  * shared, so that the walk sees no change half done, while other readers go on. Waits up
- * to `wait_ms` for a change to finish. The lock file is not created: a store without one
- * was never changed by `sovgate model` (and the backup must not leave a file there that
- * the store's owner cannot open). `*fd` gets the descriptor holding the lock, or -1. */
+ * to `wait_ms` for a change to finish (sg_model_lock_root, the lock `restore --force`
+ * takes too). The lock file is not created: a store without one was never changed by
+ * `sovgate model` (and the backup must not leave a file there that the store's owner
+ * cannot open). `*fd` gets the descriptor holding the lock, or -1. */
+struct wait_note {
+    struct ctx *c;
+    const char *abs;
+};
+
+static void waiting(void *arg)
+{
+    struct wait_note *w = arg;
+    note(w->c, "the model store %s is being changed; waiting for its lock", w->abs, NULL);
+}
+
 static int lock_store(struct ctx *c, const char *abs, unsigned wait_ms, int *fd,
                       struct sg_error *err)
 {
-    char p[PATH_MAX];
-    *fd = -1;
-    if (snprintf(p, sizeof(p), "%s/.lock", abs) >= (int)sizeof(p))
-        return sg_error_set(err, SG_ETOOBIG, "path too long in the model store");
-    int lfd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (lfd < 0 && errno == ENOENT) {
+    struct wait_note w = {c, abs};
+    int rc = sg_model_lock_root(abs, false, wait_ms, waiting, &w, fd, err);
+    if (rc == 0 && *fd < 0)
         note(c, "the model store %s has no lock file (never changed by sovgate model)", abs, NULL);
-        return 0;
-    }
-    if (lfd < 0)
-        return sg_error_set(err, SG_EIO, "cannot open the model store's lock %.200s: %s", p,
-                            strerror(errno));
-    struct timespec t0, now;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    bool told = false;
-    for (;;) {
-        if (flock(lfd, LOCK_SH | LOCK_NB) == 0)
-            break;
-        int e = errno;
-        if (e == EINTR)
-            continue;
-        if (e != EWOULDBLOCK) {
-            close(lfd);
-            return sg_error_set(err, SG_EIO, "cannot lock the model store %.200s: %s", abs,
-                                strerror(e));
-        }
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        int64_t ms =
-            (int64_t)(now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
-        if (ms >= (int64_t)wait_ms) {
-            close(lfd);
-            return sg_error_set(err, SG_EUNAVAIL,
-                                "the model store is busy (an import, promote or pull is "
-                                "running); try again (waited %u s for %.120s)",
-                                (wait_ms + 999) / 1000, p);
-        }
-        if (!told) {
-            note(c, "the model store %s is being changed; waiting for its lock", abs, NULL);
-            told = true;
-        }
-        struct timespec d = {0, 50 * 1000 * 1000};
-        nanosleep(&d, NULL);
-    }
-    *fd = lfd;
-    return 0;
+    return rc;
 }
 
 /* ---- the configuration's file references ---- */

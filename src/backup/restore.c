@@ -1,8 +1,12 @@
 /* Restoring a backup archive into a folder: a first pass checks everything and writes
  * nothing; a second pass writes into a fresh temporary folder next to the target (files
  * created exclusively, never through links) and checks everything again; only then is
- * the folder renamed into place (atomically exchanged with an existing one). */
+ * the folder renamed into place (atomically exchanged with an existing one). A model store
+ * inside a target that `--force` replaces is swapped out with it: its lock (the one every
+ * change of it holds) is taken before the second pass and held until the old folder is
+ * gone. */
 #include "backup/backup.h"
+#include "model/model.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -176,6 +180,117 @@ static int check_left_out(json_t *manifest, const char *dir, const char *rdir, s
     return 0;
 }
 
+/* ---- the model stores inside the target ---- */
+
+#define STORE_DEPTH 32 /* folders below the target looked into for model stores */
+
+/* The model stores that `--force` replaces with the target: the folders inside it, not
+ * reached through a link (the exchange and rm_tree leave what a link names alone), that
+ * hold a lock file beside manifests/ (src/model/model.h). A store without a lock file was
+ * never changed: no change holds its lock, and none is made here (the restore may run as
+ * another user than the store's owner). */
+struct stores {
+    char **path;
+    int *fd; /* the descriptor holding each one's lock, or -1 */
+    size_t n;
+};
+
+static bool is_store(const char *d)
+{
+    char p[PATH_MAX];
+    struct stat st;
+    if (snprintf(p, sizeof(p), "%s/.lock", d) >= (int)sizeof(p) || lstat(p, &st) != 0 ||
+        !S_ISREG(st.st_mode))
+        return false;
+    snprintf(p, sizeof(p), "%s/manifests", d);
+    return lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int stores_add(struct stores *ss, const char *d, struct sg_error *err)
+{
+    char **np = realloc(ss->path, (ss->n + 1) * sizeof(*np));
+    if (np)
+        ss->path = np;
+    int *nf = np ? realloc(ss->fd, (ss->n + 1) * sizeof(*nf)) : NULL;
+    if (nf)
+        ss->fd = nf;
+    char *dup = nf ? strdup(d) : NULL;
+    if (!dup)
+        return sg_error_set(err, SG_ENOMEM, "out of memory");
+    ss->path[ss->n] = dup;
+    ss->fd[ss->n++] = -1;
+    return 0;
+}
+
+static int find_stores(const char *d, int depth, struct stores *ss, struct sg_error *err)
+{
+    if (is_store(d))
+        return stores_add(ss, d, err); /* what lies below it is the store's */
+    if (depth >= STORE_DEPTH)
+        return sg_error_set(err, SG_ETOOBIG,
+                            "%.200s is nested too deep to look into for model stores", d);
+    DIR *dd = opendir(d);
+    if (!dd)
+        return sg_error_set(err, SG_EIO, "cannot look into %.200s for model stores: %s", d,
+                            strerror(errno));
+    int rc = 0;
+    for (struct dirent *e; !rc && (e = readdir(dd));) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char p[PATH_MAX];
+        struct stat st;
+        if (snprintf(p, sizeof(p), "%s/%s", d, e->d_name) >= (int)sizeof(p))
+            rc = sg_error_set(err, SG_ETOOBIG, "a path in %.200s is too long", d);
+        else if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            rc = find_stores(p, depth + 1, ss, err);
+    }
+    closedir(dd);
+    return rc;
+}
+
+struct wait_note {
+    const struct sg_bak_restore_opts *o;
+    const char *store;
+};
+
+static void waiting(void *arg)
+{
+    const struct wait_note *w = arg;
+    char line[PATH_MAX + 128];
+    snprintf(line, sizeof(line),
+             "the model store %s in the target is being changed; waiting for its lock", w->store);
+    w->o->note(w->o->note_arg, line);
+}
+
+/* Takes the lock of every model store inside `dir` (exclusive), each waited for up to
+ * o->store_wait_ms. On failure the ones taken are let go by stores_free. */
+static int lock_stores(const struct sg_bak_restore_opts *o, const char *dir, struct stores *ss,
+                       struct sg_error *err)
+{
+    int rc = find_stores(dir, 0, ss, err);
+    unsigned wait_ms = o->store_wait_ms ? o->store_wait_ms : 30000;
+    for (size_t i = 0; !rc && i < ss->n; i++) {
+        struct wait_note w = {o, ss->path[i]};
+        struct sg_error e2 = {0};
+        rc = sg_model_lock_root(ss->path[i], true, wait_ms, o->note ? waiting : NULL, &w,
+                                &ss->fd[i], &e2);
+        if (rc)
+            sg_error_set(err, rc, "%s; it lies in the target, which --force replaces", e2.msg);
+    }
+    return rc;
+}
+
+static void stores_free(struct stores *ss)
+{
+    for (size_t i = 0; i < ss->n; i++) {
+        if (ss->fd[i] >= 0)
+            close(ss->fd[i]);
+        free(ss->path[i]);
+    }
+    free(ss->path);
+    free(ss->fd);
+}
+
 /* 0: missing; 1: an empty folder; 2: a folder with something in it; -1: not a folder. */
 static int dir_state(const char *dir)
 {
@@ -260,7 +375,14 @@ int sg_bak_restore(const struct sg_bak_restore_opts *o, struct sg_bak_info *info
     else if (state == 2)
         rc = check_left_out(first.manifest, dir, rdir, err);
     json_decref(first.manifest);
+    /* The model stores that the exchange swaps out with the target: locked before anything
+     * is written (a change under way is waited for, and one that starts now waits, then
+     * finds the restored store), until the old folder is gone. */
+    struct stores ss = {0};
+    if (rc == 0 && state == 2)
+        rc = lock_stores(o, dir, &ss, err);
     if (rc != 0) {
+        stores_free(&ss);
         close(fd);
         return rc;
     }
@@ -268,6 +390,7 @@ int sg_bak_restore(const struct sg_bak_restore_opts *o, struct sg_bak_info *info
     /* Pass 2: into a temporary folder, checked again. */
     snprintf(tmp, sizeof(tmp), "%s/.%s.restore-XXXXXX", parent, base);
     if (!mkdtemp(tmp)) {
+        stores_free(&ss);
         close(fd);
         return sg_error_set(err, SG_EIO, "cannot create a folder in %s: %s", parent,
                             strerror(errno));
@@ -313,8 +436,9 @@ int sg_bak_restore(const struct sg_bak_restore_opts *o, struct sg_bak_info *info
         }
     }
     /* On success `tmp` now holds the replaced folder (or nothing); on failure, the partial
-     * restore. Either way it goes. */
+     * restore. Either way it goes; then the old stores' locks. */
     rm_tree(tmp);
+    stores_free(&ss);
     if (rc == 0) {
         int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (pfd >= 0) {

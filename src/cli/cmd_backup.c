@@ -21,7 +21,10 @@ static const char backup_usage[] =
 
 static const char restore_usage[] =
     "usage: sovgate restore FILE --to DIR --key KEYREF --pubkey FILE|KEYREF [--force]\n"
-    "       sovgate restore FILE --verify-only --key KEYREF --pubkey FILE|KEYREF\n";
+    "                       [--store-wait SECONDS]\n"
+    "       sovgate restore FILE --verify-only --key KEYREF --pubkey FILE|KEYREF\n"
+    "  --force: replace a non-empty DIR (and a model store in it: its lock is taken first)\n"
+    "  --store-wait: how long to wait for a change of such a store to finish (default 30)\n";
 
 static int usage(const char *u, const char *msg)
 {
@@ -35,6 +38,22 @@ static void print_note(void *arg, const char *line)
 {
     (void)arg;
     fprintf(stderr, "sovgate backup: %s\n", line);
+}
+
+static void print_restore_note(void *arg, const char *line)
+{
+    (void)arg;
+    fprintf(stderr, "sovgate restore: %s\n", line);
+}
+
+/* --store-wait SECONDS: 1 to 3600; 0 when `v` is not that. */
+static unsigned store_wait_ms(const char *v)
+{
+    char *end = NULL;
+    unsigned long n = strtoul(v, &end, 10);
+    if (!*v || *end || v[0] == '-' || n < 1 || n > 3600)
+        return 0;
+    return (unsigned)n * 1000u;
 }
 
 /* An Ed25519 key (private: seed) from a file:/env: reference, or for public keys also a
@@ -81,12 +100,8 @@ int sg_cmd_backup(int argc, char **argv)
                 return usage(backup_usage, "bad --chunk");
             o.chunk = (uint32_t)n;
         } else if (strcmp(a, "--store-wait") == 0 && has) {
-            char *end = NULL;
-            const char *v = argv[++i];
-            unsigned long n = strtoul(v, &end, 10);
-            if (!*v || *end || v[0] == '-' || n < 1 || n > 3600)
+            if (!(o.store_wait_ms = store_wait_ms(argv[++i])))
                 return usage(backup_usage, "bad --store-wait (1 to 3600 seconds)");
-            o.store_wait_ms = (unsigned)n * 1000u;
         } else if (strcmp(a, "--with-weights") == 0)
             o.with_weights = true;
         else if (strcmp(a, "--with-secrets") == 0)
@@ -164,7 +179,10 @@ int sg_cmd_restore(int argc, char **argv)
             pubref = argv[++i];
         else if (strcmp(a, "--force") == 0)
             o.force = true;
-        else if (strcmp(a, "--verify-only") == 0)
+        else if (strcmp(a, "--store-wait") == 0 && has) {
+            if (!(o.store_wait_ms = store_wait_ms(argv[++i])))
+                return usage(restore_usage, "bad --store-wait (1 to 3600 seconds)");
+        } else if (strcmp(a, "--verify-only") == 0)
             verify_only = true;
         else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(restore_usage, stdout);
@@ -189,6 +207,7 @@ int sg_cmd_restore(int argc, char **argv)
     }
     o.key = key;
     o.pubkey = pub;
+    o.note = print_restore_note;
     struct sg_bak_info info = {0};
     int rc;
     if (verify_only) {

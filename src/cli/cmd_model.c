@@ -22,7 +22,8 @@ static const char model_usage[] =
     "  list [--json]           every version, its metadata and channels\n"
     "  verify [N [V]]          signatures and SHA-256 of the weights; with an encryption\n"
     "                          key (--encryption-key or models.encryption_key) every chunk\n"
-    "                          and the plaintext's SHA-256 too\n"
+    "                          and the plaintext's SHA-256 too; without N, also the orphans\n"
+    "                          (files no manifest names, which gc removes): warnings only\n"
     "  promote N V --channel C point channel C of N at version V\n"
     "  rollback N --channel C  point channel C back at its previous version\n"
     "                          (both refuse a channel file older than this signer signed,\n"
@@ -68,6 +69,36 @@ static void report(void *arg, const char *name, const char *version, int rc, con
 {
     (void)arg;
     printf("%s %s %s%s%s\n", rc ? "FAIL" : "ok  ", name, version, rc ? ": " : "", rc ? msg : "");
+}
+
+/* verify's orphans: what gc would remove (sg_model_orphans), path and size only. */
+static void orphan_report(void *arg, enum sg_model_gc_action act, const char *file, uint64_t bytes,
+                          const char *why)
+{
+    (void)arg;
+    if (act == SG_MODEL_GC_WOULD_REMOVE)
+        printf("WARN orphan %s (%llu bytes): %s\n", file, (unsigned long long)bytes, why);
+}
+
+/* After a verify of the whole store: one WARN line per orphan and a summary line. Orphans
+ * damage no model, so they never change verify's exit status (docs/models.md). */
+static void verify_orphans(struct sg_model_store *s)
+{
+    struct sg_model_gc_stats st;
+    struct sg_error err = {0};
+    int rc = sg_model_orphans(s, orphan_report, NULL, &st, &err);
+    if (rc == SG_EUNAVAIL)
+        printf("orphans: not looked for: %s; run verify again when it ends, or `sovgate model "
+               "gc --dry-run`, which waits for it\n",
+               err.msg);
+    else if (rc)
+        printf("orphans: could not be looked for: %s\n", err.msg[0] ? err.msg : sg_strerror(rc));
+    else if (st.files == 0)
+        printf("orphans: none\n");
+    else
+        printf("orphans: %zu file%s, %llu bytes, that no manifest names (WARN above; they damage "
+               "no model): `sovgate model gc` removes them (`--dry-run` lists them first)\n",
+               st.files, st.files == 1 ? "" : "s", (unsigned long long)st.bytes);
 }
 
 static void gc_report(void *arg, enum sg_model_gc_action act, const char *file, uint64_t bytes,
@@ -367,10 +398,11 @@ int sg_cmd_model(int argc, char **argv)
             rc = usage("verify [NAME [VERSION]]");
             goto out;
         }
-        rc = sg_model_verify(s, a.npos > 0 ? a.pos[0] : NULL, a.npos > 1 ? a.pos[1] : NULL,
-                             have_ekey ? ekey : NULL, report, NULL, &err)
-                 ? fail(&err)
-                 : 0;
+        int vrc = sg_model_verify(s, a.npos > 0 ? a.pos[0] : NULL, a.npos > 1 ? a.pos[1] : NULL,
+                                  have_ekey ? ekey : NULL, report, NULL, &err);
+        if (a.npos == 0) /* orphans belong to no model: looked for in a whole-store verify */
+            verify_orphans(s);
+        rc = vrc ? fail(&err) : 0;
     } else if (strcmp(cmd, "promote") == 0) {
         if (a.npos != 2 || !a.channel) {
             rc = usage("promote needs N V --channel C");

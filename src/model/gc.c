@@ -1,7 +1,9 @@
 /* The model store's garbage collection (see model.h, docs/models.md "Orphaned blobs"):
  * removes the blobs that no manifest names (an import or pull that stopped between storing
  * its weights and writing its manifest: a crash, kill -9, power loss) and what failed
- * changes left in tmp/, under the store's lock.
+ * changes left in tmp/, under the store's lock. The same scan, removing nothing, is what
+ * `model verify` reports as orphans (sg_model_orphans): one answer to "what does a manifest
+ * name", not two.
  *
  * Why the lock makes this safe: an import or pull takes the lock exclusively before its
  * blob enters blobs/sha256/ and holds it until the manifest that names the blob is written
@@ -86,11 +88,17 @@ static bool is_blob_name(const char *s)
     return n == SG_MODEL_DIGEST_HEX;
 }
 
+/* What a scan that stops says happened, and which command to run again: gc's ("nothing was
+ * removed", "gc") or verify's. */
+struct stop {
+    const char *outcome, *cmd;
+};
+
 /* Reads one manifest file (without following a link, a regular file of at most 1 MiB) and
  * adds the blob it names. The signature is not checked: a manifest that does not verify
  * with this key (one signed before a key rotation) keeps its blob, as with `remove`. */
 static int read_ref(const char *path, const char *dname, const char *fname, struct refs *r,
-                    struct sg_error *err)
+                    const struct stop *sp, struct sg_error *err)
 {
     char pd[96], pf[96], what[256];
     printable(dname, pd, sizeof(pd));
@@ -101,10 +109,9 @@ static int read_ref(const char *path, const char *dname, const char *fname, stru
     struct sg_error e2 = {0};
     if (sg_mstore_read_file(path, SG_MSTORE_DOC_MAX, what, &data, &len, &e2) != 0)
         return sg_error_set(err, SG_EINVAL,
-                            "%s cannot be read (%s): nothing was removed (a manifest that cannot "
-                            "be read may name any blob: look at it, repair or remove it, and run "
-                            "gc again)",
-                            what, e2.msg);
+                            "%s cannot be read (%s): %s (a manifest that cannot be read may name "
+                            "any blob: look at it, repair or remove it, and run %s again)",
+                            what, e2.msg, sp->outcome, sp->cmd);
     json_t *doc = json_loadb(data, len, 0, NULL);
     free(data);
     const char *b = json_string_value(
@@ -112,14 +119,14 @@ static int read_ref(const char *path, const char *dname, const char *fname, stru
     int rc = 0;
     if (!doc)
         rc = sg_error_set(err, SG_EINVAL,
-                          "%s is not JSON: nothing was removed (a manifest that cannot be read "
-                          "may name any blob: look at it, repair or remove it, and run gc again)",
-                          what);
+                          "%s is not JSON: %s (a manifest that cannot be read may name any blob: "
+                          "look at it, repair or remove it, and run %s again)",
+                          what, sp->outcome, sp->cmd);
     else if (!b)
         rc = sg_error_set(err, SG_EINVAL,
-                          "%s names no blob (it is not a manifest: payload.blob.sha256): nothing "
-                          "was removed (look at it, repair or remove it, and run gc again)",
-                          what);
+                          "%s names no blob (it is not a manifest: payload.blob.sha256): %s (look "
+                          "at it, repair or remove it, and run %s again)",
+                          what, sp->outcome, sp->cmd);
     else if (refs_add(r, b) != 0)
         rc = sg_error_set(err, SG_ENOMEM, "out of memory");
     json_decref(doc);
@@ -129,14 +136,15 @@ static int read_ref(const char *path, const char *dname, const char *fname, stru
 /* Every manifests/<folder>/<file>.json, whatever its name (the store reads only valid
  * names, but a file it would not read still keeps what it names: nothing is deleted on a
  * guess). Folders are followed as the operator set them up (a link to a folder too). */
-static int collect_refs(struct sg_model_store *s, struct refs *r, struct sg_error *err)
+static int collect_refs(struct sg_model_store *s, struct refs *r, const struct stop *sp,
+                        struct sg_error *err)
 {
     char top[PATH_MAX];
     sg_mstore_path(s, top, sizeof(top), "manifests");
     DIR *d = opendir(top);
     if (!d)
-        return sg_error_set(err, SG_EIO, "cannot read %s: %s: nothing was removed", top,
-                            strerror(errno));
+        return sg_error_set(err, SG_EIO, "cannot read %s: %s: %s", top, strerror(errno),
+                            sp->outcome);
     int rc = 0;
     errno = 0;
     for (struct dirent *de; !rc && (de = readdir(d)); errno = 0) {
@@ -154,8 +162,8 @@ static int collect_refs(struct sg_model_store *s, struct refs *r, struct sg_erro
         if (!vd) {
             char pd[96];
             printable(de->d_name, pd, sizeof(pd));
-            rc = sg_error_set(err, SG_EIO, "cannot read manifests/%s: %s: nothing was removed", pd,
-                              strerror(errno));
+            rc = sg_error_set(err, SG_EIO, "cannot read manifests/%s: %s: %s", pd, strerror(errno),
+                              sp->outcome);
             break;
         }
         errno = 0;
@@ -167,16 +175,15 @@ static int collect_refs(struct sg_model_store *s, struct refs *r, struct sg_erro
             if (snprintf(f, sizeof(f), "%s/%s", sub, ve->d_name) >= (int)sizeof(f))
                 rc = sg_error_set(err, SG_ETOOBIG, "a path under %s is too long", sub);
             else
-                rc = read_ref(f, de->d_name, ve->d_name, r, err);
+                rc = read_ref(f, de->d_name, ve->d_name, r, sp, err);
         }
         if (!rc && errno)
-            rc = sg_error_set(err, SG_EIO, "cannot read %s: %s: nothing was removed", sub,
-                              strerror(errno));
+            rc = sg_error_set(err, SG_EIO, "cannot read %s: %s: %s", sub, strerror(errno),
+                              sp->outcome);
         closedir(vd);
     }
     if (!rc && errno)
-        rc = sg_error_set(err, SG_EIO, "cannot read %s: %s: nothing was removed", top,
-                          strerror(errno));
+        rc = sg_error_set(err, SG_EIO, "cannot read %s: %s: %s", top, strerror(errno), sp->outcome);
     closedir(d);
     if (!rc && r->n)
         qsort(r->v, r->n, sizeof(*r->v), cmp_ref);
@@ -326,7 +333,8 @@ static enum verdict judge_blob(struct gc_run *g, const struct refs *r, const cha
         *why = kind_of(st->st_mode);
         return V_LEAVE;
     }
-    *why = "named by no manifest (an import or pull that stopped before writing its manifest)";
+    *why = "named by no manifest (left by an import or pull that stopped before writing its "
+           "manifest, or by a manifest removed by hand)";
     return V_DROP;
 }
 
@@ -346,10 +354,25 @@ static enum verdict judge_partial(struct gc_run *g, const struct refs *r, const 
     return V_KEEP;
 }
 
+/* The scan, under the lock the caller holds: the blobs the manifests name, then tmp/,
+ * blobs/sha256/ and partial/ (whether anything is removed: g->o). */
+static int scan(struct sg_model_store *s, struct gc_run *g, const struct stop *sp,
+                struct sg_error *err)
+{
+    struct refs r = {0};
+    int rc;
+    if (!(rc = collect_refs(s, &r, sp, err)) && !(rc = sweep(s, g, &r, "tmp", judge_tmp, err)) &&
+        !(rc = sweep(s, g, &r, "blobs/sha256", judge_blob, err)))
+        rc = sweep(s, g, &r, "partial", judge_partial, err);
+    free(r.v);
+    return rc;
+}
+
 int sg_model_gc(struct sg_model_store *s, const struct sg_model_gc_opts *o, sg_model_gc_fn fn,
                 void *arg, struct sg_model_gc_stats *st, struct sg_error *err)
 {
     static const struct sg_model_gc_opts none = {0};
+    static const struct stop sp = {"nothing was removed", "gc"};
     struct sg_model_gc_stats dummy;
     if (!o)
         o = &none;
@@ -361,14 +384,10 @@ int sg_model_gc(struct sg_model_store *s, const struct sg_model_gc_opts *o, sg_m
     int rc = sg_mstore_lock_as(s, !o->dry_run, false, err);
     if (rc)
         return rc;
-    struct refs r = {0};
     struct gc_run g = {o, fn, arg, st, json_array(), 0};
     if (!g.removed)
         return sg_error_set(err, SG_ENOMEM, "out of memory");
-    if (!(rc = collect_refs(s, &r, err)) && !(rc = sweep(s, &g, &r, "tmp", judge_tmp, err)) &&
-        !(rc = sweep(s, &g, &r, "blobs/sha256", judge_blob, err)))
-        rc = sweep(s, &g, &r, "partial", judge_partial, err);
-    free(r.v);
+    rc = scan(s, &g, &sp, err);
     if (!rc && g.failed)
         rc = sg_error_set(err, g.failed, "some files could not be removed");
     if (!o->dry_run && st->files) {
@@ -381,5 +400,29 @@ int sg_model_gc(struct sg_model_store *s, const struct sg_model_gc_opts *o, sg_m
             rc = sg_error_set(err, arc, "%s", e2.msg);
     }
     json_decref(g.removed);
+    return rc;
+}
+
+int sg_model_orphans(struct sg_model_store *s, sg_model_gc_fn fn, void *arg,
+                     struct sg_model_gc_stats *st, struct sg_error *err)
+{
+    static const struct sg_model_gc_opts dry = {.dry_run = true};
+    static const struct stop sp = {"no orphans were looked for", "verify"};
+    struct sg_model_gc_stats dummy;
+    if (!st)
+        st = &dummy;
+    memset(st, 0, sizeof(*st));
+    /* Shared, without waiting: while a change holds the lock, the blob of an import under
+     * way has no manifest yet, and would be taken for an orphan. */
+    int lfd = -1;
+    if (!sg_mstore_holds_lock(s)) {
+        int rc = sg_mstore_lock_peek(s, &lfd, err);
+        if (rc)
+            return rc;
+    }
+    struct gc_run g = {&dry, fn, arg, st, NULL, 0}; /* a dry run: nothing removed to audit */
+    int rc = scan(s, &g, &sp, err);
+    if (lfd >= 0)
+        close(lfd);
     return rc;
 }

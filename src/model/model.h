@@ -8,7 +8,9 @@
  *                                  "history", "history_manifests"}})
  *   partial/                       unfinished pulls (resumed by the next pull)
  *   tmp/                           files being written (removed on the next change)
- *   .lock                          flock(2) taken by every change
+ *   .lock                          flock(2) taken by every change (and, shared and without
+ *                                  waiting, by verify's look for orphans; exclusively by
+ *                                  `restore --force` replacing the folder a store lies in)
  *   audit.db                       the store's own audit trail (src/audit), unless configured
  * Every file is written to tmp/, fsynced and renamed into place, and its directory fsynced,
  * so that after any failure (disk full included) every manifest names a blob that exists
@@ -16,7 +18,9 @@
  * nothing; one that dies (a crash, kill -9, power loss) after its blob entered blobs/ and
  * before its manifest was written leaves that blob alone, which sg_model_gc removes (under
  * the lock, which an import holds from before its blob enters blobs/ until its manifest is
- * written, so gc never takes the blob of an import under way for an orphan).
+ * written, so gc never takes the blob of an import under way for an orphan). A lock granted
+ * after a wait is checked to be that of the .lock file there now (the folder may have been
+ * replaced meanwhile: then the new one is locked).
  *
  * Signing: the organisation's Ed25519 key (the same key formats as the audit trail:
  * PEM PKCS#8 or 64 hex digits). Changing operations need the private key; verification
@@ -158,6 +162,34 @@ struct sg_model_gc_stats {
  * totals. Audited ("model.gc") when something was removed. */
 int sg_model_gc(struct sg_model_store *s, const struct sg_model_gc_opts *o, sg_model_gc_fn fn,
                 void *arg, struct sg_model_gc_stats *st, struct sg_error *err);
+
+/* What sg_model_gc would remove now, found by gc's own scan, without removing anything and
+ * without waiting: what `sovgate model verify` reports as orphans. Calls `fn` (may be NULL)
+ * per file as a dry run of gc does (SG_MODEL_GC_WOULD_REMOVE: an orphan, a blob that no
+ * manifest file names or a leftover in tmp/; SG_MODEL_GC_KEPT: a pull's unfinished
+ * download, not an orphan; SG_MODEL_GC_LEFT: not the store's); `st` (may be NULL) gets the
+ * totals (files and bytes: the orphans). Takes the store's lock shared without waiting for
+ * it, and lets go of it before returning (unless this store held it already): the lock
+ * file is opened read-only and never created; a store without one (never changed since it
+ * was made or restored) is looked at without it. Returns 0; SG_EUNAVAIL when a change holds
+ * the lock (the blob of an import under way has no manifest yet), with nothing looked at;
+ * SG_EINVAL when a manifest file cannot be read (it may name any blob: it is named); SG_EIO
+ * when a folder or the lock cannot be read. */
+int sg_model_orphans(struct sg_model_store *s, sg_model_gc_fn fn, void *arg,
+                     struct sg_model_gc_stats *st, struct sg_error *err);
+
+/* Takes the lock of the model store in folder `root` (its .lock, the flock(2) that every
+ * change holds) for a process that does not open the store: shared for `sovgate backup`'s
+ * walk of it, exclusive for `sovgate restore --force`, which replaces the folder holding
+ * it. Waits up to `wait_ms` (0: one try) for a change under way, calling `waiting(arg)`
+ * (may be NULL) once when it has to wait; then SG_EUNAVAIL ("the model store is busy ...;
+ * try again"). The lock file is opened read-only and never created: a store without one
+ * (never changed by `sovgate model`) gives 0 and *fd = -1. Once granted, the lock is
+ * checked to be that of the file `root`/.lock names now (the folder may have been replaced
+ * meanwhile; then the file there now is locked), as for every change. `*fd` gets the
+ * descriptor that holds the lock: the caller closes it to let go. SG_EIO, SG_ETOOBIG. */
+int sg_model_lock_root(const char *root, bool exclusive, unsigned wait_ms,
+                       void (*waiting)(void *arg), void *arg, int *fd, struct sg_error *err);
 
 /* ---- loading (sovgate-engine) ---- */
 

@@ -1,6 +1,6 @@
 /* Internals of the model store shared by its files (store.c: layout, signing, import;
  * ops.c: list, verify, channels, loading; stream.c: copying, hashing, encrypting; gc.c:
- * removing orphaned blobs). Not part of the module's contract (model.h is). */
+ * finding and removing orphaned blobs). Not part of the module's contract (model.h is). */
 #ifndef SG_MODEL_MODEL_INT_H
 #define SG_MODEL_MODEL_INT_H
 
@@ -72,6 +72,15 @@ int sg_mstore_lock(struct sg_model_store *s, struct sg_error *err);
  * it is held), with or without removing tmp/'s leftovers (exclusive only). A shared lock
  * already held is made exclusive when asked. */
 int sg_mstore_lock_as(struct sg_model_store *s, bool exclusive, bool clean, struct sg_error *err);
+/* Whether this store holds its lock now (shared or exclusive): a second lock of the same
+ * file from this process would wait for itself. */
+bool sg_mstore_holds_lock(const struct sg_model_store *s);
+/* For a reader that must see no change half done and must not wait (verify's orphan scan):
+ * the store's lock, shared, taken without waiting on a descriptor of its own (`*fd`, which
+ * the caller closes to let go; -1 when the store has no lock file: never changed since it
+ * was made or restored). The lock file is opened read-only and never created. Returns 0,
+ * SG_EUNAVAIL when a change holds it, or SG_EIO, with `err`. */
+int sg_mstore_lock_peek(const struct sg_model_store *s, int *fd, struct sg_error *err);
 
 /* store.c: atomic file writes (tmp, fsync, rename, fsync the folder), folder helpers, and
  * the signature check of a manifest document from elsewhere (returns its payload,

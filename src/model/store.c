@@ -714,27 +714,127 @@ static void clean_tmp(struct sg_model_store *s)
         closedir(d);
 }
 
+/* Locks the lock file `path` with `op` (flock: LOCK_SH or LOCK_EX, with LOCK_NB or not) on
+ * a new descriptor, and checks, once the lock is granted, that `path` still names the file
+ * locked: the folder holding a store may have been replaced while this waited (`sovgate
+ * restore --force` swaps it under the old store's lock), and the lock of a file that is
+ * gone protects nothing; then it starts again on the file now there. `create`: the file is
+ * created when missing (a change; mode 0640), else a missing file gives *fd = -1 and 0.
+ * Returns 0 with *fd holding the lock, SG_EUNAVAIL (LOCK_NB: held by another), or SG_EIO
+ * with *e the errno. */
+static int lock_file(const char *path, bool create, int op, int *fd, int *e)
+{
+    *fd = -1;
+    *e = 0;
+    for (;;) {
+        int f = open(path,
+                     create ? O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC
+                            : O_RDONLY | O_NOFOLLOW | O_CLOEXEC,
+                     0640);
+        if (f < 0) {
+            *e = errno;
+            return !create && *e == ENOENT ? 0 : SG_EIO;
+        }
+        int r;
+        while ((r = flock(f, op)) != 0 && errno == EINTR)
+            ;
+        if (r != 0) {
+            *e = errno;
+            close(f);
+            return *e == EWOULDBLOCK ? SG_EUNAVAIL : SG_EIO;
+        }
+        struct stat held, now;
+        if (fstat(f, &held) != 0) {
+            *e = errno;
+            close(f);
+            return SG_EIO;
+        }
+        if (lstat(path, &now) == 0 && now.st_dev == held.st_dev && now.st_ino == held.st_ino) {
+            *fd = f;
+            return 0;
+        }
+        close(f); /* replaced (or removed) while this waited: the file there now */
+    }
+}
+
 int sg_mstore_lock_as(struct sg_model_store *s, bool exclusive, bool clean, struct sg_error *err)
 {
     if (s->lock_fd >= 0 && (s->lock_excl || !exclusive))
         return 0;
-    int fd = s->lock_fd;
-    if (fd < 0) {
-        char p[PATH_MAX];
-        sg_mstore_path(s, p, sizeof(p), ".lock");
-        fd = open(p, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
+    char p[PATH_MAX];
+    sg_mstore_path(s, p, sizeof(p), ".lock");
+    int fd = s->lock_fd, e = 0;
+    if (fd >= 0) { /* shared already: made exclusive on the same descriptor */
+        int r;
+        while ((r = flock(fd, LOCK_EX)) != 0 && errno == EINTR)
+            ;
+        e = r ? errno : 0;
+    } else {
+        lock_file(p, true, exclusive ? LOCK_EX : LOCK_SH, &fd, &e);
     }
-    if (fd < 0 || flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0) {
-        int e = errno;
-        if (fd >= 0 && fd != s->lock_fd)
-            close(fd);
+    if (fd < 0 || e)
         return sg_error_set(err, SG_EIO, "cannot lock the store %s: %s", s->root, strerror(e));
-    }
     s->lock_fd = fd;
     s->lock_excl = exclusive;
     if (exclusive && clean)
         clean_tmp(s);
     return 0;
+}
+
+bool sg_mstore_holds_lock(const struct sg_model_store *s)
+{
+    return s->lock_fd >= 0;
+}
+
+int sg_mstore_lock_peek(const struct sg_model_store *s, int *fd, struct sg_error *err)
+{
+    char p[PATH_MAX];
+    int e = 0;
+    *fd = -1;
+    if (sg_mstore_path(s, p, sizeof(p), ".lock") != 0)
+        return sg_error_set(err, SG_ETOOBIG, "the store path is too long");
+    int rc = lock_file(p, false, LOCK_SH | LOCK_NB, fd, &e);
+    if (rc == SG_EUNAVAIL)
+        return sg_error_set(err, rc,
+                            "a change of the store is under way (an import, pull, promote, "
+                            "remove or gc holds its lock)");
+    if (rc)
+        return sg_error_set(err, rc, "cannot lock the store %s: %s", s->root, strerror(e));
+    return 0;
+}
+
+int sg_model_lock_root(const char *root, bool exclusive, unsigned wait_ms,
+                       void (*waiting)(void *arg), void *arg, int *fd, struct sg_error *err)
+{
+    char p[PATH_MAX];
+    *fd = -1;
+    if (snprintf(p, sizeof(p), "%s/.lock", root) >= (int)sizeof(p))
+        return sg_error_set(err, SG_ETOOBIG, "path too long in the model store");
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool told = false;
+    for (;;) {
+        int e = 0;
+        int rc = lock_file(p, false, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB, fd, &e);
+        if (rc == 0)
+            return 0; /* locked, or no lock file (*fd -1) */
+        if (rc != SG_EUNAVAIL)
+            return sg_error_set(err, SG_EIO, "cannot lock the model store %.200s: %s", root,
+                                strerror(e));
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t ms =
+            (int64_t)(now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+        if (ms >= (int64_t)wait_ms)
+            return sg_error_set(err, SG_EUNAVAIL,
+                                "the model store is busy (an import, promote or pull is "
+                                "running); try again (waited %u s for %.120s)",
+                                (wait_ms + 999) / 1000, p);
+        if (!told && waiting)
+            waiting(arg);
+        told = true;
+        struct timespec d = {0, 50 * 1000 * 1000};
+        nanosleep(&d, NULL);
+    }
 }
 
 /* Takes the store's lock and removes what failed changes left in tmp/. */

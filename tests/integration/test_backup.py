@@ -9,7 +9,9 @@ signer, an existing folder, and archives crafted here (with the `cryptography` p
 an independent implementation of the documented format) holding `../`, absolute,
 duplicate, link and unlisted entries: each refused with a clear error, nothing written.
 `restore --force` refuses to delete the archive or a left-out secret lying in the target;
-the backup walks the model store under its lock (shared) and waits for a change to end."""
+the backup walks the model store under its lock (shared) and waits for a change to end;
+`restore --force` takes the lock of a store inside the target (exclusive) before it writes,
+waits for a change to end, or gives up with the same error."""
 
 import fcntl
 import hashlib
@@ -701,6 +703,85 @@ def test_backup_gives_up_on_a_busy_model_store(workdir):
     assert not [f for f in os.listdir(workdir) if ".partial-" in f]
     assert sgtest.run(["backup", "--config", cfg, "--out", out, "--key", "file:" + bkey,
                        "--sign-key", "file:" + org, "--store-wait", "0"]).returncode == 2
+
+
+
+def restored_store(workdir):
+    """A deployment with a model store, its archive, and a folder restored from it whose
+    store was changed since (its lock file made by the first change, a manifest added):
+    the folder that `restore --force` replaces, store and all."""
+    org, pub, bkey, store, cfg = store_deployment(workdir)
+    out = os.path.join(workdir, "b.sgb")
+    p = sgtest.run(["backup", "--config", cfg, "--out", out, "--key", "file:" + bkey,
+                    "--sign-key", "file:" + org, "--quiet"])
+    assert p.returncode == 0, p.stderr
+    parent = os.path.join(workdir, "area")
+    os.makedirs(parent)
+    target = os.path.join(parent, "site")
+    assert restore(out, target, bkey, pub).returncode == 0
+    tstore = os.path.join(target, "models")
+    with open(os.path.join(tstore, ".lock"), "w"):
+        pass
+    later = os.path.join(tstore, "manifests", "shop", "3.json")
+    with open(later, "w") as fh:
+        fh.write("{}")
+    return out, pub, bkey, parent, target, tstore, later
+
+
+def test_restore_force_waits_for_the_model_store_lock(workdir):
+    """`restore --force` replaces the target folder, and with it a model store inside it:
+    it takes that store's lock (<store>/.lock, the flock(2) that `model import`, `promote`,
+    `remove`, `pull` and `gc` hold while they change the store) exclusively before it
+    writes anything, so it waits for a change under way (whose files would otherwise be
+    swapped out from under it, or land half in the old store and half in the new), and
+    holds it until the old folder is gone."""
+    out, pub, bkey, parent, target, tstore, later = restored_store(workdir)
+    env = dict(os.environ)
+    env.update(sgtest.SAN_ENV)
+    args = [sgtest.SOVGATE, "restore", out, "--to", target, "--key", "file:" + bkey,
+            "--pubkey", pub, "--force"]
+    before = listing(parent)
+    with open(os.path.join(tstore, ".lock"), "r+") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)  # a change in progress, in another process
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env)
+        try:
+            time.sleep(1.5)
+            assert proc.poll() is None, "the restore did not wait for the store's lock"
+            assert listing(parent) == before  # nothing written yet, nothing swapped
+            assert os.path.exists(later)
+        finally:
+            fcntl.flock(lk, fcntl.LOCK_UN)
+        stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "waiting for its lock" in stderr, stderr
+    assert not os.path.exists(later)  # replaced by the archive's store
+    assert os.path.exists(os.path.join(tstore, "manifests", "shop", "1.json"))
+    assert [x for x in os.listdir(parent) if x.startswith(".")] == []
+
+
+def test_restore_gives_up_on_a_busy_model_store(workdir):
+    """A change that holds the lock of a store inside the target longer than --store-wait:
+    the restore stops with the error the backup gives, and writes nothing."""
+    out, pub, bkey, parent, target, tstore, later = restored_store(workdir)
+    before = listing(parent)
+    with open(os.path.join(tstore, ".lock"), "r+") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        t0 = time.monotonic()
+        p = restore(out, target, bkey, pub, "--force", "--store-wait", "1")
+        took = time.monotonic() - t0
+    assert p.returncode == 1, p.stdout
+    assert "the model store is busy (an import, promote or pull is running); try again" \
+        in p.stderr, p.stderr
+    assert tstore in p.stderr
+    assert "nothing was written" in p.stderr
+    assert 0.9 < took < 20, took
+    assert listing(parent) == before
+    assert os.path.exists(later)
+    # without --force there is no store in the target to replace: no lock is needed
+    empty = os.path.join(parent, "empty")
+    assert restore(out, empty, bkey, pub, "--store-wait", "1").returncode == 0
+    assert restore(out, empty, bkey, pub, "--store-wait", "0").returncode == 2
 
 
 # Crafted archives: the format written independently in Python.

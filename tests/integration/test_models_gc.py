@@ -9,7 +9,8 @@ every blob a manifest names (shared by two versions, encrypted and plaintext), k
 pull's partial download unless --partial; waits for a change that holds the lock (the
 blob of an import under way is never taken for an orphan); leaves hostile contents alone
 (links, folders, other names), never following a link; stops at a manifest it cannot
-read."""
+read. `sovgate model verify` reports the same orphans (gc's own scan) as warnings, without
+waiting for a change under way and without changing its exit status."""
 
 import fcntl
 import hashlib
@@ -21,7 +22,7 @@ import pytest
 
 import sgtest
 from test_models import (CHUNK, MKMODEL, audit_events, blob_path, keys, m,  # noqa: F401
-                         manifest_path, models, ok, store_files)
+                         manifest_path, models, ok, store_files, writable)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(MKMODEL),
                                 reason="sovgate-mkmodel not built (run scripts/fetch-llama)")
@@ -237,3 +238,90 @@ def test_gc_usage(tmp_path, keys, models):  # noqa: F811
     ok(m(store, keys, "import", models[0], "--name", "a", "--version", "1"))
     p = m(store, keys, "gc", "extra", sign=False, pub=keys["pub"])
     assert p.returncode == 2 and "gc takes no arguments" in p.stderr
+
+
+def verify(store, keys, *args):  # noqa: F811
+    return m(store, keys, "verify", *args, sign=False, pub=keys["pub"])
+
+
+def test_verify_reports_orphans(tmp_path, keys, models):  # noqa: F811
+    """`model verify` reports what `model gc` would remove (gc's own scan: blobs that no
+    manifest names, what failed changes left in tmp/), one WARN line each with its path and
+    size, never its content, and says in its summary how many there are and that `sovgate
+    model gc` removes them. Orphans damage no model: the exit status stays 0 (1 only for
+    what does not verify, as before). A verify of one model does not look for them (they
+    belong to none); while a change holds the store's lock verify does not wait and does
+    not guess (the blob of an import under way has no manifest yet): it says the orphans
+    were not looked for. Verify removes nothing."""
+    store = str(tmp_path / "store")
+    ok(m(store, keys, "import", models[0], "--name", "a", "--version", "1"))
+    ok(m(store, keys, "import", models[1], "--name", "b", "--version", "1"))
+    p = ok(verify(store, keys))
+    assert "orphans: none" in p.stdout, p.stdout
+    assert "WARN" not in p.stdout
+    # an import that died between its blob and its manifest
+    content = b"SGMENC01 do-not-print-me " + os.urandom(100)
+    h1, orphan1 = crashed_import(store, content)
+    # a manifest removed by hand leaves its blob
+    bblob = blob_path(store, "b", "1")
+    bsize = os.path.getsize(bblob)
+    os.unlink(manifest_path(store, "b", "1"))
+    # a copy that died half way; an unfinished pull (kept for resuming: not an orphan)
+    with open(os.path.join(store, "tmp", "new-crashed"), "wb") as f:
+        f.write(b"half a model, do-not-print-me")
+    os.makedirs(os.path.join(store, "partial"))
+    with open(os.path.join(store, "partial", "7" * 64), "wb") as f:
+        f.write(b"SGMENC01")
+    before = store_files(store)
+    total = len(content) + bsize + 29
+
+    p = verify(store, keys)
+    assert p.returncode == 0, p.stdout + p.stderr
+    out = p.stdout
+    assert "ok   a 1" in out, out
+    assert f"WARN orphan blobs/sha256/{h1} ({len(content)} bytes): named by no manifest" \
+        in out, out
+    assert f"WARN orphan blobs/sha256/{os.path.basename(bblob)} ({bsize} bytes): named by " \
+        "no manifest" in out, out
+    assert "WARN orphan tmp/new-crashed (29 bytes): left by a change that did not finish" \
+        in out, out
+    assert "7" * 64 not in out  # a pull's download is resumed, not an orphan
+    assert f"orphans: 3 files, {total} bytes, that no manifest names" in out, out
+    assert "`sovgate model gc` removes them" in out, out
+    assert "do-not-print-me" not in out + p.stderr
+    assert store_files(store) == before  # verify removes nothing
+    # what verify calls orphans is exactly what gc would remove
+    g = ok(gc(store, keys, "--dry-run", sign=False)).stdout
+    assert f"would free 3 files, {total} bytes" in g, g
+
+    # a version that fails and orphans: exit 1 as before, the orphans reported too
+    ablob = writable(blob_path(store, "a", "1"))
+    good = read(ablob)
+    with open(ablob, "r+b") as f:
+        f.seek(len(good) - 1)
+        f.write(bytes([good[-1] ^ 1]))
+    p = verify(store, keys)
+    assert p.returncode == 1 and "FAIL a 1" in p.stdout, p.stdout
+    assert f"WARN orphan blobs/sha256/{h1}" in p.stdout and "orphans: 3 files" in p.stdout
+    with open(ablob, "wb") as f:
+        f.write(good)
+
+    # one model's verify does not look for orphans (they belong to no model)
+    p = ok(verify(store, keys, "a"))
+    assert "orphan" not in p.stdout, p.stdout
+
+    # a change holds the lock: verify does not wait for it, and does not guess
+    with open(os.path.join(store, ".lock"), "a+") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        t0 = time.monotonic()
+        p = verify(store, keys)
+        took = time.monotonic() - t0
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "orphans: not looked for: a change of the store is under way" in p.stdout, p.stdout
+    assert "WARN orphan" not in p.stdout
+    assert took < 20, took
+
+    # gc removes them; verify finds none
+    ok(gc(store, keys))
+    p = ok(verify(store, keys))
+    assert "orphans: none" in p.stdout and "WARN" not in p.stdout, p.stdout

@@ -7,7 +7,8 @@
  * signed before under the same number; a symbolic link planted in the store (blob,
  * manifest, channel file) is refused, not read through; the engine's way in
  * (sg_model_open_ref) loads only the manifest whose digest it was given, and refuses
- * malformed digests. */
+ * malformed digests; gc and the orphans `verify` reports (one scan); the store's lock is
+ * taken again on a lock file put in the place of the one waited for. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -918,6 +922,146 @@ static void test_gc_stops_at_an_unreadable_manifest(void **st)
     sg_model_store_free(s);
 }
 
+/* The orphans `model verify` reports are gc's own dry run (one scan, not two): the blob of
+ * an import that died before its manifest, the blob of a manifest removed by hand, tmp/'s
+ * leftovers; nothing is removed. It does not wait for a change that holds the lock (the
+ * blob of an import under way has no manifest yet): SG_EUNAVAIL, nothing looked at. A
+ * store without a lock file (as restored) is looked at, and no lock file is made; a store
+ * that holds its own lock does not wait for itself. */
+static void test_orphans_are_what_gc_would_remove(void **st)
+{
+    (void)st;
+    struct sg_model_store *s = open_store(NULL, false);
+    import(s, "1", 1);
+    import(s, "2", 2);
+    char b2[256], m2[256], orphan[256], ohex[65], tmpf[256], lock[256];
+    blob_of(s, "m:2", b2, sizeof(b2));
+    sg_model_store_free(s);
+    struct stat sb;
+    assert_int_equal(stat(b2, &sb), 0);
+    uint64_t b2size = (uint64_t)sb.st_size;
+    crashed_import("SGMENC01 not really", 19, orphan, ohex);
+    snprintf(m2, sizeof(m2), "%s/manifests/m/2.json", store);
+    assert_int_equal(unlink(m2), 0); /* removed by hand: its blob is left */
+    snprintf(tmpf, sizeof(tmpf), "%s/tmp/new-crashed", store);
+    write_file(tmpf, "half", 4);
+    snprintf(lock, sizeof(lock), "%s/.lock", store);
+
+    s = open_store(NULL, false);
+    struct gc_said said = {""};
+    struct sg_model_gc_stats gs;
+    struct sg_error err = {0};
+    assert_int_equal(sg_model_orphans(s, gc_fn, &said, &gs, &err), 0);
+    char want[400];
+    snprintf(want, sizeof(want), "would remove blobs/sha256/%s 19: named by no manifest", ohex);
+    must_say(&said, want);
+    snprintf(want, sizeof(want), "would remove %s %llu: named by no manifest",
+             b2 + strlen(store) + 1, (unsigned long long)b2size);
+    must_say(&said, want);
+    must_say(&said, "would remove tmp/new-crashed 4: left by a change that did not finish");
+    assert_int_equal(gs.files, 3);
+    assert_int_equal(gs.bytes, 19 + b2size + 4);
+    assert_true(exists(orphan) && exists(b2) && exists(tmpf));
+
+    /* a change holds the lock (another open file description: flock conflicts) */
+    int lfd = open(lock, O_RDWR | O_CLOEXEC);
+    assert_true(lfd >= 0);
+    assert_int_equal(flock(lfd, LOCK_EX), 0);
+    memset(&said, 0, sizeof(said));
+    expect_err(sg_model_orphans(s, gc_fn, &said, &gs, &err), SG_EUNAVAIL, &err,
+               "a change of the store is under way");
+    assert_string_equal(said.text, "");
+    assert_int_equal(gs.files, 0);
+    close(lfd);
+
+    /* no lock file: looked at all the same, and none made */
+    assert_int_equal(unlink(lock), 0);
+    assert_int_equal(sg_model_orphans(s, NULL, NULL, &gs, &err), 0);
+    assert_int_equal(gs.files, 3);
+    assert_false(exists(lock));
+
+    /* gc removes exactly those; the store then holds its lock, and finds none */
+    memset(&said, 0, sizeof(said));
+    assert_int_equal(sg_model_gc(s, NULL, gc_fn, &said, &gs, &err), 0);
+    assert_int_equal(gs.files, 3);
+    assert_false(exists(orphan) || exists(b2) || exists(tmpf));
+    assert_int_equal(sg_model_orphans(s, NULL, NULL, &gs, &err), 0);
+    assert_int_equal(gs.files, 0);
+    sg_model_store_free(s);
+}
+
+/* A process that waited for the store's lock while the folder holding the store was
+ * replaced (`restore --force` swaps the folder, under the old store's lock) must not go on
+ * under the lock of a file that is gone, beside a change that holds the new one: the lock
+ * is taken again on the file now there, by a change (blocking) and by backup and restore
+ * (sg_model_lock_root, waiting at most as long as asked). */
+static void test_lock_follows_a_replaced_lock_file(void **st)
+{
+    (void)st;
+    struct sg_model_store *s = open_store(NULL, false);
+    import(s, "1", 1);
+    sg_model_store_free(s);
+    char lock[256], moved[256];
+    snprintf(lock, sizeof(lock), "%s/.lock", store);
+    snprintf(moved, sizeof(moved), "%s/old-lock", dir);
+    for (int writer = 0; writer < 2; writer++) {
+        int old = open(lock, O_RDWR | O_CLOEXEC);
+        assert_true(old >= 0);
+        assert_int_equal(flock(old, LOCK_EX), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(old); /* the parent's lock (a descriptor inherited shares it) */
+            struct sg_error e = {0};
+            if (writer) { /* a change: gc waits for the lock as long as it takes */
+                struct sg_model_store *cs = open_store(NULL, false);
+                int rc = sg_model_gc(cs, NULL, NULL, NULL, NULL, &e);
+                sg_model_store_free(cs);
+                _exit(rc == 0 ? 0 : 20);
+            }
+            int fd = -1;
+            int rc = sg_model_lock_root(store, true, 1500, NULL, NULL, &fd, &e);
+            _exit(rc == SG_EUNAVAIL ? 0 : rc == 0 ? 10 : 20);
+        }
+        usleep(300 * 1000); /* the child waits for the old file's lock */
+        assert_int_equal(rename(lock, moved), 0);
+        int nw = open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+        assert_true(nw >= 0);
+        assert_int_equal(flock(nw, LOCK_EX), 0); /* a change on the store now there */
+        close(old);                              /* the old lock is let go */
+        int status = 0;
+        if (writer) {
+            usleep(1000 * 1000);
+            if (waitpid(pid, &status, WNOHANG) != 0)
+                fail_msg("gc went on under the lock of a replaced lock file");
+            close(nw); /* the change ends: gc goes on */
+            assert_int_equal(waitpid(pid, &status, 0), pid);
+        } else {
+            assert_int_equal(waitpid(pid, &status, 0), pid);
+            close(nw);
+        }
+        assert_true(WIFEXITED(status));
+        if (WEXITSTATUS(status) != 0)
+            fail_msg("%s: child exit %d (10: it took the lock of the replaced file)",
+                     writer ? "a change" : "sg_model_lock_root", WEXITSTATUS(status));
+        assert_int_equal(unlink(moved), 0);
+    }
+    /* the lock of the file there now, not created when missing */
+    int fd = -1;
+    struct sg_error err = {0};
+    assert_int_equal(sg_model_lock_root(store, false, 0, NULL, NULL, &fd, &err), 0);
+    assert_true(fd >= 0);
+    struct stat a, b;
+    assert_int_equal(fstat(fd, &a), 0);
+    assert_int_equal(stat(lock, &b), 0);
+    assert_true(a.st_ino == b.st_ino);
+    close(fd);
+    assert_int_equal(unlink(lock), 0);
+    assert_int_equal(sg_model_lock_root(store, true, 0, NULL, NULL, &fd, &err), 0);
+    assert_int_equal(fd, -1);
+    assert_false(exists(lock));
+}
+
 /* ---- rollback history pins ---- */
 
 /* Signs `payload` as a channel file of `m` with the test key (what a signer of another
@@ -1208,6 +1352,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gc_removes_orphaned_blobs_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gc_leaves_what_is_not_a_blob, setup, teardown),
         cmocka_unit_test_setup_teardown(test_gc_stops_at_an_unreadable_manifest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_orphans_are_what_gc_would_remove, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_follows_a_replaced_lock_file, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_rollback_refuses_another_manifest_than_the_history_pins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_channel_file_without_history_pins, setup,
