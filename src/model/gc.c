@@ -190,6 +190,16 @@ static int collect_refs(struct sg_model_store *s, struct refs *r, const struct s
     return rc;
 }
 
+bool sg_mstore_blob_named(struct sg_model_store *s, const char *hex)
+{
+    static const struct stop sp = {"", ""};
+    struct refs r = {0};
+    struct sg_error err = {0};
+    bool named = collect_refs(s, &r, &sp, &err) != 0 || refs_has(&r, hex);
+    free(r.v);
+    return named;
+}
+
 /* ---- the folders gc looks into ---- */
 
 /* The entries of a folder (opened as `*dfd`, following the folder's own link as the

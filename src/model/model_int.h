@@ -103,6 +103,12 @@ int sg_mstore_check_blob(struct sg_model_store *s, json_t *payload, int *fd, str
  * before it. *rc is 0, or SG_ENOMEM / SG_EIO with what was read so far (possibly NULL).
  * Free with sg_mstore_names_free. */
 char **sg_mstore_names_at(int dfd, const char *suffix, bool hidden, size_t *n, int *rc);
+/* Whether a manifest file names the blob `hex` (64 lower-case hex digits), decided as gc
+ * decides what to keep (src/model/gc.c: every manifests/<folder>/<file>.json, whatever its
+ * name, signature unchecked), under the lock the caller holds. Returns true also when a
+ * manifest file cannot be read or the folders cannot be listed: it may name any blob, and
+ * nothing is deleted on a guess. */
+bool sg_mstore_blob_named(struct sg_model_store *s, const char *hex);
 void sg_mstore_names_free(char **v, size_t n);
 
 #endif

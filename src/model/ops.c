@@ -539,39 +539,6 @@ int sg_model_rollback(struct sg_model_store *s, const char *name, const char *ch
 
 /* ---- remove ---- */
 
-struct blob_use {
-    struct sg_model_store *s;
-    const char *blob, *skip_name, *skip_version;
-    bool used;
-};
-
-/* Whether manifest name/version names the blob. The signature is not checked here: a
- * manifest that does not verify with this key (one signed before a key rotation, say) keeps
- * its blob too; only deleting is decided from it, and a manifest that cannot be read at all
- * counts as naming it (nothing is deleted on a guess). */
-static int blob_used(void *arg, const char *name, const char *version)
-{
-    struct blob_use *u = arg;
-    if (strcmp(name, u->skip_name) == 0 && strcmp(version, u->skip_version) == 0)
-        return 0;
-    char path[PATH_MAX], *data = NULL;
-    size_t len = 0;
-    struct sg_error err = {0};
-    if (sg_mstore_path(u->s, path, sizeof(path), "manifests/%s/%s.json", name, version) != 0 ||
-        sg_mstore_read_file(path, SG_MSTORE_DOC_MAX, "a manifest", &data, &len, &err) != 0) {
-        u->used = true;
-        return 1;
-    }
-    json_t *doc = json_loadb(data, len, 0, NULL);
-    free(data);
-    const char *b = json_string_value(
-        json_object_get(json_object_get(json_object_get(doc, "payload"), "blob"), "sha256"));
-    if (!doc || !b || strcmp(b, u->blob) == 0)
-        u->used = true;
-    json_decref(doc);
-    return u->used;
-}
-
 int sg_model_remove(struct sg_model_store *s, const char *name, const char *version,
                     struct sg_error *err)
 {
@@ -620,7 +587,7 @@ int sg_model_remove(struct sg_model_store *s, const char *name, const char *vers
         json_object_get(json_object_get(json_object_get(doc, "payload"), "blob"), "sha256"));
     uint8_t braw[32];
     if (b && strlen(b) == 64 && sg_hex_decode(b, 64, braw, 32) == 0) /* a file name, no path */
-        snprintf(blob, sizeof(blob), "%s", b);
+        sg_hex_encode(braw, 32, blob); /* lower case, as blobs are named */
     json_decref(doc);
     char p[PATH_MAX], dir[PATH_MAX];
     sg_mstore_path(s, p, sizeof(p), "manifests/%s/%s.json", name, version);
@@ -634,13 +601,11 @@ int sg_model_remove(struct sg_model_store *s, const char *name, const char *vers
     }
     rmdir(dir); /* when it was the last version */
     bool blob_removed = false;
-    if (blob[0]) {
-        struct blob_use u = {s, blob, name, version, false};
-        visit(s, NULL, blob_used, &u);
-        if (!u.used) {
-            sg_mstore_path(s, p, sizeof(p), "blobs/sha256/%s", blob);
-            blob_removed = unlink(p) == 0;
-        }
+    /* the blob goes when no manifest file names it any more: gc's answer (a manifest
+     * that does not verify with this key, one signed before a key rotation, keeps it too) */
+    if (blob[0] && !sg_mstore_blob_named(s, blob)) {
+        sg_mstore_path(s, p, sizeof(p), "blobs/sha256/%s", blob);
+        blob_removed = unlink(p) == 0;
     }
     return sg_mstore_audit(s, "model.remove",
                            json_pack("{s:s,s:s,s:s,s:b}", "name", name, "version", version, "blob",

@@ -429,6 +429,47 @@ static void test_remove_keeps_a_blob_an_unverified_manifest_names(void **st)
     sg_model_store_free(s);
 }
 
+/* Remove decides whether a blob is still named as gc does (one answer): a manifest file
+ * the store would not read by its name (manifests/m/.2.json, a copy an operator put aside)
+ * still keeps its blob, and one that cannot be read at all keeps every blob. */
+static void test_remove_keeps_what_gc_keeps(void **st)
+{
+    (void)st;
+    struct sg_model_store *s = open_store(NULL, false);
+    import(s, "1", 1);
+    import(s, "2", 2);
+    char blob[256], m1[PATH_MAX], aside[PATH_MAX], bad[PATH_MAX];
+    blob_of(s, "m:1", blob, sizeof(blob));
+    snprintf(m1, sizeof(m1), "%s/manifests/m/1.json", store);
+    snprintf(aside, sizeof(aside), "%s/manifests/m/.1.json", store);
+    char cmd[3 * PATH_MAX];
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", m1, aside);
+    assert_int_equal(system(cmd), 0);
+    struct sg_error err = {0};
+    assert_int_equal(sg_model_remove(s, "m", "1", &err), 0);
+    if (access(blob, F_OK) != 0)
+        fail_msg("remove deleted a blob that manifests/m/.1.json names (gc keeps it)");
+    /* an unreadable manifest may name any blob: version 2's stays when it is removed */
+    blob_of(s, "m:2", blob, sizeof(blob));
+    snprintf(bad, sizeof(bad), "%s/manifests/m/broken.json", store);
+    FILE *f = fopen(bad, "w");
+    assert_non_null(f);
+    fputs("{not json", f);
+    fclose(f);
+    assert_int_equal(sg_model_remove(s, "m", "2", &err), 0);
+    if (access(blob, F_OK) != 0)
+        fail_msg("remove deleted a blob while a manifest could not be read");
+    /* once nothing names it, remove's blob goes with it */
+    unlink(bad);
+    unlink(aside);
+    import(s, "3", 3);
+    blob_of(s, "m:3", blob, sizeof(blob));
+    assert_int_equal(sg_model_remove(s, "m", "3", &err), 0);
+    if (access(blob, F_OK) == 0)
+        fail_msg("the blob of the last manifest naming it was kept");
+    sg_model_store_free(s);
+}
+
 /* An import whose weights are already stored under their digest does not take a damaged
  * file under that name on trust: the freshly copied, hashed bytes replace it. */
 static void test_import_replaces_a_damaged_blob(void **st)
@@ -1345,6 +1386,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_channel_pins_the_manifest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_remove_keeps_a_blob_an_unverified_manifest_names,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remove_keeps_what_gc_keeps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_replaces_a_damaged_blob, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_checks_the_chunk_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_symlinks_in_the_store_are_refused, setup, teardown),
