@@ -191,12 +191,25 @@ static int collect(json_t *s, const char *path, void *ctx)
     return 0;
 }
 
+/* Decodes a chat body and collects the paths of its text fields into `got`. */
+static json_t *chat_fields(const char *body, size_t len, char got[4096])
+{
+    json_t *j;
+    const char *model;
+    bool stream;
+    struct sg_api_error e;
+    assert_int_equal(sg_api_decode(SG_EP_CHAT, body, len, &j, &model, &stream, &e), 0);
+    assert_int_equal(sg_api_text_fields(SG_EP_CHAT, j, collect, got), 0);
+    return j;
+}
+
 static void test_text_fields(void **state)
 {
     (void)state;
     /* ids, types, tool_choice, stream_options, enumerations and a schema's enum values are
-     * text a client can fill; the role, base64 payloads, the model and the schema's
-     * structure (type, property names, the format's name) are not */
+     * text a client can fill; the role, base64 payloads, the model, the schema's structure
+     * (type, the format's name) and member names that are the API's own words (a property
+     * named "title" included) are not */
     static const char body[] =
         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
         "\"image_url\":{\"url\":\"data:image/png;base64,QUJD\"}}]},{\"role\":\"assistant\","
@@ -208,13 +221,8 @@ static void test_text_fields(void **state)
         "\"description\":\"d\",\"schema\":{\"type\":\"object\",\"properties\":{\"title\":{"
         "\"type\":\"string\",\"title\":\"t\",\"enum\":[\"a\"]}},\"examples\":[{\"title\":\"e\"}]}}}"
         "}";
-    json_t *j;
-    const char *model;
-    bool stream;
-    struct sg_api_error e;
-    assert_int_equal(sg_api_decode(SG_EP_CHAT, body, sizeof(body) - 1, &j, &model, &stream, &e), 0);
     char got[4096] = "";
-    assert_int_equal(sg_api_text_fields(SG_EP_CHAT, j, collect, got), 0);
+    json_t *j = chat_fields(body, sizeof(body) - 1, got);
     assert_string_equal(got, "messages[0].content[0].type\n"
                              "messages[1].tool_calls[0].id\n"
                              "messages[1].tool_calls[0].type\n"
@@ -232,6 +240,9 @@ static void test_text_fields(void **state)
     assert_null(sg_api_token_ids(SG_EP_CHAT, j));
     json_decref(j);
 
+    const char *model;
+    bool stream;
+    struct sg_api_error e;
     static const char emb[] = "{\"model\":\"e\",\"input\":[[1,2],[3]]}";
     assert_int_equal(sg_api_decode(SG_EP_EMBEDDINGS, emb, sizeof(emb) - 1, &j, &model, &stream, &e),
                      0);
@@ -276,13 +287,8 @@ static void test_member_names(void **state)
         "\"schema\":{\"type\":\"object\",\"properties\":{\"Anna Schmidt\":{\"type\":"
         "\"string\"},\"title\":{\"type\":\"string\"}},\"required\":[\"Anna Schmidt\"]}}},"
         "\"Custom Key\":true,\"\":0}";
-    json_t *j;
-    const char *model;
-    bool stream;
-    struct sg_api_error e;
-    assert_int_equal(sg_api_decode(SG_EP_CHAT, body, sizeof(body) - 1, &j, &model, &stream, &e), 0);
     char got[4096] = "";
-    assert_int_equal(sg_api_text_fields(SG_EP_CHAT, j, collect, got), 0);
+    json_t *j = chat_fields(body, sizeof(body) - 1, got);
     assert_string_equal(got, "messages[0]{2}\n"
                              "messages[0].content[0]{2}\n"
                              "messages[0].content[0].type\n"

@@ -263,6 +263,24 @@ static void test_writer_refuses(void **state)
     fclose(f);
 }
 
+/* An archive holding x/y ("hello") written to `path`. */
+static void write_archive(const char *path)
+{
+    const struct file files[] = {{"x/y", "hello"}};
+    int fd = make_archive(files, 1, 0, false);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    char *buf = malloc((size_t)st.st_size);
+    assert_non_null(buf);
+    assert_int_equal(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
+    FILE *o = fopen(path, "wb");
+    assert_non_null(o);
+    assert_int_equal(fwrite(buf, 1, (size_t)st.st_size, o), (size_t)st.st_size);
+    assert_int_equal(fclose(o), 0);
+    free(buf);
+    close(fd);
+}
+
 static void test_restore_dir_rules(void **state)
 {
     (void)state;
@@ -271,17 +289,8 @@ static void test_restore_dir_rules(void **state)
     char arch[300], dir[300], f[320];
     snprintf(arch, sizeof(arch), "%s/a.sgb", base);
     snprintf(dir, sizeof(dir), "%s/out", base);
-    const struct file files[] = {{"x/y", "hello"}};
-    int fd = make_archive(files, 1, 0, false);
+    write_archive(arch);
     struct stat st;
-    assert_int_equal(fstat(fd, &st), 0);
-    char *buf = malloc((size_t)st.st_size);
-    assert_int_equal(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
-    FILE *o = fopen(arch, "wb");
-    fwrite(buf, 1, (size_t)st.st_size, o);
-    fclose(o);
-    free(buf);
-    close(fd);
     struct sg_bak_restore_opts ro = {.archive = arch, .key = key, .pubkey = pub, .dir = dir};
     struct sg_error err = {0};
     assert_int_equal(sg_bak_restore(&ro, NULL, &err), 0);
@@ -316,17 +325,8 @@ static void test_restore_takes_the_lock_of_a_store_in_the_target(void **state)
     char arch[300], dir[300], st_dir[340], p[400], keep[400], lock[400];
     snprintf(arch, sizeof(arch), "%s/a.sgb", base);
     snprintf(dir, sizeof(dir), "%s/site", base);
-    const struct file files[] = {{"x/y", "hello"}};
-    int fd = make_archive(files, 1, 0, false);
+    write_archive(arch);
     struct stat st;
-    assert_int_equal(fstat(fd, &st), 0);
-    char *buf = malloc((size_t)st.st_size);
-    assert_int_equal(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
-    FILE *o = fopen(arch, "wb");
-    fwrite(buf, 1, (size_t)st.st_size, o);
-    fclose(o);
-    free(buf);
-    close(fd);
     /* the target: a deployment whose store lies two folders down */
     snprintf(st_dir, sizeof(st_dir), "%s/deploy", dir);
     assert_int_equal(mkdir(dir, 0700), 0);
