@@ -58,7 +58,8 @@
  * reduction mixes the cells of all sequences); the repacked Q4_K kernels round differently
  * for one row (gemv) than for several (gemm), and with the repacked Q4_0 kernels the rare
  * differences fall on other shapes; Q8_0 has no repacked kernel on x86, so it loses
- * nothing. With a GPU the defaults (flash attention auto, repacking) are kept; there the
+ * nothing. With a GPU the defaults (flash attention auto, repacking) are kept and neither
+ * the tiles nor the split-kernel rule apply (a prompt chunk is as long as fits); there the
  * results depend on the batch's shape anyway (measured with CUDA on an H200: greedy texts
  * alone and beside others differ, and so does a request run twice when the second reuses
  * the cached prompt).
@@ -168,7 +169,7 @@ struct sg_llm {
     struct llama_context *ectx; /* embeddings, made on first use */
     const struct llama_vocab *vocab;
     int n_slots, slot_ctx, n_batch, n_vocab, n_embd, embd_ctx, embd_chunk, n_threads;
-    int tile; /* SG_FA_TILE, or 0 when a tile never fits a step beside n_slots tokens */
+    int tile; /* SG_FA_TILE; 0 on a GPU or when a tile never fits a step beside n_slots */
     bool gpu;
     bool embd_native_pool; /* an embedding model with its own pooling: one micro-batch */
     bool embd_failed;
@@ -440,6 +441,13 @@ int sg_llm_open(const struct sg_llm_opts *o, struct sg_llm **out, struct sg_erro
     pthread_once(&global_once, global_init);
     if (ggml_backend_dev_count() == 0)
         return sg_error_set(err, SG_EUNAVAIL, "no ggml backend could be loaded");
+    /* Asked for a GPU and none works: an error, not a CPU run ten times slower. */
+    if (o->gpu_layers != 0 && !have_gpu())
+        return sg_error_set(err, SG_EUNAVAIL,
+                            "gpu_layers is %d but llama.cpp found no GPU (it needs a CUDA build of "
+                            "llama.cpp, the driver and the device nodes; see the ggml_cuda_init "
+                            "message above, if any); set gpu_layers: 0 to run on the CPU",
+                            o->gpu_layers);
 
     struct sg_llm *m = calloc(1, sizeof *m);
     if (!m)
@@ -448,9 +456,9 @@ int sg_llm_open(const struct sg_llm_opts *o, struct sg_llm **out, struct sg_erro
     pthread_cond_init(&m->cv, NULL);
     m->n_slots = parallel;
     m->n_batch = batch;
-    m->tile = batch - parallel >= SG_FA_TILE ? SG_FA_TILE : 0;
     m->n_threads = threads;
-    m->gpu = o->gpu_layers != 0 && have_gpu();
+    m->gpu = o->gpu_layers != 0;
+    m->tile = !m->gpu && batch - parallel >= SG_FA_TILE ? SG_FA_TILE : 0;
 
     struct llama_model_params mp = llama_model_default_params();
     mp.n_gpu_layers = o->gpu_layers;
@@ -1360,15 +1368,20 @@ static int step_generate(struct sg_llm *m)
 }
 
 /* The tokens of slot s's next prompt chunk when `budget` tokens fit in this step, 0 when
- * none fit (see Determinism). In the tiled part of the prompt: whole tiles, as many as fit.
- * In the rest (fewer than a tile, or any length when m->tile is 0): at most a tile less one,
- * all of them when they fit, else as many as fit without leaving exactly one for the last
- * chunk (n-2 then 2 rather than n-1 then 1), so the rest is read in one-token chunks only
- * when it is one token long. *tiled says which part the chunk is of. */
+ * none fit (see Determinism). On a GPU, whose kernels are not batch invariant anyway: as
+ * many as fit. In the tiled part of the prompt: whole tiles, as many as fit. In the rest
+ * (fewer than a tile, or any length when m->tile is 0): at most a tile less one, all of
+ * them when they fit, else as many as fit without leaving exactly one for the last chunk
+ * (n-2 then 2 rather than n-1 then 1), so the rest is read in one-token chunks only when it
+ * is one token long. *tiled says which part the chunk is of. */
 static int chunk_len(const struct sg_llm *m, const struct slot *s, int budget, bool *tiled)
 {
     int n = s->job->n_tokens, end = tiled_end(m, n), left;
     *tiled = s->n_done < end;
+    if (m->gpu) {
+        left = n - s->n_done;
+        return left < budget ? left : budget;
+    }
     if (*tiled) {
         left = end - s->n_done < budget ? end - s->n_done : budget;
         return left - left % m->tile;

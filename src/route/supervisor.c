@@ -11,6 +11,7 @@
 #include "route/chanseen.h"
 #include "route/isolate.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -32,7 +33,8 @@
 #include <event2/bufferevent.h>
 
 #define MAX_ARGS 32
-#define MAX_RULES 24
+#define MAX_RULES 40 /* 14 at most, and the GPU rules (gpu_rules) */
+#define MAX_GPU_NODES 16
 #define BACKOFF_MIN_MS 1000u
 #define BACKOFF_MAX_MS 30000u
 #define STABLE_US (60ull * 1000000) /* running this long resets the backoff */
@@ -522,6 +524,43 @@ static void add_rule(struct eng *e, const char *path, __u64 access)
     }
 }
 
+/* What an engine with GPU layers needs beyond a CPU one: the GPU's device nodes, not the
+ * rest of /dev (raw disks, /dev/mem), and write access to its own /proc/PID, which CUDA's
+ * initialisation writes to (without it: "OS call failed or operation not supported on this
+ * OS"). The child opens "/proc/self" itself, so that rule is its own /proc/PID only.
+ * Measured on an H100 and an H200 (driver 580): these NVIDIA nodes and /proc/self are
+ * enough, and each of /dev/nvidiactl, nvidiaN and nvidia-uvm is needed. /dev/dri and
+ * /dev/kfd (Vulkan, ROCm) are granted where they exist, untested. */
+static void gpu_rules(struct eng *e)
+{
+    const __u64 rw = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE;
+    const __u64 rwd = rw | LANDLOCK_ACCESS_FS_READ_DIR;
+    add_rule(e, "/proc/self", rwd);
+    add_rule(e, "/dev/nvidiactl", rw);
+    add_rule(e, "/dev/nvidia-uvm", rw);
+    add_rule(e, "/dev/nvidia-uvm-tools", rw);
+    add_rule(e, "/dev/nvidia-caps", LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR);
+    add_rule(e, "/dev/dri", rwd);
+    add_rule(e, "/dev/kfd", rw);
+    DIR *d = opendir("/dev");
+    if (!d)
+        return;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL && n < MAX_GPU_NODES) {
+        if (strncmp(de->d_name, "nvidia", 6) != 0)
+            continue;
+        const char *num = de->d_name + 6; /* nvidiaN: one GPU */
+        if (*num == '\0' || strspn(num, "0123456789") != strlen(num))
+            continue;
+        char path[64];
+        snprintf(path, sizeof(path), "/dev/%s", de->d_name);
+        add_rule(e, path, rw);
+        n++;
+    }
+    closedir(d);
+}
+
 static void dirname_of(const char *path, char *out, size_t cap)
 {
     snprintf(out, cap, "%s", path);
@@ -784,8 +823,8 @@ static struct eng *eng_new(struct sg_supervisor *sv, const struct sg_config_back
                  LANDLOCK_ACCESS_FS_READ_DIR);
     add_rule(e, "/dev/null", LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE);
     add_rule(e, "/dev/urandom", LANDLOCK_ACCESS_FS_READ_FILE);
-    if (b->engine.gpu_layers != 0) /* GPU device nodes */
-        add_rule(e, "/dev", r | LANDLOCK_ACCESS_FS_WRITE_FILE);
+    if (b->engine.gpu_layers != 0)
+        gpu_rules(e);
     return e;
 }
 

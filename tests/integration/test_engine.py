@@ -548,6 +548,29 @@ def socket_inodes(pid):
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
                     reason="needs root and setpriv to run the engine as another user")
+def has_gpu():
+    try:
+        return subprocess.run(["nvidia-smi", "-L"], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+def test_gpu_layers_without_a_gpu_is_an_error(model, tmp_path):
+    """Asked for GPU layers where llama.cpp finds no GPU (no CUDA build, no driver, or a
+    sandbox that stops CUDA), the engine refuses to start and says why: running on the CPU
+    instead would be ten times slower without a word (seen on an H100 whose CUDA the
+    sandbox had stopped)."""
+    if has_gpu():
+        pytest.skip("this machine has a GPU")
+    p = subprocess.run([ENGINE, "--model", model, "--socket", str(tmp_path / "e.sock"),
+                        "--ctx", "256", "--parallel", "1", "--gpu-layers", "-1"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0
+    assert "gpu_layers is -1 but llama.cpp found no GPU" in p.stderr
+    assert "set gpu_layers: 0 to run on the CPU" in p.stderr
+    assert not (tmp_path / "e.sock").exists()
+
+
 def test_engine_is_not_dumpable(model):
     """The engine holds the model store's key, decrypted weights and prompts: like the
     gateway it clears the dumpable flag (an exec sets it again), so no core dump and no

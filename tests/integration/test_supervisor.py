@@ -29,7 +29,11 @@ here=$(dirname "$0")
 if cat "$here/../secret.txt" >/dev/null 2>&1; then r=true; else r=false; fi
 if [ -n "${SG_TEST_SECRET:-}" ]; then k=true; else k=false; fi
 if [ -n "${SG_TEST_PLAIN:-}" ]; then v=true; else v=false; fi
-echo "{\\"event\\":\\"probe\\",\\"read_outside\\":$r,\\"secret_env\\":$k,\\"plain_env\\":$v}" >&2
+# Opening for writing (nothing is written): its own /proc files, and the gateway's.
+if { command exec 3>>/proc/self/comm; } 2>/dev/null; then ps=true; exec 3>&-; else ps=false; fi
+if { command exec 4>>/proc/$PPID/comm; } 2>/dev/null; then po=true; exec 4>&-; else po=false; fi
+if { command exec 5>>/dev/full; } 2>/dev/null; then dw=true; exec 5>&-; else dw=false; fi
+echo "{\\"event\\":\\"probe\\",\\"read_outside\\":$r,\\"secret_env\\":$k,\\"plain_env\\":$v,\\"proc_self_write\\":$ps,\\"proc_other_write\\":$po,\\"dev_write\\":$dw}" >&2
 echo "{\\"event\\":\\"engine_ready\\",\\"socket\\":\\"$sock\\"}" >&2
 exec "$here/sg-fake-upstream" --unix "$sock" --name "$name"
 """
@@ -52,10 +56,10 @@ def stand_in(workdir):
     return {"binary": path, "model": model}
 
 
-def engine_gateway(make_gateway, workdir, stand_in):
+def engine_gateway(make_gateway, workdir, stand_in, **engine):
     return make_gateway(
         backends=[{"name": "local", "kind": "engine", "model": stand_in["model"],
-                   "engine_binary": stand_in["binary"], "parallel": 2}],
+                   "engine_binary": stand_in["binary"], "parallel": 2, **engine}],
         routes=[{"model": "assistant", "backends": ["local"]}],
         extra={"runtime_dir": os.path.join(workdir, "run")})
 
@@ -86,8 +90,27 @@ def test_engine_is_started_routed_and_isolated(make_gateway, workdir, stand_in):
         assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
     if iso["landlock"]:
         assert probe["read_outside"] is False
+        assert probe["proc_self_write"] is False and probe["proc_other_write"] is False
+        assert probe["dev_write"] is False
     else:
         assert "landlock_reason" in iso
+
+
+def test_gpu_engine_may_write_its_own_proc_files_only(make_gateway, workdir, stand_in):
+    # CUDA's initialisation writes to the process's own /proc files and fails without
+    # ("OS call failed or operation not supported on this OS", seen on an H100): an engine
+    # with gpu_layers gets write access to its own /proc/PID, not to another process's;
+    # and the GPU's device nodes, not the rest of /dev (here /dev/full stands for them).
+    g = engine_gateway(make_gateway, workdir, stand_in, gpu_layers=-1)
+    g.wait_ready(timeout=20)
+    iso = g.wait_log(lambda j: j.get("event") == "engine_isolation")
+    probe = g.wait_log(lambda j: j.get("event") == "probe")
+    if not iso["landlock"]:
+        pytest.skip("Landlock is not available: " + iso.get("landlock_reason", "?"))
+    assert probe["proc_self_write"] is True
+    assert probe["proc_other_write"] is False
+    assert probe["dev_write"] is False
+    assert probe["read_outside"] is False
 
 
 def test_engine_killed_is_restarted(make_gateway, workdir, stand_in):
