@@ -546,8 +546,6 @@ def socket_inodes(pid):
     return out
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
-                    reason="needs root and setpriv to run the engine as another user")
 def has_gpu():
     try:
         return subprocess.run(["nvidia-smi", "-L"], capture_output=True).returncode == 0
@@ -571,6 +569,8 @@ def test_gpu_layers_without_a_gpu_is_an_error(model, tmp_path):
     assert not (tmp_path / "e.sock").exists()
 
 
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"),
+                    reason="needs root and setpriv to run the engine as another user")
 def test_engine_is_not_dumpable(model):
     """The engine holds the model store's key, decrypted weights and prompts: like the
     gateway it clears the dumpable flag (an exec sets it again), so no core dump and no
