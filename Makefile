@@ -20,14 +20,16 @@ all: build
 setup:
 	@scripts/setup
 
-$(BUILD)/CMakeCache.txt:
+# Configuring needs the libraries scripts/setup installs: setup is an order-only prerequisite
+# of each configure step, so `make -j2 build` on a fresh machine installs before cmake runs.
+$(BUILD)/CMakeCache.txt: | setup
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS)
 
-$(ASAN)/CMakeCache.txt:
+$(ASAN)/CMakeCache.txt: | setup
 	cmake -S . -B $(ASAN) -DCMAKE_BUILD_TYPE=Debug -DSG_SANITIZE=ON $(CMAKE_FLAGS)
 
 # The libFuzzer build (clang): tests/fuzz/run builds only the fuzz targets in it.
-$(FUZZ_BUILD)/CMakeCache.txt:
+$(FUZZ_BUILD)/CMakeCache.txt: | setup
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSG_FUZZ=ON $(CMAKE_FLAGS)
 
 build: setup $(BUILD)/CMakeCache.txt
