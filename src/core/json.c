@@ -53,6 +53,64 @@ static int hex4(const char *p, unsigned *out)
     return 0;
 }
 
+const char *sg_json_unescape(const char *s, size_t n, char *out, size_t *outlen, size_t *at)
+{
+    size_t k = 0;
+    const char *r = s, *q = s + n;
+    while (r < q) {
+        if (*r != '\\') {
+            out[k++] = *r++;
+            continue;
+        }
+        *at = (size_t)(r - s);
+        if (q - r < 2)
+            return "unterminated escape in string";
+        char c = r[1];
+        r += 2;
+        static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+        const char *m = c ? strchr(from, c) : NULL;
+        if (m) {
+            out[k++] = to[m - from];
+            continue;
+        }
+        if (c != 'u')
+            return "invalid escape in string";
+        unsigned cp, lo;
+        if (q - r < 4 || hex4(r, &cp) < 0)
+            return "invalid \\u escape";
+        r += 4;
+        if (cp == 0)
+            return "\\u0000 is not allowed";
+        if (cp >= 0xDC00 && cp <= 0xDFFF)
+            return "lone low surrogate";
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (q - r < 6 || r[0] != '\\' || r[1] != 'u' || hex4(r + 2, &lo) < 0 || lo < 0xDC00 ||
+                lo > 0xDFFF)
+                return "unpaired high surrogate";
+            r += 6;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        }
+        /* The UTF-8 form is never longer than the escape it came from. */
+        if (cp < 0x80) {
+            out[k++] = (char)cp;
+        } else if (cp < 0x800) {
+            out[k++] = (char)(0xC0 | (cp >> 6));
+            out[k++] = (char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            out[k++] = (char)(0xE0 | (cp >> 12));
+            out[k++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+            out[k++] = (char)(0x80 | (cp & 0x3F));
+        } else {
+            out[k++] = (char)(0xF0 | (cp >> 18));
+            out[k++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+            out[k++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+            out[k++] = (char)(0x80 | (cp & 0x3F));
+        }
+    }
+    *outlen = k;
+    return NULL;
+}
+
 /* Parses a string literal at j->p (on the opening quote). Returns a malloc'd decoded copy
  * (NUL-terminated, length in *len) when escapes were present, or NULL with *raw pointing
  * into the input when none were. NULL with *raw NULL on error. */
@@ -99,69 +157,12 @@ static char *jp_string(struct jp *j, const char **raw, size_t *len)
     char *out = malloc((size_t)(q - s) + 1);
     if (!out)
         return jp_fail(j, SG_JSON_ENOMEM, "out of memory");
-    size_t k = 0;
-    const char *r = (const char *)s;
-    while (r < (const char *)q) {
-        if (*r != '\\') {
-            out[k++] = *r++;
-            continue;
-        }
-        char c = r[1];
-        r += 2;
-        static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-        const char *m = c ? strchr(from, c) : NULL;
-        if (m) {
-            out[k++] = to[m - from];
-            continue;
-        }
-        if (c != 'u') {
-            j->p = r - 2;
-            free(out);
-            return jp_fail(j, SG_JSON_ESYNTAX, "invalid escape in string");
-        }
-        unsigned cp, lo;
-        if ((const char *)q - r < 4 || hex4(r, &cp) < 0) {
-            j->p = r - 2;
-            free(out);
-            return jp_fail(j, SG_JSON_ESYNTAX, "invalid \\u escape");
-        }
-        r += 4;
-        if (cp == 0) {
-            j->p = r - 6;
-            free(out);
-            return jp_fail(j, SG_JSON_ESYNTAX, "\\u0000 is not allowed");
-        }
-        if (cp >= 0xDC00 && cp <= 0xDFFF) {
-            j->p = r - 6;
-            free(out);
-            return jp_fail(j, SG_JSON_ESYNTAX, "lone low surrogate");
-        }
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if ((const char *)q - r < 6 || r[0] != '\\' || r[1] != 'u' || hex4(r + 2, &lo) < 0 ||
-                lo < 0xDC00 || lo > 0xDFFF) {
-                j->p = r - 6;
-                free(out);
-                return jp_fail(j, SG_JSON_ESYNTAX, "unpaired high surrogate");
-            }
-            r += 6;
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-        }
-        /* The UTF-8 form is never longer than the escape it came from. */
-        if (cp < 0x80) {
-            out[k++] = (char)cp;
-        } else if (cp < 0x800) {
-            out[k++] = (char)(0xC0 | (cp >> 6));
-            out[k++] = (char)(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            out[k++] = (char)(0xE0 | (cp >> 12));
-            out[k++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-            out[k++] = (char)(0x80 | (cp & 0x3F));
-        } else {
-            out[k++] = (char)(0xF0 | (cp >> 18));
-            out[k++] = (char)(0x80 | ((cp >> 12) & 0x3F));
-            out[k++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-            out[k++] = (char)(0x80 | (cp & 0x3F));
-        }
+    size_t k, at;
+    const char *why = sg_json_unescape((const char *)s, (size_t)(q - s), out, &k, &at);
+    if (why) {
+        j->p = (const char *)s + at;
+        free(out);
+        return jp_fail(j, SG_JSON_ESYNTAX, why);
     }
     out[k] = '\0';
     *len = k;

@@ -39,6 +39,13 @@ struct sg_json_error {
  * `err` filled. */
 json_t *sg_json_parse(const char *s, size_t n, unsigned flags, struct sg_json_error *err);
 
+/* Decodes the JSON escapes of s[0..n), the inside of a string literal without its quotes,
+ * into out (room for n bytes: the decoded form is never longer); other bytes are copied as
+ * they are (the caller checks UTF-8 and control characters where it needs them). Returns
+ * NULL with the length in *outlen, or a static reason with the failing escape's offset in
+ * *at: an invalid or cut escape, \u0000, an unpaired surrogate. */
+const char *sg_json_unescape(const char *s, size_t n, char *out, size_t *outlen, size_t *at);
+
 /* Appends the compact serialization of `v` to `out` (object members in insertion order,
  * reals with 17 significant digits, non-ASCII copied as UTF-8). Returns 0 or an sg_buf
  * error (SG_ETOOBIG when `out` is full). */

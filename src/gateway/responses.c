@@ -191,6 +191,14 @@ int sg_responses_decode(struct sg_req *r, const json_t *in, json_t **chat)
     return 0;
 }
 
+/* The `escaped` of a stored vault entry (export_entry, below): 0 where it has none, or none
+ * valid. */
+static unsigned entry_escaped(const json_t *e)
+{
+    json_int_t k = json_integer_value(json_array_get(e, 3));
+    return k > 0 && k <= SG_ESCAPED_MAX ? (unsigned)k : 0;
+}
+
 int sg_responses_import(struct sg_req *r, struct sg_vault *v, uint32_t *found)
 {
     struct sg_resp_req *x = r->rstate;
@@ -205,8 +213,8 @@ int sg_responses_import(struct sg_req *r, struct sg_vault *v, uint32_t *found)
         int t = type ? sg_entity_lookup(det, type) : -1;
         if (t < 0 || !code || !json_is_string(val))
             continue; /* a type this configuration no longer knows */
-        if (sg_vault_import(v, (unsigned)t, code, json_string_value(val),
-                            json_string_length(val)) != 0) {
+        if (sg_vault_import(v, (unsigned)t, code, json_string_value(val), json_string_length(val),
+                            entry_escaped(e)) != 0) {
             sg_api_error_set(&r->err, 400, "invalid_request_error", "too_much_personal_data",
                              "previous_response_id",
                              "The conversation holds more personal data than the gateway "
@@ -232,11 +240,18 @@ int sg_filter_responses(struct sg_req *r, json_t *obj)
 
 /* ---- storing ---- */
 
-static int export_entry(unsigned type, const char *code, const char *value, size_t len, void *ctx)
+/* A vault entry as [type, code, value] or, for a value found inside JSON text,
+ * [type, code, value, escaped] (records written before that have three elements). */
+static int export_entry(unsigned type, const char *code, const char *value, size_t len,
+                        unsigned escaped, void *ctx)
 {
     const struct sg_detector *det = ((void **)ctx)[1];
-    return json_array_append_new(
-        ((json_t **)ctx)[0], json_pack("[s,s,s%]", sg_entity_name(det, type), code, value, len));
+    json_t *e = json_pack("[s,s,s%]", sg_entity_name(det, type), code, value, len);
+    if (e && escaped && json_array_append_new(e, json_integer(escaped)) != 0) {
+        json_decref(e);
+        e = NULL;
+    }
+    return json_array_append_new(((json_t **)ctx)[0], e);
 }
 
 /* Output-scans one text of the answer in place (restricted values the request did not
@@ -445,7 +460,7 @@ static int restore_response(struct sg_req *r, json_t *resp, const json_t *map)
         const json_t *val = json_array_get(e, 2);
         if (t >= 0 && json_is_string(json_array_get(e, 1)) && json_is_string(val))
             sg_vault_import(v, (unsigned)t, json_string_value(json_array_get(e, 1)),
-                            json_string_value(val), json_string_length(val));
+                            json_string_value(val), json_string_length(val), entry_escaped(e));
     }
     struct sg_buf b;
     sg_buf_init(&b, 128u << 20);

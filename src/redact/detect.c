@@ -424,7 +424,8 @@ void sg_findings_free(struct sg_findings *f)
     f->n = f->cap = 0;
 }
 
-static int findings_push(struct sg_findings *f, uint32_t start, uint32_t end, unsigned type)
+static int findings_push(struct sg_findings *f, uint32_t start, uint32_t end, unsigned type,
+                         unsigned escaped)
 {
     if (f->n >= f->max) {
         f->truncated = true;
@@ -440,15 +441,20 @@ static int findings_push(struct sg_findings *f, uint32_t start, uint32_t end, un
         f->v = v;
         f->cap = cap;
     }
-    f->v[f->n++] = (struct sg_finding){start, end, (uint16_t)type};
+    f->v[f->n++] = (struct sg_finding){start, end, (uint16_t)type, (uint8_t)escaped};
     return 0;
 }
 
 int sg_scan_add(struct scan *s, size_t start, size_t end, unsigned type)
 {
+    return sg_scan_add_escaped(s, start, end, type, 0);
+}
+
+int sg_scan_add_escaped(struct scan *s, size_t start, size_t end, unsigned type, unsigned escaped)
+{
     if (end <= start || end > s->n)
         return 0;
-    return findings_push(s->raw, (uint32_t)start, (uint32_t)end, type);
+    return findings_push(s->raw, (uint32_t)start, (uint32_t)end, type, escaped);
 }
 
 /* ---- word sets ---- */
@@ -2814,7 +2820,7 @@ static int detect(const struct sg_detector *d, struct sg_detect_scratch *sc,
             f.start = a;
             f.end = e;
         }
-        if ((rc = findings_push(out, f.start, f.end, f.type)))
+        if ((rc = findings_push(out, f.start, f.end, f.type, f.escaped)))
             return rc;
     }
     out->truncated |= raw->truncated;

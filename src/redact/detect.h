@@ -44,6 +44,9 @@ enum sg_entity {
 struct sg_finding {
     uint32_t start, end; /* byte offsets into the original text, end exclusive */
     uint16_t type;       /* enum sg_entity or a custom type */
+    uint8_t escaped;     /* a quoted field value read inside JSON text: how many times its
+                          * text is JSON-escaped there (0, 1, or 2 for \"...\"), so that
+                          * the vault keeps the value itself (sg_transform) */
 };
 
 /* A growable list of findings with a hard cap. */

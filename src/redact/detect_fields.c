@@ -296,8 +296,10 @@ int sg_detect_fields(const struct sg_detector *d, const struct sg_fieldset *extr
         while (v < n && v - i < 8 && (t[v] == ' ' || t[v] == '\t'))
             v++;
         size_t vs, ve;
+        unsigned escaped = 0; /* how many times the value's text is JSON-escaped */
         if (v < n && (t[v] == '"' || (t[v] == '\\' && v + 1 < n && t[v + 1] == '"'))) {
             bool esc = t[v] == '\\';
+            escaped = esc ? 2 : 1;
             vs = v + (esc ? 2 : 1);
             ve = quoted_end(t, n, vs, esc);
             if (!ve)
@@ -327,7 +329,7 @@ int sg_detect_fields(const struct sg_detector *d, const struct sg_fieldset *extr
             }
         }
         if (ve > vs) {
-            int rc = sg_scan_add(s, vs, ve, (unsigned)type);
+            int rc = sg_scan_add_escaped(s, vs, ve, (unsigned)type, escaped);
             if (rc)
                 return rc;
         }

@@ -164,6 +164,8 @@ extern const unsigned char sg_glue[256];
 
 /* Adds a raw finding [start, end) of `type`. Returns 0 or SG_ENOMEM. */
 int sg_scan_add(struct scan *s, size_t start, size_t end, unsigned type);
+/* The same for a value whose text is JSON-escaped `escaped` times (struct sg_finding). */
+int sg_scan_add_escaped(struct scan *s, size_t start, size_t end, unsigned type, unsigned escaped);
 
 /* Names and addresses (detect_names.c). */
 int sg_detect_names(struct scan *s);

@@ -1,6 +1,7 @@
 /* Pseudonymization, masking, hashing and tolerant restore. */
 #include "redact/transform.h"
 #include "core/crypto.h"
+#include "core/json.h"
 #include "core/pool.h"
 #include "core/sha256.h"
 
@@ -61,7 +62,8 @@ enum sg_action sg_action_default(unsigned type)
 struct entry {
     uint32_t code; /* 30 bits */
     uint16_t type;
-    char *value; /* the original, in one of the vault's blocks */
+    uint8_t escaped; /* the value as found inside JSON text, JSON-escaped this many times */
+    char *value;     /* the original, in one of the vault's blocks */
     size_t len;
 };
 
@@ -400,7 +402,8 @@ bool sg_vault_noted(const struct sg_vault *v, unsigned type, const char *value, 
 }
 
 /* Adds an entry (a copy of the value) under `code`. Returns 0, SG_ETOOBIG or SG_ENOMEM. */
-static int vault_add(struct sg_vault *v, unsigned type, uint32_t code, const char *s, size_t n)
+static int vault_add(struct sg_vault *v, unsigned type, uint32_t code, const char *s, size_t n,
+                     unsigned escaped)
 {
     if (v->bytes + n > v->max_bytes)
         return SG_ETOOBIG;
@@ -429,7 +432,7 @@ static int vault_add(struct sg_vault *v, unsigned type, uint32_t code, const cha
     char *copy = b->data + b->used;
     memcpy(copy, s, n);
     copy[n] = '\0';
-    v->e[v->n] = (struct entry){code, (uint16_t)type, copy, n};
+    v->e[v->n] = (struct entry){code, (uint16_t)type, (uint8_t)escaped, copy, n};
     if (index_add(v, v->n) != 0) {
         sg_secure_zero(copy, n);
         return SG_ENOMEM;
@@ -450,7 +453,7 @@ int sg_vault_each(const struct sg_vault *v, sg_vault_entry_fn fn, void *ctx)
     for (size_t i = 0; i < v->n; i++) {
         char ct[SG_SURROGATE_CODE + 1];
         code_text(v->e[i].code, ct);
-        int rc = fn(v->e[i].type, ct, v->e[i].value, v->e[i].len, ctx);
+        int rc = fn(v->e[i].type, ct, v->e[i].value, v->e[i].len, v->e[i].escaped, ctx);
         if (rc)
             return rc;
     }
@@ -458,9 +461,9 @@ int sg_vault_each(const struct sg_vault *v, sg_vault_entry_fn fn, void *ctx)
 }
 
 int sg_vault_import(struct sg_vault *v, unsigned type, const char *code, const char *value,
-                    size_t len)
+                    size_t len, unsigned escaped)
 {
-    if (type >= SG_ENT_MAX || strlen(code) != SG_SURROGATE_CODE)
+    if (type >= SG_ENT_MAX || strlen(code) != SG_SURROGATE_CODE || escaped > SG_ESCAPED_MAX)
         return SG_EINVAL;
     uint32_t c = 0;
     for (int i = 0; i < SG_SURROGATE_CODE; i++) {
@@ -471,12 +474,13 @@ int sg_vault_import(struct sg_vault *v, unsigned type, const char *code, const c
     }
     if (vault_find(v, type, c))
         return 0; /* known: the value the request carries itself wins */
-    return vault_add(v, type, c, value, len);
+    return vault_add(v, type, c, value, len, escaped);
 }
 
 /* Records a value and returns its code (salted again on the rare collision with a
  * different value of the same type). Negative on error. */
-static int64_t vault_put(struct sg_vault *v, unsigned type, const char *s, size_t n)
+static int64_t vault_put(struct sg_vault *v, unsigned type, const char *s, size_t n,
+                         unsigned escaped)
 {
     for (uint8_t salt = 0; salt < 8; salt++) {
         uint32_t code = code_of(v, type, s, n, salt);
@@ -486,7 +490,7 @@ static int64_t vault_put(struct sg_vault *v, unsigned type, const char *s, size_
                 return code;
             continue; /* a collision: try the next salt */
         }
-        int rc = vault_add(v, type, code, s, n);
+        int rc = vault_add(v, type, code, s, n, escaped);
         return rc ? (int64_t)rc : (int64_t)code;
     }
     return SG_EIO;
@@ -527,7 +531,7 @@ int sg_transform(struct sg_vault *v, const enum sg_action *actions, const char *
         if (!rc && a == SG_ACT_MASK) {
             rc = put3(out, "[", 1, tn, strlen(tn), "]", 1);
         } else if (!rc && a == SG_ACT_PSEUDONYMIZE) {
-            int64_t code = vault_put(v, x->type, val, vl);
+            int64_t code = vault_put(v, x->type, val, vl, x->escaped);
             if (code < 0)
                 return (int)code;
             char ct[SG_SURROGATE_CODE + 1];
@@ -656,8 +660,24 @@ static enum sur read_surrogate(const struct sg_vault *v, const char *t, size_t n
 static int put_value(struct sg_buf *out, enum sg_restore_mode mode, const struct entry *e)
 {
     if (mode == SG_RESTORE_RAW)
-        return sg_buf_append(out, e->value, e->len);
-    return sg_buf_json_escape(out, e->value, e->len);
+        return sg_buf_append(out, e->value, e->len); /* as it was, escapes included */
+    if (!e->escaped || !memchr(e->value, '\\', e->len))
+        return sg_buf_json_escape(out, e->value, e->len);
+    /* A value found inside JSON text: escaped once for the JSON answer after its own
+     * escapes are decoded, or it would come back escaped twice. Text that is not valid
+     * escaped JSON after all is escaped as it is. */
+    char *d = malloc(e->len);
+    if (!d)
+        return SG_ENOMEM;
+    size_t n = e->len, at;
+    memcpy(d, e->value, n);
+    const char *why = NULL;
+    for (unsigned i = 0; i < e->escaped && !why; i++)
+        why = sg_json_unescape(d, n, d, &n, &at); /* in place: never longer */
+    int rc = why ? sg_buf_json_escape(out, e->value, e->len) : sg_buf_json_escape(out, d, n);
+    sg_secure_zero(d, e->len);
+    free(d);
+    return rc;
 }
 
 /* Restores t[0..n) into out. With `stream`, stops at the first possible surrogate that

@@ -65,17 +65,20 @@ uint64_t sg_vault_digest(const struct sg_vault *v, unsigned type, const char *va
 /* Whether sg_vault_note() saw this value (same canonical form) in the request. */
 bool sg_vault_noted(const struct sg_vault *v, unsigned type, const char *value, size_t len);
 
-/* Calls fn(type, code, value, len, ctx) for each pseudonymized value of the vault (`code`:
- * the SG_SURROGATE_CODE characters after "TYPE_"); a non-zero return stops and is
- * returned. For state that outlives a request (stored conversations, encrypted). */
+/* Calls fn(type, code, value, len, escaped, ctx) for each pseudonymized value of the vault
+ * (`code`: the SG_SURROGATE_CODE characters after "TYPE_"; `escaped`: how many times the
+ * value is JSON-escaped as it was found, struct sg_finding, at most SG_ESCAPED_MAX); a
+ * non-zero return stops and is returned. For state that outlives a request (stored
+ * conversations, encrypted). */
+#define SG_ESCAPED_MAX 2
 typedef int (*sg_vault_entry_fn)(unsigned type, const char *code, const char *value, size_t len,
-                                 void *ctx);
+                                 unsigned escaped, void *ctx);
 int sg_vault_each(const struct sg_vault *v, sg_vault_entry_fn fn, void *ctx);
 /* Adds a surrogate made by another request (possibly under another key) so that it is
  * restored in this request's answer. A code the vault already holds for the type is kept.
- * Returns 0, SG_EINVAL (bad type or code), SG_ETOOBIG or SG_ENOMEM. */
+ * Returns 0, SG_EINVAL (bad type, code or `escaped`), SG_ETOOBIG or SG_ENOMEM. */
 int sg_vault_import(struct sg_vault *v, unsigned type, const char *code, const char *value,
-                    size_t len);
+                    size_t len, unsigned escaped);
 
 /* Rewrites `text` into `out`, applying `actions[type]` (NULL: the defaults) to each
  * finding (sorted, not overlapping, as sg_detect() produces them). Pseudonyms are recorded

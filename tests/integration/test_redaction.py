@@ -112,6 +112,29 @@ def test_json_answer_is_restored_as_json_text(gateway, upstream, stream):
     assert "10115 Berlin" not in "".join(upstream_bodies(upstream))
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_field_value_from_json_text_is_restored_escaped_once(gateway, upstream, stream):
+    """A field value read inside JSON text in a message is JSON-escaped there already: a JSON
+    answer gets the value escaped once (the client's parser reads the note back as it was),
+    not its escapes escaped again; a text answer gets the text as it was found."""
+    note = 'Leave at "Gate 4", C:\\dock'
+    text = json.dumps({"customer_note": note, "items": 2})
+    for fmt in ({"type": "json_object"}, None):
+        extra = {"response_format": fmt} if fmt else {}
+        st, _, body = gateway.chat(f"{text} [[fake:split=3]]" if stream else text,
+                                   stream=stream, **extra)
+        assert st == 200, body
+        got = sgtest.stream_text(sgtest.sse_events(body)) if stream else answer_text(body)
+        echoed = got[len("[up1] "):]
+        if stream:
+            echoed = echoed[:echoed.rindex("}") + 1]
+        assert "FIELD_" not in echoed
+        assert echoed == text, echoed  # both ways the echo is the JSON text the client sent
+        assert json.loads(echoed)["customer_note"] == note
+    for b in upstream_bodies(upstream):
+        assert "Gate 4" not in b and "FIELD_" in b
+
+
 def test_text_outside_message_contents_is_redacted(gateway, upstream):
     # names, stop sequences, tool descriptions, metadata and fields the gateway does not know
     # go to the backend too: their text is redacted like the messages'

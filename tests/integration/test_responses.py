@@ -179,6 +179,21 @@ def test_json_answer_is_restored_as_json_text_also_when_fetched(g, upstream, sto
     assert output_text(json.loads(got)) == output_text(r)
 
 
+def test_field_value_from_json_text_is_restored_escaped_once_also_when_fetched(g, upstream):
+    """A field value read inside JSON text keeps how it was found in the stored conversation:
+    fetched again, the JSON answer still has it escaped once, not twice."""
+    note = 'Leave at "Gate 4"'
+    text = json.dumps({"customer_note": note})
+    st, _, r = create(g, {"model": "assistant", "input": text,
+                          "text": {"format": {"type": "json_object"}}})
+    assert st == 200, r
+    assert "Gate 4" not in upstream.api_requests()[0]["body"]
+    assert json.loads(output_text(r)[len("[up1] "):]) == {"customer_note": note}
+    st, _, got = g.request("GET", f"/v1/responses/{r['id']}")
+    assert st == 200, got
+    assert output_text(json.loads(got)) == output_text(r)
+
+
 def test_previous_response_id_continues_with_restored_names(g, upstream, store):
     st, _, r1 = create(g, {"model": "assistant", "instructions": "Turn one rules.",
                            "input": f"My name is {NAME}, mail {EMAIL}"})

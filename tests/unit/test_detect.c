@@ -918,7 +918,7 @@ static void expect_code(const uint8_t *key, size_t keylen, const char *value)
     static const char b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     struct sg_vault *v = sg_vault_new(det, key, keylen, 1 << 20);
     assert_non_null(v);
-    struct sg_finding one = {0, (uint32_t)strlen(value), SG_ENT_PERSON};
+    struct sg_finding one = {0, (uint32_t)strlen(value), SG_ENT_PERSON, 0};
     struct sg_findings f = {&one, 1, 1, 1, false};
     struct sg_buf out;
     sg_buf_init(&out, 1 << 20);

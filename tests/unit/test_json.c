@@ -224,6 +224,35 @@ static void test_plain_prefix(void **state)
 }
 
 /* sg_strlcpy: cut to fit, stops at NUL or after n bytes, always terminated. */
+/* sg_json_unescape on its own: the inside of a string literal, in place, and every escape
+ * it must refuse with the offset of the backslash (also a cut one, which the parser never
+ * hands it). */
+static void test_unescape(void **state)
+{
+    (void)state;
+    char buf[64];
+    size_t n, at = 99;
+    strcpy(buf, "a\\\"b\\\\c\\/\\n\\u00e9\\ud83d\\ude00");
+    assert_null(sg_json_unescape(buf, strlen(buf), buf, &n, &at)); /* in place */
+    assert_int_equal(n, 13);
+    assert_memory_equal(buf, "a\"b\\c/\n\xc3\xa9\xf0\x9f\x98\x80", n);
+    struct {
+        const char *in;
+        size_t at;
+    } bad[] = {{"ab\\", 2},          {"\\q", 0},       {"x\\u12", 1},  {"\\u12g4", 0},
+               {"\\u0000", 0},       {"ok\\udc00", 2}, {"\\ud83d", 0}, {"\\ud83dx\\ude00", 0},
+               {"\\ud83d\\u0041", 0}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        at = 99;
+        assert_non_null(sg_json_unescape(bad[i].in, strlen(bad[i].in), buf, &n, &at));
+        assert_int_equal(at, bad[i].at);
+    }
+    /* bytes that are no escape pass as they are (the caller checks UTF-8) */
+    assert_null(sg_json_unescape("\t\xff", 2, buf, &n, &at));
+    assert_int_equal(n, 2);
+    assert_memory_equal(buf, "\t\xff", 2);
+}
+
 static void test_strlcpy(void **state)
 {
     (void)state;
@@ -248,13 +277,10 @@ static void test_strlcpy(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain_prefix),
-        cmocka_unit_test(test_strlcpy),
-        cmocka_unit_test(test_values),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_depth),
-        cmocka_unit_test(test_dump_cap),
-        cmocka_unit_test(test_agrees_with_jansson),
+        cmocka_unit_test(test_plain_prefix), cmocka_unit_test(test_strlcpy),
+        cmocka_unit_test(test_unescape),     cmocka_unit_test(test_values),
+        cmocka_unit_test(test_errors),       cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_dump_cap),     cmocka_unit_test(test_agrees_with_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

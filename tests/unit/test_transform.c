@@ -288,13 +288,11 @@ static void test_restore_is_tolerant(void **state)
     sg_vault_free(v);
 }
 
-static void test_restore_json_mode(void **state)
+/* Restores the one FIELD surrogate in `redacted` inside a JSON string, and as plain text. */
+static void check_field_restore(struct sg_vault *v, const char *redacted, const char *want_json,
+                                const char *want_raw)
 {
-    struct fx *x = *state;
-    struct sg_vault *v = sg_redaction_vault(x->rd, 1 << 20);
-    /* a field value with a quote and a backslash, restored inside JSON text */
-    char *s = surrogate_of(x, v, "\"customer_note\": \"say \\\"hi\\\" now\"");
-    const char *sur = strstr(s, "FIELD_");
+    const char *sur = strstr(redacted, "FIELD_");
     assert_non_null(sur);
     char in[128];
     snprintf(in, sizeof(in), "{\"note\": \"%.12s\"}", sur);
@@ -302,10 +300,44 @@ static void test_restore_json_mode(void **state)
     sg_buf_init(&b, 1 << 20);
     assert_int_equal(sg_restore(v, SG_RESTORE_JSON, in, strlen(in), &b), 1);
     assert_int_equal(sg_buf_append(&b, "", 1), 0);
-    /* the value as the detector saw it (the inside of the JSON string), escaped again */
-    assert_string_equal(b.data, "{\"note\": \"say \\\\\\\"hi\\\\\\\" now\"}");
+    assert_string_equal(b.data, want_json);
+    sg_buf_reset(&b);
+    assert_int_equal(sg_restore(v, SG_RESTORE_RAW, sur, 12, &b), 1);
+    assert_int_equal(sg_buf_append(&b, "", 1), 0);
+    assert_string_equal(b.data, want_raw);
     sg_buf_free(&b);
+}
+
+static void test_restore_json_mode(void **state)
+{
+    struct fx *x = *state;
+    struct sg_vault *v = sg_redaction_vault(x->rd, 1 << 20);
+    /* A field value with a quote, read inside JSON text: a JSON answer gets it escaped
+     * once (valid JSON meaning say "hi" now), not its escapes escaped again; plain text
+     * gets it as it was found, escapes included (an answer that repeats the JSON). */
+    char *s = surrogate_of(x, v, "\"customer_note\": \"say \\\"hi\\\" now\"");
+    check_field_restore(v, s, "{\"note\": \"say \\\"hi\\\" now\"}", "say \\\"hi\\\" now");
     free(s);
+    /* JSON inside a JSON string (\"key\": \"value\"): escaped twice there */
+    s = surrogate_of(x, v, "{\\\"customer_note\\\": \\\"line1\\\\nline2 \\\\\\\"q\\\\\\\"\\\"}");
+    check_field_restore(v, s, "{\"note\": \"line1\\nline2 \\\"q\\\"\"}",
+                        "line1\\\\nline2 \\\\\\\"q\\\\\\\"");
+    free(s);
+    /* a backslash that is no JSON escape: the value is escaped as it was found */
+    s = surrogate_of(x, v, "\"customer_note\": \"C:\\\\dir\\q\"");
+    check_field_restore(v, s, "{\"note\": \"C:\\\\\\\\dir\\\\q\"}", "C:\\\\dir\\q");
+    free(s);
+    /* the same text in plain prose is no JSON: escaped as it is */
+    s = surrogate_of(x, v, "customer_note: say \\\"hi\\\" later");
+    check_field_restore(v, s, "{\"note\": \"say \\\\\\\"hi\\\\\\\" later\"}",
+                        "say \\\"hi\\\" later");
+    free(s);
+    /* a stored conversation's entry carries how the value was found (sg_vault_each) */
+    struct sg_vault *w = sg_redaction_vault(x->rd, 1 << 20);
+    assert_int_equal(sg_vault_import(w, SG_ENT_FIELD, "ABCDEF", "a\\\"b", 4, 1), 0);
+    assert_int_equal(sg_vault_import(w, SG_ENT_FIELD, "ABCDEG", "a\\\"b", 4, 3), SG_EINVAL);
+    check_field_restore(w, "FIELD_ABCDEF", "{\"note\": \"a\\\"b\"}", "a\\\"b");
+    sg_vault_free(w);
     sg_vault_free(v);
 }
 
@@ -695,8 +727,8 @@ static void test_long_values_distinct(void **state)
     t[len] = ' ';
     t[2 * len] = 'Y';
     t[2 * len + 1] = '\0';
-    struct sg_finding fs[2] = {{0, (uint32_t)len, SG_ENT_FIELD},
-                               {(uint32_t)len + 1, (uint32_t)(2 * len + 1), SG_ENT_FIELD}};
+    struct sg_finding fs[2] = {{0, (uint32_t)len, SG_ENT_FIELD, 0},
+                               {(uint32_t)len + 1, (uint32_t)(2 * len + 1), SG_ENT_FIELD, 0}};
     struct sg_findings f = {fs, 2, 2, 2, false};
     struct sg_buf out, back;
     sg_buf_init(&out, 1 << 20);
