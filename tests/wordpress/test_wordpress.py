@@ -456,6 +456,48 @@ return array( 'first' => $first, 'over' => $over );
                  "true)); return true;")
 
 
+def test_mode_that_is_no_mode_means_enforce_and_is_reported(site):
+    """A stored mode that is no mode (`monitr`, written by a script or `wp option`) means
+    enforce: an AI call that cannot go through the gateway is blocked, nothing reaches
+    the provider; Site Health and `wp sovgate status` name the value. The settings page
+    (update_option() with the settings registered) given one saves enforce, with an
+    error naming it."""
+    before = site.php("return get_option('sovgate_settings');")
+    site.capture.reset()
+    try:
+        site.set_settings(mode="monitr")
+        st = site.php("return Sovgate_Client::status();")
+        assert st["mode"] == "enforce", st
+        assert 'The saved mode is "monitr"' in st["mode_problem"], st["mode_problem"]
+        health = site.php("return Sovgate_Site_Health::test();")
+        assert health["status"] == "recommended", health
+        assert "&quot;monitr&quot;" in health["description"] and "enforce is in effect" in health["description"]
+        site.set_settings(gateway_url="")
+        r = site.call("remote_post", f"no mode {EMAIL}")
+        assert not r["ok"] and r["error_code"] == "sovgate_blocked", r
+        assert site.capture.total() == (0, 0)
+        site.configure()
+        r = site.php(r"""
+require_once ABSPATH . 'wp-admin/includes/template.php';
+register_setting( 'sovgate', 'sovgate_settings', array( 'type' => 'array',
+    'sanitize_callback' => array( 'Sovgate_Admin', 'sanitize' ), 'default' => array() ) );
+update_option( 'sovgate_settings', array_merge( get_option( 'sovgate_settings' ),
+    array( 'mode' => 'monitr', 'chat_model' => 'shop-model' ) ) );
+$out = array( 'errors' => get_settings_errors( 'sovgate_settings' ),
+    'value' => get_option( 'sovgate_settings' ), 'problem' => Sovgate_Settings::mode_problem() );
+unregister_setting( 'sovgate', 'sovgate_settings' );
+return $out;
+""")
+        assert [e["code"] for e in r["errors"]] == ["sovgate_mode"], r["errors"]
+        assert "&quot;monitr&quot; is not a mode" in r["errors"][0]["message"]
+        assert r["value"]["mode"] == "enforce" and r["value"]["chat_model"] == "shop-model"
+        assert r["problem"] == ""
+    finally:
+        site.php(f"update_option('sovgate_settings', json_decode({json.dumps(json.dumps(before))}, "
+                 "true)); return true;")
+        site.capture.reset()
+
+
 def test_not_configured_enforce_blocks_and_monitor_reports(site):
     site.php("delete_option('ai_test_blocked'); Sovgate_Events::clear(); return true;")
     site.set_settings(gateway_url="")

@@ -109,6 +109,38 @@ final class ConstantsTest extends TestCase {
 	}
 
 	/**
+	 * @return array[]
+	 */
+	public function scalar_hosts_constants() {
+		return array(
+			'an integer' => array( 1 ),
+			'true'       => array( true ),
+			'an object'  => array( new ArrayObject( array( 'llm.example.internal' ) ) ),
+		);
+	}
+
+	/**
+	 * SOVGATE_HOSTS that is neither text nor an array (`define( 'SOVGATE_HOSTS', 1 )`, as
+	 * if it switched something on): no host list, so it fails closed like one of the
+	 * wrong type (every default added, reported) instead of being cast to the list "1"
+	 * that intercepts nothing (an object was a fatal error).
+	 *
+	 * @dataProvider scalar_hosts_constants
+	 *
+	 * @param mixed $value The constant.
+	 */
+	public function test_hosts_constant_that_is_no_text_fails_closed( $value ) {
+		define( 'SOVGATE_HOSTS', $value );
+		sg_wp_reset();
+		$hosts = Sovgate_Settings::get( 'hosts' );
+		foreach ( Sovgate_Hosts::DEFAULTS as $host ) {
+			$this->assertContains( $host, $hosts );
+		}
+		$this->assertNotNull( Sovgate_Hosts::ai_host( 'https://api.openai.com/v1', $hosts ) );
+		$this->assertStringContainsString( 'SOVGATE_HOSTS in wp-config.php is not text with one host per line', Sovgate_Settings::hosts_problem() );
+	}
+
+	/**
 	 * A site's first save with SOVGATE_KEY and SOVGATE_HOSTS set: the page sends neither
 	 * the gateway URL nor the hosts (their fields are disabled); the sanitize callback's
 	 * second pass, on its own result, used to report both as changes the constants forbid.

@@ -230,7 +230,8 @@ final class HostsCapTest extends TestCase {
 
 	/**
 	 * The other settings' text fields given arrays, nested arrays or objects: refused with
-	 * an error each, their saved values kept, no PHP warning or error.
+	 * an error each, their saved values kept, no PHP warning or error (the mode, no text
+	 * field: enforce, with its own error).
 	 */
 	public function test_wrong_types_for_the_other_settings() {
 		$saved = array(
@@ -260,11 +261,11 @@ final class HostsCapTest extends TestCase {
 				$this->assertSame( $kept, $out[ $name ], $name );
 			}
 			$codes = array_column( self::errors(), 0 );
-			foreach ( array( 'gateway_url', 'api_key', 'ca_bundle', 'chat_model', 'chat_rate_limit' ) as $name ) {
+			foreach ( array( 'gateway_url', 'api_key', 'ca_bundle', 'mode', 'chat_model', 'chat_rate_limit' ) as $name ) {
 				$this->assertContains( 'sovgate_' . $name, $codes, $name );
 			}
 			foreach ( self::errors() as $error ) {
-				$this->assertStringContainsString( 'must be text', $error[1] );
+				$this->assertStringContainsString( 'sovgate_mode' === $error[0] ? 'is not a mode (enforce or monitor); enforce was saved' : 'must be text', $error[1] );
 			}
 		}
 		// Where a site's administrator cannot change them: the usual error, no warning.

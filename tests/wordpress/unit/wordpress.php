@@ -124,6 +124,14 @@ function esc_textarea( $text ) {
 	return esc_html( $text );
 }
 
+function esc_url( $url ) {
+	return esc_attr( $url );
+}
+
+function admin_url( $path = '' ) {
+	return 'https://shop.example/wp-admin/' . $path;
+}
+
 function disabled( $disabled, $current = true, $display = true ) {
 	return (string) $disabled === (string) $current ? ' disabled=\'disabled\'' : '';
 }
@@ -132,11 +140,17 @@ function checked( $checked, $current = true, $display = true ) {
 	return (string) $checked === (string) $current ? ' checked=\'checked\'' : '';
 }
 
+if ( ! defined( 'SOVGATE_VERSION' ) ) {
+	define( 'SOVGATE_VERSION', '0.0.0-test' );
+}
+
 $sovgate_dir = dirname( __DIR__, 3 ) . '/wordpress/sovgate/';
 require_once $sovgate_dir . 'includes/class-sovgate-settings.php';
 require_once $sovgate_dir . 'includes/class-sovgate-events.php';
 require_once $sovgate_dir . 'includes/class-sovgate-interceptor.php';
 require_once $sovgate_dir . 'includes/class-sovgate-client.php';
 require_once $sovgate_dir . 'includes/class-sovgate-admin.php';
+require_once $sovgate_dir . 'includes/class-sovgate-site-health.php';
+require_once $sovgate_dir . 'includes/class-sovgate-cli.php';
 unset( $sovgate_dir );
 sg_wp_reset();

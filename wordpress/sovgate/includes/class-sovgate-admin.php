@@ -129,7 +129,8 @@ final class Sovgate_Admin {
 	 * and those the admin removed stay removed (Sovgate_Hosts::effective()). A site that
 	 * never saved a list keeps none, and follows the defaults. A host list over the limits
 	 * or of the wrong type (Sovgate_Hosts::list_problem()) is refused as a whole: the saved
-	 * list and its record stay as they were.
+	 * list and its record stay as they were. A submitted mode other than enforce or monitor
+	 * saves enforce (fail closed), with an error naming it.
 	 *
 	 * Idempotent: WordPress runs this callback a second time on its own result when the
 	 * option does not exist yet (update_option() hands the value to add_option(), which
@@ -232,8 +233,15 @@ final class Sovgate_Admin {
 				self::error( 'ca_bundle', __( 'The CA bundle file cannot be read by WordPress; the previous value was kept.', 'sovgate' ) );
 			}
 		}
-		if ( isset( $input['mode'] ) && in_array( $input['mode'], array( 'enforce', 'monitor' ), true ) ) {
-			$out['mode'] = $input['mode'];
+		if ( isset( $input['mode'] ) ) {
+			if ( in_array( $input['mode'], Sovgate_Settings::MODES, true ) ) {
+				$out['mode'] = $input['mode'];
+			} else {
+				// Fail closed, as for a stored mode that is no mode (Sovgate_Settings::all()).
+				$out['mode'] = 'enforce';
+				/* translators: %s: the submitted value, such as "monitr". */
+				self::error( 'mode', sprintf( __( 'Mode: %s is not a mode (enforce or monitor); enforce was saved, so AI calls that cannot go through the gateway are blocked.', 'sovgate' ), Sovgate_Settings::describe_value( $input['mode'] ) ) );
+			}
 		}
 		if ( isset( $input['chat_model'] ) ) {
 			$model = trim( (string) $input['chat_model'] );
@@ -582,6 +590,7 @@ final class Sovgate_Admin {
 		echo '<h1>' . esc_html__( 'Sovgate AI gateway', 'sovgate' ) . '</h1>';
 		self::render_test_result();
 		self::render_status( $status );
+		self::render_mode_problem();
 		self::render_hosts_added();
 		self::render_hosts_problem();
 		echo '<form method="post" action="' . esc_url( admin_url( 'options.php' ) ) . '" id="sovgate-settings-form">';
@@ -645,6 +654,18 @@ final class Sovgate_Admin {
 	}
 
 	/**
+	 * A notice saying that the mode set (SOVGATE_MODE, or the stored option) is no mode,
+	 * naming it, and that enforce is in effect.
+	 */
+	public static function render_mode_problem() {
+		$problem = Sovgate_Settings::mode_problem();
+		if ( '' === $problem ) {
+			return;
+		}
+		echo '<div class="notice notice-error inline" id="sovgate-mode-problem"><p>' . esc_html( $problem ) . '</p></div>';
+	}
+
+	/**
 	 * A notice saying what is wrong with the AI host list from code (SOVGATE_HOSTS, or a
 	 * stored list over the limits) and how it fails closed.
 	 */
@@ -674,8 +695,16 @@ final class Sovgate_Admin {
 			/* translators: %d: number of field names. */
 			? sprintf( _n( '%d field name sent in X-Sovgate-Fields', '%d field names sent in X-Sovgate-Fields', $count, 'sovgate' ), $count )
 			: __( 'none', 'sovgate' );
-		$rows   = array(
+		if ( '' !== $status['mode_problem'] ) {
+			$mode = __( 'enforce, because the mode set is not a mode (see below)', 'sovgate' );
+		} elseif ( 'enforce' === $status['mode'] ) {
+			$mode = __( 'enforce: AI calls that cannot go through the gateway are blocked', 'sovgate' );
+		} else {
+			$mode = __( 'monitor: AI calls that cannot go through the gateway go to the providers', 'sovgate' );
+		}
+		$rows = array(
 			array( __( 'Interception', 'sovgate' ), $interception ),
+			array( __( 'Mode', 'sovgate' ), $mode ),
 			array(
 				__( 'Loaded before other plugins', 'sovgate' ),
 				$status['loaded_early'] ? __( 'yes (must-use loader)', 'sovgate' ) : __( 'no: install mu-plugin/sovgate-loader.php in wp-content/mu-plugins', 'sovgate' ),

@@ -14,9 +14,9 @@ defined( 'ABSPATH' ) || exit;
 class Sovgate_CLI {
 
 	/**
-	 * Shows the interception status: gateway, key (set or not, never the key), mode,
-	 * AI hosts (and what is wrong with a list from code), loader, transport, and the
-	 * recent problems.
+	 * Shows the interception status: gateway, key (set or not, never the key), mode (and
+	 * what is wrong with a mode set that is no mode), AI hosts (and what is wrong with a
+	 * list from code), loader, transport, and the recent problems.
 	 *
 	 * ## OPTIONS
 	 *
@@ -58,6 +58,10 @@ class Sovgate_CLI {
 			array(
 				'setting' => 'mode',
 				'value'   => $s['mode'],
+			),
+			array(
+				'setting' => 'mode problem',
+				'value'   => '' === $s['mode_problem'] ? '(none)' : $s['mode_problem'],
 			),
 			array(
 				'setting' => 'interception',

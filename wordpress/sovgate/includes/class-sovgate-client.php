@@ -274,6 +274,7 @@ final class Sovgate_Client {
 			'key'           => '' !== (string) Sovgate_Settings::get( 'api_key' ),
 			'ca_bundle'     => Sovgate_Settings::ca_bundle(),
 			'mode'          => Sovgate_Settings::get( 'mode' ),
+			'mode_problem'  => Sovgate_Settings::mode_problem(),
 			'hosts'         => Sovgate_Settings::get( 'hosts' ),
 			'hosts_added'   => Sovgate_Settings::hosts_added(),
 			'hosts_problem' => Sovgate_Settings::hosts_problem(),

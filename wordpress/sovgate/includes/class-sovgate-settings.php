@@ -19,6 +19,13 @@ final class Sovgate_Settings {
 	const SECRET_OPTION = 'sovgate_site_secret';
 
 	/**
+	 * The modes: enforce (the default; also what any other value means) and monitor.
+	 *
+	 * @var string[]
+	 */
+	const MODES = array( 'enforce', 'monitor' );
+
+	/**
 	 * Setting name => the constant that overrides it.
 	 *
 	 * @var array<string, string>
@@ -67,6 +74,13 @@ final class Sovgate_Settings {
 	private static $hosts_problem = '';
 
 	/**
+	 * What is wrong with the mode set (see mode_problem()), with the cache.
+	 *
+	 * @var string
+	 */
+	private static $mode_problem = '';
+
+	/**
 	 * Forgets the cached settings when they change, and when code switches to another
 	 * site of a multisite network (switch_to_blog(), restore_current_blog()): the settings
 	 * are per site.
@@ -104,6 +118,8 @@ final class Sovgate_Settings {
 	 * list that is not a list of host names or is over the limits
 	 * (Sovgate_Hosts::list_problem()) fails closed: none of its host names is dropped, every
 	 * default is added (to SOVGATE_HOSTS too), and hosts_problem() says what is wrong.
+	 * A mode other than enforce or monitor (SOVGATE_MODE, or the stored option) means
+	 * enforce (fail closed), and mode_problem() says so.
 	 *
 	 * @return array
 	 */
@@ -117,12 +133,23 @@ final class Sovgate_Settings {
 		unset( $all['hosts_defaults_seen'] );
 		foreach ( self::CONSTANTS as $name => $constant ) {
 			if ( defined( $constant ) ) {
-				$value        = constant( $constant );
-				$all[ $name ] = 'hosts' === $name && is_array( $value ) ? $value : (string) $value;
+				$value = constant( $constant );
+				// The host list and the mode as defined: checked below, never cast (an
+				// integer SOVGATE_HOSTS is no host list; an object cannot be cast).
+				$all[ $name ] = in_array( $name, array( 'hosts', 'mode' ), true ) ? $value : (string) $value;
 			}
 		}
-		if ( ! in_array( $all['mode'], array( 'enforce', 'monitor' ), true ) ) {
-			$all['mode'] = 'enforce';
+		$mode_problem = '';
+		if ( ! in_array( $all['mode'], self::MODES, true ) ) {
+			if ( self::is_constant( 'mode' ) ) {
+				/* translators: %s: the value set, such as "monitr". */
+				$format = __( 'SOVGATE_MODE in wp-config.php is %s, which is not a mode (enforce or monitor): enforce is in effect, so AI calls that cannot go through the gateway are blocked. Set it to \'enforce\' or \'monitor\'.', 'sovgate' );
+			} else {
+				/* translators: %s: the value stored, such as "monitr". */
+				$format = __( 'The saved mode is %s, which is not a mode (enforce or monitor): enforce is in effect, so AI calls that cannot go through the gateway are blocked. Choose a mode on the settings page and save.', 'sovgate' );
+			}
+			$mode_problem = sprintf( $format, self::describe_value( $all['mode'] ) );
+			$all['mode']  = 'enforce';
 		}
 		$added   = array();
 		$problem = '';
@@ -158,6 +185,7 @@ final class Sovgate_Settings {
 		}
 		self::$hosts_added   = $added;
 		self::$hosts_problem = $problem;
+		self::$mode_problem  = $mode_problem;
 		self::$cache         = $all;
 		return $all;
 	}
@@ -172,6 +200,47 @@ final class Sovgate_Settings {
 	public static function hosts_problem() {
 		self::all();
 		return self::$hosts_problem;
+	}
+
+	/**
+	 * What is wrong with the mode set (SOVGATE_MODE, or the stored option written by a
+	 * script, WP-CLI or by hand): a value other than enforce or monitor, which means
+	 * enforce (see all()).
+	 *
+	 * @return string A translated message naming the value, or '' when nothing is wrong.
+	 */
+	public static function mode_problem() {
+		self::all();
+		return self::$mode_problem;
+	}
+
+	/**
+	 * A value as set, for a message: text in quotes (control and format characters, and
+	 * the bytes of text that is not UTF-8, shown as `?`; cut to 64 characters), a number,
+	 * true, false or null, or the kind of value (an array, an object). Not escaped.
+	 *
+	 * @param mixed $value A value.
+	 * @return string
+	 */
+	public static function describe_value( $value ) {
+		if ( is_string( $value ) ) {
+			if ( ! preg_match( '//u', $value ) ) {
+				$value = preg_replace( '/[^\x00-\x7f]/', '?', $value );
+			}
+			$value = preg_replace( '/\p{C}/u', '?', $value );
+			$cut   = preg_match( '/^.{65}/us', $value ) ? '...' : '';
+			return '"' . preg_replace( '/^(.{0,64}).*$/us', '$1', $value ) . $cut . '"';
+		}
+		if ( is_bool( $value ) ) {
+			return $value ? 'true' : 'false';
+		}
+		if ( null === $value ) {
+			return 'null';
+		}
+		if ( is_int( $value ) || is_float( $value ) ) {
+			return (string) $value;
+		}
+		return is_array( $value ) ? __( 'an array', 'sovgate' ) : __( 'an object', 'sovgate' );
 	}
 
 	/**

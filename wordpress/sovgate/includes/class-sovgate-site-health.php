@@ -37,8 +37,9 @@ final class Sovgate_Site_Health {
 
 	/**
 	 * The test: good when every AI call through WordPress goes to a reachable gateway and
-	 * Sovgate loads before other plugins; recommended when something weakens that;
-	 * critical when AI calls are not protected or cannot be answered.
+	 * Sovgate loads before other plugins; recommended when something weakens that or is
+	 * not as set (a mode that is no mode, which means enforce; a host list from code over
+	 * the limits); critical when AI calls are not protected or cannot be answered.
 	 *
 	 * @return array A Site Health result.
 	 */
@@ -66,6 +67,10 @@ final class Sovgate_Site_Health {
 				$level      = 'critical' === $level ? $level : 'recommended';
 				$problems[] = __( 'Monitor mode: AI calls that cannot be rerouted go to the providers. Switch to enforce once everything works.', 'sovgate' );
 			}
+		}
+		if ( '' !== $status['mode_problem'] ) {
+			$level      = 'critical' === $level ? $level : 'recommended';
+			$problems[] = $status['mode_problem'];
 		}
 		if ( '' !== $status['hosts_problem'] ) {
 			$level      = 'critical' === $level ? $level : 'recommended';
@@ -132,7 +137,7 @@ final class Sovgate_Site_Health {
 				),
 				'mode'    => array(
 					'label' => __( 'Mode', 'sovgate' ),
-					'value' => $s['mode'],
+					'value' => '' === $s['mode_problem'] ? $s['mode'] : $s['mode'] . ' (' . $s['mode_problem'] . ')',
 				),
 				'hosts'   => array(
 					'label' => __( 'AI hosts', 'sovgate' ),
