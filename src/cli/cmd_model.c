@@ -113,15 +113,15 @@ static void gc_report(void *arg, enum sg_model_gc_action act, const char *file, 
  * "" when the key is no file (env:) and none was named. */
 static int signer_state_path(const struct margs *a, const char *base, char *out, size_t cap)
 {
-    char rel[PATH_MAX], cwd[PATH_MAX];
+    char rel[PATH_MAX], cwd[PATH_MAX], key[PATH_MAX];
     out[0] = '\0';
     if (a->signer_state) {
         if (snprintf(rel, sizeof(rel), "%s", a->signer_state) >= (int)sizeof(rel))
             return SG_ETOOBIG;
     } else if (a->key && strncmp(a->key, "file:", 5) == 0) {
-        if (sg_path_resolve(base, a->key + 5, rel, sizeof(rel) - 4) != 0)
+        if (sg_path_resolve(base, a->key + 5, key, sizeof(key)) != 0 ||
+            snprintf(rel, sizeof(rel), "%s.seq", key) >= (int)sizeof(rel))
             return SG_ETOOBIG;
-        strcat(rel, ".seq");
     } else {
         return 0;
     }
@@ -275,12 +275,20 @@ int sg_cmd_model(int argc, char **argv)
         rc = usage("no store: --store DIR or models.store in --config");
         goto out;
     }
-    if (a.key && (need_seed || !a.pubkey)) {
-        if (sg_model_key_load(a.key, base, true, seed, &err) != 0) {
+    /* pull, push and gc need no signing key, but sign their audit checkpoints with it when
+     * it is at hand; without it their records wait for a command that has it (see
+     * docs/models.md "Audit"), so one that cannot be read only costs that. */
+    bool audits_unsigned = is_pull || strcmp(cmd, "push") == 0 || strcmp(cmd, "gc") == 0;
+    if (a.key && (need_seed || audits_unsigned || !a.pubkey)) {
+        if (sg_model_key_load(a.key, base, true, seed, &err) == 0) {
+            have_seed = true;
+        } else if (audits_unsigned && a.pubkey) {
+            fprintf(stderr, "sovgate model: note: the signing key is not used: %s\n", err.msg);
+            memset(&err, 0, sizeof(err));
+        } else {
             rc = fail(&err);
             goto out;
         }
-        have_seed = true;
     }
     if (a.pubkey) {
         if (sg_model_key_load(a.pubkey, base, false, pub, &err) != 0) {
@@ -486,6 +494,11 @@ int sg_cmd_model(int argc, char **argv)
         rc = usage("unknown command");
     }
 out:
+    if (s && sg_model_store_deferred(s))
+        fprintf(stderr,
+                "sovgate model: note: no signing key: the audit record waits in %s until the "
+                "next change made with the key moves it into the trail, signed\n",
+                sg_model_store_deferred(s));
     sg_model_store_free(s);
     sg_secure_zero(seed, sizeof(seed));
     sg_secure_zero(ekey, sizeof(ekey));

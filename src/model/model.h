@@ -12,6 +12,8 @@
  *                                  waiting, by verify's look for orphans; exclusively by
  *                                  `restore --force` replacing the folder a store lies in)
  *   audit.db                       the store's own audit trail (src/audit), unless configured
+ *   audit.db.pending               records of changes made without the signing key, which
+ *                                  the next change made with it moves into the trail
  * Every file is written to tmp/, fsynced and renamed into place, and its directory fsynced,
  * so that after any failure (disk full included) every manifest names a blob that exists
  * and every channel names a manifest that exists. An import or pull that fails leaves
@@ -23,8 +25,9 @@
  * replaced meanwhile: then the new one is locked).
  *
  * Signing: the organisation's Ed25519 key (the same key formats as the audit trail:
- * PEM PKCS#8 or 64 hex digits). Changing operations need the private key; verification
- * and loading need only the public key.
+ * PEM PKCS#8 or 64 hex digits). Changing operations need the private key (pull and gc
+ * excepted: without it their audit records wait for it, see sg_model_store_deferred);
+ * verification and loading need only the public key.
  *
  * Ownership: a store borrows the option strings for its lifetime and copies the keys
  * (zeroed when freed). Not thread-safe; one process may change a store at a time (the
@@ -72,6 +75,11 @@ struct sg_model_chanver {
 int sg_model_store_open(const struct sg_model_store_opts *o, struct sg_model_store **out,
                         struct sg_error *err);
 void sg_model_store_free(struct sg_model_store *s);
+/* Where this store's audit records wait for the signing key when a command without it (pull,
+ * push, gc) made a change: the trail's pending file (the trail's path + ".pending"), which
+ * the next change made with the key moves into the trail (docs/models.md "Audit"). NULL
+ * when this store put no record there. Owned by the store. */
+const char *sg_model_store_deferred(const struct sg_model_store *s);
 
 struct sg_model_import_opts {
     const char *file; /* the GGUF to copy in */
@@ -159,7 +167,9 @@ struct sg_model_gc_stats {
  * are removed from blobs/sha256/ (a link is never followed, nothing outside the store's
  * folders is touched). A manifest file that cannot be read or names no blob stops it before
  * anything is removed. Calls `fn` (may be NULL) per file; `st` (may be NULL) gets the
- * totals. Audited ("model.gc") when something was removed. */
+ * totals. Audited ("model.gc") when something was removed (without the signing key the
+ * record waits for it: sg_model_store_deferred). Never removes a manifest or a channel file,
+ * so whatever a channel points at or may roll back to keeps its manifest and blob. */
 int sg_model_gc(struct sg_model_store *s, const struct sg_model_gc_opts *o, sg_model_gc_fn fn,
                 void *arg, struct sg_model_gc_stats *st, struct sg_error *err);
 

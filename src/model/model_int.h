@@ -50,7 +50,9 @@ int sg_mstore_decrypt_fd(int in, const uint8_t key[SG_MENC_KEY_LEN], int out, ui
 
 /* store.c: manifests (signature and name checked; the whole document), channels (the
  * checked "channels" object; {} when none), saving them signed, the audit record (takes
- * `rec`), and the store's lock (also cleans tmp/). */
+ * `rec`; without the signing key it waits in the trail's pending file, which the next
+ * record made with the key moves into the trail first), and the store's lock (also cleans
+ * tmp/). */
 json_t *sg_mstore_load_manifest(struct sg_model_store *s, const char *name, const char *version,
                                 struct sg_error *err);
 /* `ver` (may be NULL) gets the channel file's sequence number (0 for a missing file or one

@@ -32,6 +32,8 @@ struct sg_model_store {
     const char *signer_state; /* NULL: none */
     bool accept_older;
     struct sg_chanseen *signer; /* opened by the first channel change */
+    char pending[PATH_MAX];     /* the audit trail's pending file ("": none, or too long) */
+    bool deferred;              /* a record was put there (a command without the key) */
 };
 
 bool sg_model_name_ok(const char *s)
@@ -585,12 +587,136 @@ int sg_mstore_save_channels(struct sg_model_store *s, const char *name, json_t *
 
 /* ---- audit ---- */
 
+/* A command without the signing key (pull, push, gc on a host that holds only the public
+ * key) cannot sign the checkpoint that an append to the trail ends with, and one unsigned
+ * checkpoint makes `sovgate audit verify --pubkey` refuse the trail for good. So its record
+ * waits in the pending file beside the trail (<audit>.pending, one JSON object a line, with
+ * "deferred_at") until the next command with the key moves it into the trail, ahead of its
+ * own record, under checkpoints it signs (docs/models.md "Audit"). The file has a lock of
+ * its own (flock) because push appends without the store's lock. */
+#define PENDING_MAX (16u << 20)
+
+static int lock_file(const char *path, bool create, int op, int *fd, int *e);
+static void now_iso(char out[32]);
+
+struct audit_wait {
+    size_t done;
+    int rc;
+};
+
 static void audit_done(void *arg, int result)
 {
-    *(int *)arg = result;
+    struct audit_wait *w = arg;
+    w->done++;
+    if (result && !w->rc)
+        w->rc = result;
 }
 
-/* Appends one record {"event":..., members of `rec`} (takes `rec`). */
+/* Opens the pending file locked (made when `create`; *fd -1 when it is missing and not
+ * made). A link or anything but a regular file there is refused, never followed. */
+static int pending_open(const char *path, bool create, int *fd, struct sg_error *err)
+{
+    int e = 0;
+    int rc = lock_file(path, create, LOCK_EX, fd, &e);
+    if (rc)
+        return sg_error_set(err, SG_EIO, "cannot open it: %s",
+                            e == ELOOP ? "a symbolic link, which the store does not follow"
+                                       : strerror(e));
+    struct stat st;
+    if (*fd >= 0 && (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        close(*fd);
+        *fd = -1;
+        return sg_error_set(err, SG_EIO, "it is not a regular file");
+    }
+    return 0;
+}
+
+/* Appends `rec` (taken) to the pending file, with the time of the change. A write that
+ * fails is cut off again, so the file holds whole lines only. */
+static int defer_record(struct sg_model_store *s, json_t *rec, struct sg_error *err)
+{
+    char at[32];
+    now_iso(at);
+    json_object_set_new(rec, "deferred_at", json_string(at));
+    char *text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(rec);
+    if (!text)
+        return sg_error_set(err, SG_ENOMEM, "out of memory");
+    struct sg_error e2 = {0};
+    int fd = -1, rc = s->pending[0] ? pending_open(s->pending, true, &fd, &e2)
+                                    : sg_error_set(&e2, SG_ETOOBIG, "the path is too long");
+    off_t end = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1;
+    if (!rc && end < 0)
+        rc = sg_error_set(&e2, SG_EIO, "%s", strerror(errno));
+    if (!rc) {
+        size_t n = strlen(text);
+        text[n] = '\n'; /* json_dumps's NUL becomes the newline; n+1 bytes written */
+        if (sg_mstore_write_full(fd, text, n + 1) != 0 || fsync(fd) != 0) {
+            rc = sg_error_set(&e2, SG_EIO, "%s", strerror(errno));
+            if (ftruncate(fd, end) == 0)
+                fsync(fd);
+        } else if (end == 0) { /* a new file: its name made durable too */
+            char dir[PATH_MAX];
+            dir_of(s->pending, dir, sizeof(dir));
+            sg_mstore_fsync_dir(dir);
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    jfree(text);
+    if (rc)
+        return sg_error_set(err, rc,
+                            "the change was made but its audit record could not be written to "
+                            "%s (where it waits for the signing key): %s",
+                            s->pending[0] ? s->pending : s->audit_path, e2.msg);
+    s->deferred = true;
+    return 0;
+}
+
+/* The records waiting in the pending file `fd`, each checked to be what defer_record
+ * wrote: a JSON object with the store's "event" ("model.*") and "deferred_at", and none of
+ * the members the trail adds. `*recs` gets them as the text to append (an array). */
+static int pending_read(int fd, json_t **recs, struct sg_error *err)
+{
+    char *data = NULL;
+    size_t len = 0, line = 0;
+    *recs = NULL;
+    int rc = sg_read_fd(fd, "it", PENDING_MAX, &data, &len, err);
+    if (rc)
+        return rc;
+    json_t *v = json_array();
+    for (size_t i = 0; v && !rc && i < len; line++) {
+        char *nl = memchr(data + i, '\n', len - i);
+        size_t n = nl ? (size_t)(nl - data) - i : len - i;
+        json_t *r = nl ? json_loadb(data + i, n, JSON_REJECT_DUPLICATES, NULL) : NULL;
+        const char *ev = json_string_value(json_object_get(r, "event"));
+        char *t = NULL;
+        if (!json_is_object(r) || !ev || strncmp(ev, "model.", 6) != 0 ||
+            !json_is_string(json_object_get(r, "deferred_at")) || json_object_get(r, "seq") ||
+            json_object_get(r, "ts") || !(t = json_dumps(r, JSON_COMPACT | JSON_SORT_KEYS)) ||
+            strlen(t) > SG_AUDIT_RECORD_MAX)
+            rc = sg_error_set(err, SG_EINVAL,
+                              "line %zu is not a deferred audit record%s: repair or remove the "
+                              "file",
+                              line + 1, nl ? "" : " (cut short: no newline)");
+        else if (json_array_append_new(v, json_string(t)) != 0)
+            rc = sg_error_set(err, SG_ENOMEM, "out of memory");
+        jfree(t);
+        json_decref(r);
+        i += n + 1;
+    }
+    free(data);
+    if (!v && !rc)
+        rc = sg_error_set(err, SG_ENOMEM, "out of memory");
+    if (rc)
+        json_decref(v);
+    else
+        *recs = v;
+    return rc;
+}
+
+/* Appends one record {"event":..., members of `rec`} (takes `rec`); with the signing key,
+ * after the records that wait in the pending file, which is then removed. */
 int sg_mstore_audit(struct sg_model_store *s, const char *event, json_t *rec, struct sg_error *err)
 {
     if (!s->audit_path[0]) {
@@ -599,27 +725,64 @@ int sg_mstore_audit(struct sg_model_store *s, const char *event, json_t *rec, st
     }
     json_object_set_new(rec, "event", json_string(event));
     json_object_set_new(rec, "store", json_string(s->root));
+    if (!s->has_seed)
+        return defer_record(s, rec, err);
     char *text = json_dumps(rec, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(rec);
     if (!text)
         return sg_error_set(err, SG_ENOMEM, "out of memory");
-    struct sg_audit_opts o = {.path = s->audit_path, .signing_key = s->has_seed ? s->seed : NULL};
+    /* Locked until they are in the trail and the file is gone: a record deferred meanwhile
+     * waits for the lock and goes into a new file. */
+    struct sg_error pe = {0};
+    int pfd = -1;
+    json_t *pend = NULL;
+    int prc = s->pending[0] ? pending_open(s->pending, false, &pfd, &pe) : 0;
+    if (!prc && pfd >= 0)
+        prc = pending_read(pfd, &pend, &pe);
+    struct sg_audit_opts o = {.path = s->audit_path, .signing_key = s->seed};
     struct sg_audit *a = NULL;
     struct sg_error e2 = {0};
-    int result = SG_EIO;
+    struct audit_wait w = {0, 0};
+    size_t n = 0;
     int rc = sg_audit_open(&o, &a, &e2);
     if (!rc) {
-        rc = sg_audit_append(a, text, strlen(text), audit_done, &result);
-        sg_audit_close(a);
+        size_t i;
+        json_t *t;
+        json_array_foreach(pend, i, t)
+        {
+            const char *p = json_string_value(t);
+            if (!rc && (rc = sg_audit_append(a, p, strlen(p), audit_done, &w)) == 0)
+                n++;
+        }
+        if (!rc && (rc = sg_audit_append(a, text, strlen(text), audit_done, &w)) == 0)
+            n++;
+        sg_audit_close(a); /* every done callback has run */
         if (!rc)
-            rc = result;
+            rc = w.rc ? w.rc : w.done == n ? 0 : SG_EIO;
     }
     jfree(text);
+    json_decref(pend);
+    if (!rc && !prc && pfd >= 0) {
+        char dir[PATH_MAX];
+        dir_of(s->pending, dir, sizeof(dir));
+        if (unlink(s->pending) != 0 || sg_mstore_fsync_dir(dir) != 0)
+            prc = sg_error_set(&pe, SG_EIO,
+                               "they are in the trail now, but the file cannot be removed: %s "
+                               "(remove it by hand)",
+                               strerror(errno));
+    }
+    if (pfd >= 0)
+        close(pfd);
     if (rc)
         return sg_error_set(err, rc,
                             "the change was made but its audit record could not be written "
                             "to %s: %s",
                             s->audit_path, e2.msg[0] ? e2.msg : sg_strerror(rc));
+    if (prc)
+        return sg_error_set(err, prc,
+                            "the change was made and audited, but the records waiting in %s "
+                            "were not: %s",
+                            s->pending, pe.msg);
     return 0;
 }
 
@@ -666,6 +829,9 @@ int sg_model_store_open(const struct sg_model_store_opts *o, struct sg_model_sto
         snprintf(s->audit_path, sizeof(s->audit_path), "%s/audit.db", s->root);
     else
         snprintf(s->audit_path, sizeof(s->audit_path), "%s", o->audit_path);
+    if (s->audit_path[0] && snprintf(s->pending, sizeof(s->pending), "%s.pending", s->audit_path) >=
+                                (int)sizeof(s->pending))
+        s->pending[0] = '\0';
     static const char *const dirs[] = {"blobs/sha256", "manifests", "channels", "tmp"};
     for (size_t i = 0; i < 4; i++) {
         char p[PATH_MAX];
@@ -696,6 +862,11 @@ void sg_model_store_free(struct sg_model_store *s)
     free(s);
 }
 
+const char *sg_model_store_deferred(const struct sg_model_store *s)
+{
+    return s->deferred ? s->pending : NULL;
+}
+
 /* Removes what failed changes left in tmp/ (regular files and links; unlink never follows
  * a link). */
 static void clean_tmp(struct sg_model_store *s)
@@ -714,6 +885,15 @@ static void clean_tmp(struct sg_model_store *s)
         closedir(d);
 }
 
+/* Who holds the store's lock, for a command that finds it held: exclusively every change
+ * (sg_mstore_lock, and `sovgate restore --force` through sg_model_lock_root), shared the
+ * readers that must see no change half done (`model gc --dry-run`, the orphan scan of
+ * `model verify`, `sovgate backup`). A shared lock waits only for the changes. Kept short:
+ * the message that names them has room for a path too (SG_ERROR_MSG_MAX). */
+#define LOCK_CHANGERS "a model import, pull, promote, rollback, remove or gc, or a restore --force"
+#define LOCK_CHANGERS_READERS                                                                      \
+    "a model import, pull, promote, rollback, remove, gc or verify, a backup or a restore --force"
+
 /* Locks the lock file `path` with `op` (flock: LOCK_SH or LOCK_EX, with LOCK_NB or not) on
  * a new descriptor, and checks, once the lock is granted, that `path` still names the file
  * locked: the folder holding a store may have been replaced while this waited (`sovgate
@@ -721,16 +901,16 @@ static void clean_tmp(struct sg_model_store *s)
  * gone protects nothing; then it starts again on the file now there. `create`: the file is
  * created when missing (a change; mode 0640), else a missing file gives *fd = -1 and 0.
  * Returns 0 with *fd holding the lock, SG_EUNAVAIL (LOCK_NB: held by another), or SG_EIO
- * with *e the errno. */
+ * with *e the errno. Also the lock of the audit trail's pending file (see above). */
 static int lock_file(const char *path, bool create, int op, int *fd, int *e)
 {
     *fd = -1;
     *e = 0;
     for (;;) {
-        int f = open(path,
-                     create ? O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC
-                            : O_RDONLY | O_NOFOLLOW | O_CLOEXEC,
-                     0640);
+        /* O_NONBLOCK: a FIFO put there does not hang the open (flock waits all the same) */
+        int f =
+            open(path, (create ? O_RDWR | O_CREAT : O_RDONLY) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                 0640);
         if (f < 0) {
             *e = errno;
             return !create && *e == ENOENT ? 0 : SG_EIO;
@@ -795,9 +975,8 @@ int sg_mstore_lock_peek(const struct sg_model_store *s, int *fd, struct sg_error
         return sg_error_set(err, SG_ETOOBIG, "the store path is too long");
     int rc = lock_file(p, false, LOCK_SH | LOCK_NB, fd, &e);
     if (rc == SG_EUNAVAIL)
-        return sg_error_set(err, rc,
-                            "a change of the store is under way (an import, pull, promote, "
-                            "remove or gc holds its lock)");
+        return sg_error_set(
+            err, rc, "a change of the store is under way (" LOCK_CHANGERS " holds its lock)");
     if (rc)
         return sg_error_set(err, rc, "cannot lock the store %s: %s", s->root, strerror(e));
     return 0;
@@ -826,8 +1005,9 @@ int sg_model_lock_root(const char *root, bool exclusive, unsigned wait_ms,
             (int64_t)(now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
         if (ms >= (int64_t)wait_ms)
             return sg_error_set(err, SG_EUNAVAIL,
-                                "the model store is busy (an import, promote or pull is "
-                                "running); try again (waited %u s for %.120s)",
+                                "the model store is busy (%s holds its lock); try again (waited "
+                                "%u s for %.120s)",
+                                exclusive ? LOCK_CHANGERS_READERS : LOCK_CHANGERS,
                                 (wait_ms + 999) / 1000, p);
         if (!told && waiting)
             waiting(arg);

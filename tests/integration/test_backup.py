@@ -696,8 +696,9 @@ def test_backup_gives_up_on_a_busy_model_store(workdir):
                         "--sign-key", "file:" + org, "--store-wait", "1"])
         took = time.monotonic() - t0
     assert p.returncode == 1, p.stdout
-    assert "the model store is busy (an import, promote or pull is running); try again" \
-        in p.stderr, p.stderr
+    # names every command that holds the lock exclusively (a backup waits for those only)
+    assert "the model store is busy (a model import, pull, promote, rollback, remove or gc, " \
+        "or a restore --force holds its lock); try again" in p.stderr, p.stderr
     assert 0.9 < took < 20, took
     assert not os.path.exists(out)
     assert not [f for f in os.listdir(workdir) if ".partial-" in f]
@@ -771,8 +772,9 @@ def test_restore_gives_up_on_a_busy_model_store(workdir):
         p = restore(out, target, bkey, pub, "--force", "--store-wait", "1")
         took = time.monotonic() - t0
     assert p.returncode == 1, p.stdout
-    assert "the model store is busy (an import, promote or pull is running); try again" \
-        in p.stderr, p.stderr
+    # a restore waits for the readers too (shared holders of the lock)
+    assert "the model store is busy (a model import, pull, promote, rollback, remove, gc or " \
+        "verify, a backup or a restore --force holds its lock); try again" in p.stderr, p.stderr
     assert tstore in p.stderr
     assert "nothing was written" in p.stderr
     assert 0.9 < took < 20, took

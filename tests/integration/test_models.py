@@ -350,6 +350,42 @@ def test_signer_refuses_a_put_back_channel_file(tmp_path, keys, models):
     assert os.stat(keys["org"] + ".seq").st_mode & 0o777 == 0o600
 
 
+def key_at_length(root, keys, total):  # noqa: F811
+    """A copy of the signing key under `root` whose absolute path has `total` characters."""
+    path = root
+    while total - len(path) - 1 > 255:
+        path = os.path.join(path, "d" * 200)
+        os.makedirs(path, exist_ok=True)
+    path = os.path.join(path, "k" * (total - len(path) - 1))
+    assert len(path) == total
+    with open(keys["org"], "rb") as f, open(path, "wb") as out:
+        out.write(f.read())
+    return path
+
+
+def test_signer_state_beside_a_long_key_path(tmp_path, keys, models):
+    """The signer's state is the key's path with .seq added: a key path whose state path
+    fits PATH_MAX (4095 characters and the NUL) is taken, one that does not is refused as
+    usage, before anything changes (never cut short into the name of another file)."""
+    store = str(tmp_path / "store")
+    ok(m(store, keys, "import", models[0], "--name", "a", "--version", "1"))
+    root = str(tmp_path)
+    fits = key_at_length(root, keys, 4096 - 5)
+    p = m(store, keys, "promote", "a", "1", "--channel", "prod", "--key", "file:" + fits,
+          sign=False)
+    # past the check (the state file's own temporary name is then too long to write: the
+    # change stands, and says so)
+    assert p.returncode != 2 and "is too long" not in p.stderr, p.stderr
+    too_long = key_at_length(root, keys, 4096 - 4)
+    p = m(store, keys, "promote", "a", "1", "--channel", "staging", "--key",
+          "file:" + too_long, sign=False)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert "--signer-state (or the signing key's path) is too long" in p.stderr, p.stderr
+    assert not os.path.exists(too_long + ".seq")
+    with open(os.path.join(store, "channels", "a.json")) as f:
+        assert "staging" not in json.load(f)["payload"]["channels"]
+
+
 def test_wrong_keys(tmp_path, keys, models):
     store = str(tmp_path / "store")
     ok(m(store, keys, "import", models[0], "--name", "a", "--version", "1",

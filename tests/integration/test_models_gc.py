@@ -14,6 +14,7 @@ waiting for a change under way and without changing its exit status."""
 
 import fcntl
 import hashlib
+import json
 import os
 import subprocess
 import time
@@ -22,7 +23,7 @@ import pytest
 
 import sgtest
 from test_models import (CHUNK, MKMODEL, audit_events, blob_path, keys, m,  # noqa: F401
-                         manifest_path, models, ok, store_files, writable)
+                         manifest_digest, manifest_path, models, ok, store_files, writable)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(MKMODEL),
                                 reason="sovgate-mkmodel not built (run scripts/fetch-llama)")
@@ -107,6 +108,36 @@ def test_gc_removes_what_a_crashed_import_left(tmp_path, keys, models):  # noqa:
     # the lost import runs again
     ok(m(store, keys, "import", models[1], "--name", "b", "--version", "1"))
     assert blob_path(store, "b", "1") == orphan1
+
+
+def test_gc_keeps_what_rollback_needs(tmp_path, keys, models):  # noqa: F811
+    """A channel's history is what `rollback` goes back to: the version's manifest (the one
+    its history entry pins) and the blob that manifest names. gc removes blobs that no
+    manifest file names, never a manifest: so after promote v1, promote v2 (v1 into the
+    history), gc keeps v1's manifest and weights, rollback succeeds and v1 verifies."""
+    store = str(tmp_path / "store")
+    ok(m(store, keys, "import", models[0], "--name", "a", "--version", "1"))
+    ok(m(store, keys, "import", models[1], "--name", "a", "--version", "2"))
+    ok(m(store, keys, "promote", "a", "1", "--channel", "prod"))
+    ok(m(store, keys, "promote", "a", "2", "--channel", "prod"))
+    with open(os.path.join(store, "channels", "a.json")) as f:
+        prod = json.load(f)["payload"]["channels"]["prod"]
+    assert prod["history"] == ["1"]
+    assert prod["history_manifests"] == [manifest_digest(manifest_path(store, "a", "1"))]
+    v1_manifest, v1_blob = read(manifest_path(store, "a", "1")), blob_path(store, "a", "1")
+    assert v1_blob != blob_path(store, "a", "2")
+    h, orphan = crashed_import(store, b"left by a crash " + os.urandom(64))  # gc has work
+
+    p = ok(gc(store, keys))
+    assert f"removed blobs/sha256/{h}" in p.stdout and "freed 1 file," in p.stdout, p.stdout
+    assert os.path.basename(v1_blob) not in p.stdout
+    assert read(manifest_path(store, "a", "1")) == v1_manifest and os.path.exists(v1_blob)
+    v = ok(verify(store, keys)).stdout  # the history too, as rollback would take it
+    assert "ok   a 1" in v and "FAIL" not in v and "orphans: none" in v, v
+
+    p = ok(m(store, keys, "rollback", "a", "--channel", "prod"))
+    assert "a@prod -> 1" in p.stdout and "note:" not in p.stderr, p.stdout + p.stderr
+    assert "ok   a 1" in ok(verify(store, keys, "a", "1")).stdout  # its weights are there
 
 
 def test_gc_waits_for_an_import_under_way(tmp_path, keys, models):  # noqa: F811
@@ -317,7 +348,9 @@ def test_verify_reports_orphans(tmp_path, keys, models):  # noqa: F811
         p = verify(store, keys)
         took = time.monotonic() - t0
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "orphans: not looked for: a change of the store is under way" in p.stdout, p.stdout
+    assert "orphans: not looked for: a change of the store is under way (a model import, " \
+        "pull, promote, rollback, remove or gc, or a restore --force holds its lock)" \
+        in p.stdout, p.stdout
     assert "WARN orphan" not in p.stdout
     assert took < 20, took
 

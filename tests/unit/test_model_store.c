@@ -1103,6 +1103,39 @@ static void test_lock_follows_a_replaced_lock_file(void **st)
     assert_false(exists(lock));
 }
 
+/* The message of a command that finds the store's lock held names every command that may
+ * hold it: a backup (shared) waits only for the changes (every `sovgate model` change, gc
+ * included, and `restore --force`); a restore (exclusive) for the readers too (gc
+ * --dry-run, verify's look for orphans, a backup). */
+static void test_busy_store_names_every_lock_holder(void **st)
+{
+    (void)st;
+    struct sg_model_store *s = open_store(NULL, false);
+    import(s, "1", 1);
+    sg_model_store_free(s);
+    char lock[256];
+    snprintf(lock, sizeof(lock), "%s/.lock", store);
+    static const char *const changers[] = {"import", "pull", "promote",        "rollback",
+                                           "remove", "gc",   "restore --force"};
+    for (int excl = 0; excl < 2; excl++) {
+        int held = open(lock, O_RDONLY | O_CLOEXEC); /* another open file: its own lock */
+        assert_true(held >= 0);
+        assert_int_equal(flock(held, excl ? LOCK_SH : LOCK_EX), 0);
+        int fd = -1;
+        struct sg_error err = {0};
+        assert_int_equal(sg_model_lock_root(store, excl, 0, NULL, NULL, &fd, &err), SG_EUNAVAIL);
+        assert_int_equal(fd, -1);
+        if (!strstr(err.msg, "the model store is busy (") || !strstr(err.msg, lock))
+            fail_msg("%s", err.msg);
+        for (size_t i = 0; i < sizeof(changers) / sizeof(changers[0]); i++)
+            if (!strstr(err.msg, changers[i]))
+                fail_msg("does not name %s: %s", changers[i], err.msg);
+        if (excl != (strstr(err.msg, "verify") && strstr(err.msg, "backup")))
+            fail_msg("the readers %s named: %s", excl ? "are not" : "are", err.msg);
+        close(held);
+    }
+}
+
 /* ---- rollback history pins ---- */
 
 /* Signs `payload` as a channel file of `m` with the test key (what a signer of another
@@ -1396,6 +1429,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gc_stops_at_an_unreadable_manifest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_orphans_are_what_gc_would_remove, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_follows_a_replaced_lock_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy_store_names_every_lock_holder, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_rollback_refuses_another_manifest_than_the_history_pins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_old_channel_file_without_history_pins, setup,
