@@ -828,7 +828,7 @@ static int visit_part(json_t *part, char *p, size_t len, sg_api_field_fn fn, voi
 static int visit_message(json_t *m, size_t mi, sg_api_field_fn fn, void *ctx)
 {
     char p[SG_API_PATH_MAX];
-    strcpy(p, "messages");
+    memcpy(p, "messages", sizeof("messages")); /* with its NUL; the hot path, no printf */
     size_t bl = path_index(p, 8, mi);
     const char *k;
     json_t *v;

@@ -257,7 +257,8 @@ static int resolve(struct sg_upstream_target *t, const char *url, const char *po
  * TLS set-up that reads it next says why). */
 static void file_digest_hex(const char *path, char hex[65])
 {
-    strcpy(hex, "-");
+    hex[0] = '-';
+    hex[1] = '\0';
     FILE *f = fopen(path, "rb");
     if (!f)
         return;

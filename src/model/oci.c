@@ -50,6 +50,7 @@ static struct sg_dynlib cu_lib = SG_DYNLIB("libcurl.so.4", "libcurl4", cu_syms);
 #define MT_WEIGHTS_ENC "application/vnd.sovgate.model.weights.encrypted.v1"
 #define DOC_MAX (1u << 20)       /* a manifest or config from the registry, at most */
 #define UPLOAD_CHUNK (16u << 20) /* bytes per PATCH */
+#define UPLOAD_LOSSES 3          /* resumes before what the registry confirmed, per blob */
 
 struct ref {
     char host[256]; /* host[:port] */
@@ -576,8 +577,12 @@ static int push_blob(struct oci *c, const char *digest, const uint8_t *data, int
     uint8_t *buf = data ? NULL : malloc(UPLOAD_CHUNK);
     if (!data && !buf)
         return sg_error_set(c->err, SG_ENOMEM, "out of memory");
-    uint64_t off = 0;
-    int retries = 0;
+    /* `acked`: what the registry confirmed with a 202. A resume goes back to what the
+     * registry says it has; before `acked` only UPLOAD_LOSSES times: a registry that keeps
+     * forgetting what it confirmed would otherwise keep the upload going round for ever
+     * (each confirmed chunk starts the count of retries afresh). */
+    uint64_t off = 0, acked = 0;
+    int retries = 0, losses = 0;
     while (off < len) {
         size_t n = len - off > UPLOAD_CHUNK ? UPLOAD_CHUNK : (size_t)(len - off);
         const uint8_t *p = data ? data + off : buf;
@@ -598,6 +603,7 @@ static int push_blob(struct oci *c, const char *digest, const uint8_t *data, int
             if ((rc = abs_url(c, r.location, loc, sizeof(loc))))
                 break;
             off += n;
+            acked = off;
             retries = 0;
             continue;
         }
@@ -611,13 +617,18 @@ static int push_blob(struct oci *c, const char *digest, const uint8_t *data, int
         int rc2 = request(c, "GET", loc, NULL, NULL, NULL, 0, NULL, &r);
         free(r.body);
         unsigned long long a, b;
-        if (!rc2 && r.status == 204 && sscanf(r.range, "%llu-%llu", &a, &b) == 2 && a == 0 &&
-            b + 1 <= len)
-            off = b + 1;
-        else if (!rc2 && r.status == 204 && !r.range[0])
-            off = 0;
-        else
+        bool ranged = sscanf(r.range, "%llu-%llu", &a, &b) == 2 && a == 0 && b + 1 <= len;
+        if (rc2 || r.status != 204 || (r.range[0] && !ranged))
             break;
+        uint64_t has = r.range[0] ? (uint64_t)b + 1 : 0;
+        if (has < acked && ++losses > UPLOAD_LOSSES) {
+            rc = sg_error_set(c->err, SG_EPROTO,
+                              "the registry keeps losing parts of the upload it had confirmed "
+                              "(it has %llu bytes of %llu)",
+                              (unsigned long long)has, (unsigned long long)acked);
+            break;
+        }
+        off = has;
         rc = 0;
     }
     free(buf);

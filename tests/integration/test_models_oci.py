@@ -18,7 +18,8 @@ import time
 import pytest
 
 import sgtest
-from test_models import CHUNK, blob_path, keys, mkmodel, models, ok  # noqa: F401 (fixtures)
+from test_models import (CHUNK, audit_events, blob_path, keys, mkmodel, models,  # noqa: F401
+                         ok)
 
 REGISTRY = shutil.which("docker-registry")
 HTPASSWD = shutil.which("htpasswd")
@@ -116,7 +117,20 @@ def test_push_pull_verify_promote(tmp_path, keys, models, registry):
         assert f1.read() == f2.read()  # still encrypted, byte for byte
     ok(mo(b, keys, "verify", "--encryption-key", "file:" + keys["enc"], sign=False,
           pub=keys["pub"]))
+    # without the signing key the pull's audit record waits for it (docs/models.md, "Audit"):
+    # a trail checkpoint it cannot sign would fail `audit verify --pubkey` for good
+    pending = os.path.join(b, "audit.db.pending")
+    assert "note: no signing key: the audit record waits in " + pending in p.stderr, p.stderr
+    with open(pending) as f:
+        (rec,) = [json.loads(line) for line in f]
+    assert rec["event"] == "model.pull" and rec["deferred_at"] and rec["ref"] == ref
+    assert not os.path.exists(os.path.join(b, "audit.db"))
     ok(mo(b, keys, "promote", "shop", "1", "--channel", "prod"))
+    # ... and the promotion, made with the key, signs it into the trail ahead of its own
+    assert not os.path.exists(pending)
+    ev = audit_events(b, keys)  # `sovgate audit verify --pubkey` first
+    assert [e["event"] for e in ev] == ["model.pull", "model.promote"]
+    assert ev[0]["deferred_at"] and "deferred_at" not in ev[1]
     # again: nothing to do; by digest into a third store
     ok(mo(b, keys, "pull", ref, sign=False, pub=keys["pub"], reg=registry))
     c = str(tmp_path / "c")
@@ -513,5 +527,138 @@ def test_stalled_token_service_gives_up(tmp_path, keys, models):
         assert p.returncode == 1 and "token service of" in p.stderr, p.stderr
         assert time.time() - t0 < 100
         assert names(b, keys) == []
+    finally:
+        fake.close()
+
+
+class FakePushRegistry:
+    """A registry on loopback (HTTPS, the development CA) that takes uploads by chunks, for
+    `push`. It answers a chunk PATCH with 500 where `fail(n, start)` says so (n: the
+    PATCH's number from 1, start: its first byte) and, asked where the upload stands,
+    reports `report(n, has)` of the `has` bytes it holds, forgetting the rest. Keeps every
+    blob it completed, and the manifest."""
+
+    def __init__(self, workdir, fail, report):
+        import http.server
+        import ssl
+        import threading
+        certs = sgtest.make_certs(workdir)
+        self.blobs, self.manifests, self.patches = {}, {}, 0
+        self.uploads = {}  # upload id -> bytes received and confirmed
+        reg = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def send(self, status, headers=()):
+                self.send_response(status)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def body(self):
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+            def do_HEAD(self):
+                digest = self.path.rsplit("/", 1)[1]
+                self.send(200 if digest in reg.blobs else 404)
+
+            def do_POST(self):
+                self.body()
+                uid = str(len(reg.uploads) + 1)
+                reg.uploads[uid] = b""
+                self.send(202, [("Location", f"/upload/{uid}")])
+
+            def do_PATCH(self):
+                data, uid = self.body(), self.path.split("/")[2]
+                reg.patches += 1
+                start = int(self.headers["Content-Range"].split("-")[0])
+                if fail(reg.patches, start) or start != len(reg.uploads[uid]):
+                    return self.send(500)
+                reg.uploads[uid] += data
+                self.send(202, [("Location", f"/upload/{uid}"),
+                                ("Range", f"0-{len(reg.uploads[uid]) - 1}")])
+
+            def do_GET(self):
+                uid = self.path.split("/")[2]
+                has = report(reg.patches, len(reg.uploads[uid]))
+                reg.uploads[uid] = reg.uploads[uid][:has]
+                self.send(204, [("Range", f"0-{has - 1}")] if has else [])
+
+            def do_PUT(self):
+                data = self.body()
+                if self.path.startswith("/upload/"):
+                    uid, digest = self.path.split("/")[2].split("?digest=")
+                    reg.blobs[digest] = reg.uploads[uid]
+                    return self.send(201)
+                reg.manifests[self.path] = data
+                self.send(201)
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.srv.daemon_threads = True
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(certs["cert"], certs["key"])
+        self.srv.socket = ctx.wrap_socket(self.srv.socket, server_side=True)
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.reg = {"host": f"127.0.0.1:{self.srv.server_address[1]}", "ca": certs["ca"]}
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+@pytest.fixture(scope="module")
+def big_model(tmp_path_factory):
+    """A model whose weights take two upload chunks (over 16 MiB)."""
+    path = str(tmp_path_factory.mktemp("big") / "big.gguf")
+    subprocess.run([os.path.join(sgtest.BUILD, "sovgate-mkmodel"), "--vocab", "llama-spm",
+                    "--layers", "1", "--embd", "576", "--heads", "2", "--kv-heads", "1",
+                    "--ff", "128", "--type", "q8_0", "--seed", "3", "--out", path,
+                    "--threads", "1"], check=True, capture_output=True, timeout=300)
+    assert os.path.getsize(path) > (16 << 20) + 4096
+    return path
+
+
+@pytest.mark.parametrize("case", ["resumes", "loses_once", "keeps_losing"])
+def test_push_resumes_an_upload_and_stops_where_the_registry_keeps_losing_it(tmp_path, keys,
+                                                                             big_model, case):
+    """The second chunk of the weights fails. The registry then says how much it has: all
+    it confirmed (the push sends the failed chunk again), or once only 1 KiB (the push
+    sends from there again): both complete, and the blob stored is the weights exactly. A
+    registry that fails every chunk past the first and each time has lost all but 1 KiB
+    would have the push send the first chunk again for ever: it stops after three such
+    losses with a clear error, and no manifest is stored."""
+    import hashlib
+    a = str(tmp_path / "a")
+    ok(mo(a, keys, "import", big_model, "--name", "big", "--version", "1"))
+    chunk = 16 << 20
+    if case == "keeps_losing":
+        fake = FakePushRegistry(str(tmp_path), fail=lambda n, start: start >= chunk,
+                                report=lambda n, has: 1024)
+    else:
+        fake = FakePushRegistry(str(tmp_path), fail=lambda n, start: n == 3,
+                                report=lambda n, has: 1024 if case == "loses_once" else has)
+    try:
+        p = mo(a, keys, "push", "big", "1", f"{fake.reg['host']}/sovgate/big:1", reg=fake.reg,
+               cred=False)
+        weights = open(big_model, "rb").read()
+        digest = "sha256:" + hashlib.sha256(weights).hexdigest()
+        if case == "keeps_losing":
+            assert p.returncode == 1
+            assert "the registry keeps losing parts of the upload it had confirmed (it has " \
+                   f"1024 bytes of {chunk + 1024})" in p.stderr, p.stderr
+            # config 1; weights: 2 the first chunk, 3 the second fails; three times the rest
+            # of the first chunk from 1 KiB, and the rest of the weights failing again
+            assert fake.patches == 9 and not fake.manifests
+        else:
+            ok(p)
+            # config 1; weights 2, 3 fails, the rest again (4, and 5 after a loss)
+            assert fake.patches == (4 if case == "resumes" else 5)
+            assert fake.blobs.get(digest) == weights
+            assert len(fake.manifests) == 1
     finally:
         fake.close()
