@@ -312,26 +312,30 @@ static void test_restore_json_mode(void **state)
 {
     struct fx *x = *state;
     struct sg_vault *v = sg_redaction_vault(x->rd, 1 << 20);
-    /* A field value with a quote, read inside JSON text: a JSON answer gets it escaped
-     * once (valid JSON meaning say "hi" now), not its escapes escaped again; plain text
-     * gets it as it was found, escapes included (an answer that repeats the JSON). */
-    char *s = surrogate_of(x, v, "\"customer_note\": \"say \\\"hi\\\" now\"");
-    check_field_restore(v, s, "{\"note\": \"say \\\"hi\\\" now\"}", "say \\\"hi\\\" now");
-    free(s);
-    /* JSON inside a JSON string (\"key\": \"value\"): escaped twice there */
-    s = surrogate_of(x, v, "{\\\"customer_note\\\": \\\"line1\\\\nline2 \\\\\\\"q\\\\\\\"\\\"}");
-    check_field_restore(v, s, "{\"note\": \"line1\\nline2 \\\"q\\\"\"}",
-                        "line1\\\\nline2 \\\\\\\"q\\\\\\\"");
-    free(s);
-    /* a backslash that is no JSON escape: the value is escaped as it was found */
-    s = surrogate_of(x, v, "\"customer_note\": \"C:\\\\dir\\q\"");
-    check_field_restore(v, s, "{\"note\": \"C:\\\\\\\\dir\\\\q\"}", "C:\\\\dir\\q");
-    free(s);
-    /* the same text in plain prose is no JSON: escaped as it is */
-    s = surrogate_of(x, v, "customer_note: say \\\"hi\\\" later");
-    check_field_restore(v, s, "{\"note\": \"say \\\\\\\"hi\\\\\\\" later\"}",
-                        "say \\\"hi\\\" later");
-    free(s);
+    static const struct {
+        const char *text, *json, *raw;
+    } cases[] = {
+        /* A field value with a quote, read inside JSON text: a JSON answer gets it escaped
+         * once (valid JSON meaning say "hi" now), not its escapes escaped again; plain
+         * text gets it as it was found, escapes included (an answer that repeats the
+         * JSON). */
+        {"\"customer_note\": \"say \\\"hi\\\" now\"", "{\"note\": \"say \\\"hi\\\" now\"}",
+         "say \\\"hi\\\" now"},
+        /* JSON inside a JSON string (\"key\": \"value\"): escaped twice there */
+        {"{\\\"customer_note\\\": \\\"line1\\\\nline2 \\\\\\\"q\\\\\\\"\\\"}",
+         "{\"note\": \"line1\\nline2 \\\"q\\\"\"}", "line1\\\\nline2 \\\\\\\"q\\\\\\\""},
+        /* a backslash that is no JSON escape: the value is escaped as it was found */
+        {"\"customer_note\": \"C:\\\\dir\\q\"", "{\"note\": \"C:\\\\\\\\dir\\\\q\"}",
+         "C:\\\\dir\\q"},
+        /* the same text in plain prose is no JSON: escaped as it is */
+        {"customer_note: say \\\"hi\\\" later", "{\"note\": \"say \\\\\\\"hi\\\\\\\" later\"}",
+         "say \\\"hi\\\" later"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *s = surrogate_of(x, v, cases[i].text);
+        check_field_restore(v, s, cases[i].json, cases[i].raw);
+        free(s);
+    }
     /* a stored conversation's entry carries how the value was found (sg_vault_each) */
     struct sg_vault *w = sg_redaction_vault(x->rd, 1 << 20);
     assert_int_equal(sg_vault_import(w, SG_ENT_FIELD, "ABCDEF", "a\\\"b", 4, 1), 0);
