@@ -284,8 +284,9 @@ static int walk_store(struct ctx *c, const char *abs, const char *rel, int depth
     return rc;
 }
 
-/* Takes the model store's lock (<store>/.lock, the flock(2) that `model import`, `promote`,
- * `remove`, `pull` and `gc` hold exclusively while they change the store; src/model)
+/* Takes the model store's lock (<store>/.lock, the flock(2) that `model import`, `pull`,
+ * `promote`, `rollback`, `remove` and `gc` hold exclusively while they change the store;
+ * src/model, docs/models.md "Who holds the lock")
  * shared, so that the walk sees no change half done, while other readers go on. Waits up
  * to `wait_ms` for a change to finish (sg_model_lock_root, the lock `restore --force`
  * takes too). The lock file is not created: a store without one was never changed by
