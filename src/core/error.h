@@ -24,7 +24,8 @@ enum {
     SG_EUNAVAIL = -12, /* a dependency (backend, store) is unavailable */
 };
 
-#define SG_ERROR_MSG_MAX 256
+/* Room for a message, a path in it and a hint after the path (a longer one is cut). */
+#define SG_ERROR_MSG_MAX 512
 
 struct sg_error {
     int code;                   /* an SG_E* code, 0 when nothing failed */

@@ -889,7 +889,7 @@ static void clean_tmp(struct sg_model_store *s)
  * (sg_mstore_lock, and `sovgate restore --force` through sg_model_lock_root), shared the
  * readers that must see no change half done (`model gc --dry-run`, the orphan scan of
  * `model verify`, `sovgate backup`). A shared lock waits only for the changes. Kept short:
- * the message that names them has room for a path too (SG_ERROR_MSG_MAX). */
+ * the message that names them holds a path and the caller's hint too (SG_ERROR_MSG_MAX). */
 #define LOCK_CHANGERS "a model import, pull, promote, rollback, remove or gc, or a restore --force"
 #define LOCK_CHANGERS_READERS                                                                      \
     "a model import, pull, promote, rollback, remove, gc or verify, a backup or a restore --force"

@@ -776,6 +776,7 @@ def test_restore_gives_up_on_a_busy_model_store(workdir):
     assert "the model store is busy (a model import, pull, promote, rollback, remove, gc or " \
         "verify, a backup or a restore --force holds its lock); try again" in p.stderr, p.stderr
     assert tstore in p.stderr
+    assert f"{tstore}/.lock); it lies in the target, which --force replaces" in p.stderr
     assert "nothing was written" in p.stderr
     assert 0.9 < took < 20, took
     assert listing(parent) == before
