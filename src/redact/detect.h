@@ -45,8 +45,8 @@ struct sg_finding {
     uint32_t start, end; /* byte offsets into the original text, end exclusive */
     uint16_t type;       /* enum sg_entity or a custom type */
     uint8_t escaped;     /* a quoted field value read inside JSON text: how many times its
-                          * text is JSON-escaped there (0, 1, or 2 for \"...\"), so that
-                          * the vault keeps the value itself (sg_transform) */
+                          * text is JSON-escaped there (0, 1, or 2 for \"...\"); the vault
+                          * keeps it with the value, for restore into JSON answers */
 };
 
 /* A growable list of findings with a hard cap. */
