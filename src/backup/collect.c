@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -114,12 +115,10 @@ static int add_repl(struct ctx *c, yaml_node_t *n, const char *prefix, const cha
     return 0;
 }
 
-/* Adds the file at `path` (links followed: config files may be links) as `name`. */
-static int add_file(struct ctx *c, const char *path, const char *name, struct sg_error *err)
+/* Adds the open file `fd` (taken) of `path` as `name`. */
+static int add_open_file(struct ctx *c, int fd, const char *path, const char *name,
+                         struct sg_error *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return sg_error_set(err, SG_EIO, "cannot read %.200s: %s", path, strerror(errno));
     struct stat st;
     int rc;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
@@ -132,6 +131,41 @@ static int add_file(struct ctx *c, const char *path, const char *name, struct sg
         note(c, "added %s (from %s)", name, path);
     }
     return rc;
+}
+
+/* Adds the file at `path` (links followed: config files may be links) as `name`. */
+static int add_file(struct ctx *c, const char *path, const char *name, struct sg_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sg_error_set(err, SG_EIO, "cannot read %.200s: %s", path, strerror(errno));
+    return add_open_file(c, fd, path, name, err);
+}
+
+/* The audit records of the model store that wait for the signing key (<trail>.pending,
+ * src/model/store.c), copied under that file's own lock, shared, so that no record is half
+ * written in the copy (a `push` appends without the store's lock). Missing: nothing to
+ * copy. A link or anything but a regular file there is left out and said. */
+static int add_pending(struct ctx *c, const char *path, const char *name, struct sg_error *err)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 && errno == ENOENT)
+        return 0;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        json_array_append_new(c->not_included,
+                              json_pack("{s:s,s:s}", "path", path, "why", "not a regular file"));
+        note(c, "left out %s: not a regular file", path, NULL);
+        return 0;
+    }
+    if (flock(fd, LOCK_SH) != 0) {
+        int e = errno;
+        close(fd);
+        return sg_error_set(err, SG_EIO, "cannot lock %.200s: %s", path, strerror(e));
+    }
+    return add_open_file(c, fd, path, name, err); /* closing it unlocks */
 }
 
 /* Copies a SQLite database with the online backup API (a consistent snapshot, also while
@@ -261,6 +295,10 @@ static int walk_store(struct ctx *c, const char *abs, const char *rel, int depth
         }
         if (strncmp(n, TMP_PREFIX, strlen(TMP_PREFIX)) == 0)
             continue; /* a copy being made by this or another backup */
+        if (top && strcmp(n, "audit.db.pending") == 0) {
+            rc = add_pending(c, ap, rp, err); /* the store's trail's waiting records */
+            continue;
+        }
         if (ends_with(n, "-wal") || ends_with(n, "-shm") || ends_with(n, "-journal"))
             continue; /* part of a database, copied through SQLite */
         struct stat st;
@@ -375,6 +413,15 @@ static int handle(struct ctx *c, yaml_node_t *n, const char *key, enum kind kind
             return add_repl(c, n, prefix, name, err);
         }
         rc = kind == K_SQLITE ? add_sqlite(c, abs, name, err) : add_file(c, abs, name, err);
+        if (rc == 0 && strcmp(key, "models.audit") == 0) {
+            /* the trail's records that wait for the signing key, beside it */
+            char p[PATH_MAX], pn[PATH_MAX];
+            if (snprintf(p, sizeof(p), "%s.pending", abs) >= (int)sizeof(p) ||
+                snprintf(pn, sizeof(pn), "%s.pending", name) >= (int)sizeof(pn))
+                rc = sg_error_set(err, SG_ETOOBIG, "%s: path too long", key);
+            else
+                rc = add_pending(c, p, pn, err);
+        }
     } else if (kind == K_STORE) {
         snprintf(c->store_buf, sizeof(c->store_buf), "%s", abs);
         c->store = c->store_buf;

@@ -424,6 +424,65 @@ def test_model_state_not_newer_than_the_store(workdir):
     assert state_seq <= chan_seq, (state_seq, chan_seq)
 
 
+@pytest.mark.parametrize("layout", ["in_store", "audit_elsewhere"])
+def test_waiting_model_audit_records_are_backed_up(workdir, layout):
+    """The model store's audit records that wait for the signing key (<trail>.pending, a
+    pull, push or gc made without it) go into the archive beside the trail, whether the
+    trail lies in the store (models/audit.db.pending) or where models.audit says
+    (state/models-audit.db.pending), and come back where the restored configuration looks
+    for them. Copied under the file's own lock: a writer that holds it makes the backup
+    wait. A link in its place is left out, and said."""
+    import sqlite3
+    org, pub, bkey = org_keys(workdir)
+    store = os.path.join(workdir, "store")
+    os.makedirs(os.path.join(store, "channels"))
+    models = {"store": "store"}
+    trail = os.path.join(store, "audit.db")
+    if layout == "audit_elsewhere":
+        os.mkdir(os.path.join(workdir, "ma"))
+        trail = models["audit"] = os.path.join(workdir, "ma", "models-audit.db")
+    sqlite3.connect(trail).execute("CREATE TABLE t(x)")
+    record = (json.dumps({"deferred_at": "2026-11-28T00:00:00Z", "event": "model.gc",
+                          "store": store}) + "\n").encode()
+    with open(trail + ".pending", "wb") as f:
+        f.write(record)
+    cfg = os.path.join(workdir, "sovgate.yaml")
+    with open(cfg, "w") as f:
+        json.dump({"listen": {"address": "127.0.0.1:0", "plaintext": True},
+                   "backends": [{"name": "b1", "url": "http://127.0.0.1:9"}],
+                   "routes": [{"model": "assistant", "backends": ["b1"]}],
+                   "models": models}, f)
+    out = os.path.join(workdir, "b.sgb")
+    args = ["backup", "--config", cfg, "--out", out, "--key", "file:" + bkey,
+            "--sign-key", "file:" + org, "--quiet"]
+    # a writer holds the file's lock: the backup waits for it
+    holder = open(trail + ".pending", "rb")
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    env = dict(os.environ)
+    env.update(sgtest.SAN_ENV)
+    proc = subprocess.Popen([sgtest.SOVGATE] + args, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    time.sleep(1)
+    waited = proc.poll() is None
+    fcntl.flock(holder, fcntl.LOCK_UN)
+    holder.close()
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    assert waited, "the backup did not wait for the pending file's lock"
+    name = "models/audit.db.pending" if layout == "in_store" else \
+        "state/models-audit.db.pending"
+    to = os.path.join(workdir, "r")
+    assert restore(out, to, bkey, pub).returncode == 0
+    with open(os.path.join(to, name), "rb") as f:
+        assert f.read() == record
+    # a link in its place: left out, said, and the backup goes on
+    os.remove(trail + ".pending")
+    os.symlink(os.path.join(workdir, "elsewhere"), trail + ".pending")
+    os.remove(out)
+    p = sgtest.run(args[:-1])
+    assert p.returncode == 0, p.stderr
+    assert f"left out {trail}.pending: not a regular file" in p.stderr, p.stderr
+
+
 # ---- bad input ----
 
 @pytest.fixture
