@@ -83,6 +83,18 @@ class Restored(sgtest.Gateway):
         self.start()
 
 
+def models_config(workdir, models):
+    """A gateway configuration (plaintext, one backend that is never called) with the
+    `models` section given, as workdir/sovgate.yaml (JSON is YAML); returns its path."""
+    cfg = os.path.join(workdir, "sovgate.yaml")
+    with open(cfg, "w") as f:
+        json.dump({"listen": {"address": "127.0.0.1:0", "plaintext": True},
+                   "backends": [{"name": "b1", "url": "http://127.0.0.1:9"}],
+                   "routes": [{"model": "assistant", "backends": ["b1"]}],
+                   "models": models}, f)
+    return cfg
+
+
 def restore(archive, to, bkey, pub, *extra):
     return sgtest.run(["restore", archive, "--to", to, "--key", "file:" + bkey,
                        "--pubkey", pub] + list(extra))
@@ -271,12 +283,7 @@ def test_backup_without_weights_leaves_blobs_out(workdir):
         with open(os.path.join(store, f), "w") as fh:
             fh.write(data)
     os.symlink("/etc/passwd", os.path.join(store, "manifests", "shop", "link.json"))
-    cfg = os.path.join(workdir, "sovgate.yaml")
-    with open(cfg, "w") as f:
-        json.dump({"listen": {"address": "127.0.0.1:0", "plaintext": True},
-                   "backends": [{"name": "b1", "url": "http://127.0.0.1:9"}],
-                   "routes": [{"model": "assistant", "backends": ["b1"]}],
-                   "models": {"store": "store", "public_key": "file:org.pub"}}, f)
+    cfg = models_config(workdir, {"store": "store", "public_key": "file:org.pub"})
     out = os.path.join(workdir, "b.sgb")
     p = sgtest.run(["backup", "--config", cfg, "--out", out, "--key", "file:" + bkey,
                     "--sign-key", "file:" + org])
@@ -303,12 +310,7 @@ def test_backup_leaves_partial_downloads_out(workdir):
         os.makedirs(os.path.join(store, d))
     with open(os.path.join(store, "partial", "1" * 64), "wb") as fh:
         fh.write(os.urandom(50000))
-    cfg = os.path.join(workdir, "sovgate.yaml")
-    with open(cfg, "w") as f:
-        json.dump({"listen": {"address": "127.0.0.1:0", "plaintext": True},
-                   "backends": [{"name": "b1", "url": "http://127.0.0.1:9"}],
-                   "routes": [{"model": "assistant", "backends": ["b1"]}],
-                   "models": {"store": "store", "public_key": "file:org.pub"}}, f)
+    cfg = models_config(workdir, {"store": "store", "public_key": "file:org.pub"})
     out = os.path.join(workdir, "b.sgb")
     p = sgtest.run(["backup", "--config", cfg, "--out", out, "--key", "file:" + bkey,
                     "--sign-key", "file:" + org])
@@ -389,12 +391,7 @@ def test_model_state_not_newer_than_the_store(workdir):
     madb = os.path.join(workdir, "ma", "models-audit.db")
     db = sqlite3.connect(madb, isolation_level=None)
     db.execute("CREATE TABLE t(x)")
-    cfg = os.path.join(workdir, "sovgate.yaml")
-    with open(cfg, "w") as f:
-        json.dump({"listen": {"address": "127.0.0.1:0", "plaintext": True},
-                   "backends": [{"name": "b1", "url": "http://127.0.0.1:9"}],
-                   "routes": [{"model": "assistant", "backends": ["b1"]}],
-                   "models": {"store": "store", "audit": madb, "state": state}}, f)
+    cfg = models_config(workdir, {"store": "store", "audit": madb, "state": state})
     out = os.path.join(workdir, "b.sgb")
     # Hold the models audit database so that the backup waits there (it comes after the
     # store in the backup's order), then promote while it waits.
@@ -446,12 +443,7 @@ def test_waiting_model_audit_records_are_backed_up(workdir, layout):
                           "store": store}) + "\n").encode()
     with open(trail + ".pending", "wb") as f:
         f.write(record)
-    cfg = os.path.join(workdir, "sovgate.yaml")
-    with open(cfg, "w") as f:
-        json.dump({"listen": {"address": "127.0.0.1:0", "plaintext": True},
-                   "backends": [{"name": "b1", "url": "http://127.0.0.1:9"}],
-                   "routes": [{"model": "assistant", "backends": ["b1"]}],
-                   "models": models}, f)
+    cfg = models_config(workdir, models)
     out = os.path.join(workdir, "b.sgb")
     args = ["backup", "--config", cfg, "--out", out, "--key", "file:" + bkey,
             "--sign-key", "file:" + org, "--quiet"]
@@ -581,12 +573,7 @@ def test_empty_target_filled_meanwhile_is_kept(workdir):
     os.makedirs(os.path.join(store, "manifests"))
     with open(os.path.join(store, "manifests", "big.json"), "wb") as f:
         f.write(os.urandom(48 << 20))  # so that writing the restore takes a while
-    cfg = os.path.join(workdir, "sovgate.yaml")
-    with open(cfg, "w") as f:
-        json.dump({"listen": {"address": "127.0.0.1:0", "plaintext": True},
-                   "backends": [{"name": "b1", "url": "http://127.0.0.1:9"}],
-                   "routes": [{"model": "assistant", "backends": ["b1"]}],
-                   "models": {"store": "store", "public_key": "file:org.pub"}}, f)
+    cfg = models_config(workdir, {"store": "store", "public_key": "file:org.pub"})
     out = os.path.join(workdir, "b.sgb")
     p = sgtest.run(["backup", "--config", cfg, "--out", out, "--key", "file:" + bkey,
                     "--sign-key", "file:" + org, "--quiet"])
@@ -697,12 +684,7 @@ def store_deployment(workdir):
                     (".lock", "")):
         with open(os.path.join(store, f), "w") as fh:
             fh.write(data)
-    cfg = os.path.join(workdir, "sovgate.yaml")
-    with open(cfg, "w") as f:
-        json.dump({"listen": {"address": "127.0.0.1:0", "plaintext": True},
-                   "backends": [{"name": "b1", "url": "http://127.0.0.1:9"}],
-                   "routes": [{"model": "assistant", "backends": ["b1"]}],
-                   "models": {"store": "store", "public_key": "file:org.pub"}}, f)
+    cfg = models_config(workdir, {"store": "store", "public_key": "file:org.pub"})
     return org, pub, bkey, store, cfg
 
 
